@@ -1,0 +1,266 @@
+package handlers
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"vigil/model"
+)
+
+// maxItemErrors bounds the per-item reasons returned for a refused batch.
+const maxItemErrors = 100
+
+// postEvents takes one JSON object, a JSON array or NDJSON, and answers 202
+// only once the whole batch is durable. A batch with any invalid item is
+// refused whole, naming each bad item.
+func (s *Server) postEvents(c echo.Context) error {
+	req := c.Request()
+	body := http.MaxBytesReader(c.Response(), req.Body, s.cfg.MaxBodyBytes)
+	data, err := io.ReadAll(body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			s.ingestRejected.WithLabelValues(model.SourceHTTP, "too_large").Inc()
+			return model.Errorf(model.ETOOLARGE, "request body exceeds %d bytes; send smaller batches", s.cfg.MaxBodyBytes)
+		}
+		return model.Errorf(model.EINVALID, "reading request body: %v", err)
+	}
+	mt, _, _ := mime.ParseMediaType(req.Header.Get(echo.HeaderContentType))
+	now := s.now()
+	events, items := decodeBatch(data, mt == "application/x-ndjson" || mt == "application/jsonl", now)
+	if len(items) > 0 {
+		s.ingestRejected.WithLabelValues(model.SourceHTTP, "invalid").Add(float64(len(items)))
+		msg := fmt.Sprintf("%d invalid item(s); nothing of this batch was stored", len(items))
+		if len(items) > maxItemErrors {
+			items = items[:maxItemErrors]
+		}
+		return &model.Error{Code: model.EINVALID, Message: msg, Items: items}
+	}
+	if len(events) == 0 {
+		return model.Errorf(model.EINVALID, "no events in request body")
+	}
+	for i := range events {
+		events[i].Source = model.SourceHTTP
+	}
+	res, err := s.store.AppendEvents(req.Context(), events)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusAccepted, map[string]int{"accepted": res.Accepted, "duplicates": res.Duplicates})
+}
+
+// decodeBatch splits a body into items and decodes each: NDJSON line by
+// line, otherwise a JSON array or a stream of JSON objects.
+func decodeBatch(data []byte, ndjson bool, now time.Time) ([]model.Event, []model.ItemError) {
+	var raws []json.RawMessage
+	var items []model.ItemError
+	trimmed := bytes.TrimSpace(data)
+	switch {
+	case len(trimmed) == 0:
+		return nil, nil
+	case ndjson:
+		sc := bufio.NewScanner(bytes.NewReader(trimmed))
+		sc.Buffer(nil, len(trimmed)+1)
+		for sc.Scan() {
+			if line := bytes.TrimSpace(sc.Bytes()); len(line) > 0 {
+				raws = append(raws, line)
+			}
+		}
+	case trimmed[0] == '[':
+		if err := json.Unmarshal(trimmed, &raws); err != nil {
+			return nil, []model.ItemError{{Index: 0, Reason: "body is not a valid JSON array: " + strings.TrimPrefix(err.Error(), "json: ")}}
+		}
+	default:
+		dec := json.NewDecoder(bytes.NewReader(trimmed))
+		for {
+			var raw json.RawMessage
+			err := dec.Decode(&raw)
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				items = append(items, model.ItemError{Index: len(raws), Reason: "not valid JSON: " + strings.TrimPrefix(err.Error(), "json: ") + " (the rest of the body was not read)"})
+				break
+			}
+			raws = append(raws, raw)
+		}
+	}
+	events := make([]model.Event, 0, len(raws))
+	for i, raw := range raws {
+		if len(raw) == 0 || raw[0] != '{' {
+			items = append(items, model.ItemError{Index: i, Reason: "each event must be a JSON object"})
+			continue
+		}
+		e, err := model.DecodeEvent(raw, now)
+		if err != nil {
+			items = append(items, model.ItemError{Index: i, Reason: err.Error()})
+			continue
+		}
+		events = append(events, e)
+	}
+	return events, items
+}
+
+// eventFilter parses the request's filter and restricts it to what the
+// caller's role may see.
+func eventFilter(c echo.Context) (model.EventFilter, error) {
+	f, err := model.ParseEventFilter(c.QueryParams())
+	if err != nil {
+		return f, err
+	}
+	f.Visibility = model.VisibilityFor(principal(c).User)
+	return f, f.CheckVisible()
+}
+
+func (s *Server) listEvents(c echo.Context) error {
+	f, err := eventFilter(c)
+	if err != nil {
+		return err
+	}
+	events, next, err := s.store.FindEvents(c.Request().Context(), f)
+	if err != nil {
+		return err
+	}
+	var cursor *string
+	if next > 0 {
+		v := strconv.FormatInt(next, 10)
+		cursor = &v
+	}
+	return c.JSON(http.StatusOK, struct {
+		Events []model.Event `json:"events"`
+		Next   *string       `json:"next"`
+	}{events, cursor})
+}
+
+func (s *Server) getEvent(c echo.Context) error {
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil || id < 1 {
+		return model.Errorf(model.EINVALID, "event id must be a positive integer")
+	}
+	e, err := s.store.EventByID(c.Request().Context(), id, model.VisibilityFor(principal(c).User))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, e)
+}
+
+// csvHeader is the header row of an events export.
+var csvHeader = []string{
+	"id", "time", "received_at", "source", "category", "type", "outcome", "severity",
+	"actor_type", "actor_id", "actor_dn", "actor_ip", "entity_type", "entity_id",
+	"cert_serial", "cert_fingerprint", "cert_subject", "agent_id", "host", "app", "process",
+	"command", "policy", "tenant", "event_id", "message", "details", "hash",
+}
+
+func csvRecord(e *model.Event, rec []string) []string {
+	rec = append(rec[:0], strconv.FormatInt(e.ID, 10))
+	for _, v := range []string{
+		e.Time.Format(time.RFC3339Nano), e.ReceivedAt.UTC().Format(time.RFC3339Nano), e.Source,
+		e.Category, e.Type, e.Outcome, e.Severity,
+		e.Actor.Type, e.Actor.ID, e.Actor.DN, e.Actor.IP, e.Entity.Type, e.Entity.ID,
+		e.Certificate.Serial, e.Certificate.Fingerprint, e.Certificate.Subject,
+		e.AgentID, e.Host, e.App, e.Process, e.Command, e.Policy, e.Tenant, e.EventID,
+		e.Message, string(e.Details), fmt.Sprintf("%x", e.Hash),
+	} {
+		rec = append(rec, neutralizeFormula(v))
+	}
+	return rec
+}
+
+// neutralizeFormula keeps a spreadsheet from reading a cell as a formula:
+// a cell starting with = + - @ tab or CR gets a leading apostrophe.
+func neutralizeFormula(v string) string {
+	if v != "" && strings.ContainsRune("=+-@\t\r", rune(v[0])) {
+		return "'" + v
+	}
+	return v
+}
+
+// exportEvents streams every matching event as CSV, row by row, and
+// records the export as SYSTEM events E_REPORT_REQUESTED and
+// E_REPORT_GENERATED.
+func (s *Server) exportEvents(c echo.Context) error {
+	f, err := eventFilter(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	filters := f.Query().Encode()
+	if err := s.recordSystem(c, "E_REPORT_REQUESTED", "SUCCESS", "Events export requested",
+		map[string]any{"filters_used": filters, "format": "csv"}); err != nil {
+		return err
+	}
+	// An export may outlast the server's write timeout.
+	_ = http.NewResponseController(c.Response().Writer).SetWriteDeadline(time.Time{})
+	h := c.Response().Header()
+	h.Set(echo.HeaderContentType, "text/csv; charset=utf-8")
+	h.Set(echo.HeaderContentDisposition, fmt.Sprintf(`attachment; filename="vigil-events-%s.csv"`, s.now().UTC().Format("20060102T150405Z")))
+	c.Response().WriteHeader(http.StatusOK)
+	w := csv.NewWriter(c.Response())
+	w.UseCRLF = true
+	if err := w.Write(csvHeader); err != nil {
+		return err
+	}
+	var rec []string
+	n, err := s.store.ExportEvents(ctx, f, func(e *model.Event) error {
+		rec = csvRecord(e, rec)
+		return w.Write(rec)
+	})
+	w.Flush()
+	outcome := "SUCCESS"
+	if err == nil {
+		err = w.Error()
+	}
+	if err != nil {
+		outcome = "FAILURE"
+		s.log.Warn("export ended early", "request_id", requestID(c), "rows", n, "err", err)
+	}
+	details := map[string]any{"filters_used": filters, "number_of_records": n, "format": "csv"}
+	if rerr := s.recordSystem(c, "E_REPORT_GENERATED", outcome, fmt.Sprintf("Events export of %d records", n), details); rerr != nil {
+		s.log.Error("recording export", "request_id", requestID(c), "err", rerr)
+	}
+	return nil
+}
+
+// recordSystem appends a SYSTEM event for the caller's console activity.
+func (s *Server) recordSystem(c echo.Context, typ, outcome, msg string, details map[string]any) error {
+	p := principal(c)
+	d, err := json.Marshal(details)
+	if err != nil {
+		return fmt.Errorf("record %s: %w", typ, err)
+	}
+	e := model.Event{
+		Category: model.CategorySystem, Type: typ, Outcome: outcome, Source: model.SourceInternal,
+		Actor:   model.Actor{Type: "USER", ID: p.User.Name, IP: c.RealIP()},
+		Message: msg, Details: d,
+	}
+	if err := e.Normalize(s.now()); err != nil {
+		return fmt.Errorf("record %s: %w", typ, err)
+	}
+	_, err = s.store.AppendEvents(c.Request().Context(), []model.Event{e})
+	return err
+}
+
+func (s *Server) verifyChain(c echo.Context) error {
+	rep, err := s.store.VerifyChain(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, rep)
+}
+
+func (s *Server) healthz(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok", "version": s.cfg.Version})
+}

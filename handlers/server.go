@@ -1,0 +1,144 @@
+// Package handlers serves Vigil's HTTP API and console on echo. Every route
+// is declared in routes.go, grouped by who may call it.
+package handlers
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"vigil/model"
+	"vigil/store"
+)
+
+// Config is what the handlers need from the appliance's configuration.
+type Config struct {
+	MaxBodyBytes int64 // largest accepted request body
+	Version      string
+}
+
+// Server holds the handlers' dependencies.
+type Server struct {
+	cfg      Config
+	store    *store.Store
+	log      *slog.Logger
+	gatherer prometheus.Gatherer
+	now      func() time.Time
+
+	ingestRejected *prometheus.CounterVec
+	requests       *prometheus.HistogramVec
+}
+
+// New returns the HTTP handler of the appliance.
+func New(cfg Config, st *store.Store, log *slog.Logger, reg *prometheus.Registry) (*Server, error) {
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 16 << 20
+	}
+	s := &Server{
+		cfg: cfg, store: st, log: log, gatherer: reg, now: time.Now,
+		ingestRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_ingest_rejected_total", Help: "Events refused at intake, by source and reason.",
+		}, []string{"source", "reason"}),
+		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "vigil_http_request_seconds", Help: "HTTP request latency by route and status class.",
+			Buckets: prometheus.DefBuckets,
+		}, []string{"route", "method", "code"}),
+	}
+	for _, c := range []prometheus.Collector{s.ingestRejected, s.requests} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// Handler builds the echo instance with every route.
+func (s *Server) Handler() *echo.Echo {
+	e := echo.New()
+	e.HideBanner = true
+	e.HidePort = true
+	e.HTTPErrorHandler = s.errorHandler
+	// Client addresses come from the connection, never from spoofable headers.
+	e.IPExtractor = echo.ExtractIPDirect()
+	s.routes(e)
+	return e
+}
+
+func (s *Server) metricsHandler() echo.HandlerFunc {
+	h := promhttp.HandlerFor(s.gatherer, promhttp.HandlerOpts{})
+	return echo.WrapHandler(h)
+}
+
+// apiError is the JSON body of every error response.
+type apiError struct {
+	Error string            `json:"error"`
+	Items []model.ItemError `json:"items,omitempty"`
+}
+
+// statusOf maps an error code to its HTTP status: the one place this is done.
+var statusOf = map[string]int{
+	model.EINVALID:      http.StatusBadRequest,
+	model.ENOTFOUND:     http.StatusNotFound,
+	model.ECONFLICT:     http.StatusConflict,
+	model.EUNAUTHORIZED: http.StatusUnauthorized,
+	model.EFORBIDDEN:    http.StatusForbidden,
+	model.ETOOLARGE:     http.StatusRequestEntityTooLarge,
+	model.EUNAVAILABLE:  http.StatusServiceUnavailable,
+	model.EINTERNAL:     http.StatusInternalServerError,
+}
+
+// errorHandler writes every error as JSON {"error": …} with its status.
+// Internal errors are logged with the request id and shown as a generic
+// message, never as a stack trace.
+func (s *Server) errorHandler(err error, c echo.Context) {
+	if c.Response().Committed {
+		s.log.Warn("error after response started", "request_id", requestID(c), "err", err)
+		return
+	}
+	status := http.StatusInternalServerError
+	body := apiError{Error: "internal error"}
+	var he *echo.HTTPError
+	var me *model.Error
+	switch {
+	case errors.As(err, &me):
+		status = statusOf[me.Code]
+		body = apiError{Error: me.Message, Items: me.Items}
+	case errors.As(err, &he):
+		status = he.Code
+		body.Error = http.StatusText(he.Code)
+		if m, ok := he.Message.(string); ok {
+			body.Error = m
+		}
+	case errors.Is(err, context.Canceled):
+		status = 499
+		body.Error = "request canceled"
+	}
+	if status == http.StatusServiceUnavailable {
+		c.Response().Header().Set("Retry-After", "1")
+	}
+	attrs := []any{"request_id", requestID(c), "method", c.Request().Method, "path", c.Request().URL.Path, "status", status}
+	switch {
+	case status >= 500:
+		s.log.Error("request failed", append(attrs, "err", err)...)
+	case status >= 400:
+		s.log.Warn("request refused", append(attrs, "err", body.Error)...)
+	}
+	if c.Request().Method == http.MethodHead {
+		err = c.NoContent(status)
+	} else {
+		err = c.JSON(status, body)
+	}
+	if err != nil {
+		s.log.Warn("writing error response", "request_id", requestID(c), "err", err)
+	}
+}
+
+func requestID(c echo.Context) string {
+	return c.Response().Header().Get(echo.HeaderXRequestID)
+}

@@ -1,0 +1,511 @@
+// Command vigil is an on-prem audit, event and certificate-monitoring
+// appliance: one binary, one data directory.
+package main
+
+import (
+	"bufio"
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"os/user"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"vigil/handlers"
+	"vigil/model"
+	"vigil/store"
+)
+
+// version is stamped at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+// schemaFS holds the base schema and the numbered migrations.
+//
+//go:embed schema.sql migrations
+var schemaFS embed.FS
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// usage is the command overview printed by vigil help.
+const usage = `vigil: audit, event and certificate-monitoring appliance
+
+Usage:
+  vigil [serve] [flags]                       run the appliance
+  vigil verify [--data DIR]                   check the hash chain
+  vigil user add NAME --role ROLE             create a user (password on stdin or VIGIL_PASSWORD)
+  vigil token create --user NAME --name LABEL [--scope ingest|agent|read|manage]
+  vigil backup --out FILE                     consistent online copy of the database
+  vigil --version
+
+Every command takes --data DIR (default ./data, env VIGIL_DATA).
+Every flag X also reads the environment variable VIGIL_X (upper snake case).
+Run "vigil COMMAND --help" for a command's flags.
+`
+
+// run dispatches a command line and returns the process exit code.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	cmd := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	var err error
+	switch cmd {
+	case "serve":
+		err = cmdServe(ctx, args, stderr)
+	case "verify":
+		var ok bool
+		ok, err = cmdVerify(ctx, args, stdout)
+		if err == nil && !ok {
+			return 1
+		}
+	case "user":
+		err = cmdUser(ctx, args, stdin, stdout)
+	case "token":
+		err = cmdToken(ctx, args, stdout)
+	case "backup":
+		err = cmdBackup(ctx, args, stdout)
+	case "help":
+		fmt.Fprint(stdout, usage)
+	default:
+		fmt.Fprintf(stderr, "vigil: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if errors.Is(err, errVersion) {
+		fmt.Fprintf(stdout, "vigil %s\n", version)
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "vigil %s: %v\n", cmd, err)
+		var ue usageError
+		if errors.As(err, &ue) {
+			return 2
+		}
+		return 1
+	}
+	return 0
+}
+
+var errVersion = errors.New("version requested")
+
+// usageError is a mistake on the command line (exit code 2).
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+// newFlagSet returns a flag set with --data and --version defined.
+func newFlagSet(name string, dataDir *string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.StringVar(dataDir, "data", "./data", "data directory; the database is DIR/vigil.db")
+	fs.Bool("version", false, "print the version and exit")
+	return fs
+}
+
+// parseFlags fills unset flags from VIGIL_<FLAG> (and VIGIL_<FLAG>_FILE for
+// secrets), then parses args, which win. Positional arguments may stand
+// between flags; they are returned in order.
+func parseFlags(fs *flag.FlagSet, args []string, secrets ...string) ([]string, error) {
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		key := "VIGIL_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(key); ok {
+			if err := fs.Set(f.Name, v); err != nil && envErr == nil {
+				envErr = usageError{fmt.Sprintf("%s: %v", key, err)}
+			}
+		}
+	})
+	if envErr != nil {
+		return nil, envErr
+	}
+	fs.SetOutput(io.Discard)
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				fs.SetOutput(os.Stdout)
+				fs.PrintDefaults()
+				return nil, err
+			}
+			return nil, usageError{err.Error()}
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	if v := fs.Lookup("version"); v != nil && v.Value.String() == "true" {
+		return nil, errVersion
+	}
+	return pos, nil
+}
+
+// secretFromEnv returns VIGIL_NAME, or the trimmed content of the file
+// named by VIGIL_NAME_FILE.
+func secretFromEnv(name string) (string, error) {
+	if v := os.Getenv(name); v != "" {
+		return v, nil
+	}
+	if p := os.Getenv(name + "_FILE"); p != "" {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return "", fmt.Errorf("%s_FILE: %w", name, err)
+		}
+		return strings.TrimRight(string(b), "\r\n"), nil
+	}
+	return "", nil
+}
+
+// Config is the validated configuration of vigil serve.
+type Config struct {
+	DataDir       string
+	HTTPAddr      string
+	MaxBodyBytes  int64
+	AdminPassword string
+	LogFormat     string
+	LogLevel      slog.Level
+
+	// Listening, if set, is told each listener's actual address once it is
+	// bound (for tests that listen on port 0).
+	Listening func(name, addr string)
+}
+
+func parseServeConfig(args []string) (Config, error) {
+	var cfg Config
+	fs := newFlagSet("serve", &cfg.DataDir)
+	fs.StringVar(&cfg.HTTPAddr, "http", "127.0.0.1:8080", "HTTP listen address for the console and API; empty turns it off")
+	maxBody := fs.String("max-body", "16MiB", "largest accepted HTTP request body (e.g. 512KiB, 16MiB)")
+	fs.StringVar(&cfg.LogFormat, "log-format", "text", "log format: text or json")
+	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	if _, err := parseFlags(fs, args); err != nil {
+		return cfg, err
+	}
+	n, err := parseSize(*maxBody)
+	if err != nil {
+		return cfg, usageError{"--max-body: " + err.Error()}
+	}
+	cfg.MaxBodyBytes = n
+	if err := cfg.LogLevel.UnmarshalText([]byte(*level)); err != nil {
+		return cfg, usageError{"--log-level: " + err.Error()}
+	}
+	if cfg.LogFormat != "text" && cfg.LogFormat != "json" {
+		return cfg, usageError{"--log-format must be text or json"}
+	}
+	if cfg.AdminPassword, err = secretFromEnv("VIGIL_ADMIN_PASSWORD"); err != nil {
+		return cfg, err
+	}
+	if cfg.HTTPAddr != "" {
+		if _, _, err := net.SplitHostPort(cfg.HTTPAddr); err != nil {
+			return cfg, usageError{"--http: " + err.Error()}
+		}
+	}
+	return cfg, nil
+}
+
+// parseSize parses a byte size such as 1048576, 512KiB or 16MiB.
+func parseSize(s string) (int64, error) {
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		m      int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1000}, {"MB", 1000 * 1000}, {"B", 1}} {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSuffix(s, u.suffix), u.m
+			break
+		}
+	}
+	var n int64
+	if _, err := fmt.Sscanf(s, "%d", &n); err != nil || n <= 0 {
+		return 0, fmt.Errorf("%q is not a size", s)
+	}
+	return n * mult, nil
+}
+
+func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
+	cfg, err := parseServeConfig(args)
+	if err != nil {
+		return err
+	}
+	return Run(ctx, cfg, stderr)
+}
+
+// Run runs the appliance until ctx is done, then shuts down: it stops
+// accepting requests, lets running ones finish, drains the write queue and
+// closes the database.
+func Run(ctx context.Context, cfg Config, stderr io.Writer) error {
+	var h slog.Handler = slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel})
+	if cfg.LogFormat == "json" {
+		h = slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel})
+	}
+	log := slog.New(h)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	st, err := openStore(ctx, cfg.DataDir, store.Options{Registerer: reg})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := st.Close(); err != nil {
+			log.Error("closing database", "err", err)
+		}
+		log.Info("stopped")
+	}()
+	if err := bootstrapAdmin(ctx, st, cfg.AdminPassword, stderr, log); err != nil {
+		return err
+	}
+
+	srv, err := handlers.New(handlers.Config{MaxBodyBytes: cfg.MaxBodyBytes, Version: version}, st, log, reg)
+	if err != nil {
+		return err
+	}
+	errc := make(chan error, 1)
+	var httpServer *http.Server
+	if cfg.HTTPAddr != "" {
+		ln, err := net.Listen("tcp", cfg.HTTPAddr)
+		if err != nil {
+			return fmt.Errorf("http listener: %w", err)
+		}
+		httpServer = &http.Server{
+			Handler:           srv.Handler(),
+			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       2 * time.Minute,
+			WriteTimeout:      2 * time.Minute,
+			IdleTimeout:       2 * time.Minute,
+			ErrorLog:          slog.NewLogLogger(h, slog.LevelWarn),
+		}
+		log.Info("listening", "listener", "http", "addr", ln.Addr().String(), "version", version, "data", cfg.DataDir)
+		if cfg.Listening != nil {
+			cfg.Listening("http", ln.Addr().String())
+		}
+		go func() {
+			if err := httpServer.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("http: %w", err)
+			}
+		}()
+	}
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case err := <-errc:
+		return err
+	}
+	if httpServer != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		if err := httpServer.Shutdown(sctx); err != nil {
+			log.Warn("http shutdown", "err", err)
+		}
+	}
+	return nil
+}
+
+// openStore creates the data directory if needed and opens the database.
+func openStore(ctx context.Context, dataDir string, opts store.Options) (*store.Store, error) {
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	schema, err := fs.Sub(schemaFS, ".")
+	if err != nil {
+		return nil, err
+	}
+	return store.Open(ctx, filepath.Join(dataDir, "vigil.db"), schema, opts)
+}
+
+// bootstrapAdmin creates user admin on first start, with password or a
+// random one printed once.
+func bootstrapAdmin(ctx context.Context, st *store.Store, password string, stderr io.Writer, log *slog.Logger) error {
+	n, err := st.CountUsers(ctx)
+	if err != nil || n > 0 {
+		return err
+	}
+	generated := password == ""
+	if generated {
+		password = model.NewSecret(18)
+	}
+	if _, err := st.CreateUser(ctx, "admin", model.RoleAdmin, password); err != nil {
+		return fmt.Errorf("creating the first admin: %w", err)
+	}
+	if generated {
+		fmt.Fprintf(stderr, "\n  First start: created user \"admin\" with password\n\n      %s\n\n  It is shown only this once. Sign in and change it.\n\n", password)
+	}
+	log.Info("created first admin user", "user", "admin", "generated_password", generated)
+	return recordAudit(ctx, st, "USER_CREATED", model.Actor{Type: "SYSTEM", ID: "vigil"},
+		model.Entity{Type: "USER", ID: "admin"}, "First start: created user admin (admin)", map[string]any{"role": model.RoleAdmin})
+}
+
+// recordAudit appends an AUDIT_LOG event for an administrative change.
+func recordAudit(ctx context.Context, st *store.Store, typ string, actor model.Actor, entity model.Entity, msg string, details map[string]any) error {
+	d, err := json.Marshal(details)
+	if err != nil {
+		return err
+	}
+	e := model.Event{Category: model.CategoryAuditLog, Type: typ, Outcome: "SUCCESS", Source: model.SourceInternal,
+		Actor: actor, Entity: entity, Message: msg, Details: d}
+	if err := e.Normalize(time.Now()); err != nil {
+		return err
+	}
+	_, err = st.AppendEvents(ctx, []model.Event{e})
+	return err
+}
+
+// cliActor is the actor of changes made with the command line: the
+// operating-system user running it.
+func cliActor() model.Actor {
+	name := "unknown"
+	if u, err := user.Current(); err == nil {
+		name = u.Username
+	}
+	return model.Actor{Type: "USER", ID: "os:" + name}
+}
+
+func cmdVerify(ctx context.Context, args []string, stdout io.Writer) (bool, error) {
+	var dataDir string
+	fs := newFlagSet("verify", &dataDir)
+	if _, err := parseFlags(fs, args); err != nil {
+		return false, err
+	}
+	st, err := openExisting(ctx, dataDir)
+	if err != nil {
+		return false, err
+	}
+	defer st.Close()
+	rep, err := st.VerifyChain(ctx)
+	if err != nil {
+		return false, err
+	}
+	if !rep.OK {
+		fmt.Fprintf(stdout, "FAILED: first bad sequence id %d: %s (%d events verified before it)\n", *rep.FirstBad, rep.Reason, rep.Checked)
+		return false, nil
+	}
+	fmt.Fprintf(stdout, "OK: hash chain intact: %d events verified, last id %d, last hash %s\n", rep.Checked, rep.LastID, rep.LastHash)
+	return true, nil
+}
+
+// openExisting opens the database of dataDir, which must exist.
+func openExisting(ctx context.Context, dataDir string) (*store.Store, error) {
+	p := filepath.Join(dataDir, "vigil.db")
+	if _, err := os.Stat(p); err != nil {
+		return nil, fmt.Errorf("no database at %s (see --data)", p)
+	}
+	return openStore(ctx, dataDir, store.Options{})
+}
+
+func cmdUser(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) error {
+	if len(args) == 0 || args[0] != "add" {
+		return usageError{"usage: vigil user add NAME --role ROLE"}
+	}
+	var dataDir, role string
+	fs := newFlagSet("user add", &dataDir)
+	fs.StringVar(&role, "role", "", "role: admin, auditor, operator or viewer")
+	pos, err := parseFlags(fs, args[1:])
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 || role == "" {
+		return usageError{"usage: vigil user add NAME --role admin|auditor|operator|viewer"}
+	}
+	password, err := secretFromEnv("VIGIL_PASSWORD")
+	if err != nil {
+		return err
+	}
+	if password == "" {
+		line, err := bufio.NewReader(stdin).ReadString('\n')
+		if err != nil && !(errors.Is(err, io.EOF) && line != "") {
+			return fmt.Errorf("reading the password from standard input: %w", err)
+		}
+		password = strings.TrimRight(line, "\r\n")
+	}
+	st, err := openStore(ctx, dataDir, store.Options{})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	u, err := st.CreateUser(ctx, pos[0], role, password)
+	if err != nil {
+		return err
+	}
+	if err := recordAudit(ctx, st, "USER_CREATED", cliActor(), model.Entity{Type: "USER", ID: u.Name},
+		fmt.Sprintf("Created user %s (%s)", u.Name, u.Role), map[string]any{"role": u.Role, "via": "cli"}); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "created user %s (%s)\n", u.Name, u.Role)
+	return nil
+}
+
+func cmdToken(ctx context.Context, args []string, stdout io.Writer) error {
+	if len(args) == 0 || args[0] != "create" {
+		return usageError{"usage: vigil token create --user NAME --name LABEL [--scope ingest|agent|read|manage]"}
+	}
+	var dataDir, userName, name, scope string
+	fs := newFlagSet("token create", &dataDir)
+	fs.StringVar(&userName, "user", "", "user the token acts as")
+	fs.StringVar(&name, "name", "", "label of the token")
+	fs.StringVar(&scope, "scope", model.ScopeIngest, "ingest, agent, read or manage")
+	pos, err := parseFlags(fs, args[1:])
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 || userName == "" || name == "" {
+		return usageError{"usage: vigil token create --user NAME --name LABEL [--scope ingest|agent|read|manage]"}
+	}
+	st, err := openExisting(ctx, dataDir)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	secret, tok, err := st.CreateToken(ctx, userName, name, scope)
+	if err != nil {
+		return err
+	}
+	if err := recordAudit(ctx, st, "TOKEN_CREATED", cliActor(), model.Entity{Type: "TOKEN", ID: fmt.Sprint(tok.ID)},
+		fmt.Sprintf("Created %s token %q for %s", scope, name, userName),
+		map[string]any{"user": userName, "name": name, "scope": scope, "via": "cli"}); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, secret)
+	return nil
+}
+
+func cmdBackup(ctx context.Context, args []string, stdout io.Writer) error {
+	var dataDir, out string
+	fs := newFlagSet("backup", &dataDir)
+	fs.StringVar(&out, "out", "", "file to write the copy to (must not exist)")
+	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if out == "" {
+		return usageError{"usage: vigil backup --out FILE"}
+	}
+	st, err := openExisting(ctx, dataDir)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.Backup(ctx, out); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "backup written to %s\n", out)
+	return nil
+}

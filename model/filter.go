@@ -1,0 +1,181 @@
+package model
+
+import (
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Paging limits of event listings.
+const (
+	DefaultLimit = 100
+	MaxLimit     = 1000
+)
+
+// EventFilter selects events. Zero values mean "not set". It is built once
+// from a query string by ParseEventFilter and shared by the API, the CSV
+// export and the UI.
+type EventFilter struct {
+	Q                 string   // full-text query
+	Categories        []string // any of
+	Type              string
+	Outcome           string
+	Actor             string // actor id
+	AgentID           string
+	Tenant            string
+	From, To          time.Time // event time, inclusive
+	Before            int64     // id < Before (cursor)
+	After             int64     // id > After (newer rows for live tables)
+	Offset            int       // rows to skip (start index)
+	Limit             int
+	HideAccessControl bool
+
+	// Visibility restricts the result to what the caller's role may see.
+	// It is set by the handlers from the principal, never from the query.
+	Visibility Visibility
+}
+
+// ParseEventFilter builds a filter from the query parameters of SPEC §4.
+// Unknown parameters are ignored (pages add their own); malformed values of
+// known ones are an EINVALID error.
+func ParseEventFilter(q url.Values) (EventFilter, error) {
+	f := EventFilter{
+		Q:       strings.TrimSpace(q.Get("q")),
+		Type:    strings.TrimSpace(q.Get("type")),
+		Outcome: strings.ToUpper(strings.TrimSpace(q.Get("outcome"))),
+		Actor:   strings.TrimSpace(q.Get("actor")),
+		AgentID: strings.TrimSpace(q.Get("agent_id")),
+		Tenant:  strings.TrimSpace(q.Get("tenant")),
+		Limit:   DefaultLimit,
+	}
+	for _, c := range strings.Split(q.Get("category"), ",") {
+		c = strings.ToUpper(strings.TrimSpace(c))
+		if c == "" {
+			continue
+		}
+		if _, err := oneOf("category", c, "", Categories, strings.ToUpper); err != nil {
+			return f, &Error{Code: EINVALID, Message: err.Error()}
+		}
+		f.Categories = append(f.Categories, c)
+	}
+	if f.Outcome != "" {
+		if _, err := oneOf("outcome", f.Outcome, "", Outcomes, strings.ToUpper); err != nil {
+			return f, &Error{Code: EINVALID, Message: err.Error()}
+		}
+	}
+	var err error
+	if f.From, err = parseFilterTime(q, "from"); err != nil {
+		return f, err
+	}
+	if f.To, err = parseFilterTime(q, "to"); err != nil {
+		return f, err
+	}
+	if !f.From.IsZero() && !f.To.IsZero() && f.To.Before(f.From) {
+		return f, Errorf(EINVALID, "to is before from")
+	}
+	if f.Before, err = parseNonNegative(q, "before"); err != nil {
+		return f, err
+	}
+	if f.After, err = parseNonNegative(q, "after"); err != nil {
+		return f, err
+	}
+	off, err := parseNonNegative(q, "start")
+	if err != nil {
+		return f, err
+	}
+	f.Offset = int(off)
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > MaxLimit {
+			return f, Errorf(EINVALID, "limit must be between 1 and %d", MaxLimit)
+		}
+		f.Limit = n
+	}
+	switch v := q.Get("hide_access_control"); v {
+	case "", "0", "false":
+	case "1", "true", "on":
+		f.HideAccessControl = true
+	default:
+		return f, Errorf(EINVALID, "hide_access_control must be 1 or 0")
+	}
+	return f, nil
+}
+
+// parseFilterTime parses an RFC3339 time parameter; a bare date
+// (2026-01-02) is taken as midnight UTC.
+func parseFilterTime(q url.Values, name string) (time.Time, error) {
+	v := strings.TrimSpace(q.Get(name))
+	if v == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		return t, nil
+	}
+	if t, err := time.Parse("2006-01-02", v); err == nil {
+		return t, nil
+	}
+	return time.Time{}, Errorf(EINVALID, "%s: %q is not an RFC3339 time", name, v)
+}
+
+func parseNonNegative(q url.Values, name string) (int64, error) {
+	v := q.Get(name)
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		return 0, Errorf(EINVALID, "%s must be a non-negative integer", name)
+	}
+	return n, nil
+}
+
+// CheckVisible returns EFORBIDDEN when f names a category its Visibility
+// excludes: a request for what the role may not see is refused, never
+// answered with a silently empty result.
+func (f EventFilter) CheckVisible() error {
+	for _, c := range f.Categories {
+		if !f.Visibility.MaySeeCategory(c) {
+			return Errorf(EFORBIDDEN, "your role may not see %s events", c)
+		}
+	}
+	return nil
+}
+
+// Query returns the filter as query parameters (without paging), the form
+// used for export links and recorded in E_REPORT_* events.
+func (f EventFilter) Query() url.Values {
+	q := url.Values{}
+	set := func(k, v string) {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	set("q", f.Q)
+	set("category", strings.Join(f.Categories, ","))
+	set("type", f.Type)
+	set("outcome", f.Outcome)
+	set("actor", f.Actor)
+	set("agent_id", f.AgentID)
+	set("tenant", f.Tenant)
+	if !f.From.IsZero() {
+		set("from", f.From.Format(time.RFC3339Nano))
+	}
+	if !f.To.IsZero() {
+		set("to", f.To.Format(time.RFC3339Nano))
+	}
+	if f.HideAccessControl {
+		set("hide_access_control", "1")
+	}
+	return q
+}
+
+// String describes the filter for logs and reports.
+func (f EventFilter) String() string {
+	s := f.Query().Encode()
+	if s == "" {
+		return "(none)"
+	}
+	return fmt.Sprint(s)
+}

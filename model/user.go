@@ -1,0 +1,126 @@
+package model
+
+import (
+	"slices"
+	"time"
+)
+
+// Roles (SPEC §5).
+const (
+	RoleAdmin    = "admin"
+	RoleAuditor  = "auditor"
+	RoleOperator = "operator"
+	RoleViewer   = "viewer"
+)
+
+// Roles lists every role.
+var Roles = []string{RoleAdmin, RoleAuditor, RoleOperator, RoleViewer}
+
+// Token scopes (SPEC §1).
+const (
+	ScopeIngest = "ingest" // post events
+	ScopeAgent  = "agent"  // ingest plus job claim and result
+	ScopeRead   = "read"   // GET routes
+	ScopeManage = "manage" // read plus changes
+)
+
+// Scopes lists every token scope.
+var Scopes = []string{ScopeIngest, ScopeAgent, ScopeRead, ScopeManage}
+
+// User is a console user.
+type User struct {
+	ID        int64
+	Name      string
+	Role      string
+	CreatedAt time.Time
+	Disabled  bool
+}
+
+// Token is an API token; its secret is shown once and stored hashed.
+type Token struct {
+	ID        int64
+	UserID    int64
+	Name      string
+	Scope     string
+	CreatedAt time.Time
+	LastUsed  time.Time
+}
+
+// Principal is who is calling: a user, through a session or a token. A
+// session has Scope "" and may do whatever the role allows.
+type Principal struct {
+	User  User
+	Scope string
+}
+
+// ValidRole reports whether r names a role.
+func ValidRole(r string) bool { return slices.Contains(Roles, r) }
+
+// ValidScope reports whether s names a token scope.
+func ValidScope(s string) bool { return slices.Contains(Scopes, s) }
+
+// RoleMayChange reports whether the role may change anything at all.
+func RoleMayChange(role string) bool { return role == RoleAdmin || role == RoleOperator }
+
+// ScopeAllowedForRole reports whether a token of scope may be created for a
+// user of role: a token never exceeds its user's role.
+func ScopeAllowedForRole(scope, role string) bool {
+	switch scope {
+	case ScopeRead:
+		return ValidRole(role)
+	case ScopeIngest, ScopeAgent, ScopeManage:
+		return RoleMayChange(role)
+	}
+	return false
+}
+
+// CanIngest reports whether p may post events.
+func (p Principal) CanIngest() bool {
+	return RoleMayChange(p.User.Role) && (p.Scope == ScopeIngest || p.Scope == ScopeAgent)
+}
+
+// CanRead reports whether p may use the read routes.
+func (p Principal) CanRead() bool {
+	return p.Scope == "" || p.Scope == ScopeRead || p.Scope == ScopeManage
+}
+
+// Visibility says which events a role sees: whole categories, plus for an
+// operator the SYSTEM events that are its own or the scheduler's.
+type Visibility struct {
+	Categories []string // categories seen whole
+	OwnSystem  string   // if set, SYSTEM events with this actor id or actor type SYSTEM
+}
+
+// VisibilityFor returns what u may see.
+func VisibilityFor(u User) Visibility {
+	switch u.Role {
+	case RoleAdmin, RoleAuditor:
+		return Visibility{Categories: Categories}
+	case RoleOperator:
+		return Visibility{
+			Categories: []string{CategoryUsage, CategoryAuth, CategoryAccessControl, CategoryAuditLog},
+			OwnSystem:  u.Name,
+		}
+	case RoleViewer:
+		return Visibility{Categories: []string{CategoryUsage, CategoryAuth, CategoryAccessControl}}
+	}
+	return Visibility{}
+}
+
+// All reports whether v sees every event.
+func (v Visibility) All() bool { return len(v.Categories) == len(Categories) }
+
+// MaySeeCategory reports whether a filter naming category c is allowed:
+// true when v sees any event of c.
+func (v Visibility) MaySeeCategory(c string) bool {
+	return slices.Contains(v.Categories, c) || (c == CategorySystem && v.OwnSystem != "")
+}
+
+// MaySee reports whether v includes event e.
+func (v Visibility) MaySee(e Event) bool {
+	if slices.Contains(v.Categories, e.Category) {
+		return true
+	}
+	return e.Category == CategorySystem && v.OwnSystem != "" &&
+		(e.Actor.Type == "SYSTEM" || e.Actor.ID == v.OwnSystem)
+}

@@ -1,0 +1,332 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"vigil/model"
+)
+
+// eventColumns lists the events columns in the order of row.args and scanEvent.
+const eventColumns = `id, event_id, time, time_ns, received_at, source, category, type, outcome, severity,
+	actor_type, actor_id, actor_dn, actor_ip, entity_type, entity_id,
+	cert_serial, cert_fingerprint, cert_subject,
+	agent_id, host, app, process, command, policy, tenant, message, details, hash`
+
+// toRow converts a normalized event to its stored form with sequence id id.
+func toRow(id int64, e *model.Event) row {
+	return row{
+		id: id, eventID: e.EventID,
+		time: e.Time.Format(time.RFC3339Nano), timeNS: e.Time.UnixNano(),
+		receivedAt: e.ReceivedAt.UnixNano(),
+		source:     e.Source, category: e.Category, typ: e.Type, outcome: e.Outcome, severity: e.Severity,
+		actorType: e.Actor.Type, actorID: e.Actor.ID, actorDN: e.Actor.DN, actorIP: e.Actor.IP,
+		entityType: e.Entity.Type, entityID: e.Entity.ID,
+		certSerial: e.Certificate.Serial, certFingerprint: e.Certificate.Fingerprint, certSubject: e.Certificate.Subject,
+		agentID: e.AgentID, host: e.Host, app: e.App, process: e.Process, command: e.Command,
+		policy: e.Policy, tenant: e.Tenant, message: e.Message, details: string(e.Details),
+	}
+}
+
+// args returns the INSERT arguments for eventColumns.
+func (r *row) args(hash []byte) []any {
+	return []any{
+		r.id, nullStr(r.eventID), r.time, r.timeNS, r.receivedAt, r.source, r.category, r.typ, r.outcome, r.severity,
+		nullStr(r.actorType), nullStr(r.actorID), nullStr(r.actorDN), nullStr(r.actorIP),
+		nullStr(r.entityType), nullStr(r.entityID),
+		nullStr(r.certSerial), nullStr(r.certFingerprint), nullStr(r.certSubject),
+		nullStr(r.agentID), nullStr(r.host), nullStr(r.app), nullStr(r.process), nullStr(r.command),
+		nullStr(r.policy), nullStr(r.tenant), r.message, nullStr(r.details), hash,
+	}
+}
+
+// document appends the full-text document of r to buf: what people search
+// for, separated by spaces. Details are indexed as their JSON text, so both
+// keys and values are found.
+func (r *row) document(buf []byte) []byte {
+	for _, s := range [...]string{
+		r.typ, r.message, r.actorID, r.actorDN, r.actorIP, r.entityType, r.entityID,
+		r.certSubject, r.certSerial, r.certFingerprint, r.agentID, r.host, r.app,
+		r.process, r.command, r.policy, r.tenant, r.details,
+	} {
+		if s != "" {
+			buf = append(buf, s...)
+			buf = append(buf, ' ')
+		}
+	}
+	return buf
+}
+
+// scanner is a *sql.Row or *sql.Rows.
+type scanner interface{ Scan(dest ...any) error }
+
+// scanRow reads eventColumns into a row and its hash.
+func scanRow(sc scanner) (row, []byte, error) {
+	var r row
+	var hash []byte
+	var ns [22]sql.NullString
+	err := sc.Scan(&r.id, &ns[0], &r.time, &r.timeNS, &r.receivedAt, &r.source, &r.category, &r.typ, &r.outcome, &r.severity,
+		&ns[1], &ns[2], &ns[3], &ns[4], &ns[5], &ns[6], &ns[7], &ns[8], &ns[9],
+		&ns[10], &ns[11], &ns[12], &ns[13], &ns[14], &ns[15], &ns[16], &r.message, &ns[17], &hash)
+	if err != nil {
+		return r, nil, err
+	}
+	for i, dst := range [...]*string{
+		&r.eventID, &r.actorType, &r.actorID, &r.actorDN, &r.actorIP, &r.entityType, &r.entityID,
+		&r.certSerial, &r.certFingerprint, &r.certSubject, &r.agentID, &r.host, &r.app, &r.process,
+		&r.command, &r.policy, &r.tenant, &r.details,
+	} {
+		*dst = ns[i].String
+	}
+	return r, hash, nil
+}
+
+// event converts a stored row back to the model.
+func (r *row) event(hash []byte) model.Event {
+	t, err := time.Parse(time.RFC3339Nano, r.time)
+	if err != nil {
+		t = time.Unix(0, r.timeNS).UTC()
+	}
+	e := model.Event{
+		ID: r.id, EventID: r.eventID, Time: t, ReceivedAt: time.Unix(0, r.receivedAt).UTC(),
+		Source: r.source, Category: r.category, Type: r.typ, Outcome: r.outcome, Severity: r.severity,
+		Actor:       model.Actor{Type: r.actorType, ID: r.actorID, DN: r.actorDN, IP: r.actorIP},
+		Entity:      model.Entity{Type: r.entityType, ID: r.entityID},
+		Certificate: model.CertRef{Serial: r.certSerial, Fingerprint: r.certFingerprint, Subject: r.certSubject},
+		AgentID:     r.agentID, Host: r.host, App: r.app, Process: r.process, Command: r.command,
+		Policy: r.policy, Tenant: r.tenant, Message: r.message, Hash: hash,
+	}
+	if r.details != "" {
+		e.Details = []byte(r.details)
+	}
+	return e
+}
+
+func scanEvent(sc scanner) (model.Event, error) {
+	r, hash, err := scanRow(sc)
+	if err != nil {
+		return model.Event{}, err
+	}
+	return r.event(hash), nil
+}
+
+// EventByID returns event id if vis may see it: ENOTFOUND when there is no
+// such event, EFORBIDDEN when there is one the caller may not see.
+func (s *Store) EventByID(ctx context.Context, id int64, vis model.Visibility) (model.Event, error) {
+	e, err := scanEvent(s.rdb.QueryRowContext(ctx, `SELECT `+eventColumns+` FROM events WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return e, model.Errorf(model.ENOTFOUND, "event %d not found", id)
+	}
+	if err != nil {
+		return e, fmt.Errorf("store: event by id: %w", err)
+	}
+	if !vis.MaySee(e) {
+		return model.Event{}, model.Errorf(model.EFORBIDDEN, "your role may not see event %d", id)
+	}
+	return e, nil
+}
+
+// timeIndexProbe is how many rows of a time range are counted to decide
+// whether walking the time index beats walking ids newest first.
+const timeIndexProbe = 5000
+
+// FindEvents returns the events matching f, newest first, and the cursor
+// of the next page (0 when there is none).
+func (s *Store) FindEvents(ctx context.Context, f model.EventFilter) ([]model.Event, int64, error) {
+	if err := f.CheckVisible(); err != nil {
+		return nil, 0, err
+	}
+	limit := f.Limit
+	if limit <= 0 || limit > model.MaxLimit {
+		limit = model.DefaultLimit
+	}
+	q, args, err := s.eventQuery(ctx, f)
+	if err != nil {
+		return nil, 0, err
+	}
+	q += ` LIMIT ? OFFSET ?`
+	args = append(args, limit+1, f.Offset)
+	rows, err := s.rdb.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("store: find events: %w", err)
+	}
+	defer rows.Close()
+	events := make([]model.Event, 0, min(limit, 128))
+	for rows.Next() {
+		e, err := scanEvent(rows)
+		if err != nil {
+			return nil, 0, fmt.Errorf("store: find events: %w", err)
+		}
+		events = append(events, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, fmt.Errorf("store: find events: %w", err)
+	}
+	var next int64
+	if len(events) > limit {
+		events = events[:limit]
+		next = events[limit-1].ID
+	}
+	return events, next, nil
+}
+
+// ExportEvents calls fn for every event matching f, newest first, without a
+// limit, streaming from one read transaction. It returns the number of
+// events passed to fn.
+func (s *Store) ExportEvents(ctx context.Context, f model.EventFilter, fn func(*model.Event) error) (int, error) {
+	if err := f.CheckVisible(); err != nil {
+		return 0, err
+	}
+	q, args, err := s.eventQuery(ctx, f)
+	if err != nil {
+		return 0, err
+	}
+	rows, err := s.rdb.QueryContext(ctx, q, args...)
+	if err != nil {
+		return 0, fmt.Errorf("store: export events: %w", err)
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		e, err := scanEvent(rows)
+		if err != nil {
+			return n, fmt.Errorf("store: export events: %w", err)
+		}
+		if err := fn(&e); err != nil {
+			return n, err
+		}
+		n++
+	}
+	if err := rows.Err(); err != nil {
+		return n, fmt.Errorf("store: export events: %w", err)
+	}
+	return n, nil
+}
+
+// eventQuery builds the SELECT for f, ordered newest first, without LIMIT.
+func (s *Store) eventQuery(ctx context.Context, f model.EventFilter) (string, []any, error) {
+	var where []string
+	var args []any
+	add := func(cond string, a ...any) {
+		where = append(where, cond)
+		args = append(args, a...)
+	}
+	// The role's visibility never uses the category index ("+category"):
+	// it matches most rows, and walking ids newest first is what is fast.
+	if v := f.Visibility; !v.All() {
+		cond := `+e.category IN (` + placeholders(len(v.Categories)) + `)`
+		for _, c := range v.Categories {
+			args = append(args, c)
+		}
+		if v.OwnSystem != "" {
+			cond = `(` + cond + ` OR (+e.category = 'SYSTEM' AND (e.actor_type = 'SYSTEM' OR e.actor_id = ?)))`
+			args = append(args, v.OwnSystem)
+		}
+		where = append(where, cond)
+	}
+	switch len(f.Categories) {
+	case 0:
+	case 1:
+		add(`e.category = ?`, f.Categories[0])
+	default:
+		cond := `+e.category IN (` + placeholders(len(f.Categories)) + `)`
+		for _, c := range f.Categories {
+			args = append(args, c)
+		}
+		where = append(where, cond)
+	}
+	if f.HideAccessControl {
+		add(`+e.category <> 'ACCESS_CONTROL'`)
+	}
+	if f.Type != "" {
+		add(`e.type = ?`, f.Type)
+	}
+	if f.Outcome != "" {
+		add(`e.outcome = ?`, f.Outcome)
+	}
+	if f.Actor != "" {
+		add(`e.actor_id = ?`, f.Actor)
+	}
+	if f.AgentID != "" {
+		add(`e.agent_id = ?`, f.AgentID)
+	}
+	if f.Tenant != "" {
+		add(`e.tenant = ?`, f.Tenant)
+	}
+	if !f.From.IsZero() || !f.To.IsZero() {
+		from, to := int64(-1<<63), int64(1<<63-1)
+		if !f.From.IsZero() {
+			from = f.From.UnixNano()
+		}
+		if !f.To.IsZero() {
+			to = f.To.UnixNano()
+		}
+		// A narrow range is best read through the time index; a wide one by
+		// walking ids newest first and filtering, which stops at the limit.
+		col := `+e.time_ns`
+		if f.Q == "" {
+			narrow, err := s.fewInTimeRange(ctx, from, to)
+			if err != nil {
+				return "", nil, err
+			}
+			if narrow {
+				col = `e.time_ns`
+			}
+		}
+		add(col+` BETWEEN ? AND ?`, from, to)
+	}
+	idCol := `e.id`
+	from := `events e`
+	if f.Q != "" {
+		match, err := ftsQuery(f.Q)
+		if err != nil {
+			return "", nil, err
+		}
+		// The full-text table drives: its rowids come newest first and each
+		// is joined to its row by primary key.
+		from = `events_fts f JOIN events e ON e.id = f.rowid`
+		idCol = `f.rowid`
+		where = append([]string{`events_fts MATCH ?`}, where...)
+		args = append([]any{match}, args...)
+	}
+	if f.Before > 0 {
+		add(idCol+` < ?`, f.Before)
+	}
+	if f.After > 0 {
+		add(idCol+` > ?`, f.After)
+	}
+	q := `SELECT ` + prefixColumns("e.") + ` FROM ` + from
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, ` AND `)
+	}
+	q += ` ORDER BY ` + idCol + ` DESC`
+	return q, args, nil
+}
+
+// fewInTimeRange reports whether at most timeIndexProbe events have an
+// event time in [from, to], counting no further than that.
+func (s *Store) fewInTimeRange(ctx context.Context, from, to int64) (bool, error) {
+	var n int
+	err := s.rdb.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM events WHERE time_ns BETWEEN ? AND ? LIMIT ?)`,
+		from, to, timeIndexProbe+1).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("store: probe time range: %w", err)
+	}
+	return n <= timeIndexProbe, nil
+}
+
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
+}
+
+func prefixColumns(p string) string {
+	cols := strings.Split(eventColumns, ",")
+	for i, c := range cols {
+		cols[i] = p + strings.TrimSpace(c)
+	}
+	return strings.Join(cols, ", ")
+}

@@ -1,0 +1,214 @@
+// Package store keeps Vigil's data in one embedded SQLite database: the
+// hash-chained events with their full-text index, and users and tokens. All
+// SQL lives here. Event writes go through one writer goroutine (group
+// commit); reads use their own connection pool.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"vigil/model"
+
+	sqlite3 "github.com/mattn/go-sqlite3"
+)
+
+// Options tune a Store. Zero values take the defaults.
+type Options struct {
+	// Registerer receives the store's metrics; nil registers nowhere.
+	Registerer prometheus.Registerer
+	// QueueSize bounds the append requests waiting for the writer.
+	QueueSize int
+	// MaxBatch bounds the events committed in one transaction.
+	MaxBatch int
+	// OnCommit, if set, is called by the writer after each durable commit
+	// with the events just stored (read-only for the callee).
+	OnCommit func([]model.Event)
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Store is Vigil's database.
+type Store struct {
+	path   string
+	wdb    *sql.DB // one connection: the writer and the few other writes
+	rdb    *sql.DB // read pool
+	writer *writer
+	now    func() time.Time
+}
+
+// Open opens (creating if needed) the database at path, applies the schema
+// and migrations from schema (schema.sql and migrations/NNNN_*.sql), and
+// starts the event writer. Close stops it after draining its queue.
+func Open(ctx context.Context, dbPath string, schema fs.FS, opts Options) (*Store, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.QueueSize <= 0 {
+		opts.QueueSize = 1024
+	}
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = 8192
+	}
+	// synchronous=FULL: in WAL mode each commit is fsynced before it
+	// returns, so an acknowledged batch survives a power loss. Group commit
+	// pays that fsync once per batch, not per event.
+	common := url.Values{
+		"_busy_timeout": {"10000"},
+		"_foreign_keys": {"on"},
+		"_journal_mode": {"WAL"},
+	}
+	wq := cloneValues(common)
+	wq.Set("_synchronous", "FULL")
+	wq.Set("_txlock", "immediate")
+	wq.Set("_cache_size", "-65536")
+	wdb, err := sql.Open("sqlite3", "file:"+dbPath+"?"+wq.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("store: open: %w", err)
+	}
+	wdb.SetMaxOpenConns(1)
+	wdb.SetConnMaxLifetime(0)
+	wdb.SetConnMaxIdleTime(0)
+	if err := wdb.PingContext(ctx); err != nil {
+		wdb.Close()
+		return nil, fmt.Errorf("store: open %s: %w", dbPath, err)
+	}
+	if err := migrate(ctx, wdb, schema, opts.Now()); err != nil {
+		wdb.Close()
+		return nil, err
+	}
+	rq := cloneValues(common)
+	rq.Set("_query_only", "1")
+	rq.Set("_cache_size", "-16384")
+	rdb, err := sql.Open("sqlite3", "file:"+dbPath+"?"+rq.Encode())
+	if err != nil {
+		wdb.Close()
+		return nil, fmt.Errorf("store: open readers: %w", err)
+	}
+	rdb.SetMaxOpenConns(8)
+	rdb.SetMaxIdleConns(8)
+	s := &Store{path: dbPath, wdb: wdb, rdb: rdb, now: opts.Now}
+	s.writer, err = newWriter(ctx, wdb, opts)
+	if err != nil {
+		rdb.Close()
+		wdb.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close drains the write queue, stops the writer and closes the database.
+func (s *Store) Close() error {
+	s.writer.close()
+	_, _ = s.wdb.Exec("PRAGMA optimize")
+	return errors.Join(s.rdb.Close(), s.wdb.Close())
+}
+
+// Path returns the database file's path.
+func (s *Store) Path() string { return s.path }
+
+func cloneValues(v url.Values) url.Values {
+	c := url.Values{}
+	for k, vs := range v {
+		c[k] = append([]string(nil), vs...)
+	}
+	return c
+}
+
+// migrate applies schema.sql to an empty database, then every migration in
+// migrations/ not yet recorded, each in its own transaction.
+func migrate(ctx context.Context, db *sql.DB, schema fs.FS, now time.Time) error {
+	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    INTEGER PRIMARY KEY,
+		name       TEXT NOT NULL,
+		applied_at TEXT NOT NULL)`); err != nil {
+		return fmt.Errorf("store: migrate: %w", err)
+	}
+	type step struct {
+		version int
+		name    string
+	}
+	steps := []step{{0, "schema.sql"}}
+	names, err := fs.Glob(schema, "migrations/*.sql")
+	if err != nil {
+		return fmt.Errorf("store: migrate: %w", err)
+	}
+	for _, n := range names {
+		base := path.Base(n)
+		num, _, ok := strings.Cut(base, "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil || v < 1 {
+			return fmt.Errorf("store: migrate: %s is not named NNNN_name.sql", n)
+		}
+		steps = append(steps, step{v, n})
+	}
+	sort.Slice(steps, func(i, j int) bool { return steps[i].version < steps[j].version })
+	for i := 1; i < len(steps); i++ {
+		if steps[i].version == steps[i-1].version {
+			return fmt.Errorf("store: migrate: two migrations numbered %d", steps[i].version)
+		}
+	}
+	for _, st := range steps {
+		var done int
+		if err := db.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, st.version).Scan(&done); err != nil {
+			return fmt.Errorf("store: migrate: %w", err)
+		}
+		if done > 0 {
+			continue
+		}
+		body, err := fs.ReadFile(schema, st.name)
+		if err != nil {
+			return fmt.Errorf("store: migrate: %w", err)
+		}
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("store: migrate: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("store: migrate %s: %w", st.name, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
+			st.version, st.name, now.UTC().Format(time.RFC3339)); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("store: migrate %s: %w", st.name, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("store: migrate %s: %w", st.name, err)
+		}
+	}
+	return nil
+}
+
+// isConstraint reports whether err is a SQLite constraint violation.
+func isConstraint(err error) bool {
+	var se sqlite3.Error
+	return errors.As(err, &se) && se.Code == sqlite3.ErrConstraint
+}
+
+// nullStr stores "" as NULL.
+func nullStr(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// timeText formats t for the non-event tables.
+func timeText(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+// parseTimeText parses what timeText wrote; "" is the zero time.
+func parseTimeText(s string) time.Time {
+	t, _ := time.Parse(time.RFC3339Nano, s)
+	return t
+}

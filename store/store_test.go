@@ -1,0 +1,140 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"vigil/model"
+)
+
+// openTest opens a store in a fresh temporary directory with the project's
+// real schema and migrations.
+func openTest(t testing.TB) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "vigil.db"), os.DirFS(".."), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func ev(t testing.TB, js string) model.Event {
+	t.Helper()
+	e, err := model.DecodeEvent([]byte(js), time.Now())
+	if err != nil {
+		t.Fatalf("decode %s: %v", js, err)
+	}
+	e.Source = model.SourceHTTP
+	return e
+}
+
+func TestAppendAndRead(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	res, err := s.AppendEvents(ctx, []model.Event{
+		ev(t, `{"type":"CERT_USED","outcome":"ALLOWED","message":"first","time":"2026-01-02T03:04:05.123456789+02:00"}`),
+		ev(t, `{"type":"E_LOGIN_FAILED","category":"AUTH","outcome":"FAILURE","actor":{"type":"USER","id":"alice","ip":"10.0.0.7"},"details":{"reason":"bad otp"}}`),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Accepted != 2 || res.IDs[0] != 1 || res.IDs[1] != 2 {
+		t.Fatalf("result %+v", res)
+	}
+	e, err := s.EventByID(ctx, 1, model.VisibilityFor(model.User{Role: model.RoleAdmin}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := e.Time.Format(time.RFC3339Nano); got != "2026-01-02T03:04:05.123456789+02:00" {
+		t.Errorf("time kept as %s", got)
+	}
+	e2, _ := s.EventByID(ctx, 2, model.VisibilityFor(model.User{Role: model.RoleAdmin}))
+	if e2.Actor.ID != "alice" || string(e2.Details) != `{"reason":"bad otp"}` || len(e2.Hash) != HashSize {
+		t.Errorf("event 2 read back as %+v", e2)
+	}
+	if _, err := s.EventByID(ctx, 99, model.VisibilityFor(model.User{Role: model.RoleAdmin})); model.ErrorCode(err) != model.ENOTFOUND {
+		t.Errorf("missing event: %v", err)
+	}
+}
+
+func TestEventIDIdempotent(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	batch := func() []model.Event {
+		return []model.Event{ev(t, `{"event_id":"a-1","message":"x"}`), ev(t, `{"event_id":"a-2","message":"y"}`), ev(t, `{"event_id":"a-1","message":"x"}`)}
+	}
+	r1, err := s.AppendEvents(ctx, batch())
+	if err != nil || r1.Accepted != 2 || r1.Duplicates != 1 {
+		t.Fatalf("first %+v %v", r1, err)
+	}
+	r2, err := s.AppendEvents(ctx, batch())
+	if err != nil || r2.Accepted != 0 || r2.Duplicates != 3 || r2.IDs[1] != 2 {
+		t.Fatalf("retry %+v %v", r2, err)
+	}
+}
+
+func TestEventsAreAppendOnly(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	if _, err := s.AppendEvents(ctx, []model.Event{ev(t, `{"message":"keep me"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{`UPDATE events SET message = 'changed' WHERE id = 1`, `DELETE FROM events WHERE id = 1`} {
+		_, err := s.wdb.Exec(q)
+		if err == nil || !strings.Contains(err.Error(), "append-only") {
+			t.Errorf("%s: got %v, want refusal", q, err)
+		}
+	}
+}
+
+func TestSearch(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	var evs []model.Event
+	for i := 0; i < 300; i++ {
+		evs = append(evs, ev(t, fmt.Sprintf(`{"type":"CERT_USED","message":"routine use %d","actor":{"id":"svc%d"}}`, i, i%7)))
+	}
+	evs[123] = ev(t, `{"type":"CERT_USED","message":"the zanzibar key was used","details":{"host":"édition.example"}}`)
+	if _, err := s.AppendEvents(ctx, evs); err != nil {
+		t.Fatal(err)
+	}
+	admin := model.VisibilityFor(model.User{Role: model.RoleAdmin})
+	cases := []struct {
+		name, q string
+		want    int
+	}{
+		{"RareWord", "zanzibar", 1},
+		{"CaseFolded", "ZANZIBAR", 1},
+		{"Prefix", "zanz*", 1},
+		{"DiacriticsFolded", "edition", 1},
+		{"DetailsKey", "host", 1},
+		{"AllWords", "zanzibar routine", 0},
+		{"Or", "zanzibar OR svc3", 1 + 43},
+		{"Not", "routine -svc3", 299 - 43},
+		{"IdentifierSplit", "CERT_USED", 300},
+		{"QuotedPhraseAsWords", `"key zanzibar"`, 1},
+		{"PunctuationIsNotSyntax", `zanzibar") OR ("x`, 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			n := 0
+			f := model.EventFilter{Q: c.q, Limit: 1000, Visibility: admin}
+			_, err := s.ExportEvents(ctx, f, func(*model.Event) error { n++; return nil })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n != c.want {
+				t.Errorf("q=%q matched %d, want %d", c.q, n, c.want)
+			}
+		})
+	}
+	if _, err := ftsQuery("-only -negative"); model.ErrorCode(err) != model.EINVALID {
+		t.Errorf("negative-only query: %v", err)
+	}
+}

@@ -1,0 +1,162 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"vigil/model"
+)
+
+// CreateUser stores a new user with an argon2id hash of password.
+func (s *Store) CreateUser(ctx context.Context, name, role, password string) (model.User, error) {
+	if !model.ValidRole(role) {
+		return model.User{}, model.Errorf(model.EINVALID, "role %q is not one of admin, auditor, operator, viewer", role)
+	}
+	if !validUserName(name) {
+		return model.User{}, model.Errorf(model.EINVALID, "user name %q: use 1-64 letters, digits or . _ @ -", name)
+	}
+	hash, err := model.HashPassword(password)
+	if err != nil {
+		return model.User{}, err
+	}
+	now := s.now().UTC()
+	res, err := s.wdb.ExecContext(ctx, `INSERT INTO users (name, role, password_hash, created_at) VALUES (?, ?, ?, ?)`,
+		name, role, hash, timeText(now))
+	if isConstraint(err) {
+		return model.User{}, model.Errorf(model.ECONFLICT, "user %q already exists", name)
+	}
+	if err != nil {
+		return model.User{}, fmt.Errorf("store: create user: %w", err)
+	}
+	id, _ := res.LastInsertId()
+	return model.User{ID: id, Name: name, Role: role, CreatedAt: now}, nil
+}
+
+func validUserName(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r == '.' || r == '_' || r == '@' || r == '-' || (r >= '0' && r <= '9') || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z')) {
+			return false
+		}
+	}
+	return true
+}
+
+// CountUsers returns the number of users.
+func (s *Store) CountUsers(ctx context.Context) (int, error) {
+	var n int
+	if err := s.rdb.QueryRowContext(ctx, `SELECT count(*) FROM users`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("store: count users: %w", err)
+	}
+	return n, nil
+}
+
+// UserByName returns the user called name.
+func (s *Store) UserByName(ctx context.Context, name string) (model.User, error) {
+	u, _, err := s.userAndHash(ctx, name)
+	return u, err
+}
+
+func (s *Store) userAndHash(ctx context.Context, name string) (model.User, string, error) {
+	var u model.User
+	var created, hash string
+	err := s.rdb.QueryRowContext(ctx, `SELECT id, name, role, created_at, disabled, password_hash FROM users WHERE name = ?`, name).
+		Scan(&u.ID, &u.Name, &u.Role, &created, &u.Disabled, &hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		return u, "", model.Errorf(model.ENOTFOUND, "user %q not found", name)
+	}
+	if err != nil {
+		return u, "", fmt.Errorf("store: user by name: %w", err)
+	}
+	u.CreatedAt = parseTimeText(created)
+	return u, hash, nil
+}
+
+// Authenticate returns the user when name and password match an enabled
+// user, and EUNAUTHORIZED otherwise, without saying which part was wrong.
+func (s *Store) Authenticate(ctx context.Context, name, password string) (model.User, error) {
+	u, hash, err := s.userAndHash(ctx, name)
+	if model.ErrorCode(err) == model.ENOTFOUND {
+		// Spend the same time as a real check, so timing does not tell
+		// which user names exist.
+		model.CheckPassword(dummyHash(), password)
+		return model.User{}, model.Errorf(model.EUNAUTHORIZED, "wrong user name or password")
+	}
+	if err != nil {
+		return model.User{}, err
+	}
+	if !model.CheckPassword(hash, password) || u.Disabled {
+		return model.User{}, model.Errorf(model.EUNAUTHORIZED, "wrong user name or password")
+	}
+	return u, nil
+}
+
+var dummyHash = sync.OnceValue(func() string {
+	h, _ := model.HashPassword(model.NewSecret(16))
+	return h
+})
+
+// CreateToken stores a new API token for user userName and returns its
+// secret, which is not kept and cannot be shown again.
+func (s *Store) CreateToken(ctx context.Context, userName, name, scope string) (string, model.Token, error) {
+	if !model.ValidScope(scope) {
+		return "", model.Token{}, model.Errorf(model.EINVALID, "scope %q is not one of ingest, agent, read, manage", scope)
+	}
+	if name == "" || len(name) > 128 {
+		return "", model.Token{}, model.Errorf(model.EINVALID, "token name must be 1-128 characters")
+	}
+	u, err := s.UserByName(ctx, userName)
+	if err != nil {
+		return "", model.Token{}, err
+	}
+	if !model.ScopeAllowedForRole(scope, u.Role) {
+		return "", model.Token{}, model.Errorf(model.EFORBIDDEN, "a %s token exceeds the role of %s (%s)", scope, u.Name, u.Role)
+	}
+	secret := model.NewToken()
+	now := s.now().UTC()
+	res, err := s.wdb.ExecContext(ctx, `INSERT INTO tokens (user_id, name, scope, secret_hash, created_at) VALUES (?, ?, ?, ?, ?)`,
+		u.ID, name, scope, model.TokenHash(secret), timeText(now))
+	if isConstraint(err) {
+		return "", model.Token{}, model.Errorf(model.ECONFLICT, "user %s already has a token named %q", u.Name, name)
+	}
+	if err != nil {
+		return "", model.Token{}, fmt.Errorf("store: create token: %w", err)
+	}
+	id, _ := res.LastInsertId()
+	return secret, model.Token{ID: id, UserID: u.ID, Name: name, Scope: scope, CreatedAt: now}, nil
+}
+
+// tokenTouchEvery limits how often a token's last use is written.
+const tokenTouchEvery = time.Minute
+
+// PrincipalByToken returns who a bearer token stands for; EUNAUTHORIZED for
+// an unknown, revoked or disabled one.
+func (s *Store) PrincipalByToken(ctx context.Context, secret string) (model.Principal, error) {
+	var p model.Principal
+	var tokenID int64
+	var lastUsed sql.NullString
+	err := s.rdb.QueryRowContext(ctx, `
+		SELECT t.id, t.scope, t.last_used_at, u.id, u.name, u.role, u.disabled
+		FROM tokens t JOIN users u ON u.id = t.user_id
+		WHERE t.secret_hash = ? AND t.revoked = 0`, model.TokenHash(secret)).
+		Scan(&tokenID, &p.Scope, &lastUsed, &p.User.ID, &p.User.Name, &p.User.Role, &p.User.Disabled)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && p.User.Disabled) {
+		return model.Principal{}, model.Errorf(model.EUNAUTHORIZED, "invalid or revoked token")
+	}
+	if err != nil {
+		return model.Principal{}, fmt.Errorf("store: token: %w", err)
+	}
+	now := s.now().UTC()
+	if !lastUsed.Valid || now.Sub(parseTimeText(lastUsed.String)) > tokenTouchEvery {
+		if _, err := s.wdb.ExecContext(ctx, `UPDATE tokens SET last_used_at = ? WHERE id = ?`, timeText(now), tokenID); err != nil {
+			return model.Principal{}, fmt.Errorf("store: touch token: %w", err)
+		}
+	}
+	return p, nil
+}

@@ -1,0 +1,316 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"vigil/model"
+)
+
+// AppendResult says what became of an appended batch.
+type AppendResult struct {
+	Accepted   int     // events stored
+	Duplicates int     // events whose event_id was already stored
+	IDs        []int64 // sequence id of each input event (a duplicate's stored id)
+}
+
+// ErrQueueFull is returned by TryAppendEvents when the writer is saturated.
+var ErrQueueFull = model.Errorf(model.EUNAVAILABLE, "event queue is full")
+
+// ErrClosed is returned once the store is closing.
+var ErrClosed = model.Errorf(model.EUNAVAILABLE, "store is shutting down")
+
+// AppendEvents queues normalized events for the writer and returns once
+// they are durable, as one unit: all of them are stored or none. When the
+// queue is full it waits (back-pressure) until ctx is done.
+func (s *Store) AppendEvents(ctx context.Context, events []model.Event) (AppendResult, error) {
+	return s.writer.append(ctx, events, true)
+}
+
+// TryAppendEvents is AppendEvents that fails with ErrQueueFull instead of
+// waiting when the queue is full, for senders that cannot be slowed down.
+func (s *Store) TryAppendEvents(ctx context.Context, events []model.Event) (AppendResult, error) {
+	return s.writer.append(ctx, events, false)
+}
+
+// QueueDepth returns the number of append requests waiting for the writer.
+func (s *Store) QueueDepth() int { return len(s.writer.queue) }
+
+type appendReq struct {
+	events []model.Event
+	done   chan appendAnswer
+}
+
+type appendAnswer struct {
+	res AppendResult
+	err error
+}
+
+// writer is the single goroutine that owns event writes. It takes every
+// request waiting in its queue, up to maxBatch events, commits them in one
+// transaction and then answers each producer.
+type writer struct {
+	db       *sql.DB
+	queue    chan *appendReq
+	maxBatch int
+	onCommit func([]model.Event)
+
+	mu      sync.RWMutex // guards closed against sends on a closed queue
+	closed  bool
+	stopped chan struct{}
+
+	insertEvent *sql.Stmt
+	insertFTS   *sql.Stmt
+	findEventID *sql.Stmt
+	tip         *sql.Stmt
+
+	buf []byte // scratch for hashing and full-text documents
+
+	stored    *prometheus.CounterVec
+	dupes     prometheus.Counter
+	batchSize prometheus.Histogram
+	commitDur prometheus.Histogram
+	failures  prometheus.Counter
+}
+
+func newWriter(ctx context.Context, db *sql.DB, opts Options) (*writer, error) {
+	w := &writer{
+		db:       db,
+		queue:    make(chan *appendReq, opts.QueueSize),
+		maxBatch: opts.MaxBatch,
+		onCommit: opts.OnCommit,
+		stopped:  make(chan struct{}),
+		stored: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_events_stored_total", Help: "Events committed to the database, by source.",
+		}, []string{"source"}),
+		dupes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vigil_events_duplicate_total", Help: "Events not stored again because their event_id was already stored.",
+		}),
+		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "vigil_writer_batch_events", Help: "Events per writer commit.",
+			Buckets: prometheus.ExponentialBuckets(1, 4, 8),
+		}),
+		commitDur: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "vigil_writer_commit_seconds", Help: "Time to write and durably commit one batch.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}),
+		failures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vigil_writer_commit_failures_total", Help: "Batches whose commit failed.",
+		}),
+	}
+	if r := opts.Registerer; r != nil {
+		depth := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "vigil_writer_queue_depth", Help: "Append requests waiting for the writer.",
+		}, func() float64 { return float64(len(w.queue)) })
+		for _, c := range []prometheus.Collector{w.stored, w.dupes, w.batchSize, w.commitDur, w.failures, depth} {
+			if err := r.Register(c); err != nil {
+				return nil, fmt.Errorf("store: register metrics: %w", err)
+			}
+		}
+	}
+	var err error
+	prep := func(q string) *sql.Stmt {
+		if err != nil {
+			return nil
+		}
+		var st *sql.Stmt
+		st, err = db.PrepareContext(ctx, q)
+		return st
+	}
+	w.insertEvent = prep(`INSERT INTO events (` + eventColumns + `) VALUES (` +
+		strings.TrimSuffix(strings.Repeat("?,", strings.Count(eventColumns, ",")+1), ",") + `)`)
+	w.insertFTS = prep(`INSERT INTO events_fts (rowid, doc) VALUES (?, ?)`)
+	w.findEventID = prep(`SELECT id FROM events WHERE event_id = ?`)
+	w.tip = prep(`SELECT id, hash FROM events ORDER BY id DESC LIMIT 1`)
+	if err != nil {
+		return nil, fmt.Errorf("store: prepare writer: %w", err)
+	}
+	go w.run()
+	return w, nil
+}
+
+func (w *writer) append(ctx context.Context, events []model.Event, wait bool) (AppendResult, error) {
+	if len(events) == 0 {
+		return AppendResult{}, nil
+	}
+	req := &appendReq{events: events, done: make(chan appendAnswer, 1)}
+	w.mu.RLock()
+	if w.closed {
+		w.mu.RUnlock()
+		return AppendResult{}, ErrClosed
+	}
+	if wait {
+		select {
+		case w.queue <- req:
+		case <-ctx.Done():
+			w.mu.RUnlock()
+			return AppendResult{}, ctx.Err()
+		}
+	} else {
+		select {
+		case w.queue <- req:
+		default:
+			w.mu.RUnlock()
+			return AppendResult{}, ErrQueueFull
+		}
+	}
+	w.mu.RUnlock()
+	// Once queued the request is always answered, even during shutdown.
+	a := <-req.done
+	return a.res, a.err
+}
+
+// close refuses new requests, lets the writer drain the queue and waits.
+func (w *writer) close() {
+	w.mu.Lock()
+	if !w.closed {
+		w.closed = true
+		close(w.queue)
+	}
+	w.mu.Unlock()
+	<-w.stopped
+}
+
+func (w *writer) run() {
+	defer close(w.stopped)
+	for req := range w.queue {
+		batch := []*appendReq{req}
+		n := len(req.events)
+	drain:
+		for n < w.maxBatch {
+			select {
+			case r, ok := <-w.queue:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, r)
+				n += len(r.events)
+			default:
+				break drain
+			}
+		}
+		w.commitBatch(batch)
+	}
+}
+
+// commitBatch commits batch in one transaction; if that fails and the batch
+// holds several requests, each is retried alone so that one request's
+// failure is not another's.
+func (w *writer) commitBatch(batch []*appendReq) {
+	answers, stored, err := w.commit(batch)
+	if err != nil && len(batch) > 1 {
+		for _, r := range batch {
+			w.commitBatch([]*appendReq{r})
+		}
+		return
+	}
+	if err != nil {
+		slog.Error("event commit failed", "events", len(batch[0].events), "err", err)
+		answers = []appendAnswer{{err: model.Errorf(model.EUNAVAILABLE, "events could not be stored: %v", err)}}
+	}
+	for i, r := range batch {
+		r.done <- answers[i]
+	}
+	if err == nil && len(stored) > 0 {
+		w.onCommit(stored)
+	}
+}
+
+func (w *writer) commit(batch []*appendReq) (answers []appendAnswer, stored []model.Event, err error) {
+	start := time.Now()
+	tx, err := w.db.Begin()
+	if err != nil {
+		w.failures.Inc()
+		return nil, nil, fmt.Errorf("begin: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+			w.failures.Inc()
+		}
+	}()
+	// The chain continues from the newest stored row, read inside the write
+	// transaction, so that another process appending (vigil user add while
+	// serve runs) cannot fork it.
+	var lastID int64
+	prev := make([]byte, HashSize)
+	if err := tx.Stmt(w.tip).QueryRow().Scan(&lastID, &prev); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, nil, fmt.Errorf("read chain tip: %w", err)
+	}
+	ins, fts, find := tx.Stmt(w.insertEvent), tx.Stmt(w.insertFTS), tx.Stmt(w.findEventID)
+	seen := map[string]int64{}
+	answers = make([]appendAnswer, len(batch))
+	var counts = map[string]int{}
+	for bi, req := range batch {
+		a := &answers[bi]
+		a.res.IDs = make([]int64, len(req.events))
+		for i := range req.events {
+			e := &req.events[i]
+			if e.EventID != "" {
+				if id, ok := seen[e.EventID]; ok {
+					a.res.IDs[i] = id
+					a.res.Duplicates++
+					continue
+				}
+				var id int64
+				switch err := find.QueryRow(e.EventID).Scan(&id); {
+				case err == nil:
+					a.res.IDs[i] = id
+					a.res.Duplicates++
+					seen[e.EventID] = id
+					continue
+				case !errors.Is(err, sql.ErrNoRows):
+					return nil, nil, fmt.Errorf("look up event_id: %w", err)
+				}
+			}
+			lastID++
+			r := toRow(lastID, e)
+			var sum [HashSize]byte
+			sum, w.buf = chainHash(prev, &r, w.buf)
+			prev = sum[:]
+			e.ID, e.Hash = lastID, append([]byte(nil), sum[:]...)
+			if _, err := ins.Exec(r.args(e.Hash)...); err != nil {
+				return nil, nil, fmt.Errorf("insert event: %w", err)
+			}
+			w.buf = r.document(w.buf[:0])
+			if _, err := fts.Exec(lastID, w.buf); err != nil {
+				return nil, nil, fmt.Errorf("index event: %w", err)
+			}
+			if e.EventID != "" {
+				seen[e.EventID] = lastID
+			}
+			a.res.IDs[i] = lastID
+			a.res.Accepted++
+			counts[e.Source]++
+			if w.onCommit != nil {
+				stored = append(stored, *e)
+			}
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, nil, fmt.Errorf("commit: %w", err)
+	}
+	for src, n := range counts {
+		w.stored.WithLabelValues(src).Add(float64(n))
+	}
+	var dupes int
+	for _, a := range answers {
+		dupes += a.res.Duplicates
+	}
+	w.dupes.Add(float64(dupes))
+	var n int
+	for _, a := range answers {
+		n += a.res.Accepted
+	}
+	w.batchSize.Observe(float64(n))
+	w.commitDur.Observe(time.Since(start).Seconds())
+	return answers, stored, nil
+}

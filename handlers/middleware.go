@@ -62,6 +62,24 @@ func requireRead(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+func requireManage(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if !principal(c).CanManage() {
+			return model.Errorf(model.EFORBIDDEN, "changes need an admin or operator, through a session or a token of scope manage")
+		}
+		return next(c)
+	}
+}
+
+func requireAgent(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if !principal(c).CanRunJobs() {
+			return model.Errorf(model.EFORBIDDEN, "claiming jobs needs a token of scope agent")
+		}
+		return next(c)
+	}
+}
+
 // requireRole admits only the named roles.
 func requireRole(roles ...string) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {

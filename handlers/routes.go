@@ -27,4 +27,12 @@ func (s *Server) routes(e *echo.Echo) {
 	read.GET("/api/v1/events/:id", s.getEvent)
 	read.GET("/api/v1/audit/verify", s.verifyChain, requireRole("admin", "auditor", "operator"))
 	read.GET("/metrics", s.metricsHandler())
+
+	// Manage: a session or a token of scope manage, of an admin or operator.
+	manage := e.Group("/api/v1", s.authenticate, requireManage)
+	_ = manage
+
+	// Agents: a token of scope agent claims jobs and reports results.
+	agent := e.Group("/api/v1", s.authenticate, requireAgent)
+	_ = agent
 }

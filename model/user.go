@@ -84,6 +84,18 @@ func (p Principal) CanRead() bool {
 	return p.Scope == "" || p.Scope == ScopeRead || p.Scope == ScopeManage
 }
 
+// CanManage reports whether p may make changes: a session or a manage
+// token, of a role that may change anything. Routes narrow it further by
+// role (users and tokens are admin only).
+func (p Principal) CanManage() bool {
+	return RoleMayChange(p.User.Role) && (p.Scope == "" || p.Scope == ScopeManage)
+}
+
+// CanRunJobs reports whether p may claim jobs and report their results.
+func (p Principal) CanRunJobs() bool {
+	return RoleMayChange(p.User.Role) && p.Scope == ScopeAgent
+}
+
 // Visibility says which events a role sees: whole categories, plus for an
 // operator the SYSTEM events that are its own or the scheduler's.
 type Visibility struct {

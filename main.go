@@ -5,6 +5,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"embed"
 	"encoding/json"
 	"errors"
@@ -27,6 +28,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"vigil/handlers"
+	"vigil/ingest"
 	"vigil/model"
 	"vigil/store"
 )
@@ -186,6 +188,11 @@ type Config struct {
 	LogFormat     string
 	LogLevel      slog.Level
 
+	// Syslog listeners; an empty address turns one off.
+	SyslogUDP, SyslogTCP, SyslogTLS string
+	TLSCert, TLSKey, TLSClientCA    string
+	Syslog                          ingest.Config
+
 	// Listening, if set, is told each listener's actual address once it is
 	// bound (for tests that listen on port 0).
 	Listening func(name, addr string)
@@ -198,7 +205,21 @@ func parseServeConfig(args []string) (Config, error) {
 	maxBody := fs.String("max-body", "16MiB", "largest accepted HTTP request body (e.g. 512KiB, 16MiB)")
 	fs.StringVar(&cfg.LogFormat, "log-format", "text", "log format: text or json")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&cfg.SyslogUDP, "syslog-udp", ":5514", "syslog UDP listen address; empty turns it off")
+	fs.StringVar(&cfg.SyslogTCP, "syslog-tcp", ":5514", "syslog TCP listen address (octet-counted or LF framing); empty turns it off")
+	fs.StringVar(&cfg.SyslogTLS, "syslog-tls", "", "syslog TLS listen address (RFC 5425, typically :6514); needs --tls-cert and --tls-key")
+	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate (chain) of the syslog TLS listener")
+	fs.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
+	fs.StringVar(&cfg.TLSClientCA, "tls-client-ca", "", "PEM CA bundle; when set, syslog TLS senders must present a client certificate it signed")
+	maxMsg := fs.String("syslog-max-msg", "64KiB", "longest syslog message kept; longer ones are cut to this size")
+	tz := fs.String("syslog-tz", "UTC", "time zone of RFC 3164 timestamps, which carry none (e.g. Europe/Berlin, Local)")
+	fs.DurationVar(&cfg.Syslog.IdleTimeout, "syslog-idle-timeout", 10*time.Minute, "close a syslog connection silent for this long")
+	fs.IntVar(&cfg.Syslog.MaxConns, "syslog-max-conns", 1024, "open syslog connections per listener")
+	fs.IntVar(&cfg.Syslog.MaxConnsPerAddr, "syslog-max-conns-per-ip", 128, "open syslog connections per sender IP address")
 	if _, err := parseFlags(fs, args); err != nil {
+		return cfg, err
+	}
+	if err := parseSyslogConfig(&cfg, *maxMsg, *tz); err != nil {
 		return cfg, err
 	}
 	n, err := parseSize(*maxBody)
@@ -221,6 +242,41 @@ func parseServeConfig(args []string) (Config, error) {
 		}
 	}
 	return cfg, nil
+}
+
+// parseSyslogConfig checks the syslog flags.
+func parseSyslogConfig(cfg *Config, maxMsg, tz string) error {
+	n, err := parseSize(maxMsg)
+	if err != nil {
+		return usageError{"--syslog-max-msg: " + err.Error()}
+	}
+	if n < 480 || n > 16<<20 {
+		return usageError{"--syslog-max-msg: must be between 480B and 16MiB"}
+	}
+	cfg.Syslog.MaxMessageSize = int(n)
+	if cfg.Syslog.Location, err = time.LoadLocation(tz); err != nil {
+		return usageError{"--syslog-tz: " + err.Error()}
+	}
+	for _, l := range []struct{ flag, addr string }{
+		{"--syslog-udp", cfg.SyslogUDP}, {"--syslog-tcp", cfg.SyslogTCP}, {"--syslog-tls", cfg.SyslogTLS},
+	} {
+		if l.addr == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(l.addr); err != nil {
+			return usageError{l.flag + ": " + err.Error()}
+		}
+	}
+	if cfg.SyslogTLS != "" && (cfg.TLSCert == "" || cfg.TLSKey == "") {
+		return usageError{"--syslog-tls needs --tls-cert and --tls-key"}
+	}
+	if cfg.SyslogTLS == "" && (cfg.TLSCert != "" || cfg.TLSKey != "" || cfg.TLSClientCA != "") {
+		return usageError{"--tls-cert, --tls-key and --tls-client-ca apply to --syslog-tls, which is off"}
+	}
+	if cfg.Syslog.IdleTimeout <= 0 || cfg.Syslog.MaxConns <= 0 || cfg.Syslog.MaxConnsPerAddr <= 0 {
+		return usageError{"--syslog-idle-timeout, --syslog-max-conns and --syslog-max-conns-per-ip must be positive"}
+	}
+	return nil
 }
 
 // parseSize parses a byte size such as 1048576, 512KiB or 16MiB.
@@ -259,6 +315,13 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) error {
 		h = slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel})
 	}
 	log := slog.New(h)
+	var tlsConfig *tls.Config
+	if cfg.SyslogTLS != "" {
+		var err error
+		if tlsConfig, err = ingest.TLSConfig(cfg.TLSCert, cfg.TLSKey, cfg.TLSClientCA); err != nil {
+			return fmt.Errorf("syslog TLS: %w", err)
+		}
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
@@ -274,6 +337,34 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) error {
 	}()
 	if err := bootstrapAdmin(ctx, st, cfg.AdminPassword, stderr, log); err != nil {
 		return err
+	}
+
+	// The syslog listeners stop (and store all they read) before the
+	// database closes: deferred calls run in reverse order.
+	syslogSrv, err := ingest.New(cfg.Syslog, st, log.With("component", "syslog"), reg)
+	if err != nil {
+		return err
+	}
+	defer syslogSrv.Close()
+	for _, l := range []struct {
+		name, addr string
+		listen     func(string) (net.Addr, error)
+	}{
+		{"syslog-udp", cfg.SyslogUDP, syslogSrv.ListenUDP},
+		{"syslog-tcp", cfg.SyslogTCP, syslogSrv.ListenTCP},
+		{"syslog-tls", cfg.SyslogTLS, func(a string) (net.Addr, error) { return syslogSrv.ListenTLS(a, tlsConfig) }},
+	} {
+		if l.addr == "" {
+			continue
+		}
+		a, err := l.listen(l.addr)
+		if err != nil {
+			return fmt.Errorf("%s listener: %w", l.name, err)
+		}
+		log.Info("listening", "listener", l.name, "addr", a.String())
+		if cfg.Listening != nil {
+			cfg.Listening(l.name, a.String())
+		}
 	}
 
 	srv, err := handlers.New(handlers.Config{MaxBodyBytes: cfg.MaxBodyBytes, Version: version}, st, log, reg)
@@ -317,6 +408,9 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) error {
 		if err := httpServer.Shutdown(sctx); err != nil {
 			log.Warn("http shutdown", "err", err)
 		}
+	}
+	if err := syslogSrv.Close(); err != nil {
+		log.Warn("syslog shutdown", "err", err)
 	}
 	return nil
 }

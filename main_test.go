@@ -29,7 +29,7 @@ func vigil(t *testing.T, stdin string, args ...string) (int, string, string) {
 // base URL and a function that stops it and returns Run's error.
 func serve(t *testing.T, dir string) (string, func() error) {
 	t.Helper()
-	cfg, err := parseServeConfig([]string{"--data", dir, "--http", "127.0.0.1:0"})
+	cfg, err := parseServeConfig([]string{"--data", dir, "--http", "127.0.0.1:0", "--syslog-udp", "", "--syslog-tcp", ""})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +151,7 @@ func TestEndToEnd(t *testing.T) {
 func TestFirstStartPrintsGeneratedPassword(t *testing.T) {
 	dir := t.TempDir()
 	t.Setenv("VIGIL_ADMIN_PASSWORD", "")
-	cfg, _ := parseServeConfig([]string{"--data", dir, "--http", ""})
+	cfg, _ := parseServeConfig([]string{"--data", dir, "--http", "", "--syslog-udp", "", "--syslog-tcp", ""})
 	// No listeners: Run starts, bootstraps and stops when the context ends.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()

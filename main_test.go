@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -29,14 +30,28 @@ func vigil(t *testing.T, stdin string, args ...string) (int, string, string) {
 // base URL and a function that stops it and returns Run's error.
 func serve(t *testing.T, dir string) (string, func() error) {
 	t.Helper()
-	cfg, err := parseServeConfig([]string{"--data", dir, "--http", "127.0.0.1:0", "--syslog-udp", "", "--syslog-tcp", ""})
+	addrs, stop := serveArgs(t, "--data", dir, "--http", "127.0.0.1:0", "--syslog-udp", "", "--syslog-tcp", "")
+	return "http://" + addrs["http"], stop
+}
+
+// serveArgs runs Run with a serve command line in the background until its
+// HTTP listener is up, and returns the address of each listener by name and
+// a function that stops it and returns Run's error.
+func serveArgs(t *testing.T, args ...string) (map[string]string, func() error) {
+	t.Helper()
+	cfg, err := parseServeConfig(args)
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := make(chan string, 1)
+	var mu sync.Mutex
+	addrs := map[string]string{}
+	up := make(chan struct{})
 	cfg.Listening = func(name, a string) {
+		mu.Lock()
+		addrs[name] = a
+		mu.Unlock()
 		if name == "http" {
-			addr <- a
+			close(up)
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -44,14 +59,16 @@ func serve(t *testing.T, dir string) (string, func() error) {
 	var stderr syncBuffer
 	go func() { done <- Run(ctx, cfg, &stderr) }()
 	select {
-	case a := <-addr:
-		return "http://" + a, func() error { cancel(); return <-done }
+	case <-up:
+		mu.Lock()
+		defer mu.Unlock()
+		return maps.Clone(addrs), func() error { cancel(); return <-done }
 	case err := <-done:
 		t.Fatalf("Run ended early: %v\n%s", err, stderr.String())
 	case <-time.After(30 * time.Second):
 		t.Fatal("Run did not start listening")
 	}
-	return "", nil
+	return nil, nil
 }
 
 type syncBuffer struct {

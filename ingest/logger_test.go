@@ -31,6 +31,7 @@ func TestLoggerSenders(t *testing.T) {
 		source    string
 	}{
 		{"UDP", []string{"--udp", "--port", port(h.udp)}, "--rfc5424", model.SourceSyslogUDP},
+		{"UDPWithOctetCount", []string{"--udp", "--octet-count", "--port", port(h.udp)}, "--rfc5424", model.SourceSyslogUDP},
 		{"TCPLineFraming", []string{"--tcp", "--port", port(h.tcp)}, "--rfc5424", model.SourceSyslogTCP},
 		{"TCPOctetCount", []string{"--tcp", "--octet-count", "--port", port(h.tcp)}, "--rfc5424", model.SourceSyslogTCP},
 		{"RFC3164TCP", []string{"--tcp", "--port", port(h.tcp)}, "--rfc3164", model.SourceSyslogTCP},

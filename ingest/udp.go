@@ -61,7 +61,8 @@ func (s *Server) readUDP(conn *net.UDPConn, events chan<- model.Event, m *listen
 			continue
 		}
 		m.received.Inc()
-		frame, truncated := buf[:n], 0
+		frame, truncated := stripOctetCount(buf[:n]), 0
+		n = len(frame)
 		if n > s.cfg.MaxMessageSize {
 			frame, truncated = frame[:s.cfg.MaxMessageSize], n
 			m.oversized.Inc()
@@ -108,4 +109,18 @@ func (s *Server) appendUDP(events <-chan model.Event, m *listenerMetrics) {
 			m.stored.Add(float64(res.Accepted))
 		}
 	}
+}
+
+// stripOctetCount removes an RFC 6587 octet count that some senders (logger
+// --octet-count) put in front of a datagram, when it matches the length
+// of the rest exactly.
+func stripOctetCount(b []byte) []byte {
+	n, i := 0, 0
+	for ; i < len(b) && i < maxCountDigits && b[i] >= '0' && b[i] <= '9'; i++ {
+		n = n*10 + int(b[i]-'0')
+	}
+	if i == 0 || b[0] == '0' || i >= len(b) || b[i] != ' ' || n != len(b)-i-1 {
+		return b
+	}
+	return b[i+1:]
 }

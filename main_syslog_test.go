@@ -1,0 +1,119 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestSyslogEndToEnd runs serve with its syslog listeners, sends with
+// util-linux logger over UDP and TCP, reads the events back through the
+// API, and checks that shutdown stores everything already sent.
+func TestSyslogEndToEnd(t *testing.T) {
+	if _, err := exec.LookPath("logger"); err != nil {
+		t.Skip("util-linux logger is not installed")
+	}
+	dir := t.TempDir()
+	t.Setenv("VIGIL_ADMIN_PASSWORD", "first-admin-password")
+	addrs, stop := serveArgs(t, "--data", dir, "--http", "127.0.0.1:0",
+		"--syslog-udp", "127.0.0.1:0", "--syslog-tcp", "127.0.0.1:0", "--syslog-tz", "Europe/Berlin")
+	url := "http://" + addrs["http"]
+	_, read, _ := vigil(t, "", "token", "create", "--data", dir, "--user", "admin", "--name", "reader", "--scope", "read")
+	read = strings.TrimSpace(read)
+
+	for _, tc := range []struct{ listener, proto string }{{"syslog-udp", "--udp"}, {"syslog-tcp", "--tcp"}} {
+		_, port, _ := net.SplitHostPort(addrs[tc.listener])
+		out, err := exec.Command("logger", "--server", "127.0.0.1", "--port", port, tc.proto, "--octet-count", "--rfc5424",
+			"--tag", "ca-agent", "--priority", "auth.err", "--msgid", "E_LOGIN_FAILED", "--sd-id", "vigil@32473",
+			"--sd-param", `user="mallory"`, "--sd-param", `agent_id="agent-9"`, "--sd-param", `category="AUTH"`,
+			"--sd-param", `outcome="FAILURE"`, "login failed via "+tc.listener).CombinedOutput()
+		if err != nil {
+			t.Fatalf("logger: %v %s", err, out)
+		}
+	}
+	var list struct {
+		Events []struct {
+			Source   string `json:"source"`
+			Type     string `json:"type"`
+			Category string `json:"category"`
+			Outcome  string `json:"outcome"`
+			Severity string `json:"severity"`
+			App      string `json:"app"`
+			Message  string `json:"message"`
+			Actor    struct {
+				Type string `json:"type"`
+				ID   string `json:"id"`
+			} `json:"actor"`
+			Details struct {
+				Peer string                       `json:"peer"`
+				SD   map[string]map[string]string `json:"sd"`
+			} `json:"details"`
+		} `json:"events"`
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(list.Events) < 2 && time.Now().Before(deadline) {
+		code, body := request(t, "GET", url+"/api/v1/events?agent_id=agent-9", read, "")
+		if code != 200 {
+			t.Fatalf("list: %d %s", code, body)
+		}
+		if err := json.Unmarshal([]byte(body), &list); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(list.Events) != 2 {
+		t.Fatalf("%d syslog events read back, want 2", len(list.Events))
+	}
+	for i, want := range []string{"syslog-tcp", "syslog-udp"} { // newest first
+		e := list.Events[i]
+		if e.Source != want || e.Message != "login failed via "+want || e.Type != "E_LOGIN_FAILED" || e.Category != "AUTH" ||
+			e.Outcome != "FAILURE" || e.Severity != "err" || e.App != "ca-agent" || e.Actor.ID != "mallory" ||
+			e.Actor.Type != "USER" || e.Details.Peer != "127.0.0.1" || e.Details.SD["vigil@32473"]["user"] != "mallory" {
+			t.Errorf("event %d read back as %+v", i, e)
+		}
+	}
+	code, metrics := request(t, "GET", url+"/metrics", read, "")
+	if code != 200 || !strings.Contains(metrics, `vigil_syslog_stored_total{listener="tcp"} 1`) ||
+		!strings.Contains(metrics, `vigil_syslog_received_total{listener="udp"} 1`) {
+		t.Errorf("metrics: %d, syslog lines:\n%s", code, grepLines(metrics, "vigil_syslog_"))
+	}
+
+	// What a sender wrote before shutdown is stored before the database closes.
+	const burst = 3000
+	c, err := net.Dial("tcp", addrs["syslog-tcp"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for i := range burst {
+		m := fmt.Sprintf("<13>1 - burst app - - - burst %d", i)
+		fmt.Fprintf(&b, "%d %s", len(m), m)
+	}
+	if _, err := io.WriteString(c, b.String()); err != nil {
+		t.Fatal(err)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	c.Close()
+	// 1 admin creation + 1 token creation + 2 logger events + the burst.
+	want := 4 + burst
+	if code, out, _ := vigil(t, "", "verify", "--data", dir); code != 0 || !strings.Contains(out, fmt.Sprintf("%d events verified", want)) {
+		t.Fatalf("after shutdown: %d %q, want %d events", code, out, want)
+	}
+}
+
+func grepLines(s, substr string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, substr) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}

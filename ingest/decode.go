@@ -3,6 +3,7 @@ package ingest
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -88,8 +89,15 @@ type details struct {
 // It never fails: what cannot be parsed is kept as an UNPARSED event with
 // the raw text as message, and a mapped value that does not validate is
 // moved into details.invalid.
-func (d *Decoder) Decode(frame []byte, truncated int, peer Peer, now time.Time) model.Event {
+func (d *Decoder) Decode(frame []byte, truncated int, peer Peer, now time.Time) (ev model.Event) {
 	frame = trimEOL(frame)
+	defer func() {
+		// A parser bug on hostile input must not take the listener down.
+		if r := recover(); r != nil {
+			ev = unparsed(model.Event{Source: peer.Source}, details{Peer: peer.Addr, PeerCN: peer.CN,
+				PeerSubject: peer.Subject, Truncated: truncated}, frame, fmt.Sprintf("parser failed: %v", r), now)
+		}
+	}()
 	det := details{Peer: peer.Addr, PeerCN: peer.CN, PeerSubject: peer.Subject, Truncated: truncated}
 	e := model.Event{Source: peer.Source, ReceivedAt: now}
 	if !hasPRI(frame) {
@@ -105,6 +113,13 @@ func (d *Decoder) Decode(frame []byte, truncated int, peer Peer, now time.Time) 
 		return unparsed(e, det, frame, det.ParseError, now)
 	}
 	return finish(e, det, frame, now)
+}
+
+func errText(err error) string {
+	if err == nil {
+		return "not parseable"
+	}
+	return err.Error()
 }
 
 // hasPRI reports whether frame starts with <N> where N is 0 to 191.
@@ -145,13 +160,14 @@ func (d *Decoder) decode5424(frame []byte, e *model.Event, det *details) bool {
 		}
 	}
 	msg, err := d.m5424.Parse(input)
-	if err != nil {
-		det.ParseError = err.Error()
-		if msg, _ = d.m5424BE.Parse(input); msg == nil {
-			return false
-		}
+	if err != nil || msg == nil {
+		det.ParseError = errText(err)
+		msg, _ = d.m5424BE.Parse(input)
 	}
-	m := msg.(*rfc5424.SyslogMessage)
+	m, ok := msg.(*rfc5424.SyslogMessage)
+	if !ok || m == nil {
+		return false
+	}
 	mapBase(&m.Base, e, det)
 	if m.MsgID != nil {
 		e.Type = *m.MsgID
@@ -160,7 +176,7 @@ func (d *Decoder) decode5424(frame []byte, e *model.Event, det *details) bool {
 		det.SD = *m.StructuredData
 		mapSD(det.SD, e)
 	}
-	if err != nil {
+	if det.ParseError != "" {
 		e.Message = string(frame) // partly parsed: keep everything
 	}
 	return true
@@ -172,18 +188,19 @@ func (d *Decoder) decode5424(frame []byte, e *model.Event, det *details) bool {
 func (d *Decoder) decode3164(frame []byte, e *model.Event, det *details, now time.Time) bool {
 	det.Format = formatRFC3164
 	msg, err := d.m3164.Parse(frame)
-	if err != nil {
-		det.ParseError = err.Error()
-		if msg, _ = d.m3164BE.Parse(frame); msg == nil {
-			return false
-		}
+	if err != nil || msg == nil {
+		det.ParseError = errText(err)
+		msg, _ = d.m3164BE.Parse(frame)
 	}
-	m := msg.(*rfc3164.SyslogMessage)
+	m, ok := msg.(*rfc3164.SyslogMessage)
+	if !ok || m == nil {
+		return false
+	}
 	mapBase(&m.Base, e, det)
 	if m.Timestamp != nil && m.Timestamp.Year() == 0 {
 		e.Time = nearestYear(*m.Timestamp, now.In(d.loc))
 	}
-	if err != nil {
+	if det.ParseError != "" {
 		e.Message = string(frame)
 	}
 	return true

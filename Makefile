@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 DATA    ?= ./data
 
-.PHONY: build run test bench vet fuzz
+.PHONY: build run test bench bench-syslog vet fuzz
 
 build:
 	$(GO) build -tags $(TAGS) -ldflags "$(LDFLAGS)" -o bin/vigil .
@@ -17,9 +17,23 @@ test:
 	$(GO) vet -tags $(TAGS) ./...
 	$(GO) test -tags $(TAGS) -count=1 -timeout 15m ./...
 
-# Benchmarks: durable HTTP ingest and queries at 1M rows (store), see BENCHMARKS.md.
-bench:
+# Benchmarks: durable HTTP ingest and queries at 1M rows (store), syslog
+# intake over TCP (ingest) and against loggen/rsyslog; see BENCHMARKS.md.
+bench: bench-syslog
 	$(GO) test -tags $(TAGS) -run '^$$' -bench . -benchtime 1x -timeout 60m ./...
+
+# loggen comes from Debian's syslog-ng-core, unpacked (not installed: it
+# conflicts with rsyslog) into LOGGEN_DIR.
+LOGGEN_DIR ?= $(CURDIR)/.cache/syslog-ng
+LOGGEN_ENV := LD_LIBRARY_PATH=$(LOGGEN_DIR)/usr/lib/syslog-ng SYSLOGNG_PREFIX=$(LOGGEN_DIR)/usr VIGIL_LOGGEN=$(LOGGEN_DIR)/usr/bin/loggen
+
+$(LOGGEN_DIR)/usr/bin/loggen:
+	mkdir -p $(LOGGEN_DIR)/deb
+	cd $(LOGGEN_DIR)/deb && apt-get download syslog-ng-core
+	dpkg-deb -x $(LOGGEN_DIR)/deb/syslog-ng-core_*.deb $(LOGGEN_DIR)
+
+bench-syslog: $(LOGGEN_DIR)/usr/bin/loggen
+	$(LOGGEN_ENV) $(GO) test -tags $(TAGS) -run '^$$' -bench '^BenchmarkLoggen$$' -benchtime 1x -v -timeout 20m ./ingest
 
 # Fuzz each decoder briefly (CI): FUZZTIME per target.
 FUZZTIME ?= 30s

@@ -1,0 +1,94 @@
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"vigil/model"
+	"vigil/store"
+)
+
+// benchMessages is the workload of one benchmark iteration (make bench
+// runs one iteration).
+const benchMessages = 200_000
+
+// benchMessage returns message i: RFC 5424 with structured data, exactly
+// 250 bytes, octet-counted.
+func benchMessage(i int) string {
+	m := fmt.Sprintf(`<134>1 2026-11-21T23:50:00.123456Z agent-03.example.com ca-agent 4242 CERT_USED `+
+		`[vigil@32473 user="svc-build" agent_id="agent-03" outcome="ALLOWED" policy="code-signing" cert_serial="4F2A91"] `+
+		`certificate used to sign build %08d `, i)
+	m += strings.Repeat("x", 250-len(m))
+	return octet(m)
+}
+
+// BenchmarkTCPIngest drives the TCP listener end to end into a real store
+// in a temporary directory: conns connections send benchMessages
+// octet-counted RFC 5424 messages of 250 bytes as fast as the listener
+// takes them, and the clock stops when the last one is durably stored.
+//
+//	go test -tags sqlite_fts5 -run '^$' -bench TCPIngest -benchtime 1x ./ingest
+func BenchmarkTCPIngest(b *testing.B) {
+	for _, conns := range []int{1, 4} {
+		b.Run(fmt.Sprintf("conns=%d", conns), func(b *testing.B) {
+			streams := make([][]byte, conns)
+			for c := range conns {
+				var sb strings.Builder
+				for i := c; i < benchMessages; i += conns {
+					sb.WriteString(benchMessage(i))
+				}
+				streams[c] = []byte(sb.String())
+			}
+			var stored float64
+			var elapsed, drain time.Duration
+			for b.Loop() {
+				b.StopTimer()
+				h := newHarness(b, Config{}, store.Options{}, "tcp")
+				before := h.metric(b, "stored", "tcp")
+				b.StartTimer()
+				start := time.Now()
+				var wg sync.WaitGroup
+				for _, s := range streams {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						c, err := net.Dial("tcp", h.tcp)
+						if err != nil {
+							b.Error(err)
+							return
+						}
+						defer c.Close()
+						if _, err := c.Write(s); err != nil {
+							b.Error(err)
+						}
+					}()
+				}
+				wg.Wait()
+				sent := time.Now()
+				for h.metric(b, "stored", "tcp")-before < benchMessages {
+					if time.Since(start) > 5*time.Minute {
+						b.Fatalf("only %v of %d stored after 5 minutes", h.metric(b, "stored", "tcp")-before, benchMessages)
+					}
+					time.Sleep(2 * time.Millisecond)
+				}
+				elapsed += time.Since(start)
+				drain += time.Since(sent)
+				stored += h.metric(b, "stored", "tcp") - before
+				b.StopTimer()
+				// Sequence ids start at 1: the newest id is the count.
+				newest, _, err := h.st.FindEvents(context.Background(), model.EventFilter{Limit: 1, Visibility: adminView})
+				if err != nil || len(newest) != 1 || newest[0].ID != benchMessages {
+					b.Fatalf("newest event %v (%v), want id %d", newest, err, benchMessages)
+				}
+				b.StartTimer()
+			}
+			b.ReportMetric(stored/elapsed.Seconds(), "msgs/s")
+			b.ReportMetric(float64(drain.Milliseconds())/float64(b.N), "ms-after-last-write")
+		})
+	}
+}

@@ -117,3 +117,36 @@ func grepLines(s, substr string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+func TestSyslogFlagErrors(t *testing.T) {
+	dir := t.TempDir()
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	off := []string{"serve", "--data", dir, "--http", "", "--syslog-udp", "", "--syslog-tcp", ""}
+	cases := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"TLSWithoutCertificate", []string{"--syslog-tls", ":6514"}, 2, "needs --tls-cert and --tls-key"},
+		{"CertificateWithoutTLS", []string{"--tls-cert", "c.pem"}, 2, "--syslog-tls, which is off"},
+		{"UnknownZone", []string{"--syslog-tz", "Mars/Olympus_Mons"}, 2, "--syslog-tz"},
+		{"MaxMessageTooSmall", []string{"--syslog-max-msg", "100B"}, 2, "--syslog-max-msg"},
+		{"MaxMessageNotASize", []string{"--syslog-max-msg", "lots"}, 2, "not a size"},
+		{"AddressWithoutPort", []string{"--syslog-tcp", "127.0.0.1"}, 2, "--syslog-tcp"},
+		{"MissingCertificateFile", []string{"--syslog-tls", "127.0.0.1:0", "--tls-cert", dir + "/none.pem", "--tls-key", dir + "/none.key"}, 1, "loading TLS certificate"},
+		{"PortInUse", []string{"--syslog-tcp", busy.Addr().String()}, 1, "syslog-tcp listener"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			code, out, errOut := vigil(t, "", append(append([]string{}, off...), c.args...)...)
+			if code != c.code || !strings.Contains(out+errOut, c.want) {
+				t.Fatalf("exit %d, out %q, err %q; want exit %d mentioning %q", code, out, errOut, c.code, c.want)
+			}
+		})
+	}
+}

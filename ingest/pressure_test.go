@@ -1,0 +1,92 @@
+package ingest
+
+import (
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"vigil/store"
+)
+
+// TestQueueFull runs both listeners against a writer with a one-request
+// queue and small batches: TCP senders are slowed down and lose nothing,
+// while a UDP flood is never blocked and every datagram is either stored or
+// counted as dropped.
+func TestQueueFull(t *testing.T) {
+	h := newHarness(t, Config{BatchSize: 8, UDPQueue: 4}, store.Options{QueueSize: 1, MaxBatch: 8}, "tcp", "udp")
+
+	t.Run("TCPBackPressure", func(t *testing.T) {
+		const conns, each = 4, 1500
+		var wg sync.WaitGroup
+		for c := range conns {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				conn, err := net.Dial("tcp", h.tcp)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				defer conn.Close()
+				var b strings.Builder
+				for i := range each {
+					b.WriteString(octet(fmt.Sprintf("<14>1 - h app - - - tcp c%d m%05d", c, i)))
+				}
+				if _, err := conn.Write([]byte(b.String())); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+		evs := h.waitEvents(t, conns*each, 60*time.Second)
+		seen := map[string]bool{}
+		for _, e := range evs {
+			seen[e.Message] = true
+		}
+		for c := range conns {
+			for i := range each {
+				if m := fmt.Sprintf("tcp c%d m%05d", c, i); !seen[m] {
+					t.Fatalf("%q was not stored", m)
+				}
+			}
+		}
+		if got := h.metric(t, "dropped", "tcp", "store_failed"); got != 0 {
+			t.Errorf("TCP dropped %v", got)
+		}
+	})
+
+	t.Run("UDPDropsAndCounts", func(t *testing.T) {
+		const flood = 20000
+		before := h.metric(t, "stored", "udp")
+		conn, err := net.Dial("udp", h.udp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		for i := range flood {
+			fmt.Fprintf(conn, "<14>1 - h app - - - udp m%05d", i)
+		}
+		// Every datagram the listener read is stored or counted as dropped
+		// (the kernel may drop more before the listener sees them).
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			received := h.metric(t, "received", "udp")
+			stored := h.metric(t, "stored", "udp") - before
+			dropped := h.metric(t, "dropped", "udp", "queue_full")
+			if received > 0 && stored+dropped == received {
+				t.Logf("UDP flood of %d: %v read, %v stored, %v dropped", flood, received, stored, dropped)
+				if dropped == 0 {
+					t.Errorf("a writer queue of 1 and a listener queue of 4 dropped nothing of %v datagrams", received)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("received %v, stored %v, dropped %v", received, stored, dropped)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+}

@@ -1,6 +1,8 @@
 package ingest
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -91,4 +93,73 @@ func BenchmarkTCPIngest(b *testing.B) {
 			b.ReportMetric(float64(drain.Milliseconds())/float64(b.N), "ms-after-last-write")
 		})
 	}
+}
+
+// BenchmarkDecode measures framing, parsing and mapping alone (one core):
+// what the listener can feed the store.
+func BenchmarkDecode(b *testing.B) {
+	var stream strings.Builder
+	for i := range 10_000 {
+		stream.WriteString(benchMessage(i))
+	}
+	data := []byte(stream.String())
+	peer := Peer{Source: model.SourceSyslogTCP, Addr: "127.0.0.1"}
+	n := 0
+	for b.Loop() {
+		fr := NewFrameReader(bufio.NewReaderSize(bytes.NewReader(data), readBufferSize), DefaultMaxMessageSize)
+		dec := NewDecoder(nil, DefaultMaxMessageSize)
+		for {
+			frame, truncated, err := fr.Next()
+			if err != nil {
+				break
+			}
+			if e := dec.Decode(frame, truncated, peer, time.Now()); e.AgentID != "agent-03" {
+				b.Fatalf("decoded %+v", e)
+			}
+			n++
+		}
+	}
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "msgs/s")
+}
+
+// BenchmarkStoreAppend stores already decoded syslog events with two
+// appenders keeping the writer busy: the ceiling the store's writer puts
+// on syslog intake.
+func BenchmarkStoreAppend(b *testing.B) {
+	dec := NewDecoder(nil, DefaultMaxMessageSize)
+	peer := Peer{Source: model.SourceSyslogTCP, Addr: "127.0.0.1"}
+	events := make([]model.Event, benchMessages)
+	for i := range events {
+		m := benchMessage(i)
+		events[i] = dec.Decode([]byte(m[strings.IndexByte(m, ' ')+1:]), 0, peer, time.Now())
+	}
+	var stored int
+	var elapsed time.Duration
+	for b.Loop() {
+		b.StopTimer()
+		st := openStore(b, store.Options{})
+		b.StartTimer()
+		start := time.Now()
+		var wg sync.WaitGroup
+		const batch = 4096
+		for w := range 2 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := w * batch; i < len(events); i += 2 * batch {
+					if _, err := st.AppendEvents(context.Background(), events[i:min(i+batch, len(events))]); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		elapsed += time.Since(start)
+		stored += len(events)
+		b.StopTimer()
+		st.Close()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(stored)/elapsed.Seconds(), "msgs/s")
 }

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -69,7 +71,9 @@ func NewDecoder(loc *time.Location, maxFrame int) *Decoder {
 	}
 }
 
-// details is the details object of a syslog event.
+// details is the details object of a syslog event, encoded by
+// marshalDetails; the json tags name its keys (and let tests compare the
+// encoding with encoding/json's).
 type details struct {
 	Peer        string                       `json:"peer,omitempty"`
 	PeerCN      string                       `json:"peer_cn,omitempty"`
@@ -391,12 +395,107 @@ func unparsed(e model.Event, det details, frame []byte, reason string, now time.
 	return out
 }
 
+// marshalDetails encodes det as a JSON object with its fields in
+// declaration order and map keys sorted, like encoding/json but without
+// reflection: it runs for every syslog message.
 func marshalDetails(det *details) json.RawMessage {
-	b, err := json.Marshal(det)
-	if err != nil {
-		return nil
+	b := make([]byte, 0, 256)
+	b = append(b, '{')
+	field := func(name string) {
+		if len(b) > 1 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, name)
+		b = append(b, ':')
 	}
-	return b
+	str := func(name, v string) {
+		if v != "" {
+			field(name)
+			b = appendJSONString(b, v)
+		}
+	}
+	strMap := func(m map[string]string) {
+		b = append(b, '{')
+		for i, k := range slices.Sorted(maps.Keys(m)) {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, k)
+			b = append(b, ':')
+			b = appendJSONString(b, m[k])
+		}
+		b = append(b, '}')
+	}
+	str("peer", det.Peer)
+	str("peer_cn", det.PeerCN)
+	str("peer_subject", det.PeerSubject)
+	field("format")
+	b = appendJSONString(b, det.Format)
+	str("facility", det.Facility)
+	if len(det.SD) > 0 {
+		field("sd")
+		b = append(b, '{')
+		for i, id := range slices.Sorted(maps.Keys(det.SD)) {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, id)
+			b = append(b, ':')
+			strMap(det.SD[id])
+		}
+		b = append(b, '}')
+	}
+	str("raw_time", det.RawTime)
+	str("parse_error", det.ParseError)
+	if len(det.Invalid) > 0 {
+		field("invalid")
+		strMap(det.Invalid)
+	}
+	if det.Truncated != 0 {
+		field("truncated_from")
+		b = strconv.AppendInt(b, int64(det.Truncated), 10)
+	}
+	str("omitted", det.Omitted)
+	return append(b, '}')
+}
+
+// appendJSONString appends s as a JSON string. Invalid UTF-8 becomes
+// U+FFFD, as encoding/json does.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c >= 0x20 && c != '"' && c != '\\':
+				b = append(b, c)
+			case c == '"' || c == '\\':
+				b = append(b, '\\', c)
+			case c == '\n':
+				b = append(b, '\\', 'n')
+			case c == '\r':
+				b = append(b, '\\', 'r')
+			case c == '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b = append(b, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
+		default:
+			b = append(b, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(b, '"')
 }
 
 // cutUTF8 cuts s to at most n bytes without splitting a character.

@@ -1,6 +1,8 @@
 package ingest
 
 import (
+	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -136,5 +138,36 @@ func TestDecodeTruncatedFrame(t *testing.T) {
 	e := NewDecoder(nil, 64).Decode([]byte("<14>1 - h a - - - head of a long one"), 300000, Peer{Source: model.SourceSyslogUDP}, time.Now())
 	if d := detailsOf(t, e); d["truncated_from"] != float64(300000) || e.Message != "head of a long one" {
 		t.Errorf("details %v message %q", d, e.Message)
+	}
+}
+
+func TestMarshalDetailsMatchesEncodingJSON(t *testing.T) {
+	cases := []struct {
+		name string
+		det  details
+	}{
+		{"Minimal", details{Format: formatRFC5424}},
+		{"Everything", details{Peer: "::1", PeerCN: "agent <7> & co", PeerSubject: "CN=a,O=\"b\"", Format: formatRFC3164,
+			Facility: "local7", SD: map[string]map[string]string{"z@1": {"b": "2", "a": "1"}, "a@1": {}, "m@1": {"k": "\u2028\u2029"}},
+			RawTime: "2016-12-31T23:59:60Z", ParseError: "tab\there\nnewline\r\x00\x1f", Invalid: map[string]string{"actor.ip": "x", "type": "a/b"},
+			Truncated: 300000, Omitted: "back\\slash"}},
+		{"InvalidUTF8", details{Format: formatUnparsed, ParseError: "bad \xff\xfe end \xe2\x82", Invalid: map[string]string{"\xff": "\xc3"}}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ours := marshalDetails(&tc.det)
+			theirs, err := json.Marshal(tc.det)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var a, b any
+			if err := json.Unmarshal(ours, &a); err != nil {
+				t.Fatalf("%s: %v", ours, err)
+			}
+			json.Unmarshal(theirs, &b)
+			if !reflect.DeepEqual(a, b) {
+				t.Errorf("ours   %s\ntheirs %s", ours, theirs)
+			}
+		})
 	}
 }

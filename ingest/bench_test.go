@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -51,36 +50,20 @@ func BenchmarkTCPIngest(b *testing.B) {
 			for b.Loop() {
 				b.StopTimer()
 				h := newHarness(b, Config{}, store.Options{}, "tcp")
-				before := h.metric(b, "stored", "tcp")
+				before := h.metric(b, "stored_total", "tcp")
 				b.StartTimer()
 				start := time.Now()
-				var wg sync.WaitGroup
-				for _, s := range streams {
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						c, err := net.Dial("tcp", h.tcp)
-						if err != nil {
-							b.Error(err)
-							return
-						}
-						defer c.Close()
-						if _, err := c.Write(s); err != nil {
-							b.Error(err)
-						}
-					}()
-				}
-				wg.Wait()
+				sendStreams(b, h.tcp, streams)
 				sent := time.Now()
-				for h.metric(b, "stored", "tcp")-before < benchMessages {
+				for h.metric(b, "stored_total", "tcp")-before < benchMessages {
 					if time.Since(start) > 5*time.Minute {
-						b.Fatalf("only %v of %d stored after 5 minutes", h.metric(b, "stored", "tcp")-before, benchMessages)
+						b.Fatalf("only %v of %d stored after 5 minutes", h.metric(b, "stored_total", "tcp")-before, benchMessages)
 					}
 					time.Sleep(2 * time.Millisecond)
 				}
 				elapsed += time.Since(start)
 				drain += time.Since(sent)
-				stored += h.metric(b, "stored", "tcp") - before
+				stored += h.metric(b, "stored_total", "tcp") - before
 				b.StopTimer()
 				// Sequence ids start at 1: the newest id is the count.
 				newest, _, err := h.st.FindEvents(context.Background(), model.EventFilter{Limit: 1, Visibility: adminView})

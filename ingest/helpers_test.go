@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,7 +16,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 
 	"vigil/model"
 	"vigil/store"
@@ -128,46 +128,35 @@ func (h *harness) waitEvents(t testing.TB, n int, timeout time.Duration) []model
 	}
 }
 
-// metric returns the value of a syslog counter for a listener (and reason).
+// metric returns the value of the registered metric vigil_syslog_NAME
+// with the given label values (listener, then reason), 0 if absent.
 func (h *harness) metric(t testing.TB, name string, labels ...string) float64 {
 	t.Helper()
-	var c any
-	m := h.srv.metrics
-	switch name {
-	case "received":
-		c = m.received
-	case "stored":
-		c = m.stored
-	case "dropped":
-		c = m.dropped
-	case "unparsed":
-		c = m.unparsed
-	case "oversized":
-		c = m.oversized
-	case "accepted":
-		c = m.accepted
-	case "closed":
-		c = m.closed
-	case "connections":
-		c = m.connections
-	}
-	var pm prometheus.Metric
-	switch v := c.(type) {
-	case *prometheus.CounterVec:
-		pm = v.WithLabelValues(labels...)
-	case *prometheus.GaugeVec:
-		pm = v.WithLabelValues(labels...)
-	default:
-		t.Fatalf("no metric %s", name)
-	}
-	var out dto.Metric
-	if err := pm.Write(&out); err != nil {
+	mfs, err := h.reg.Gather()
+	if err != nil {
 		t.Fatal(err)
 	}
-	if out.Counter != nil {
-		return out.Counter.GetValue()
+	for _, mf := range mfs {
+		if mf.GetName() != "vigil_syslog_"+name {
+			continue
+		}
+	metrics:
+		for _, m := range mf.GetMetric() {
+			if len(m.GetLabel()) != len(labels) {
+				continue
+			}
+			for i, l := range m.GetLabel() {
+				if l.GetValue() != labels[i] {
+					continue metrics
+				}
+			}
+			if m.Counter != nil {
+				return m.Counter.GetValue()
+			}
+			return m.Gauge.GetValue()
+		}
 	}
-	return out.Gauge.GetValue()
+	return 0
 }
 
 // detailsOf decodes an event's details.
@@ -196,4 +185,27 @@ func containsAll(s string, parts ...string) bool {
 		}
 	}
 	return true
+}
+
+// sendStreams writes each stream on its own TCP connection to addr, all at
+// once, and returns when all are written.
+func sendStreams(t testing.TB, addr string, streams [][]byte) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for _, s := range streams {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer c.Close()
+			if _, err := c.Write(s); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
 }

@@ -159,10 +159,10 @@ func TestHostileSenders(t *testing.T) {
 				t.Errorf("idle connection %d still open", i)
 			}
 		}
-		if got := h.metric(t, "closed", "tcp", "limit_per_address"); got != 40 {
+		if got := h.metric(t, "connections_closed_total", "tcp", "limit_per_address"); got != 40 {
 			t.Errorf("refused for the per-address limit: %v, want 40", got)
 		}
-		if got := h.metric(t, "closed", "tcp", "idle_timeout"); got < 20 {
+		if got := h.metric(t, "connections_closed_total", "tcp", "idle_timeout"); got < 20 {
 			t.Errorf("closed idle: %v, want at least 20", got)
 		}
 	})
@@ -220,16 +220,16 @@ func TestHostileSenders(t *testing.T) {
 			}
 		}
 	}
-	if got := h.metric(t, "oversized", "tcp"); got != 2 {
+	if got := h.metric(t, "oversized_total", "tcp"); got != 2 {
 		t.Errorf("oversized %v, want 2", got)
 	}
-	if got := h.metric(t, "closed", "tcp", "malformed"); got < 7 {
+	if got := h.metric(t, "connections_closed_total", "tcp", "malformed"); got < 7 {
 		t.Errorf("closed as malformed %v, want at least 7", got)
 	}
-	if got := h.metric(t, "closed", "tcp", "frame_timeout"); got != 1 {
+	if got := h.metric(t, "connections_closed_total", "tcp", "frame_timeout"); got != 1 {
 		t.Errorf("closed for frame timeout %v, want 1", got)
 	}
-	if got := h.metric(t, "unparsed", "tcp"); got < 1 {
+	if got := h.metric(t, "unparsed_total", "tcp"); got < 1 {
 		t.Errorf("binary garbage stored as UNPARSED: %v", got)
 	}
 	if !bytes.Contains([]byte(h.logs.String()), []byte("malformed")) {

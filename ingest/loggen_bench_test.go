@@ -49,7 +49,7 @@ func BenchmarkLoggen(b *testing.B) {
 		port, _ := strconv.Atoi(p)
 		start := time.Now()
 		out := runLoggen(b, loggen, port)
-		waitFor(b, "Vigil to store", func() bool { return h.metric(b, "stored", "tcp") >= loggenMessages })
+		waitFor(b, "Vigil to store", func() bool { return h.metric(b, "stored_total", "tcp") >= loggenMessages })
 		vigilRate = loggenMessages / time.Since(start).Seconds()
 		newest, _, err := h.st.FindEvents(context.Background(), model.EventFilter{Limit: 1, Visibility: adminView})
 		if err != nil || len(newest) != 1 || newest[0].ID != loggenMessages || newest[0].AgentID != "agent-03" {

@@ -79,7 +79,7 @@ func TestLoggerSenders(t *testing.T) {
 			}
 		})
 	}
-	if got := h.metric(t, "stored", "tcp") + h.metric(t, "stored", "udp"); got != float64(len(cases)) {
+	if got := h.metric(t, "stored_total", "tcp") + h.metric(t, "stored_total", "udp"); got != float64(len(cases)) {
 		t.Errorf("stored metric %v, want %d", got, len(cases))
 	}
 }

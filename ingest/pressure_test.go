@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,27 +19,15 @@ func TestQueueFull(t *testing.T) {
 
 	t.Run("TCPBackPressure", func(t *testing.T) {
 		const conns, each = 4, 1500
-		var wg sync.WaitGroup
+		streams := make([][]byte, conns)
 		for c := range conns {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				conn, err := net.Dial("tcp", h.tcp)
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				defer conn.Close()
-				var b strings.Builder
-				for i := range each {
-					b.WriteString(octet(fmt.Sprintf("<14>1 - h app - - - tcp c%d m%05d", c, i)))
-				}
-				if _, err := conn.Write([]byte(b.String())); err != nil {
-					t.Error(err)
-				}
-			}()
+			var b strings.Builder
+			for i := range each {
+				b.WriteString(octet(fmt.Sprintf("<14>1 - h app - - - tcp c%d m%05d", c, i)))
+			}
+			streams[c] = []byte(b.String())
 		}
-		wg.Wait()
+		sendStreams(t, h.tcp, streams)
 		evs := h.waitEvents(t, conns*each, 60*time.Second)
 		seen := map[string]bool{}
 		for _, e := range evs {
@@ -53,14 +40,14 @@ func TestQueueFull(t *testing.T) {
 				}
 			}
 		}
-		if got := h.metric(t, "dropped", "tcp", "store_failed"); got != 0 {
+		if got := h.metric(t, "dropped_total", "tcp", "store_failed"); got != 0 {
 			t.Errorf("TCP dropped %v", got)
 		}
 	})
 
 	t.Run("UDPDropsAndCounts", func(t *testing.T) {
 		const flood = 20000
-		before := h.metric(t, "stored", "udp")
+		before := h.metric(t, "stored_total", "udp")
 		conn, err := net.Dial("udp", h.udp)
 		if err != nil {
 			t.Fatal(err)
@@ -73,9 +60,9 @@ func TestQueueFull(t *testing.T) {
 		// (the kernel may drop more before the listener sees them).
 		deadline := time.Now().Add(30 * time.Second)
 		for {
-			received := h.metric(t, "received", "udp")
-			stored := h.metric(t, "stored", "udp") - before
-			dropped := h.metric(t, "dropped", "udp", "queue_full")
+			received := h.metric(t, "received_total", "udp")
+			stored := h.metric(t, "stored_total", "udp") - before
+			dropped := h.metric(t, "dropped_total", "udp", "queue_full")
 			if received > 0 && stored+dropped == received {
 				t.Logf("UDP flood of %d: %v read, %v stored, %v dropped", flood, received, stored, dropped)
 				if dropped == 0 {

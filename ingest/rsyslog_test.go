@@ -84,7 +84,7 @@ func TestRsyslogForwarding(t *testing.T) {
 	if len(evs) != lines {
 		t.Errorf("%d events stored, want %d", len(evs), lines)
 	}
-	if got := h.metric(t, "stored", "tcp"); got != lines {
+	if got := h.metric(t, "stored_total", "tcp"); got != lines {
 		t.Errorf("stored metric %v", got)
 	}
 }

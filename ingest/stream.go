@@ -223,19 +223,8 @@ func (s *Server) appendChunks(chunks <-chan []model.Event, m *listenerMetrics, c
 			m.drop("store_failed", len(chunk))
 			continue
 		}
-		batch = append(batch[:0], chunk...)
-	more:
-		for len(batch) < s.cfg.BatchSize {
-			select {
-			case next, ok := <-chunks:
-				if !ok {
-					break more
-				}
-				batch = append(batch, next...)
-			default:
-				break more
-			}
-		}
+		batch = gather(chunks, append(batch[:0], chunk...), s.cfg.BatchSize,
+			func(b, c []model.Event) []model.Event { return append(b, c...) })
 		res, err := s.store.AppendEvents(context.Background(), batch)
 		if err != nil {
 			failed = err
@@ -312,4 +301,21 @@ func (c *timedConn) reason(err error) string {
 		return "closed"
 	}
 	return "error"
+}
+
+// gather adds to batch, with add, what already waits in ch, until batch
+// holds max events; it never waits.
+func gather[T any](ch <-chan T, batch []model.Event, max int, add func([]model.Event, T) []model.Event) []model.Event {
+	for len(batch) < max {
+		select {
+		case v, ok := <-ch:
+			if !ok {
+				return batch
+			}
+			batch = add(batch, v)
+		default:
+			return batch
+		}
+	}
+	return batch
 }

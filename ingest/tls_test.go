@@ -194,7 +194,7 @@ func TestTLSListener(t *testing.T) {
 	if got := len(h.events(t)); got != want {
 		t.Errorf("%d events stored, want %d", got, want)
 	}
-	if got := h.metric(t, "closed", "tls", "tls_handshake"); got != 3 {
+	if got := h.metric(t, "connections_closed_total", "tls", "tls_handshake"); got != 3 {
 		t.Errorf("handshake failures %v, want 3", got)
 	}
 }

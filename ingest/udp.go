@@ -85,19 +85,8 @@ func (s *Server) readUDP(conn *net.UDPConn, events chan<- model.Event, m *listen
 func (s *Server) appendUDP(events <-chan model.Event, m *listenerMetrics) {
 	var batch []model.Event
 	for e := range events {
-		batch = append(batch[:0], e)
-	more:
-		for len(batch) < s.cfg.BatchSize {
-			select {
-			case next, ok := <-events:
-				if !ok {
-					break more
-				}
-				batch = append(batch, next)
-			default:
-				break more
-			}
-		}
+		batch = gather(events, append(batch[:0], e), s.cfg.BatchSize,
+			func(b []model.Event, e model.Event) []model.Event { return append(b, e) })
 		res, err := s.store.TryAppendEvents(context.Background(), batch)
 		switch {
 		case errors.Is(err, store.ErrQueueFull):

@@ -11,11 +11,12 @@ import (
 )
 
 // TestQueueFull runs both listeners against a writer with a one-request
-// queue and small batches: TCP senders are slowed down and lose nothing,
+// queue and small batches, and at most two chunks pending across all TCP
+// connections: TCP senders are slowed down and lose nothing,
 // while a UDP flood is never blocked and every datagram is either stored or
 // counted as dropped.
 func TestQueueFull(t *testing.T) {
-	h := newHarness(t, Config{BatchSize: 8, UDPQueue: 4}, store.Options{QueueSize: 1, MaxBatch: 8}, "tcp", "udp")
+	h := newHarness(t, Config{BatchSize: 8, UDPQueue: 4, MaxPending: 2}, store.Options{QueueSize: 1, MaxBatch: 8}, "tcp", "udp")
 
 	t.Run("TCPBackPressure", func(t *testing.T) {
 		const conns, each = 4, 1500

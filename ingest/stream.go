@@ -184,6 +184,7 @@ func (s *Server) readStream(c *timedConn, peer Peer, m *listenerMetrics) (string
 		frame, truncated, err := fr.Next()
 		if err != nil {
 			if len(chunk) > 0 {
+				s.inflight <- struct{}{}
 				chunks <- chunk
 			}
 			close(chunks)
@@ -206,6 +207,7 @@ func (s *Server) readStream(c *timedConn, peer Peer, m *listenerMetrics) (string
 		}
 		chunk = append(chunk, e)
 		if len(chunk) >= chunkSize || br.Buffered() == 0 {
+			s.inflight <- struct{}{} // waits while all connections together hold too much
 			chunks <- chunk
 			chunk = nil
 		}
@@ -220,12 +222,17 @@ func (s *Server) appendChunks(chunks <-chan []model.Event, m *listenerMetrics, c
 	var failed error
 	for chunk := range chunks {
 		if failed != nil {
+			<-s.inflight
 			m.drop("store_failed", len(chunk))
 			continue
 		}
+		n := 1
 		batch = gather(chunks, append(batch[:0], chunk...), s.cfg.BatchSize,
-			func(b, c []model.Event) []model.Event { return append(b, c...) })
+			func(b, c []model.Event) []model.Event { n++; return append(b, c...) })
 		res, err := s.store.AppendEvents(context.Background(), batch)
+		for range n {
+			<-s.inflight
+		}
 		if err != nil {
 			failed = err
 			m.drop("store_failed", len(batch))

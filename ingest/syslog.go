@@ -41,6 +41,11 @@ type Config struct {
 	MaxConns, MaxConnsPerAddr int
 	// BatchSize bounds the events of one append to the store (default 4096).
 	BatchSize int
+	// MaxPending bounds the chunks of events (up to 256 each) that all
+	// stream connections together have read but not yet stored (default
+	// 256); beyond it readers stop reading, so memory stays bounded however
+	// many senders push at once.
+	MaxPending int
 	// UDPQueue bounds the datagrams waiting for the store (default 16384);
 	// beyond it datagrams are dropped and counted, never blocking the socket.
 	UDPQueue int
@@ -75,6 +80,7 @@ func (c *Config) setDefaults() {
 	def(&c.MaxConnsPerAddr, 128)
 	def(&c.BatchSize, 4096)
 	def(&c.UDPQueue, 16384)
+	def(&c.MaxPending, 256)
 	defDur(&c.IdleTimeout, 10*time.Minute)
 	defDur(&c.FrameTimeout, 30*time.Second)
 	defDur(&c.HandshakeTimeout, 10*time.Second)
@@ -95,6 +101,10 @@ type Server struct {
 	log     *slog.Logger
 	metrics *metrics
 
+	// inflight holds a token for each chunk read from a stream connection
+	// and not yet stored.
+	inflight chan struct{}
+
 	mu      sync.Mutex
 	closed  bool
 	closers []func()
@@ -109,7 +119,7 @@ func New(cfg Config, st *store.Store, log *slog.Logger, reg prometheus.Registere
 	if err != nil {
 		return nil, err
 	}
-	return &Server{cfg: cfg, store: st, log: log, metrics: m}, nil
+	return &Server{cfg: cfg, store: st, log: log, metrics: m, inflight: make(chan struct{}, cfg.MaxPending)}, nil
 }
 
 // onClose registers a function Close calls to stop a listener; it fails

@@ -170,7 +170,13 @@ func TestHostileSenders(t *testing.T) {
 	close(stop)
 	n := <-sent
 	good.Close()
-	h.waitEvents(t, n, 10*time.Second)
+	// The server still takes new connections.
+	late := dialFrom(t, "127.0.0.2", h.tcp)
+	if _, err := io.WriteString(late, octet("<14>1 - h a - - - after-everything")); err != nil {
+		t.Fatal(err)
+	}
+	late.Close()
+	h.waitEvents(t, n+1, 10*time.Second)
 
 	var after runtime.MemStats
 	runtime.GC()
@@ -196,6 +202,9 @@ func TestHostileSenders(t *testing.T) {
 		if m != fmt.Sprintf("good-%06d", i) {
 			t.Fatalf("good message %d is %q", i, m)
 		}
+	}
+	if _, ok := byMsg["after-everything"]; !ok {
+		t.Errorf("a new connection after the hostile ones was not served")
 	}
 	for _, tc := range cases {
 		if tc.marker != "" {
@@ -232,7 +241,9 @@ func TestHostileSenders(t *testing.T) {
 	if got := h.metric(t, "unparsed_total", "tcp"); got < 1 {
 		t.Errorf("binary garbage stored as UNPARSED: %v", got)
 	}
-	if !bytes.Contains([]byte(h.logs.String()), []byte("malformed")) {
-		t.Errorf("no malformed frame logged")
+	for _, want := range []string{"reason=malformed", "longer than --syslog-max-msg"} {
+		if !bytes.Contains([]byte(h.logs.String()), []byte(want)) {
+			t.Errorf("no %q in the log", want)
+		}
 	}
 }

@@ -180,6 +180,7 @@ func (s *Server) readStream(c *timedConn, peer Peer, m *listenerMetrics) (string
 		storeErr = s.appendChunks(chunks, m, c)
 	}()
 	var chunk []model.Event
+	warned := false
 	for {
 		frame, truncated, err := fr.Next()
 		if err != nil {
@@ -198,6 +199,11 @@ func (s *Server) readStream(c *timedConn, peer Peer, m *listenerMetrics) (string
 		m.received.Inc()
 		if truncated > 0 {
 			m.oversized.Inc()
+			if !warned {
+				s.log.Warn("syslog message longer than --syslog-max-msg cut (logged once per connection)",
+					"listener", m.name, "peer", peer.Addr, "bytes", truncated, "kept", s.cfg.MaxMessageSize)
+				warned = true
+			}
 		}
 		if e.Type == TypeUnparsed {
 			m.unparsed.Inc()

@@ -72,7 +72,7 @@ func Open(ctx context.Context, dbPath string, schema fs.FS, opts Options) (*Stor
 	wq.Set("_synchronous", "FULL")
 	wq.Set("_txlock", "immediate")
 	wq.Set("_cache_size", "-65536")
-	wdb, err := sql.Open("sqlite3", "file:"+dbPath+"?"+wq.Encode())
+	wdb, err := sql.Open("sqlite3", fileURI(dbPath, wq))
 	if err != nil {
 		return nil, fmt.Errorf("store: open: %w", err)
 	}
@@ -90,7 +90,7 @@ func Open(ctx context.Context, dbPath string, schema fs.FS, opts Options) (*Stor
 	rq := cloneValues(common)
 	rq.Set("_query_only", "1")
 	rq.Set("_cache_size", "-16384")
-	rdb, err := sql.Open("sqlite3", "file:"+dbPath+"?"+rq.Encode())
+	rdb, err := sql.Open("sqlite3", fileURI(dbPath, rq))
 	if err != nil {
 		wdb.Close()
 		return nil, fmt.Errorf("store: open readers: %w", err)
@@ -111,7 +111,10 @@ func Open(ctx context.Context, dbPath string, schema fs.FS, opts Options) (*Stor
 func (s *Store) Close() error {
 	s.writer.close()
 	_, _ = s.wdb.Exec("PRAGMA optimize")
-	return errors.Join(s.rdb.Close(), s.wdb.Close())
+	rerr := s.rdb.Close()
+	// Fold the WAL into the database so a cleanly stopped one is one file.
+	_, _ = s.wdb.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
+	return errors.Join(rerr, s.wdb.Close())
 }
 
 // Path returns the database file's path.
@@ -119,6 +122,13 @@ func (s *Store) Path() string { return s.path }
 
 // Now returns the current time of the store's clock.
 func (s *Store) Now() time.Time { return s.now() }
+
+// fileURI returns the SQLite URI of path with the connection parameters q;
+// '%', '?' and '#' in the path are escaped so any directory name works.
+func fileURI(path string, q url.Values) string {
+	path = strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
+	return "file:" + path + "?" + q.Encode()
+}
 
 func cloneValues(v url.Values) url.Values {
 	c := url.Values{}

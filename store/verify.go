@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/transparency-dev/merkle/compact"
 
@@ -77,11 +78,13 @@ func (s *Store) VerifyChain(ctx context.Context, opts VerifyOptions) (ChainRepor
 	if bad != "" {
 		return fail(0, "%s", bad)
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT `+eventColumns+` FROM events ORDER BY id`)
+	rows, err := tx.QueryContext(ctx, `SELECT `+eventColumns+`, `+storedAsWritten+` FROM events ORDER BY id`)
 	if err != nil {
 		return rep, fmt.Errorf("store: verify: %w", err)
 	}
 	defer rows.Close()
+	var asWritten bool
+	scanAll := func(dest ...any) error { return rows.Scan(append(dest, &asWritten)...) }
 	prev := make([]byte, HashSize)
 	var prevID int64
 	var buf []byte
@@ -96,9 +99,13 @@ func (s *Store) VerifyChain(ctx context.Context, opts VerifyOptions) (ChainRepor
 		}
 	}
 	for rows.Next() {
-		r, stored, err := scanRow(rows)
+		r, stored, err := scanRow(scanFunc(scanAll))
 		if err != nil {
-			return rep, fmt.Errorf("store: verify: %w", err)
+			// A value of the wrong type was written into a column.
+			return fail(prevID+1, "event %d cannot be read: %v", prevID+1, err)
+		}
+		if !asWritten && r.id == prevID+1 {
+			return fail(r.id, "event %d holds a value of a type or form Vigil never writes", r.id)
 		}
 		switch {
 		case r.id <= prevID:
@@ -155,6 +162,32 @@ func (s *Store) VerifyChain(ctx context.Context, opts VerifyOptions) (ChainRepor
 	}
 	return rep, nil
 }
+
+// storedAsWritten is true for a row whose every value has the type and form
+// the writer gives it: text or NULL (never empty text) for optional fields,
+// integers for numbers, a 32-byte blob for the hash. The hash covers values,
+// so this catches edits that change only a value's representation.
+var storedAsWritten = func() string {
+	var conds []string
+	for _, c := range []string{"event_id", "actor_type", "actor_id", "actor_dn", "actor_ip", "entity_type", "entity_id",
+		"cert_serial", "cert_fingerprint", "cert_subject", "agent_id", "host", "app", "process", "command",
+		"policy", "tenant", "details"} {
+		conds = append(conds, fmt.Sprintf("(typeof(%[1]s) = 'null' OR (typeof(%[1]s) = 'text' AND %[1]s <> ''))", c))
+	}
+	for _, c := range []string{"time", "source", "category", "type", "outcome", "severity", "message"} {
+		conds = append(conds, fmt.Sprintf("typeof(%s) = 'text'", c))
+	}
+	for _, c := range []string{"id", "time_ns", "received_at"} {
+		conds = append(conds, fmt.Sprintf("typeof(%s) = 'integer'", c))
+	}
+	conds = append(conds, "(typeof(hash) = 'blob' AND length(hash) = 32)")
+	return "(" + strings.Join(conds, " AND ") + ")"
+}()
+
+// scanFunc adapts a Scan function to the scanner interface.
+type scanFunc func(dest ...any) error
+
+func (f scanFunc) Scan(dest ...any) error { return f(dest...) }
 
 func checkRoot(tree *compact.Range, c checkpointCheck) error {
 	root, err := rootOf(tree)

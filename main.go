@@ -262,7 +262,12 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	st, err := openStore(ctx, cfg.DataDir, store.Options{Registerer: reg})
+	var st *store.Store
+	st, err := openStore(ctx, cfg.DataDir, store.Options{
+		Registerer:  reg,
+		Logger:      log,
+		OnRecovered: func(o store.Outage) { recordOutage(st, o, log) },
+	})
 	if err != nil {
 		return err
 	}
@@ -323,6 +328,23 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// recordOutage records, once writes succeed again, that they failed.
+func recordOutage(st *store.Store, o store.Outage, log *slog.Logger) {
+	d, _ := json.Marshal(map[string]any{
+		"since": o.Since.UTC().Format(time.RFC3339Nano), "until": o.Until.UTC().Format(time.RFC3339Nano),
+		"failed_batches": o.FailedBatches, "error": o.Err,
+	})
+	e := model.Event{Category: model.CategorySystem, Type: "E_STORAGE_UNAVAILABLE", Outcome: "FAILURE", Severity: "err",
+		Source: model.SourceInternal, Actor: model.Actor{Type: "SYSTEM", ID: "vigil"},
+		Message: fmt.Sprintf("Events could not be written for %s: %s", o.Until.Sub(o.Since).Round(time.Second), o.Err), Details: d}
+	if err := e.Normalize(time.Now()); err == nil {
+		_, err = st.AppendEvents(context.Background(), []model.Event{e})
+		if err != nil {
+			log.Error("recording storage outage", "err", err)
+		}
+	}
 }
 
 // openStore creates the data directory if needed and opens the database.

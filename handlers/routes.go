@@ -33,7 +33,7 @@ func (s *Server) routes(e *echo.Echo) {
 	read.GET("/metrics", s.metricsHandler())
 
 	// Manage: a session or a token of scope manage, of an admin or operator.
-	manage := e.Group("/api/v1", s.authenticate, requireManage)
+	manage := e.Group("/api/v1", s.authenticate, requireManage, s.requireWritable)
 	manage.POST("/audit/checkpoint", s.createCheckpoint)
 
 	// Agents: a token of scope agent claims jobs and reports results.

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net/url"
 	"path"
 	"sort"
@@ -34,8 +35,13 @@ type Options struct {
 	// OnCommit, if set, is called by the writer after each durable commit
 	// with the events just stored (read-only for the callee).
 	OnCommit func([]model.Event)
+	// OnRecovered, if set, is called (in its own goroutine) when writes
+	// succeed again after failing, e.g. once a full disk has space again.
+	OnRecovered func(Outage)
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Logger receives the store's log lines; nil means slog.Default().
+	Logger *slog.Logger
 }
 
 // Store is Vigil's database.
@@ -53,6 +59,9 @@ type Store struct {
 func Open(ctx context.Context, dbPath string, schema fs.FS, opts Options) (*Store, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
 	}
 	if opts.QueueSize <= 0 {
 		opts.QueueSize = 1024

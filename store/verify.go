@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -34,6 +35,12 @@ type ChainReport struct {
 	TreeSize           uint64 `json:"tree_size"`
 	RootHash           string `json:"root_hash,omitempty"`
 	CheckpointsChecked int    `json:"checkpoints_checked"`
+	// Retention: events up to BaseID are gone; Pruned removed events above
+	// it left only their hashes. CheckpointsBeforeBase could not be
+	// rechecked since their events are gone.
+	BaseID                int64 `json:"retention_base_id,omitempty"`
+	Pruned                int64 `json:"pruned,omitempty"`
+	CheckpointsBeforeBase int   `json:"checkpoints_before_base,omitempty"`
 }
 
 // checkpointCheck is a tree head the walk must meet.
@@ -78,17 +85,35 @@ func (s *Store) VerifyChain(ctx context.Context, opts VerifyOptions) (ChainRepor
 	if bad != "" {
 		return fail(0, "%s", bad)
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT `+eventColumns+`, `+storedAsWritten+` FROM events ORDER BY id`)
+	// Retention may have removed a prefix: the walk starts at the chain's
+	// base, whose tree is made of stored nodes only.
+	base, baseHash, err := chainBase(ctx, tx)
+	if err != nil {
+		return rep, fmt.Errorf("store: verify: %w", err)
+	}
+	rep.BaseID = base
+	tree, err := loadRange(ctx, tx, uint64(base))
+	if err != nil {
+		return fail(base, "the tree of the %d events removed by retention cannot be loaded: %v", base, err)
+	}
+	for len(checks) > 0 && checks[0].size <= uint64(base) {
+		rep.CheckpointsBeforeBase++
+		checks = checks[1:]
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT `+eventColumns+`, `+storedAsWritten+` FROM events WHERE id > ? ORDER BY id`, base)
 	if err != nil {
 		return rep, fmt.Errorf("store: verify: %w", err)
 	}
 	defer rows.Close()
+	pruned, err := tx.QueryContext(ctx, `SELECT id, hash FROM pruned_events WHERE id > ? ORDER BY id`, base)
+	if err != nil {
+		return rep, fmt.Errorf("store: verify: %w", err)
+	}
+	defer pruned.Close()
 	var asWritten bool
 	scanAll := func(dest ...any) error { return rows.Scan(append(dest, &asWritten)...) }
-	prev := make([]byte, HashSize)
-	var prevID int64
+	prev, prevID := baseHash, base
 	var buf []byte
-	tree := rangeFactory.NewEmptyRange(0)
 	var badNode *compact.NodeID
 	visit := func(id compact.NodeID, h []byte) {
 		if id.Level < storedLevel || badNode != nil {
@@ -98,35 +123,72 @@ func (s *Store) VerifyChain(ctx context.Context, opts VerifyOptions) (ChainRepor
 			badNode = &id
 		}
 	}
-	for rows.Next() {
-		r, stored, err := scanRow(scanFunc(scanAll))
-		if err != nil {
-			// A value of the wrong type was written into a column.
+	// The walk merges the events with the hashes retention left behind.
+	var (
+		r          row
+		stored     []byte
+		haveEvent  = rows.Next()
+		prunedID   int64
+		prunedHash []byte
+		havePruned = pruned.Next()
+	)
+	if haveEvent {
+		if r, stored, err = scanRow(scanFunc(scanAll)); err != nil {
 			return fail(prevID+1, "event %d cannot be read: %v", prevID+1, err)
 		}
-		if !asWritten && r.id == prevID+1 {
-			return fail(r.id, "event %d holds a value of a type or form Vigil never writes", r.id)
+	}
+	if havePruned {
+		if err := pruned.Scan(&prunedID, &prunedHash); err != nil {
+			return rep, fmt.Errorf("store: verify: %w", err)
 		}
-		switch {
-		case r.id <= prevID:
-			return fail(prevID+1, "event %d is out of order", r.id)
-		case r.id != prevID+1:
-			return fail(prevID+1, "event %d is missing", prevID+1)
+	}
+	for haveEvent || havePruned {
+		var id int64
+		var h []byte
+		if havePruned && (!haveEvent || prunedID < r.id) {
+			// A removed event: its content is gone; its hash still links
+			// its neighbours and is its leaf in the tree.
+			id, h = prunedID, prunedHash
+			if id != prevID+1 {
+				return fail(prevID+1, "event %d is missing", prevID+1)
+			}
+			rep.Pruned++
+			if havePruned = pruned.Next(); havePruned {
+				if err := pruned.Scan(&prunedID, &prunedHash); err != nil {
+					return rep, fmt.Errorf("store: verify: %w", err)
+				}
+			}
+		} else {
+			id, h = r.id, stored
+			if !asWritten && id == prevID+1 {
+				return fail(id, "event %d holds a value of a type or form Vigil never writes", id)
+			}
+			switch {
+			case id <= prevID:
+				return fail(prevID+1, "event %d is out of order", id)
+			case id != prevID+1:
+				return fail(prevID+1, "event %d is missing", prevID+1)
+			}
+			var sum [HashSize]byte
+			sum, buf = chainHash(prev, &r, buf)
+			if !bytes.Equal(sum[:], stored) {
+				return fail(id, "event %d does not match its hash: it was changed, inserted or moved", id)
+			}
+			rep.Checked++
+			if haveEvent = rows.Next(); haveEvent {
+				if r, stored, err = scanRow(scanFunc(scanAll)); err != nil {
+					return fail(id+1, "event %d cannot be read: %v", id+1, err)
+				}
+			}
 		}
-		var sum [HashSize]byte
-		sum, buf = chainHash(prev, &r, buf)
-		if !bytes.Equal(sum[:], stored) {
-			return fail(r.id, "event %d does not match its hash: it was changed, inserted or moved", r.id)
-		}
-		if err := tree.Append(leafHash(stored), visit); err != nil {
+		if err := tree.Append(leafHash(h), visit); err != nil {
 			return rep, fmt.Errorf("store: verify: %w", err)
 		}
 		if badNode != nil {
-			_, end := badNode.Coverage()
-			return fail(int64(end), "stored Merkle node %d/%d does not match the events it covers", badNode.Level, badNode.Index)
+			begin, end := badNode.Coverage()
+			return fail(int64(begin+1), "stored Merkle node %d/%d does not match events %d-%d, which it covers", badNode.Level, badNode.Index, begin+1, end)
 		}
-		prev, prevID = stored, r.id
-		rep.Checked++
+		prev, prevID = h, id
 		for len(checks) > 0 && checks[0].size == tree.End() {
 			if err := checkRoot(tree, checks[0]); err != nil {
 				return fail(0, "%v", err)
@@ -135,7 +197,7 @@ func (s *Store) VerifyChain(ctx context.Context, opts VerifyOptions) (ChainRepor
 			checks = checks[1:]
 		}
 	}
-	if err := rows.Err(); err != nil {
+	if err := errors.Join(rows.Err(), pruned.Err()); err != nil {
 		return rep, fmt.Errorf("store: verify: %w", err)
 	}
 	for _, c := range checks {

@@ -40,6 +40,10 @@ type Options struct {
 	OnRecovered func(Outage)
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// LatestCheckpointFile, if set, receives the signed note of every
+	// checkpoint made, outside the database: restoring an older copy of the
+	// database does not roll it back, so the rollback is detected.
+	LatestCheckpointFile string
 	// Logger receives the store's log lines; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -51,6 +55,8 @@ type Store struct {
 	rdb    *sql.DB // read pool
 	writer *writer
 	now    func() time.Time
+
+	latestFile string // see Options.LatestCheckpointFile
 }
 
 // Open opens (creating if needed) the database at path, applies the schema
@@ -106,7 +112,7 @@ func Open(ctx context.Context, dbPath string, schema fs.FS, opts Options) (*Stor
 	}
 	rdb.SetMaxOpenConns(8)
 	rdb.SetMaxIdleConns(8)
-	s := &Store{path: dbPath, wdb: wdb, rdb: rdb, now: opts.Now}
+	s := &Store{path: dbPath, wdb: wdb, rdb: rdb, now: opts.Now, latestFile: opts.LatestCheckpointFile}
 	s.writer, err = newWriter(ctx, wdb, opts)
 	if err != nil {
 		rdb.Close()

@@ -274,14 +274,6 @@ func (s *Server) recordSystem(c echo.Context, typ, outcome, msg string, details 
 	return err
 }
 
-func (s *Server) verifyChain(c echo.Context) error {
-	rep, err := s.store.VerifyChain(c.Request().Context())
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, rep)
-}
-
 func (s *Server) healthz(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok", "version": s.cfg.Version})
 }

@@ -25,7 +25,7 @@ import (
 // env is a running API on a real listener over a real database, with one
 // user per role and tokens for them.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	st     *store.Store
 	url    string
 	tokens map[string]string // "role/scope" → secret
@@ -33,13 +33,20 @@ type env struct {
 
 func newEnv(t *testing.T, maxBody int64) *env {
 	t.Helper()
+	return newTestEnv(t, maxBody)
+}
+
+func newEnvB(b *testing.B) *env { return newTestEnv(b, 0) }
+
+func newTestEnv(t testing.TB, maxBody int64) *env {
 	ctx := context.Background()
-	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "vigil.db"), os.DirFS(".."), store.Options{})
+	reg := prometheus.NewRegistry()
+	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "vigil.db"), os.DirFS(".."), store.Options{Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	srv, err := New(Config{MaxBodyBytes: maxBody}, st, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+	srv, err := New(Config{MaxBodyBytes: maxBody}, st, slog.New(slog.NewTextHandler(io.Discard, nil)), reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -465,5 +472,28 @@ func TestCSVExport(t *testing.T) {
 	}
 	if !requested || !generated {
 		t.Errorf("export not recorded as expected: %+v", r.Events)
+	}
+}
+
+func TestMetricsCountIngest(t *testing.T) {
+	e := newEnv(t, 0)
+	if code, _ := e.post(`[{"message":"a"},{"message":"b"},{"message":"c"}]`, "application/json"); code != 202 {
+		t.Fatal(code)
+	}
+	e.post(`{"category":"bogus"}`, "application/json")
+	code, body := e.do("GET", "/metrics", "admin/read", "", nil)
+	if code != 200 {
+		t.Fatal(code)
+	}
+	for _, want := range []string{
+		`vigil_events_stored_total{source="http"} 3`,
+		`vigil_ingest_rejected_total{reason="invalid",source="http"} 1`,
+		`vigil_writer_batch_events_count`,
+		`vigil_writer_commit_seconds_bucket`,
+		`vigil_writer_queue_depth 0`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
 	}
 }

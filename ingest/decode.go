@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -269,12 +268,8 @@ var sdFields = map[string]string{
 // visited in sorted order so that a name given twice maps the same way on
 // every run.
 func mapSD(sd map[string]map[string]string, e *model.Event) {
-	ids := make([]string, 0, len(sd))
-	for id := range sd {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	for _, id := range ids {
+	var buf [8]string
+	for _, id := range sortedKeys(sd, buf[:0]) {
 		for name, v := range sd[id] {
 			if f, ok := sdFields[name]; ok && v != "" {
 				*eventField(e, f) = v
@@ -284,6 +279,15 @@ func mapSD(sd map[string]map[string]string, e *model.Event) {
 	if e.Actor.ID != "" && e.Actor.Type == "" {
 		e.Actor.Type = "USER"
 	}
+}
+
+// sortedKeys appends the keys of m to buf and sorts them.
+func sortedKeys[V any](m map[string]V, buf []string) []string {
+	for k := range m {
+		buf = append(buf, k)
+	}
+	slices.Sort(buf)
+	return buf
 }
 
 // eventField returns the string field of e named as in Normalize's errors,
@@ -399,7 +403,7 @@ func unparsed(e model.Event, det details, frame []byte, reason string, now time.
 // declaration order and map keys sorted, like encoding/json but without
 // reflection: it runs for every syslog message.
 func marshalDetails(det *details) json.RawMessage {
-	b := make([]byte, 0, 256)
+	b := make([]byte, 0, 512)
 	b = append(b, '{')
 	field := func(name string) {
 		if len(b) > 1 {
@@ -414,9 +418,10 @@ func marshalDetails(det *details) json.RawMessage {
 			b = appendJSONString(b, v)
 		}
 	}
+	var keyBuf [16]string
 	strMap := func(m map[string]string) {
 		b = append(b, '{')
-		for i, k := range slices.Sorted(maps.Keys(m)) {
+		for i, k := range sortedKeys(m, keyBuf[:0]) {
 			if i > 0 {
 				b = append(b, ',')
 			}
@@ -435,7 +440,8 @@ func marshalDetails(det *details) json.RawMessage {
 	if len(det.SD) > 0 {
 		field("sd")
 		b = append(b, '{')
-		for i, id := range slices.Sorted(maps.Keys(det.SD)) {
+		var idBuf [8]string
+		for i, id := range sortedKeys(det.SD, idBuf[:0]) {
 			if i > 0 {
 				b = append(b, ',')
 			}

@@ -209,7 +209,8 @@ func (s *Server) readStream(c *timedConn, peer Peer, m *listenerMetrics) (string
 			m.unparsed.Inc()
 		}
 		if chunk == nil {
-			chunk = make([]model.Event, 0, 32)
+			// A full read buffer means a busy sender: room for a whole chunk.
+			chunk = make([]model.Event, 0, min(chunkSize, 8+br.Buffered()/64))
 		}
 		chunk = append(chunk, e)
 		if len(chunk) >= chunkSize || br.Buffered() == 0 {

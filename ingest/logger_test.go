@@ -85,3 +85,32 @@ func TestLoggerSenders(t *testing.T) {
 }
 
 func port(addr string) string { return addr[strings.LastIndexByte(addr, ':')+1:] }
+
+// TestIPv6Senders sends over ::1 on both transports: the peer address is
+// the plain IPv6 address.
+func TestIPv6Senders(t *testing.T) {
+	if _, err := exec.LookPath("logger"); err != nil {
+		t.Skip("util-linux logger is not installed")
+	}
+	h := newHarness(t, Config{}, store.Options{})
+	udp, err := h.srv.ListenUDP("[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	tcp, err := h.srv.ListenTCP("[::1]:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, tc := range []struct{ proto, addr, source string }{
+		{"--udp", udp.String(), model.SourceSyslogUDP}, {"--tcp", tcp.String(), model.SourceSyslogTCP},
+	} {
+		if out, err := exec.Command("logger", "--server", "::1", "--port", port(tc.addr), tc.proto, "--rfc5424",
+			"over ipv6 "+tc.proto).CombinedOutput(); err != nil {
+			t.Fatalf("logger: %v %s", err, out)
+		}
+		e := h.waitEvents(t, i+1, 10*time.Second)[i]
+		if e.Message != "over ipv6 "+tc.proto || e.Source != tc.source || detailsOf(t, e)["peer"] != "::1" {
+			t.Errorf("event %+v details %s", e, e.Details)
+		}
+	}
+}

@@ -190,17 +190,34 @@ func (d *Decoder) decode5424(frame []byte, e *model.Event, det *details) bool {
 // time nearest to now (a December line read in January is last year's).
 func (d *Decoder) decode3164(frame []byte, e *model.Event, det *details, now time.Time) bool {
 	det.Format = formatRFC3164
-	msg, err := d.m3164.Parse(frame)
+	// rsyslog's forward format puts an RFC 3339 time (with fractions the
+	// parser refuses) where BSD syslog has its stamp: read it here and give
+	// the parser the equivalent stamp.
+	input := frame
+	var full time.Time
+	if p := bytes.IndexByte(frame, '>') + 1; p < len(frame) && frame[p] >= '0' && frame[p] <= '9' {
+		if end := bytes.IndexByte(frame[p:], ' '); end > 0 {
+			if t, err := time.Parse(time.RFC3339Nano, string(frame[p:p+end])); err == nil {
+				full = t
+				d.scratch = append(append(append(d.scratch[:0], frame[:p]...), t.Format(time.Stamp)...), frame[p+end:]...)
+				input = d.scratch
+			}
+		}
+	}
+	msg, err := d.m3164.Parse(input)
 	if err != nil || msg == nil {
 		det.ParseError = errText(err)
-		msg, _ = d.m3164BE.Parse(frame)
+		msg, _ = d.m3164BE.Parse(input)
 	}
 	m, ok := msg.(*rfc3164.SyslogMessage)
 	if !ok || m == nil {
 		return false
 	}
 	mapBase(&m.Base, e, det)
-	if m.Timestamp != nil && m.Timestamp.Year() == 0 {
+	switch {
+	case !full.IsZero():
+		e.Time = full
+	case m.Timestamp != nil && m.Timestamp.Year() == 0:
 		e.Time = nearestYear(*m.Timestamp, now.In(d.loc))
 	}
 	if det.ParseError != "" {

@@ -112,6 +112,13 @@ func TestDecode(t *testing.T) {
 					t.Errorf("time %s", got)
 				}
 			}},
+		{"RFC3164WithRFC3339Timestamp", "<13>2026-01-02T03:04:05.123456+01:00 gw app[5]: rsyslog forward format", now, nil,
+			func(t *testing.T, e model.Event, d map[string]any) {
+				if got := e.Time.Format(time.RFC3339Nano); got != "2026-01-02T03:04:05.123456+01:00" || e.App != "app" ||
+					e.Process != "5" || e.Host != "gw" || e.Message != "rsyslog forward format" {
+					t.Errorf("time %s event %+v", got, e)
+				}
+			}},
 		{"RFC3164Unparseable", "<13>not a date at all", now, nil,
 			func(t *testing.T, e model.Event, d map[string]any) {
 				if e.Message == "" || !strings.Contains(e.Message, "not a date") {

@@ -90,7 +90,7 @@ func BenchmarkDecode(b *testing.B) {
 	n := 0
 	for b.Loop() {
 		fr := NewFrameReader(bufio.NewReaderSize(bytes.NewReader(data), readBufferSize), DefaultMaxMessageSize)
-		dec := NewDecoder(nil, DefaultMaxMessageSize)
+		dec := NewDecoder(nil)
 		for {
 			frame, truncated, err := fr.Next()
 			if err != nil {
@@ -109,7 +109,7 @@ func BenchmarkDecode(b *testing.B) {
 // appenders keeping the writer busy: the ceiling the store's writer puts
 // on syslog intake.
 func BenchmarkStoreAppend(b *testing.B) {
-	dec := NewDecoder(nil, DefaultMaxMessageSize)
+	dec := NewDecoder(nil)
 	peer := Peer{Source: model.SourceSyslogTCP, Addr: "127.0.0.1"}
 	events := make([]model.Event, benchMessages)
 	for i := range events {

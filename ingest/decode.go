@@ -41,18 +41,17 @@ type Peer struct {
 // Decoder turns syslog frames into normalized events. It holds parser
 // state and is not safe for concurrent use: one per connection or reader.
 type Decoder struct {
-	loc      *time.Location
-	m5424    syslog.Machine
-	m5424BE  syslog.Machine
-	m3164    syslog.Machine
-	m3164BE  syslog.Machine
-	scratch  []byte
-	maxFrame int
+	loc     *time.Location
+	m5424   syslog.Machine
+	m5424BE syslog.Machine
+	m3164   syslog.Machine
+	m3164BE syslog.Machine
+	scratch []byte
 }
 
 // NewDecoder returns a Decoder reading RFC 3164 times in loc (they carry
-// no zone) and frames of up to maxFrame bytes.
-func NewDecoder(loc *time.Location, maxFrame int) *Decoder {
+// no zone; nil means UTC).
+func NewDecoder(loc *time.Location) *Decoder {
 	if loc == nil {
 		loc = time.UTC
 	}
@@ -61,12 +60,11 @@ func NewDecoder(loc *time.Location, maxFrame int) *Decoder {
 		rfc3164.WithLenientDay(), rfc3164.WithEmbeddedNewlines(),
 	}
 	return &Decoder{
-		loc:      loc,
-		m5424:    rfc5424.NewMachine(),
-		m5424BE:  rfc5424.NewMachine(rfc5424.WithBestEffort()),
-		m3164:    rfc3164.NewMachine(opts3164...),
-		m3164BE:  rfc3164.NewMachine(append(opts3164, rfc3164.WithBestEffort())...),
-		maxFrame: maxFrame,
+		loc:     loc,
+		m5424:   rfc5424.NewMachine(),
+		m5424BE: rfc5424.NewMachine(rfc5424.WithBestEffort()),
+		m3164:   rfc3164.NewMachine(opts3164...),
+		m3164BE: rfc3164.NewMachine(append(opts3164, rfc3164.WithBestEffort())...),
 	}
 }
 
@@ -97,14 +95,14 @@ func (d *Decoder) Decode(frame []byte, truncated int, peer Peer, now time.Time) 
 	defer func() {
 		// A parser bug on hostile input must not take the listener down.
 		if r := recover(); r != nil {
-			ev = unparsed(model.Event{Source: peer.Source}, details{Peer: peer.Addr, PeerCN: peer.CN,
+			ev = unparsed(peer.Source, details{Peer: peer.Addr, PeerCN: peer.CN,
 				PeerSubject: peer.Subject, Truncated: truncated}, frame, fmt.Sprintf("parser failed: %v", r), now)
 		}
 	}()
 	det := details{Peer: peer.Addr, PeerCN: peer.CN, PeerSubject: peer.Subject, Truncated: truncated}
 	e := model.Event{Source: peer.Source, ReceivedAt: now}
 	if !hasPRI(frame) {
-		return unparsed(e, det, frame, "no <PRI> at the start", now)
+		return unparsed(e.Source, det, frame, "no <PRI> at the start", now)
 	}
 	var ok bool
 	if isRFC5424(frame) {
@@ -113,7 +111,7 @@ func (d *Decoder) Decode(frame []byte, truncated int, peer Peer, now time.Time) 
 		ok = d.decode3164(frame, &e, &det, now)
 	}
 	if !ok {
-		return unparsed(e, det, frame, det.ParseError, now)
+		return unparsed(e.Source, det, frame, det.ParseError, now)
 	}
 	return finish(e, det, frame, now)
 }
@@ -385,7 +383,7 @@ func finish(e model.Event, det details, frame []byte, now time.Time) model.Event
 		default:
 			p := eventField(&e, field)
 			if p == nil || *p == "" {
-				return unparsed(e, det, frame, err.Error(), now)
+				return unparsed(e.Source, det, frame, err.Error(), now)
 			}
 			if det.Invalid == nil {
 				det.Invalid = map[string]string{}
@@ -394,13 +392,13 @@ func finish(e model.Event, det details, frame []byte, now time.Time) model.Event
 			*p = ""
 		}
 	}
-	return unparsed(e, det, frame, "too many invalid fields", now)
+	return unparsed(e.Source, det, frame, "too many invalid fields", now)
 }
 
 // unparsed keeps a frame that is not syslog as an UNPARSED event with the
 // raw text as its message.
-func unparsed(e model.Event, det details, frame []byte, reason string, now time.Time) model.Event {
-	out := model.Event{Source: e.Source, ReceivedAt: now, Type: TypeUnparsed}
+func unparsed(source string, det details, frame []byte, reason string, now time.Time) model.Event {
+	out := model.Event{Source: source, ReceivedAt: now, Type: TypeUnparsed}
 	if len(frame) > model.MaxMessageLen {
 		det.Truncated = max(det.Truncated, len(frame))
 		frame = frame[:model.MaxMessageLen]

@@ -128,7 +128,7 @@ func TestDecode(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			e := NewDecoder(tc.loc, DefaultMaxMessageSize).Decode([]byte(tc.in), 0, peer, tc.now)
+			e := NewDecoder(tc.loc).Decode([]byte(tc.in), 0, peer, tc.now)
 			again := e
 			if err := again.Normalize(tc.now); err != nil {
 				t.Fatalf("decoded event does not validate: %v", err)
@@ -142,7 +142,7 @@ func TestDecode(t *testing.T) {
 }
 
 func TestDecodeTruncatedFrame(t *testing.T) {
-	e := NewDecoder(nil, 64).Decode([]byte("<14>1 - h a - - - head of a long one"), 300000, Peer{Source: model.SourceSyslogUDP}, time.Now())
+	e := NewDecoder(nil).Decode([]byte("<14>1 - h a - - - head of a long one"), 300000, Peer{Source: model.SourceSyslogUDP}, time.Now())
 	if d := detailsOf(t, e); d["truncated_from"] != float64(300000) || e.Message != "head of a long one" {
 		t.Errorf("details %v message %q", d, e.Message)
 	}

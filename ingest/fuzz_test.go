@@ -86,7 +86,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte("garbage \x00\xff"))
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
-		e := NewDecoder(nil, DefaultMaxMessageSize).Decode(frame, 0, Peer{Source: model.SourceSyslogUDP, Addr: "127.0.0.1"}, now)
+		e := NewDecoder(nil).Decode(frame, 0, Peer{Source: model.SourceSyslogUDP, Addr: "127.0.0.1"}, now)
 		if e.Source != model.SourceSyslogUDP {
 			t.Fatalf("source %q", e.Source)
 		}

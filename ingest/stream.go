@@ -170,7 +170,7 @@ func (s *Server) readStream(c *timedConn, peer Peer, m *listenerMetrics) (string
 	br := bufio.NewReaderSize(c, readBufferSize)
 	fr := NewFrameReader(br, s.cfg.MaxMessageSize)
 	fr.onFrameStart, fr.onFrameEnd = c.startFrame, c.endFrame
-	dec := NewDecoder(s.cfg.Location, s.cfg.MaxMessageSize)
+	dec := NewDecoder(s.cfg.Location)
 
 	chunks := make(chan []model.Event, chunkQueue)
 	var storeErr error

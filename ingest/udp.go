@@ -45,7 +45,7 @@ func (s *Server) ListenUDP(addr string) (net.Addr, error) {
 }
 
 func (s *Server) readUDP(conn *net.UDPConn, events chan<- model.Event, m *listenerMetrics) {
-	dec := NewDecoder(s.cfg.Location, s.cfg.MaxMessageSize)
+	dec := NewDecoder(s.cfg.Location)
 	buf := make([]byte, 64<<10)
 	peer := Peer{Source: model.SourceSyslogUDP}
 	for {

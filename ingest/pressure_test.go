@@ -78,3 +78,29 @@ func TestQueueFull(t *testing.T) {
 		}
 	})
 }
+
+// TestCloseReadsWhatWasSent closes the server right after a sender wrote a
+// burst, with a store slowed down by a one-request queue and tiny
+// batches: Close keeps reading while data is there, so all of it is stored
+// before Close returns.
+func TestCloseReadsWhatWasSent(t *testing.T) {
+	const n = 3000
+	h := newHarness(t, Config{BatchSize: 8, MaxPending: 1}, store.Options{QueueSize: 1, MaxBatch: 8}, "tcp")
+	idle, err := net.Dial("tcp", h.tcp) // a quiet connection must not hold up Close
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	var b strings.Builder
+	for i := range n {
+		b.WriteString(octet(fmt.Sprintf("<14>1 - h app - - - burst %d", i)))
+	}
+	sendStreams(t, h.tcp, [][]byte{[]byte(b.String())})
+	before := h.metric(t, "stored_total", "tcp")
+	start := time.Now()
+	h.srv.Close()
+	t.Logf("%v of %d stored when Close began; Close took %v", before, n, time.Since(start))
+	if got := len(h.events(t)); got != n {
+		t.Fatalf("%d of %d stored when Close returned", got, n)
+	}
+}

@@ -252,41 +252,62 @@ func (s *Server) appendChunks(chunks <-chan []model.Event, m *listenerMetrics, c
 }
 
 // timedConn sets read deadlines on each read: the idle timeout between
-// frames, the frame timeout once a frame has started, and the shutdown
-// deadline once the listener closes.
+// frames, the frame timeout once a frame has started and, once the
+// listener closes, a short quiet time: what senders already sent is still
+// read (even after a wait for the store), until nothing has arrived for
+// shutdownQuiet or the shutdown deadline passes.
 type timedConn struct {
 	raw         net.Conn
 	r           io.Reader // raw, or the TLS connection over it
 	idle, frame time.Duration
 	frameStart  time.Time
 	inFrame     bool         // the last failed read was inside a frame
-	stopAt      atomic.Int64 // unix nanoseconds; 0 while running
+	stopAt      atomic.Int64 // unix nanoseconds of the shutdown deadline; 0 while running
 }
+
+// shutdownQuiet is how long a closing listener waits for more data on a
+// connection that has gone quiet.
+const shutdownQuiet = 200 * time.Millisecond
 
 func (c *timedConn) startFrame() { c.frameStart = time.Now() }
 func (c *timedConn) endFrame()   { c.frameStart = time.Time{} }
 
 func (c *timedConn) stopping() bool { return c.stopAt.Load() != 0 }
 
-// shutdown makes reads end at deadline, including one blocked now.
+// shutdown makes reads end once the connection is quiet, or at deadline;
+// a read blocked now is woken after the quiet time.
 func (c *timedConn) shutdown(deadline time.Time) {
 	c.stopAt.Store(deadline.UnixNano())
-	c.raw.SetReadDeadline(deadline)
+	c.raw.SetReadDeadline(minTime(time.Now().Add(shutdownQuiet), deadline))
 }
 
-func (c *timedConn) Read(p []byte) (int, error) {
-	dl := time.Now().Add(c.idle)
+// deadline is the read deadline of a read starting at now.
+func (c *timedConn) deadline(now time.Time) time.Time {
+	dl := now.Add(c.idle)
 	if !c.frameStart.IsZero() {
 		dl = c.frameStart.Add(c.frame)
 	}
-	if s := c.stopAt.Load(); s != 0 && s < dl.UnixNano() {
-		dl = time.Unix(0, s)
+	if s := c.stopAt.Load(); s != 0 {
+		dl = minTime(dl, minTime(now.Add(shutdownQuiet), time.Unix(0, s)))
 	}
-	c.raw.SetReadDeadline(dl)
-	// A shutdown between the load above and the deadline just set would
+	return dl
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+func (c *timedConn) Read(p []byte) (int, error) {
+	now := time.Now()
+	stopping := c.stopping()
+	c.raw.SetReadDeadline(c.deadline(now))
+	// A shutdown between the look above and the deadline just set would
 	// be overwritten: look again.
-	if s := c.stopAt.Load(); s != 0 && s < dl.UnixNano() {
-		c.raw.SetReadDeadline(time.Unix(0, s))
+	if !stopping && c.stopping() {
+		c.raw.SetReadDeadline(c.deadline(now))
 	}
 	n, err := c.r.Read(p)
 	if err != nil {

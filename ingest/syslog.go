@@ -49,8 +49,9 @@ type Config struct {
 	// UDPQueue bounds the datagrams waiting for the store (default 16384);
 	// beyond it datagrams are dropped and counted, never blocking the socket.
 	UDPQueue int
-	// ShutdownGrace is how long Close keeps reading what senders already
-	// sent before it closes their connections (default 500 ms).
+	// ShutdownGrace bounds how long Close keeps reading what senders
+	// already sent; a connection quiet for 200 ms is closed sooner
+	// (default 5 seconds).
 	ShutdownGrace time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -84,7 +85,7 @@ func (c *Config) setDefaults() {
 	defDur(&c.IdleTimeout, 10*time.Minute)
 	defDur(&c.FrameTimeout, 30*time.Second)
 	defDur(&c.HandshakeTimeout, 10*time.Second)
-	defDur(&c.ShutdownGrace, 500*time.Millisecond)
+	defDur(&c.ShutdownGrace, 5*time.Second)
 	if c.Location == nil {
 		c.Location = time.UTC
 	}

@@ -12,8 +12,9 @@ import (
 )
 
 // TestSyslogEndToEnd runs serve with its syslog listeners, sends with
-// util-linux logger over UDP and TCP, reads the events back through the
-// API, and checks that shutdown stores everything already sent.
+// util-linux logger over UDP, TCP with both framings and as RFC 3164,
+// reads each event back through the API, and checks that shutdown stores
+// everything already sent.
 func TestSyslogEndToEnd(t *testing.T) {
 	if _, err := exec.LookPath("logger"); err != nil {
 		t.Skip("util-linux logger is not installed")
@@ -26,59 +27,79 @@ func TestSyslogEndToEnd(t *testing.T) {
 	_, read, _ := vigil(t, "", "token", "create", "--data", dir, "--user", "admin", "--name", "reader", "--scope", "read")
 	read = strings.TrimSpace(read)
 
-	for _, tc := range []struct{ listener, proto string }{{"syslog-udp", "--udp"}, {"syslog-tcp", "--tcp"}} {
-		_, port, _ := net.SplitHostPort(addrs[tc.listener])
-		out, err := exec.Command("logger", "--server", "127.0.0.1", "--port", port, tc.proto, "--octet-count", "--rfc5424",
-			"--tag", "ca-agent", "--priority", "auth.err", "--msgid", "E_LOGIN_FAILED", "--sd-id", "vigil@32473",
-			"--sd-param", `user="mallory"`, "--sd-param", `agent_id="agent-9"`, "--sd-param", `category="AUTH"`,
-			"--sd-param", `outcome="FAILURE"`, "login failed via "+tc.listener).CombinedOutput()
-		if err != nil {
-			t.Fatalf("logger: %v %s", err, out)
-		}
+	type event struct {
+		Source   string `json:"source"`
+		Type     string `json:"type"`
+		Category string `json:"category"`
+		Outcome  string `json:"outcome"`
+		Severity string `json:"severity"`
+		App      string `json:"app"`
+		Message  string `json:"message"`
+		AgentID  string `json:"agent_id"`
+		Actor    struct {
+			Type string `json:"type"`
+			ID   string `json:"id"`
+		} `json:"actor"`
+		Details struct {
+			Peer   string                       `json:"peer"`
+			Format string                       `json:"format"`
+			SD     map[string]map[string]string `json:"sd"`
+		} `json:"details"`
 	}
-	var list struct {
-		Events []struct {
-			Source   string `json:"source"`
-			Type     string `json:"type"`
-			Category string `json:"category"`
-			Outcome  string `json:"outcome"`
-			Severity string `json:"severity"`
-			App      string `json:"app"`
-			Message  string `json:"message"`
-			Actor    struct {
-				Type string `json:"type"`
-				ID   string `json:"id"`
-			} `json:"actor"`
-			Details struct {
-				Peer string                       `json:"peer"`
-				SD   map[string]map[string]string `json:"sd"`
-			} `json:"details"`
-		} `json:"events"`
+	cases := []struct {
+		name, listener, source string
+		flags                  []string
+		rfc3164                bool
+	}{
+		{"UDP", "syslog-udp", "syslog-udp", []string{"--udp", "--rfc5424"}, false},
+		{"TCPOctetCounting", "syslog-tcp", "syslog-tcp", []string{"--tcp", "--octet-count", "--rfc5424"}, false},
+		{"TCPLineFraming", "syslog-tcp", "syslog-tcp", []string{"--tcp", "--rfc5424"}, false},
+		{"TCPRFC3164", "syslog-tcp", "syslog-tcp", []string{"--tcp", "--rfc3164"}, true},
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for len(list.Events) < 2 && time.Now().Before(deadline) {
-		code, body := request(t, "GET", url+"/api/v1/events?agent_id=agent-9", read, "")
-		if code != 200 {
-			t.Fatalf("list: %d %s", code, body)
-		}
-		if err := json.Unmarshal([]byte(body), &list); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if len(list.Events) != 2 {
-		t.Fatalf("%d syslog events read back, want 2", len(list.Events))
-	}
-	for i, want := range []string{"syslog-tcp", "syslog-udp"} { // newest first
-		e := list.Events[i]
-		if e.Source != want || e.Message != "login failed via "+want || e.Type != "E_LOGIN_FAILED" || e.Category != "AUTH" ||
-			e.Outcome != "FAILURE" || e.Severity != "err" || e.App != "ca-agent" || e.Actor.ID != "mallory" ||
-			e.Actor.Type != "USER" || e.Details.Peer != "127.0.0.1" || e.Details.SD["vigil@32473"]["user"] != "mallory" {
-			t.Errorf("event %d read back as %+v", i, e)
-		}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, port, _ := net.SplitHostPort(addrs[tc.listener])
+			word := "e2e" + strings.ToLower(tc.name)
+			args := append([]string{"--server", "127.0.0.1", "--port", port}, tc.flags...)
+			args = append(args, "--tag", "ca-agent", "--priority", "auth.err", "--msgid", "E_LOGIN_FAILED",
+				"--sd-id", "vigil@32473", "--sd-param", `user="mallory"`, "--sd-param", `agent_id="agent-9"`,
+				"--sd-param", `category="AUTH"`, "--sd-param", `outcome="FAILURE"`, "login failed "+word)
+			if out, err := exec.Command("logger", args...).CombinedOutput(); err != nil {
+				t.Fatalf("logger: %v %s", err, out)
+			}
+			var list struct{ Events []event }
+			for deadline := time.Now().Add(10 * time.Second); len(list.Events) == 0 && time.Now().Before(deadline); {
+				time.Sleep(20 * time.Millisecond)
+				code, body := request(t, "GET", url+"/api/v1/events?category=AUTH,USAGE&q="+word, read, "")
+				if code != 200 {
+					t.Fatalf("list: %d %s", code, body)
+				}
+				if err := json.Unmarshal([]byte(body), &list); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if len(list.Events) != 1 {
+				t.Fatalf("%d events read back for %q, want 1", len(list.Events), word)
+			}
+			e := list.Events[0]
+			if e.Source != tc.source || e.Message != "login failed "+word || e.Severity != "err" || e.App != "ca-agent" ||
+				e.Details.Peer != "127.0.0.1" {
+				t.Errorf("read back as %+v", e)
+			}
+			if tc.rfc3164 {
+				if e.Details.Format != "rfc3164" {
+					t.Errorf("format %q", e.Details.Format)
+				}
+				return
+			}
+			if e.Type != "E_LOGIN_FAILED" || e.Category != "AUTH" || e.Outcome != "FAILURE" || e.AgentID != "agent-9" ||
+				e.Actor.ID != "mallory" || e.Actor.Type != "USER" || e.Details.SD["vigil@32473"]["user"] != "mallory" {
+				t.Errorf("mapped as %+v", e)
+			}
+		})
 	}
 	code, metrics := request(t, "GET", url+"/metrics", read, "")
-	if code != 200 || !strings.Contains(metrics, `vigil_syslog_stored_total{listener="tcp"} 1`) ||
+	if code != 200 || !strings.Contains(metrics, `vigil_syslog_stored_total{listener="tcp"} 3`) ||
 		!strings.Contains(metrics, `vigil_syslog_received_total{listener="udp"} 1`) {
 		t.Errorf("metrics: %d, syslog lines:\n%s", code, grepLines(metrics, "vigil_syslog_"))
 	}
@@ -101,8 +122,8 @@ func TestSyslogEndToEnd(t *testing.T) {
 		t.Fatalf("Run: %v", err)
 	}
 	c.Close()
-	// 1 admin creation + 1 token creation + 2 logger events + the burst.
-	want := 4 + burst
+	// 1 admin creation + 1 token creation + the logger events + the burst.
+	want := 2 + len(cases) + burst
 	if code, out, _ := vigil(t, "", "verify", "--data", dir); code != 0 || !strings.Contains(out, fmt.Sprintf("%d events verified", want)) {
 		t.Fatalf("after shutdown: %d %q, want %d events", code, out, want)
 	}

@@ -156,17 +156,11 @@ func (d *Decoder) decode5424(frame []byte, e *model.Event, det *details) bool {
 			} else {
 				det.RawTime = string(ts)
 			}
-			d.scratch = append(append(append(d.scratch[:0], frame[:tsStart]...), '-'), frame[tsEnd:]...)
-			input = d.scratch
+			input = d.splice(frame, tsStart, tsEnd, "-")
 		}
 	}
-	msg, err := d.m5424.Parse(input)
-	if err != nil || msg == nil {
-		det.ParseError = errText(err)
-		msg, _ = d.m5424BE.Parse(input)
-	}
-	m, ok := msg.(*rfc5424.SyslogMessage)
-	if !ok || m == nil {
+	m, ok := parse[rfc5424.SyslogMessage](d.m5424, d.m5424BE, input, det)
+	if !ok {
 		return false
 	}
 	mapBase(&m.Base, e, det)
@@ -197,18 +191,12 @@ func (d *Decoder) decode3164(frame []byte, e *model.Event, det *details, now tim
 		if end := bytes.IndexByte(frame[p:], ' '); end > 0 {
 			if t, err := time.Parse(time.RFC3339Nano, string(frame[p:p+end])); err == nil {
 				full = t
-				d.scratch = append(append(append(d.scratch[:0], frame[:p]...), t.Format(time.Stamp)...), frame[p+end:]...)
-				input = d.scratch
+				input = d.splice(frame, p, p+end, t.Format(time.Stamp))
 			}
 		}
 	}
-	msg, err := d.m3164.Parse(input)
-	if err != nil || msg == nil {
-		det.ParseError = errText(err)
-		msg, _ = d.m3164BE.Parse(input)
-	}
-	m, ok := msg.(*rfc3164.SyslogMessage)
-	if !ok || m == nil {
+	m, ok := parse[rfc3164.SyslogMessage](d.m3164, d.m3164BE, input, det)
+	if !ok {
 		return false
 	}
 	mapBase(&m.Base, e, det)
@@ -222,6 +210,24 @@ func (d *Decoder) decode3164(frame []byte, e *model.Event, det *details, now tim
 		e.Message = string(frame)
 	}
 	return true
+}
+
+// parse parses input strictly and, when that fails, with best effort,
+// noting the strict parser's complaint in det.ParseError.
+func parse[T any](strict, lenient syslog.Machine, input []byte, det *details) (*T, bool) {
+	msg, err := strict.Parse(input)
+	if err != nil || msg == nil {
+		det.ParseError = errText(err)
+		msg, _ = lenient.Parse(input)
+	}
+	m, ok := any(msg).(*T)
+	return m, ok && m != nil
+}
+
+// splice returns frame with frame[from:to] replaced by with, in d.scratch.
+func (d *Decoder) splice(frame []byte, from, to int, with string) []byte {
+	d.scratch = append(append(append(d.scratch[:0], frame[:from]...), with...), frame[to:]...)
+	return d.scratch
 }
 
 // nearestYear gives t (year 0) the year that puts it nearest to now.

@@ -35,8 +35,10 @@ $(LOGGEN_DIR)/usr/bin/loggen:
 bench-syslog: $(LOGGEN_DIR)/usr/bin/loggen
 	$(LOGGEN_ENV) $(GO) test -tags $(TAGS) -run '^$$' -bench '^BenchmarkLoggen$$' -benchtime 1x -v -timeout 20m ./ingest
 
-# Fuzz each decoder briefly (CI): FUZZTIME per target.
+# Fuzz each decoder and the verifier briefly (CI): FUZZTIME per target.
 FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -tags $(TAGS) -run '^$$' -fuzz '^FuzzFrameReader$$' -fuzztime $(FUZZTIME) ./ingest
 	$(GO) test -tags $(TAGS) -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./ingest
+	$(GO) test -tags $(TAGS) -run '^$$' -fuzz '^FuzzOpenCheckpoint$$' -fuzztime $(FUZZTIME) ./model
+	$(GO) test -tags $(TAGS) -run '^$$' -fuzz '^FuzzVerifyTamper$$' -fuzztime $(FUZZTIME) ./store

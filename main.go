@@ -39,6 +39,12 @@ var version = "dev"
 //go:embed schema.sql migrations
 var schemaFS embed.FS
 
+// uiFS holds the console's templates (views/) and assets (static/, with
+// static/vendor/ filled by make from package-lock.json).
+//
+//go:embed views static
+var uiFS embed.FS
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -276,7 +282,7 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) error {
 		return err
 	}
 
-	srv, err := handlers.New(handlers.Config{MaxBodyBytes: cfg.MaxBodyBytes, Version: version}, st, log, reg)
+	srv, err := handlers.New(handlers.Config{MaxBodyBytes: cfg.MaxBodyBytes, Version: version, UI: uiFS}, st, log, reg)
 	if err != nil {
 		return err
 	}

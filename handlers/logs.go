@@ -32,9 +32,10 @@ type column struct {
 }
 
 // cell is one table cell. Param and Value, when set, make the cell a link
-// that filters the page by that value.
+// that filters the page by that value; Badge is the class of a badge
+// around the text.
 type cell struct {
-	Text, Title, Class string
+	Text, Title, Class, Badge string
 	Param, Value       string
 	Href               string // filled from Param and Value
 }
@@ -60,7 +61,7 @@ func searchCell(get func(e *model.Event) string) func(*model.Event) cell {
 }
 
 func outcomeCell(e *model.Event) cell {
-	return cell{Text: e.Outcome, Param: "outcome", Value: e.Outcome, Class: "badge outcome-" + strings.ToLower(e.Outcome)}
+	return cell{Text: e.Outcome, Param: "outcome", Value: e.Outcome, Badge: "outcome-" + strings.ToLower(e.Outcome)}
 }
 
 var (

@@ -36,8 +36,8 @@ type column struct {
 // around the text.
 type cell struct {
 	Text, Title, Class, Badge string
-	Param, Value       string
-	Href               string // filled from Param and Value
+	Param, Value              string
+	Href                      string // filled from Param and Value
 }
 
 func timeCell(e *model.Event) cell {

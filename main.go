@@ -191,6 +191,8 @@ type Config struct {
 	AdminPassword string
 	LogFormat     string
 	LogLevel      slog.Level
+	SessionIdle   time.Duration // console sessions end after this long unused
+	SessionMaxAge time.Duration // and this long after sign-in at the latest
 
 	// Listening, if set, is told each listener's actual address once it is
 	// bound (for tests that listen on port 0).
@@ -204,6 +206,8 @@ func parseServeConfig(args []string) (Config, error) {
 	maxBody := fs.String("max-body", "16MiB", "largest accepted HTTP request body (e.g. 512KiB, 16MiB)")
 	fs.StringVar(&cfg.LogFormat, "log-format", "text", "log format: text or json")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	fs.DurationVar(&cfg.SessionIdle, "session-idle", 30*time.Minute, "a console session ends after this long without a request")
+	fs.DurationVar(&cfg.SessionMaxAge, "session-max-age", 12*time.Hour, "a console session ends this long after sign-in")
 	if _, err := parseFlags(fs, args); err != nil {
 		return cfg, err
 	}
@@ -214,6 +218,9 @@ func parseServeConfig(args []string) (Config, error) {
 	cfg.MaxBodyBytes = n
 	if err := cfg.LogLevel.UnmarshalText([]byte(*level)); err != nil {
 		return cfg, usageError{"--log-level: " + err.Error()}
+	}
+	if cfg.SessionIdle <= 0 || cfg.SessionMaxAge < cfg.SessionIdle {
+		return cfg, usageError{"--session-idle must be positive and at most --session-max-age"}
 	}
 	if cfg.LogFormat != "text" && cfg.LogFormat != "json" {
 		return cfg, usageError{"--log-format must be text or json"}
@@ -282,7 +289,10 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) error {
 		return err
 	}
 
-	srv, err := handlers.New(handlers.Config{MaxBodyBytes: cfg.MaxBodyBytes, Version: version, UI: uiFS}, st, log, reg)
+	srv, err := handlers.New(handlers.Config{
+		MaxBodyBytes: cfg.MaxBodyBytes, Version: version, UI: uiFS,
+		SessionIdle: cfg.SessionIdle, SessionMaxAge: cfg.SessionMaxAge,
+	}, st, log, reg)
 	if err != nil {
 		return err
 	}

@@ -293,6 +293,25 @@ func TestConsoleInBrowser(t *testing.T) {
 		}
 	})
 
+	t.Run("LiveKeepsScrollAndDetail", func(t *testing.T) {
+		b.do(t, 10*time.Second, chromedp.EmulateViewport(1280, 420), chromedp.Navigate(u+"/events"),
+			chromedp.WaitReady(chromedp.ID("live")),
+			chromedp.Click(chromedp.CSS(`tr[data-id="3"] td.time`)), chromedp.WaitVisible(chromedp.CSS("#detail-3")),
+			chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 250)`))
+		const top = `Math.round(document.querySelector('tr[data-id="2"]').getBoundingClientRect().top)`
+		before := get(t, b, 5*time.Second, chromedp.Evaluate[int](top))
+		post(t, `{"type":"CERT_USED","outcome":"ALLOWED","actor":{"type":"USER","id":"live-user-3"},"message":"while scrolled"}`)
+		b.do(t, 4*time.Second, chromedp.WaitReady(chromedp.Search(`//table[@id="events-table"]//td[contains(., "live-user-3")]`)))
+		// Within a pixel: rows are fractions of a pixel high.
+		if after := get(t, b, 5*time.Second, chromedp.Evaluate[int](top)); after < before-1 || after > before+1 {
+			t.Errorf("a new row moved the row in view from y=%d to y=%d", before, after)
+		}
+		if d := text(t, "#drawer"); !strings.Contains(d, "Event 3") {
+			t.Errorf("the open detail was lost: %q", d)
+		}
+		b.do(t, 5*time.Second, chromedp.EmulateViewport(1280, 900))
+	})
+
 	t.Run("SearchFiltersAndExportCarriesFilter", func(t *testing.T) {
 		b.do(t, 10*time.Second, chromedp.Navigate(u+"/events"), chromedp.WaitVisible(chromedp.ID("f-q")),
 			chromedp.SetValue(chromedp.ID("f-q"), "mallory"), chromedp.Submit(chromedp.ID("f-q")),
@@ -411,7 +430,13 @@ func TestConsoleInBrowser(t *testing.T) {
 		if main := text(t, "main"); !strings.Contains(main, "403") {
 			t.Errorf("viewer's /system page says %q", main)
 		}
-		b.do(t, 10*time.Second, chromedp.Click(chromedp.CSS("header .who button")), chromedp.WaitVisible(chromedp.ID("username")))
+		// A session ended elsewhere (here: removed from the database, as
+		// a password reset does) sends the live table to the sign-in page.
+		b.do(t, 10*time.Second, chromedp.Navigate(u+"/events"), chromedp.WaitReady(chromedp.ID("live")))
+		if err := env.st.DeleteSession(context.Background(), sessionValue(b.cookies(t))); err != nil {
+			t.Fatal(err)
+		}
+		b.do(t, 5*time.Second, chromedp.WaitVisible(chromedp.ID("username")))
 	})
 
 	t.Run("WrongPasswordsAreThrottled", func(t *testing.T) {

@@ -5,7 +5,7 @@
 
   var paused = false;
   var pending = 0;
-  var heightBefore = null;
+  var anchor = null; // a row in view before new rows arrive, and its position
 
   function liveLabel() {
     var btn = document.getElementById('live-toggle');
@@ -61,7 +61,8 @@
   // at in place, and hold them back while paused.
   document.addEventListener('htmx:beforeSwap', function (ev) {
     if (ev.detail.target && ev.detail.target.id === 'live') {
-      heightBefore = document.documentElement.scrollHeight;
+      var row = document.querySelector('#rows tr');
+      anchor = row ? { row: row, top: row.getBoundingClientRect().top } : null;
     }
   });
 
@@ -80,9 +81,9 @@
     });
     if (paused) {
       liveLabel();
-    } else if (heightBefore !== null && window.scrollY > 0) {
-      window.scrollBy(0, document.documentElement.scrollHeight - heightBefore);
+    } else if (anchor && window.scrollY > 0) {
+      window.scrollBy(0, anchor.row.getBoundingClientRect().top - anchor.top);
     }
-    heightBefore = null;
+    anchor = null;
   });
 })();

@@ -45,19 +45,24 @@ func (s *Server) recordSystem(c echo.Context, typ, outcome, msg string, details 
 }
 
 // recordChange appends the AUDIT_LOG event of an administrative change made
-// in the console, and its SYSTEM entry, as one batch.
+// in the console, with its SYSTEM entry.
 func (s *Server) recordChange(c echo.Context, typ string, entity model.Entity, msg string, details map[string]any) error {
-	user := principal(c).User.Name
-	audit, err := s.consoleEvent(c, model.CategoryAuditLog, user, typ, "SUCCESS", msg, details)
+	audit, err := s.consoleEvent(c, model.CategoryAuditLog, principal(c).User.Name, typ, "SUCCESS", msg, details)
 	if err != nil {
 		return err
 	}
 	audit.Entity = entity
-	sys, err := s.consoleEvent(c, model.CategorySystem, user, typ, "SUCCESS", msg, map[string]any{"section": "settings"})
+	return s.recordWithSystem(c, audit, "settings")
+}
+
+// recordWithSystem appends e together with its SYSTEM entry for the
+// console's section, as one batch.
+func (s *Server) recordWithSystem(c echo.Context, e model.Event, section string) error {
+	sys, err := s.consoleEvent(c, model.CategorySystem, e.Actor.ID, e.Type, e.Outcome, e.Message, map[string]any{"section": section})
 	if err != nil {
 		return err
 	}
-	_, err = s.store.AppendEvents(c.Request().Context(), []model.Event{audit, sys})
+	_, err = s.store.AppendEvents(c.Request().Context(), []model.Event{e, sys})
 	return err
 }
 

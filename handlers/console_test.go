@@ -95,6 +95,17 @@ func TestLoginAnswers(t *testing.T) {
 			}
 		})
 	}
+	metrics := readBody(t, env.do(http.MethodGet, "/metrics", env.session("admin"), "", nil))
+	for _, want := range []string{`vigil_console_logins_total{result="failed"} 3`, `vigil_console_logins_total{result="succeeded"} 1`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	// A signed-in browser that opens the sign-in page goes on.
+	resp := env.do(http.MethodGet, "/login?next=/audit", env.session("auditor"), "", nil)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/audit" {
+		t.Errorf("signed-in /login: %d → %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
 }
 
 func TestSafeNext(t *testing.T) {

@@ -19,9 +19,15 @@ type loginView struct {
 	Next, Name string
 }
 
+// loginPage shows the sign-in form, or sends a browser that is signed in
+// already on to where it was going.
 func (s *Server) loginPage(c echo.Context) error {
+	next := safeNext(c.QueryParam("next"))
+	if sess, err := s.sessions.Get(c.Request(), sessionCookie); err == nil && !sess.IsNew {
+		return c.Redirect(http.StatusSeeOther, next)
+	}
 	return s.render(c, http.StatusOK, "login", "", &pageData{
-		Title: "Sign in", Page: loginView{Next: safeNext(c.QueryParam("next"))},
+		Title: "Sign in", Page: loginView{Next: next},
 	})
 }
 
@@ -100,19 +106,14 @@ func (s *Server) throttled(c echo.Context, wait time.Duration, fail func(int, st
 		"Too many failed sign-ins for this account or from your address. Try again in %d minute(s).", max(minutes, 1)))
 }
 
-// recordLogin appends a sign-in event as AUTH and as the console's SYSTEM
-// entry, in one batch.
+// recordLogin appends a sign-in event as AUTH, with the console's SYSTEM
+// entry.
 func (s *Server) recordLogin(c echo.Context, name, typ, outcome, msg string, details map[string]any) error {
 	auth, err := s.consoleEvent(c, model.CategoryAuth, name, typ, outcome, msg, details)
 	if err != nil {
 		return err
 	}
-	sys, err := s.consoleEvent(c, model.CategorySystem, name, typ, outcome, msg, map[string]any{"section": "login"})
-	if err != nil {
-		return err
-	}
-	_, err = s.store.AppendEvents(c.Request().Context(), []model.Event{auth, sys})
-	return err
+	return s.recordWithSystem(c, auth, "login")
 }
 
 // logout ends the caller's session for good and clears its cookie.

@@ -69,6 +69,10 @@
   document.addEventListener('htmx:afterSwap', function (ev) {
     if (ev.detail.target && ev.detail.target.id === 'drawer') {
       ev.detail.target.classList.add('open');
+      // On a narrow screen the drawer sits below the table: bring it up.
+      if (window.matchMedia('(max-width: 760px)').matches) {
+        ev.detail.target.scrollIntoView({ block: 'start' });
+      }
     }
     var fresh = document.querySelectorAll('tbody.fresh:not([data-seen])');
     if (fresh.length === 0) return;

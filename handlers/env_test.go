@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"vigil/model"
@@ -24,6 +25,7 @@ type testEnv struct {
 	t     *testing.T
 	st    *store.Store
 	srv   *Server
+	echo  *echo.Echo // the handler being served
 	url   string
 	users map[string]model.User // by role; each user is named after its role
 }
@@ -53,10 +55,11 @@ func newTestEnv(t *testing.T, cfg Config) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	e := srv.Handler()
+	hs := &http.Server{Handler: e, ReadHeaderTimeout: 5 * time.Second}
 	go hs.Serve(ln)
 	t.Cleanup(func() { hs.Close() })
-	env := &testEnv{t: t, st: st, srv: srv, url: "http://" + ln.Addr().String(), users: map[string]model.User{}}
+	env := &testEnv{t: t, st: st, srv: srv, echo: e, url: "http://" + ln.Addr().String(), users: map[string]model.User{}}
 	for _, role := range model.Roles {
 		u, err := st.CreateUser(ctx, role, role, password(role))
 		if err != nil {

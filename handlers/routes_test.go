@@ -64,9 +64,8 @@ func concretePath(p string) string {
 func TestRouteAccess(t *testing.T) {
 	env := newTestEnv(t, Config{})
 	env.appendEvents(`{"type":"CERT_USED","outcome":"ALLOWED","message":"route table event"}`)
-	e := env.srv.Handler()
 	seen := map[string]bool{}
-	for _, r := range e.Routes() {
+	for _, r := range env.echo.Routes() {
 		if r.Method == "echo_route_not_found" {
 			continue
 		}

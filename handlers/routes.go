@@ -52,6 +52,8 @@ func (s *Server) routes(e *echo.Echo) {
 	}
 	console.GET("/events/:id", s.eventDetail, pageAccess("/events"))
 	console.GET("/settings", s.settingsPage, pageAccess("/settings"))
+	console.GET("/account", s.accountPage)
+	console.POST("/account/password", s.changeOwnPassword)
 
 	// Console changes of users and tokens: an admin's session.
 	settings := e.Group("/settings", s.authenticate, requireSession, requireRole(model.RoleAdmin))

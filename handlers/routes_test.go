@@ -40,6 +40,8 @@ var routeAccess = map[string][]string{
 	"GET /system":                         readers,
 	"GET /events/:id":                     everyone,
 	"GET /settings":                       adminAudit,
+	"GET /account":                        everyone,
+	"POST /account/password":              everyone,
 	"POST /settings/users":                adminOnly,
 	"POST /settings/users/:name/role":     adminOnly,
 	"POST /settings/users/:name/disabled": adminOnly,

@@ -197,3 +197,49 @@ func TestSystemLogRecordsConsoleActions(t *testing.T) {
 		t.Errorf("AUTH events: %+v", auth)
 	}
 }
+
+func TestChangeOwnPassword(t *testing.T) {
+	env := newTestEnv(t, Config{})
+	other := env.session("viewer")
+	mine := env.session("viewer")
+	for _, tc := range []struct {
+		name                   string
+		current, next, confirm string
+		want                   int
+		says                   string
+	}{
+		{"WrongCurrent", "not-my-password", "brand-new-password", "brand-new-password", 400, "current password is wrong"},
+		{"Mismatch", password("viewer"), "brand-new-password", "brand-new-passwore", 400, "differ"},
+		{"TooShort", password("viewer"), "short", "short", 400, "at least 12"},
+		{"Changed", password("viewer"), "brand-new-password", "brand-new-password", 303, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			form := url.Values{"current": {tc.current}, "password": {tc.next}, "confirm": {tc.confirm}}
+			resp := env.do(http.MethodPost, "/account/password", mine, form.Encode(), nil)
+			if body := readBody(t, resp); resp.StatusCode != tc.want || !strings.Contains(body, tc.says) {
+				t.Fatalf("got %d, want %d saying %q:\n%s", resp.StatusCode, tc.want, tc.says, body)
+			}
+			if tc.want != http.StatusSeeOther {
+				return
+			}
+			renewed := cookieOf(resp)
+			if renewed == nil || renewed.Value == mine {
+				t.Fatalf("no new session for this browser")
+			}
+			for name, c := range map[string]string{"other browser": other, "old cookie": mine} {
+				if st := env.do(http.MethodGet, "/events", c, "", nil).StatusCode; st != 401 {
+					t.Errorf("%s answered %d after the change, want 401", name, st)
+				}
+			}
+			if st := env.do(http.MethodGet, "/account", renewed.Value, "", nil).StatusCode; st != 200 {
+				t.Errorf("renewed session answered %d", st)
+			}
+			if resp := env.login("viewer", "brand-new-password", ""); resp.StatusCode != 303 {
+				t.Errorf("new password does not sign in: %d", resp.StatusCode)
+			}
+			if ev := env.eventsOf(model.CategoryAuditLog, "USER_PASSWORD_CHANGED"); len(ev) != 1 || ev[0].Actor.ID != "viewer" {
+				t.Errorf("audit events: %+v", ev)
+			}
+		})
+	}
+}

@@ -161,99 +161,121 @@ type filterBar struct {
 	Active                                             bool // any filter set
 }
 
-// logHandler serves a log page, its live "rows newer than" poll (with
-// after=N) and nothing else: one handler for the three logs.
+// logQuery is a log page's request: the filter as the user gave it, the
+// filter as run (restricted to the page and the role), and the query that
+// links keep (the user's filter and the page's access-control choice,
+// without paging).
+type logQuery struct {
+	shown, run model.EventFilter
+	base       url.Values
+	hideACFor  bool // the page lists ACCESS_CONTROL, so the toggle applies
+}
+
+// parseLogQuery reads a log page's query string with the API's one filter
+// parser and restricts it to what the page lists and the caller may see.
+func parseLogQuery(c echo.Context, lp logPage) (logQuery, error) {
+	q := c.QueryParams()
+	shown, err := model.ParseEventFilter(q)
+	if err != nil {
+		return logQuery{}, err
+	}
+	f := shown
+	for _, cat := range f.Categories {
+		if !slices.Contains(lp.Categories, cat) {
+			return logQuery{}, model.Errorf(model.EINVALID, "%s events are not listed on %s; it lists %s", cat, lp.Title, strings.Join(lp.Categories, ", "))
+		}
+	}
+	if len(f.Categories) == 0 {
+		f.Categories = lp.Categories
+	}
+	hideACFor := slices.Contains(f.Categories, model.CategoryAccessControl)
+	if !q.Has("hide_access_control") {
+		f.HideAccessControl = true // hidden unless asked for (SPEC §2)
+	}
+	f.HideAccessControl = f.HideAccessControl && hideACFor
+	f.Visibility = model.VisibilityFor(principal(c).User)
+	if err := f.CheckVisible(); err != nil {
+		return logQuery{}, err
+	}
+	if q.Has("after") && (f.Before > 0 || f.Offset > 0) {
+		return logQuery{}, model.Errorf(model.EINVALID, "after (live rows) cannot be combined with before or start")
+	}
+	base := shown.Query()
+	base.Del("hide_access_control")
+	if hideACFor {
+		base.Set("hide_access_control", boolParam(f.HideAccessControl))
+	}
+	if v := q.Get("limit"); v != "" {
+		base.Set("limit", v)
+	}
+	return logQuery{shown: shown, run: f, base: base, hideACFor: hideACFor}, nil
+}
+
+// logHandler serves a log page and its live poll for rows newer than
+// after=N: one handler for the three logs.
 func (s *Server) logHandler(lp logPage) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		q := c.QueryParams()
-		shown, err := model.ParseEventFilter(q)
+		lq, err := parseLogQuery(c, lp)
 		if err != nil {
 			return err
 		}
-		f := shown
-		for _, cat := range f.Categories {
-			if !slices.Contains(lp.Categories, cat) {
-				return model.Errorf(model.EINVALID, "%s events are not listed on %s; it lists %s", cat, lp.Title, strings.Join(lp.Categories, ", "))
-			}
-		}
-		if len(f.Categories) == 0 {
-			f.Categories = lp.Categories
-		}
-		showHideAC := slices.Contains(f.Categories, model.CategoryAccessControl)
-		if showHideAC && !q.Has("hide_access_control") {
-			f.HideAccessControl = true // hidden unless asked for (SPEC §2)
-		}
-		if !showHideAC {
-			f.HideAccessControl = false
-		}
-		f.Visibility = model.VisibilityFor(principal(c).User)
-		if err := f.CheckVisible(); err != nil {
-			return err
-		}
-		live := q.Has("after")
-		if live && (f.Before > 0 || f.Offset > 0) {
-			return model.Errorf(model.EINVALID, "after (live rows) cannot be combined with before or start")
-		}
+		f := lq.run
 		events, next, err := s.store.FindEvents(c.Request().Context(), f)
 		if err != nil {
 			return err
-		}
-		// Links keep the filter as the user gave it, plus the page's
-		// access-control choice, without paging.
-		base := shown.Query()
-		if showHideAC {
-			base.Set("hide_access_control", boolParam(f.HideAccessControl))
-		} else {
-			base.Del("hide_access_control")
-		}
-		if v := q.Get("limit"); v != "" {
-			base.Set("limit", v)
 		}
 		view := &logView{Path: lp.Path, Title: lp.Title, CountShown: len(events), Start: f.Offset, Limit: f.Limit}
 		for _, col := range lp.Columns {
 			view.Headers = append(view.Headers, col.Header)
 		}
 		for i := range events {
-			view.Rows = append(view.Rows, s.tableRow(lp, &events[i], base))
+			view.Rows = append(view.Rows, s.tableRow(lp, &events[i], lq.base))
 		}
 		if f.Before == 0 && f.Offset == 0 {
 			after := f.After
 			if len(events) > 0 {
 				after = events[0].ID
 			}
-			view.LiveURL = lp.Path + "?" + withParam(base, "after", strconv.FormatInt(after, 10))
+			view.LiveURL = lp.Path + "?" + withParam(lq.base, "after", strconv.FormatInt(after, 10))
 		}
-		if live {
+		if c.QueryParams().Has("after") {
 			if len(events) == 0 {
 				return c.NoContent(http.StatusNoContent)
 			}
 			return s.render(c, http.StatusOK, "log", "live", &pageData{Section: lp.Path, Page: view})
 		}
 		if next > 0 {
-			view.OlderURL = lp.Path + "?" + withParam(base, "before", strconv.FormatInt(next, 10))
+			view.OlderURL = lp.Path + "?" + withParam(lq.base, "before", strconv.FormatInt(next, 10))
 		}
 		if f.Before > 0 || f.Offset > 0 {
-			view.NewestURL = lp.Path + "?" + base.Encode()
+			view.NewestURL = lp.Path + "?" + lq.base.Encode()
 		}
 		view.ExportURL = "/api/v1/events.csv?" + f.Query().Encode()
-		view.Filter = filterBar{
-			Q: shown.Q, Type: shown.Type, Outcome: shown.Outcome, Actor: shown.Actor, AgentID: shown.AgentID,
-			Tenant: shown.Tenant, From: formField(shown.From), To: formField(shown.To), Category: strings.Join(shown.Categories, ","),
-			Outcomes: model.Outcomes, HideAccessControl: f.HideAccessControl, ShowHideAC: showHideAC,
-			Start: q.Get("start"), Limit: q.Get("limit"),
-			Active: len(shown.Query()) > 0,
-		}
-		if len(lp.Categories) > 1 {
-			view.Filter.Categories = lp.Categories
-		}
+		view.Filter = lq.filterBar(c, lp)
 		if !isHTMX(c) {
 			if err := s.recordSystem(c, "E_SECTION_VISITED", "INFO", "Opened "+lp.Title,
-				map[string]any{"filters_used": base.Encode()}); err != nil {
+				map[string]any{"filters_used": lq.base.Encode()}); err != nil {
 				return err
 			}
 		}
 		return s.render(c, http.StatusOK, "log", "", &pageData{Title: lp.Title, Section: lp.Path, Page: view})
 	}
+}
+
+// filterBar fills the filter form with the user's filter.
+func (lq logQuery) filterBar(c echo.Context, lp logPage) filterBar {
+	sh := lq.shown
+	fb := filterBar{
+		Q: sh.Q, Type: sh.Type, Outcome: sh.Outcome, Actor: sh.Actor, AgentID: sh.AgentID, Tenant: sh.Tenant,
+		From: formField(sh.From), To: formField(sh.To), Category: strings.Join(sh.Categories, ","),
+		Outcomes: model.Outcomes, HideAccessControl: lq.run.HideAccessControl, ShowHideAC: lq.hideACFor,
+		Start: c.QueryParam("start"), Limit: c.QueryParam("limit"),
+		Active: len(sh.Query()) > 0,
+	}
+	if len(lp.Categories) > 1 {
+		fb.Categories = lp.Categories
+	}
+	return fb
 }
 
 // tableRow renders one event's cells, each filter link keeping base.

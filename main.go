@@ -56,7 +56,7 @@ const usage = `vigil: audit, event and certificate-monitoring appliance
 
 Usage:
   vigil [serve] [flags]                       run the appliance
-  vigil verify [--data DIR]                   check the hash chain
+  vigil verify [--checkpoint FILE]            check the hash chain, Merkle tree and checkpoints
   vigil user add NAME --role ROLE             create a user (password on stdin or VIGIL_PASSWORD)
   vigil token create --user NAME --name LABEL [--scope ingest|agent|read|manage]
   vigil backup --out FILE                     consistent online copy of the database
@@ -275,7 +275,13 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	st, err := openStore(ctx, cfg.DataDir, store.Options{Registerer: reg})
+	var st *store.Store
+	st, err := openStore(ctx, cfg.DataDir, store.Options{
+		Registerer:           reg,
+		Logger:               log,
+		LatestCheckpointFile: filepath.Join(cfg.DataDir, latestCheckpointFile),
+		OnRecovered:          func(o store.Outage) { recordOutage(st, o, log) },
+	})
 	if err != nil {
 		return err
 	}
@@ -288,9 +294,14 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) error {
 	if err := bootstrapAdmin(ctx, st, cfg.AdminPassword, stderr, log); err != nil {
 		return err
 	}
+	key, err := loadCheckpointKey(cfg.DataDir, true)
+	if err != nil {
+		return err
+	}
+	checkRollback(ctx, st, cfg.DataDir, key, log)
 
 	srv, err := handlers.New(handlers.Config{
-		MaxBodyBytes: cfg.MaxBodyBytes, Version: version, UI: uiFS,
+		MaxBodyBytes: cfg.MaxBodyBytes, Version: version, UI: uiFS, CheckpointKey: key,
 		SessionIdle: cfg.SessionIdle, SessionMaxAge: cfg.SessionMaxAge,
 	}, st, log, reg)
 	if err != nil {
@@ -337,6 +348,54 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) error {
 	return nil
 }
 
+// checkRollback compares the database with the newest checkpoint kept
+// beside it. A database that no longer extends it (an older backup was
+// restored, events were cut or rewritten) is reported loudly and recorded;
+// Vigil still starts, so intake is not lost.
+func checkRollback(ctx context.Context, st *store.Store, dataDir string, key *model.CheckpointKey, log *slog.Logger) {
+	note, err := os.ReadFile(filepath.Join(dataDir, latestCheckpointFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return
+	}
+	var problem error
+	if err != nil {
+		problem = err
+	} else if cp, err := model.OpenCheckpoint(note, key.PublicKey()); err != nil {
+		problem = fmt.Errorf("%s: %w", latestCheckpointFile, err)
+	} else {
+		problem = st.CheckExtends(ctx, cp)
+	}
+	if problem == nil {
+		return
+	}
+	log.Error("DATABASE DOES NOT EXTEND ITS LATEST CHECKPOINT", "err", problem)
+	e := model.Event{Category: model.CategorySystem, Type: "E_ROLLBACK_DETECTED", Outcome: "FAILURE", Severity: "crit",
+		Source: model.SourceInternal, Actor: model.Actor{Type: "SYSTEM", ID: "vigil"},
+		Message: "The database does not extend its latest checkpoint: " + problem.Error()}
+	if err := e.Normalize(time.Now()); err == nil {
+		if _, err := st.AppendEvents(ctx, []model.Event{e}); err != nil {
+			log.Error("recording rollback", "err", err)
+		}
+	}
+}
+
+// recordOutage records, once writes succeed again, that they failed.
+func recordOutage(st *store.Store, o store.Outage, log *slog.Logger) {
+	d, _ := json.Marshal(map[string]any{
+		"since": o.Since.UTC().Format(time.RFC3339Nano), "until": o.Until.UTC().Format(time.RFC3339Nano),
+		"failed_batches": o.FailedBatches, "error": o.Err,
+	})
+	e := model.Event{Category: model.CategorySystem, Type: "E_STORAGE_UNAVAILABLE", Outcome: "FAILURE", Severity: "err",
+		Source: model.SourceInternal, Actor: model.Actor{Type: "SYSTEM", ID: "vigil"},
+		Message: fmt.Sprintf("Events could not be written for %s: %s", o.Until.Sub(o.Since).Round(time.Second), o.Err), Details: d}
+	if err := e.Normalize(time.Now()); err == nil {
+		_, err = st.AppendEvents(context.Background(), []model.Event{e})
+		if err != nil {
+			log.Error("recording storage outage", "err", err)
+		}
+	}
+}
+
 // openStore creates the data directory if needed and opens the database.
 func openStore(ctx context.Context, dataDir string, opts store.Options) (*store.Store, error) {
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
@@ -347,6 +406,39 @@ func openStore(ctx context.Context, dataDir string, opts store.Options) (*store.
 		return nil, err
 	}
 	return store.Open(ctx, filepath.Join(dataDir, "vigil.db"), schema, opts)
+}
+
+// checkpointKeyFile is the Ed25519 key that signs checkpoints, in the data
+// directory; it never leaves the box.
+const checkpointKeyFile = "checkpoint.key"
+
+// latestCheckpointFile holds the newest checkpoint's signed note outside the
+// database, so that restoring an older database is noticed.
+const latestCheckpointFile = "checkpoint.latest"
+
+// loadCheckpointKey reads the checkpoint signing key of dataDir, creating
+// it on first start (create false: it must exist).
+func loadCheckpointKey(dataDir string, create bool) (*model.CheckpointKey, error) {
+	p := filepath.Join(dataDir, checkpointKeyFile)
+	b, err := os.ReadFile(p)
+	if errors.Is(err, fs.ErrNotExist) && create {
+		host, _ := os.Hostname()
+		if host == "" {
+			host = "localhost"
+		}
+		origin := fmt.Sprintf("%s/vigil/%s", strings.ToLower(host), model.NewSecret(6))
+		text, err := model.NewCheckpointKeyText(origin)
+		if err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(p, []byte(text+"\n"), 0o600); err != nil {
+			return nil, fmt.Errorf("checkpoint key: %w", err)
+		}
+		b = []byte(text)
+	} else if err != nil {
+		return nil, fmt.Errorf("checkpoint key: %w", err)
+	}
+	return model.ParseCheckpointKey(string(b))
 }
 
 // bootstrapAdmin creates user admin on first start, with password or a
@@ -397,8 +489,10 @@ func cliActor() model.Actor {
 }
 
 func cmdVerify(ctx context.Context, args []string, stdout io.Writer) (bool, error) {
-	var dataDir string
+	var dataDir, checkpointFile, pubKey string
 	fs := newFlagSet("verify", &dataDir)
+	fs.StringVar(&checkpointFile, "checkpoint", "", "a signed checkpoint kept off the box: the database must still extend it")
+	fs.StringVar(&pubKey, "key", "", "verifier key of the checkpoints (default: derived from DIR/checkpoint.key)")
 	if _, err := parseFlags(fs, args); err != nil {
 		return false, err
 	}
@@ -407,15 +501,51 @@ func cmdVerify(ctx context.Context, args []string, stdout io.Writer) (bool, erro
 		return false, err
 	}
 	defer st.Close()
-	rep, err := st.VerifyChain(ctx)
+	var opts store.VerifyOptions
+	if pubKey == "" {
+		if key, err := loadCheckpointKey(dataDir, false); err == nil {
+			pubKey = key.PublicKey()
+		} else if checkpointFile != "" {
+			return false, fmt.Errorf("%v; name the verifier key with --key", err)
+		}
+	}
+	opts.PublicKey = pubKey
+	// The newest checkpoint kept beside the database is checked too.
+	files := []string{checkpointFile}
+	if latest := filepath.Join(dataDir, latestCheckpointFile); pubKey != "" {
+		if _, err := os.Stat(latest); err == nil {
+			files = append(files, latest)
+		}
+	}
+	for _, f := range files {
+		if f == "" {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return false, err
+		}
+		cp, err := model.OpenCheckpoint(b, pubKey)
+		if err != nil {
+			fmt.Fprintf(stdout, "FAILED: %s: %v\n", f, err)
+			return false, nil
+		}
+		opts.External = append(opts.External, cp)
+	}
+	rep, err := st.VerifyChain(ctx, opts)
 	if err != nil {
 		return false, err
 	}
 	if !rep.OK {
-		fmt.Fprintf(stdout, "FAILED: first bad sequence id %d: %s (%d events verified before it)\n", *rep.FirstBad, rep.Reason, rep.Checked)
+		if rep.FirstBad != nil {
+			fmt.Fprintf(stdout, "FAILED: first bad sequence id %d: %s (%d events verified before it)\n", *rep.FirstBad, rep.Reason, rep.Checked)
+		} else {
+			fmt.Fprintf(stdout, "FAILED: %s (%d events verified)\n", rep.Reason, rep.Checked)
+		}
 		return false, nil
 	}
 	fmt.Fprintf(stdout, "OK: hash chain intact: %d events verified, last id %d, last hash %s\n", rep.Checked, rep.LastID, rep.LastHash)
+	fmt.Fprintf(stdout, "OK: Merkle tree of %d events, root %s, matches %d checkpoint(s)\n", rep.TreeSize, rep.RootHash, rep.CheckpointsChecked)
 	return true, nil
 }
 

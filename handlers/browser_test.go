@@ -205,7 +205,7 @@ func seedConsole(env *testEnv) {
 // TestConsoleInBrowser drives the console in headless Chromium the way an
 // operator would, through one browser for all steps.
 func TestConsoleInBrowser(t *testing.T) {
-	env := newTestEnv(t, Config{})
+	env := newConsoleEnv(t, Config{})
 	seedConsole(env)
 	ingest := env.token(model.RoleAdmin, model.ScopeIngest)
 	b := newBrowser(t)

@@ -31,7 +31,7 @@ func cookieOf(resp *http.Response) *http.Cookie {
 }
 
 func TestLoginStartsFreshSession(t *testing.T) {
-	env := newTestEnv(t, Config{})
+	env := newConsoleEnv(t, Config{})
 	first := env.login("operator", password("operator"), "")
 	c1 := cookieOf(first)
 	if first.StatusCode != http.StatusSeeOther || first.Header.Get("Location") != "/events?q=x" || c1 == nil {
@@ -70,7 +70,7 @@ func dbCount(env *testEnv, q string, n *int, args ...any) error {
 }
 
 func TestLoginAnswers(t *testing.T) {
-	env := newTestEnv(t, Config{})
+	env := newConsoleEnv(t, Config{})
 	env.st.SetUserDisabled(context.Background(), "viewer", true)
 	for _, tc := range []struct {
 		name, user, pw string
@@ -163,7 +163,7 @@ func TestThrottleWindow(t *testing.T) {
 }
 
 func TestCrossOriginChangesRefused(t *testing.T) {
-	env := newTestEnv(t, Config{})
+	env := newConsoleEnv(t, Config{})
 	for _, tc := range []struct {
 		name   string
 		header http.Header
@@ -189,7 +189,7 @@ func TestCrossOriginChangesRefused(t *testing.T) {
 }
 
 func TestSecurityHeaders(t *testing.T) {
-	env := newTestEnv(t, Config{})
+	env := newConsoleEnv(t, Config{})
 	resp := env.do(http.MethodGet, "/events", env.session("admin"), "", nil)
 	h := resp.Header
 	csp := h.Get("Content-Security-Policy")
@@ -217,7 +217,7 @@ func TestSecurityHeaders(t *testing.T) {
 }
 
 func TestLogPages(t *testing.T) {
-	env := newTestEnv(t, Config{})
+	env := newConsoleEnv(t, Config{})
 	env.appendEvents(
 		`{"type":"CERT_USED","outcome":"ALLOWED","actor":{"id":"alice"}}`,
 		`{"category":"ACCESS_CONTROL","type":"ACCESS_CHECK","actor":{"id":"alice"}}`,
@@ -268,7 +268,7 @@ func TestLogPages(t *testing.T) {
 }
 
 func TestLivePoll(t *testing.T) {
-	env := newTestEnv(t, Config{})
+	env := newConsoleEnv(t, Config{})
 	ids := env.appendEvents(`{"type":"CERT_USED","actor":{"id":"alice"}}`)
 	cookie := env.session("admin")
 	hx := http.Header{"Hx-Request": {"true"}}

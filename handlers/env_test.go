@@ -33,7 +33,7 @@ type testEnv struct {
 // password returns the test password of the user of role.
 func password(role string) string { return "pass-" + role + "-123456" }
 
-func newTestEnv(t *testing.T, cfg Config) *testEnv {
+func newConsoleEnv(t *testing.T, cfg Config) *testEnv {
 	t.Helper()
 	ctx := context.Background()
 	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "vigil.db"), os.DirFS(".."), store.Options{})

@@ -31,12 +31,16 @@ func (s *Server) routes(e *echo.Echo) {
 	read.GET("/api/v1/events", s.listEvents)
 	read.GET("/api/v1/events.csv", s.exportEvents)
 	read.GET("/api/v1/events/:id", s.getEvent)
-	read.GET("/api/v1/audit/verify", s.verifyChain, requireRole("admin", "auditor", "operator"))
+	read.GET("/api/v1/events/:id/proof", s.eventProof)
+	integrity := requireRole("admin", "auditor", "operator")
+	read.GET("/api/v1/audit/verify", s.verifyChain, integrity)
+	read.GET("/api/v1/audit/checkpoint", s.latestCheckpoint, integrity)
+	read.GET("/api/v1/audit/consistency", s.consistencyProof, integrity)
 	read.GET("/metrics", s.metricsHandler())
 
 	// Manage: a session or a token of scope manage, of an admin or operator.
-	manage := e.Group("/api/v1", s.authenticate, requireManage)
-	_ = manage
+	manage := e.Group("/api/v1", s.authenticate, requireManage, s.requireWritable)
+	manage.POST("/audit/checkpoint", s.createCheckpoint)
 
 	// Agents: a token of scope agent claims jobs and reports results.
 	agent := e.Group("/api/v1", s.authenticate, requireAgent)

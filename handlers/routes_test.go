@@ -17,6 +17,7 @@ var (
 	readers    = []string{model.RoleAdmin, model.RoleAuditor, model.RoleOperator}
 	adminOnly  = []string{model.RoleAdmin}
 	adminAudit = []string{model.RoleAdmin, model.RoleAuditor}
+	changers   = []string{model.RoleAdmin, model.RoleOperator}
 )
 
 // routeAccess lists every route and the roles whose sessions may call it.
@@ -32,6 +33,10 @@ var routeAccess = map[string][]string{
 	"GET /api/v1/events.csv":              everyone,
 	"GET /api/v1/events/:id":              everyone,
 	"GET /api/v1/audit/verify":            readers,
+	"GET /api/v1/events/:id/proof":        everyone,
+	"GET /api/v1/audit/checkpoint":        readers,
+	"POST /api/v1/audit/checkpoint":       changers,
+	"GET /api/v1/audit/consistency":       readers,
 	"GET /metrics":                        everyone,
 	"POST /logout":                        everyone,
 	"GET /":                               everyone,
@@ -64,7 +69,7 @@ func concretePath(p string) string {
 // routeAccess: allowed callers are not refused (401/403), others get 403,
 // and anonymous callers of a non-public route get 401.
 func TestRouteAccess(t *testing.T) {
-	env := newTestEnv(t, Config{})
+	env := newConsoleEnv(t, Config{})
 	env.appendEvents(`{"type":"CERT_USED","outcome":"ALLOWED","message":"route table event"}`)
 	seen := map[string]bool{}
 	for _, r := range env.echo.Routes() {

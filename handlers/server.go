@@ -25,6 +25,8 @@ import (
 type Config struct {
 	MaxBodyBytes int64 // largest accepted request body
 	Version      string
+	// CheckpointKey signs checkpoints made on demand.
+	CheckpointKey *model.CheckpointKey
 
 	// UI holds the console's views/ and static/ (embedded by main).
 	UI fs.FS

@@ -74,7 +74,7 @@ func TestSettingsChanges(t *testing.T) {
 		{"RevokeMissingToken", "/settings/tokens/77/revoke", nil, 404, "not found", "", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			env := newTestEnv(t, Config{})
+			env := newConsoleEnv(t, Config{})
 			victim := env.session("auditor")
 			resp := env.do(http.MethodPost, tc.path, env.session("admin"), tc.form.Encode(), nil)
 			body := readBody(t, resp)
@@ -116,7 +116,7 @@ func TestSettingsChanges(t *testing.T) {
 }
 
 func TestTokenShownOnceAndRevoked(t *testing.T) {
-	env := newTestEnv(t, Config{})
+	env := newConsoleEnv(t, Config{})
 	admin := env.session("admin")
 	resp := env.do(http.MethodPost, "/settings/tokens", admin, url.Values{"user": {"operator"}, "name": {"siem"}, "scope": {"read"}}.Encode(), nil)
 	body := readBody(t, resp)
@@ -163,7 +163,7 @@ func TestTokenShownOnceAndRevoked(t *testing.T) {
 }
 
 func TestSystemLogRecordsConsoleActions(t *testing.T) {
-	env := newTestEnv(t, Config{})
+	env := newConsoleEnv(t, Config{})
 	resp := env.login("admin", password("admin"), "")
 	cookie := cookieOf(resp).Value
 	env.do(http.MethodGet, "/audit", cookie, "", nil)
@@ -199,7 +199,7 @@ func TestSystemLogRecordsConsoleActions(t *testing.T) {
 }
 
 func TestChangeOwnPassword(t *testing.T) {
-	env := newTestEnv(t, Config{})
+	env := newConsoleEnv(t, Config{})
 	other := env.session("viewer")
 	mine := env.session("viewer")
 	for _, tc := range []struct {

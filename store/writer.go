@@ -8,9 +8,11 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/transparency-dev/merkle/compact"
 
 	"vigil/model"
 )
@@ -44,6 +46,22 @@ func (s *Store) TryAppendEvents(ctx context.Context, events []model.Event) (Appe
 // QueueDepth returns the number of append requests waiting for the writer.
 func (s *Store) QueueDepth() int { return len(s.writer.queue) }
 
+// Outage describes a time when events could not be written.
+type Outage struct {
+	Since, Until  time.Time
+	Err           string // the first failure
+	FailedBatches int
+}
+
+// Unavailable reports whether event writes are failing now, and since when.
+func (s *Store) Unavailable() (Outage, bool) {
+	o := s.writer.outage.Load()
+	if o == nil {
+		return Outage{}, false
+	}
+	return *o, true
+}
+
 type appendReq struct {
 	events []model.Event
 	done   chan appendAnswer
@@ -63,6 +81,10 @@ type writer struct {
 	maxBatch int
 	onCommit func([]model.Event)
 
+	outage      atomic.Pointer[Outage] // nil while writes succeed
+	onRecovered func(Outage)
+	log         *slog.Logger
+
 	mu      sync.RWMutex // guards closed against sends on a closed queue
 	closed  bool
 	stopped chan struct{}
@@ -73,6 +95,13 @@ type writer struct {
 	tip         *sql.Stmt
 
 	buf []byte // scratch for hashing and full-text documents
+
+	// tree is the compact range [0, last id) of the Merkle tree; nil when it
+	// must be reloaded (after a failed commit).
+	tree       *compact.Range
+	newNodes   []compact.NodeID
+	newHashes  [][]byte
+	insertNode *sql.Stmt
 
 	stored    *prometheus.CounterVec
 	dupes     prometheus.Counter
@@ -88,6 +117,9 @@ func newWriter(ctx context.Context, db *sql.DB, opts Options) (*writer, error) {
 		maxBatch: opts.MaxBatch,
 		onCommit: opts.OnCommit,
 		stopped:  make(chan struct{}),
+
+		onRecovered: opts.OnRecovered,
+		log:         opts.Logger,
 		stored: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_events_stored_total", Help: "Events committed to the database, by source.",
 		}, []string{"source"}),
@@ -110,7 +142,15 @@ func newWriter(ctx context.Context, db *sql.DB, opts Options) (*writer, error) {
 		depth := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "vigil_writer_queue_depth", Help: "Append requests waiting for the writer.",
 		}, func() float64 { return float64(len(w.queue)) })
-		for _, c := range []prometheus.Collector{w.stored, w.dupes, w.batchSize, w.commitDur, w.failures, depth} {
+		healthy := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "vigil_storage_writable", Help: "1 while event writes succeed, 0 while they fail (disk full, I/O error).",
+		}, func() float64 {
+			if w.outage.Load() != nil {
+				return 0
+			}
+			return 1
+		})
+		for _, c := range []prometheus.Collector{w.stored, w.dupes, w.batchSize, w.commitDur, w.failures, depth, healthy} {
 			if err := r.Register(c); err != nil {
 				return nil, fmt.Errorf("store: register metrics: %w", err)
 			}
@@ -130,6 +170,7 @@ func newWriter(ctx context.Context, db *sql.DB, opts Options) (*writer, error) {
 	w.insertFTS = prep(`INSERT INTO events_fts (rowid, doc) VALUES (?, ?)`)
 	w.findEventID = prep(`SELECT id FROM events WHERE event_id = ?`)
 	w.tip = prep(`SELECT id, hash FROM events ORDER BY id DESC LIMIT 1`)
+	w.insertNode = prep(`INSERT INTO merkle_nodes (level, idx, hash) VALUES (?, ?, ?)`)
 	if err != nil {
 		return nil, fmt.Errorf("store: prepare writer: %w", err)
 	}
@@ -213,8 +254,11 @@ func (w *writer) commitBatch(batch []*appendReq) {
 		return
 	}
 	if err != nil {
-		slog.Error("event commit failed", "events", len(batch[0].events), "err", err)
+		w.log.Error("event commit failed", "events", len(batch[0].events), "err", err)
 		answers = []appendAnswer{{err: model.Errorf(model.EUNAVAILABLE, "events could not be stored: %v", err)}}
+		w.noteFailure(err)
+	} else {
+		w.noteSuccess()
 	}
 	for i, r := range batch {
 		r.done <- answers[i]
@@ -222,6 +266,51 @@ func (w *writer) commitBatch(batch []*appendReq) {
 	if err == nil && len(stored) > 0 {
 		w.onCommit(stored)
 	}
+}
+
+// noteFailure records that writes are failing.
+func (w *writer) noteFailure(err error) {
+	o := Outage{Since: time.Now(), Err: err.Error()}
+	if prev := w.outage.Load(); prev != nil {
+		o = *prev
+	}
+	o.FailedBatches++
+	w.outage.Store(&o)
+}
+
+// noteSuccess ends an outage, if there was one, and reports it.
+func (w *writer) noteSuccess() {
+	prev := w.outage.Swap(nil)
+	if prev == nil {
+		return
+	}
+	o := *prev
+	o.Until = time.Now()
+	w.log.Warn("event writes succeed again", "outage_since", o.Since, "failed_batches", o.FailedBatches, "first_error", o.Err)
+	if w.onRecovered != nil {
+		go w.onRecovered(o)
+	}
+}
+
+// appendLeaf adds an event hash to the Merkle tree and stores the new
+// nodes of level storedLevel and above.
+func (w *writer) appendLeaf(insNode *sql.Stmt, eventHash []byte) error {
+	w.newNodes, w.newHashes = w.newNodes[:0], w.newHashes[:0]
+	err := w.tree.Append(leafHash(eventHash), func(id compact.NodeID, h []byte) {
+		if id.Level >= storedLevel {
+			w.newNodes = append(w.newNodes, id)
+			w.newHashes = append(w.newHashes, h)
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("merkle append: %w", err)
+	}
+	for i, id := range w.newNodes {
+		if _, err := insNode.Exec(id.Level, id.Index, w.newHashes[i]); err != nil {
+			return fmt.Errorf("store merkle node: %w", err)
+		}
+	}
+	return nil
 }
 
 func (w *writer) commit(batch []*appendReq) (answers []appendAnswer, stored []model.Event, err error) {
@@ -235,6 +324,7 @@ func (w *writer) commit(batch []*appendReq) (answers []appendAnswer, stored []mo
 		if err != nil {
 			tx.Rollback()
 			w.failures.Inc()
+			w.tree = nil // the in-memory tree may hold what was rolled back
 		}
 	}()
 	// The chain continues from the newest stored row, read inside the write
@@ -245,7 +335,14 @@ func (w *writer) commit(batch []*appendReq) (answers []appendAnswer, stored []mo
 	if err := tx.Stmt(w.tip).QueryRow().Scan(&lastID, &prev); err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, nil, fmt.Errorf("read chain tip: %w", err)
 	}
+	if w.tree == nil || w.tree.End() != uint64(lastID) {
+		// First batch, or another process appended since.
+		if w.tree, err = loadRange(context.Background(), tx, uint64(lastID)); err != nil {
+			return nil, nil, err
+		}
+	}
 	ins, fts, find := tx.Stmt(w.insertEvent), tx.Stmt(w.insertFTS), tx.Stmt(w.findEventID)
+	insNode := tx.Stmt(w.insertNode)
 	seen := map[string]int64{}
 	answers = make([]appendAnswer, len(batch))
 	var counts = map[string]int{}
@@ -279,6 +376,9 @@ func (w *writer) commit(batch []*appendReq) (answers []appendAnswer, stored []mo
 			e.ID, e.Hash = lastID, append([]byte(nil), sum[:]...)
 			if _, err := ins.Exec(r.args(e.Hash)...); err != nil {
 				return nil, nil, fmt.Errorf("insert event: %w", err)
+			}
+			if err := w.appendLeaf(insNode, e.Hash); err != nil {
+				return nil, nil, err
 			}
 			w.buf = r.document(w.buf[:0])
 			if _, err := fts.Exec(lastID, w.buf); err != nil {

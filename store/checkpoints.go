@@ -1,0 +1,133 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"os"
+	"fmt"
+	"time"
+
+	"vigil/model"
+)
+
+// StoredCheckpoint is a checkpoint as kept in the database: its content and
+// its signed note.
+type StoredCheckpoint struct {
+	ID int64
+	model.Checkpoint
+	Note string
+}
+
+// CreateCheckpoint signs the current tree head with key and stores it.
+func (s *Store) CreateCheckpoint(ctx context.Context, key *model.CheckpointKey) (StoredCheckpoint, error) {
+	head, err := s.TreeHead(ctx)
+	if err != nil {
+		return StoredCheckpoint{}, err
+	}
+	cp := model.Checkpoint{Origin: key.Origin(), Size: head.Size, Root: head.Root, Time: s.now().UTC().Truncate(time.Second)}
+	note, err := key.Sign(cp)
+	if err != nil {
+		return StoredCheckpoint{}, err
+	}
+	res, err := s.wdb.ExecContext(ctx, `INSERT INTO checkpoints (tree_size, root_hash, created_at, note) VALUES (?, ?, ?, ?)`,
+		cp.Size, cp.Root, timeText(cp.Time), note)
+	if err != nil {
+		return StoredCheckpoint{}, fmt.Errorf("store: create checkpoint: %w", err)
+	}
+	id, _ := res.LastInsertId()
+	if s.latestFile != "" {
+		if err := writeFileAtomic(s.latestFile, []byte(note)); err != nil {
+			return StoredCheckpoint{}, fmt.Errorf("store: keep latest checkpoint: %w", err)
+		}
+	}
+	return StoredCheckpoint{ID: id, Checkpoint: cp, Note: note}, nil
+}
+
+// writeFileAtomic replaces path with data durably: a temporary file is
+// written, synced and renamed over it.
+func writeFileAtomic(path string, data []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// CheckExtends returns an error saying how the database fails to extend
+// checkpoint cp: it holds fewer events, or a different history.
+func (s *Store) CheckExtends(ctx context.Context, cp model.Checkpoint) error {
+	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("store: check checkpoint: %w", err)
+	}
+	defer tx.Rollback()
+	var size uint64
+	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) FROM events`).Scan(&size); err != nil {
+		return fmt.Errorf("store: check checkpoint: %w", err)
+	}
+	if size < cp.Size {
+		return fmt.Errorf("the checkpoint of %s covers %d events but the database holds %d: an older copy of the database was restored or events were cut",
+			cp.Time.UTC().Format(time.RFC3339), cp.Size, size)
+	}
+	r, err := loadRange(ctx, tx, cp.Size)
+	if err != nil {
+		return fmt.Errorf("store: check checkpoint: %w", err)
+	}
+	root, err := rootOf(r)
+	if err != nil {
+		return fmt.Errorf("store: check checkpoint: %w", err)
+	}
+	if !bytes.Equal(root, cp.Root) {
+		return fmt.Errorf("the tree of the first %d events differs from the checkpoint of %s: history was rewritten", cp.Size, cp.Time.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
+// LatestCheckpoint returns the newest stored checkpoint.
+func (s *Store) LatestCheckpoint(ctx context.Context) (StoredCheckpoint, error) {
+	cps, err := s.Checkpoints(ctx, 1)
+	if err != nil {
+		return StoredCheckpoint{}, err
+	}
+	if len(cps) == 0 {
+		return StoredCheckpoint{}, model.Errorf(model.ENOTFOUND, "no checkpoint has been made yet")
+	}
+	return cps[0], nil
+}
+
+// Checkpoints returns up to limit stored checkpoints, newest first (limit
+// 0: all).
+func (s *Store) Checkpoints(ctx context.Context, limit int) ([]StoredCheckpoint, error) {
+	if limit <= 0 {
+		limit = -1 // SQLite: no limit
+	}
+	rows, err := s.rdb.QueryContext(ctx, `SELECT id, tree_size, root_hash, created_at, note FROM checkpoints ORDER BY id DESC LIMIT ?`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: checkpoints: %w", err)
+	}
+	defer rows.Close()
+	var out []StoredCheckpoint
+	for rows.Next() {
+		var c StoredCheckpoint
+		var created string
+		if err := rows.Scan(&c.ID, &c.Size, &c.Root, &created, &c.Note); err != nil {
+			return nil, fmt.Errorf("store: checkpoints: %w", err)
+		}
+		c.Time = parseTimeText(created)
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}

@@ -370,7 +370,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		} {
 			b.resetLog()
 			// Long enough for a live poll or two.
-			b.do(t, 10*time.Second, chromedp.Navigate(u+p.path), chromedp.WaitVisible(chromedp.CSS("main")), chromedp.Sleep(2200*time.Millisecond))
+			b.do(t, 10*time.Second, chromedp.Navigate(u+p.path), chromedp.WaitVisible(chromedp.CSS("main")), chromedp.Sleep(1300*time.Millisecond))
 			if st := b.status(u + p.path); st != 200 {
 				t.Errorf("%s answered %d for admin", p.path, st)
 			}

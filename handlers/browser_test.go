@@ -392,6 +392,17 @@ func TestConsoleInBrowser(t *testing.T) {
 			t.Errorf("at phone width the page scrolls sideways: %d > %d (only the table should)", scrollW, clientW)
 		}
 		b.screenshot(t, "events-phone")
+		// The less used filters fold away on a phone, and unfold on request.
+		shown := func() bool {
+			return get(t, b, 5*time.Second, chromedp.Evaluate[bool](`document.getElementById('f-actor').offsetParent !== null`))
+		}
+		if shown() {
+			t.Errorf("the User filter shows on a phone before More filters is opened")
+		}
+		b.do(t, 5*time.Second, chromedp.Click(chromedp.CSS(".more-toggle")))
+		if !shown() {
+			t.Errorf("More filters did not unfold the User filter")
+		}
 		b.do(t, 5*time.Second, chromedp.EmulateViewport(1280, 900))
 	})
 

@@ -159,6 +159,7 @@ type filterBar struct {
 	HideAccessControl, ShowHideAC                      bool
 	Start, Limit                                       string
 	Active                                             bool // any filter set
+	MoreActive                                         bool // a filter behind "More filters" is set
 }
 
 // logQuery is a log page's request: the filter as the user gave it, the
@@ -272,6 +273,7 @@ func (lq logQuery) filterBar(c echo.Context, lp logPage) filterBar {
 		Start: c.QueryParam("start"), Limit: c.QueryParam("limit"),
 		Active: len(sh.Query()) > 0,
 	}
+	fb.MoreActive = fb.Actor != "" || fb.AgentID != "" || fb.From != "" || fb.To != "" || fb.Start != "" || fb.Limit != ""
 	if len(lp.Categories) > 1 {
 		fb.Categories = lp.Categories
 	}

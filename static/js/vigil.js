@@ -35,6 +35,13 @@
       if (paused) { resume(); } else { paused = true; liveLabel(); }
       return;
     }
+    var more = t.closest('.more-toggle');
+    if (more) {
+      var panel = document.getElementById(more.getAttribute('aria-controls'));
+      var open = panel.classList.toggle('open');
+      more.setAttribute('aria-expanded', open ? 'true' : 'false');
+      return;
+    }
     if (t.closest('[data-close-drawer]')) {
       var drawer = document.getElementById('drawer');
       if (drawer) { drawer.innerHTML = ''; drawer.classList.remove('open'); }

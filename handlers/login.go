@@ -48,11 +48,11 @@ func (s *Server) login(c echo.Context) error {
 	}
 	ip := c.RealIP()
 	if wait := s.throttle.wait(accountKey(name), addressKey(ip)); wait > 0 {
+		// The lock itself was recorded (E_ACCOUNT_LOCKED); attempts while
+		// it lasts are counted and logged, not stored, so a guesser cannot
+		// flood the event log.
 		s.logins.WithLabelValues("throttled").Inc()
-		if err := s.recordLogin(c, name, "E_LOGIN_FAILED", "FAILURE", "Sign-in refused: too many failed attempts",
-			map[string]any{"reason": "throttled"}); err != nil {
-			return err
-		}
+		s.log.Warn("sign-in throttled", "request_id", requestID(c), "user", name, "ip", ip, "wait", wait.Round(time.Second))
 		return s.throttled(c, wait, fail)
 	}
 	u, err := s.store.Authenticate(c.Request().Context(), name, password)

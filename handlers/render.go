@@ -82,17 +82,16 @@ type navItem struct {
 	Roles       []string
 }
 
-var allRoles = model.Roles
 
 var navItems = []navItem{
-	{"/", "Dashboard", allRoles},
-	{"/events", "Events", allRoles},
+	{"/", "Dashboard", model.Roles},
+	{"/events", "Events", model.Roles},
 	{"/audit", "Audit", []string{model.RoleAdmin, model.RoleAuditor, model.RoleOperator}},
 	{"/system", "System log", []string{model.RoleAdmin, model.RoleAuditor, model.RoleOperator}},
-	{"/alerts", "Alerts", allRoles},
-	{"/jobs", "Jobs", allRoles},
-	{"/certificates", "Certificates", allRoles},
-	{"/agents", "Agents", allRoles},
+	{"/alerts", "Alerts", model.Roles},
+	{"/jobs", "Jobs", model.Roles},
+	{"/certificates", "Certificates", model.Roles},
+	{"/agents", "Agents", model.Roles},
 	{"/settings", "Settings", []string{model.RoleAdmin, model.RoleAuditor}},
 }
 

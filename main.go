@@ -41,6 +41,12 @@ var version = "dev"
 //go:embed schema.sql migrations
 var schemaFS embed.FS
 
+// uiFS holds the console's templates (views/) and assets (static/, with
+// static/vendor/ filled by make from package-lock.json).
+//
+//go:embed views static
+var uiFS embed.FS
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -187,6 +193,8 @@ type Config struct {
 	AdminPassword string
 	LogFormat     string
 	LogLevel      slog.Level
+	SessionIdle   time.Duration // console sessions end after this long unused
+	SessionMaxAge time.Duration // and this long after sign-in at the latest
 
 	// Syslog listeners; an empty address turns one off.
 	SyslogUDP, SyslogTCP, SyslogTLS string
@@ -216,6 +224,8 @@ func parseServeConfig(args []string) (Config, error) {
 	fs.DurationVar(&cfg.Syslog.IdleTimeout, "syslog-idle-timeout", 10*time.Minute, "close a syslog connection silent for this long")
 	fs.IntVar(&cfg.Syslog.MaxConns, "syslog-max-conns", 1024, "open syslog connections per listener")
 	fs.IntVar(&cfg.Syslog.MaxConnsPerAddr, "syslog-max-conns-per-ip", 128, "open syslog connections per sender IP address")
+	fs.DurationVar(&cfg.SessionIdle, "session-idle", 30*time.Minute, "a console session ends after this long without a request")
+	fs.DurationVar(&cfg.SessionMaxAge, "session-max-age", 12*time.Hour, "a console session ends this long after sign-in")
 	if _, err := parseFlags(fs, args); err != nil {
 		return cfg, err
 	}
@@ -229,6 +239,9 @@ func parseServeConfig(args []string) (Config, error) {
 	cfg.MaxBodyBytes = n
 	if err := cfg.LogLevel.UnmarshalText([]byte(*level)); err != nil {
 		return cfg, usageError{"--log-level: " + err.Error()}
+	}
+	if cfg.SessionIdle <= 0 || cfg.SessionMaxAge < cfg.SessionIdle {
+		return cfg, usageError{"--session-idle must be positive and at most --session-max-age"}
 	}
 	if cfg.LogFormat != "text" && cfg.LogFormat != "json" {
 		return cfg, usageError{"--log-format must be text or json"}
@@ -378,7 +391,10 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) error {
 		}
 	}
 
-	srv, err := handlers.New(handlers.Config{MaxBodyBytes: cfg.MaxBodyBytes, Version: version, CheckpointKey: key}, st, log, reg)
+	srv, err := handlers.New(handlers.Config{
+		MaxBodyBytes: cfg.MaxBodyBytes, Version: version, UI: uiFS, CheckpointKey: key,
+		SessionIdle: cfg.SessionIdle, SessionMaxAge: cfg.SessionMaxAge,
+	}, st, log, reg)
 	if err != nil {
 		return err
 	}

@@ -62,6 +62,7 @@ Usage:
   vigil user add NAME --role ROLE             create a user (password on stdin or VIGIL_PASSWORD)
   vigil token create --user NAME --name LABEL [--scope ingest|agent|read|manage]
   vigil backup --out FILE                     consistent online copy of the database
+  vigil healthcheck [--http ADDR]             exit 0 when the appliance at ADDR answers /healthz
   vigil --version
 
 Every command takes --data DIR (default ./data, env VIGIL_DATA).
@@ -91,6 +92,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = cmdToken(ctx, args, stdout)
 	case "backup":
 		err = cmdBackup(ctx, args, stdout)
+	case "healthcheck":
+		err = cmdHealthcheck(ctx, args, stdout)
 	case "help":
 		fmt.Fprint(stdout, usage)
 	default:
@@ -189,6 +192,7 @@ func secretFromEnv(name string) (string, error) {
 type Config struct {
 	DataDir       string
 	HTTPAddr      string
+	MetricsAddr   string // a listener serving only /metrics, without authentication; "" is off
 	MaxBodyBytes  int64
 	AdminPassword string
 	LogFormat     string
@@ -210,6 +214,8 @@ func parseServeConfig(args []string) (Config, error) {
 	var cfg Config
 	fs := newFlagSet("serve", &cfg.DataDir)
 	fs.StringVar(&cfg.HTTPAddr, "http", "127.0.0.1:8080", "HTTP listen address for the console and API; empty turns it off")
+	fs.StringVar(&cfg.MetricsAddr, "metrics-listen", "", "listen address serving only /metrics, open to anyone who can reach it (e.g. 127.0.0.1:9090); "+
+		"without it, /metrics on --http needs a token of scope read")
 	maxBody := fs.String("max-body", "16MiB", "largest accepted HTTP request body (e.g. 512KiB, 16MiB)")
 	fs.StringVar(&cfg.LogFormat, "log-format", "text", "log format: text or json")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
@@ -249,9 +255,12 @@ func parseServeConfig(args []string) (Config, error) {
 	if cfg.AdminPassword, err = secretFromEnv("VIGIL_ADMIN_PASSWORD"); err != nil {
 		return cfg, err
 	}
-	if cfg.HTTPAddr != "" {
-		if _, _, err := net.SplitHostPort(cfg.HTTPAddr); err != nil {
-			return cfg, usageError{"--http: " + err.Error()}
+	for _, l := range []struct{ flag, addr string }{{"--http", cfg.HTTPAddr}, {"--metrics-listen", cfg.MetricsAddr}} {
+		if l.addr == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(l.addr); err != nil {
+			return cfg, usageError{l.flag + ": " + err.Error()}
 		}
 	}
 	return cfg, nil
@@ -399,6 +408,17 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) error {
 		return err
 	}
 	errc := make(chan error, 1)
+	if cfg.MetricsAddr != "" {
+		ms, err := serveMetrics(cfg.MetricsAddr, reg, h, errc)
+		if err != nil {
+			return err
+		}
+		defer ms.Close()
+		log.Info("listening", "listener", "metrics", "addr", ms.Addr)
+		if cfg.Listening != nil {
+			cfg.Listening("metrics", ms.Addr)
+		}
+	}
 	var httpServer *http.Server
 	if cfg.HTTPAddr != "" {
 		ln, err := net.Listen("tcp", cfg.HTTPAddr)

@@ -39,6 +39,7 @@ func (s *Server) postEvents(c echo.Context) error {
 	mt, _, _ := mime.ParseMediaType(req.Header.Get(echo.HeaderContentType))
 	now := s.now()
 	events, items := decodeBatch(data, mt == "application/x-ndjson" || mt == "application/jsonl", now)
+	s.ingestReceived.WithLabelValues(model.SourceHTTP).Add(float64(len(events) + len(items)))
 	if len(items) > 0 {
 		s.ingestRejected.WithLabelValues(model.SourceHTTP, "invalid").Add(float64(len(items)))
 		msg := fmt.Sprintf("%d invalid item(s); nothing of this batch was stored", len(items))

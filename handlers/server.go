@@ -54,6 +54,7 @@ type Server struct {
 	sessions *sessionStore
 	throttle *loginThrottle
 
+	ingestReceived *prometheus.CounterVec
 	ingestRejected *prometheus.CounterVec
 	requests       *prometheus.HistogramVec
 	logins         *prometheus.CounterVec
@@ -92,6 +93,9 @@ func New(cfg Config, st *store.Store, log *slog.Logger, reg *prometheus.Registry
 		pages: pages, static: static,
 		sessions: &sessionStore{st: st, idle: cfg.SessionIdle, maxAge: cfg.SessionMaxAge},
 		throttle: newLoginThrottle(cfg.LoginFailures, cfg.LoginWindow),
+		ingestReceived: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_ingest_received_total", Help: "Events received at intake over HTTP, valid or not, by source (syslog: vigil_syslog_received_total).",
+		}, []string{"source"}),
 		ingestRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_ingest_rejected_total", Help: "Events refused at intake, by source and reason.",
 		}, []string{"source", "reason"}),
@@ -103,7 +107,7 @@ func New(cfg Config, st *store.Store, log *slog.Logger, reg *prometheus.Registry
 			Name: "vigil_console_logins_total", Help: "Console sign-in attempts by result (succeeded, failed, throttled).",
 		}, []string{"result"}),
 	}
-	for _, c := range []prometheus.Collector{s.ingestRejected, s.requests, s.logins} {
+	for _, c := range []prometheus.Collector{s.ingestReceived, s.ingestRejected, s.requests, s.logins} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

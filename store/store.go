@@ -119,6 +119,12 @@ func Open(ctx context.Context, dbPath string, schema fs.FS, opts Options) (*Stor
 		wdb.Close()
 		return nil, err
 	}
+	if r := opts.Registerer; r != nil {
+		if err := r.Register(newCollector(s)); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("store: register metrics: %w", err)
+		}
+	}
 	return s, nil
 }
 

@@ -19,7 +19,7 @@ import (
 
 // pageNames lists the templates in views/pages/ that the console needs;
 // boot fails when one is missing.
-var pageNames = []string{"home", "login", "log", "event", "settings", "account", "error"}
+var pageNames = []string{"dashboard", "login", "log", "event", "settings", "account", "error"}
 
 // vendorFiles are the third-party assets copied into static/vendor/ by
 // make (npm ci); boot fails without them, since the console needs them.

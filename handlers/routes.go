@@ -50,7 +50,7 @@ func (s *Server) routes(e *echo.Echo) {
 	// names (navItems).
 	console := e.Group("", s.authenticate, requireSession)
 	console.POST("/logout", s.logout)
-	console.GET("/", s.homePage, pageAccess("/"))
+	console.GET("/", s.dashboardPage, pageAccess("/"))
 	for _, p := range []string{"/events", "/audit", "/system"} {
 		console.GET(p, s.logHandler(logPages[p]), pageAccess(p))
 	}

@@ -38,6 +38,9 @@ type Config struct {
 	// from one address, make further attempts wait (429).
 	LoginFailures int
 	LoginWindow   time.Duration
+	// DashboardRefresh is how often an open dashboard refreshes itself
+	// (whole seconds; default 15 s).
+	DashboardRefresh time.Duration
 }
 
 // Server holds the handlers' dependencies.
@@ -76,6 +79,9 @@ func New(cfg Config, st *store.Store, log *slog.Logger, reg *prometheus.Registry
 	}
 	if cfg.LoginWindow <= 0 {
 		cfg.LoginWindow = 5 * time.Minute
+	}
+	if cfg.DashboardRefresh < time.Second {
+		cfg.DashboardRefresh = 15 * time.Second
 	}
 	if cfg.UI == nil {
 		return nil, fmt.Errorf("handlers: no UI file system (views and static)")

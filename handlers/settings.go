@@ -167,13 +167,3 @@ func (s *Server) revokeToken(c echo.Context) error {
 	}
 	return s.settingsChanged(c, err, "token_revoked")
 }
-
-// homePage is the console's start page until the dashboard comes.
-func (s *Server) homePage(c echo.Context) error {
-	if !isHTMX(c) {
-		if err := s.recordSystem(c, "E_SECTION_VISITED", "INFO", "Opened the dashboard", nil); err != nil {
-			return err
-		}
-	}
-	return s.render(c, http.StatusOK, "home", "", &pageData{Title: "Dashboard", Section: "/"})
-}

@@ -250,18 +250,8 @@ func (s *Store) eventQuery(ctx context.Context, f model.EventFilter) (string, []
 		where = append(where, cond)
 		args = append(args, a...)
 	}
-	// The role's visibility never uses the category index ("+category"):
-	// it matches most rows, and walking ids newest first is what is fast.
-	if v := f.Visibility; !v.All() {
-		cond := `+e.category IN (` + placeholders(len(v.Categories)) + `)`
-		for _, c := range v.Categories {
-			args = append(args, c)
-		}
-		if v.OwnSystem != "" {
-			cond = `(` + cond + ` OR (+e.category = 'SYSTEM' AND (e.actor_type = 'SYSTEM' OR e.actor_id = ?)))`
-			args = append(args, v.OwnSystem)
-		}
-		where = append(where, cond)
+	if cond, a := visibilityCond(f.Visibility); cond != "" {
+		add(cond, a...)
 	}
 	switch len(f.Categories) {
 	case 0:
@@ -345,6 +335,26 @@ func (s *Store) eventQuery(ctx context.Context, f model.EventFilter) (string, []
 	}
 	q += ` ORDER BY ` + idCol + ` DESC`
 	return q, args, nil
+}
+
+// visibilityCond is the condition on events e that restricts a query to
+// what v sees ("" when v sees everything). It never uses the category
+// index ("+category"): it matches most rows, and walking ids newest first
+// (or a time range) is what is fast.
+func visibilityCond(v model.Visibility) (string, []any) {
+	if v.All() {
+		return "", nil
+	}
+	var args []any
+	cond := `+e.category IN (` + placeholders(len(v.Categories)) + `)`
+	for _, c := range v.Categories {
+		args = append(args, c)
+	}
+	if v.OwnSystem != "" {
+		cond = `(` + cond + ` OR (+e.category = 'SYSTEM' AND (e.actor_type = 'SYSTEM' OR e.actor_id = ?)))`
+		args = append(args, v.OwnSystem)
+	}
+	return cond, args
 }
 
 // fewInTimeRange reports whether at most timeIndexProbe events have an

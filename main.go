@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"os/user"
@@ -27,6 +28,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"vigil/handlers"
+	"vigil/jobs"
 	"vigil/model"
 	"vigil/store"
 )
@@ -186,9 +188,16 @@ type Config struct {
 	LogFormat     string
 	LogLevel      slog.Level
 
+	// Certificate watch (SPEC §6): cron specs of the checks (empty turns a
+	// check off), expiry thresholds, limits and the alert webhook.
+	Watch      jobs.Config
+	WebhookURL string
+
 	// Listening, if set, is told each listener's actual address once it is
 	// bound (for tests that listen on port 0).
 	Listening func(name, addr string)
+	// Clock, if set, replaces the wall clock (for tests).
+	Clock jobs.Clock
 }
 
 func parseServeConfig(args []string) (Config, error) {
@@ -198,7 +207,19 @@ func parseServeConfig(args []string) (Config, error) {
 	maxBody := fs.String("max-body", "16MiB", "largest accepted HTTP request body (e.g. 512KiB, 16MiB)")
 	fs.StringVar(&cfg.LogFormat, "log-format", "text", "log format: text or json")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	w := &cfg.Watch
+	fs.StringVar(&w.CronExpiry, "cron-expiry", "@hourly", "cron spec of the certificate expiry check (empty: off)")
+	fs.StringVar(&w.CronAgents, "cron-agents", "@every 1m", "cron spec of the agent offline check (empty: off)")
+	fs.StringVar(&w.CronJobs, "cron-jobs", "@every 1m", "cron spec of the stuck jobs check (empty: off)")
+	fs.StringVar(&w.CronDeploy, "cron-deploy", "@every 15m", "cron spec of deployment validation and discovery (empty: off)")
+	expiryDays := fs.String("expiry-days", "30,14,7,1", "days before expiry at which to alert, comma-separated")
+	offline := fs.String("agent-offline-after", "10m", "silence after which an agent is offline (e.g. 10m, 1h)")
+	stuck := fs.String("job-stuck-after", "1h", "time after which a RUNNING or unclaimed QUEUED job is stuck")
+	fs.StringVar(&cfg.WebhookURL, "webhook-url", "", "URL to POST each new alert to as JSON (empty: off)")
 	if _, err := parseFlags(fs, args); err != nil {
+		return cfg, err
+	}
+	if err := parseWatchFlags(&cfg, *expiryDays, *offline, *stuck); err != nil {
 		return cfg, err
 	}
 	n, err := parseSize(*maxBody)
@@ -221,6 +242,49 @@ func parseServeConfig(args []string) (Config, error) {
 		}
 	}
 	return cfg, nil
+}
+
+// parseWatchFlags validates the scheduler's flags into cfg.Watch.
+func parseWatchFlags(cfg *Config, expiryDays, offline, stuck string) error {
+	w := &cfg.Watch
+	for _, f := range []struct{ name, spec string }{
+		{"cron-expiry", w.CronExpiry}, {"cron-agents", w.CronAgents}, {"cron-jobs", w.CronJobs}, {"cron-deploy", w.CronDeploy},
+	} {
+		if f.spec == "" {
+			continue
+		}
+		if err := jobs.ParseSpec(f.spec); err != nil {
+			return usageError{fmt.Sprintf("--%s: %v", f.name, err)}
+		}
+	}
+	seen := map[int]bool{}
+	for _, v := range strings.Split(expiryDays, ",") {
+		var n int
+		if _, err := fmt.Sscanf(strings.TrimSpace(v), "%d", &n); err != nil || n < 1 || n > 3650 || fmt.Sprint(n) != strings.TrimSpace(v) {
+			return usageError{fmt.Sprintf("--expiry-days: %q is not a number of days between 1 and 3650", strings.TrimSpace(v))}
+		}
+		if seen[n] {
+			return usageError{fmt.Sprintf("--expiry-days: %d given twice", n)}
+		}
+		seen[n] = true
+		w.ExpiryDays = append(w.ExpiryDays, n)
+	}
+	var err error
+	for _, f := range []struct {
+		name, v string
+		dst     *time.Duration
+	}{{"agent-offline-after", offline, &w.AgentOfflineAfter}, {"job-stuck-after", stuck, &w.JobStuckAfter}} {
+		if *f.dst, err = model.ParseDays(f.v); err != nil || *f.dst <= 0 {
+			return usageError{fmt.Sprintf("--%s: %q is not a positive duration such as 10m, 1h or 2d", f.name, f.v)}
+		}
+	}
+	if cfg.WebhookURL != "" {
+		u, err := url.Parse(cfg.WebhookURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return usageError{fmt.Sprintf("--webhook-url: %q is not an http or https URL", cfg.WebhookURL)}
+		}
+	}
+	return nil
 }
 
 // parseSize parses a byte size such as 1048576, 512KiB or 16MiB.
@@ -261,12 +325,22 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) error {
 	log := slog.New(h)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	clock := cfg.Clock
+	if clock == nil {
+		clock = jobs.SystemClock{}
+	}
 
-	st, err := openStore(ctx, cfg.DataDir, store.Options{Registerer: reg})
+	// Every committed event naming an agent or a certificate is noted in
+	// memory by the writer and flushed by the agents check.
+	sightings := store.NewSightings()
+	st, err := openStore(ctx, cfg.DataDir, store.Options{Registerer: reg, OnCommit: sightings.Observe, Now: clock.Now})
 	if err != nil {
 		return err
 	}
 	defer func() {
+		if err := st.FlushSightings(context.Background(), sightings); err != nil {
+			log.Error("flushing heartbeats", "err", err)
+		}
 		if err := st.Close(); err != nil {
 			log.Error("closing database", "err", err)
 		}
@@ -276,10 +350,36 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) error {
 		return err
 	}
 
-	srv, err := handlers.New(handlers.Config{MaxBodyBytes: cfg.MaxBodyBytes, Version: version}, st, log, reg)
+	// The scheduler and the webhook run until shutdown, after the HTTP
+	// server has drained.
+	bg, stopBackground := context.WithCancel(context.Background())
+	defer stopBackground()
+	notifier, err := jobs.NewNotifier(cfg.WebhookURL, st, log.With("job", "webhook"), reg, jobs.NotifierOptions{})
 	if err != nil {
 		return err
 	}
+	sched, err := jobs.New(cfg.Watch, st, sightings, notifier, clock, log, reg)
+	if err != nil {
+		return err
+	}
+	srv, err := handlers.New(handlers.Config{
+		MaxBodyBytes: cfg.MaxBodyBytes, Version: version,
+		Sightings: sightings, AgentOfflineAfter: cfg.Watch.AgentOfflineAfter, OnAlert: notifier.Notify, Now: clock.Now,
+	}, st, log, reg)
+	if err != nil {
+		return err
+	}
+	if err := notifier.Start(bg); err != nil {
+		return err
+	}
+	defer notifier.Wait()
+	if err := sched.Start(bg); err != nil {
+		return err
+	}
+	defer func() {
+		sched.Stop()
+		stopBackground()
+	}()
 	errc := make(chan error, 1)
 	var httpServer *http.Server
 	if cfg.HTTPAddr != "" {

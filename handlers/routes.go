@@ -27,12 +27,24 @@ func (s *Server) routes(e *echo.Echo) {
 	read.GET("/api/v1/events/:id", s.getEvent)
 	read.GET("/api/v1/audit/verify", s.verifyChain, requireRole("admin", "auditor", "operator"))
 	read.GET("/metrics", s.metricsHandler())
+	read.GET("/api/v1/alerts", s.listAlerts)
+	read.GET("/api/v1/jobs", s.listJobs)
+	read.GET("/api/v1/jobs/:id", s.getJob)
+	read.GET("/api/v1/certificates", s.listCertificates)
+	read.GET("/api/v1/certificates/:id", s.getCertificate)
+	read.GET("/api/v1/endpoints", s.listEndpoints)
+	read.GET("/api/v1/agents", s.listAgents)
 
 	// Manage: a session or a token of scope manage, of an admin or operator.
 	manage := e.Group("/api/v1", s.authenticate, requireManage)
-	_ = manage
+	manage.POST("/alerts/:id/read", s.readAlert)
+	manage.POST("/alerts/read-all", s.readAllAlerts)
+	manage.POST("/jobs", s.createJob)
+	manage.POST("/certificates", s.uploadCertificates)
+	manage.POST("/endpoints", s.addEndpoint)
 
 	// Agents: a token of scope agent claims jobs and reports results.
 	agent := e.Group("/api/v1", s.authenticate, requireAgent)
-	_ = agent
+	agent.POST("/jobs/claim", s.claimJob)
+	agent.POST("/jobs/:id/result", s.jobResult)
 }

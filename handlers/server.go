@@ -21,6 +21,14 @@ import (
 type Config struct {
 	MaxBodyBytes int64 // largest accepted request body
 	Version      string
+
+	// Certificate watch.
+	Sightings         *store.Sightings                   // heartbeats and certificate uses not yet flushed
+	AgentOfflineAfter time.Duration                      // silence that makes an agent offline
+	OnAlert           func(context.Context, model.Alert) // told of each alert a request raises (webhook)
+
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
 }
 
 // Server holds the handlers' dependencies.
@@ -40,8 +48,14 @@ func New(cfg Config, st *store.Store, log *slog.Logger, reg *prometheus.Registry
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 16 << 20
 	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.AgentOfflineAfter <= 0 {
+		cfg.AgentOfflineAfter = 10 * time.Minute
+	}
 	s := &Server{
-		cfg: cfg, store: st, log: log, gatherer: reg, now: time.Now,
+		cfg: cfg, store: st, log: log, gatherer: reg, now: cfg.Now,
 		ingestRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_ingest_rejected_total", Help: "Events refused at intake, by source and reason.",
 		}, []string{"source", "reason"}),

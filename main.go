@@ -52,7 +52,7 @@ const usage = `vigil: audit, event and certificate-monitoring appliance
 
 Usage:
   vigil [serve] [flags]                       run the appliance
-  vigil verify [--data DIR]                   check the hash chain
+  vigil verify [--checkpoint FILE]            check the hash chain, Merkle tree and checkpoints
   vigil user add NAME --role ROLE             create a user (password on stdin or VIGIL_PASSWORD)
   vigil token create --user NAME --name LABEL [--scope ingest|agent|read|manage]
   vigil backup --out FILE                     consistent online copy of the database
@@ -349,6 +349,10 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) error {
 	if err := bootstrapAdmin(ctx, st, cfg.AdminPassword, stderr, log); err != nil {
 		return err
 	}
+	key, err := loadCheckpointKey(cfg.DataDir, true)
+	if err != nil {
+		return err
+	}
 
 	// The scheduler and the webhook run until shutdown, after the HTTP
 	// server has drained.
@@ -363,7 +367,7 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) error {
 		return err
 	}
 	srv, err := handlers.New(handlers.Config{
-		MaxBodyBytes: cfg.MaxBodyBytes, Version: version,
+		MaxBodyBytes: cfg.MaxBodyBytes, Version: version, CheckpointKey: key,
 		Sightings: sightings, AgentOfflineAfter: cfg.Watch.AgentOfflineAfter, OnAlert: notifier.Notify, Now: clock.Now,
 	}, st, log, reg)
 	if err != nil {
@@ -433,6 +437,35 @@ func openStore(ctx context.Context, dataDir string, opts store.Options) (*store.
 	return store.Open(ctx, filepath.Join(dataDir, "vigil.db"), schema, opts)
 }
 
+// checkpointKeyFile is the Ed25519 key that signs checkpoints, in the data
+// directory; it never leaves the box.
+const checkpointKeyFile = "checkpoint.key"
+
+// loadCheckpointKey reads the checkpoint signing key of dataDir, creating
+// it on first start (create false: it must exist).
+func loadCheckpointKey(dataDir string, create bool) (*model.CheckpointKey, error) {
+	p := filepath.Join(dataDir, checkpointKeyFile)
+	b, err := os.ReadFile(p)
+	if errors.Is(err, fs.ErrNotExist) && create {
+		host, _ := os.Hostname()
+		if host == "" {
+			host = "localhost"
+		}
+		origin := fmt.Sprintf("%s/vigil/%s", strings.ToLower(host), model.NewSecret(6))
+		text, err := model.NewCheckpointKeyText(origin)
+		if err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(p, []byte(text+"\n"), 0o600); err != nil {
+			return nil, fmt.Errorf("checkpoint key: %w", err)
+		}
+		b = []byte(text)
+	} else if err != nil {
+		return nil, fmt.Errorf("checkpoint key: %w", err)
+	}
+	return model.ParseCheckpointKey(string(b))
+}
+
 // bootstrapAdmin creates user admin on first start, with password or a
 // random one printed once.
 func bootstrapAdmin(ctx context.Context, st *store.Store, password string, stderr io.Writer, log *slog.Logger) error {
@@ -481,8 +514,10 @@ func cliActor() model.Actor {
 }
 
 func cmdVerify(ctx context.Context, args []string, stdout io.Writer) (bool, error) {
-	var dataDir string
+	var dataDir, checkpointFile, pubKey string
 	fs := newFlagSet("verify", &dataDir)
+	fs.StringVar(&checkpointFile, "checkpoint", "", "a signed checkpoint kept off the box: the database must still extend it")
+	fs.StringVar(&pubKey, "key", "", "verifier key of the checkpoints (default: derived from DIR/checkpoint.key)")
 	if _, err := parseFlags(fs, args); err != nil {
 		return false, err
 	}
@@ -491,15 +526,41 @@ func cmdVerify(ctx context.Context, args []string, stdout io.Writer) (bool, erro
 		return false, err
 	}
 	defer st.Close()
-	rep, err := st.VerifyChain(ctx)
+	var opts store.VerifyOptions
+	if pubKey == "" {
+		if key, err := loadCheckpointKey(dataDir, false); err == nil {
+			pubKey = key.PublicKey()
+		} else if checkpointFile != "" {
+			return false, fmt.Errorf("%v; name the verifier key with --key", err)
+		}
+	}
+	opts.PublicKey = pubKey
+	if checkpointFile != "" {
+		b, err := os.ReadFile(checkpointFile)
+		if err != nil {
+			return false, err
+		}
+		cp, err := model.OpenCheckpoint(b, pubKey)
+		if err != nil {
+			fmt.Fprintf(stdout, "FAILED: %s: %v\n", checkpointFile, err)
+			return false, nil
+		}
+		opts.External = append(opts.External, cp)
+	}
+	rep, err := st.VerifyChain(ctx, opts)
 	if err != nil {
 		return false, err
 	}
 	if !rep.OK {
-		fmt.Fprintf(stdout, "FAILED: first bad sequence id %d: %s (%d events verified before it)\n", *rep.FirstBad, rep.Reason, rep.Checked)
+		if rep.FirstBad != nil {
+			fmt.Fprintf(stdout, "FAILED: first bad sequence id %d: %s (%d events verified before it)\n", *rep.FirstBad, rep.Reason, rep.Checked)
+		} else {
+			fmt.Fprintf(stdout, "FAILED: %s (%d events verified)\n", rep.Reason, rep.Checked)
+		}
 		return false, nil
 	}
 	fmt.Fprintf(stdout, "OK: hash chain intact: %d events verified, last id %d, last hash %s\n", rep.Checked, rep.LastID, rep.LastHash)
+	fmt.Fprintf(stdout, "OK: Merkle tree of %d events, root %s, matches %d checkpoint(s)\n", rep.TreeSize, rep.RootHash, rep.CheckpointsChecked)
 	return true, nil
 }
 

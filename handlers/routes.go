@@ -25,7 +25,11 @@ func (s *Server) routes(e *echo.Echo) {
 	read.GET("/api/v1/events", s.listEvents)
 	read.GET("/api/v1/events.csv", s.exportEvents)
 	read.GET("/api/v1/events/:id", s.getEvent)
-	read.GET("/api/v1/audit/verify", s.verifyChain, requireRole("admin", "auditor", "operator"))
+	read.GET("/api/v1/events/:id/proof", s.eventProof)
+	integrity := requireRole("admin", "auditor", "operator")
+	read.GET("/api/v1/audit/verify", s.verifyChain, integrity)
+	read.GET("/api/v1/audit/checkpoint", s.latestCheckpoint, integrity)
+	read.GET("/api/v1/audit/consistency", s.consistencyProof, integrity)
 	read.GET("/metrics", s.metricsHandler())
 	read.GET("/api/v1/alerts", s.listAlerts)
 	read.GET("/api/v1/jobs", s.listJobs)
@@ -37,6 +41,7 @@ func (s *Server) routes(e *echo.Echo) {
 
 	// Manage: a session or a token of scope manage, of an admin or operator.
 	manage := e.Group("/api/v1", s.authenticate, requireManage)
+	manage.POST("/audit/checkpoint", s.createCheckpoint)
 	manage.POST("/alerts/:id/read", s.readAlert)
 	manage.POST("/alerts/read-all", s.readAllAlerts)
 	manage.POST("/jobs", s.createJob)

@@ -19,8 +19,9 @@ import (
 
 // Config is what the handlers need from the appliance's configuration.
 type Config struct {
-	MaxBodyBytes int64 // largest accepted request body
-	Version      string
+	MaxBodyBytes  int64 // largest accepted request body
+	Version       string
+	CheckpointKey *model.CheckpointKey // signs checkpoints made on demand
 
 	// Certificate watch.
 	Sightings         *store.Sightings                   // heartbeats and certificate uses not yet flushed

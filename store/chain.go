@@ -16,15 +16,15 @@ const chainDomain = "vigil-event-v1\x00"
 // row is an event as stored: exactly the column values the hash covers.
 // Empty strings stand for NULL.
 type row struct {
-	id                                         int64
-	eventID, time                              string
-	timeNS, receivedAt                         int64
-	source, category, typ, outcome, severity   string
-	actorType, actorID, actorDN, actorIP       string
-	entityType, entityID                       string
-	certSerial, certFingerprint, certSubject   string
-	agentID, host, app, process, command       string
-	policy, tenant, message, details           string
+	id                                       int64
+	eventID, time                            string
+	timeNS, receivedAt                       int64
+	source, category, typ, outcome, severity string
+	actorType, actorID, actorDN, actorIP     string
+	entityType, entityID                     string
+	certSerial, certFingerprint, certSubject string
+	agentID, host, app, process, command     string
+	policy, tenant, message, details         string
 }
 
 // canonical appends the canonical encoding of r to buf: the domain string,

@@ -117,6 +117,9 @@ func (s *Store) Close() error {
 // Path returns the database file's path.
 func (s *Store) Path() string { return s.path }
 
+// Now returns the current time of the store's clock.
+func (s *Store) Now() time.Time { return s.now() }
+
 func cloneValues(v url.Values) url.Values {
 	c := url.Values{}
 	for k, vs := range v {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/transparency-dev/merkle/compact"
 
 	"vigil/model"
 )
@@ -92,6 +93,13 @@ type writer struct {
 
 	buf []byte // scratch for hashing and full-text documents
 
+	// tree is the compact range [0, last id) of the Merkle tree; nil when it
+	// must be reloaded (after a failed commit).
+	tree       *compact.Range
+	newNodes   []compact.NodeID
+	newHashes  [][]byte
+	insertNode *sql.Stmt
+
 	stored    *prometheus.CounterVec
 	dupes     prometheus.Counter
 	batchSize prometheus.Histogram
@@ -148,6 +156,7 @@ func newWriter(ctx context.Context, db *sql.DB, opts Options) (*writer, error) {
 	w.insertFTS = prep(`INSERT INTO events_fts (rowid, doc) VALUES (?, ?)`)
 	w.findEventID = prep(`SELECT id FROM events WHERE event_id = ?`)
 	w.tip = prep(`SELECT id, hash FROM events ORDER BY id DESC LIMIT 1`)
+	w.insertNode = prep(`INSERT INTO merkle_nodes (level, idx, hash) VALUES (?, ?, ?)`)
 	if err != nil {
 		return nil, fmt.Errorf("store: prepare writer: %w", err)
 	}
@@ -249,6 +258,27 @@ func (w *writer) commitBatch(batch []*appendReq) {
 	}
 }
 
+// appendLeaf adds an event hash to the Merkle tree and stores the new
+// nodes of level storedLevel and above.
+func (w *writer) appendLeaf(insNode *sql.Stmt, eventHash []byte) error {
+	w.newNodes, w.newHashes = w.newNodes[:0], w.newHashes[:0]
+	err := w.tree.Append(leafHash(eventHash), func(id compact.NodeID, h []byte) {
+		if id.Level >= storedLevel {
+			w.newNodes = append(w.newNodes, id)
+			w.newHashes = append(w.newHashes, h)
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("merkle append: %w", err)
+	}
+	for i, id := range w.newNodes {
+		if _, err := insNode.Exec(id.Level, id.Index, w.newHashes[i]); err != nil {
+			return fmt.Errorf("store merkle node: %w", err)
+		}
+	}
+	return nil
+}
+
 func (w *writer) commit(batch []*appendReq) (answers []appendAnswer, stored []model.Event, err error) {
 	start := time.Now()
 	tx, err := w.db.Begin()
@@ -262,6 +292,7 @@ func (w *writer) commit(batch []*appendReq) (answers []appendAnswer, stored []mo
 			if !errors.As(err, new(applyError)) {
 				w.failures.Inc()
 			}
+			w.tree = nil // the in-memory tree may hold what was rolled back
 		}
 	}()
 	// The chain continues from the newest stored row, read inside the write
@@ -272,7 +303,14 @@ func (w *writer) commit(batch []*appendReq) (answers []appendAnswer, stored []mo
 	if err := tx.Stmt(w.tip).QueryRow().Scan(&lastID, &prev); err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, nil, fmt.Errorf("read chain tip: %w", err)
 	}
+	if w.tree == nil || w.tree.End() != uint64(lastID) {
+		// First batch, or another process appended since.
+		if w.tree, err = loadRange(context.Background(), tx, uint64(lastID)); err != nil {
+			return nil, nil, err
+		}
+	}
 	ins, fts, find := tx.Stmt(w.insertEvent), tx.Stmt(w.insertFTS), tx.Stmt(w.findEventID)
+	insNode := tx.Stmt(w.insertNode)
 	seen := map[string]int64{}
 	answers = make([]appendAnswer, len(batch))
 	var counts = map[string]int{}
@@ -313,6 +351,9 @@ func (w *writer) commit(batch []*appendReq) (answers []appendAnswer, stored []mo
 			e.ID, e.Hash = lastID, append([]byte(nil), sum[:]...)
 			if _, err := ins.Exec(r.args(e.Hash)...); err != nil {
 				return nil, nil, fmt.Errorf("insert event: %w", err)
+			}
+			if err := w.appendLeaf(insNode, e.Hash); err != nil {
+				return nil, nil, err
 			}
 			w.buf = r.document(w.buf[:0])
 			if _, err := fts.Exec(lastID, w.buf); err != nil {

@@ -1,0 +1,119 @@
+package handlers
+
+import (
+	"encoding/hex"
+	"net/http"
+	"strconv"
+
+	"github.com/labstack/echo/v4"
+
+	"vigil/model"
+	"vigil/store"
+)
+
+func (s *Server) verifyChain(c echo.Context) error {
+	var opts store.VerifyOptions
+	if s.cfg.CheckpointKey != nil {
+		opts.PublicKey = s.cfg.CheckpointKey.PublicKey()
+	}
+	rep, err := s.store.VerifyChain(c.Request().Context(), opts)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, rep)
+}
+
+// checkpointJSON is the API form of a signed checkpoint.
+type checkpointJSON struct {
+	ID         int64  `json:"id"`
+	Origin     string `json:"origin"`
+	TreeSize   uint64 `json:"tree_size"`
+	RootHash   string `json:"root_hash"`
+	Time       string `json:"time"`
+	Checkpoint string `json:"checkpoint"` // the signed note, to keep off the box
+	PublicKey  string `json:"public_key,omitempty"`
+}
+
+func (s *Server) checkpointJSON(cp store.StoredCheckpoint) checkpointJSON {
+	j := checkpointJSON{ID: cp.ID, Origin: cp.Origin, TreeSize: cp.Size, RootHash: hex.EncodeToString(cp.Root),
+		Time: cp.Time.UTC().Format("2006-01-02T15:04:05Z"), Checkpoint: cp.Note}
+	if s.cfg.CheckpointKey != nil {
+		j.PublicKey = s.cfg.CheckpointKey.PublicKey()
+		j.Origin = s.cfg.CheckpointKey.Origin()
+	}
+	return j
+}
+
+// latestCheckpoint returns the newest checkpoint; with Accept: text/plain
+// just its signed note.
+func (s *Server) latestCheckpoint(c echo.Context) error {
+	cp, err := s.store.LatestCheckpoint(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	if c.Request().Header.Get(echo.HeaderAccept) == echo.MIMETextPlain {
+		return c.String(http.StatusOK, cp.Note)
+	}
+	return c.JSON(http.StatusOK, s.checkpointJSON(cp))
+}
+
+// createCheckpoint signs the current tree head now.
+func (s *Server) createCheckpoint(c echo.Context) error {
+	if s.cfg.CheckpointKey == nil {
+		return model.Errorf(model.EUNAVAILABLE, "no checkpoint key is configured")
+	}
+	cp, err := s.store.CreateCheckpoint(c.Request().Context(), s.cfg.CheckpointKey)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, s.checkpointJSON(cp))
+}
+
+func (s *Server) eventProof(c echo.Context) error {
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil || id < 1 {
+		return model.Errorf(model.EINVALID, "event id must be a positive integer")
+	}
+	// Only events the caller may see are proven.
+	if _, err := s.store.EventByID(c.Request().Context(), id, model.VisibilityFor(principal(c).User)); err != nil {
+		return err
+	}
+	size, err := uintParam(c, "size")
+	if err != nil {
+		return err
+	}
+	p, err := s.store.InclusionProof(c.Request().Context(), id, size)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, p)
+}
+
+func (s *Server) consistencyProof(c echo.Context) error {
+	from, err := uintParam(c, "from")
+	if err != nil {
+		return err
+	}
+	to, err := uintParam(c, "to")
+	if err != nil {
+		return err
+	}
+	p, err := s.store.ConsistencyProof(c.Request().Context(), from, to)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, p)
+}
+
+// uintParam parses an optional non-negative integer query parameter.
+func uintParam(c echo.Context, name string) (uint64, error) {
+	v := c.QueryParam(name)
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		return 0, model.Errorf(model.EINVALID, "%s must be a non-negative integer", name)
+	}
+	return n, nil
+}

@@ -1,0 +1,135 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"testing"
+	"time"
+
+	"vigil/model"
+)
+
+// benchRows is the size of the query benchmark's database.
+var benchRows = envInt("VIGIL_BENCH_ROWS", 1_000_000)
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+// fillBench appends n varied events spread over 30 days ending at end:
+// a tenth are AUTH logins, a fifth ACCESS_CONTROL checks, the rest USAGE,
+// AUDIT_LOG and SYSTEM; one in 100,000 mentions "zanzibar".
+func fillBench(tb testing.TB, s *Store, n int, end time.Time) {
+	tb.Helper()
+	ctx := context.Background()
+	start := end.Add(-30 * 24 * time.Hour)
+	step := (30 * 24 * time.Hour) / time.Duration(n)
+	cats := []string{"USAGE", "AUTH", "ACCESS_CONTROL", "ACCESS_CONTROL", "USAGE", "AUDIT_LOG", "USAGE", "USAGE", "SYSTEM", "USAGE"}
+	types := map[string]string{"USAGE": "CERT_USED", "AUTH": "E_LOGIN_FAILED", "ACCESS_CONTROL": "ACCESS_CHECK", "AUDIT_LOG": "RENEWAL_INITIATED", "SYSTEM": "E_REPORT_GENERATED"}
+	const batch = 5000
+	for i := 0; i < n; i += batch {
+		evs := make([]model.Event, 0, batch)
+		for j := i; j < i+batch && j < n; j++ {
+			cat := cats[j%len(cats)]
+			msg := fmt.Sprintf("certificate %08X used by process signtool.exe for build %d", j*7919, j)
+			if j%100_000 == 77 {
+				msg += " zanzibar"
+			}
+			e := model.Event{
+				Time: start.Add(time.Duration(j) * step), Category: cat, Type: types[cat],
+				Outcome: []string{"ALLOWED", "DENIED", "SUCCESS"}[j%3], Source: model.SourceHTTP,
+				Actor:       model.Actor{Type: "USER", ID: fmt.Sprintf("user%d", j%500), IP: fmt.Sprintf("10.0.%d.%d", j%200, j%250)},
+				Certificate: model.CertRef{Serial: fmt.Sprintf("%08X", j*7919), Subject: fmt.Sprintf("CN=svc-%d,O=Example", j%1000)},
+				AgentID:     fmt.Sprintf("agent-%d", j%50), Policy: "code-signing", Message: msg,
+			}
+			if err := e.Normalize(end); err != nil {
+				tb.Fatal(err)
+			}
+			evs = append(evs, e)
+		}
+		if _, err := s.AppendEvents(ctx, evs); err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkQueries1M measures read latency at benchRows events (default
+// 1,000,000): each query runs 200 times and p50/p95 are reported in ms.
+func BenchmarkQueries1M(b *testing.B) {
+	dir := b.TempDir()
+	s, err := Open(context.Background(), filepath.Join(dir, "vigil.db"), os.DirFS(".."), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	end := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	t0 := time.Now()
+	fillBench(b, s, benchRows, end)
+	b.Logf("filled %d rows in %s (%.0f rows/s)", benchRows, time.Since(t0).Round(time.Millisecond), float64(benchRows)/time.Since(t0).Seconds())
+	if _, err := s.wdb.Exec(`PRAGMA optimize`); err != nil {
+		b.Fatal(err)
+	}
+	admin := model.VisibilityFor(model.User{Role: model.RoleAdmin})
+	viewer := model.VisibilityFor(model.User{Role: model.RoleViewer})
+	cases := []struct {
+		name  string
+		query string
+		vis   model.Visibility
+	}{
+		{"Newest100", "", admin},
+		{"Newest100Viewer", "", viewer},
+		{"HideAccessControl", "hide_access_control=1", admin},
+		{"FTSRare", "q=zanzibar", admin},
+		{"FTSCommon", "q=signtool", admin},
+		{"FTSTwoWords", "q=build+signtool", admin},
+		{"FTSPrefix", "q=sign*", admin},
+		{"FTSAndCategory", "q=signtool&category=AUTH", admin},
+		{"Type", "type=E_LOGIN_FAILED", admin},
+		{"Category", "category=AUDIT_LOG", admin},
+		{"Outcome", "outcome=DENIED", admin},
+		{"Actor", "actor=user7", admin},
+		{"Agent", "agent_id=agent-9", admin},
+		{"ActorAndType", "actor=user7&type=E_LOGIN_FAILED", admin},
+		{"LastDay", "from=2026-10-31T00:00:00Z", admin},
+		{"OneHourLastWeek", "from=2026-10-24T10:00:00Z&to=2026-10-24T11:00:00Z", admin},
+		{"DeepCursor", "before=" + strconv.Itoa(benchRows/2), admin},
+		{"DeepCursorFTS", "q=signtool&before=" + strconv.Itoa(benchRows/2), admin},
+	}
+	ctx := context.Background()
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			q, _ := url.ParseQuery(c.query)
+			f, err := model.ParseEventFilter(q)
+			if err != nil {
+				b.Fatal(err)
+			}
+			f.Visibility = c.vis
+			var lat []time.Duration
+			var got int
+			for n := 0; n < b.N; n++ {
+				for i := 0; i < 200; i++ {
+					t := time.Now()
+					evs, _, err := s.FindEvents(ctx, f)
+					if err != nil {
+						b.Fatal(err)
+					}
+					lat = append(lat, time.Since(t))
+					got = len(evs)
+				}
+			}
+			sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+			ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+			b.ReportMetric(ms(lat[len(lat)/2]), "p50-ms")
+			b.ReportMetric(ms(lat[len(lat)*95/100]), "p95-ms")
+			b.ReportMetric(float64(got), "rows")
+		})
+	}
+}

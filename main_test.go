@@ -29,7 +29,13 @@ func vigil(t *testing.T, stdin string, args ...string) (int, string, string) {
 // base URL and a function that stops it and returns Run's error.
 func serve(t *testing.T, dir string) (string, func() error) {
 	t.Helper()
-	cfg, err := parseServeConfig([]string{"--data", dir, "--http", "127.0.0.1:0"})
+	return serveWith(t, dir)
+}
+
+// serveWith is serve with more serve flags.
+func serveWith(t *testing.T, dir string, flags ...string) (string, func() error) {
+	t.Helper()
+	cfg, err := parseServeConfig(append([]string{"--data", dir, "--http", "127.0.0.1:0"}, flags...))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -844,3 +844,95 @@ func TestClaimConcurrency(t *testing.T) {
 	}
 	t.Logf("claims per agent: %v", agents)
 }
+
+// TestServeWatchFlags checks the scheduler flags of vigil serve: bad
+// values stop it at startup with a usage error naming the flag.
+func TestServeWatchFlags(t *testing.T) {
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"BadCronSpec", []string{"--cron-expiry", "every hour"}, "--cron-expiry"},
+		{"BadEverySpec", []string{"--cron-agents", "@every soon"}, "--cron-agents"},
+		{"BadExpiryDays", []string{"--expiry-days", "30,x"}, "--expiry-days"},
+		{"ZeroExpiryDays", []string{"--expiry-days", "0"}, "--expiry-days"},
+		{"RepeatedExpiryDays", []string{"--expiry-days", "7,7"}, "given twice"},
+		{"BadOfflineAfter", []string{"--agent-offline-after", "-5m"}, "--agent-offline-after"},
+		{"BadStuckAfter", []string{"--job-stuck-after", "forever"}, "--job-stuck-after"},
+		{"BadWebhookURL", []string{"--webhook-url", "ftp://example.test/x"}, "--webhook-url"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			code, out, errOut := vigil(t, "", append([]string{"serve", "--data", t.TempDir()}, c.args...)...)
+			if code != 2 || !strings.Contains(out+errOut, c.want) {
+				t.Fatalf("exit %d, %q %q; want exit 2 naming %q", code, out, errOut, c.want)
+			}
+		})
+	}
+	cfg, err := parseServeConfig([]string{"--expiry-days", "7, 30,1", "--agent-offline-after", "2d", "--cron-deploy", ""})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := cfg.Watch
+	if fmt.Sprint(w.ExpiryDays) != "[7 30 1]" || w.AgentOfflineAfter != 48*time.Hour || w.JobStuckAfter != time.Hour ||
+		w.CronExpiry != "@hourly" || w.CronAgents != "@every 1m" || w.CronJobs != "@every 1m" || w.CronDeploy != "" {
+		t.Errorf("parsed %+v", w)
+	}
+	t.Setenv("VIGIL_CRON_EXPIRY", "@every 5s")
+	if cfg, err = parseServeConfig(nil); err != nil || cfg.Watch.CronExpiry != "@every 5s" {
+		t.Errorf("VIGIL_CRON_EXPIRY: %q %v", cfg.Watch.CronExpiry, err)
+	}
+}
+
+// TestServeSchedulesChecks runs the appliance with a fast agents check and
+// a webhook: an agent that goes quiet is reported offline by the cron
+// schedule, the alert reaches the webhook, and each run is audited.
+func TestServeSchedulesChecks(t *testing.T) {
+	dir := t.TempDir()
+	hook := &webhookReceiver{alerts: map[int64]int{}}
+	hookSrv := httptest.NewServer(hook)
+	defer hookSrv.Close()
+	t.Setenv("VIGIL_ADMIN_PASSWORD", "first-admin-password")
+	url, stop := serveWith(t, dir, "--cron-agents", "@every 1s", "--agent-offline-after", "1s",
+		"--cron-expiry", "", "--cron-jobs", "", "--cron-deploy", "", "--webhook-url", hookSrv.URL)
+	stopped := false
+	defer func() {
+		if !stopped {
+			stop()
+		}
+	}()
+	_, agent, _ := vigil(t, "", "token", "create", "--data", dir, "--user", "admin", "--name", "agent", "--scope", "agent")
+	_, read, _ := vigil(t, "", "token", "create", "--data", dir, "--user", "admin", "--name", "reader", "--scope", "read")
+	agent, read = strings.TrimSpace(agent), strings.TrimSpace(read)
+	if code, body := request(t, "POST", url+"/api/v1/events", agent, `{"type":"HEARTBEAT","agent_id":"edge-1"}`); code != 202 {
+		t.Fatalf("heartbeat: %d %s", code, body)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		hook.mu.Lock()
+		got := len(hook.alerts)
+		hook.mu.Unlock()
+		if got > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no alert reached the webhook")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	_, body := request(t, "GET", url+"/api/v1/alerts", read, "")
+	var l alertList
+	if err := json.Unmarshal([]byte(body), &l); err != nil || len(l.Alerts) != 1 || l.Alerts[0].Type != model.AlertAgentOffline ||
+		l.Alerts[0].Entity.ID != "edge-1" || l.Unread != 1 {
+		t.Fatalf("alerts: %s", body)
+	}
+	_, body = request(t, "GET", url+"/api/v1/events?type=SCHEDULER_RUN", read, "")
+	if !strings.Contains(body, `"actor":{"type":"SYSTEM","id":"scheduler"}`) || !strings.Contains(body, `"id":"agents"`) {
+		t.Fatalf("run events: %.500s", body)
+	}
+	stopped = true
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}

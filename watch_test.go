@@ -3,20 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/sha256"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/hex"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -30,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"vigil/handlers"
+	"vigil/internal/testpki"
 	"vigil/jobs"
 	"vigil/model"
 	"vigil/store"
@@ -244,67 +236,6 @@ func (r *watchRig) events(query string) []struct {
 	return l.Events
 }
 
-// testCA issues certificates for the test.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-}
-
-type issued struct {
-	x509 *x509.Certificate
-	pem  string
-	tls  tls.Certificate
-	fp   string
-}
-
-func newTestCA(t *testing.T) *testCA {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Vigil Test CA", Organization: []string{"Vigil Tests"}},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(10 * 365 * 24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, _ := x509.ParseCertificate(der)
-	return &testCA{cert: c, key: key}
-}
-
-var serials atomic.Int64
-
-// issue signs a certificate for cn and sans valid from notBefore to
-// notAfter.
-func (ca *testCA) issue(t *testing.T, cn string, sans []string, notBefore, notAfter time.Time) issued {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1000 + serials.Add(1)), Subject: pkix.Name{CommonName: cn, Organization: []string{"Vigil Tests"}},
-		NotBefore: notBefore, NotAfter: notAfter, KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	for _, s := range sans {
-		if ip := net.ParseIP(s); ip != nil {
-			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
-		} else {
-			tmpl.DNSNames = append(tmpl.DNSNames, s)
-		}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, _ := x509.ParseCertificate(der)
-	sum := sha256.Sum256(der)
-	return issued{
-		x509: c, pem: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
-		tls: tls.Certificate{Certificate: [][]byte{der, ca.cert.Raw}, PrivateKey: key, Leaf: c},
-		fp:  hex.EncodeToString(sum[:]),
-	}
-}
-
 // tlsEndpoint is a real TLS server on 127.0.0.1 whose certificate the
 // test can swap.
 type tlsEndpoint struct {
@@ -312,7 +243,7 @@ type tlsEndpoint struct {
 	cert atomic.Pointer[tls.Certificate]
 }
 
-func startTLS(t *testing.T, c issued) *tlsEndpoint {
+func startTLS(t *testing.T, c testpki.Issued) *tlsEndpoint {
 	t.Helper()
 	ep := &tlsEndpoint{}
 	ep.serve(c)
@@ -339,7 +270,7 @@ func startTLS(t *testing.T, c issued) *tlsEndpoint {
 	return ep
 }
 
-func (ep *tlsEndpoint) serve(c issued) { ep.cert.Store(&c.tls) }
+func (ep *tlsEndpoint) serve(c testpki.Issued) { ep.cert.Store(&c.TLS) }
 
 // deadPort returns a port on 127.0.0.1 that nothing listens on.
 func deadPort(t *testing.T) int {
@@ -358,10 +289,10 @@ func endpointBody(port int, sni, expected string) string {
 
 func jobID(j model.Job) string { return strconv.FormatInt(j.ID, 10) }
 
-func bundle(certs ...issued) string {
+func bundle(certs ...testpki.Issued) string {
 	var b bytes.Buffer
 	for _, c := range certs {
-		b.WriteString(c.pem)
+		b.WriteString(c.PEM)
 	}
 	return b.String()
 }
@@ -373,15 +304,15 @@ const day = 24 * time.Hour
 // checks around it, through the real API with a test clock.
 func TestCertificateWatchCycle(t *testing.T) {
 	r := newWatchRig(t, 2)
-	ca := newTestCA(t)
+	ca := testpki.NewCA(t)
 	start := r.clock.Now()
 	runs := 0
 	run := func(check string) { r.run(check); runs++ }
 	ops, agent := r.tokens[model.RoleOperator], r.tokens["agent"]
 
 	www := []string{"www.example.test", "127.0.0.1"}
-	soon := ca.issue(t, "www.example.test", www, start.Add(-80*day), start.Add(5*day))
-	long := ca.issue(t, "api.example.test", []string{"api.example.test"}, start.Add(-time.Hour), start.Add(90*day))
+	soon := ca.Issue(t, "www.example.test", www, start.Add(-80*day), start.Add(5*day))
+	long := ca.Issue(t, "api.example.test", []string{"api.example.test"}, start.Add(-time.Hour), start.Add(90*day))
 
 	// Upload: a bundle of two, parsed; a second upload adds nothing.
 	var up struct {
@@ -393,19 +324,19 @@ func TestCertificateWatchCycle(t *testing.T) {
 		t.Fatalf("upload: %+v", up)
 	}
 	c0 := up.Certificates[0]
-	if c0.Fingerprint != soon.fp || c0.KeyType != "ECDSA" || c0.KeyBits != 256 || c0.CommonName != "www.example.test" ||
-		strings.Join(c0.SANs, ",") != "www.example.test,127.0.0.1" || c0.Serial != soon.x509.SerialNumber.Text(16) ||
-		!c0.NotAfter.Equal(soon.x509.NotAfter) || !strings.Contains(c0.Issuer, "Vigil Test CA") {
+	if c0.Fingerprint != soon.Fingerprint || c0.KeyType != "ECDSA" || c0.KeyBits != 256 || c0.CommonName != "www.example.test" ||
+		strings.Join(c0.SANs, ",") != "www.example.test,127.0.0.1" || c0.Serial != soon.X509.SerialNumber.Text(16) ||
+		!c0.NotAfter.Equal(soon.X509.NotAfter) || !strings.Contains(c0.Issuer, "Vigil Test CA") {
 		t.Errorf("parsed certificate: %+v", c0.Certificate)
 	}
 	soonID := c0.ID
-	r.must(200, "POST", "/api/v1/certificates", ops, soon.pem, &up)
+	r.must(200, "POST", "/api/v1/certificates", ops, soon.PEM, &up)
 	if up.Added != 0 || up.Certificates[0].ID != soonID {
 		t.Errorf("re-upload: %+v", up)
 	}
 	epA := startTLS(t, soon)
 	var endpointA model.Endpoint
-	r.must(201, "POST", "/api/v1/endpoints", ops, endpointBody(epA.port, "www.example.test", soon.fp), &endpointA)
+	r.must(201, "POST", "/api/v1/endpoints", ops, endpointBody(epA.port, "www.example.test", soon.Fingerprint), &endpointA)
 
 	// Expiry: 5 days left crosses 30, 14 and 7: one alert, for 7 days, and
 	// one QUEUED renewal; a second run repeats neither.
@@ -447,17 +378,17 @@ func TestCertificateWatchCycle(t *testing.T) {
 		t.Fatalf("claim with nothing queued: %d %s", status, body)
 	}
 	r.clock.Advance(90 * time.Second)
-	renewed := ca.issue(t, "www.example.test", www, r.clock.Now().Add(-time.Minute), r.clock.Now().Add(90*day))
+	renewed := ca.Issue(t, "www.example.test", www, r.clock.Now().Add(-time.Minute), r.clock.Now().Add(90*day))
 	var res struct {
 		Job                  model.Job               `json:"job"`
 		IssuedCertificate    *store.AddedCertificate `json:"issued_certificate"`
 		ReplacedCertificates []int64                 `json:"replaced_certificates"`
 		EndpointsUpdated     []int64                 `json:"endpoints_updated"`
 	}
-	resultBody := fmt.Sprintf(`{"status":"SUCCESS","output":{"profile":"tls-server"},"ca_request_id":"req-77","certificate_pem":%q}`, renewed.pem)
+	resultBody := fmt.Sprintf(`{"status":"SUCCESS","output":{"profile":"tls-server"},"ca_request_id":"req-77","certificate_pem":%q}`, renewed.PEM)
 	r.must(200, "POST", "/api/v1/jobs/"+jobID(claimed)+"/result", agent, resultBody, &res)
 	if res.Job.Status != model.JobSuccess || res.Job.DurationMS == nil || *res.Job.DurationMS != 90000 ||
-		res.IssuedCertificate == nil || res.IssuedCertificate.Fingerprint != renewed.fp ||
+		res.IssuedCertificate == nil || res.IssuedCertificate.Fingerprint != renewed.Fingerprint ||
 		res.Job.IssuedCertificateID != strconv.FormatInt(res.IssuedCertificate.ID, 10) || res.Job.CARequestID != "req-77" ||
 		fmt.Sprint(res.ReplacedCertificates) != fmt.Sprint([]int64{soonID}) || fmt.Sprint(res.EndpointsUpdated) != fmt.Sprint([]int64{endpointA.ID}) {
 		t.Fatalf("result: %+v job %+v", res, res.Job)
@@ -486,7 +417,7 @@ func TestCertificateWatchCycle(t *testing.T) {
 		Endpoints []model.Endpoint `json:"endpoints"`
 	}
 	r.must(200, "GET", "/api/v1/endpoints", r.tokens[model.RoleViewer], "", &eps)
-	if len(eps.Endpoints) != 1 || eps.Endpoints[0].ExpectedFingerprint != renewed.fp {
+	if len(eps.Endpoints) != 1 || eps.Endpoints[0].ExpectedFingerprint != renewed.Fingerprint {
 		t.Fatalf("endpoint after renewal: %+v", eps.Endpoints)
 	}
 
@@ -494,14 +425,14 @@ func TestCertificateWatchCycle(t *testing.T) {
 	// certificate; B an expired one; C is dead; D serves another
 	// certificate than expected; E serves one Vigil has never seen.
 	now := r.clock.Now()
-	expired := ca.issue(t, "old.example.test", []string{"old.example.test"}, now.Add(-100*day), now.Add(-2*day))
-	rogue := ca.issue(t, "www.example.test", www, now.Add(-time.Hour), now.Add(30*day))
-	shop := ca.issue(t, "shop.example.test", []string{"shop.example.test"}, now.Add(-time.Hour), now.Add(60*day))
+	expired := ca.Issue(t, "old.example.test", []string{"old.example.test"}, now.Add(-100*day), now.Add(-2*day))
+	rogue := ca.Issue(t, "www.example.test", www, now.Add(-time.Hour), now.Add(30*day))
+	shop := ca.Issue(t, "shop.example.test", []string{"shop.example.test"}, now.Add(-time.Hour), now.Add(60*day))
 	epB, epD, epE := startTLS(t, expired), startTLS(t, rogue), startTLS(t, shop)
 	for _, body := range []string{
 		endpointBody(epB.port, "old.example.test", ""),
 		endpointBody(deadPort(t), "gone.example.test", ""),
-		endpointBody(epD.port, "www.example.test", long.fp),
+		endpointBody(epD.port, "www.example.test", long.Fingerprint),
 		endpointBody(epE.port, "shop.example.test", ""),
 	} {
 		r.must(201, "POST", "/api/v1/endpoints", ops, body, nil)
@@ -517,10 +448,10 @@ func TestCertificateWatchCycle(t *testing.T) {
 		byEndpoint[j.EndpointID] = j
 	}
 	for i, want := range []struct{ status, reason string }{
-		{model.JobFailed, "not the expected " + renewed.fp},
+		{model.JobFailed, "not the expected " + renewed.Fingerprint},
 		{model.JobFailed, "expired at"},
 		{model.JobFailed, "cannot connect"},
-		{model.JobFailed, "not the expected " + long.fp},
+		{model.JobFailed, "not the expected " + long.Fingerprint},
 		{model.JobSuccess, ""},
 	} {
 		j := byEndpoint[int64(i+1)]
@@ -535,7 +466,7 @@ func TestCertificateWatchCycle(t *testing.T) {
 		} `json:"certificates"`
 	}
 	r.must(200, "GET", "/api/v1/certificates?subject=shop.example", r.tokens[model.RoleViewer], "", &inv)
-	if len(inv.Certificates) != 1 || inv.Certificates[0].Fingerprint != shop.fp || inv.Certificates[0].Source != model.CertSourceDiscovery || inv.Certificates[0].DaysLeft != 60 {
+	if len(inv.Certificates) != 1 || inv.Certificates[0].Fingerprint != shop.Fingerprint || inv.Certificates[0].Source != model.CertSourceDiscovery || inv.Certificates[0].DaysLeft != 60 {
 		t.Errorf("discovered certificate: %+v", inv.Certificates)
 	}
 	// Once A serves the renewed certificate its alert resolves; the
@@ -680,8 +611,8 @@ func TestCertificateWatchCycle(t *testing.T) {
 // them; only agent tokens claim jobs.
 func TestWatchRoles(t *testing.T) {
 	r := newWatchRig(t, 0)
-	ca := newTestCA(t)
-	c := ca.issue(t, "roles.example.test", []string{"roles.example.test"}, time.Now().Add(-time.Hour), time.Now().Add(40*day))
+	ca := testpki.NewCA(t)
+	c := ca.Issue(t, "roles.example.test", []string{"roles.example.test"}, time.Now().Add(-time.Hour), time.Now().Add(40*day))
 	cases := []struct {
 		name, token, method, path, body string
 		want                            int
@@ -692,10 +623,10 @@ func TestWatchRoles(t *testing.T) {
 		{"ViewerListsAgents", model.RoleViewer, "GET", "/api/v1/agents", "", 200},
 		{"AuditorListsJobs", model.RoleAuditor, "GET", "/api/v1/jobs", "", 200},
 		{"ViewerMayNotMarkRead", model.RoleViewer, "POST", "/api/v1/alerts/read-all", "", 403},
-		{"AuditorMayNotUpload", model.RoleAuditor, "POST", "/api/v1/certificates", c.pem, 403},
+		{"AuditorMayNotUpload", model.RoleAuditor, "POST", "/api/v1/certificates", c.PEM, 403},
 		{"AuditorMayNotCreateJobs", model.RoleAuditor, "POST", "/api/v1/jobs", `{"type":"CA_REFRESH","ca_id":"x"}`, 403},
 		{"ReadTokenMayNotRegisterEndpoints", "read", "POST", "/api/v1/endpoints", `{"host":"127.0.0.1","port":443}`, 403},
-		{"OperatorUploads", model.RoleOperator, "POST", "/api/v1/certificates", c.pem, 201},
+		{"OperatorUploads", model.RoleOperator, "POST", "/api/v1/certificates", c.PEM, 201},
 		{"AdminCreatesJobs", model.RoleAdmin, "POST", "/api/v1/jobs", `{"type":"CA_REFRESH","ca_id":"ca-1"}`, 201},
 		{"OperatorMarksAllRead", model.RoleOperator, "POST", "/api/v1/alerts/read-all", "", 200},
 		{"OperatorMayNotClaim", model.RoleOperator, "POST", "/api/v1/jobs/claim", "", 403},

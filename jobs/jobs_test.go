@@ -2,16 +2,10 @@ package jobs
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -22,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"vigil/internal/testpki"
 	"vigil/model"
 	"vigil/store"
 )
@@ -51,19 +46,11 @@ func newScheduler(t *testing.T, st *store.Store, n *Notifier, now time.Time) *Sc
 	return s
 }
 
-// certExpiringAt returns a self-signed certificate for cn that expires at
-// notAfter.
+// certExpiringAt returns a certificate for cn that expires at notAfter.
 func certExpiringAt(t *testing.T, cn string, notAfter time.Time) model.Certificate {
 	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(notAfter.UnixNano()), Subject: pkix.Name{CommonName: cn},
-		DNSNames: []string{cn}, NotBefore: notAfter.Add(-365 * day), NotAfter: notAfter}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	x, _ := x509.ParseCertificate(der)
-	return model.CertificateFromX509(x)
+	c := testpki.NewCA(t).Issue(t, cn, []string{cn}, notAfter.Add(-365*day), notAfter)
+	return model.CertificateFromX509(c.X509)
 }
 
 // TestExpiryThresholds runs the expiry check once per certificate at a

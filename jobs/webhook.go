@@ -148,9 +148,16 @@ type payload struct {
 // deliver posts a until the receiver answers 2xx or the attempts run out,
 // keeping the delivery state up to date.
 func (n *Notifier) deliver(ctx context.Context, a model.Alert) {
+	// The same alert may be both left pending and queued: send it only
+	// while it is still pending.
+	cur, err := n.st.AlertByID(ctx, a.ID)
+	if err != nil || cur.Delivery.Status != model.DeliveryPending {
+		return
+	}
+	a = cur
 	d := model.Delivery{Status: model.DeliveryPending, Attempts: a.Delivery.Attempts}
 	wait := n.opts.Backoff
-	for d.Attempts < n.opts.Attempts {
+	for try := 1; try <= n.opts.Attempts; try++ {
 		d.Attempts++
 		err := n.post(ctx, a)
 		if err == nil {
@@ -166,7 +173,7 @@ func (n *Notifier) deliver(ctx context.Context, a model.Alert) {
 			n.record(a.ID, d)
 			return
 		}
-		if d.Attempts >= n.opts.Attempts {
+		if try == n.opts.Attempts {
 			d.Status = model.DeliveryFailed
 			n.sent.WithLabelValues("failed").Inc()
 			n.log.Error("webhook: alert not delivered", "alert_id", a.ID, "attempts", d.Attempts, "err", err)

@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"net/url"
 	"slices"
 	"time"
 )
@@ -98,13 +99,8 @@ type AlertFilter struct {
 
 // ParseAlertFilter builds an alert filter from query parameters
 // (unread, open, severity, type, before, limit).
-func ParseAlertFilter(q map[string][]string) (AlertFilter, error) {
-	get := func(k string) string {
-		if v := q[k]; len(v) > 0 {
-			return v[0]
-		}
-		return ""
-	}
+func ParseAlertFilter(q url.Values) (AlertFilter, error) {
+	get := q.Get
 	var f AlertFilter
 	var err error
 	if f.Unread, err = parseFlagParam("unread", get("unread")); err != nil {

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"encoding/pem"
 	"net"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -198,13 +199,8 @@ type CertFilter struct {
 
 // ParseCertFilter builds a certificate filter from query parameters
 // (expiring_within=30d, issuer, subject, include_replaced, sort, limit).
-func ParseCertFilter(q map[string][]string) (CertFilter, error) {
-	get := func(k string) string {
-		if v := q[k]; len(v) > 0 {
-			return strings.TrimSpace(v[0])
-		}
-		return ""
-	}
+func ParseCertFilter(q url.Values) (CertFilter, error) {
+	get := func(k string) string { return strings.TrimSpace(q.Get(k)) }
 	f := CertFilter{Issuer: get("issuer"), Subject: get("subject"), Sort: get("sort")}
 	if v := get("expiring_within"); v != "" {
 		d, err := ParseDays(v)

@@ -3,6 +3,7 @@ package model
 import (
 	"bytes"
 	"encoding/json"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -256,13 +257,8 @@ type JobFilter struct {
 
 // ParseJobFilter builds a job filter from query parameters
 // (status, a comma-separated list; type; before; limit).
-func ParseJobFilter(q map[string][]string) (JobFilter, error) {
-	get := func(k string) string {
-		if v := q[k]; len(v) > 0 {
-			return v[0]
-		}
-		return ""
-	}
+func ParseJobFilter(q url.Values) (JobFilter, error) {
+	get := q.Get
 	var f JobFilter
 	for _, s := range strings.Split(get("status"), ",") {
 		if s = upper(s); s == "" {

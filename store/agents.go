@@ -204,22 +204,13 @@ func (s *Store) flushSightings(ctx context.Context, agents map[string]*agentSigh
 // ListAgents returns every known agent, by id, with online computed at now:
 // seen within offlineAfter.
 func (s *Store) ListAgents(ctx context.Context, now time.Time, offlineAfter time.Duration) ([]model.Agent, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT id, first_seen, last_seen, host, events FROM agents ORDER BY id`)
-	if err != nil {
-		return nil, fmt.Errorf("store: agents: %w", err)
-	}
-	defer rows.Close()
-	agents := []model.Agent{}
-	for rows.Next() {
+	return queryAll(ctx, s.rdb, "agents", func(sc scanner) (model.Agent, error) {
 		var a model.Agent
 		var first, last string
 		var host sql.NullString
-		if err := rows.Scan(&a.ID, &first, &last, &host, &a.Events); err != nil {
-			return nil, fmt.Errorf("store: agents: %w", err)
-		}
+		err := sc.Scan(&a.ID, &first, &last, &host, &a.Events)
 		a.FirstSeen, a.LastSeen, a.Host = parseTimeText(first), parseTimeText(last), host.String
 		a.Online = model.OnlineAt(a.LastSeen, now, offlineAfter)
-		agents = append(agents, a)
-	}
-	return agents, rows.Err()
+		return a, err
+	}, `SELECT id, first_seen, last_seen, host, events FROM agents ORDER BY id`)
 }

@@ -127,35 +127,12 @@ func (s *Store) OpenAlertsOfType(ctx context.Context, typ string) ([]model.Alert
 }
 
 func (s *Store) queryAlerts(ctx context.Context, q string, args ...any) ([]model.Alert, error) {
-	rows, err := s.rdb.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("store: alerts: %w", err)
-	}
-	defer rows.Close()
-	var out []model.Alert
-	for rows.Next() {
-		a, err := scanAlert(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: alerts: %w", err)
-		}
-		out = append(out, a)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: alerts: %w", err)
-	}
-	return out, nil
+	return queryAll(ctx, s.rdb, "alerts", scanAlert, q, args...)
 }
 
 // AlertByID returns alert id.
 func (s *Store) AlertByID(ctx context.Context, id int64) (model.Alert, error) {
-	a, err := scanAlert(s.rdb.QueryRowContext(ctx, `SELECT `+alertColumns+` FROM alerts WHERE id = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return a, model.Errorf(model.ENOTFOUND, "alert %d not found", id)
-	}
-	if err != nil {
-		return a, fmt.Errorf("store: alert: %w", err)
-	}
-	return a, nil
+	return queryOne(ctx, s.rdb, fmt.Sprintf("alert %d", id), scanAlert, `SELECT `+alertColumns+` FROM alerts WHERE id = ?`, id)
 }
 
 // FindAlerts returns the alerts matching f, newest first, and the cursor of
@@ -195,9 +172,6 @@ func (s *Store) FindAlerts(ctx context.Context, f model.AlertFilter) ([]model.Al
 		alerts = alerts[:limit]
 		next = alerts[limit-1].ID
 	}
-	if alerts == nil {
-		alerts = []model.Alert{}
-	}
 	return alerts, next, nil
 }
 
@@ -216,21 +190,19 @@ func (s *Store) CountOpenAlertsBySeverity(ctx context.Context) (map[string]int, 
 }
 
 func (s *Store) countBy(ctx context.Context, q string) (map[string]int, error) {
-	rows, err := s.rdb.QueryContext(ctx, q)
-	if err != nil {
-		return nil, fmt.Errorf("store: count: %w", err)
+	type count struct {
+		k string
+		n int
 	}
-	defer rows.Close()
+	counts, err := queryAll(ctx, s.rdb, "count", func(sc scanner) (count, error) {
+		var c count
+		return c, sc.Scan(&c.k, &c.n)
+	}, q)
 	out := map[string]int{}
-	for rows.Next() {
-		var k string
-		var n int
-		if err := rows.Scan(&k, &n); err != nil {
-			return nil, fmt.Errorf("store: count: %w", err)
-		}
-		out[k] = n
+	for _, c := range counts {
+		out[c.k] = c.n
 	}
-	return out, rows.Err()
+	return out, err
 }
 
 // MarkAlertRead marks alert id read by user and records it as an
@@ -240,12 +212,9 @@ func (s *Store) MarkAlertRead(ctx context.Context, id int64, actor model.Actor) 
 	now := s.now()
 	_, err := s.applyAndAppend(ctx, func(tx *sql.Tx) ([]model.Event, error) {
 		var err error
-		a, err = scanAlert(tx.QueryRow(`SELECT `+alertColumns+` FROM alerts WHERE id = ?`, id))
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil, model.Errorf(model.ENOTFOUND, "alert %d not found", id)
-		}
+		a, err = queryOne(ctx, tx, fmt.Sprintf("alert %d", id), scanAlert, `SELECT `+alertColumns+` FROM alerts WHERE id = ?`, id)
 		if err != nil {
-			return nil, fmt.Errorf("store: mark alert read: %w", err)
+			return nil, err
 		}
 		if a.Read {
 			return nil, nil

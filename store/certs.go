@@ -82,24 +82,15 @@ func addCertTx(tx *sql.Tx, c model.Certificate, source string, actor model.Actor
 	e.Certificate = model.CertRef{Serial: c.Serial, Fingerprint: c.Fingerprint, Subject: c.Subject}
 	events := []model.Event{e}
 	// Older certificates for the same subject and SANs are replaced.
-	rows, err := tx.Query(`SELECT `+certColumns+` FROM certificates
+	older, err := queryAll(context.Background(), tx, "add certificate", scanCert, `SELECT `+certColumns+` FROM certificates
 		WHERE subject = ? AND replaced_at IS NULL AND id <> ? AND not_after_ns < ?`, c.Subject, c.ID, c.NotAfter.UnixNano())
 	if err != nil {
-		return added, nil, fmt.Errorf("store: add certificate: %w", err)
+		return added, nil, err
 	}
-	var older []model.Certificate
-	for rows.Next() {
-		o, err := scanCert(rows)
-		if err != nil {
-			rows.Close()
-			return added, nil, fmt.Errorf("store: add certificate: %w", err)
-		}
-		if o.SameIdentity(c) {
-			older = append(older, o)
-		}
-	}
-	rows.Close()
 	for _, o := range older {
+		if !o.SameIdentity(c) {
+			continue
+		}
 		ev, err := replaceCertTx(tx, o, &c, actor, "a newer certificate for the same subject and SANs was added", now)
 		if err != nil {
 			return added, nil, err
@@ -165,32 +156,15 @@ func scanCert(sc scanner) (model.Certificate, error) {
 // CertificateByID returns inventory certificate id, with its PEM and when
 // it was last seen in use.
 func (s *Store) CertificateByID(ctx context.Context, id int64) (model.Certificate, error) {
-	c, err := scanCert(s.rdb.QueryRowContext(ctx, `SELECT `+certColumns+` FROM certificates WHERE id = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return c, model.Errorf(model.ENOTFOUND, "certificate %d not found", id)
-	}
+	c, err := queryOne(ctx, s.rdb, fmt.Sprintf("certificate %d", id), scanCert, `SELECT `+certColumns+` FROM certificates WHERE id = ?`, id)
 	if err != nil {
-		return c, fmt.Errorf("store: certificate: %w", err)
+		return c, err
 	}
 	certs := []model.Certificate{c}
 	if err := s.attachUsage(ctx, certs); err != nil {
 		return c, err
 	}
 	return certs[0], nil
-}
-
-// CertificateByFingerprint returns the inventory certificate with the
-// SHA-256 fingerprint fp.
-func (s *Store) CertificateByFingerprint(ctx context.Context, fp string) (model.Certificate, error) {
-	var id int64
-	err := s.rdb.QueryRowContext(ctx, `SELECT id FROM certificates WHERE fingerprint = ?`, model.NormalizeFingerprint(fp)).Scan(&id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return model.Certificate{}, model.Errorf(model.ENOTFOUND, "no certificate with fingerprint %s", fp)
-	}
-	if err != nil {
-		return model.Certificate{}, fmt.Errorf("store: certificate: %w", err)
-	}
-	return s.CertificateByID(ctx, id)
 }
 
 // FindCertificates returns the inventory certificates matching f at now,
@@ -237,53 +211,36 @@ func (s *Store) findCertificates(ctx context.Context, f model.CertFilter, now ti
 	if limit <= 0 {
 		limit = -1 // no limit: the expiry check reads every current certificate
 	}
-	rows, err := s.rdb.QueryContext(ctx, q+` LIMIT ?`, append(args, limit)...)
-	if err != nil {
-		return nil, fmt.Errorf("store: find certificates: %w", err)
+	certs, err := queryAll(ctx, s.rdb, "find certificates", scanCert, q+` LIMIT ?`, append(args, limit)...)
+	for i := range certs {
+		certs[i].PEM = ""
 	}
-	defer rows.Close()
-	certs := []model.Certificate{}
-	for rows.Next() {
-		c, err := scanCert(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: find certificates: %w", err)
-		}
-		c.PEM = ""
-		certs = append(certs, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: find certificates: %w", err)
-	}
-	return certs, nil
+	return certs, err
 }
 
 // attachUsage fills the "seen in use" fields of certs from the events that
 // named them, by fingerprint or by serial number.
 func (s *Store) attachUsage(ctx context.Context, certs []model.Certificate) error {
+	type usage struct {
+		last        string
+		agent, host sql.NullString
+		uses        int64
+	}
 	for i := range certs {
 		c := &certs[i]
-		rows, err := s.rdb.QueryContext(ctx, `SELECT last_seen, agent_id, host, uses FROM certificate_usage WHERE key IN (?, ?)`,
-			"fp:"+c.Fingerprint, "serial:"+c.Serial)
+		us, err := queryAll(ctx, s.rdb, "certificate usage", func(sc scanner) (usage, error) {
+			var u usage
+			return u, sc.Scan(&u.last, &u.agent, &u.host, &u.uses)
+		}, `SELECT last_seen, agent_id, host, uses FROM certificate_usage WHERE key IN (?, ?)`, "fp:"+c.Fingerprint, "serial:"+c.Serial)
 		if err != nil {
-			return fmt.Errorf("store: certificate usage: %w", err)
+			return err
 		}
-		for rows.Next() {
-			var last string
-			var agent, host sql.NullString
-			var uses int64
-			if err := rows.Scan(&last, &agent, &host, &uses); err != nil {
-				rows.Close()
-				return fmt.Errorf("store: certificate usage: %w", err)
-			}
+		for _, u := range us {
 			// An event naming both is counted under each key: keep the larger.
-			c.Uses = max(c.Uses, uses)
-			if t := parseTimeText(last); c.LastSeen == nil || t.After(*c.LastSeen) {
-				c.LastSeen, c.LastSeenAgent, c.LastSeenHost = &t, agent.String, host.String
+			c.Uses = max(c.Uses, u.uses)
+			if t := parseTimeText(u.last); c.LastSeen == nil || t.After(*c.LastSeen) {
+				c.LastSeen, c.LastSeenAgent, c.LastSeenHost = &t, u.agent.String, u.host.String
 			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("store: certificate usage: %w", err)
 		}
 	}
 	return nil
@@ -336,32 +293,7 @@ func endpointEntity(id int64) model.Entity { return model.Entity{Type: "ENDPOINT
 
 // ListEndpoints returns every registered endpoint in registration order.
 func (s *Store) ListEndpoints(ctx context.Context) ([]model.Endpoint, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT `+endpointColumns+` FROM endpoints ORDER BY id`)
-	if err != nil {
-		return nil, fmt.Errorf("store: endpoints: %w", err)
-	}
-	defer rows.Close()
-	eps := []model.Endpoint{}
-	for rows.Next() {
-		e, err := scanEndpoint(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: endpoints: %w", err)
-		}
-		eps = append(eps, e)
-	}
-	return eps, rows.Err()
-}
-
-// EndpointByID returns endpoint id.
-func (s *Store) EndpointByID(ctx context.Context, id int64) (model.Endpoint, error) {
-	e, err := scanEndpoint(s.rdb.QueryRowContext(ctx, `SELECT `+endpointColumns+` FROM endpoints WHERE id = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return e, model.Errorf(model.ENOTFOUND, "endpoint %d not found", id)
-	}
-	if err != nil {
-		return e, fmt.Errorf("store: endpoint: %w", err)
-	}
-	return e, nil
+	return queryAll(ctx, s.rdb, "endpoints", scanEndpoint, `SELECT `+endpointColumns+` FROM endpoints ORDER BY id`)
 }
 
 // RecordEndpointCheck stores the outcome of dialing endpoint id at now:

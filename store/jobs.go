@@ -179,14 +179,7 @@ func jobEvent(now time.Time, j model.Job, status string, actor model.Actor, cert
 
 // JobByID returns job id.
 func (s *Store) JobByID(ctx context.Context, id int64) (model.Job, error) {
-	j, err := scanJob(s.rdb.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return j, model.Errorf(model.ENOTFOUND, "job %d not found", id)
-	}
-	if err != nil {
-		return j, fmt.Errorf("store: job: %w", err)
-	}
-	return j, nil
+	return queryOne(ctx, s.rdb, fmt.Sprintf("job %d", id), scanJob, `SELECT `+jobColumns+` FROM jobs WHERE id = ?`, id)
 }
 
 // FindJobs returns the jobs matching f, newest first (or, with
@@ -237,20 +230,7 @@ func (s *Store) FindJobs(ctx context.Context, f model.JobFilter) ([]model.Job, i
 }
 
 func (s *Store) queryJobs(ctx context.Context, q string, args ...any) ([]model.Job, error) {
-	rows, err := s.rdb.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("store: jobs: %w", err)
-	}
-	defer rows.Close()
-	jobs := []model.Job{}
-	for rows.Next() {
-		j, err := scanJob(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: jobs: %w", err)
-		}
-		jobs = append(jobs, j)
-	}
-	return jobs, rows.Err()
+	return queryAll(ctx, s.rdb, "jobs", scanJob, q, args...)
 }
 
 // RunningJobsStartedBefore returns the RUNNING jobs started before t.
@@ -341,12 +321,9 @@ func (s *Store) FinishJob(ctx context.Context, id int64, agentID string, r model
 	actor := model.AgentActor(agentID)
 	_, err := s.applyAndAppend(ctx, func(tx *sql.Tx) ([]model.Event, error) {
 		out = JobOutcome{}
-		j, err := scanJob(tx.QueryRow(`SELECT `+jobColumns+` FROM jobs WHERE id = ?`, id))
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil, model.Errorf(model.ENOTFOUND, "job %d not found", id)
-		}
+		j, err := queryOne(ctx, tx, fmt.Sprintf("job %d", id), scanJob, `SELECT `+jobColumns+` FROM jobs WHERE id = ?`, id)
 		if err != nil {
-			return nil, fmt.Errorf("store: finish job: %w", err)
+			return nil, err
 		}
 		if j.Status != model.JobRunning {
 			return nil, model.Errorf(model.ECONFLICT, "job %d is %s, not RUNNING: only a claimed job takes a result", id, j.Status)
@@ -448,19 +425,12 @@ func renewedTx(tx *sql.Tx, out *JobOutcome, old model.Certificate, issued *model
 	if issued == nil || issued.ID == old.ID {
 		return events, nil
 	}
-	rows, err := tx.Query(`SELECT id FROM endpoints WHERE expected_fingerprint = ?`, old.Fingerprint)
+	ids, err := queryAll(context.Background(), tx, "renewal endpoints", scanInt64,
+		`SELECT id FROM endpoints WHERE expected_fingerprint = ? ORDER BY id`, old.Fingerprint)
 	if err != nil {
-		return nil, fmt.Errorf("store: renewal endpoints: %w", err)
+		return nil, err
 	}
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("store: renewal endpoints: %w", err)
-		}
-		out.EndpointsUpdated = append(out.EndpointsUpdated, id)
-	}
-	rows.Close()
+	out.EndpointsUpdated = ids
 	for _, id := range out.EndpointsUpdated {
 		if _, err := tx.Exec(`UPDATE endpoints SET expected_fingerprint = ? WHERE id = ?`, issued.Fingerprint, id); err != nil {
 			return nil, fmt.Errorf("store: renewal endpoints: %w", err)

@@ -2,31 +2,20 @@ package store
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"math/big"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"vigil/internal/testpki"
 	"vigil/model"
 )
 
-func testCert(t *testing.T, cn string, sans []string, serial int64, notAfter time.Time) model.Certificate {
+func testCert(t *testing.T, cn string, sans []string, notAfter time.Time) model.Certificate {
 	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: cn}, DNSNames: sans,
-		NotBefore: notAfter.Add(-90 * 24 * time.Hour), NotAfter: notAfter}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	x, _ := x509.ParseCertificate(der)
-	return model.CertificateFromX509(x)
+	c := testpki.NewCA(t).Issue(t, cn, sans, notAfter.Add(-90*24*time.Hour), notAfter)
+	return model.CertificateFromX509(c.X509)
 }
 
 // TestSightings feeds committed events through the OnCommit hook: agents
@@ -41,7 +30,7 @@ func TestSightings(t *testing.T) {
 	}
 	defer s.Close()
 	now := time.Now().UTC()
-	c := testCert(t, "used.example.test", []string{"used.example.test"}, 0x4f2a, now.Add(60*24*time.Hour))
+	c := testCert(t, "used.example.test", []string{"used.example.test"}, now.Add(60*24*time.Hour))
 	if _, err := s.AddCertificates(ctx, []model.Certificate{c}, model.CertSourceUpload, model.UserActor("ops")); err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +40,7 @@ func TestSightings(t *testing.T) {
 		return e
 	}
 	if _, err := s.AppendEvents(ctx, []model.Event{
-		at(0, `{"type":"CERT_USED","agent_id":"a1","host":"h1","certificate":{"serial":"4F:2A"}}`),
+		at(0, `{"type":"CERT_USED","agent_id":"a1","host":"h1","certificate":{"serial":"0x`+strings.ToUpper(c.Serial)+`"}}`),
 		at(time.Minute, `{"type":"CERT_USED","agent_id":"a2","host":"h2","certificate":{"fingerprint":"`+c.Fingerprint+`"}}`),
 		at(2*time.Minute, `{"type":"HEARTBEAT","agent_id":"a1"}`),
 	}); err != nil {
@@ -87,7 +76,7 @@ func TestNewerCertificateReplaces(t *testing.T) {
 	ctx := context.Background()
 	s := openTest(t)
 	now := time.Now()
-	old := testCert(t, "www.example.test", []string{"www.example.test", "example.test"}, 1, now.Add(3*24*time.Hour))
+	old := testCert(t, "www.example.test", []string{"www.example.test", "example.test"}, now.Add(3*24*time.Hour))
 	added, err := s.AddCertificates(ctx, []model.Certificate{old}, model.CertSourceUpload, model.UserActor("ops"))
 	if err != nil {
 		t.Fatal(err)
@@ -97,8 +86,8 @@ func TestNewerCertificateReplaces(t *testing.T) {
 		Key: "EXPIRING_SOON:cert:1:7", Entity: certEntity(oldID)}); err != nil {
 		t.Fatal(err)
 	}
-	other := testCert(t, "www.example.test", []string{"www.example.test"}, 2, now.Add(90*24*time.Hour))
-	newer := testCert(t, "www.example.test", []string{"example.test", "www.example.test"}, 3, now.Add(90*24*time.Hour))
+	other := testCert(t, "www.example.test", []string{"www.example.test"}, now.Add(90*24*time.Hour))
+	newer := testCert(t, "www.example.test", []string{"example.test", "www.example.test"}, now.Add(90*24*time.Hour))
 	added, err = s.AddCertificates(ctx, []model.Certificate{other, newer}, model.CertSourceUpload, model.UserActor("ops"))
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,51 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"vigil/model"
+)
+
+// queryAll runs q on db and scans every row with scan; what names the
+// query in errors. The result is never nil.
+func queryAll[T any](ctx context.Context, db querier, what string, scan func(scanner) (T, error), q string, args ...any) ([]T, error) {
+	rows, err := db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: %s: %w", what, err)
+	}
+	defer rows.Close()
+	out := []T{}
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: %s: %w", what, err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: %s: %w", what, err)
+	}
+	return out, nil
+}
+
+func scanInt64(sc scanner) (int64, error) {
+	var n int64
+	err := sc.Scan(&n)
+	return n, err
+}
+
+// queryOne runs q, which selects at most one row, and scans it. No row is
+// an ENOTFOUND error saying "<what> not found".
+func queryOne[T any](ctx context.Context, db querier, what string, scan func(scanner) (T, error), q string, args ...any) (T, error) {
+	v, err := scan(db.QueryRowContext(ctx, q, args...))
+	if errors.Is(err, sql.ErrNoRows) {
+		return v, model.Errorf(model.ENOTFOUND, "%s not found", what)
+	}
+	if err != nil {
+		return v, fmt.Errorf("store: %s: %w", what, err)
+	}
+	return v, nil
+}

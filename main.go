@@ -333,7 +333,15 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) error {
 	// Every committed event naming an agent or a certificate is noted in
 	// memory by the writer and flushed by the agents check.
 	sightings := store.NewSightings()
-	st, err := openStore(ctx, cfg.DataDir, store.Options{Registerer: reg, OnCommit: sightings.Observe, Now: clock.Now})
+	var st *store.Store
+	st, err := openStore(ctx, cfg.DataDir, store.Options{
+		Registerer:           reg,
+		Logger:               log,
+		LatestCheckpointFile: filepath.Join(cfg.DataDir, latestCheckpointFile),
+		OnRecovered:          func(o store.Outage) { recordOutage(st, o, log) },
+		OnCommit:             sightings.Observe,
+		Now:                  clock.Now,
+	})
 	if err != nil {
 		return err
 	}
@@ -353,6 +361,7 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	checkRollback(ctx, st, cfg.DataDir, key, log)
 
 	// The scheduler and the webhook run until shutdown, after the HTTP
 	// server has drained.
@@ -425,6 +434,54 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) error {
 	return nil
 }
 
+// checkRollback compares the database with the newest checkpoint kept
+// beside it. A database that no longer extends it (an older backup was
+// restored, events were cut or rewritten) is reported loudly and recorded;
+// Vigil still starts, so intake is not lost.
+func checkRollback(ctx context.Context, st *store.Store, dataDir string, key *model.CheckpointKey, log *slog.Logger) {
+	note, err := os.ReadFile(filepath.Join(dataDir, latestCheckpointFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return
+	}
+	var problem error
+	if err != nil {
+		problem = err
+	} else if cp, err := model.OpenCheckpoint(note, key.PublicKey()); err != nil {
+		problem = fmt.Errorf("%s: %w", latestCheckpointFile, err)
+	} else {
+		problem = st.CheckExtends(ctx, cp)
+	}
+	if problem == nil {
+		return
+	}
+	log.Error("DATABASE DOES NOT EXTEND ITS LATEST CHECKPOINT", "err", problem)
+	e := model.Event{Category: model.CategorySystem, Type: "E_ROLLBACK_DETECTED", Outcome: "FAILURE", Severity: "crit",
+		Source: model.SourceInternal, Actor: model.Actor{Type: "SYSTEM", ID: "vigil"},
+		Message: "The database does not extend its latest checkpoint: " + problem.Error()}
+	if err := e.Normalize(time.Now()); err == nil {
+		if _, err := st.AppendEvents(ctx, []model.Event{e}); err != nil {
+			log.Error("recording rollback", "err", err)
+		}
+	}
+}
+
+// recordOutage records, once writes succeed again, that they failed.
+func recordOutage(st *store.Store, o store.Outage, log *slog.Logger) {
+	d, _ := json.Marshal(map[string]any{
+		"since": o.Since.UTC().Format(time.RFC3339Nano), "until": o.Until.UTC().Format(time.RFC3339Nano),
+		"failed_batches": o.FailedBatches, "error": o.Err,
+	})
+	e := model.Event{Category: model.CategorySystem, Type: "E_STORAGE_UNAVAILABLE", Outcome: "FAILURE", Severity: "err",
+		Source: model.SourceInternal, Actor: model.Actor{Type: "SYSTEM", ID: "vigil"},
+		Message: fmt.Sprintf("Events could not be written for %s: %s", o.Until.Sub(o.Since).Round(time.Second), o.Err), Details: d}
+	if err := e.Normalize(time.Now()); err == nil {
+		_, err = st.AppendEvents(context.Background(), []model.Event{e})
+		if err != nil {
+			log.Error("recording storage outage", "err", err)
+		}
+	}
+}
+
 // openStore creates the data directory if needed and opens the database.
 func openStore(ctx context.Context, dataDir string, opts store.Options) (*store.Store, error) {
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
@@ -440,6 +497,10 @@ func openStore(ctx context.Context, dataDir string, opts store.Options) (*store.
 // checkpointKeyFile is the Ed25519 key that signs checkpoints, in the data
 // directory; it never leaves the box.
 const checkpointKeyFile = "checkpoint.key"
+
+// latestCheckpointFile holds the newest checkpoint's signed note outside the
+// database, so that restoring an older database is noticed.
+const latestCheckpointFile = "checkpoint.latest"
 
 // loadCheckpointKey reads the checkpoint signing key of dataDir, creating
 // it on first start (create false: it must exist).
@@ -535,14 +596,24 @@ func cmdVerify(ctx context.Context, args []string, stdout io.Writer) (bool, erro
 		}
 	}
 	opts.PublicKey = pubKey
-	if checkpointFile != "" {
-		b, err := os.ReadFile(checkpointFile)
+	// The newest checkpoint kept beside the database is checked too.
+	files := []string{checkpointFile}
+	if latest := filepath.Join(dataDir, latestCheckpointFile); pubKey != "" {
+		if _, err := os.Stat(latest); err == nil {
+			files = append(files, latest)
+		}
+	}
+	for _, f := range files {
+		if f == "" {
+			continue
+		}
+		b, err := os.ReadFile(f)
 		if err != nil {
 			return false, err
 		}
 		cp, err := model.OpenCheckpoint(b, pubKey)
 		if err != nil {
-			fmt.Fprintf(stdout, "FAILED: %s: %v\n", checkpointFile, err)
+			fmt.Fprintf(stdout, "FAILED: %s: %v\n", f, err)
 			return false, nil
 		}
 		opts.External = append(opts.External, cp)

@@ -304,7 +304,7 @@ func TestVerifyAgainstExportedCheckpoint(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
-	if code, out, _ := vigil(t, "", "verify", "--data", dir, "--checkpoint", cpFile); code != 0 || !strings.Contains(out, "matches 2 checkpoint(s)") {
+	if code, out, _ := vigil(t, "", "verify", "--data", dir, "--checkpoint", cpFile); code != 0 || !strings.Contains(out, "matches 3 checkpoint(s)") {
 		t.Fatalf("verify against the kept checkpoint: %d %s", code, out)
 	}
 
@@ -313,9 +313,11 @@ func TestVerifyAgainstExportedCheckpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
+	// Retention's gate opened by hand, and every trace on the box removed.
 	if _, err := db.Exec(`DROP TRIGGER events_no_delete; DELETE FROM events WHERE id > 30; DELETE FROM checkpoints`); err != nil {
 		t.Fatal(err)
 	}
+	os.Remove(filepath.Join(dir, latestCheckpointFile))
 	if code, out, _ := vigil(t, "", "verify", "--data", dir); code != 0 {
 		t.Fatalf("the cut chain is intact on its own: %d %s", code, out)
 	}
@@ -327,5 +329,45 @@ func TestVerifyAgainstExportedCheckpoint(t *testing.T) {
 	os.WriteFile(cpFile, []byte(strings.Replace(string(note), "\n43\n", "\n44\n", 1)), 0o600)
 	if code, out, _ := vigil(t, "", "verify", "--data", dir, "--checkpoint", cpFile); code != 1 || !strings.Contains(out, "signature") {
 		t.Fatalf("forged checkpoint: %d %s", code, out)
+	}
+}
+
+// TestRestoredOldDatabaseIsReported restores an older backup over the
+// database: vigil verify fails and serve records the rollback.
+func TestRestoredOldDatabaseIsReported(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("VIGIL_ADMIN_PASSWORD", "first-admin-password")
+	url, stop := serve(t, dir)
+	_, manage, _ := vigil(t, "", "token", "create", "--data", dir, "--user", "admin", "--name", "m", "--scope", "manage")
+	_, ingest, _ := vigil(t, "", "token", "create", "--data", dir, "--user", "admin", "--name", "i", "--scope", "ingest")
+	manage, ingest = strings.TrimSpace(manage), strings.TrimSpace(ingest)
+	request(t, "POST", url+"/api/v1/events", ingest, `[{"message":"before the backup"}]`)
+	old := filepath.Join(t.TempDir(), "old.db")
+	if code, _, errOut := vigil(t, "", "backup", "--data", dir, "--out", old); code != 0 {
+		t.Fatal(errOut)
+	}
+	request(t, "POST", url+"/api/v1/events", ingest, `[{"message":"after the backup"},{"message":"and more"}]`)
+	if code, body := request(t, "POST", url+"/api/v1/audit/checkpoint", manage, ""); code != 201 {
+		t.Fatalf("checkpoint: %d %s", code, body)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		os.Remove(filepath.Join(dir, "vigil.db"+suffix))
+	}
+	if err := os.Rename(old, filepath.Join(dir, "vigil.db")); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ := vigil(t, "", "verify", "--data", dir)
+	if code != 1 || !strings.Contains(out, "but the database holds") {
+		t.Fatalf("verify of a restored old database: %d %s", code, out)
+	}
+	url, stop = serve(t, dir)
+	defer stop()
+	_, read, _ := vigil(t, "", "token", "create", "--data", dir, "--user", "admin", "--name", "r2", "--scope", "read")
+	_, body := request(t, "GET", url+"/api/v1/events?type=E_ROLLBACK_DETECTED", strings.TrimSpace(read), "")
+	if !strings.Contains(body, "an older copy of the database was restored") {
+		t.Fatalf("rollback not recorded: %s", body)
 	}
 }

@@ -71,6 +71,18 @@ func requireManage(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// requireWritable refuses changes while event writes fail (disk full, I/O
+// errors): a change that cannot be audited is not made.
+func (s *Server) requireWritable(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if o, down := s.store.Unavailable(); down {
+			return model.Errorf(model.EUNAVAILABLE, "storage is failing since %s (%s): changes that could not be audited are refused",
+				o.Since.UTC().Format(time.RFC3339), o.Err)
+		}
+		return next(c)
+	}
+}
+
 func requireAgent(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if !principal(c).CanRunJobs() {

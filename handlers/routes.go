@@ -40,7 +40,7 @@ func (s *Server) routes(e *echo.Echo) {
 	read.GET("/api/v1/agents", s.listAgents)
 
 	// Manage: a session or a token of scope manage, of an admin or operator.
-	manage := e.Group("/api/v1", s.authenticate, requireManage)
+	manage := e.Group("/api/v1", s.authenticate, requireManage, s.requireWritable)
 	manage.POST("/audit/checkpoint", s.createCheckpoint)
 	manage.POST("/alerts/:id/read", s.readAlert)
 	manage.POST("/alerts/read-all", s.readAllAlerts)

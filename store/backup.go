@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
 )
 
@@ -18,7 +19,7 @@ func (s *Store) Backup(ctx context.Context, out string) error {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("store: backup: %w", err)
 	}
-	db, err := sql.Open("sqlite3", "file:"+s.path+"?_busy_timeout=10000")
+	db, err := sql.Open("sqlite3", fileURI(s.path, url.Values{"_busy_timeout": {"10000"}}))
 	if err != nil {
 		return fmt.Errorf("store: backup: %w", err)
 	}

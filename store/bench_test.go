@@ -32,24 +32,11 @@ func fillBench(tb testing.TB, s *Store, n int, end time.Time) {
 	ctx := context.Background()
 	start := end.Add(-30 * 24 * time.Hour)
 	step := (30 * 24 * time.Hour) / time.Duration(n)
-	cats := []string{"USAGE", "AUTH", "ACCESS_CONTROL", "ACCESS_CONTROL", "USAGE", "AUDIT_LOG", "USAGE", "USAGE", "SYSTEM", "USAGE"}
-	types := map[string]string{"USAGE": "CERT_USED", "AUTH": "E_LOGIN_FAILED", "ACCESS_CONTROL": "ACCESS_CHECK", "AUDIT_LOG": "RENEWAL_INITIATED", "SYSTEM": "E_REPORT_GENERATED"}
 	const batch = 5000
 	for i := 0; i < n; i += batch {
 		evs := make([]model.Event, 0, batch)
 		for j := i; j < i+batch && j < n; j++ {
-			cat := cats[j%len(cats)]
-			msg := fmt.Sprintf("certificate %08X used by process signtool.exe for build %d", j*7919, j)
-			if j%100_000 == 77 {
-				msg += " zanzibar"
-			}
-			e := model.Event{
-				Time: start.Add(time.Duration(j) * step), Category: cat, Type: types[cat],
-				Outcome: []string{"ALLOWED", "DENIED", "SUCCESS"}[j%3], Source: model.SourceHTTP,
-				Actor:       model.Actor{Type: "USER", ID: fmt.Sprintf("user%d", j%500), IP: fmt.Sprintf("10.0.%d.%d", j%200, j%250)},
-				Certificate: model.CertRef{Serial: fmt.Sprintf("%08X", j*7919), Subject: fmt.Sprintf("CN=svc-%d,O=Example", j%1000)},
-				AgentID:     fmt.Sprintf("agent-%d", j%50), Policy: "code-signing", Message: msg,
-			}
+			e := benchEventAt(j, start.Add(time.Duration(j)*step))
 			if err := e.Normalize(end); err != nil {
 				tb.Fatal(err)
 			}
@@ -59,6 +46,36 @@ func fillBench(tb testing.TB, s *Store, n int, end time.Time) {
 			tb.Fatal(err)
 		}
 	}
+}
+
+var (
+	benchCats  = []string{"USAGE", "AUTH", "ACCESS_CONTROL", "ACCESS_CONTROL", "USAGE", "AUDIT_LOG", "USAGE", "USAGE", "SYSTEM", "USAGE"}
+	benchTypes = map[string]string{"USAGE": "CERT_USED", "AUTH": "E_LOGIN_FAILED", "ACCESS_CONTROL": "ACCESS_CHECK", "AUDIT_LOG": "RENEWAL_INITIATED", "SYSTEM": "E_REPORT_GENERATED"}
+)
+
+// benchEventAt returns the j-th generated event, at time t (not normalized).
+func benchEventAt(j int, t time.Time) model.Event {
+	cat := benchCats[j%len(benchCats)]
+	msg := fmt.Sprintf("certificate %08X used by process signtool.exe for build %d", j*7919, j)
+	if j%100_000 == 77 {
+		msg += " zanzibar"
+	}
+	return model.Event{
+		Time: t, Category: cat, Type: benchTypes[cat],
+		Outcome: []string{"ALLOWED", "DENIED", "SUCCESS"}[j%3], Source: model.SourceHTTP,
+		Actor:       model.Actor{Type: "USER", ID: fmt.Sprintf("user%d", j%500), IP: fmt.Sprintf("10.0.%d.%d", j%200, j%250)},
+		Certificate: model.CertRef{Serial: fmt.Sprintf("%08X", j*7919), Subject: fmt.Sprintf("CN=svc-%d,O=Example", j%1000)},
+		AgentID:     fmt.Sprintf("agent-%d", j%50), Policy: "code-signing", Message: msg,
+	}
+}
+
+// benchEvent returns the j-th generated event, normalized, at time end.
+func benchEvent(j int, end time.Time) model.Event {
+	e := benchEventAt(j, end)
+	if err := e.Normalize(end); err != nil {
+		panic(err)
+	}
+	return e
 }
 
 // BenchmarkQueries1M measures read latency at benchRows events (default

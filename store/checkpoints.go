@@ -1,7 +1,10 @@
 package store
 
 import (
+	"bytes"
 	"context"
+	"database/sql"
+	"os"
 	"fmt"
 	"time"
 
@@ -33,7 +36,64 @@ func (s *Store) CreateCheckpoint(ctx context.Context, key *model.CheckpointKey) 
 		return StoredCheckpoint{}, fmt.Errorf("store: create checkpoint: %w", err)
 	}
 	id, _ := res.LastInsertId()
+	if s.latestFile != "" {
+		if err := writeFileAtomic(s.latestFile, []byte(note)); err != nil {
+			return StoredCheckpoint{}, fmt.Errorf("store: keep latest checkpoint: %w", err)
+		}
+	}
 	return StoredCheckpoint{ID: id, Checkpoint: cp, Note: note}, nil
+}
+
+// writeFileAtomic replaces path with data durably: a temporary file is
+// written, synced and renamed over it.
+func writeFileAtomic(path string, data []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// CheckExtends returns an error saying how the database fails to extend
+// checkpoint cp: it holds fewer events, or a different history.
+func (s *Store) CheckExtends(ctx context.Context, cp model.Checkpoint) error {
+	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("store: check checkpoint: %w", err)
+	}
+	defer tx.Rollback()
+	var size uint64
+	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) FROM events`).Scan(&size); err != nil {
+		return fmt.Errorf("store: check checkpoint: %w", err)
+	}
+	if size < cp.Size {
+		return fmt.Errorf("the checkpoint of %s covers %d events but the database holds %d: an older copy of the database was restored or events were cut",
+			cp.Time.UTC().Format(time.RFC3339), cp.Size, size)
+	}
+	r, err := loadRange(ctx, tx, cp.Size)
+	if err != nil {
+		return fmt.Errorf("store: check checkpoint: %w", err)
+	}
+	root, err := rootOf(r)
+	if err != nil {
+		return fmt.Errorf("store: check checkpoint: %w", err)
+	}
+	if !bytes.Equal(root, cp.Root) {
+		return fmt.Errorf("the tree of the first %d events differs from the checkpoint of %s: history was rewritten", cp.Size, cp.Time.UTC().Format(time.RFC3339))
+	}
+	return nil
 }
 
 // LatestCheckpoint returns the newest stored checkpoint.

@@ -45,7 +45,7 @@ func allLeaves(t *testing.T, s *Store) [][]byte {
 	return out
 }
 
-func appendN(t *testing.T, s *Store, n, batch int) {
+func appendN(t testing.TB, s *Store, n, batch int) {
 	t.Helper()
 	for i := 0; i < n; i += batch {
 		var evs []model.Event

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net/url"
 	"path"
 	"sort"
@@ -34,8 +35,17 @@ type Options struct {
 	// OnCommit, if set, is called by the writer after each durable commit
 	// with the events just stored (read-only for the callee).
 	OnCommit func([]model.Event)
+	// OnRecovered, if set, is called (in its own goroutine) when writes
+	// succeed again after failing, e.g. once a full disk has space again.
+	OnRecovered func(Outage)
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// LatestCheckpointFile, if set, receives the signed note of every
+	// checkpoint made, outside the database: restoring an older copy of the
+	// database does not roll it back, so the rollback is detected.
+	LatestCheckpointFile string
+	// Logger receives the store's log lines; nil means slog.Default().
+	Logger *slog.Logger
 }
 
 // Store is Vigil's database.
@@ -45,6 +55,8 @@ type Store struct {
 	rdb    *sql.DB // read pool
 	writer *writer
 	now    func() time.Time
+
+	latestFile string // see Options.LatestCheckpointFile
 }
 
 // Open opens (creating if needed) the database at path, applies the schema
@@ -53,6 +65,9 @@ type Store struct {
 func Open(ctx context.Context, dbPath string, schema fs.FS, opts Options) (*Store, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
 	}
 	if opts.QueueSize <= 0 {
 		opts.QueueSize = 1024
@@ -72,7 +87,7 @@ func Open(ctx context.Context, dbPath string, schema fs.FS, opts Options) (*Stor
 	wq.Set("_synchronous", "FULL")
 	wq.Set("_txlock", "immediate")
 	wq.Set("_cache_size", "-65536")
-	wdb, err := sql.Open("sqlite3", "file:"+dbPath+"?"+wq.Encode())
+	wdb, err := sql.Open("sqlite3", fileURI(dbPath, wq))
 	if err != nil {
 		return nil, fmt.Errorf("store: open: %w", err)
 	}
@@ -90,14 +105,14 @@ func Open(ctx context.Context, dbPath string, schema fs.FS, opts Options) (*Stor
 	rq := cloneValues(common)
 	rq.Set("_query_only", "1")
 	rq.Set("_cache_size", "-16384")
-	rdb, err := sql.Open("sqlite3", "file:"+dbPath+"?"+rq.Encode())
+	rdb, err := sql.Open("sqlite3", fileURI(dbPath, rq))
 	if err != nil {
 		wdb.Close()
 		return nil, fmt.Errorf("store: open readers: %w", err)
 	}
 	rdb.SetMaxOpenConns(8)
 	rdb.SetMaxIdleConns(8)
-	s := &Store{path: dbPath, wdb: wdb, rdb: rdb, now: opts.Now}
+	s := &Store{path: dbPath, wdb: wdb, rdb: rdb, now: opts.Now, latestFile: opts.LatestCheckpointFile}
 	s.writer, err = newWriter(ctx, wdb, opts)
 	if err != nil {
 		rdb.Close()
@@ -111,7 +126,10 @@ func Open(ctx context.Context, dbPath string, schema fs.FS, opts Options) (*Stor
 func (s *Store) Close() error {
 	s.writer.close()
 	_, _ = s.wdb.Exec("PRAGMA optimize")
-	return errors.Join(s.rdb.Close(), s.wdb.Close())
+	rerr := s.rdb.Close()
+	// Fold the WAL into the database so a cleanly stopped one is one file.
+	_, _ = s.wdb.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
+	return errors.Join(rerr, s.wdb.Close())
 }
 
 // Path returns the database file's path.
@@ -119,6 +137,13 @@ func (s *Store) Path() string { return s.path }
 
 // Now returns the current time of the store's clock.
 func (s *Store) Now() time.Time { return s.now() }
+
+// fileURI returns the SQLite URI of path with the connection parameters q;
+// '%', '?' and '#' in the path are escaped so any directory name works.
+func fileURI(path string, q url.Values) string {
+	path = strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
+	return "file:" + path + "?" + q.Encode()
+}
 
 func cloneValues(v url.Values) url.Values {
 	c := url.Values{}

@@ -138,3 +138,22 @@ func TestSearch(t *testing.T) {
 		t.Errorf("negative-only query: %v", err)
 	}
 }
+
+func TestOpenAnyDirectoryName(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "odd #1 ?x=y %20 name")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "vigil.db")
+	s, err := Open(context.Background(), p, os.DirFS(".."), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AppendEvents(context.Background(), []model.Event{ev(t, `{"message":"x"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("database not at %s: %v", p, err)
+	}
+}

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/transparency-dev/merkle/compact"
 
@@ -33,6 +35,12 @@ type ChainReport struct {
 	TreeSize           uint64 `json:"tree_size"`
 	RootHash           string `json:"root_hash,omitempty"`
 	CheckpointsChecked int    `json:"checkpoints_checked"`
+	// Retention: events up to BaseID are gone; Pruned removed events above
+	// it left only their hashes. CheckpointsBeforeBase could not be
+	// rechecked since their events are gone.
+	BaseID                int64 `json:"retention_base_id,omitempty"`
+	Pruned                int64 `json:"pruned,omitempty"`
+	CheckpointsBeforeBase int   `json:"checkpoints_before_base,omitempty"`
 }
 
 // checkpointCheck is a tree head the walk must meet.
@@ -77,15 +85,35 @@ func (s *Store) VerifyChain(ctx context.Context, opts VerifyOptions) (ChainRepor
 	if bad != "" {
 		return fail(0, "%s", bad)
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT `+eventColumns+` FROM events ORDER BY id`)
+	// Retention may have removed a prefix: the walk starts at the chain's
+	// base, whose tree is made of stored nodes only.
+	base, baseHash, err := chainBase(ctx, tx)
+	if err != nil {
+		return rep, fmt.Errorf("store: verify: %w", err)
+	}
+	rep.BaseID = base
+	tree, err := loadRange(ctx, tx, uint64(base))
+	if err != nil {
+		return fail(base, "the tree of the %d events removed by retention cannot be loaded: %v", base, err)
+	}
+	for len(checks) > 0 && checks[0].size <= uint64(base) {
+		rep.CheckpointsBeforeBase++
+		checks = checks[1:]
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT `+eventColumns+`, `+storedAsWritten+` FROM events WHERE id > ? ORDER BY id`, base)
 	if err != nil {
 		return rep, fmt.Errorf("store: verify: %w", err)
 	}
 	defer rows.Close()
-	prev := make([]byte, HashSize)
-	var prevID int64
+	pruned, err := tx.QueryContext(ctx, `SELECT id, hash FROM pruned_events WHERE id > ? ORDER BY id`, base)
+	if err != nil {
+		return rep, fmt.Errorf("store: verify: %w", err)
+	}
+	defer pruned.Close()
+	var asWritten bool
+	scanAll := func(dest ...any) error { return rows.Scan(append(dest, &asWritten)...) }
+	prev, prevID := baseHash, base
 	var buf []byte
-	tree := rangeFactory.NewEmptyRange(0)
 	var badNode *compact.NodeID
 	visit := func(id compact.NodeID, h []byte) {
 		if id.Level < storedLevel || badNode != nil {
@@ -95,31 +123,72 @@ func (s *Store) VerifyChain(ctx context.Context, opts VerifyOptions) (ChainRepor
 			badNode = &id
 		}
 	}
-	for rows.Next() {
-		r, stored, err := scanRow(rows)
-		if err != nil {
+	// The walk merges the events with the hashes retention left behind.
+	var (
+		r          row
+		stored     []byte
+		haveEvent  = rows.Next()
+		prunedID   int64
+		prunedHash []byte
+		havePruned = pruned.Next()
+	)
+	if haveEvent {
+		if r, stored, err = scanRow(scanFunc(scanAll)); err != nil {
+			return fail(prevID+1, "event %d cannot be read: %v", prevID+1, err)
+		}
+	}
+	if havePruned {
+		if err := pruned.Scan(&prunedID, &prunedHash); err != nil {
 			return rep, fmt.Errorf("store: verify: %w", err)
 		}
-		switch {
-		case r.id <= prevID:
-			return fail(prevID+1, "event %d is out of order", r.id)
-		case r.id != prevID+1:
-			return fail(prevID+1, "event %d is missing", prevID+1)
+	}
+	for haveEvent || havePruned {
+		var id int64
+		var h []byte
+		if havePruned && (!haveEvent || prunedID < r.id) {
+			// A removed event: its content is gone; its hash still links
+			// its neighbours and is its leaf in the tree.
+			id, h = prunedID, prunedHash
+			if id != prevID+1 {
+				return fail(prevID+1, "event %d is missing", prevID+1)
+			}
+			rep.Pruned++
+			if havePruned = pruned.Next(); havePruned {
+				if err := pruned.Scan(&prunedID, &prunedHash); err != nil {
+					return rep, fmt.Errorf("store: verify: %w", err)
+				}
+			}
+		} else {
+			id, h = r.id, stored
+			if !asWritten && id == prevID+1 {
+				return fail(id, "event %d holds a value of a type or form Vigil never writes", id)
+			}
+			switch {
+			case id <= prevID:
+				return fail(prevID+1, "event %d is out of order", id)
+			case id != prevID+1:
+				return fail(prevID+1, "event %d is missing", prevID+1)
+			}
+			var sum [HashSize]byte
+			sum, buf = chainHash(prev, &r, buf)
+			if !bytes.Equal(sum[:], stored) {
+				return fail(id, "event %d does not match its hash: it was changed, inserted or moved", id)
+			}
+			rep.Checked++
+			if haveEvent = rows.Next(); haveEvent {
+				if r, stored, err = scanRow(scanFunc(scanAll)); err != nil {
+					return fail(id+1, "event %d cannot be read: %v", id+1, err)
+				}
+			}
 		}
-		var sum [HashSize]byte
-		sum, buf = chainHash(prev, &r, buf)
-		if !bytes.Equal(sum[:], stored) {
-			return fail(r.id, "event %d does not match its hash: it was changed, inserted or moved", r.id)
-		}
-		if err := tree.Append(leafHash(stored), visit); err != nil {
+		if err := tree.Append(leafHash(h), visit); err != nil {
 			return rep, fmt.Errorf("store: verify: %w", err)
 		}
 		if badNode != nil {
-			_, end := badNode.Coverage()
-			return fail(int64(end), "stored Merkle node %d/%d does not match the events it covers", badNode.Level, badNode.Index)
+			begin, end := badNode.Coverage()
+			return fail(int64(begin+1), "stored Merkle node %d/%d does not match events %d-%d, which it covers", badNode.Level, badNode.Index, begin+1, end)
 		}
-		prev, prevID = stored, r.id
-		rep.Checked++
+		prev, prevID = h, id
 		for len(checks) > 0 && checks[0].size == tree.End() {
 			if err := checkRoot(tree, checks[0]); err != nil {
 				return fail(0, "%v", err)
@@ -128,7 +197,7 @@ func (s *Store) VerifyChain(ctx context.Context, opts VerifyOptions) (ChainRepor
 			checks = checks[1:]
 		}
 	}
-	if err := rows.Err(); err != nil {
+	if err := errors.Join(rows.Err(), pruned.Err()); err != nil {
 		return rep, fmt.Errorf("store: verify: %w", err)
 	}
 	for _, c := range checks {
@@ -155,6 +224,32 @@ func (s *Store) VerifyChain(ctx context.Context, opts VerifyOptions) (ChainRepor
 	}
 	return rep, nil
 }
+
+// storedAsWritten is true for a row whose every value has the type and form
+// the writer gives it: text or NULL (never empty text) for optional fields,
+// integers for numbers, a 32-byte blob for the hash. The hash covers values,
+// so this catches edits that change only a value's representation.
+var storedAsWritten = func() string {
+	var conds []string
+	for _, c := range []string{"event_id", "actor_type", "actor_id", "actor_dn", "actor_ip", "entity_type", "entity_id",
+		"cert_serial", "cert_fingerprint", "cert_subject", "agent_id", "host", "app", "process", "command",
+		"policy", "tenant", "details"} {
+		conds = append(conds, fmt.Sprintf("(typeof(%[1]s) = 'null' OR (typeof(%[1]s) = 'text' AND %[1]s <> ''))", c))
+	}
+	for _, c := range []string{"time", "source", "category", "type", "outcome", "severity", "message"} {
+		conds = append(conds, fmt.Sprintf("typeof(%s) = 'text'", c))
+	}
+	for _, c := range []string{"id", "time_ns", "received_at"} {
+		conds = append(conds, fmt.Sprintf("typeof(%s) = 'integer'", c))
+	}
+	conds = append(conds, "(typeof(hash) = 'blob' AND length(hash) = 32)")
+	return "(" + strings.Join(conds, " AND ") + ")"
+}()
+
+// scanFunc adapts a Scan function to the scanner interface.
+type scanFunc func(dest ...any) error
+
+func (f scanFunc) Scan(dest ...any) error { return f(dest...) }
 
 func checkRoot(tree *compact.Range, c checkpointCheck) error {
 	root, err := rootOf(tree)

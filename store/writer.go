@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -44,6 +45,22 @@ func (s *Store) TryAppendEvents(ctx context.Context, events []model.Event) (Appe
 
 // QueueDepth returns the number of append requests waiting for the writer.
 func (s *Store) QueueDepth() int { return len(s.writer.queue) }
+
+// Outage describes a time when events could not be written.
+type Outage struct {
+	Since, Until  time.Time
+	Err           string // the first failure
+	FailedBatches int
+}
+
+// Unavailable reports whether event writes are failing now, and since when.
+func (s *Store) Unavailable() (Outage, bool) {
+	o := s.writer.outage.Load()
+	if o == nil {
+		return Outage{}, false
+	}
+	return *o, true
+}
 
 type appendReq struct {
 	events []model.Event
@@ -82,6 +99,10 @@ type writer struct {
 	maxBatch int
 	onCommit func([]model.Event)
 
+	outage      atomic.Pointer[Outage] // nil while writes succeed
+	onRecovered func(Outage)
+	log         *slog.Logger
+
 	mu      sync.RWMutex // guards closed against sends on a closed queue
 	closed  bool
 	stopped chan struct{}
@@ -114,6 +135,9 @@ func newWriter(ctx context.Context, db *sql.DB, opts Options) (*writer, error) {
 		maxBatch: opts.MaxBatch,
 		onCommit: opts.OnCommit,
 		stopped:  make(chan struct{}),
+
+		onRecovered: opts.OnRecovered,
+		log:         opts.Logger,
 		stored: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_events_stored_total", Help: "Events committed to the database, by source.",
 		}, []string{"source"}),
@@ -136,7 +160,15 @@ func newWriter(ctx context.Context, db *sql.DB, opts Options) (*writer, error) {
 		depth := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "vigil_writer_queue_depth", Help: "Append requests waiting for the writer.",
 		}, func() float64 { return float64(len(w.queue)) })
-		for _, c := range []prometheus.Collector{w.stored, w.dupes, w.batchSize, w.commitDur, w.failures, depth} {
+		healthy := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "vigil_storage_writable", Help: "1 while event writes succeed, 0 while they fail (disk full, I/O error).",
+		}, func() float64 {
+			if w.outage.Load() != nil {
+				return 0
+			}
+			return 1
+		})
+		for _, c := range []prometheus.Collector{w.stored, w.dupes, w.batchSize, w.commitDur, w.failures, depth, healthy} {
 			if err := r.Register(c); err != nil {
 				return nil, fmt.Errorf("store: register metrics: %w", err)
 			}
@@ -242,19 +274,50 @@ func (w *writer) commitBatch(batch []*appendReq) {
 		}
 		return
 	}
+	// A refusal by a request's apply function is the caller's answer, not
+	// a storage failure.
 	var ae applyError
 	switch {
 	case errors.As(err, &ae):
 		answers = []appendAnswer{{err: ae.err}}
 	case err != nil:
-		slog.Error("event commit failed", "events", len(batch[0].events), "err", err)
+		w.log.Error("event commit failed", "events", len(batch[0].events), "err", err)
 		answers = []appendAnswer{{err: model.Errorf(model.EUNAVAILABLE, "events could not be stored: %v", err)}}
+		w.noteFailure(err)
+	default:
+		w.noteSuccess()
+	}
+	// The hook sees a batch before its producers are answered, so that
+	// whatever it records is visible once an append has returned.
+	if err == nil && len(stored) > 0 {
+		w.onCommit(stored)
 	}
 	for i, r := range batch {
 		r.done <- answers[i]
 	}
-	if err == nil && len(stored) > 0 {
-		w.onCommit(stored)
+}
+
+// noteFailure records that writes are failing.
+func (w *writer) noteFailure(err error) {
+	o := Outage{Since: time.Now(), Err: err.Error()}
+	if prev := w.outage.Load(); prev != nil {
+		o = *prev
+	}
+	o.FailedBatches++
+	w.outage.Store(&o)
+}
+
+// noteSuccess ends an outage, if there was one, and reports it.
+func (w *writer) noteSuccess() {
+	prev := w.outage.Swap(nil)
+	if prev == nil {
+		return
+	}
+	o := *prev
+	o.Until = time.Now()
+	w.log.Warn("event writes succeed again", "outage_since", o.Since, "failed_batches", o.FailedBatches, "first_error", o.Err)
+	if w.onRecovered != nil {
+		go w.onRecovered(o)
 	}
 }
 

@@ -571,6 +571,21 @@ func TestCertificateWatchCycle(t *testing.T) {
 		}
 	}
 
+	// Metrics count runs per check, open alerts and jobs by status.
+	_, metrics := r.call("GET", "/metrics", r.tokens["read"], "", "")
+	for _, want := range []string{
+		`vigil_scheduler_runs_total{check="expiry"} 4`,
+		`vigil_scheduler_runs_total{check="deploy"} 2`,
+		`vigil_scheduler_failures_total{check="agents"} 0`,
+		`vigil_alerts_open{severity="ERROR"} 4`, // 3 deployments, 1 renewal
+		`vigil_jobs{status="QUEUED"} 1`,
+		`vigil_jobs{status="RUNNING"} 0`,
+	} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+
 	// The webhook got every alert once, the first after two failures.
 	all := r.alerts("", "")
 	deadline := time.Now().Add(10 * time.Second)

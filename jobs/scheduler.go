@@ -138,6 +138,12 @@ func New(cfg Config, st *store.Store, sightings *store.Sightings, notifier *Noti
 		CheckStuckJobs: {name: CheckStuckJobs, spec: cfg.CronJobs, fn: s.checkStuckJobs},
 		CheckDeploy:    {name: CheckDeploy, spec: cfg.CronDeploy, fn: s.checkDeploy},
 	}
+	// Every check's series exist from the start, at zero.
+	for name := range s.checks {
+		s.runs.WithLabelValues(name)
+		s.failures.WithLabelValues(name)
+		s.skipped.WithLabelValues(name)
+	}
 	s.cron = cron.New(cron.WithParser(specParser), cron.WithLocation(time.UTC))
 	if reg != nil {
 		for _, c := range []prometheus.Collector{s.runs, s.failures, s.skipped, s.duration, newStateCollector(st)} {

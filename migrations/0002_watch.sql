@@ -20,9 +20,10 @@ CREATE TABLE certificates (
     source         TEXT    NOT NULL,         -- upload, discovery, renewal
     created_at     TEXT    NOT NULL,
     replaced_by    INTEGER REFERENCES certificates(id),
-    replaced_at    TEXT
+    replaced_at    TEXT,
+    revoked_at     TEXT                      -- set when a REVOKE_CERT job succeeds
 );
-CREATE INDEX certificates_not_after ON certificates(not_after_ns) WHERE replaced_at IS NULL;
+CREATE INDEX certificates_not_after ON certificates(not_after_ns) WHERE replaced_at IS NULL AND revoked_at IS NULL;
 CREATE INDEX certificates_serial ON certificates(serial);
 CREATE INDEX certificates_subject ON certificates(subject);
 

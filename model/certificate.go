@@ -44,6 +44,8 @@ type Certificate struct {
 	// one (a renewal or a newer certificate for the same subject and SANs).
 	ReplacedBy *int64     `json:"replaced_by,omitempty"`
 	ReplacedAt *time.Time `json:"replaced_at,omitempty"`
+	// RevokedAt is when a REVOKE_CERT job for it succeeded.
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
 	// Seen in use: the latest event naming this certificate.
 	LastSeen      *time.Time `json:"last_seen,omitempty"`
 	LastSeenAgent string     `json:"last_seen_agent,omitempty"`
@@ -192,7 +194,7 @@ type CertFilter struct {
 	ExpiringWithin  time.Duration // not after now + this (expired ones included)
 	Issuer          string        // substring of the issuer
 	Subject         string        // substring of the subject or of a SAN
-	IncludeReplaced bool
+	IncludeReplaced bool // also replaced and revoked certificates
 	Sort            string // "days_left" (default, soonest first) or "newest"
 	Limit           int
 }

@@ -83,7 +83,7 @@ func addCertTx(tx *sql.Tx, c model.Certificate, source string, actor model.Actor
 	events := []model.Event{e}
 	// Older certificates for the same subject and SANs are replaced.
 	older, err := queryAll(context.Background(), tx, "add certificate", scanCert, `SELECT `+certColumns+` FROM certificates
-		WHERE subject = ? AND replaced_at IS NULL AND id <> ? AND not_after_ns < ?`, c.Subject, c.ID, c.NotAfter.UnixNano())
+		WHERE subject = ? AND replaced_at IS NULL AND revoked_at IS NULL AND id <> ? AND not_after_ns < ?`, c.Subject, c.ID, c.NotAfter.UnixNano())
 	if err != nil {
 		return added, nil, err
 	}
@@ -130,15 +130,15 @@ func replaceCertTx(tx *sql.Tx, old model.Certificate, repl *model.Certificate, a
 func certEntity(id int64) model.Entity { return model.Entity{Type: "CERTIFICATE", ID: fmt.Sprint(id)} }
 
 const certColumns = `id, fingerprint, serial, subject, common_name, issuer, sans, key_type, key_bits,
-	not_before, not_after, is_ca, source, created_at, replaced_by, replaced_at, pem`
+	not_before, not_after, is_ca, source, created_at, replaced_by, replaced_at, revoked_at, pem`
 
 func scanCert(sc scanner) (model.Certificate, error) {
 	var c model.Certificate
 	var sans, nb, na, created string
 	var replBy sql.NullInt64
-	var replAt sql.NullString
+	var replAt, revAt sql.NullString
 	err := sc.Scan(&c.ID, &c.Fingerprint, &c.Serial, &c.Subject, &c.CommonName, &c.Issuer, &sans, &c.KeyType, &c.KeyBits,
-		&nb, &na, &c.IsCA, &c.Source, &created, &replBy, &replAt, &c.PEM)
+		&nb, &na, &c.IsCA, &c.Source, &created, &replBy, &replAt, &revAt, &c.PEM)
 	if err != nil {
 		return c, err
 	}
@@ -149,7 +149,7 @@ func scanCert(sc scanner) (model.Certificate, error) {
 	if replBy.Valid {
 		c.ReplacedBy = &replBy.Int64
 	}
-	c.ReplacedAt = optTime(replAt)
+	c.ReplacedAt, c.RevokedAt = optTime(replAt), optTime(revAt)
 	return c, nil
 }
 
@@ -177,7 +177,7 @@ func (s *Store) FindCertificates(ctx context.Context, f model.CertFilter, now ti
 	return certs, s.attachUsage(ctx, certs)
 }
 
-// CurrentCertificates returns every certificate not replaced, soonest to
+// CurrentCertificates returns every certificate not replaced nor revoked, soonest to
 // expire first, without PEM or usage: what the expiry check watches.
 func (s *Store) CurrentCertificates(ctx context.Context) ([]model.Certificate, error) {
 	return s.findCertificates(ctx, model.CertFilter{}, time.Time{})
@@ -187,7 +187,7 @@ func (s *Store) findCertificates(ctx context.Context, f model.CertFilter, now ti
 	var where []string
 	var args []any
 	if !f.IncludeReplaced {
-		where = append(where, `replaced_at IS NULL`)
+		where = append(where, `replaced_at IS NULL AND revoked_at IS NULL`)
 	}
 	if f.ExpiringWithin > 0 {
 		where, args = append(where, `not_after_ns <= ?`), append(args, now.Add(f.ExpiringWithin).UnixNano())

@@ -373,6 +373,13 @@ func (s *Store) FinishJob(ctx context.Context, id int64, agentID string, r model
 			return nil, err
 		}
 		extra := map[string]any{}
+		if j.Type == model.JobRevokeCert && j.Status == model.JobSuccess && cert.ID != 0 && cert.RevokedAt == nil {
+			e, err := revokedTx(tx, cert, actor, id, now)
+			if err != nil {
+				return nil, err
+			}
+			events = append(events, e)
+		}
 		if j.Type == model.JobRenewal && cert.ID != 0 {
 			switch j.Status {
 			case model.JobSuccess:
@@ -444,6 +451,23 @@ func renewedTx(tx *sql.Tx, out *JobOutcome, old model.Certificate, issued *model
 		events = append(events, e)
 	}
 	return events, nil
+}
+
+// revokedTx records that a REVOKE_CERT job revoked cert: it is no longer
+// watched, and its expiry alerts are resolved.
+func revokedTx(tx *sql.Tx, cert model.Certificate, actor model.Actor, jobID int64, now time.Time) (model.Event, error) {
+	if _, err := tx.Exec(`UPDATE certificates SET revoked_at = ? WHERE id = ?`, timeText(now), cert.ID); err != nil {
+		return model.Event{}, fmt.Errorf("store: revoke certificate: %w", err)
+	}
+	n, err := resolveEntityAlertsTx(tx, certEntity(cert.ID), []string{model.AlertExpiringSoon, model.AlertExpired}, now)
+	if err != nil {
+		return model.Event{}, err
+	}
+	e, err := model.NewAuditEvent(now, "CERTIFICATE_REVOKED", "SUCCESS", actor, certEntity(cert.ID),
+		fmt.Sprintf("Certificate %d (%s) revoked by job %d", cert.ID, cert.Label(), jobID),
+		map[string]any{"job_id": jobID, "fingerprint": cert.Fingerprint, "alerts_resolved": n})
+	e.Certificate = model.CertRef{Serial: cert.Serial, Fingerprint: cert.Fingerprint, Subject: cert.Subject}
+	return e, err
 }
 
 // certByRefTx finds the certificate an agent names as issued: an inventory

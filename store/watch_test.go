@@ -141,3 +141,48 @@ func TestAlertReadAudited(t *testing.T) {
 		t.Errorf("audit events %+v", evs)
 	}
 }
+
+// TestRevokeStopsWatching: a successful REVOKE_CERT job marks the
+// certificate revoked; it leaves the watched inventory and its expiry
+// alerts resolve. A failed one changes nothing.
+func TestRevokeStopsWatching(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		status  string
+		revoked bool
+	}{{"Success", model.JobSuccess, true}, {"Failure", model.JobFailed, false}} {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := context.Background()
+			s := openTest(t)
+			cert := testCert(t, "gone.example.test", []string{"gone.example.test"}, time.Now().Add(5*24*time.Hour))
+			added, err := s.AddCertificates(ctx, []model.Certificate{cert}, model.CertSourceUpload, model.UserActor("ops"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			id := added[0].ID
+			if _, _, err := s.RaiseAlert(ctx, model.Alert{Severity: model.SeverityWarn, Type: model.AlertExpiringSoon, Title: "soon", Key: "k", Entity: certEntity(id)}); err != nil {
+				t.Fatal(err)
+			}
+			j, _, err := s.CreateJob(ctx, model.Job{Type: model.JobRevokeCert, CertificateID: id, TriggeredBy: model.UserActor("ops"), ScheduledAt: time.Now()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.ClaimJob(ctx, "a1"); err != nil {
+				t.Fatal(err)
+			}
+			r := model.JobResult{Status: c.status, Error: "CA unreachable"}
+			if err := r.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.FinishJob(ctx, j.ID, "a1", r, nil); err != nil {
+				t.Fatal(err)
+			}
+			got, _ := s.CertificateByID(ctx, id)
+			current, _ := s.CurrentCertificates(ctx)
+			open, _, _ := s.FindAlerts(ctx, model.AlertFilter{Open: true})
+			if (got.RevokedAt != nil) != c.revoked || (len(current) == 0) != c.revoked || (len(open) == 0) != c.revoked {
+				t.Errorf("revoked_at %v, %d watched, %d open alerts", got.RevokedAt, len(current), len(open))
+			}
+		})
+	}
+}

@@ -194,8 +194,8 @@ type CertFilter struct {
 	ExpiringWithin  time.Duration // not after now + this (expired ones included)
 	Issuer          string        // substring of the issuer
 	Subject         string        // substring of the subject or of a SAN
-	IncludeReplaced bool // also replaced and revoked certificates
-	Sort            string // "days_left" (default, soonest first) or "newest"
+	IncludeReplaced bool          // also replaced and revoked certificates
+	Sort            string        // "days_left" (default, soonest first) or "newest"
 	Limit           int
 }
 

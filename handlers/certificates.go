@@ -44,7 +44,7 @@ func (s *Server) uploadCertificates(c echo.Context) error {
 		}
 	} else {
 		var err error
-		if data, err = readBody(c, model.MaxPEMBundle+1); err != nil {
+		if data, err = readLimited(c, model.MaxPEMBundle+1); err != nil {
 			return err
 		}
 	}

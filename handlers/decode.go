@@ -21,7 +21,7 @@ const maxJSONBody = 1 << 20
 // fields so that a misspelt field is reported rather than ignored. An empty
 // body leaves v as it is when optional.
 func decodeJSON(c echo.Context, v any, optional bool) error {
-	data, err := readBody(c, maxJSONBody)
+	data, err := readLimited(c, maxJSONBody)
 	if err != nil {
 		return err
 	}
@@ -42,8 +42,8 @@ func decodeJSON(c echo.Context, v any, optional bool) error {
 	return nil
 }
 
-// readBody reads at most limit bytes of the request body.
-func readBody(c echo.Context, limit int64) ([]byte, error) {
+// readLimited reads at most limit bytes of the request body.
+func readLimited(c echo.Context, limit int64) ([]byte, error) {
 	data, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, limit))
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {

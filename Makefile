@@ -5,18 +5,55 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 DATA    ?= ./data
 
-.PHONY: build run test bench vet
+.PHONY: build run test bench bench-syslog vet fuzz assets screenshots
 
-build:
+# The console's third-party assets (htmx) come from the npm registry at the
+# versions pinned in package-lock.json and are embedded in the binary.
+VENDOR := static/vendor/htmx.min.js
+
+assets: $(VENDOR)
+
+$(VENDOR): package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund
+	mkdir -p static/vendor
+	cp node_modules/htmx.org/dist/htmx.min.js static/vendor/htmx.min.js
+
+build: assets
 	$(GO) build -tags $(TAGS) -ldflags "$(LDFLAGS)" -o bin/vigil .
 
 run: build
 	./bin/vigil serve --data $(DATA)
 
-test:
+test: assets
 	$(GO) vet -tags $(TAGS) ./...
 	$(GO) test -tags $(TAGS) -count=1 -timeout 15m ./...
 
-# Benchmarks: durable HTTP ingest and queries at 1M rows (store), see BENCHMARKS.md.
-bench:
+# Benchmarks: durable HTTP ingest and queries at 1M rows (store), syslog
+# intake over TCP (ingest) and against loggen/rsyslog; see BENCHMARKS.md.
+bench: assets bench-syslog
 	$(GO) test -tags $(TAGS) -run '^$$' -bench . -benchtime 1x -timeout 60m ./...
+
+# loggen comes from Debian's syslog-ng-core, unpacked (not installed: it
+# conflicts with rsyslog) into LOGGEN_DIR.
+LOGGEN_DIR ?= $(CURDIR)/.cache/syslog-ng
+LOGGEN_ENV := LD_LIBRARY_PATH=$(LOGGEN_DIR)/usr/lib/syslog-ng SYSLOGNG_PREFIX=$(LOGGEN_DIR)/usr VIGIL_LOGGEN=$(LOGGEN_DIR)/usr/bin/loggen
+
+$(LOGGEN_DIR)/usr/bin/loggen:
+	mkdir -p $(LOGGEN_DIR)/deb
+	cd $(LOGGEN_DIR)/deb && apt-get download syslog-ng-core
+	dpkg-deb -x $(LOGGEN_DIR)/deb/syslog-ng-core_*.deb $(LOGGEN_DIR)
+
+bench-syslog: $(LOGGEN_DIR)/usr/bin/loggen
+	$(LOGGEN_ENV) $(GO) test -tags $(TAGS) -run '^$$' -bench '^BenchmarkLoggen$$' -benchtime 1x -v -timeout 20m ./ingest
+
+# Fuzz each decoder and the verifier briefly (CI): FUZZTIME per target.
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test -tags $(TAGS) -run '^$$' -fuzz '^FuzzFrameReader$$' -fuzztime $(FUZZTIME) ./ingest
+	$(GO) test -tags $(TAGS) -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./ingest
+	$(GO) test -tags $(TAGS) -run '^$$' -fuzz '^FuzzOpenCheckpoint$$' -fuzztime $(FUZZTIME) ./model
+	$(GO) test -tags $(TAGS) -run '^$$' -fuzz '^FuzzVerifyTamper$$' -fuzztime $(FUZZTIME) ./store
+
+# Screenshots of the console for the README, taken by the browser tests.
+screenshots: assets
+	VIGIL_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -tags $(TAGS) -count=1 -run TestConsoleInBrowser ./handlers/

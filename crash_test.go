@@ -59,7 +59,7 @@ var listeningRE = regexp.MustCompile(`listener=http addr=(\S+)`)
 // startVigil starts vigil serve on a free port and waits for it to listen.
 func startVigil(t testing.TB, dir string) *process {
 	t.Helper()
-	cmd := exec.Command(vigilBinary(t), "serve", "--data", dir, "--http", "127.0.0.1:0")
+	cmd := exec.Command(vigilBinary(t), "serve", "--data", dir, "--http", "127.0.0.1:0", "--syslog-udp", "", "--syslog-tcp", "")
 	cmd.Env = append(os.Environ(), "VIGIL_ADMIN_PASSWORD=crash-test-password")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

@@ -5,6 +5,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"embed"
 	"encoding/json"
 	"errors"
@@ -28,6 +29,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"vigil/handlers"
+	"vigil/ingest"
 	"vigil/jobs"
 	"vigil/model"
 	"vigil/store"
@@ -40,6 +42,12 @@ var version = "dev"
 //
 //go:embed schema.sql migrations
 var schemaFS embed.FS
+
+// uiFS holds the console's templates (views/) and assets (static/, with
+// static/vendor/ filled by make from package-lock.json).
+//
+//go:embed views static
+var uiFS embed.FS
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -187,6 +195,13 @@ type Config struct {
 	AdminPassword string
 	LogFormat     string
 	LogLevel      slog.Level
+	SessionIdle   time.Duration // console sessions end after this long unused
+	SessionMaxAge time.Duration // and this long after sign-in at the latest
+
+	// Syslog listeners; an empty address turns one off.
+	SyslogUDP, SyslogTCP, SyslogTLS string
+	TLSCert, TLSKey, TLSClientCA    string
+	Syslog                          ingest.Config
 
 	// Certificate watch (SPEC §6): cron specs of the checks (empty turns a
 	// check off), expiry thresholds, limits and the alert webhook.
@@ -216,7 +231,23 @@ func parseServeConfig(args []string) (Config, error) {
 	offline := fs.String("agent-offline-after", "10m", "silence after which an agent is offline (e.g. 10m, 1h)")
 	stuck := fs.String("job-stuck-after", "1h", "time after which a RUNNING or unclaimed QUEUED job is stuck")
 	fs.StringVar(&cfg.WebhookURL, "webhook-url", "", "URL to POST each new alert to as JSON (empty: off)")
+	fs.StringVar(&cfg.SyslogUDP, "syslog-udp", ":5514", "syslog UDP listen address; empty turns it off")
+	fs.StringVar(&cfg.SyslogTCP, "syslog-tcp", ":5514", "syslog TCP listen address (octet-counted or LF framing); empty turns it off")
+	fs.StringVar(&cfg.SyslogTLS, "syslog-tls", "", "syslog TLS listen address (RFC 5425, typically :6514); needs --tls-cert and --tls-key")
+	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate (chain) of the syslog TLS listener")
+	fs.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
+	fs.StringVar(&cfg.TLSClientCA, "tls-client-ca", "", "PEM CA bundle; when set, syslog TLS senders must present a client certificate it signed")
+	maxMsg := fs.String("syslog-max-msg", "64KiB", "longest syslog message kept; longer ones are cut to this size")
+	tz := fs.String("syslog-tz", "UTC", "time zone of RFC 3164 timestamps, which carry none (e.g. Europe/Berlin, Local)")
+	fs.DurationVar(&cfg.Syslog.IdleTimeout, "syslog-idle-timeout", 10*time.Minute, "close a syslog connection silent for this long")
+	fs.IntVar(&cfg.Syslog.MaxConns, "syslog-max-conns", 1024, "open syslog connections per listener")
+	fs.IntVar(&cfg.Syslog.MaxConnsPerAddr, "syslog-max-conns-per-ip", 128, "open syslog connections per sender IP address")
+	fs.DurationVar(&cfg.SessionIdle, "session-idle", 30*time.Minute, "a console session ends after this long without a request")
+	fs.DurationVar(&cfg.SessionMaxAge, "session-max-age", 12*time.Hour, "a console session ends this long after sign-in")
 	if _, err := parseFlags(fs, args); err != nil {
+		return cfg, err
+	}
+	if err := parseSyslogConfig(&cfg, *maxMsg, *tz); err != nil {
 		return cfg, err
 	}
 	if err := parseWatchFlags(&cfg, *expiryDays, *offline, *stuck); err != nil {
@@ -230,6 +261,9 @@ func parseServeConfig(args []string) (Config, error) {
 	if err := cfg.LogLevel.UnmarshalText([]byte(*level)); err != nil {
 		return cfg, usageError{"--log-level: " + err.Error()}
 	}
+	if cfg.SessionIdle <= 0 || cfg.SessionMaxAge < cfg.SessionIdle {
+		return cfg, usageError{"--session-idle must be positive and at most --session-max-age"}
+	}
 	if cfg.LogFormat != "text" && cfg.LogFormat != "json" {
 		return cfg, usageError{"--log-format must be text or json"}
 	}
@@ -242,6 +276,41 @@ func parseServeConfig(args []string) (Config, error) {
 		}
 	}
 	return cfg, nil
+}
+
+// parseSyslogConfig checks the syslog flags.
+func parseSyslogConfig(cfg *Config, maxMsg, tz string) error {
+	n, err := parseSize(maxMsg)
+	if err != nil {
+		return usageError{"--syslog-max-msg: " + err.Error()}
+	}
+	if n < 480 || n > 16<<20 {
+		return usageError{"--syslog-max-msg: must be between 480B and 16MiB"}
+	}
+	cfg.Syslog.MaxMessageSize = int(n)
+	if cfg.Syslog.Location, err = time.LoadLocation(tz); err != nil {
+		return usageError{"--syslog-tz: " + err.Error()}
+	}
+	for _, l := range []struct{ flag, addr string }{
+		{"--syslog-udp", cfg.SyslogUDP}, {"--syslog-tcp", cfg.SyslogTCP}, {"--syslog-tls", cfg.SyslogTLS},
+	} {
+		if l.addr == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(l.addr); err != nil {
+			return usageError{l.flag + ": " + err.Error()}
+		}
+	}
+	if cfg.SyslogTLS != "" && (cfg.TLSCert == "" || cfg.TLSKey == "") {
+		return usageError{"--syslog-tls needs --tls-cert and --tls-key"}
+	}
+	if cfg.SyslogTLS == "" && (cfg.TLSCert != "" || cfg.TLSKey != "" || cfg.TLSClientCA != "") {
+		return usageError{"--tls-cert, --tls-key and --tls-client-ca apply to --syslog-tls, which is off"}
+	}
+	if cfg.Syslog.IdleTimeout <= 0 || cfg.Syslog.MaxConns <= 0 || cfg.Syslog.MaxConnsPerAddr <= 0 {
+		return usageError{"--syslog-idle-timeout, --syslog-max-conns and --syslog-max-conns-per-ip must be positive"}
+	}
+	return nil
 }
 
 // parseWatchFlags validates the scheduler's flags into cfg.Watch.
@@ -323,6 +392,13 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) error {
 		h = slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel})
 	}
 	log := slog.New(h)
+	var tlsConfig *tls.Config
+	if cfg.SyslogTLS != "" {
+		var err error
+		if tlsConfig, err = ingest.TLSConfig(cfg.TLSCert, cfg.TLSKey, cfg.TLSClientCA); err != nil {
+			return fmt.Errorf("syslog TLS: %w", err)
+		}
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	clock := cfg.Clock
@@ -363,6 +439,34 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) error {
 	}
 	checkRollback(ctx, st, cfg.DataDir, key, log)
 
+	// The syslog listeners stop (and store all they read) before the
+	// database closes: deferred calls run in reverse order.
+	syslogSrv, err := ingest.New(cfg.Syslog, st, log.With("component", "syslog"), reg)
+	if err != nil {
+		return err
+	}
+	defer syslogSrv.Close()
+	for _, l := range []struct {
+		name, addr string
+		listen     func(string) (net.Addr, error)
+	}{
+		{"syslog-udp", cfg.SyslogUDP, syslogSrv.ListenUDP},
+		{"syslog-tcp", cfg.SyslogTCP, syslogSrv.ListenTCP},
+		{"syslog-tls", cfg.SyslogTLS, func(a string) (net.Addr, error) { return syslogSrv.ListenTLS(a, tlsConfig) }},
+	} {
+		if l.addr == "" {
+			continue
+		}
+		a, err := l.listen(l.addr)
+		if err != nil {
+			return fmt.Errorf("%s listener: %w", l.name, err)
+		}
+		log.Info("listening", "listener", l.name, "addr", a.String())
+		if cfg.Listening != nil {
+			cfg.Listening(l.name, a.String())
+		}
+	}
+
 	// The scheduler and the webhook run until shutdown, after the HTTP
 	// server has drained.
 	bg, stopBackground := context.WithCancel(context.Background())
@@ -376,7 +480,8 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) error {
 		return err
 	}
 	srv, err := handlers.New(handlers.Config{
-		MaxBodyBytes: cfg.MaxBodyBytes, Version: version, CheckpointKey: key,
+		MaxBodyBytes: cfg.MaxBodyBytes, Version: version, UI: uiFS, CheckpointKey: key,
+		SessionIdle: cfg.SessionIdle, SessionMaxAge: cfg.SessionMaxAge,
 		Sightings: sightings, AgentOfflineAfter: cfg.Watch.AgentOfflineAfter, OnAlert: notifier.Notify, Now: clock.Now,
 	}, st, log, reg)
 	if err != nil {
@@ -430,6 +535,9 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) error {
 		if err := httpServer.Shutdown(sctx); err != nil {
 			log.Warn("http shutdown", "err", err)
 		}
+	}
+	if err := syslogSrv.Close(); err != nil {
+		log.Warn("syslog shutdown", "err", err)
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -29,20 +30,35 @@ func vigil(t *testing.T, stdin string, args ...string) (int, string, string) {
 // base URL and a function that stops it and returns Run's error.
 func serve(t *testing.T, dir string) (string, func() error) {
 	t.Helper()
-	return serveWith(t, dir)
+	addrs, stop := serveArgs(t, "--data", dir, "--http", "127.0.0.1:0", "--syslog-udp", "", "--syslog-tcp", "")
+	return "http://" + addrs["http"], stop
 }
 
 // serveWith is serve with more serve flags.
 func serveWith(t *testing.T, dir string, flags ...string) (string, func() error) {
 	t.Helper()
-	cfg, err := parseServeConfig(append([]string{"--data", dir, "--http", "127.0.0.1:0"}, flags...))
+	addrs, stop := serveArgs(t, append([]string{"--data", dir, "--http", "127.0.0.1:0", "--syslog-udp", "", "--syslog-tcp", ""}, flags...)...)
+	return "http://" + addrs["http"], stop
+}
+
+// serveArgs runs Run with a serve command line in the background until its
+// HTTP listener is up, and returns the address of each listener by name and
+// a function that stops it and returns Run's error.
+func serveArgs(t *testing.T, args ...string) (map[string]string, func() error) {
+	t.Helper()
+	cfg, err := parseServeConfig(args)
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := make(chan string, 1)
+	var mu sync.Mutex
+	addrs := map[string]string{}
+	up := make(chan struct{})
 	cfg.Listening = func(name, a string) {
+		mu.Lock()
+		addrs[name] = a
+		mu.Unlock()
 		if name == "http" {
-			addr <- a
+			close(up)
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -50,14 +66,16 @@ func serveWith(t *testing.T, dir string, flags ...string) (string, func() error)
 	var stderr syncBuffer
 	go func() { done <- Run(ctx, cfg, &stderr) }()
 	select {
-	case a := <-addr:
-		return "http://" + a, func() error { cancel(); return <-done }
+	case <-up:
+		mu.Lock()
+		defer mu.Unlock()
+		return maps.Clone(addrs), func() error { cancel(); return <-done }
 	case err := <-done:
 		t.Fatalf("Run ended early: %v\n%s", err, stderr.String())
 	case <-time.After(30 * time.Second):
 		t.Fatal("Run did not start listening")
 	}
-	return "", nil
+	return nil, nil
 }
 
 type syncBuffer struct {
@@ -157,7 +175,7 @@ func TestEndToEnd(t *testing.T) {
 func TestFirstStartPrintsGeneratedPassword(t *testing.T) {
 	dir := t.TempDir()
 	t.Setenv("VIGIL_ADMIN_PASSWORD", "")
-	cfg, _ := parseServeConfig([]string{"--data", dir, "--http", ""})
+	cfg, _ := parseServeConfig([]string{"--data", dir, "--http", "", "--syslog-udp", "", "--syslog-tcp", ""})
 	// No listeners: Run starts, bootstraps and stops when the context ends.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()

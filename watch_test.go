@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -110,7 +111,7 @@ func newWatchRig(t *testing.T, webhookFailures int) *watchRig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := handlers.New(handlers.Config{Version: "test", Sightings: sightings,
+	srv, err := handlers.New(handlers.Config{Version: "test", UI: os.DirFS("."), Sightings: sightings,
 		AgentOfflineAfter: 10 * time.Minute, OnAlert: notifier.Notify, Now: clock.Now}, st, log, reg)
 	if err != nil {
 		t.Fatal(err)

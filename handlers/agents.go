@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -22,4 +23,38 @@ func (s *Server) listAgents(c echo.Context) error {
 	return c.JSON(http.StatusOK, struct {
 		Agents []model.Agent `json:"agents"`
 	}{agents})
+}
+
+// agentRow is an agent as the Agents page lists it.
+type agentRow struct {
+	model.Agent
+	Ago string // since the last heartbeat
+}
+
+// agentsPage serves /agents: every agent, online or offline, with its last
+// heartbeat, refreshed live.
+func (s *Server) agentsPage(c echo.Context) error {
+	ctx := c.Request().Context()
+	if err := s.store.FlushSightings(ctx, s.cfg.Sightings); err != nil {
+		s.log.Warn("flushing heartbeats", "request_id", requestID(c), "err", err)
+	}
+	now := s.now()
+	agents, err := s.store.ListAgents(ctx, now, s.cfg.AgentOfflineAfter)
+	if err != nil {
+		return err
+	}
+	rows := make([]agentRow, len(agents))
+	online := 0
+	for i, a := range agents {
+		rows[i] = agentRow{Agent: a, Ago: roundDuration(now.Sub(a.LastSeen)) + " ago"}
+		if a.Online {
+			online++
+		}
+	}
+	return s.openWatchPage(c, http.StatusOK, "agents", "Agents", "agents-table", &pageData{Page: struct {
+		Agents       []agentRow
+		Online       int
+		OfflineAfter time.Duration
+		SelfURL      string
+	}{rows, online, s.cfg.AgentOfflineAfter, selfURL(c)}})
 }

@@ -2,6 +2,8 @@ package handlers
 
 import (
 	"net/http"
+	"net/url"
+	"strconv"
 
 	"github.com/labstack/echo/v4"
 
@@ -57,4 +59,89 @@ func (s *Server) actor(c echo.Context) model.Actor {
 	a := model.UserActor(principal(c).User.Name)
 	a.IP = c.RealIP()
 	return a
+}
+
+// navCountsID is the element of the navigation that shows unread alerts.
+const navCountsID = "nav-count-alerts"
+
+// navCounts puts the number of unread alerts on the Alerts entry of nav.
+func (s *Server) navCounts(c echo.Context, nav []navLink) {
+	for i := range nav {
+		if nav[i].Path != "/alerts" {
+			continue
+		}
+		n, err := s.store.CountUnreadAlerts(c.Request().Context())
+		if err != nil {
+			s.log.Warn("counting unread alerts", "request_id", requestID(c), "err", err)
+			return
+		}
+		nav[i].Count, nav[i].CountID = n, navCountsID
+	}
+}
+
+// alertsView is the Alerts page.
+type alertsView struct {
+	Alerts     []model.Alert
+	Unread     int
+	Filter     model.AlertFilter
+	Severities []string
+	Types      []string
+	SelfURL    string
+	OlderURL   string
+	CanChange  bool
+	// OOB: the table is an htmx answer, so it also updates the unread
+	// count in the navigation.
+	OOB     bool
+	CountID string
+}
+
+// alertTypes are the alert types offered by the Alerts filter.
+var alertTypes = []string{model.AlertExpiringSoon, model.AlertExpired, model.AlertRenewalFailed, model.AlertAgentOffline,
+	model.AlertDeploymentFailed, model.AlertJobStuck, model.AlertJobUnclaimed}
+
+// alertsPage serves /alerts: newest first, with the API's filters
+// (unread, open, severity, type), refreshed live.
+func (s *Server) alertsPage(c echo.Context) error {
+	return s.showAlerts(c, http.StatusOK, &pageData{})
+}
+
+func (s *Server) showAlerts(c echo.Context, status int, data *pageData) error {
+	f, err := model.ParseAlertFilter(c.QueryParams())
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	alerts, next, err := s.store.FindAlerts(ctx, f)
+	if err != nil {
+		return err
+	}
+	unread, err := s.store.CountUnreadAlerts(ctx)
+	if err != nil {
+		return err
+	}
+	v := &alertsView{Alerts: alerts, Unread: unread, Filter: f, Severities: model.AlertSeverities, Types: alertTypes,
+		SelfURL: selfURL(c), CanChange: canChange(c), OOB: isHTMX(c), CountID: navCountsID}
+	if next > 0 {
+		u, _ := url.Parse(v.SelfURL)
+		q := u.Query()
+		q.Set("before", strconv.FormatInt(next, 10))
+		v.OlderURL = "/alerts?" + q.Encode()
+	}
+	data.Page = v
+	return s.openWatchPage(c, status, "alerts", "Alerts", "alerts-table", data)
+}
+
+// consoleReadAlert marks one alert read from the console.
+func (s *Server) consoleReadAlert(c echo.Context) error {
+	id, err := pathID(c, "alert")
+	if err == nil {
+		_, err = s.store.MarkAlertRead(c.Request().Context(), id, s.actor(c))
+	}
+	return s.watchChanged(c, err, "", func(status int, d *pageData) error { return s.showAlerts(c, status, d) })
+}
+
+// consoleReadAllAlerts marks every alert read from the console.
+func (s *Server) consoleReadAllAlerts(c echo.Context) error {
+	_, err := s.store.MarkAllAlertsRead(c.Request().Context(), s.actor(c))
+	return s.watchChanged(c, err, "", func(status int, d *pageData) error { return s.showAlerts(c, status, d) })
 }

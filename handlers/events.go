@@ -255,25 +255,6 @@ func (s *Server) exportEvents(c echo.Context) error {
 	return nil
 }
 
-// recordSystem appends a SYSTEM event for the caller's console activity.
-func (s *Server) recordSystem(c echo.Context, typ, outcome, msg string, details map[string]any) error {
-	p := principal(c)
-	d, err := json.Marshal(details)
-	if err != nil {
-		return fmt.Errorf("record %s: %w", typ, err)
-	}
-	e := model.Event{
-		Category: model.CategorySystem, Type: typ, Outcome: outcome, Source: model.SourceInternal,
-		Actor:   model.Actor{Type: "USER", ID: p.User.Name, IP: c.RealIP()},
-		Message: msg, Details: d,
-	}
-	if err := e.Normalize(s.now()); err != nil {
-		return fmt.Errorf("record %s: %w", typ, err)
-	}
-	_, err = s.store.AppendEvents(c.Request().Context(), []model.Event{e})
-	return err
-}
-
 func (s *Server) healthz(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok", "version": s.cfg.Version})
 }

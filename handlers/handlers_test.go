@@ -46,7 +46,7 @@ func newTestEnv(t testing.TB, maxBody int64) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	srv, err := New(Config{MaxBodyBytes: maxBody}, st, slog.New(slog.NewTextHandler(io.Discard, nil)), reg)
+	srv, err := New(Config{MaxBodyBytes: maxBody, UI: os.DirFS("..")}, st, slog.New(slog.NewTextHandler(io.Discard, nil)), reg)
 	if err != nil {
 		t.Fatal(err)
 	}

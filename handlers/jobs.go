@@ -1,8 +1,12 @@
 package handlers
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -142,4 +146,120 @@ func (s *Server) jobResult(c echo.Context) error {
 		EndpointsUpdated     []int64                 `json:"endpoints_updated,omitempty"`
 		Alerts               []model.Alert           `json:"alerts,omitempty"`
 	}{out.Job, out.IssuedCertificate, out.Replaced, out.EndpointsUpdated, out.Alerts})
+}
+
+// longRunning is how long a RUNNING job runs before the Jobs page marks it.
+const longRunning = 15 * time.Minute
+
+// jobsView is the Jobs page.
+type jobsView struct {
+	Jobs      []jobRow
+	Status    string
+	Type      string
+	Statuses  []string
+	Types     []string
+	SelfURL   string
+	CanChange bool
+}
+
+// jobRow is a job as the Jobs page lists it.
+type jobRow struct {
+	model.Job
+	Running string // how long a RUNNING job has run
+	Long    bool   // RUNNING longer than longRunning
+}
+
+// jobsPage serves /jobs: FAILED first, then RUNNING longest first, then the
+// rest newest first, filtered by status and type.
+func (s *Server) jobsPage(c echo.Context) error {
+	return s.showJobs(c, http.StatusOK, &pageData{})
+}
+
+func (s *Server) showJobs(c echo.Context, status int, data *pageData) error {
+	f, err := model.ParseJobFilter(c.QueryParams())
+	if err != nil {
+		return err
+	}
+	f.ProblemsFirst = true
+	jobs, _, err := s.store.FindJobs(c.Request().Context(), f)
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	v := &jobsView{Status: strings.Join(f.Statuses, ","), Type: f.Type, Statuses: model.JobStatuses, Types: model.JobTypes,
+		SelfURL: selfURL(c), CanChange: canChange(c)}
+	for _, j := range jobs {
+		r := jobRow{Job: j}
+		if j.Status == model.JobRunning && j.StartedAt != nil {
+			d := now.Sub(*j.StartedAt)
+			r.Running, r.Long = d.Round(time.Second).String(), d > longRunning
+		}
+		v.Jobs = append(v.Jobs, r)
+	}
+	data.Page = v
+	return s.openWatchPage(c, status, "jobs", "Jobs", "jobs-table", data)
+}
+
+// jobView is a job's detail page.
+type jobView struct {
+	Job            model.Job
+	Input, Output  string // indented JSON
+	Duration       string
+	CertificateURL string
+}
+
+// jobPage serves /jobs/{id}: every field, the input payload, the output or
+// error and the timings.
+func (s *Server) jobPage(c echo.Context) error {
+	id, err := pathID(c, "job")
+	if err != nil {
+		return err
+	}
+	j, err := s.store.JobByID(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	v := &jobView{Job: j, Input: indentJSON(j.Input), Output: indentJSON(j.Output)}
+	if j.DurationMS != nil {
+		v.Duration = j.Duration().String()
+	} else if j.StartedAt != nil {
+		v.Duration = "running for " + s.now().Sub(*j.StartedAt).Round(time.Second).String()
+	}
+	return s.openWatchPage(c, http.StatusOK, "job", fmt.Sprintf("Job %d", j.ID), "", &pageData{Page: v})
+}
+
+// indentJSON returns raw indented for reading, or "" for none.
+func indentJSON(raw json.RawMessage) string {
+	if len(raw) == 0 {
+		return ""
+	}
+	var b bytes.Buffer
+	if err := json.Indent(&b, raw, "", "  "); err != nil {
+		return string(raw)
+	}
+	return b.String()
+}
+
+// consoleCreateJob queues a job from the Jobs page form.
+func (s *Server) consoleCreateJob(c echo.Context) error {
+	show := func(status int, d *pageData) error { return s.showJobs(c, status, d) }
+	req := model.NewJobRequest{Type: c.FormValue("type"), Name: c.FormValue("name"), CAID: c.FormValue("ca_id"), AgentID: c.FormValue("agent_id")}
+	var err error
+	if req.CertificateID, err = formID(c, "certificate_id"); err != nil {
+		return s.watchChanged(c, err, "", show)
+	}
+	if req.EndpointID, err = formID(c, "endpoint_id"); err != nil {
+		return s.watchChanged(c, err, "", show)
+	}
+	if in := strings.TrimSpace(c.FormValue("input")); in != "" {
+		req.Input = json.RawMessage(in)
+	}
+	j, err := req.Job(s.actor(c), s.now())
+	if err == nil {
+		j, _, err = s.store.CreateJob(c.Request().Context(), j)
+	}
+	if err != nil {
+		return s.watchChanged(c, err, "", show)
+	}
+	return c.Redirect(http.StatusSeeOther, fmt.Sprintf("/jobs/%d?done=queued", j.ID))
 }

@@ -1,10 +1,12 @@
 package handlers
 
 import (
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/gorilla/sessions"
 	"github.com/labstack/echo/v4"
 
 	"vigil/model"
@@ -12,15 +14,20 @@ import (
 
 const principalKey = "principal"
 
-// authenticate resolves the caller from an Authorization: Bearer token.
+// authenticate resolves the caller from an Authorization: Bearer token or,
+// without one, from the console's session cookie (a session is a
+// principal of scope "").
 func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		h := c.Request().Header.Get(echo.HeaderAuthorization)
-		scheme, token, ok := strings.Cut(h, " ")
 		if h == "" {
+			if _, err := c.Cookie(sessionCookie); err == nil {
+				return s.authenticateSession(next, c)
+			}
 			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="vigil"`)
-			return model.Errorf(model.EUNAUTHORIZED, "authentication required: send Authorization: Bearer TOKEN")
+			return model.Errorf(model.EUNAUTHORIZED, "authentication required: sign in or send Authorization: Bearer TOKEN")
 		}
+		scheme, token, ok := strings.Cut(h, " ")
 		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
 			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="vigil", error="invalid_request"`)
 			return model.Errorf(model.EUNAUTHORIZED, "malformed Authorization header: expected Bearer TOKEN")
@@ -37,10 +44,41 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// authenticateSession admits the holder of a live console session; an
+// ended one has its cookie cleared.
+func (s *Server) authenticateSession(next echo.HandlerFunc, c echo.Context) error {
+	sess, err := s.sessions.Get(c.Request(), sessionCookie)
+	if err != nil {
+		if model.ErrorCode(err) == model.EUNAUTHORIZED {
+			sess.Options.MaxAge = -1
+			if serr := sess.Save(c.Request(), c.Response()); serr != nil {
+				return serr
+			}
+		}
+		return err
+	}
+	c.Set(principalKey, sess.Values[principalKey])
+	c.Set(sessionKey, sess)
+	return next(c)
+}
+
+const sessionKey = "session"
+
 // principal returns the authenticated caller.
 func principal(c echo.Context) model.Principal {
 	p, _ := c.Get(principalKey).(model.Principal)
 	return p
+}
+
+// requireSession admits console sessions only: the pages are for people
+// signed in, API tokens use /api/v1.
+func requireSession(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if _, ok := c.Get(sessionKey).(*sessions.Session); !ok {
+			return model.Errorf(model.EFORBIDDEN, "the console needs a signed-in session; API tokens use /api/v1")
+		}
+		return next(c)
+	}
 }
 
 func requireIngest(next echo.HandlerFunc) echo.HandlerFunc {
@@ -114,8 +152,28 @@ func securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("X-Frame-Options", "DENY")
-		h.Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+		h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "+
+			"connect-src 'self'; object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+		if !strings.HasPrefix(c.Request().URL.Path, "/static/") {
+			h.Set(echo.HeaderCacheControl, "no-store")
+		}
 		return next(c)
+	}
+}
+
+// crossOriginProtection refuses state-changing requests that a browser
+// sent from another origin (Sec-Fetch-Site, or Origin against Host). With
+// SameSite cookies this is the console's CSRF protection; clients that
+// are not browsers (bearer tokens, curl) send neither header and pass.
+func crossOriginProtection() echo.MiddlewareFunc {
+	cop := http.NewCrossOriginProtection()
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if err := cop.Check(c.Request()); err != nil {
+				return model.Errorf(model.EFORBIDDEN, "cross-origin request refused")
+			}
+			return next(c)
+		}
 	}
 }
 

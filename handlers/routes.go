@@ -3,6 +3,8 @@ package handlers
 import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
+
+	"vigil/model"
 )
 
 // routes declares every route, grouped by who may call it.
@@ -11,9 +13,13 @@ func (s *Server) routes(e *echo.Echo) {
 	e.Use(s.observe)
 	e.Use(middleware.Recover())
 	e.Use(securityHeaders)
+	e.Use(crossOriginProtection())
 
 	// Public.
 	e.GET("/healthz", s.healthz)
+	e.StaticFS("/static", s.static)
+	e.GET("/login", s.loginPage)
+	e.POST("/login", s.login)
 
 	// Ingest: bearer token of scope ingest or agent.
 	ingest := e.Group("/api/v1", s.authenticate, requireIngest)
@@ -52,4 +58,39 @@ func (s *Server) routes(e *echo.Echo) {
 	agent := e.Group("/api/v1", s.authenticate, requireAgent)
 	agent.POST("/jobs/claim", s.claimJob)
 	agent.POST("/jobs/:id/result", s.jobResult)
+
+	// Console: a session; each page admits the roles its navigation entry
+	// names (navItems).
+	console := e.Group("", s.authenticate, requireSession)
+	console.POST("/logout", s.logout)
+	console.GET("/", s.homePage, pageAccess("/"))
+	for _, p := range []string{"/events", "/audit", "/system"} {
+		console.GET(p, s.logHandler(logPages[p]), pageAccess(p))
+	}
+	console.GET("/events/:id", s.eventDetail, pageAccess("/events"))
+	console.GET("/alerts", s.alertsPage, pageAccess("/alerts"))
+	console.GET("/jobs", s.jobsPage, pageAccess("/jobs"))
+	console.GET("/jobs/:id", s.jobPage, pageAccess("/jobs"))
+	console.GET("/certificates", s.certificatesPage, pageAccess("/certificates"))
+	console.GET("/agents", s.agentsPage, pageAccess("/agents"))
+	// Changes of alerts, jobs and certificates: an admin's or operator's
+	// session (SPEC §5).
+	changers := requireRole(model.RoleAdmin, model.RoleOperator)
+	console.POST("/alerts/:id/read", s.consoleReadAlert, changers, s.requireWritable)
+	console.POST("/alerts/read-all", s.consoleReadAllAlerts, changers, s.requireWritable)
+	console.POST("/jobs", s.consoleCreateJob, changers, s.requireWritable)
+	console.POST("/certificates", s.consoleUpload, changers, s.requireWritable)
+	console.POST("/endpoints", s.consoleAddEndpoint, changers, s.requireWritable)
+	console.GET("/settings", s.settingsPage, pageAccess("/settings"))
+	console.GET("/account", s.accountPage)
+	console.POST("/account/password", s.changeOwnPassword)
+
+	// Console changes of users and tokens: an admin's session.
+	settings := e.Group("/settings", s.authenticate, requireSession, requireRole(model.RoleAdmin))
+	settings.POST("/users", s.createUser)
+	settings.POST("/users/:name/role", s.changeRole)
+	settings.POST("/users/:name/disabled", s.setDisabled)
+	settings.POST("/users/:name/password", s.resetPassword)
+	settings.POST("/tokens", s.createToken)
+	settings.POST("/tokens/:id/revoke", s.revokeToken)
 }

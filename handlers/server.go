@@ -5,8 +5,12 @@ package handlers
 import (
 	"context"
 	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -19,9 +23,21 @@ import (
 
 // Config is what the handlers need from the appliance's configuration.
 type Config struct {
-	MaxBodyBytes  int64 // largest accepted request body
-	Version       string
-	CheckpointKey *model.CheckpointKey // signs checkpoints made on demand
+	MaxBodyBytes int64 // largest accepted request body
+	Version      string
+	// CheckpointKey signs checkpoints made on demand.
+	CheckpointKey *model.CheckpointKey
+
+	// UI holds the console's views/ and static/ (embedded by main).
+	UI fs.FS
+	// SessionIdle ends a console session after this long without a
+	// request; SessionMaxAge ends it this long after sign-in regardless.
+	SessionIdle   time.Duration
+	SessionMaxAge time.Duration
+	// LoginFailures failed sign-ins within LoginWindow, for one account or
+	// from one address, make further attempts wait (429).
+	LoginFailures int
+	LoginWindow   time.Duration
 
 	// Certificate watch.
 	Sightings         *store.Sightings                   // heartbeats and certificate uses not yet flushed
@@ -40,8 +56,15 @@ type Server struct {
 	gatherer prometheus.Gatherer
 	now      func() time.Time
 
+	pages    map[string]*template.Template // by page name, parsed at boot
+	static   fs.FS
+	served   map[string]bool // GET paths with a route, for the navigation
+	sessions *sessionStore
+	throttle *loginThrottle
+
 	ingestRejected *prometheus.CounterVec
 	requests       *prometheus.HistogramVec
+	logins         *prometheus.CounterVec
 }
 
 // New returns the HTTP handler of the appliance.
@@ -55,8 +78,34 @@ func New(cfg Config, st *store.Store, log *slog.Logger, reg *prometheus.Registry
 	if cfg.AgentOfflineAfter <= 0 {
 		cfg.AgentOfflineAfter = 10 * time.Minute
 	}
+	if cfg.SessionIdle <= 0 {
+		cfg.SessionIdle = 30 * time.Minute
+	}
+	if cfg.SessionMaxAge <= 0 {
+		cfg.SessionMaxAge = 12 * time.Hour
+	}
+	if cfg.LoginFailures <= 0 {
+		cfg.LoginFailures = 10
+	}
+	if cfg.LoginWindow <= 0 {
+		cfg.LoginWindow = 5 * time.Minute
+	}
+	if cfg.UI == nil {
+		return nil, fmt.Errorf("handlers: no UI file system (views and static)")
+	}
+	pages, err := parsePages(cfg.UI)
+	if err != nil {
+		return nil, err
+	}
+	static, err := staticFS(cfg.UI)
+	if err != nil {
+		return nil, err
+	}
 	s := &Server{
 		cfg: cfg, store: st, log: log, gatherer: reg, now: cfg.Now,
+		pages: pages, static: static,
+		sessions: &sessionStore{st: st, idle: cfg.SessionIdle, maxAge: cfg.SessionMaxAge},
+		throttle: newLoginThrottle(cfg.LoginFailures, cfg.LoginWindow),
 		ingestRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_ingest_rejected_total", Help: "Events refused at intake, by source and reason.",
 		}, []string{"source", "reason"}),
@@ -64,8 +113,11 @@ func New(cfg Config, st *store.Store, log *slog.Logger, reg *prometheus.Registry
 			Name: "vigil_http_request_seconds", Help: "HTTP request latency by route and status class.",
 			Buckets: prometheus.DefBuckets,
 		}, []string{"route", "method", "code"}),
+		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_console_logins_total", Help: "Console sign-in attempts by result (succeeded, failed, throttled).",
+		}, []string{"result"}),
 	}
-	for _, c := range []prometheus.Collector{s.ingestRejected, s.requests} {
+	for _, c := range []prometheus.Collector{s.ingestRejected, s.requests, s.logins} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -82,6 +134,12 @@ func (s *Server) Handler() *echo.Echo {
 	// Client addresses come from the connection, never from spoofable headers.
 	e.IPExtractor = echo.ExtractIPDirect()
 	s.routes(e)
+	s.served = map[string]bool{}
+	for _, r := range e.Routes() {
+		if r.Method == http.MethodGet {
+			s.served[r.Path] = true
+		}
+	}
 	return e
 }
 
@@ -144,14 +202,27 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 	case status >= 400:
 		s.log.Warn("request refused", append(attrs, "err", body.Error)...)
 	}
-	if c.Request().Method == http.MethodHead {
+	switch {
+	case c.Request().Method == http.MethodHead:
 		err = c.NoContent(status)
-	} else {
+	case wantsHTML(c):
+		err = s.renderError(c, status, body.Error)
+	default:
 		err = c.JSON(status, body)
 	}
 	if err != nil {
 		s.log.Warn("writing error response", "request_id", requestID(c), "err", err)
 	}
+}
+
+// wantsHTML reports whether an error should be shown as a console page
+// rather than as JSON: a browser's request for anything but the API.
+func wantsHTML(c echo.Context) bool {
+	p := c.Request().URL.Path
+	if strings.HasPrefix(p, "/api/") || p == "/metrics" || p == "/healthz" {
+		return false
+	}
+	return isHTMX(c) || strings.Contains(c.Request().Header.Get(echo.HeaderAccept), "text/html")
 }
 
 func requestID(c echo.Context) string {

@@ -103,8 +103,10 @@ func ParseEventFilter(q url.Values) (EventFilter, error) {
 	return f, nil
 }
 
-// parseFilterTime parses an RFC3339 time parameter; a bare date
-// (2026-01-02) is taken as midnight UTC.
+// parseFilterTime parses an RFC3339 time parameter. A time without offset
+// (2026-01-02T15:04 or 2026-01-02T15:04:05, what a browser's
+// datetime-local field sends) and a bare date (2026-01-02, midnight) are
+// taken as UTC.
 func parseFilterTime(q url.Values, name string) (time.Time, error) {
 	v := strings.TrimSpace(q.Get(name))
 	if v == "" {
@@ -113,8 +115,10 @@ func parseFilterTime(q url.Values, name string) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
 		return t, nil
 	}
-	if t, err := time.Parse("2006-01-02", v); err == nil {
-		return t, nil
+	for _, layout := range []string{"2006-01-02T15:04:05.999999999", "2006-01-02T15:04", "2006-01-02"} {
+		if t, err := time.Parse(layout, v); err == nil {
+			return t, nil
+		}
 	}
 	return time.Time{}, Errorf(EINVALID, "%s: %q is not an RFC3339 time", name, v)
 }

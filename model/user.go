@@ -40,10 +40,12 @@ type User struct {
 type Token struct {
 	ID        int64
 	UserID    int64
+	UserName  string
 	Name      string
 	Scope     string
 	CreatedAt time.Time
 	LastUsed  time.Time
+	Revoked   bool
 }
 
 // Principal is who is calling: a user, through a session or a token. A

@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
-	"os"
 	"fmt"
+	"os"
 	"time"
 
 	"vigil/model"

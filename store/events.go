@@ -330,3 +330,20 @@ func prefixColumns(p string) string {
 	}
 	return strings.Join(cols, ", ")
 }
+
+// PrevHash returns the hash that event id's hash continues from: the hash
+// of event id-1, or the chain's start (all zero) for the first event.
+func (s *Store) PrevHash(ctx context.Context, id int64) ([]byte, error) {
+	if id <= 1 {
+		return make([]byte, HashSize), nil
+	}
+	var h []byte
+	err := s.rdb.QueryRowContext(ctx, `SELECT hash FROM events WHERE id < ? ORDER BY id DESC LIMIT 1`, id).Scan(&h)
+	if errors.Is(err, sql.ErrNoRows) {
+		return make([]byte, HashSize), nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: previous hash: %w", err)
+	}
+	return h, nil
+}

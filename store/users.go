@@ -160,3 +160,172 @@ func (s *Store) PrincipalByToken(ctx context.Context, secret string) (model.Prin
 	}
 	return p, nil
 }
+
+// ListUsers returns every user, by name.
+func (s *Store) ListUsers(ctx context.Context) ([]model.User, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT id, name, role, created_at, disabled FROM users ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("store: list users: %w", err)
+	}
+	defer rows.Close()
+	var users []model.User
+	for rows.Next() {
+		var u model.User
+		var created string
+		if err := rows.Scan(&u.ID, &u.Name, &u.Role, &created, &u.Disabled); err != nil {
+			return nil, fmt.Errorf("store: list users: %w", err)
+		}
+		u.CreatedAt = parseTimeText(created)
+		users = append(users, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: list users: %w", err)
+	}
+	return users, nil
+}
+
+// SetUserRole changes the role of user name. The last enabled admin keeps
+// the admin role (ECONFLICT), so the appliance can always be managed.
+func (s *Store) SetUserRole(ctx context.Context, name, role string) (model.User, error) {
+	if !model.ValidRole(role) {
+		return model.User{}, model.Errorf(model.EINVALID, "role %q is not one of admin, auditor, operator, viewer", role)
+	}
+	return s.changeUser(ctx, name, func(tx *sql.Tx, u *model.User) error {
+		if u.Role == model.RoleAdmin && role != model.RoleAdmin {
+			if err := keepAnAdmin(ctx, tx, u.ID); err != nil {
+				return err
+			}
+		}
+		u.Role = role
+		_, err := tx.ExecContext(ctx, `UPDATE users SET role = ? WHERE id = ?`, role, u.ID)
+		return err
+	})
+}
+
+// SetUserDisabled disables or enables user name. Disabling ends the
+// user's sessions; the last enabled admin cannot be disabled (ECONFLICT).
+func (s *Store) SetUserDisabled(ctx context.Context, name string, disabled bool) (model.User, error) {
+	return s.changeUser(ctx, name, func(tx *sql.Tx, u *model.User) error {
+		if disabled && u.Role == model.RoleAdmin {
+			if err := keepAnAdmin(ctx, tx, u.ID); err != nil {
+				return err
+			}
+		}
+		u.Disabled = disabled
+		if _, err := tx.ExecContext(ctx, `UPDATE users SET disabled = ? WHERE id = ?`, disabled, u.ID); err != nil {
+			return err
+		}
+		if disabled {
+			return endSessions(ctx, tx, u.ID)
+		}
+		return nil
+	})
+}
+
+// SetPassword sets a new password for user name and ends all its
+// sessions, so a changed password locks out whoever held the old one.
+func (s *Store) SetPassword(ctx context.Context, name, password string) (model.User, error) {
+	hash, err := model.HashPassword(password)
+	if err != nil {
+		return model.User{}, err
+	}
+	return s.changeUser(ctx, name, func(tx *sql.Tx, u *model.User) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = ? WHERE id = ?`, hash, u.ID); err != nil {
+			return err
+		}
+		return endSessions(ctx, tx, u.ID)
+	})
+}
+
+// changeUser runs change on user name inside one write transaction.
+func (s *Store) changeUser(ctx context.Context, name string, change func(*sql.Tx, *model.User) error) (model.User, error) {
+	tx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return model.User{}, fmt.Errorf("store: change user: %w", err)
+	}
+	defer tx.Rollback()
+	var u model.User
+	var created string
+	err = tx.QueryRowContext(ctx, `SELECT id, name, role, created_at, disabled FROM users WHERE name = ?`, name).
+		Scan(&u.ID, &u.Name, &u.Role, &created, &u.Disabled)
+	if errors.Is(err, sql.ErrNoRows) {
+		return u, model.Errorf(model.ENOTFOUND, "user %q not found", name)
+	}
+	if err != nil {
+		return u, fmt.Errorf("store: change user: %w", err)
+	}
+	u.CreatedAt = parseTimeText(created)
+	if err := change(tx, &u); err != nil {
+		if model.ErrorCode(err) != model.EINTERNAL {
+			return u, err
+		}
+		return u, fmt.Errorf("store: change user %s: %w", name, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return u, fmt.Errorf("store: change user: %w", err)
+	}
+	return u, nil
+}
+
+// keepAnAdmin refuses a change that would leave no enabled admin but userID.
+func keepAnAdmin(ctx context.Context, tx *sql.Tx, userID int64) error {
+	var n int
+	err := tx.QueryRowContext(ctx, `SELECT count(*) FROM users WHERE role = 'admin' AND disabled = 0 AND id <> ?`, userID).Scan(&n)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return model.Errorf(model.ECONFLICT, "this is the last enabled admin; make another user admin first")
+	}
+	return nil
+}
+
+// ListTokens returns every API token (never its secret), newest first.
+func (s *Store) ListTokens(ctx context.Context) ([]model.Token, error) {
+	rows, err := s.rdb.QueryContext(ctx, `
+		SELECT t.id, t.user_id, u.name, t.name, t.scope, t.created_at, t.last_used_at, t.revoked
+		FROM tokens t JOIN users u ON u.id = t.user_id ORDER BY t.id DESC`)
+	if err != nil {
+		return nil, fmt.Errorf("store: list tokens: %w", err)
+	}
+	defer rows.Close()
+	var tokens []model.Token
+	for rows.Next() {
+		var t model.Token
+		var created string
+		var lastUsed sql.NullString
+		if err := rows.Scan(&t.ID, &t.UserID, &t.UserName, &t.Name, &t.Scope, &created, &lastUsed, &t.Revoked); err != nil {
+			return nil, fmt.Errorf("store: list tokens: %w", err)
+		}
+		t.CreatedAt, t.LastUsed = parseTimeText(created), parseTimeText(lastUsed.String)
+		tokens = append(tokens, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: list tokens: %w", err)
+	}
+	return tokens, nil
+}
+
+// RevokeToken revokes token id for good; revoking it again is a conflict.
+func (s *Store) RevokeToken(ctx context.Context, id int64) (model.Token, error) {
+	var t model.Token
+	var created string
+	err := s.wdb.QueryRowContext(ctx, `
+		SELECT t.id, t.user_id, u.name, t.name, t.scope, t.created_at, t.revoked
+		FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.id = ?`, id).
+		Scan(&t.ID, &t.UserID, &t.UserName, &t.Name, &t.Scope, &created, &t.Revoked)
+	if errors.Is(err, sql.ErrNoRows) {
+		return t, model.Errorf(model.ENOTFOUND, "token %d not found", id)
+	}
+	if err != nil {
+		return t, fmt.Errorf("store: revoke token: %w", err)
+	}
+	if t.Revoked {
+		return t, model.Errorf(model.ECONFLICT, "token %d (%s) is already revoked", id, t.Name)
+	}
+	if _, err := s.wdb.ExecContext(ctx, `UPDATE tokens SET revoked = 1 WHERE id = ?`, id); err != nil {
+		return t, fmt.Errorf("store: revoke token: %w", err)
+	}
+	t.CreatedAt, t.Revoked = parseTimeText(created), true
+	return t, nil
+}

@@ -1,0 +1,81 @@
+package handlers
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"vigil/model"
+)
+
+// consoleEvent builds an event of console activity by user, from the
+// request's address. SYSTEM events carry the console section in details.
+func (s *Server) consoleEvent(c echo.Context, category, user, typ, outcome, msg string, details map[string]any) (model.Event, error) {
+	if details == nil {
+		details = map[string]any{}
+	}
+	if _, ok := details["section"]; !ok && category == model.CategorySystem {
+		details["section"] = sectionOf(c.Request().URL.Path)
+	}
+	d, err := json.Marshal(details)
+	if err != nil {
+		return model.Event{}, fmt.Errorf("record %s: %w", typ, err)
+	}
+	e := model.Event{
+		Category: category, Type: typ, Outcome: outcome, Source: model.SourceInternal,
+		Actor: model.Actor{Type: "USER", ID: user, IP: c.RealIP()}, App: "console",
+		Message: msg, Details: d,
+	}
+	if err := e.Normalize(s.now()); err != nil {
+		return model.Event{}, fmt.Errorf("record %s: %w", typ, err)
+	}
+	return e, nil
+}
+
+// recordSystem appends a SYSTEM event for the caller's console activity.
+func (s *Server) recordSystem(c echo.Context, typ, outcome, msg string, details map[string]any) error {
+	e, err := s.consoleEvent(c, model.CategorySystem, principal(c).User.Name, typ, outcome, msg, details)
+	if err != nil {
+		return err
+	}
+	_, err = s.store.AppendEvents(c.Request().Context(), []model.Event{e})
+	return err
+}
+
+// recordChange appends the AUDIT_LOG event of an administrative change made
+// in the console, with its SYSTEM entry.
+func (s *Server) recordChange(c echo.Context, typ string, entity model.Entity, msg string, details map[string]any) error {
+	audit, err := s.consoleEvent(c, model.CategoryAuditLog, principal(c).User.Name, typ, "SUCCESS", msg, details)
+	if err != nil {
+		return err
+	}
+	audit.Entity = entity
+	return s.recordWithSystem(c, audit, "settings")
+}
+
+// recordWithSystem appends e together with its SYSTEM entry for the
+// console's section, as one batch.
+func (s *Server) recordWithSystem(c echo.Context, e model.Event, section string) error {
+	sys, err := s.consoleEvent(c, model.CategorySystem, e.Actor.ID, e.Type, e.Outcome, e.Message, map[string]any{"section": section})
+	if err != nil {
+		return err
+	}
+	_, err = s.store.AppendEvents(c.Request().Context(), []model.Event{e, sys})
+	return err
+}
+
+// sectionOf names the console section of a request path.
+func sectionOf(p string) string {
+	switch {
+	case p == "/":
+		return "dashboard"
+	case strings.HasPrefix(p, "/api/v1/events.csv"):
+		return "export"
+	case strings.HasPrefix(p, "/api/"):
+		return "api"
+	}
+	first, _, _ := strings.Cut(strings.TrimPrefix(p, "/"), "/")
+	return first
+}

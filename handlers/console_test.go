@@ -1,0 +1,308 @@
+package handlers
+
+import (
+	"context"
+	"database/sql"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"vigil/model"
+)
+
+// login posts the sign-in form and returns the response.
+func (env *testEnv) login(name, pw, oldCookie string) *http.Response {
+	env.t.Helper()
+	form := url.Values{"username": {name}, "password": {pw}, "next": {"/events?q=x"}}
+	return env.do(http.MethodPost, "/login", oldCookie, form.Encode(), nil)
+}
+
+func cookieOf(resp *http.Response) *http.Cookie {
+	for _, c := range resp.Cookies() {
+		if c.Name == sessionCookie {
+			return c
+		}
+	}
+	return nil
+}
+
+func TestLoginStartsFreshSession(t *testing.T) {
+	env := newConsoleEnv(t, Config{})
+	first := env.login("operator", password("operator"), "")
+	c1 := cookieOf(first)
+	if first.StatusCode != http.StatusSeeOther || first.Header.Get("Location") != "/events?q=x" || c1 == nil {
+		t.Fatalf("sign-in: %d → %q, cookie %v", first.StatusCode, first.Header.Get("Location"), c1)
+	}
+	if !c1.HttpOnly || c1.SameSite != http.SameSiteLaxMode || c1.Secure || c1.Path != "/" {
+		t.Errorf("cookie attributes %+v: want HttpOnly, SameSite=Lax, Path=/, not Secure over plain HTTP", c1)
+	}
+	// Signing in again from the same browser replaces the session id.
+	second := env.login("operator", password("operator"), c1.Value)
+	c2 := cookieOf(second)
+	if c2 == nil || c2.Value == c1.Value {
+		t.Fatalf("second sign-in kept the session id")
+	}
+	if resp := env.do(http.MethodGet, "/api/v1/events", c1.Value, "", nil); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("the replaced session still works: %d", resp.StatusCode)
+	}
+	if resp := env.do(http.MethodGet, "/api/v1/events", c2.Value, "", nil); resp.StatusCode != http.StatusOK {
+		t.Errorf("the new session does not work: %d", resp.StatusCode)
+	}
+	// The cookie holds only a random id: the database stores its hash.
+	var n int
+	if err := dbCount(env, `SELECT count(*) FROM sessions WHERE id_hash = ?`, &n, model.TokenHash(c2.Value)); err != nil || n != 1 {
+		t.Errorf("sessions row for the cookie: %d %v", n, err)
+	}
+}
+
+// dbCount runs a counting query on the test database file.
+func dbCount(env *testEnv, q string, n *int, args ...any) error {
+	db, err := openSQL(env.st.Path())
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return db.QueryRow(q, args...).Scan(n)
+}
+
+func TestLoginAnswers(t *testing.T) {
+	env := newConsoleEnv(t, Config{})
+	env.st.SetUserDisabled(context.Background(), "viewer", true)
+	for _, tc := range []struct {
+		name, user, pw string
+		want           int
+		says           string
+	}{
+		{"Empty", "", "", http.StatusBadRequest, "Enter your user name and password"},
+		{"WrongPassword", "auditor", "not-the-password", http.StatusUnauthorized, "Wrong user name or password"},
+		{"UnknownUser", "nobody", "whatever-password", http.StatusUnauthorized, "Wrong user name or password"},
+		{"DisabledUser", "viewer", password("viewer"), http.StatusUnauthorized, "Wrong user name or password"},
+		{"LongName", strings.Repeat("a", 65), "x", http.StatusBadRequest, "at most 64"},
+		{"Right", "auditor", password("auditor"), http.StatusSeeOther, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := env.login(tc.user, tc.pw, "")
+			body := readBody(t, resp)
+			if resp.StatusCode != tc.want || !strings.Contains(body, tc.says) {
+				t.Errorf("got %d, want %d saying %q:\n%s", resp.StatusCode, tc.want, tc.says, body)
+			}
+			if tc.want != http.StatusSeeOther && cookieOf(resp) != nil {
+				t.Errorf("a failed sign-in set a session cookie")
+			}
+		})
+	}
+	metrics := readBody(t, env.do(http.MethodGet, "/metrics", env.session("admin"), "", nil))
+	for _, want := range []string{`vigil_console_logins_total{result="failed"} 3`, `vigil_console_logins_total{result="succeeded"} 1`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	// A signed-in browser that opens the sign-in page goes on.
+	resp := env.do(http.MethodGet, "/login?next=/audit", env.session("auditor"), "", nil)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/audit" {
+		t.Errorf("signed-in /login: %d → %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+}
+
+func TestSafeNext(t *testing.T) {
+	for _, tc := range []struct{ name, in, want string }{
+		{"Empty", "", "/"},
+		{"Path", "/events", "/events"},
+		{"PathAndQuery", "/events?q=a+b&type=X", "/events?q=a+b&type=X"},
+		{"OtherSite", "https://evil.example/", "/"},
+		{"SchemeRelative", "//evil.example/x", "/"},
+		{"BackslashTrick", `/\evil.example`, "/"},
+		{"Relative", "events", "/"},
+		{"DotDot", "/a/../settings", "/settings"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := safeNext(tc.in); got != tc.want {
+				t.Errorf("safeNext(%q) = %q, want %q", tc.in, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestThrottleWindow(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	th := newLoginThrottle(3, 5*time.Minute)
+	th.now = func() time.Time { return now }
+	a, ip := accountKey("alice"), addressKey("192.0.2.7")
+	for i := range 3 {
+		if w := th.wait(a, ip); w != 0 {
+			t.Fatalf("attempt %d must wait %v before the limit", i+1, w)
+		}
+		reached := th.fail(a, ip)
+		if reached != (i == 2) {
+			t.Errorf("attempt %d: reached=%v", i+1, reached)
+		}
+		now = now.Add(time.Minute)
+	}
+	if w := th.wait(a); w != 2*time.Minute {
+		t.Errorf("after 3 failures in 3 minutes the account waits %v, want 2m", w)
+	}
+	if w := th.wait(addressKey("192.0.2.8"), accountKey("bob")); w != 0 {
+		t.Errorf("another account from another address waits %v", w)
+	}
+	if w := th.wait(accountKey("bob"), ip); w == 0 {
+		t.Errorf("another account from the same address is not throttled")
+	}
+	now = now.Add(2 * time.Minute)
+	if w := th.wait(a, ip); w != 0 {
+		t.Errorf("no permanent lockout: still waiting %v after the window", w)
+	}
+	th.fail(a)
+	th.succeed(a)
+	if w := th.wait(a); w != 0 {
+		t.Errorf("a success did not clear the account: %v", w)
+	}
+}
+
+func TestCrossOriginChangesRefused(t *testing.T) {
+	env := newConsoleEnv(t, Config{})
+	for _, tc := range []struct {
+		name   string
+		header http.Header
+		want   int
+	}{
+		{"CrossSiteFetch", http.Header{"Sec-Fetch-Site": {"cross-site"}}, http.StatusForbidden},
+		{"OtherOrigin", http.Header{"Origin": {"http://evil.example"}}, http.StatusForbidden},
+		{"SameOrigin", http.Header{"Sec-Fetch-Site": {"same-origin"}}, http.StatusSeeOther},
+		{"NoBrowserHeaders", nil, http.StatusSeeOther},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			form := url.Values{"username": {"u-" + strings.ToLower(tc.name)}, "role": {"viewer"}, "password": {"long-enough-password"}}
+			resp := env.do(http.MethodPost, "/settings/users", env.session("admin"), form.Encode(), tc.header)
+			if resp.StatusCode != tc.want {
+				t.Errorf("got %d, want %d", resp.StatusCode, tc.want)
+			}
+			_, err := env.st.UserByName(context.Background(), "u-"+strings.ToLower(tc.name))
+			if created := err == nil; created != (tc.want == http.StatusSeeOther) {
+				t.Errorf("user created: %v", created)
+			}
+		})
+	}
+}
+
+func TestSecurityHeaders(t *testing.T) {
+	env := newConsoleEnv(t, Config{})
+	resp := env.do(http.MethodGet, "/events", env.session("admin"), "", nil)
+	h := resp.Header
+	csp := h.Get("Content-Security-Policy")
+	for _, want := range []string{"script-src 'self'", "frame-ancestors 'none'", "object-src 'none'", "style-src 'self'"} {
+		if !strings.Contains(csp, want) {
+			t.Errorf("CSP %q lacks %q", csp, want)
+		}
+	}
+	if strings.Contains(csp, "unsafe-") {
+		t.Errorf("CSP allows unsafe code: %q", csp)
+	}
+	if h.Get("X-Content-Type-Options") != "nosniff" || h.Get("Referrer-Policy") == "" || h.Get("Cache-Control") != "no-store" {
+		t.Errorf("headers: %v", h)
+	}
+	body := readBody(t, resp)
+	if regexp.MustCompile(`<script>|\son[a-z]+=|javascript:|style="`).MatchString(body) {
+		t.Errorf("page has inline script, handlers or styles")
+	}
+	if !strings.Contains(body, `/static/vendor/htmx.min.js`) || strings.Contains(body, "https://") {
+		t.Errorf("htmx must come from the appliance itself")
+	}
+	if resp := env.do(http.MethodGet, "/static/vendor/htmx.min.js", "", "", nil); resp.StatusCode != 200 || !strings.Contains(readBody(t, resp), "htmx") {
+		t.Errorf("embedded htmx: %d", resp.StatusCode)
+	}
+}
+
+func TestLogPages(t *testing.T) {
+	env := newConsoleEnv(t, Config{})
+	env.appendEvents(
+		`{"type":"CERT_USED","outcome":"ALLOWED","actor":{"id":"alice"}}`,
+		`{"category":"ACCESS_CONTROL","type":"ACCESS_CHECK","actor":{"id":"alice"}}`,
+		`{"category":"AUDIT_LOG","type":"ISSUANCE_COMPLETED","outcome":"SUCCESS","actor":{"type":"SYSTEM","id":"scheduler"}}`,
+		`{"category":"SYSTEM","type":"E_SECTION_VISITED","actor":{"type":"USER","id":"admin"},"details":{"section":"events"}}`,
+	)
+	html := http.Header{"Accept": {"text/html"}}
+	for _, tc := range []struct {
+		name, role, path string
+		want             int
+		has, hasNot      []string
+	}{
+		{"EventsHideAccessControl", "viewer", "/events", 200, []string{"CERT_USED"}, []string{"ACCESS_CHECK", "ISSUANCE_COMPLETED"}},
+		{"EventsShowAccessControl", "viewer", "/events?hide_access_control=0", 200, []string{"CERT_USED", "ACCESS_CHECK"}, nil},
+		{"AuditForAuditor", "auditor", "/audit", 200, []string{"ISSUANCE_COMPLETED", "scheduler"}, []string{"CERT_USED"}},
+		{"SystemForOperatorOnlyOwn", "operator", "/system", 200, nil, []string{">admin<"}},
+		{"SystemForAdmin", "admin", "/system", 200, []string{">admin<", "events"}, nil},
+		{"CategoryOfAnotherPage", "admin", "/events?category=AUDIT_LOG", 400, []string{"not listed on Events"}, nil},
+		{"BadTime", "admin", "/events?from=yesterday", 400, []string{"not an RFC3339 time"}, nil},
+		{"BadLimit", "admin", "/audit?limit=5000", 400, []string{"limit must be between 1 and 1000"}, nil},
+		{"DatetimeLocal", "admin", "/events?from=2000-01-01T00:00", 200, []string{"CERT_USED", `value="2000-01-01T00:00:00"`}, nil},
+		{"ViewerAudit", "viewer", "/audit", 403, []string{"403"}, nil},
+		{"OlderPageHasNoLive", "admin", "/events?start=1", 200, nil, []string{`id="live"`}},
+		{"MissingDetail", "admin", "/events/999", 404, []string{"404"}, nil},
+		{"DetailOfInvisible", "viewer", "/events/3", 403, []string{"403"}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := env.do(http.MethodGet, tc.path, env.session(tc.role), "", html)
+			body := readBody(t, resp)
+			if resp.StatusCode != tc.want {
+				t.Errorf("got %d, want %d:\n%s", resp.StatusCode, tc.want, body)
+			}
+			if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/html") {
+				t.Errorf("content type %q", ct)
+			}
+			for _, s := range tc.has {
+				if !strings.Contains(body, s) {
+					t.Errorf("page lacks %q", s)
+				}
+			}
+			for _, s := range tc.hasNot {
+				if strings.Contains(body, s) {
+					t.Errorf("page shows %q", s)
+				}
+			}
+		})
+	}
+}
+
+func TestLivePoll(t *testing.T) {
+	env := newConsoleEnv(t, Config{})
+	ids := env.appendEvents(`{"type":"CERT_USED","actor":{"id":"alice"}}`)
+	cookie := env.session("admin")
+	hx := http.Header{"Hx-Request": {"true"}}
+	after := "/events?actor=alice&after=" + strconvI(ids[0])
+	if resp := env.do(http.MethodGet, after, cookie, "", hx); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("poll with nothing new: %d", resp.StatusCode)
+	}
+	newIDs := env.appendEvents(`{"type":"CERT_USED","actor":{"id":"bob"}}`, `{"type":"CERT_USED","actor":{"id":"alice"}}`)
+	resp := env.do(http.MethodGet, after, cookie, "", hx)
+	body := readBody(t, resp)
+	if resp.StatusCode != 200 || strings.Contains(body, "<html") || strings.Contains(body, "bob") || !strings.Contains(body, `data-id="`+strconvI(newIDs[1])+`"`) {
+		t.Fatalf("poll: %d\n%s", resp.StatusCode, body)
+	}
+	if !strings.Contains(body, "after="+strconvI(newIDs[1])) || !strings.Contains(body, "actor=alice") {
+		t.Errorf("the next poll does not continue from the newest row with the filter:\n%s", body)
+	}
+	// A poll records no System log entry; a page view does.
+	visits := func() int {
+		ev, _, err := env.st.FindEvents(context.Background(), model.EventFilter{Type: "E_SECTION_VISITED", Visibility: model.VisibilityFor(env.users["admin"])})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(ev)
+	}
+	if n := visits(); n != 0 {
+		t.Errorf("polls recorded %d visits", n)
+	}
+	env.do(http.MethodGet, "/events", cookie, "", nil)
+	if n := visits(); n != 1 {
+		t.Errorf("a page view recorded %d visits", n)
+	}
+}
+
+func strconvI(n int64) string { return strconv.FormatInt(n, 10) }
+
+// openSQL opens the database file read-only, as an operator's sqlite3 would.
+func openSQL(path string) (*sql.DB, error) { return sql.Open("sqlite3", "file:"+path+"?mode=ro") }

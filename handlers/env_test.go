@@ -1,0 +1,150 @@
+package handlers
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"vigil/model"
+	"vigil/store"
+)
+
+// testEnv is a real Vigil HTTP server on 127.0.0.1 over a real database in
+// a temporary directory, with one user per role.
+type testEnv struct {
+	t     *testing.T
+	st    *store.Store
+	srv   *Server
+	echo  *echo.Echo // the handler being served
+	url   string
+	users map[string]model.User // by role; each user is named after its role
+}
+
+// password returns the test password of the user of role.
+func password(role string) string { return "pass-" + role + "-123456" }
+
+func newConsoleEnv(t *testing.T, cfg Config) *testEnv {
+	t.Helper()
+	ctx := context.Background()
+	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "vigil.db"), os.DirFS(".."), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	cfg.UI = os.DirFS("..")
+	cfg.Version = "test"
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	srv, err := New(cfg, st, log, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := srv.Handler()
+	hs := &http.Server{Handler: e, ReadHeaderTimeout: 5 * time.Second}
+	go hs.Serve(ln)
+	t.Cleanup(func() { hs.Close() })
+	env := &testEnv{t: t, st: st, srv: srv, echo: e, url: "http://" + ln.Addr().String(), users: map[string]model.User{}}
+	for _, role := range model.Roles {
+		u, err := st.CreateUser(ctx, role, role, password(role))
+		if err != nil {
+			t.Fatal(err)
+		}
+		env.users[role] = u
+	}
+	return env
+}
+
+// session starts a console session for the user of role and returns its
+// cookie value.
+func (env *testEnv) session(role string) string {
+	env.t.Helper()
+	id, err := env.st.CreateSession(context.Background(), env.users[role].ID, "127.0.0.1", "test", time.Hour)
+	if err != nil {
+		env.t.Fatal(err)
+	}
+	return id
+}
+
+// token creates an API token of scope for the user of role.
+func (env *testEnv) token(role, scope string) string {
+	env.t.Helper()
+	secret, _, err := env.st.CreateToken(context.Background(), role, role+"-"+scope+"-"+model.NewSecret(4), scope)
+	if err != nil {
+		env.t.Fatal(err)
+	}
+	return secret
+}
+
+// appendEvents stores events given as JSON objects, as if posted.
+func (env *testEnv) appendEvents(objs ...string) []int64 {
+	env.t.Helper()
+	events := make([]model.Event, len(objs))
+	for i, js := range objs {
+		e, err := model.DecodeEvent([]byte(js), time.Now())
+		if err != nil {
+			env.t.Fatalf("decode %s: %v", js, err)
+		}
+		e.Source = model.SourceHTTP
+		events[i] = e
+	}
+	res, err := env.st.AppendEvents(context.Background(), events)
+	if err != nil {
+		env.t.Fatal(err)
+	}
+	return res.IDs
+}
+
+// do sends a request without following redirects; cookie, if set, is the
+// session cookie.
+func (env *testEnv) do(method, path, cookie string, body string, header http.Header) *http.Response {
+	env.t.Helper()
+	var r io.Reader
+	if body != "" {
+		r = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, env.url+path, r)
+	if err != nil {
+		env.t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	if body != "" && req.Header.Get("Content-Type") == "" {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	if cookie != "" {
+		req.AddCookie(&http.Cookie{Name: sessionCookie, Value: cookie})
+	}
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Do(req)
+	if err != nil {
+		env.t.Fatal(err)
+	}
+	env.t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+func readBody(t *testing.T, resp *http.Response) string {
+	t.Helper()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

@@ -1,0 +1,381 @@
+package handlers
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"vigil/model"
+)
+
+// logPage is one of the console's event logs: Events, Audit, System log.
+// All three share one handler, one template and one table partial.
+type logPage struct {
+	Path       string
+	Title      string
+	Categories []string // what the page lists
+	Columns    []column
+}
+
+// column is one column of a log table: its header and how a cell is made.
+type column struct {
+	Header string
+	Cell   func(e *model.Event) cell
+}
+
+// cell is one table cell. Param and Value, when set, make the cell a link
+// that filters the page by that value; Badge is the class of a badge
+// around the text.
+type cell struct {
+	Text, Title, Class, Badge string
+	Param, Value              string
+	Href                      string // filled from Param and Value
+}
+
+func timeCell(e *model.Event) cell {
+	return cell{Text: e.Time.UTC().Format("2006-01-02 15:04:05"), Title: e.Time.Format("2006-01-02T15:04:05.999999999Z07:00"), Class: "time"}
+}
+
+func filterCell(param string, get func(e *model.Event) string) func(*model.Event) cell {
+	return func(e *model.Event) cell {
+		v := get(e)
+		return cell{Text: v, Param: param, Value: v}
+	}
+}
+
+// searchCell filters by a value that has no parameter of its own, through
+// the full-text query.
+func searchCell(get func(e *model.Event) string) func(*model.Event) cell {
+	return func(e *model.Event) cell {
+		v := get(e)
+		return cell{Text: v, Param: "q", Value: `"` + strings.ReplaceAll(v, `"`, " ") + `"`}
+	}
+}
+
+func outcomeCell(e *model.Event) cell {
+	return cell{Text: e.Outcome, Param: "outcome", Value: e.Outcome, Badge: "outcome-" + strings.ToLower(e.Outcome)}
+}
+
+var (
+	userCol    = column{"User", filterCell("actor", func(e *model.Event) string { return e.Actor.ID })}
+	ipCol      = column{"IP", searchCell(func(e *model.Event) string { return e.Actor.IP })}
+	typeCol    = column{"Type", filterCell("type", func(e *model.Event) string { return e.Type })}
+	outcomeCol = column{"Outcome", outcomeCell}
+	timeCol    = column{"Time (UTC)", timeCell}
+)
+
+// logPages are the three event logs, by path.
+var logPages = map[string]logPage{
+	"/events": {
+		Path: "/events", Title: "Events",
+		Categories: []string{model.CategoryUsage, model.CategoryAuth, model.CategoryAccessControl},
+		Columns: []column{timeCol, userCol, ipCol, typeCol, outcomeCol,
+			{"Certificate", func(e *model.Event) cell {
+				c := searchCell(func(e *model.Event) string { return firstOf(e.Certificate.Subject, e.Certificate.Serial) })(e)
+				c.Title = e.Certificate.Serial
+				return c
+			}},
+			{"Policy", searchCell(func(e *model.Event) string { return e.Policy })},
+			{"Agent", filterCell("agent_id", func(e *model.Event) string { return e.AgentID })},
+		},
+	},
+	"/audit": {
+		Path: "/audit", Title: "Audit",
+		Categories: []string{model.CategoryAuditLog},
+		Columns: []column{timeCol,
+			{"Action", filterCell("type", func(e *model.Event) string { return e.Type })},
+			{"Entity type", searchCell(func(e *model.Event) string { return e.Entity.Type })},
+			{"Entity id", searchCell(func(e *model.Event) string { return e.Entity.ID })},
+			{"Actor type", searchCell(func(e *model.Event) string { return e.Actor.Type })},
+			{"Actor id", filterCell("actor", func(e *model.Event) string { return e.Actor.ID })},
+			outcomeCol,
+		},
+	},
+	"/system": {
+		Path: "/system", Title: "System log",
+		Categories: []string{model.CategorySystem},
+		Columns: []column{timeCol, userCol, ipCol,
+			{"Section", func(e *model.Event) cell { return cell{Text: detailString(e, "section")} }},
+			{"Information", func(e *model.Event) cell { return cell{Text: e.Message, Class: "info"} }},
+		},
+	},
+}
+
+func firstOf(vs ...string) string {
+	for _, v := range vs {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// detailString returns the string value of details[key], or "".
+func detailString(e *model.Event, key string) string {
+	var d map[string]any
+	if json.Unmarshal(e.Details, &d) != nil {
+		return ""
+	}
+	s, _ := d[key].(string)
+	return s
+}
+
+// logView is what the log page template gets.
+type logView struct {
+	Path, Title  string
+	Headers      []string
+	Rows         []tableRow
+	Filter       filterBar
+	ExportURL    string
+	OlderURL     string // next page by cursor, "" when there is none
+	NewestURL    string // first page, when this is not it
+	LiveURL      string // newer-rows poll, "" when not on the first page
+	CountShown   int
+	Start, Limit int
+}
+
+// tableRow is one event in a log table.
+type tableRow struct {
+	ID        int64
+	DetailURL string
+	Severity  string
+	Cells     []cell
+}
+
+// filterBar is the state of the filter form.
+type filterBar struct {
+	Q, Type, Outcome, Actor, AgentID, Tenant, From, To string
+	Category                                           string
+	Categories                                         []string // choices; none when the page has one
+	Outcomes                                           []string
+	HideAccessControl, ShowHideAC                      bool
+	Start, Limit                                       string
+	Active                                             bool // any filter set
+	MoreActive                                         bool // a filter behind "More filters" is set
+}
+
+// logQuery is a log page's request: the filter as the user gave it, the
+// filter as run (restricted to the page and the role), and the query that
+// links keep (the user's filter and the page's access-control choice,
+// without paging).
+type logQuery struct {
+	shown, run model.EventFilter
+	base       url.Values
+	hideACFor  bool // the page lists ACCESS_CONTROL, so the toggle applies
+}
+
+// parseLogQuery reads a log page's query string with the API's one filter
+// parser and restricts it to what the page lists and the caller may see.
+func parseLogQuery(c echo.Context, lp logPage) (logQuery, error) {
+	q := c.QueryParams()
+	shown, err := model.ParseEventFilter(q)
+	if err != nil {
+		return logQuery{}, err
+	}
+	f := shown
+	for _, cat := range f.Categories {
+		if !slices.Contains(lp.Categories, cat) {
+			return logQuery{}, model.Errorf(model.EINVALID, "%s events are not listed on %s; it lists %s", cat, lp.Title, strings.Join(lp.Categories, ", "))
+		}
+	}
+	if len(f.Categories) == 0 {
+		f.Categories = lp.Categories
+	}
+	hideACFor := slices.Contains(f.Categories, model.CategoryAccessControl)
+	if !q.Has("hide_access_control") {
+		f.HideAccessControl = true // hidden unless asked for (SPEC §2)
+	}
+	f.HideAccessControl = f.HideAccessControl && hideACFor
+	f.Visibility = model.VisibilityFor(principal(c).User)
+	if err := f.CheckVisible(); err != nil {
+		return logQuery{}, err
+	}
+	if q.Has("after") && (f.Before > 0 || f.Offset > 0) {
+		return logQuery{}, model.Errorf(model.EINVALID, "after (live rows) cannot be combined with before or start")
+	}
+	base := shown.Query()
+	base.Del("hide_access_control")
+	if hideACFor {
+		base.Set("hide_access_control", boolParam(f.HideAccessControl))
+	}
+	if v := q.Get("limit"); v != "" {
+		base.Set("limit", v)
+	}
+	return logQuery{shown: shown, run: f, base: base, hideACFor: hideACFor}, nil
+}
+
+// logHandler serves a log page and its live poll for rows newer than
+// after=N: one handler for the three logs.
+func (s *Server) logHandler(lp logPage) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		lq, err := parseLogQuery(c, lp)
+		if err != nil {
+			return err
+		}
+		f := lq.run
+		events, next, err := s.store.FindEvents(c.Request().Context(), f)
+		if err != nil {
+			return err
+		}
+		view := &logView{Path: lp.Path, Title: lp.Title, CountShown: len(events), Start: f.Offset, Limit: f.Limit}
+		for _, col := range lp.Columns {
+			view.Headers = append(view.Headers, col.Header)
+		}
+		for i := range events {
+			view.Rows = append(view.Rows, s.tableRow(lp, &events[i], lq.base))
+		}
+		if f.Before == 0 && f.Offset == 0 {
+			after := f.After
+			if len(events) > 0 {
+				after = events[0].ID
+			}
+			view.LiveURL = lp.Path + "?" + withParam(lq.base, "after", strconv.FormatInt(after, 10))
+		}
+		if c.QueryParams().Has("after") {
+			if len(events) == 0 {
+				return c.NoContent(http.StatusNoContent)
+			}
+			return s.render(c, http.StatusOK, "log", "live", &pageData{Section: lp.Path, Page: view})
+		}
+		if next > 0 {
+			view.OlderURL = lp.Path + "?" + withParam(lq.base, "before", strconv.FormatInt(next, 10))
+		}
+		if f.Before > 0 || f.Offset > 0 {
+			view.NewestURL = lp.Path + "?" + lq.base.Encode()
+		}
+		view.ExportURL = "/api/v1/events.csv?" + f.Query().Encode()
+		view.Filter = lq.filterBar(c, lp)
+		if !isHTMX(c) {
+			if err := s.recordSystem(c, "E_SECTION_VISITED", "INFO", "Opened "+lp.Title,
+				map[string]any{"filters_used": lq.base.Encode()}); err != nil {
+				return err
+			}
+		}
+		return s.render(c, http.StatusOK, "log", "", &pageData{Title: lp.Title, Section: lp.Path, Page: view})
+	}
+}
+
+// filterBar fills the filter form with the user's filter.
+func (lq logQuery) filterBar(c echo.Context, lp logPage) filterBar {
+	sh := lq.shown
+	fb := filterBar{
+		Q: sh.Q, Type: sh.Type, Outcome: sh.Outcome, Actor: sh.Actor, AgentID: sh.AgentID, Tenant: sh.Tenant,
+		From: formField(sh.From), To: formField(sh.To), Category: strings.Join(sh.Categories, ","),
+		Outcomes: model.Outcomes, HideAccessControl: lq.run.HideAccessControl, ShowHideAC: lq.hideACFor,
+		Start: c.QueryParam("start"), Limit: c.QueryParam("limit"),
+		Active: len(sh.Query()) > 0,
+	}
+	fb.MoreActive = fb.Actor != "" || fb.AgentID != "" || fb.From != "" || fb.To != "" || fb.Start != "" || fb.Limit != ""
+	if len(lp.Categories) > 1 {
+		fb.Categories = lp.Categories
+	}
+	return fb
+}
+
+// tableRow renders one event's cells, each filter link keeping base.
+func (s *Server) tableRow(lp logPage, e *model.Event, base url.Values) tableRow {
+	r := tableRow{ID: e.ID, DetailURL: "/events/" + strconv.FormatInt(e.ID, 10), Severity: e.Severity}
+	for _, col := range lp.Columns {
+		cl := col.Cell(e)
+		if cl.Param != "" && cl.Text != "" {
+			cl.Href = lp.Path + "?" + withParam(base, cl.Param, cl.Value)
+		}
+		r.Cells = append(r.Cells, cl)
+	}
+	return r
+}
+
+// withParam returns base with key set to value, encoded.
+func withParam(base url.Values, key, value string) string {
+	q := url.Values{}
+	for k, v := range base {
+		q[k] = v
+	}
+	q.Set(key, value)
+	return q.Encode()
+}
+
+// formField formats t for a datetime-local field, in UTC.
+func formField(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format("2006-01-02T15:04:05")
+}
+
+func boolParam(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
+}
+
+// eventView is an event's full detail.
+type eventView struct {
+	Event    model.Event
+	Fields   [][2]string
+	Details  string // pretty-printed JSON
+	Hash     string
+	PrevHash string
+	BackURL  string
+}
+
+// eventDetail shows one event in full: the drawer's content for htmx, a
+// page of its own otherwise.
+func (s *Server) eventDetail(c echo.Context) error {
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil || id < 1 {
+		return model.Errorf(model.EINVALID, "event id must be a positive integer")
+	}
+	ctx := c.Request().Context()
+	e, err := s.store.EventByID(ctx, id, model.VisibilityFor(principal(c).User))
+	if err != nil {
+		return err
+	}
+	prev, err := s.store.PrevHash(ctx, id)
+	if err != nil {
+		return err
+	}
+	v := &eventView{Event: e, Hash: hex.EncodeToString(e.Hash), PrevHash: hex.EncodeToString(prev)}
+	if len(e.Details) > 0 {
+		var buf bytes.Buffer
+		if json.Indent(&buf, e.Details, "", "  ") == nil {
+			v.Details = buf.String()
+		}
+	}
+	for _, f := range [][2]string{
+		{"Sequence id", strconv.FormatInt(e.ID, 10)}, {"Event id", e.EventID},
+		{"Time", e.Time.Format("2006-01-02T15:04:05.999999999Z07:00")},
+		{"Received", e.ReceivedAt.UTC().Format("2006-01-02T15:04:05.999999999Z07:00")},
+		{"Source", e.Source}, {"Category", e.Category}, {"Type", e.Type}, {"Outcome", e.Outcome},
+		{"Severity", e.Severity}, {"Actor type", e.Actor.Type}, {"Actor id", e.Actor.ID},
+		{"Actor DN", e.Actor.DN}, {"Actor IP", e.Actor.IP}, {"Entity type", e.Entity.Type},
+		{"Entity id", e.Entity.ID}, {"Certificate serial", e.Certificate.Serial},
+		{"Certificate fingerprint", e.Certificate.Fingerprint}, {"Certificate subject", e.Certificate.Subject},
+		{"Agent", e.AgentID}, {"Host", e.Host}, {"App", e.App}, {"Process", e.Process},
+		{"Command", e.Command}, {"Policy", e.Policy}, {"Tenant", e.Tenant}, {"Message", model.ValidUTF8(e.Message)},
+	} {
+		if f[1] != "" {
+			v.Fields = append(v.Fields, f)
+		}
+	}
+	section := "/events"
+	switch e.Category {
+	case model.CategoryAuditLog:
+		section = "/audit"
+	case model.CategorySystem:
+		section = "/system"
+	}
+	v.BackURL = section
+	return s.render(c, http.StatusOK, "event", "detail", &pageData{
+		Title: "Event " + strconv.FormatInt(e.ID, 10), Section: section, Page: v,
+	})
+}

@@ -1,0 +1,149 @@
+package handlers
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+
+	"vigil/model"
+)
+
+// Who may call a route through a console session.
+var (
+	public     = []string{"public"}
+	everyone   = model.Roles
+	nobody     = []string{}
+	readers    = []string{model.RoleAdmin, model.RoleAuditor, model.RoleOperator}
+	adminOnly  = []string{model.RoleAdmin}
+	adminAudit = []string{model.RoleAdmin, model.RoleAuditor}
+	changers   = []string{model.RoleAdmin, model.RoleOperator}
+)
+
+// routeAccess lists every route and the roles whose sessions may call it.
+// Deny by default: a route missing here fails TestRouteAccess, so a new
+// route cannot land without saying who may use it.
+var routeAccess = map[string][]string{
+	"GET /healthz":                        public,
+	"GET /static*":                        public,
+	"GET /login":                          public,
+	"POST /login":                         public,
+	"POST /api/v1/events":                 nobody, // ingest tokens only
+	"GET /api/v1/events":                  everyone,
+	"GET /api/v1/events.csv":              everyone,
+	"GET /api/v1/events/:id":              everyone,
+	"GET /api/v1/audit/verify":            readers,
+	"GET /api/v1/events/:id/proof":        everyone,
+	"GET /api/v1/audit/checkpoint":        readers,
+	"POST /api/v1/audit/checkpoint":       changers,
+	"GET /api/v1/audit/consistency":       readers,
+	"GET /metrics":                        everyone,
+	"POST /logout":                        everyone,
+	"GET /":                               everyone,
+	"GET /events":                         everyone,
+	"GET /audit":                          readers,
+	"GET /system":                         readers,
+	"GET /events/:id":                     everyone,
+	"GET /settings":                       adminAudit,
+	"GET /alerts":                         everyone,
+	"GET /jobs":                           everyone,
+	"GET /jobs/:id":                       everyone,
+	"GET /certificates":                   everyone,
+	"GET /agents":                         everyone,
+	"POST /alerts/:id/read":               changers,
+	"POST /alerts/read-all":               changers,
+	"POST /jobs":                          changers,
+	"POST /certificates":                  changers,
+	"POST /endpoints":                     changers,
+	"GET /api/v1/alerts":                  everyone,
+	"GET /api/v1/jobs":                    everyone,
+	"GET /api/v1/jobs/:id":                everyone,
+	"GET /api/v1/certificates":            everyone,
+	"GET /api/v1/certificates/:id":        everyone,
+	"GET /api/v1/endpoints":               everyone,
+	"GET /api/v1/agents":                  everyone,
+	"POST /api/v1/alerts/:id/read":        changers,
+	"POST /api/v1/alerts/read-all":        changers,
+	"POST /api/v1/jobs":                   changers,
+	"POST /api/v1/certificates":           changers,
+	"POST /api/v1/endpoints":              changers,
+	"POST /api/v1/jobs/claim":             nobody, // agent tokens only
+	"POST /api/v1/jobs/:id/result":        nobody, // agent tokens only
+	"GET /account":                        everyone,
+	"POST /account/password":              everyone,
+	"POST /settings/users":                adminOnly,
+	"POST /settings/users/:name/role":     adminOnly,
+	"POST /settings/users/:name/disabled": adminOnly,
+	"POST /settings/users/:name/password": adminOnly,
+	"POST /settings/tokens":               adminOnly,
+	"POST /settings/tokens/:id/revoke":    adminOnly,
+}
+
+// concretePath fills a route's parameters with values that exist (or are
+// harmlessly absent) in the test database.
+func concretePath(p string) string {
+	p = strings.ReplaceAll(p, ":id", "1")
+	p = strings.ReplaceAll(p, ":name", "nobody-here")
+	p = strings.ReplaceAll(p, "/static*", "/static/css/vigil.css")
+	return p
+}
+
+// TestRouteAccess calls every registered route as every role (through a
+// fresh session each time) and anonymously, and checks the answer against
+// routeAccess: allowed callers are not refused (401/403), others get 403,
+// and anonymous callers of a non-public route get 401.
+func TestRouteAccess(t *testing.T) {
+	env := newConsoleEnv(t, Config{})
+	env.appendEvents(`{"type":"CERT_USED","outcome":"ALLOWED","message":"route table event"}`)
+	seen := map[string]bool{}
+	for _, r := range env.echo.Routes() {
+		if r.Method == "echo_route_not_found" {
+			continue
+		}
+		key := r.Method + " " + r.Path
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		allowed, ok := routeAccess[key]
+		if !ok {
+			t.Errorf("route %s has no entry in routeAccess: say who may call it", key)
+			continue
+		}
+		isPublic := slices.Equal(allowed, public)
+		for _, caller := range append([]string{"anonymous"}, model.Roles...) {
+			t.Run(strings.NewReplacer("/", "_", " ", "_").Replace(key)+"/"+caller, func(t *testing.T) {
+				cookie := ""
+				if caller != "anonymous" {
+					cookie = env.session(caller)
+				}
+				resp := env.do(r.Method, concretePath(r.Path), cookie, "", nil)
+				got := resp.StatusCode
+				refused := got == http.StatusUnauthorized || got == http.StatusForbidden
+				switch {
+				case isPublic:
+					if refused {
+						t.Errorf("public route answered %d", got)
+					}
+				case caller == "anonymous":
+					if got != http.StatusUnauthorized {
+						t.Errorf("anonymous call answered %d, want 401", got)
+					}
+				case slices.Contains(allowed, caller):
+					if refused {
+						t.Errorf("%s may call it but got %d: %s", caller, got, readBody(t, resp))
+					}
+				default:
+					if got != http.StatusForbidden {
+						t.Errorf("%s may not call it but got %d, want 403", caller, got)
+					}
+				}
+			})
+		}
+	}
+	for key := range routeAccess {
+		if !seen[key] {
+			t.Errorf("routeAccess lists %s, which is not a route", key)
+		}
+	}
+}

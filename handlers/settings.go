@@ -1,0 +1,179 @@
+package handlers
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"vigil/model"
+)
+
+// settingsView is the Settings page: users and API tokens.
+type settingsView struct {
+	Users    []model.User
+	Tokens   []model.Token
+	Roles    []string
+	Scopes   []string
+	CanEdit  bool
+	NewToken *newToken // shown once, right after creation
+	Form     map[string]string
+}
+
+// newToken is a token just created, with its secret.
+type newToken struct {
+	Secret string
+	Token  model.Token
+}
+
+// settingsDone are the confirmations a change redirects to (?done=KEY):
+// fixed texts, so no one can put words on the page through a link.
+var settingsDone = map[string]string{
+	"user_created":   "User created.",
+	"role_changed":   "Role changed. It applies to the user's next request.",
+	"user_disabled":  "User disabled and signed out everywhere.",
+	"user_enabled":   "User enabled.",
+	"password_reset": "Password reset. The user's sessions have ended.",
+	"token_revoked":  "Token revoked. It no longer works.",
+}
+
+func (s *Server) settingsPage(c echo.Context) error {
+	return s.renderSettings(c, http.StatusOK, &pageData{Flash: settingsDone[c.QueryParam("done")]}, nil)
+}
+
+// renderSettings renders the Settings page with data's messages; nt is a
+// token just created.
+func (s *Server) renderSettings(c echo.Context, status int, data *pageData, nt *newToken) error {
+	ctx := c.Request().Context()
+	users, err := s.store.ListUsers(ctx)
+	if err != nil {
+		return err
+	}
+	tokens, err := s.store.ListTokens(ctx)
+	if err != nil {
+		return err
+	}
+	data.Title, data.Section = "Settings", "/settings"
+	data.Page = &settingsView{
+		Users: users, Tokens: tokens, Roles: model.Roles, Scopes: model.Scopes,
+		CanEdit: principal(c).User.Role == model.RoleAdmin, NewToken: nt,
+		Form: map[string]string{},
+	}
+	if status == http.StatusOK && !isHTMX(c) && c.Request().Method == http.MethodGet {
+		if err := s.recordSystem(c, "E_SECTION_VISITED", "INFO", "Opened Settings", nil); err != nil {
+			return err
+		}
+	}
+	return s.render(c, status, "settings", "", data)
+}
+
+// settingsChanged finishes a change: on success a redirect to the page
+// with its confirmation; a caller's mistake is shown on the page with its
+// status; anything else is a server error.
+func (s *Server) settingsChanged(c echo.Context, err error, done string) error {
+	if err == nil {
+		return c.Redirect(http.StatusSeeOther, "/settings?done="+done)
+	}
+	code := model.ErrorCode(err)
+	if code == model.EINTERNAL {
+		return err
+	}
+	return s.renderSettings(c, statusOf[code], &pageData{Error: model.ErrorMessage(err)}, nil)
+}
+
+func (s *Server) createUser(c echo.Context) error {
+	name, role := strings.TrimSpace(c.FormValue("username")), c.FormValue("role")
+	u, err := s.store.CreateUser(c.Request().Context(), name, role, c.FormValue("password"))
+	if err == nil {
+		err = s.recordChange(c, "USER_CREATED", model.Entity{Type: "USER", ID: u.Name},
+			fmt.Sprintf("Created user %s (%s)", u.Name, u.Role), map[string]any{"role": u.Role, "via": "console"})
+	}
+	return s.settingsChanged(c, err, "user_created")
+}
+
+func (s *Server) changeRole(c echo.Context) error {
+	name, role := c.Param("name"), c.FormValue("role")
+	before, err := s.store.UserByName(c.Request().Context(), name)
+	if err != nil {
+		return s.settingsChanged(c, err, "")
+	}
+	u, err := s.store.SetUserRole(c.Request().Context(), name, role)
+	if err == nil {
+		err = s.recordChange(c, "USER_ROLE_CHANGED", model.Entity{Type: "USER", ID: u.Name},
+			fmt.Sprintf("Changed the role of %s from %s to %s", u.Name, before.Role, u.Role),
+			map[string]any{"old_role": before.Role, "new_role": u.Role})
+	}
+	return s.settingsChanged(c, err, "role_changed")
+}
+
+func (s *Server) setDisabled(c echo.Context) error {
+	name := c.Param("name")
+	var disabled bool
+	switch c.FormValue("disabled") {
+	case "1":
+		disabled = true
+	case "0":
+	default:
+		return s.settingsChanged(c, model.Errorf(model.EINVALID, "disabled must be 1 or 0"), "")
+	}
+	u, err := s.store.SetUserDisabled(c.Request().Context(), name, disabled)
+	typ, msg, done := "USER_ENABLED", "Enabled user "+name, "user_enabled"
+	if disabled {
+		typ, msg, done = "USER_DISABLED", "Disabled user "+name+" and ended its sessions", "user_disabled"
+	}
+	if err == nil {
+		err = s.recordChange(c, typ, model.Entity{Type: "USER", ID: u.Name}, msg, nil)
+	}
+	return s.settingsChanged(c, err, done)
+}
+
+func (s *Server) resetPassword(c echo.Context) error {
+	u, err := s.store.SetPassword(c.Request().Context(), c.Param("name"), c.FormValue("password"))
+	if err == nil {
+		err = s.recordChange(c, "USER_PASSWORD_RESET", model.Entity{Type: "USER", ID: u.Name},
+			"Reset the password of "+u.Name+" and ended its sessions", nil)
+	}
+	return s.settingsChanged(c, err, "password_reset")
+}
+
+func (s *Server) createToken(c echo.Context) error {
+	user, name, scope := c.FormValue("user"), strings.TrimSpace(c.FormValue("name")), c.FormValue("scope")
+	secret, tok, err := s.store.CreateToken(c.Request().Context(), user, name, scope)
+	if err == nil {
+		err = s.recordChange(c, "TOKEN_CREATED", model.Entity{Type: "TOKEN", ID: strconv.FormatInt(tok.ID, 10)},
+			fmt.Sprintf("Created %s token %q for %s", scope, name, user),
+			map[string]any{"user": user, "name": name, "scope": scope, "via": "console"})
+	}
+	if err != nil {
+		return s.settingsChanged(c, err, "")
+	}
+	tok.UserName = user
+	return s.renderSettings(c, http.StatusCreated, &pageData{Flash: "Token created. Copy it now: it is shown only this once."},
+		&newToken{Secret: secret, Token: tok})
+}
+
+func (s *Server) revokeToken(c echo.Context) error {
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil || id < 1 {
+		return s.settingsChanged(c, model.Errorf(model.EINVALID, "token id must be a positive integer"), "")
+	}
+	tok, err := s.store.RevokeToken(c.Request().Context(), id)
+	if err == nil {
+		err = s.recordChange(c, "TOKEN_REVOKED", model.Entity{Type: "TOKEN", ID: strconv.FormatInt(id, 10)},
+			fmt.Sprintf("Revoked %s token %q of %s", tok.Scope, tok.Name, tok.UserName),
+			map[string]any{"user": tok.UserName, "name": tok.Name, "scope": tok.Scope})
+	}
+	return s.settingsChanged(c, err, "token_revoked")
+}
+
+// homePage is the console's start page until the dashboard comes.
+func (s *Server) homePage(c echo.Context) error {
+	if !isHTMX(c) {
+		if err := s.recordSystem(c, "E_SECTION_VISITED", "INFO", "Opened the dashboard", nil); err != nil {
+			return err
+		}
+	}
+	return s.render(c, http.StatusOK, "home", "", &pageData{Title: "Dashboard", Section: "/"})
+}

@@ -56,4 +56,4 @@ fuzz:
 
 # Screenshots of the console for the README, taken by the browser tests.
 screenshots: assets
-	VIGIL_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -tags $(TAGS) -count=1 -run TestConsoleInBrowser ./handlers/
+	VIGIL_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -tags $(TAGS) -count=1 -run 'TestConsoleInBrowser|TestWatchPagesInBrowser' ./handlers/

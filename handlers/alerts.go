@@ -10,21 +10,36 @@ import (
 	"vigil/model"
 )
 
-// listAlerts answers GET /api/v1/alerts?unread=1&open=1&severity=&type=.
-func (s *Server) listAlerts(c echo.Context) error {
-	f, err := model.ParseAlertFilter(c.QueryParams())
-	if err != nil {
-		return err
+// alertList is the alerts a request's filter selects, the cursor of the
+// next page and the number of unread alerts: what the API and the page show.
+type alertList struct {
+	filter model.AlertFilter
+	alerts []model.Alert
+	next   int64
+	unread int
+}
+
+func (s *Server) findAlerts(c echo.Context) (alertList, error) {
+	var l alertList
+	var err error
+	if l.filter, err = model.ParseAlertFilter(c.QueryParams()); err != nil {
+		return l, err
 	}
 	ctx := c.Request().Context()
-	alerts, next, err := s.store.FindAlerts(ctx, f)
+	if l.alerts, l.next, err = s.store.FindAlerts(ctx, l.filter); err != nil {
+		return l, err
+	}
+	l.unread, err = s.store.CountUnreadAlerts(ctx)
+	return l, err
+}
+
+// listAlerts answers GET /api/v1/alerts?unread=1&open=1&severity=&type=.
+func (s *Server) listAlerts(c echo.Context) error {
+	l, err := s.findAlerts(c)
 	if err != nil {
 		return err
 	}
-	unread, err := s.store.CountUnreadAlerts(ctx)
-	if err != nil {
-		return err
-	}
+	alerts, unread, next := l.alerts, l.unread, l.next
 	return c.JSON(http.StatusOK, struct {
 		Alerts []model.Alert `json:"alerts"`
 		Unread int           `json:"unread"`
@@ -106,20 +121,12 @@ func (s *Server) alertsPage(c echo.Context) error {
 }
 
 func (s *Server) showAlerts(c echo.Context, status int, data *pageData) error {
-	f, err := model.ParseAlertFilter(c.QueryParams())
+	l, err := s.findAlerts(c)
 	if err != nil {
 		return err
 	}
-	ctx := c.Request().Context()
-	alerts, next, err := s.store.FindAlerts(ctx, f)
-	if err != nil {
-		return err
-	}
-	unread, err := s.store.CountUnreadAlerts(ctx)
-	if err != nil {
-		return err
-	}
-	v := &alertsView{Alerts: alerts, Unread: unread, Filter: f, Severities: model.AlertSeverities, Types: alertTypes,
+	next := l.next
+	v := &alertsView{Alerts: l.alerts, Unread: l.unread, Filter: l.filter, Severities: model.AlertSeverities, Types: alertTypes,
 		SelfURL: selfURL(c), CanChange: canChange(c), OOB: isHTMX(c), CountID: navCountsID}
 	if next > 0 {
 		u, _ := url.Parse(v.SelfURL)

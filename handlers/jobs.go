@@ -30,13 +30,18 @@ func (s *Server) listJobs(c echo.Context) error {
 	}{jobs, cursor(next)})
 }
 
-// getJob answers GET /api/v1/jobs/{id}.
-func (s *Server) getJob(c echo.Context) error {
+// jobOfPath returns the job the :id path parameter names.
+func (s *Server) jobOfPath(c echo.Context) (model.Job, error) {
 	id, err := pathID(c, "job")
 	if err != nil {
-		return err
+		return model.Job{}, err
 	}
-	j, err := s.store.JobByID(c.Request().Context(), id)
+	return s.store.JobByID(c.Request().Context(), id)
+}
+
+// getJob answers GET /api/v1/jobs/{id}.
+func (s *Server) getJob(c echo.Context) error {
+	j, err := s.jobOfPath(c)
 	if err != nil {
 		return err
 	}
@@ -211,11 +216,7 @@ type jobView struct {
 // jobPage serves /jobs/{id}: every field, the input payload, the output or
 // error and the timings.
 func (s *Server) jobPage(c echo.Context) error {
-	id, err := pathID(c, "job")
-	if err != nil {
-		return err
-	}
-	j, err := s.store.JobByID(c.Request().Context(), id)
+	j, err := s.jobOfPath(c)
 	if err != nil {
 		return err
 	}

@@ -229,6 +229,21 @@ func TestWatchPagesInBrowser(t *testing.T) {
 		noErrors(t, "/agents")
 	})
 
+	t.Run("PhoneWidth", func(t *testing.T) {
+		b.do(t, 5*time.Second, chromedp.EmulateViewport(390, 844))
+		defer b.do(t, 5*time.Second, chromedp.EmulateViewport(1280, 900))
+		for _, p := range []string{"/alerts", "/jobs", "/certificates", "/agents"} {
+			b.do(t, 10*time.Second, chromedp.Navigate(u+p), chromedp.WaitVisible(chromedp.CSS("main table")))
+			// Only the tables may scroll sideways, never the page.
+			if sw, cw := eval(t, `document.documentElement.scrollWidth`), eval(t, `document.documentElement.clientWidth`); sw > cw {
+				t.Errorf("%s at phone width scrolls sideways: %d > %d", p, sw, cw)
+			}
+			if p == "/certificates" {
+				b.screenshot(t, "certificates-phone")
+			}
+		}
+	})
+
 	t.Run("ViewerSeesButChangesNothing", func(t *testing.T) {
 		b.do(t, 10*time.Second, chromedp.Click(chromedp.CSS("header .who button")), chromedp.WaitVisible(chromedp.ID("username")))
 		b.do(t, 15*time.Second, signIn(u, "viewer", password("viewer")), chromedp.WaitVisible(chromedp.CSS("header.top .user")))

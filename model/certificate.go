@@ -57,15 +57,11 @@ type Certificate struct {
 // Expired reports whether c is expired at now.
 func (c Certificate) Expired(now time.Time) bool { return !now.Before(c.NotAfter) }
 
-// DaysLeft returns the whole days from now until c expires, negative once
-// it has expired.
+// DaysLeft returns the whole days from now until c expires, and once it
+// has expired, minus the whole days since (Expired tells the first day
+// after expiry from the last day before it).
 func (c Certificate) DaysLeft(now time.Time) int {
-	d := c.NotAfter.Sub(now)
-	days := int(d / (24 * time.Hour))
-	if d < 0 && d%(24*time.Hour) != 0 {
-		days--
-	}
-	return days
+	return int(c.NotAfter.Sub(now) / (24 * time.Hour))
 }
 
 // SameIdentity reports whether c and o name the same subject and SANs, so

@@ -98,8 +98,8 @@ func TestDaysLeft(t *testing.T) {
 	}{
 		{"FiveDays", 5 * 24 * time.Hour, 5},
 		{"AlmostOne", 23 * time.Hour, 0},
-		{"JustExpired", -time.Hour, -1},
-		{"TwoDaysAgo", -48 * time.Hour, -2},
+		{"JustExpired", -time.Hour, 0},
+		{"TwoAndAHalfDaysAgo", -60 * time.Hour, -2},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			if got := (Certificate{NotAfter: now.Add(c.left)}).DaysLeft(now); got != c.want {

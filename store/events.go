@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"strconv"
 	"strings"
 	"time"
 
@@ -45,8 +47,9 @@ func (r *row) args(hash []byte) []any {
 }
 
 // document appends the full-text document of r to buf: what people search
-// for, separated by spaces. Details are indexed as their JSON text, so both
-// keys and values are found.
+// for, separated by spaces, then the filter tokens of its type, actor,
+// agent and tenant. Details are indexed as their JSON text, so both keys and
+// values are found.
 func (r *row) document(buf []byte) []byte {
 	for _, s := range [...]string{
 		r.typ, r.message, r.actorID, r.actorDN, r.actorIP, r.entityType, r.entityID,
@@ -58,7 +61,39 @@ func (r *row) document(buf []byte) []byte {
 			buf = append(buf, ' ')
 		}
 	}
+	for _, fv := range [...]struct {
+		field filterField
+		value string
+	}{{fieldType, r.typ}, {fieldActor, r.actorID}, {fieldAgent, r.agentID}, {fieldTenant, r.tenant}} {
+		if fv.value != "" {
+			buf = filterToken(buf, fv.field, fv.value)
+			buf = append(buf, ' ')
+		}
+	}
 	return buf
+}
+
+// filterField names a column filtered through the full-text index.
+type filterField string
+
+const (
+	fieldType   filterField = "zzy"
+	fieldActor  filterField = "zza"
+	fieldAgent  filterField = "zzg"
+	fieldTenant filterField = "zzt"
+)
+
+// filterToken appends the full-text token standing for "field = value": a
+// single word (the field's prefix and a 64-bit FNV-1a hash of the value in
+// base 36) that no text the tokenizer reads can produce by accident. A hash
+// collision only adds candidates: queries also compare the column exactly.
+// Indexing these tokens is far cheaper than a B-tree index per column,
+// whose scattered pages every commit rewrites.
+func filterToken(buf []byte, field filterField, value string) []byte {
+	h := fnv.New64a()
+	h.Write([]byte(value))
+	buf = append(buf, field...)
+	return strconv.AppendUint(buf, h.Sum64(), 36)
 }
 
 // scanner is a *sql.Row or *sql.Rows.
@@ -242,20 +277,21 @@ func (s *Store) eventQuery(ctx context.Context, f model.EventFilter) (string, []
 	if f.HideAccessControl {
 		add(`+e.category <> 'ACCESS_CONTROL'`)
 	}
-	if f.Type != "" {
-		add(`e.type = ?`, f.Type)
-	}
 	if f.Outcome != "" {
 		add(`e.outcome = ?`, f.Outcome)
 	}
-	if f.Actor != "" {
-		add(`e.actor_id = ?`, f.Actor)
-	}
-	if f.AgentID != "" {
-		add(`e.agent_id = ?`, f.AgentID)
-	}
-	if f.Tenant != "" {
-		add(`e.tenant = ?`, f.Tenant)
+	// Type, actor, agent and tenant are found through their filter tokens
+	// in the full-text index and then compared exactly.
+	var tokens []string
+	for _, fv := range []struct {
+		field filterField
+		col   string
+		value string
+	}{{fieldType, "e.type", f.Type}, {fieldActor, "e.actor_id", f.Actor}, {fieldAgent, "e.agent_id", f.AgentID}, {fieldTenant, "e.tenant", f.Tenant}} {
+		if fv.value != "" {
+			add(fv.col+` = ?`, fv.value)
+			tokens = append(tokens, `"`+string(filterToken(nil, fv.field, fv.value))+`"`)
+		}
 	}
 	if !f.From.IsZero() || !f.To.IsZero() {
 		from, to := int64(-1<<63), int64(1<<63-1)
@@ -268,7 +304,7 @@ func (s *Store) eventQuery(ctx context.Context, f model.EventFilter) (string, []
 		// A narrow range is best read through the time index; a wide one by
 		// walking ids newest first and filtering, which stops at the limit.
 		col := `+e.time_ns`
-		if f.Q == "" {
+		if f.Q == "" && len(tokens) == 0 {
 			narrow, err := s.fewInTimeRange(ctx, from, to)
 			if err != nil {
 				return "", nil, err
@@ -281,10 +317,14 @@ func (s *Store) eventQuery(ctx context.Context, f model.EventFilter) (string, []
 	}
 	idCol := `e.id`
 	from := `events e`
-	if f.Q != "" {
-		match, err := ftsQuery(f.Q)
-		if err != nil {
-			return "", nil, err
+	if f.Q != "" || len(tokens) > 0 {
+		match := strings.Join(tokens, " AND ")
+		if f.Q != "" {
+			user, err := ftsQuery(f.Q)
+			if err != nil {
+				return "", nil, err
+			}
+			match = strings.Join(append([]string{"(" + user + ")"}, tokens...), " AND ")
 		}
 		// The full-text table drives: its rowids come newest first and each
 		// is joined to its row by primary key.

@@ -206,6 +206,12 @@ func migrate(ctx context.Context, db *sql.DB, schema fs.FS, now time.Time) error
 			tx.Rollback()
 			return fmt.Errorf("store: migrate %s: %w", st.name, err)
 		}
+		if step, ok := migrationSteps[st.version]; ok {
+			if err := step(ctx, tx); err != nil {
+				tx.Rollback()
+				return fmt.Errorf("store: migrate %s: %w", st.name, err)
+			}
+		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
 			st.version, st.name, now.UTC().Format(time.RFC3339)); err != nil {
 			tx.Rollback()
@@ -216,6 +222,40 @@ func migrate(ctx context.Context, db *sql.DB, schema fs.FS, now time.Time) error
 		}
 	}
 	return nil
+}
+
+// migrationSteps are the parts of migrations written in Go, run after the
+// migration's SQL in its transaction.
+var migrationSteps = map[int]func(context.Context, *sql.Tx) error{
+	5: reindexFullText,
+}
+
+// reindexFullText rebuilds every event's full-text document.
+func reindexFullText(ctx context.Context, tx *sql.Tx) error {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM events_fts`); err != nil {
+		return err
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT `+eventColumns+` FROM events ORDER BY id`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	ins, err := tx.PrepareContext(ctx, `INSERT INTO events_fts (rowid, doc) VALUES (?, ?)`)
+	if err != nil {
+		return err
+	}
+	var buf []byte
+	for rows.Next() {
+		r, _, err := scanRow(rows)
+		if err != nil {
+			return err
+		}
+		buf = r.document(buf[:0])
+		if _, err := ins.ExecContext(ctx, r.id, buf); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
 }
 
 // isConstraint reports whether err is a SQLite constraint violation.

@@ -1,0 +1,85 @@
+package store
+
+import (
+	"context"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"vigil/model"
+)
+
+// TestQueryPlans guards the hot listings: none may sort its result in a
+// temporary B-tree (which reads every match before returning the newest),
+// and each must use the access path it was designed for.
+func TestQueryPlans(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	end := time.Now()
+	var evs []model.Event
+	for j := 0; j < timeIndexProbe+1000; j++ {
+		evs = append(evs, benchEvent(j, end))
+	}
+	if _, err := s.AppendEvents(ctx, evs); err != nil {
+		t.Fatal(err)
+	}
+	s.wdb.Exec(`ANALYZE`)
+	admin := model.VisibilityFor(model.User{Role: model.RoleAdmin})
+	viewer := model.VisibilityFor(model.User{Role: model.RoleViewer})
+	cases := []struct {
+		name, query string
+		vis         model.Visibility
+		want        string // a fragment the plan must contain
+		sorts       bool   // a sort is allowed: at most timeIndexProbe rows
+	}{
+		{"Newest", "", admin, "SCAN e", false},
+		{"NewestViewer", "", viewer, "SCAN e", false},
+		{"HideAccessControl", "hide_access_control=1", admin, "SCAN e", false},
+		{"Cursor", "before=1000", admin, "SEARCH e USING INTEGER PRIMARY KEY (rowid<?)", false},
+		{"LiveTail", "after=5990", admin, "SEARCH e USING INTEGER PRIMARY KEY (rowid>?)", false},
+		{"FullText", "q=signtool", admin, "SCAN f VIRTUAL TABLE INDEX", false},
+		{"FullTextCursor", "q=signtool&before=1000", admin, "SCAN f VIRTUAL TABLE INDEX", false},
+		{"Type", "type=E_LOGIN_FAILED", admin, "SCAN f VIRTUAL TABLE INDEX", false},
+		{"Actor", "actor=user7", admin, "SCAN f VIRTUAL TABLE INDEX", false},
+		{"Agent", "agent_id=agent-3", admin, "SCAN f VIRTUAL TABLE INDEX", false},
+		{"Tenant", "tenant=acme", admin, "SCAN f VIRTUAL TABLE INDEX", false},
+		{"Category", "category=AUDIT_LOG", admin, "USING INDEX events_category", false},
+		{"Outcome", "outcome=DENIED", admin, "USING INDEX events_outcome", false},
+		{"WideTimeRange", "from=2000-01-01T00:00:00Z", admin, "SCAN e", false},
+		{"NarrowTimeRange", "from=2030-01-01T00:00:00Z", admin, "USING INDEX events_time", true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			q, _ := url.ParseQuery(c.query)
+			f, err := model.ParseEventFilter(q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.Visibility = c.vis
+			sqlText, args, err := s.eventQuery(ctx, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rows, err := s.rdb.QueryContext(ctx, `EXPLAIN QUERY PLAN `+sqlText+` LIMIT 100`, args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rows.Close()
+			var plan []string
+			for rows.Next() {
+				var id, parent, unused int
+				var detail string
+				rows.Scan(&id, &parent, &unused, &detail)
+				plan = append(plan, detail)
+			}
+			text := strings.Join(plan, "; ")
+			if strings.Contains(text, "TEMP B-TREE") && !c.sorts {
+				t.Errorf("plan sorts in a temporary B-tree: %s", text)
+			}
+			if !strings.Contains(text, c.want) {
+				t.Errorf("plan %q lacks %q", text, c.want)
+			}
+		})
+	}
+}

@@ -1,7 +1,6 @@
 package model
 
 import (
-	"fmt"
 	"net/url"
 	"slices"
 	"time"
@@ -115,10 +114,10 @@ func ParseAlertFilter(q url.Values) (AlertFilter, error) {
 		}
 	}
 	f.Type = upper(get("type"))
-	if f.Before, err = parseInt64Param("before", get("before")); err != nil {
+	if f.Before, err = parseNonNegative(q, "before"); err != nil {
 		return f, err
 	}
-	f.Limit, err = parseLimitParam(get("limit"))
+	f.Limit, err = parseLimitParam(q)
 	return f, err
 }
 
@@ -133,22 +132,12 @@ func parseFlagParam(name, v string) (bool, error) {
 	return false, Errorf(EINVALID, "%s must be 1 or 0", name)
 }
 
-func parseInt64Param(name, v string) (int64, error) {
-	if v == "" {
-		return 0, nil
-	}
-	var n int64
-	if _, err := fmt.Sscanf(v, "%d", &n); err != nil || n < 0 || fmt.Sprint(n) != v {
-		return 0, Errorf(EINVALID, "%s must be a non-negative integer", name)
-	}
-	return n, nil
-}
-
-func parseLimitParam(v string) (int, error) {
-	if v == "" {
+// parseLimitParam parses the limit parameter of a listing.
+func parseLimitParam(q url.Values) (int, error) {
+	if q.Get("limit") == "" {
 		return DefaultLimit, nil
 	}
-	n, err := parseInt64Param("limit", v)
+	n, err := parseNonNegative(q, "limit")
 	if err != nil || n < 1 || n > MaxLimit {
 		return 0, Errorf(EINVALID, "limit must be between 1 and %d", MaxLimit)
 	}

@@ -218,7 +218,7 @@ func ParseCertFilter(q url.Values) (CertFilter, error) {
 	if f.IncludeReplaced, err = parseFlagParam("include_replaced", get("include_replaced")); err != nil {
 		return f, err
 	}
-	f.Limit, err = parseLimitParam(get("limit"))
+	f.Limit, err = parseLimitParam(q)
 	return f, err
 }
 

@@ -273,13 +273,13 @@ func ParseJobFilter(q url.Values) (JobFilter, error) {
 		return f, Errorf(EINVALID, "type %q is not one of %s", f.Type, strings.Join(JobTypes, ", "))
 	}
 	var err error
-	if f.Before, err = parseInt64Param("before", get("before")); err != nil {
+	if f.Before, err = parseNonNegative(q, "before"); err != nil {
 		return f, err
 	}
 	if f.ProblemsFirst, err = parseFlagParam("problems_first", get("problems_first")); err != nil {
 		return f, err
 	}
-	f.Limit, err = parseLimitParam(get("limit"))
+	f.Limit, err = parseLimitParam(q)
 	return f, err
 }
 

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"vigil/model"
@@ -155,14 +154,8 @@ func (s *Store) FindAlerts(ctx context.Context, f model.AlertFilter) ([]model.Al
 	if f.Before > 0 {
 		where, args = append(where, `id < ?`), append(args, f.Before)
 	}
-	limit := f.Limit
-	if limit <= 0 || limit > model.MaxLimit {
-		limit = model.DefaultLimit
-	}
-	q := `SELECT ` + alertColumns + ` FROM alerts`
-	if len(where) > 0 {
-		q += ` WHERE ` + strings.Join(where, ` AND `)
-	}
+	limit := listLimit(f.Limit)
+	q := `SELECT ` + alertColumns + ` FROM alerts` + whereSQL(where)
 	alerts, err := s.queryAlerts(ctx, q+` ORDER BY id DESC LIMIT ?`, append(args, limit+1)...)
 	if err != nil {
 		return nil, 0, err

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"vigil/model"
@@ -198,10 +197,7 @@ func (s *Store) findCertificates(ctx context.Context, f model.CertFilter, now ti
 	if f.Subject != "" {
 		where, args = append(where, `(instr(lower(subject), lower(?)) > 0 OR instr(lower(sans), lower(?)) > 0)`), append(args, f.Subject, f.Subject)
 	}
-	q := `SELECT ` + certColumns + ` FROM certificates`
-	if len(where) > 0 {
-		q += ` WHERE ` + strings.Join(where, ` AND `)
-	}
+	q := `SELECT ` + certColumns + ` FROM certificates` + whereSQL(where)
 	if f.Sort == "newest" {
 		q += ` ORDER BY id DESC`
 	} else {

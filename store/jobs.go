@@ -201,14 +201,8 @@ func (s *Store) FindJobs(ctx context.Context, f model.JobFilter) ([]model.Job, i
 	if f.Before > 0 && !f.ProblemsFirst {
 		where, args = append(where, `id < ?`), append(args, f.Before)
 	}
-	limit := f.Limit
-	if limit <= 0 || limit > model.MaxLimit {
-		limit = model.DefaultLimit
-	}
-	q := `SELECT ` + jobColumns + ` FROM jobs`
-	if len(where) > 0 {
-		q += ` WHERE ` + strings.Join(where, ` AND `)
-	}
+	limit := listLimit(f.Limit)
+	q := `SELECT ` + jobColumns + ` FROM jobs` + whereSQL(where)
 	if f.ProblemsFirst {
 		q += ` ORDER BY CASE status WHEN 'FAILED' THEN 0 WHEN 'RUNNING' THEN 1 ELSE 2 END,
 			CASE status WHEN 'RUNNING' THEN started_ns END, id DESC`

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
 	"vigil/model"
 )
@@ -48,4 +49,21 @@ func queryOne[T any](ctx context.Context, db querier, what string, scan func(sca
 		return v, fmt.Errorf("store: %s: %w", what, err)
 	}
 	return v, nil
+}
+
+// listLimit is the page size of a listing: limit, or the default when it
+// is unset or too large.
+func listLimit(limit int) int {
+	if limit <= 0 || limit > model.MaxLimit {
+		return model.DefaultLimit
+	}
+	return limit
+}
+
+// whereSQL joins conditions into a WHERE clause; "" for none.
+func whereSQL(conds []string) string {
+	if len(conds) == 0 {
+		return ""
+	}
+	return ` WHERE ` + strings.Join(conds, ` AND `)
 }

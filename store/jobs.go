@@ -412,6 +412,9 @@ func (s *Store) FinishJob(ctx context.Context, id int64, agentID string, r model
 // (when the issued certificate is in the inventory) and the endpoints that
 // expected old now expect issued.
 func renewedTx(tx *sql.Tx, out *JobOutcome, old model.Certificate, issued *model.Certificate, actor model.Actor, jobID int64, now time.Time) ([]model.Event, error) {
+	if issued != nil && issued.ID == old.ID {
+		return nil, nil // the agent named the certificate it was to renew: nothing replaced
+	}
 	var events []model.Event
 	if old.ReplacedAt == nil || (issued != nil && old.ReplacedBy != nil && *old.ReplacedBy == issued.ID) {
 		if old.ReplacedAt == nil {
@@ -423,7 +426,7 @@ func renewedTx(tx *sql.Tx, out *JobOutcome, old model.Certificate, issued *model
 		}
 		out.Replaced = append(out.Replaced, old.ID)
 	}
-	if issued == nil || issued.ID == old.ID {
+	if issued == nil {
 		return events, nil
 	}
 	ids, err := queryAll(context.Background(), tx, "renewal endpoints", scanInt64,

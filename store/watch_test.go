@@ -186,3 +186,61 @@ func TestRevokeStopsWatching(t *testing.T) {
 		})
 	}
 }
+
+// TestRenewalOutcomes: what a successful renewal replaces depends on what
+// the agent names as issued.
+func TestRenewalOutcomes(t *testing.T) {
+	now := time.Now()
+	cases := []struct {
+		name         string
+		issued       func(old, fresh model.Certificate) (string, []model.Certificate)
+		wantReplaced bool
+		wantBy       bool // replaced by an inventory certificate
+	}{
+		{"PEMOfTheNewCertificate", func(_, fresh model.Certificate) (string, []model.Certificate) { return "", []model.Certificate{fresh} }, true, true},
+		{"FingerprintOfAKnownCertificate", func(_, fresh model.Certificate) (string, []model.Certificate) { return fresh.Fingerprint, nil }, true, true},
+		{"IDOfTheCA", func(_, _ model.Certificate) (string, []model.Certificate) { return "ca-req-991", nil }, true, false},
+		{"TheOldCertificateItself", func(old, _ model.Certificate) (string, []model.Certificate) { return old.Fingerprint, nil }, false, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := context.Background()
+			s := openTest(t)
+			old := testCert(t, "r.example.test", []string{"r.example.test"}, now.Add(3*24*time.Hour))
+			fresh := testCert(t, "other.example.test", []string{"other.example.test"}, now.Add(90*24*time.Hour))
+			known := []model.Certificate{old}
+			if c.name == "FingerprintOfAKnownCertificate" {
+				known = append(known, fresh)
+			}
+			if _, err := s.AddCertificates(ctx, known, model.CertSourceUpload, model.UserActor("ops")); err != nil {
+				t.Fatal(err)
+			}
+			j, _, err := s.CreateJob(ctx, model.Job{Type: model.JobRenewal, CertificateID: 1, TriggeredBy: model.SchedulerActor, ScheduledAt: now})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.ClaimJob(ctx, "a1"); err != nil {
+				t.Fatal(err)
+			}
+			ref, pems := c.issued(old, fresh)
+			r := model.JobResult{Status: model.JobSuccess, IssuedCertificateID: []byte(`"` + ref + `"`)}
+			if ref == "" {
+				r.IssuedCertificateID = nil
+			}
+			if err := r.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			out, err := s.FinishJob(ctx, j.ID, "a1", r, pems)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _ := s.CertificateByID(ctx, 1)
+			if (got.ReplacedAt != nil) != c.wantReplaced || (got.ReplacedBy != nil) != c.wantBy || (len(out.Replaced) == 1) != c.wantReplaced {
+				t.Errorf("old certificate replaced_at %v by %v; outcome %+v", got.ReplacedAt, got.ReplacedBy, out.Replaced)
+			}
+			if out.Job.IssuedCertificateID == "" {
+				t.Errorf("job keeps no issued certificate id")
+			}
+		})
+	}
+}

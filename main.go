@@ -227,6 +227,11 @@ func parseServeConfig(args []string) (Config, error) {
 	fs.StringVar(&w.CronAgents, "cron-agents", "@every 1m", "cron spec of the agent offline check (empty: off)")
 	fs.StringVar(&w.CronJobs, "cron-jobs", "@every 1m", "cron spec of the stuck jobs check (empty: off)")
 	fs.StringVar(&w.CronDeploy, "cron-deploy", "@every 15m", "cron spec of deployment validation and discovery (empty: off)")
+	fs.StringVar(&w.CronCheckpoint, "cron-checkpoint", "@every 10m", "cron spec of signed checkpoints of the event log (empty: off)")
+	fs.StringVar(&w.CronRetention, "cron-retention", "@daily", "cron spec of retention (empty: off)")
+	retention := fs.String("retention", "0", "remove events received longer ago than this (e.g. 400d); 0 keeps them forever")
+	retentionAudit := fs.String("retention-audit", "", "keep AUDIT_LOG events this long instead (e.g. 2555d); default: as --retention")
+	fs.StringVar(&w.CheckpointSyslog, "checkpoint-syslog", "", "also send each checkpoint to this remote syslog receiver (host:port, TCP, RFC 5424)")
 	expiryDays := fs.String("expiry-days", "30,14,7,1", "days before expiry at which to alert, comma-separated")
 	offline := fs.String("agent-offline-after", "10m", "silence after which an agent is offline (e.g. 10m, 1h)")
 	stuck := fs.String("job-stuck-after", "1h", "time after which a RUNNING or unclaimed QUEUED job is stuck")
@@ -250,7 +255,7 @@ func parseServeConfig(args []string) (Config, error) {
 	if err := parseSyslogConfig(&cfg, *maxMsg, *tz); err != nil {
 		return cfg, err
 	}
-	if err := parseWatchFlags(&cfg, *expiryDays, *offline, *stuck); err != nil {
+	if err := parseWatchFlags(&cfg, *expiryDays, *offline, *stuck, *retention, *retentionAudit); err != nil {
 		return cfg, err
 	}
 	n, err := parseSize(*maxBody)
@@ -314,10 +319,11 @@ func parseSyslogConfig(cfg *Config, maxMsg, tz string) error {
 }
 
 // parseWatchFlags validates the scheduler's flags into cfg.Watch.
-func parseWatchFlags(cfg *Config, expiryDays, offline, stuck string) error {
+func parseWatchFlags(cfg *Config, expiryDays, offline, stuck, retention, retentionAudit string) error {
 	w := &cfg.Watch
 	for _, f := range []struct{ name, spec string }{
 		{"cron-expiry", w.CronExpiry}, {"cron-agents", w.CronAgents}, {"cron-jobs", w.CronJobs}, {"cron-deploy", w.CronDeploy},
+		{"cron-checkpoint", w.CronCheckpoint}, {"cron-retention", w.CronRetention},
 	} {
 		if f.spec == "" {
 			continue
@@ -345,6 +351,25 @@ func parseWatchFlags(cfg *Config, expiryDays, offline, stuck string) error {
 	}{{"agent-offline-after", offline, &w.AgentOfflineAfter}, {"job-stuck-after", stuck, &w.JobStuckAfter}} {
 		if *f.dst, err = model.ParseDays(f.v); err != nil || *f.dst <= 0 {
 			return usageError{fmt.Sprintf("--%s: %q is not a positive duration such as 10m, 1h or 2d", f.name, f.v)}
+		}
+	}
+	if w.Retention, err = model.ParseDays(retention); err != nil || w.Retention < 0 {
+		return usageError{fmt.Sprintf("--retention: %q is not a duration such as 400d (0 keeps events forever)", retention)}
+	}
+	w.RetentionAudit = w.Retention
+	if retentionAudit != "" {
+		if w.RetentionAudit, err = model.ParseDays(retentionAudit); err != nil || w.RetentionAudit < 0 {
+			return usageError{fmt.Sprintf("--retention-audit: %q is not a duration such as 2555d", retentionAudit)}
+		}
+		// AUDIT_LOG events may be kept longer than the rest (0: forever),
+		// never shorter.
+		if w.RetentionAudit > 0 && (w.Retention == 0 || w.RetentionAudit < w.Retention) {
+			return usageError{"--retention-audit must not be shorter than --retention"}
+		}
+	}
+	if w.CheckpointSyslog != "" {
+		if _, _, err := net.SplitHostPort(w.CheckpointSyslog); err != nil {
+			return usageError{fmt.Sprintf("--checkpoint-syslog: %v", err)}
 		}
 	}
 	if cfg.WebhookURL != "" {
@@ -410,11 +435,12 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) error {
 	// memory by the writer and flushed by the agents check.
 	sightings := store.NewSightings()
 	var st *store.Store
+	var notifier *jobs.Notifier
 	st, err := openStore(ctx, cfg.DataDir, store.Options{
 		Registerer:           reg,
 		Logger:               log,
 		LatestCheckpointFile: filepath.Join(cfg.DataDir, latestCheckpointFile),
-		OnRecovered:          func(o store.Outage) { recordOutage(st, o, log) },
+		OnRecovered:          func(o store.Outage) { recordOutage(st, notifier, o, log) },
 		OnCommit:             sightings.Observe,
 		Now:                  clock.Now,
 	})
@@ -471,10 +497,11 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) error {
 	// server has drained.
 	bg, stopBackground := context.WithCancel(context.Background())
 	defer stopBackground()
-	notifier, err := jobs.NewNotifier(cfg.WebhookURL, st, log.With("job", "webhook"), reg, jobs.NotifierOptions{})
+	notifier, err = jobs.NewNotifier(cfg.WebhookURL, st, log.With("job", "webhook"), reg, jobs.NotifierOptions{})
 	if err != nil {
 		return err
 	}
+	cfg.Watch.CheckpointKey = key
 	sched, err := jobs.New(cfg.Watch, st, sightings, notifier, clock, log, reg)
 	if err != nil {
 		return err
@@ -573,20 +600,35 @@ func checkRollback(ctx context.Context, st *store.Store, dataDir string, key *mo
 	}
 }
 
-// recordOutage records, once writes succeed again, that they failed.
-func recordOutage(st *store.Store, o store.Outage, log *slog.Logger) {
+// recordOutage records, once writes succeed again, that they failed: an
+// E_STORAGE_UNAVAILABLE event and an ERROR alert (sent to the webhook).
+func recordOutage(st *store.Store, notifier *jobs.Notifier, o store.Outage, log *slog.Logger) {
+	ctx := context.Background()
+	took := o.Until.Sub(o.Since).Round(time.Second)
 	d, _ := json.Marshal(map[string]any{
 		"since": o.Since.UTC().Format(time.RFC3339Nano), "until": o.Until.UTC().Format(time.RFC3339Nano),
 		"failed_batches": o.FailedBatches, "error": o.Err,
 	})
 	e := model.Event{Category: model.CategorySystem, Type: "E_STORAGE_UNAVAILABLE", Outcome: "FAILURE", Severity: "err",
 		Source: model.SourceInternal, Actor: model.Actor{Type: "SYSTEM", ID: "vigil"},
-		Message: fmt.Sprintf("Events could not be written for %s: %s", o.Until.Sub(o.Since).Round(time.Second), o.Err), Details: d}
+		Message: fmt.Sprintf("Events could not be written for %s: %s", took, o.Err), Details: d}
 	if err := e.Normalize(time.Now()); err == nil {
-		_, err = st.AppendEvents(context.Background(), []model.Event{e})
-		if err != nil {
+		if _, err = st.AppendEvents(ctx, []model.Event{e}); err != nil {
 			log.Error("recording storage outage", "err", err)
 		}
+	}
+	a, created, err := st.RaiseAlert(ctx, model.Alert{
+		Severity: model.SeverityError, Type: "STORAGE_FAILED",
+		Title: "Events could not be stored",
+		Message: fmt.Sprintf("From %s for %s no event could be written (%s); intake paused and resumed by itself. Senders without retries may have lost events in that time.",
+			o.Since.UTC().Format(time.RFC3339), took, o.Err),
+		Entity: model.Entity{Type: "STORAGE", ID: "events"},
+		Key:    "storage-failed:" + o.Since.UTC().Format(time.RFC3339Nano),
+	})
+	if err != nil {
+		log.Error("raising storage alert", "err", err)
+	} else if created {
+		notifier.Notify(ctx, a)
 	}
 }
 

@@ -32,15 +32,27 @@ func (SystemClock) Now() time.Time { return time.Now() }
 
 // The checks, by name.
 const (
-	CheckExpiry    = "expiry"
-	CheckAgents    = "agents"
-	CheckStuckJobs = "stuck-jobs"
-	CheckDeploy    = "deploy"
+	CheckExpiry     = "expiry"
+	CheckAgents     = "agents"
+	CheckStuckJobs  = "stuck-jobs"
+	CheckDeploy     = "deploy"
+	CheckCheckpoint = "checkpoint"
+	CheckRetention  = "retention"
 )
 
 // Config holds the schedules and limits of the checks (SPEC §6).
 type Config struct {
 	CronExpiry, CronAgents, CronJobs, CronDeploy string
+	CronCheckpoint, CronRetention                string
+
+	// CheckpointKey signs checkpoints; nil turns the checkpoint check off.
+	CheckpointKey *model.CheckpointKey
+	// CheckpointSyslog, if set, is a remote syslog receiver (host:port,
+	// TCP) that gets a copy of every checkpoint.
+	CheckpointSyslog string
+	// Retention removes events received longer ago (0: never);
+	// RetentionAudit is the same for AUDIT_LOG events.
+	Retention, RetentionAudit time.Duration
 
 	ExpiryDays        []int         // alert thresholds in days, e.g. 30,14,7,1
 	AgentOfflineAfter time.Duration // silence that makes an agent offline
@@ -137,6 +149,10 @@ func New(cfg Config, st *store.Store, sightings *store.Sightings, notifier *Noti
 		CheckAgents:    {name: CheckAgents, spec: cfg.CronAgents, fn: s.checkAgents},
 		CheckStuckJobs: {name: CheckStuckJobs, spec: cfg.CronJobs, fn: s.checkStuckJobs},
 		CheckDeploy:    {name: CheckDeploy, spec: cfg.CronDeploy, fn: s.checkDeploy},
+		CheckRetention: {name: CheckRetention, spec: cfg.CronRetention, fn: s.checkRetention},
+	}
+	if cfg.CheckpointKey != nil {
+		s.checks[CheckCheckpoint] = &check{name: CheckCheckpoint, spec: cfg.CronCheckpoint, fn: s.checkCheckpoint}
 	}
 	// Every check's series exist from the start, at zero.
 	for name := range s.checks {
@@ -158,9 +174,9 @@ func New(cfg Config, st *store.Store, sightings *store.Sightings, notifier *Noti
 // Start schedules every check with a spec; runs use ctx. An empty spec
 // leaves a check unscheduled (it can still be run with RunCheck).
 func (s *Scheduler) Start(ctx context.Context) error {
-	for _, name := range []string{CheckExpiry, CheckAgents, CheckStuckJobs, CheckDeploy} {
+	for _, name := range []string{CheckExpiry, CheckAgents, CheckStuckJobs, CheckDeploy, CheckCheckpoint, CheckRetention} {
 		c := s.checks[name]
-		if c.spec == "" {
+		if c == nil || c.spec == "" {
 			continue
 		}
 		if _, err := s.cron.AddFunc(c.spec, func() {

@@ -3,6 +3,7 @@ package jobs
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -204,13 +205,74 @@ func (n *Notifier) post(ctx context.Context, a model.Alert) error {
 	if err != nil {
 		return err
 	}
+	return n.postJSON(ctx, body, fmt.Sprintf("vigil-alert-%d", a.ID))
+}
+
+// checkpointPayload is the JSON body posted for a checkpoint.
+type checkpointPayload struct {
+	Kind       string    `json:"kind"` // "checkpoint"
+	Sent       time.Time `json:"sent_at"`
+	Checkpoint struct {
+		ID       int64     `json:"id"`
+		Origin   string    `json:"origin"`
+		TreeSize uint64    `json:"tree_size"`
+		RootHash string    `json:"root_hash"`
+		Time     time.Time `json:"time"`
+		Note     string    `json:"checkpoint"` // the signed note
+	} `json:"checkpoint"`
+}
+
+// PushCheckpoint sends a copy of a new checkpoint to the webhook, from its
+// own goroutine, retrying with backoff. A checkpoint that cannot be
+// delivered is not kept for later: the next one supersedes it.
+func (n *Notifier) PushCheckpoint(ctx context.Context, cp store.StoredCheckpoint) {
+	if n == nil {
+		return
+	}
+	var p checkpointPayload
+	p.Kind, p.Sent = "checkpoint", time.Now().UTC()
+	p.Checkpoint.ID, p.Checkpoint.Origin, p.Checkpoint.TreeSize = cp.ID, cp.Origin, cp.Size
+	p.Checkpoint.RootHash, p.Checkpoint.Time, p.Checkpoint.Note = hex.EncodeToString(cp.Root), cp.Time, cp.Note
+	body, err := json.Marshal(p)
+	if err != nil {
+		n.log.Error("webhook: encoding checkpoint", "err", err)
+		return
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		wait := n.opts.Backoff
+		for try := 1; ; try++ {
+			err := n.postJSON(ctx, body, fmt.Sprintf("vigil-checkpoint-%d", cp.ID))
+			if err == nil {
+				n.sent.WithLabelValues("delivered").Inc()
+				return
+			}
+			if try == n.opts.Attempts || ctx.Err() != nil {
+				n.sent.WithLabelValues("failed").Inc()
+				n.log.Error("webhook: checkpoint not delivered", "checkpoint_id", cp.ID, "attempts", try, "err", err)
+				return
+			}
+			n.sent.WithLabelValues("retried").Inc()
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(wait):
+			}
+			wait = min(wait*2, n.opts.MaxBackoff)
+		}
+	}()
+}
+
+// postJSON posts body once; any answer but 2xx is an error.
+func (n *Notifier) postJSON(ctx context.Context, body []byte, idempotencyKey string) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, n.url, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "vigil-webhook")
-	req.Header.Set("Idempotency-Key", fmt.Sprintf("vigil-alert-%d", a.ID))
+	req.Header.Set("Idempotency-Key", idempotencyKey)
 	resp, err := n.opts.Client.Do(req)
 	if err != nil {
 		return err

@@ -100,6 +100,10 @@ func TestDiskFull(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	_, body := request(t, "GET", url+"/api/v1/alerts", strings.TrimSpace(read), "")
+	if !strings.Contains(body, `"type":"STORAGE_FAILED"`) || !strings.Contains(body, `"severity":"ERROR"`) {
+		t.Errorf("no ERROR alert for the outage: %s", body)
+	}
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}

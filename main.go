@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"os/user"
@@ -29,6 +30,7 @@ import (
 
 	"vigil/handlers"
 	"vigil/ingest"
+	"vigil/jobs"
 	"vigil/model"
 	"vigil/store"
 )
@@ -205,9 +207,16 @@ type Config struct {
 	TLSCert, TLSKey, TLSClientCA    string
 	Syslog                          ingest.Config
 
+	// Certificate watch (SPEC §6): cron specs of the checks (empty turns a
+	// check off), expiry thresholds, limits and the alert webhook.
+	Watch      jobs.Config
+	WebhookURL string
+
 	// Listening, if set, is told each listener's actual address once it is
 	// bound (for tests that listen on port 0).
 	Listening func(name, addr string)
+	// Clock, if set, replaces the wall clock (for tests).
+	Clock jobs.Clock
 }
 
 func parseServeConfig(args []string) (Config, error) {
@@ -219,6 +228,20 @@ func parseServeConfig(args []string) (Config, error) {
 	maxBody := fs.String("max-body", "16MiB", "largest accepted HTTP request body (e.g. 512KiB, 16MiB)")
 	fs.StringVar(&cfg.LogFormat, "log-format", "text", "log format: text or json")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	w := &cfg.Watch
+	fs.StringVar(&w.CronExpiry, "cron-expiry", "@hourly", "cron spec of the certificate expiry check (empty: off)")
+	fs.StringVar(&w.CronAgents, "cron-agents", "@every 1m", "cron spec of the agent offline check (empty: off)")
+	fs.StringVar(&w.CronJobs, "cron-jobs", "@every 1m", "cron spec of the stuck jobs check (empty: off)")
+	fs.StringVar(&w.CronDeploy, "cron-deploy", "@every 15m", "cron spec of deployment validation and discovery (empty: off)")
+	fs.StringVar(&w.CronCheckpoint, "cron-checkpoint", "@every 10m", "cron spec of signed checkpoints of the event log (empty: off)")
+	fs.StringVar(&w.CronRetention, "cron-retention", "@daily", "cron spec of retention (empty: off)")
+	retention := fs.String("retention", "0", "remove events received longer ago than this (e.g. 400d); 0 keeps them forever")
+	retentionAudit := fs.String("retention-audit", "", "keep AUDIT_LOG events this long instead (e.g. 2555d); default: as --retention")
+	fs.StringVar(&w.CheckpointSyslog, "checkpoint-syslog", "", "also send each checkpoint to this remote syslog receiver (host:port, TCP, RFC 5424)")
+	expiryDays := fs.String("expiry-days", "30,14,7,1", "days before expiry at which to alert, comma-separated")
+	offline := fs.String("agent-offline-after", "10m", "silence after which an agent is offline (e.g. 10m, 1h)")
+	stuck := fs.String("job-stuck-after", "1h", "time after which a RUNNING or unclaimed QUEUED job is stuck")
+	fs.StringVar(&cfg.WebhookURL, "webhook-url", "", "URL to POST each new alert to as JSON (empty: off)")
 	fs.StringVar(&cfg.SyslogUDP, "syslog-udp", ":5514", "syslog UDP listen address; empty turns it off")
 	fs.StringVar(&cfg.SyslogTCP, "syslog-tcp", ":5514", "syslog TCP listen address (octet-counted or LF framing); empty turns it off")
 	fs.StringVar(&cfg.SyslogTLS, "syslog-tls", "", "syslog TLS listen address (RFC 5425, typically :6514); needs --tls-cert and --tls-key")
@@ -236,6 +259,9 @@ func parseServeConfig(args []string) (Config, error) {
 		return cfg, err
 	}
 	if err := parseSyslogConfig(&cfg, *maxMsg, *tz); err != nil {
+		return cfg, err
+	}
+	if err := parseWatchFlags(&cfg, *expiryDays, *offline, *stuck, *retention, *retentionAudit); err != nil {
 		return cfg, err
 	}
 	n, err := parseSize(*maxBody)
@@ -301,6 +327,69 @@ func parseSyslogConfig(cfg *Config, maxMsg, tz string) error {
 	return nil
 }
 
+// parseWatchFlags validates the scheduler's flags into cfg.Watch.
+func parseWatchFlags(cfg *Config, expiryDays, offline, stuck, retention, retentionAudit string) error {
+	w := &cfg.Watch
+	for _, f := range []struct{ name, spec string }{
+		{"cron-expiry", w.CronExpiry}, {"cron-agents", w.CronAgents}, {"cron-jobs", w.CronJobs}, {"cron-deploy", w.CronDeploy},
+		{"cron-checkpoint", w.CronCheckpoint}, {"cron-retention", w.CronRetention},
+	} {
+		if f.spec == "" {
+			continue
+		}
+		if err := jobs.ParseSpec(f.spec); err != nil {
+			return usageError{fmt.Sprintf("--%s: %v", f.name, err)}
+		}
+	}
+	seen := map[int]bool{}
+	for _, v := range strings.Split(expiryDays, ",") {
+		var n int
+		if _, err := fmt.Sscanf(strings.TrimSpace(v), "%d", &n); err != nil || n < 1 || n > 3650 || fmt.Sprint(n) != strings.TrimSpace(v) {
+			return usageError{fmt.Sprintf("--expiry-days: %q is not a number of days between 1 and 3650", strings.TrimSpace(v))}
+		}
+		if seen[n] {
+			return usageError{fmt.Sprintf("--expiry-days: %d given twice", n)}
+		}
+		seen[n] = true
+		w.ExpiryDays = append(w.ExpiryDays, n)
+	}
+	var err error
+	for _, f := range []struct {
+		name, v string
+		dst     *time.Duration
+	}{{"agent-offline-after", offline, &w.AgentOfflineAfter}, {"job-stuck-after", stuck, &w.JobStuckAfter}} {
+		if *f.dst, err = model.ParseDays(f.v); err != nil || *f.dst <= 0 {
+			return usageError{fmt.Sprintf("--%s: %q is not a positive duration such as 10m, 1h or 2d", f.name, f.v)}
+		}
+	}
+	if w.Retention, err = model.ParseDays(retention); err != nil || w.Retention < 0 {
+		return usageError{fmt.Sprintf("--retention: %q is not a duration such as 400d (0 keeps events forever)", retention)}
+	}
+	w.RetentionAudit = w.Retention
+	if retentionAudit != "" {
+		if w.RetentionAudit, err = model.ParseDays(retentionAudit); err != nil || w.RetentionAudit < 0 {
+			return usageError{fmt.Sprintf("--retention-audit: %q is not a duration such as 2555d", retentionAudit)}
+		}
+		// AUDIT_LOG events may be kept longer than the rest (0: forever),
+		// never shorter.
+		if w.RetentionAudit > 0 && (w.Retention == 0 || w.RetentionAudit < w.Retention) {
+			return usageError{"--retention-audit must not be shorter than --retention"}
+		}
+	}
+	if w.CheckpointSyslog != "" {
+		if _, _, err := net.SplitHostPort(w.CheckpointSyslog); err != nil {
+			return usageError{fmt.Sprintf("--checkpoint-syslog: %v", err)}
+		}
+	}
+	if cfg.WebhookURL != "" {
+		u, err := url.Parse(cfg.WebhookURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return usageError{fmt.Sprintf("--webhook-url: %q is not an http or https URL", cfg.WebhookURL)}
+		}
+	}
+	return nil
+}
+
 // parseSize parses a byte size such as 1048576, 512KiB or 16MiB.
 func parseSize(s string) (int64, error) {
 	mult := int64(1)
@@ -346,18 +435,31 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) error {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	clock := cfg.Clock
+	if clock == nil {
+		clock = jobs.SystemClock{}
+	}
 
+	// Every committed event naming an agent or a certificate is noted in
+	// memory by the writer and flushed by the agents check.
+	sightings := store.NewSightings()
 	var st *store.Store
+	var notifier *jobs.Notifier
 	st, err := openStore(ctx, cfg.DataDir, store.Options{
 		Registerer:           reg,
 		Logger:               log,
 		LatestCheckpointFile: filepath.Join(cfg.DataDir, latestCheckpointFile),
-		OnRecovered:          func(o store.Outage) { recordOutage(st, o, log) },
+		OnRecovered:          func(o store.Outage) { recordOutage(st, notifier, o, log) },
+		OnCommit:             sightings.Observe,
+		Now:                  clock.Now,
 	})
 	if err != nil {
 		return err
 	}
 	defer func() {
+		if err := st.FlushSightings(context.Background(), sightings); err != nil {
+			log.Error("flushing heartbeats", "err", err)
+		}
 		if err := st.Close(); err != nil {
 			log.Error("closing database", "err", err)
 		}
@@ -400,13 +502,38 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) error {
 		}
 	}
 
+	// The scheduler and the webhook run until shutdown, after the HTTP
+	// server has drained.
+	bg, stopBackground := context.WithCancel(context.Background())
+	defer stopBackground()
+	notifier, err = jobs.NewNotifier(cfg.WebhookURL, st, log.With("job", "webhook"), reg, jobs.NotifierOptions{})
+	if err != nil {
+		return err
+	}
+	cfg.Watch.CheckpointKey = key
+	sched, err := jobs.New(cfg.Watch, st, sightings, notifier, clock, log, reg)
+	if err != nil {
+		return err
+	}
 	srv, err := handlers.New(handlers.Config{
 		MaxBodyBytes: cfg.MaxBodyBytes, Version: version, UI: uiFS, CheckpointKey: key,
 		SessionIdle: cfg.SessionIdle, SessionMaxAge: cfg.SessionMaxAge,
+		Sightings: sightings, AgentOfflineAfter: cfg.Watch.AgentOfflineAfter, OnAlert: notifier.Notify, Now: clock.Now,
 	}, st, log, reg)
 	if err != nil {
 		return err
 	}
+	if err := notifier.Start(bg); err != nil {
+		return err
+	}
+	defer notifier.Wait()
+	if err := sched.Start(bg); err != nil {
+		return err
+	}
+	defer func() {
+		sched.Stop()
+		stopBackground()
+	}()
 	errc := make(chan error, 1)
 	if cfg.MetricsAddr != "" {
 		ms, err := serveMetrics(cfg.MetricsAddr, reg, h, errc)
@@ -493,20 +620,35 @@ func checkRollback(ctx context.Context, st *store.Store, dataDir string, key *mo
 	}
 }
 
-// recordOutage records, once writes succeed again, that they failed.
-func recordOutage(st *store.Store, o store.Outage, log *slog.Logger) {
+// recordOutage records, once writes succeed again, that they failed: an
+// E_STORAGE_UNAVAILABLE event and an ERROR alert (sent to the webhook).
+func recordOutage(st *store.Store, notifier *jobs.Notifier, o store.Outage, log *slog.Logger) {
+	ctx := context.Background()
+	took := o.Until.Sub(o.Since).Round(time.Second)
 	d, _ := json.Marshal(map[string]any{
 		"since": o.Since.UTC().Format(time.RFC3339Nano), "until": o.Until.UTC().Format(time.RFC3339Nano),
 		"failed_batches": o.FailedBatches, "error": o.Err,
 	})
 	e := model.Event{Category: model.CategorySystem, Type: "E_STORAGE_UNAVAILABLE", Outcome: "FAILURE", Severity: "err",
 		Source: model.SourceInternal, Actor: model.Actor{Type: "SYSTEM", ID: "vigil"},
-		Message: fmt.Sprintf("Events could not be written for %s: %s", o.Until.Sub(o.Since).Round(time.Second), o.Err), Details: d}
+		Message: fmt.Sprintf("Events could not be written for %s: %s", took, o.Err), Details: d}
 	if err := e.Normalize(time.Now()); err == nil {
-		_, err = st.AppendEvents(context.Background(), []model.Event{e})
-		if err != nil {
+		if _, err = st.AppendEvents(ctx, []model.Event{e}); err != nil {
 			log.Error("recording storage outage", "err", err)
 		}
+	}
+	a, created, err := st.RaiseAlert(ctx, model.Alert{
+		Severity: model.SeverityError, Type: "STORAGE_FAILED",
+		Title: "Events could not be stored",
+		Message: fmt.Sprintf("From %s for %s no event could be written (%s); intake paused and resumed by itself. Senders without retries may have lost events in that time.",
+			o.Since.UTC().Format(time.RFC3339), took, o.Err),
+		Entity: model.Entity{Type: "STORAGE", ID: "events"},
+		Key:    "storage-failed:" + o.Since.UTC().Format(time.RFC3339Nano),
+	})
+	if err != nil {
+		log.Error("raising storage alert", "err", err)
+	} else if created {
+		notifier.Notify(ctx, a)
 	}
 }
 

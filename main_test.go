@@ -34,6 +34,13 @@ func serve(t *testing.T, dir string) (string, func() error) {
 	return "http://" + addrs["http"], stop
 }
 
+// serveWith is serve with more serve flags.
+func serveWith(t *testing.T, dir string, flags ...string) (string, func() error) {
+	t.Helper()
+	addrs, stop := serveArgs(t, append([]string{"--data", dir, "--http", "127.0.0.1:0", "--syslog-udp", "", "--syslog-tcp", ""}, flags...)...)
+	return "http://" + addrs["http"], stop
+}
+
 // serveArgs runs Run with a serve command line in the background until its
 // HTTP listener is up, and returns the address of each listener by name and
 // a function that stops it and returns Run's error.

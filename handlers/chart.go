@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"strconv"
@@ -27,8 +28,11 @@ type chartSeries struct {
 type chartSpec struct {
 	ID, Title string
 	Span      string // "the last 24 hours", for the description
-	Query     model.TrendQuery
-	Series    []chartSeries
+	// Query places the buckets (From, Step, Buckets) and, unless Counts
+	// is set, is the event trend the chart counts.
+	Query  model.TrendQuery
+	Counts func(context.Context) ([]model.TrendCount, error)
+	Series []chartSeries
 	// Label names a bucket by its start; the x axis labels the buckets
 	// for which Labeled is true.
 	Label   func(start time.Time) string
@@ -108,7 +112,8 @@ func buildChart(spec chartSpec, trend model.Trend) chartView {
 				Href:  s.Link(from, to), Count: n,
 			})
 		}
-		if spec.Labeled(from) {
+		// A label needs about 40 units; none is cut off at the right edge.
+		if spec.Labeled(from) && x < plotR-40 {
 			v.Labels = append(v.Labels, chartLabel{X: num(float64(plotL) + float64(i)*slot), Y: num(chartLabelBaseline), Text: spec.Label(from)})
 		}
 	}

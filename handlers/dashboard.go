@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"time"
@@ -13,28 +14,24 @@ import (
 	"vigil/model"
 )
 
-// dashboardRanges are the spans the events chart offers, by the value of
-// the range parameter. The chart counts events per hour in both.
-var dashboardRanges = []dashboardRange{
-	{"24h", "24 hours", "the last 24 hours", 24, 3},
-	{"7d", "7 days", "the last 7 days", 7 * 24, 24},
-}
-
+// dashboardRange is a span the events chart offers, by the value of the
+// range parameter. The chart counts events per hour in both.
 type dashboardRange struct {
 	Param, Label, Span string
 	Hours, LabelEvery  int // the x axis labels every LabelEvery-th hour of the day
 }
 
+var dashboardRanges = []dashboardRange{
+	{"24h", "24 hours", "the last 24 hours", 24, 3},
+	{"7d", "7 days", "the last 7 days", 7 * 24, 24},
+}
+
 // dailyChartDays is the span of the per-day charts.
 const dailyChartDays = 14
 
-// Audit event types behind the lifecycle charts: what agents and Vigil's
-// own jobs record when a certificate is issued or renewed, and when a job
-// of each type fails (model.Job.Action).
-var (
-	lifecycleTypes = []string{"ISSUANCE_COMPLETED", "RENEWAL_COMPLETED"}
-	jobFailedTypes = []string{"ISSUANCE_FAILED", "RENEWAL_FAILED", "REVOCATION_FAILED", "CA_REFRESH_FAILED", "DEPLOYMENT_VALIDATION_FAILED"}
-)
+// lifecycleTypes are the audit event types of certificates issued and
+// renewed: what agents and Vigil's own jobs record (model.Job.Action).
+var lifecycleTypes = []string{"ISSUANCE_COMPLETED", "RENEWAL_COMPLETED"}
 
 // dashboardView is what the dashboard template gets.
 type dashboardView struct {
@@ -57,11 +54,11 @@ type rangeLink struct {
 // counts.
 type card struct {
 	Label, Value, Note, Href string
-	Class                    string // "alert" when it needs attention
+	Class                    string // "attention" or "warning" when it needs a look
 }
 
 // dashboardPage serves the dashboard, and its refresh (the "dashboard"
-// block) every few seconds for htmx.
+// block) for htmx.
 func (s *Server) dashboardPage(c echo.Context) error {
 	rangeParam := c.QueryParam("range")
 	if rangeParam == "" {
@@ -81,9 +78,52 @@ func (s *Server) dashboardPage(c echo.Context) error {
 		view.Ranges = append(view.Ranges, rangeLink{Label: r.Label, Href: "/?range=" + r.Param, Current: r.Param == rg.Param})
 	}
 
-	// Events per hour by category, over the chosen range.
+	cards, err := s.watchCards(c, now)
+	if err != nil {
+		return err
+	}
+	more, err := s.eventCards(ctx, now, vis)
+	if err != nil {
+		return err
+	}
+	view.Cards = append(cards, more...)
+
+	specs := []chartSpec{eventsChart(rg, now, vis)}
+	if vis.MaySeeCategory(model.CategoryAuditLog) {
+		specs = append(specs, lifecycleChart(now, vis))
+	} else {
+		view.Notes = append(view.Notes, "Issuance and renewal come from the audit log, which your role does not see.")
+	}
+	specs = append(specs, s.jobFailuresChart(now), s.alertsChart(now))
+	for _, spec := range specs {
+		counts, err := s.trendOf(ctx, spec)
+		if err != nil {
+			return err
+		}
+		view.Charts = append(view.Charts, buildChart(spec, model.NewTrend(counts)))
+	}
+
+	if !isHTMX(c) {
+		if err := s.recordSystem(c, "E_SECTION_VISITED", "INFO", "Opened the dashboard", nil); err != nil {
+			return err
+		}
+	}
+	return s.render(c, http.StatusOK, "dashboard", "dashboard", &pageData{Title: "Dashboard", Section: "/", Page: view})
+}
+
+// trendOf counts what spec draws: its own counts, or its event trend.
+func (s *Server) trendOf(ctx context.Context, spec chartSpec) ([]model.TrendCount, error) {
+	if spec.Counts != nil {
+		return spec.Counts(ctx)
+	}
+	return s.store.EventTrend(ctx, spec.Query)
+}
+
+// eventsChart counts the events the role sees per hour and category over
+// the range; each segment opens the log that lists the category.
+func eventsChart(rg dashboardRange, now time.Time, vis model.Visibility) chartSpec {
 	hour := now.Truncate(time.Hour)
-	events := chartSpec{
+	spec := chartSpec{
 		ID: "chart-events", Title: "Events per hour by category", Span: rg.Span,
 		Query: model.TrendQuery{From: hour.Add(-time.Duration(rg.Hours-1) * time.Hour), Step: time.Hour, Buckets: rg.Hours,
 			By: model.TrendByCategory, Visibility: vis},
@@ -98,68 +138,136 @@ func (s *Server) dashboardPage(c echo.Context) error {
 	}
 	for i, cat := range model.Categories {
 		if vis.MaySeeCategory(cat) {
-			events.Series = append(events.Series, chartSeries{Key: cat, Label: cat, Class: "s-" + strconv.Itoa(i+1), Link: categoryLink(cat, "", "")})
+			spec.Series = append(spec.Series, chartSeries{Key: cat, Label: cat, Class: "s-" + strconv.Itoa(i+1), Link: categoryLink(cat, "", "")})
 		}
 	}
-	eventsChart, err := s.chart(ctx, events)
-	if err != nil {
-		return err
-	}
-	view.Charts = append(view.Charts, eventsChart)
-
-	// Per day: issuance and renewal, and failed jobs, from the audit log.
-	today := now.Truncate(24 * time.Hour)
-	daily := func(id, title, empty string, types []string) chartSpec {
-		spec := chartSpec{
-			ID: id, Title: title, Span: fmt.Sprintf("the last %d days", dailyChartDays),
-			Query: model.TrendQuery{From: today.AddDate(0, 0, -(dailyChartDays - 1)), Step: 24 * time.Hour, Buckets: dailyChartDays,
-				By: model.TrendByType, Category: model.CategoryAuditLog, Types: types, Visibility: vis},
-			Label:   func(t time.Time) string { return t.Format("2 Jan") },
-			Labeled: func(t time.Time) bool { return t.YearDay()%2 == 0 },
-			Empty:   empty,
-		}
-		for i, typ := range types {
-			spec.Series = append(spec.Series, chartSeries{Key: typ, Label: typ, Class: "s-" + strconv.Itoa(i+1),
-				Link: categoryLink(model.CategoryAuditLog, typ, "")})
-		}
-		return spec
-	}
-	if vis.MaySeeCategory(model.CategoryAuditLog) {
-		for _, spec := range []chartSpec{
-			daily("chart-lifecycle", "Issuance and renewal per day", "No certificate was issued or renewed in the last 14 days.", lifecycleTypes),
-			daily("chart-job-failures", "Job failures per day", "No job failed in the last 14 days.", jobFailedTypes),
-		} {
-			ch, err := s.chart(ctx, spec)
-			if err != nil {
-				return err
-			}
-			view.Charts = append(view.Charts, ch)
-		}
-	} else {
-		view.Notes = append(view.Notes, "Issuance, renewal and job failure trends come from the audit log, which your role does not see.")
-	}
-
-	cards, err := s.eventCards(ctx, now, vis)
-	if err != nil {
-		return err
-	}
-	view.Cards = cards
-
-	if !isHTMX(c) {
-		if err := s.recordSystem(c, "E_SECTION_VISITED", "INFO", "Opened the dashboard", nil); err != nil {
-			return err
-		}
-	}
-	return s.render(c, http.StatusOK, "dashboard", "dashboard", &pageData{Title: "Dashboard", Section: "/", Page: view})
+	return spec
 }
 
-// chart runs spec's trend and lays it out.
-func (s *Server) chart(ctx context.Context, spec chartSpec) (chartView, error) {
-	counts, err := s.store.EventTrend(ctx, spec.Query)
-	if err != nil {
-		return chartView{}, err
+// dailySpec is a per-day chart over the last dailyChartDays days.
+func dailySpec(id, title, empty string, now time.Time) chartSpec {
+	today := now.Truncate(24 * time.Hour)
+	return chartSpec{
+		ID: id, Title: title, Span: fmt.Sprintf("the last %d days", dailyChartDays),
+		Query:   model.TrendQuery{From: today.AddDate(0, 0, -(dailyChartDays - 1)), Step: 24 * time.Hour, Buckets: dailyChartDays},
+		Label:   func(t time.Time) string { return t.Format("2 Jan") },
+		Labeled: func(t time.Time) bool { return t.YearDay()%2 == 0 },
+		Empty:   empty,
 	}
-	return buildChart(spec, model.NewTrend(counts)), nil
+}
+
+// lifecycleChart counts certificates issued and renewed per day, from the
+// audit log; each segment opens the Audit page filtered by its action.
+func lifecycleChart(now time.Time, vis model.Visibility) chartSpec {
+	spec := dailySpec("chart-lifecycle", "Issuance and renewal per day", "No certificate was issued or renewed in the last 14 days.", now)
+	spec.Query.By, spec.Query.Category, spec.Query.Types, spec.Query.Visibility = model.TrendByType, model.CategoryAuditLog, lifecycleTypes, vis
+	for i, typ := range lifecycleTypes {
+		spec.Series = append(spec.Series, chartSeries{Key: typ, Label: typ, Class: "s-" + strconv.Itoa(i+1), Link: categoryLink(model.CategoryAuditLog, typ, "")})
+	}
+	return spec
+}
+
+// jobFailuresChart counts the jobs that failed per day, by type; each
+// segment opens the Jobs page filtered by status, type and day.
+func (s *Server) jobFailuresChart(now time.Time) chartSpec {
+	spec := dailySpec("chart-job-failures", "Job failures per day", "No job failed in the last 14 days.", now)
+	spec.Counts = func(ctx context.Context) ([]model.TrendCount, error) {
+		return s.store.FailedJobTrend(ctx, spec.Query.From, spec.Query.Buckets)
+	}
+	for i, typ := range model.JobTypes {
+		spec.Series = append(spec.Series, chartSeries{Key: typ, Label: typ, Class: "s-" + strconv.Itoa(i+1),
+			Link: watchLink("/jobs", url.Values{"status": {model.JobFailed}, "type": {typ}})})
+	}
+	return spec
+}
+
+// alertsChart counts the alerts raised per day, by severity; each
+// segment opens the Alerts page filtered by severity and day.
+func (s *Server) alertsChart(now time.Time) chartSpec {
+	spec := dailySpec("chart-alerts", "Alerts by severity per day", "No alert was raised in the last 14 days.", now)
+	spec.Counts = func(ctx context.Context) ([]model.TrendCount, error) {
+		return s.store.AlertTrend(ctx, spec.Query.From, spec.Query.Buckets)
+	}
+	classes := map[string]string{model.SeverityError: "s-6", model.SeverityWarn: "s-2", model.SeverityInfo: "s-3"}
+	for _, sev := range model.AlertSeverities {
+		spec.Series = append(spec.Series, chartSeries{Key: sev, Label: sev, Class: classes[sev],
+			Link: watchLink("/alerts", url.Values{"severity": {sev}})})
+	}
+	return spec
+}
+
+// watchCards are the figures of the certificate watch: unread alerts by
+// severity, failed and long-running jobs, certificates near expiry and
+// offline agents. Every role sees them (SPEC §5).
+func (s *Server) watchCards(c echo.Context, now time.Time) ([]card, error) {
+	ctx := c.Request().Context()
+	var cards []card
+	unread, err := s.store.CountUnreadAlertsBySeverity(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, sev := range model.AlertSeverities {
+		cd := card{Label: "Unread " + sev + " alerts", Value: strconv.Itoa(unread[sev]),
+			Href: "/alerts?" + url.Values{"unread": {"1"}, "severity": {sev}}.Encode()}
+		if unread[sev] > 0 {
+			cd.Class = map[string]string{model.SeverityError: "attention", model.SeverityWarn: "warning"}[sev]
+		}
+		cards = append(cards, cd)
+	}
+	jobs, err := s.store.CountJobsByStatus(ctx)
+	if err != nil {
+		return nil, err
+	}
+	long, err := s.store.RunningJobsStartedBefore(ctx, now.Add(-longRunning))
+	if err != nil {
+		return nil, err
+	}
+	cards = append(cards,
+		flagged(card{Label: "Failed jobs", Value: strconv.Itoa(jobs[model.JobFailed]), Href: "/jobs?status=FAILED"}, jobs[model.JobFailed], "attention"),
+		flagged(card{Label: "Long-running jobs", Value: strconv.Itoa(len(long)),
+			Note: fmt.Sprintf("running over %s; %d running in all", minutes(longRunning), jobs[model.JobRunning]), Href: "/jobs?status=RUNNING"}, len(long), "warning"))
+	exp, err := s.store.CountCertificateExpiry(ctx, now)
+	if err != nil {
+		return nil, err
+	}
+	expiredNote := fmt.Sprintf("%d already expired", exp.Expired)
+	cards = append(cards,
+		flagged(card{Label: "Certificates expiring in 7 days", Value: strconv.Itoa(exp.Within7d), Note: expiredNote,
+			Href: "/certificates?expiring_within=7d"}, exp.Within7d, "attention"),
+		flagged(card{Label: "Certificates expiring in 30 days", Value: strconv.Itoa(exp.Within30d), Note: expiredNote,
+			Href: "/certificates?expiring_within=30d"}, exp.Within30d, "warning"))
+	agents, err := s.agents(c, now)
+	if err != nil {
+		return nil, err
+	}
+	offline := 0
+	for _, a := range agents {
+		if !a.Online {
+			offline++
+		}
+	}
+	cards = append(cards, flagged(card{Label: "Offline agents", Value: strconv.Itoa(offline),
+		Note: fmt.Sprintf("of %d; silent over %s", len(agents), minutes(s.cfg.AgentOfflineAfter)), Href: "/agents"}, offline, "warning"))
+	return cards, nil
+}
+
+// minutes formats a limit such as 15m0s as "15 min" (or "90 s", "2 h").
+func minutes(d time.Duration) string {
+	switch {
+	case d%time.Hour == 0:
+		return fmt.Sprintf("%d h", d/time.Hour)
+	case d%time.Minute == 0:
+		return fmt.Sprintf("%d min", d/time.Minute)
+	}
+	return fmt.Sprintf("%d s", d/time.Second)
+}
+
+// flagged marks cd with class when n is not zero.
+func flagged(cd card, n int, class string) card {
+	if n > 0 {
+		cd.Class = class
+	}
+	return cd
 }
 
 // eventCards are the figures taken from the events: intake rate, and the
@@ -193,11 +301,8 @@ func (s *Server) eventCards(ctx context.Context, now time.Time, vis model.Visibi
 			return nil, err
 		}
 		n := model.NewTrend(counts).Total("")
-		c := card{Label: f.label, Value: strconv.Itoa(n), Note: "last 24 hours", Href: categoryLink(f.category, "", f.outcome)(dayAgo, now)}
-		if n > 0 {
-			c.Class = "attention"
-		}
-		cards = append(cards, c)
+		cards = append(cards, flagged(card{Label: f.label, Value: strconv.Itoa(n), Note: "last 24 hours",
+			Href: categoryLink(f.category, "", f.outcome)(dayAgo, now)}, n, "attention"))
 	}
 	return cards, nil
 }
@@ -231,5 +336,19 @@ func categoryLink(category, typ, outcome string) func(from, to time.Time) string
 			q.Set("hide_access_control", "0")
 		}
 		return path + "?" + q.Encode()
+	}
+}
+
+// watchLink returns a function giving page filtered by base and the time
+// range [from, to] (whole seconds, as the watch pages filter).
+func watchLink(page string, base url.Values) func(from, to time.Time) string {
+	return func(from, to time.Time) string {
+		q := url.Values{}
+		for k, v := range base {
+			q[k] = v
+		}
+		q.Set("from", from.UTC().Format(time.RFC3339))
+		q.Set("to", to.UTC().Truncate(time.Second).Format(time.RFC3339))
+		return page + "?" + q.Encode()
 	}
 }

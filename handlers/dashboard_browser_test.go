@@ -16,9 +16,9 @@ import (
 // behind it (which must list exactly the events the segment counts), and
 // watches the dashboard update itself when new events arrive.
 func TestDashboardInBrowser(t *testing.T) {
-	env := newConsoleEnv(t, Config{DashboardRefresh: time.Second})
 	now := time.Now().UTC()
-	generateActivity(env, now.Add(-time.Hour))
+	env, clock := newDashboardEnv(t, Config{DashboardRefresh: time.Second}, now)
+	generateActivity(env, clock, now)
 	b := newBrowser(t)
 	u := env.url
 	b.do(t, 15*time.Second, signIn(u, "admin", password("admin")), chromedp.WaitVisible(chromedp.CSS("header.top .user")))
@@ -26,7 +26,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	t.Run("Renders", func(t *testing.T) {
 		b.resetLog()
 		b.do(t, 10*time.Second, chromedp.Navigate(u+"/?range=7d"), chromedp.WaitVisible(chromedp.CSS("#chart-events svg")))
-		for _, id := range []string{"chart-events", "chart-lifecycle", "chart-job-failures"} {
+		for _, id := range []string{"chart-events", "chart-lifecycle", "chart-job-failures", "chart-alerts"} {
 			n := get(t, b, 5*time.Second, chromedp.Evaluate[int](`document.querySelectorAll('#`+id+` a.bar rect').length`))
 			if n == 0 {
 				t.Errorf("%s draws no bars", id)
@@ -37,7 +37,7 @@ func TestDashboardInBrowser(t *testing.T) {
 			}
 		}
 		cards := get(t, b, 5*time.Second, chromedp.Text(chromedp.CSS(".cards")))
-		for _, want := range []string{"Ingest rate", "Denied certificate uses", "Failed sign-ins"} {
+		for _, want := range []string{"Unread ERROR alerts", "Failed jobs", "Long-running jobs", "Certificates expiring in 7 days", "Offline agents", "Ingest rate", "Denied certificate uses", "Failed sign-ins"} {
 			if !strings.Contains(cards, want) {
 				t.Errorf("cards lack %q: %q", want, cards)
 			}
@@ -48,7 +48,11 @@ func TestDashboardInBrowser(t *testing.T) {
 		b.screenshot(t, "dashboard")
 	})
 
-	for _, chart := range []string{"chart-events", "chart-lifecycle", "chart-job-failures"} {
+	// Each chart's segments open a page whose table lists their rows.
+	for _, tc := range []struct{ chart, table string }{
+		{"chart-events", "events-table"}, {"chart-lifecycle", "events-table"}, {"chart-job-failures", "jobs"}, {"chart-alerts", "alerts"},
+	} {
+		chart := tc.chart
 		t.Run("LinkOf"+chart, func(t *testing.T) {
 			b.do(t, 10*time.Second, chromedp.Navigate(u+"/?range=7d"), chromedp.WaitVisible(chromedp.CSS("#"+chart+" svg")))
 			// The tallest segment that lists fewer rows than a page holds.
@@ -63,12 +67,13 @@ func TestDashboardInBrowser(t *testing.T) {
 				t.Fatalf("no bar to follow in %s", chart)
 			}
 			want, _ := strconv.Atoi(parts[1])
-			b.do(t, 10*time.Second, chromedp.Click(chromedp.CSS("#"+chart+" #"+parts[0])), chromedp.WaitVisible(chromedp.ID("events-table")))
+			b.do(t, 10*time.Second, chromedp.Click(chromedp.CSS("#"+chart+" #"+parts[0])), chromedp.WaitVisible(chromedp.ID(tc.table)))
 			loc := get(t, b, 5*time.Second, chromedp.Location())
 			if !strings.HasSuffix(loc, parts[2]) {
 				t.Errorf("clicking the bar opened %s, want %s", loc, parts[2])
 			}
-			if got := get(t, b, 5*time.Second, chromedp.Evaluate[int](rowCount)); got != want {
+			rows := `document.querySelectorAll('#` + tc.table + ` tbody:not([hidden]) tr').length`
+			if got := get(t, b, 5*time.Second, chromedp.Evaluate[int](rows)); got != want {
 				t.Errorf("the bar counts %d, the page it links to (%s) lists %d", want, parts[2], got)
 			}
 			from := get(t, b, 5*time.Second, chromedp.Value(chromedp.ID("f-from")))
@@ -81,9 +86,10 @@ func TestDashboardInBrowser(t *testing.T) {
 	t.Run("RefreshesLive", func(t *testing.T) {
 		b.do(t, 10*time.Second, chromedp.Navigate(u+"/"), chromedp.WaitVisible(chromedp.CSS("#chart-events svg")),
 			chromedp.Evaluate[chromedp.Void](`window.vigilNoReload = 7`))
-		const denied = `document.querySelector('.cards li:nth-child(2) .value').textContent`
+		const denied = `[...document.querySelectorAll('.cards li')].find(li => li.querySelector('.label').textContent === 'Denied certificate uses').querySelector('.value').textContent`
 		before := get(t, b, 5*time.Second, chromedp.Evaluate[string](denied))
 		env.appendEvents(`{"type":"CERT_USED","outcome":"DENIED","actor":{"type":"USER","id":"mallory"},"message":"denied while watching"}`)
+		clock.Set(time.Now().Add(time.Second)) // the event is in the dashboard's last 24 hours
 		n, _ := strconv.Atoi(before)
 		get(t, b, 5*time.Second, chromedp.Poll[bool](denied+` === '`+strconv.Itoa(n+1)+`'`, chromedp.WithPollingInterval(100*time.Millisecond)))
 		if marker := get(t, b, 5*time.Second, chromedp.Evaluate[int](`window.vigilNoReload || 0`)); marker != 7 {

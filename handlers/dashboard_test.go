@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -9,70 +10,188 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"vigil/internal/testpki"
 	"vigil/model"
+	"vigil/store"
 )
 
-// generateActivity stores a week of varied, deterministic activity ending
-// at now, as agents and Vigil's jobs would record it: certificate uses
-// (some denied), sign-ins (some failed), access checks, issuance, renewal
-// and failed jobs in the audit log, and console activity of two users and
-// the scheduler. It returns how many events it stored.
-func generateActivity(env *testEnv, now time.Time) int {
+// testClock is a clock that tests set, shared by the store and the
+// handlers.
+type testClock struct{ ns atomic.Int64 }
+
+func (c *testClock) Now() time.Time       { return time.Unix(0, c.ns.Load()) }
+func (c *testClock) Set(t time.Time)      { c.ns.Store(t.UnixNano()) }
+func newTestClock(t time.Time) *testClock { c := &testClock{}; c.Set(t); return c }
+
+// newDashboardEnv is a console over a store that records agent heartbeats,
+// with one clock for the store and the handlers, set to now.
+func newDashboardEnv(t *testing.T, cfg Config, now time.Time) (*testEnv, *testClock) {
+	t.Helper()
+	clock := newTestClock(now)
+	sightings := store.NewSightings()
+	cfg.Sightings, cfg.Now = sightings, clock.Now
+	return newConsoleEnvWith(t, cfg, store.Options{Now: clock.Now, OnCommit: sightings.Observe}), clock
+}
+
+// activity is what generateActivity stored that the dashboard's cards
+// count.
+type activity struct {
+	unread                       map[string]int // unread alerts by severity
+	failedJobs, longRunning      int
+	expiring7d, expiring30d      int
+	offlineAgents, agents        int
+	deniedUses24h, failedLogin24 int
+}
+
+// generateActivity stores two weeks of varied, deterministic activity
+// ending at now, as agents, the scheduler and operators would make it:
+// certificate uses (some denied), sign-ins (some failed), access checks,
+// issuance and renewal in the audit log, console activity, alerts of
+// every severity (some read), jobs that succeeded, failed or still run,
+// certificates near expiry, and agents online and offline.
+func generateActivity(env *testEnv, clock *testClock, now time.Time) activity {
 	env.t.Helper()
+	t, ctx := env.t, context.Background()
 	rng := rand.New(rand.NewPCG(8, 8))
+	act := activity{unread: map[string]int{}}
 	users := []string{"alice", "bob", "carol", "dave", "erin"}
 	var objs []string
-	at := func(maxAgo time.Duration) string {
-		return now.Add(-time.Duration(rng.Int64N(int64(maxAgo)))).UTC().Format(time.RFC3339Nano)
-	}
+	ago := func(maxAgo time.Duration) time.Time { return now.Add(-time.Duration(rng.Int64N(int64(maxAgo)))) }
+	stamp := func(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 	for range 420 {
-		outcome := "ALLOWED"
+		outcome, at := "ALLOWED", ago(7*24*time.Hour)
 		if rng.IntN(6) == 0 {
 			outcome = "DENIED"
+			if now.Sub(at) < 24*time.Hour {
+				act.deniedUses24h++
+			}
 		}
-		u := users[rng.IntN(len(users))]
 		objs = append(objs, fmt.Sprintf(`{"time":%q,"type":"CERT_USED","outcome":%q,"actor":{"type":"USER","id":%q},"agent_id":"agent-%02d","policy":"code-signing","certificate":{"serial":"4F:%02X"},"message":"signtool used build-signing"}`,
-			at(7*24*time.Hour), outcome, u, rng.IntN(8), rng.IntN(200)))
+			stamp(at), outcome, users[rng.IntN(len(users))], rng.IntN(6), rng.IntN(200)))
 	}
 	for range 110 {
-		typ, outcome := "E_LOGIN_SUCCEEDED", "SUCCESS"
+		typ, outcome, at := "E_LOGIN_SUCCEEDED", "SUCCESS", ago(7*24*time.Hour)
 		if rng.IntN(4) == 0 {
 			typ, outcome = "E_LOGIN_FAILED", "FAILURE"
+			if now.Sub(at) < 24*time.Hour {
+				act.failedLogin24++
+			}
 		}
 		objs = append(objs, fmt.Sprintf(`{"time":%q,"category":"AUTH","type":%q,"outcome":%q,"actor":{"type":"USER","id":%q},"message":"sign-in"}`,
-			at(7*24*time.Hour), typ, outcome, users[rng.IntN(len(users))]))
+			stamp(at), typ, outcome, users[rng.IntN(len(users))]))
 	}
 	for range 150 {
 		objs = append(objs, fmt.Sprintf(`{"time":%q,"category":"ACCESS_CONTROL","type":"ACCESS_CHECK","outcome":"ALLOWED","actor":{"type":"USER","id":%q},"message":"authorization check"}`,
-			at(7*24*time.Hour), users[rng.IntN(len(users))]))
+			stamp(ago(7*24*time.Hour)), users[rng.IntN(len(users))]))
 	}
-	// The audit log over two weeks: issuance and renewal most days, a few
-	// failed jobs.
 	for day := range 14 {
+		dayAt := func() string {
+			return stamp(now.Add(-time.Duration(day)*24*time.Hour - time.Duration(rng.IntN(3600))*time.Second))
+		}
 		for range rng.IntN(5) {
-			objs = append(objs, fmt.Sprintf(`{"time":%q,"category":"AUDIT_LOG","type":"ISSUANCE_COMPLETED","outcome":"SUCCESS","actor":{"type":"AGENT","id":"agent-01"},"entity":{"type":"CERTIFICATE","id":"%d"},"message":"certificate issued"}`,
-				now.Add(-time.Duration(day)*24*time.Hour-time.Duration(rng.IntN(3600))*time.Second).UTC().Format(time.RFC3339Nano), rng.IntN(1000)))
+			objs = append(objs, fmt.Sprintf(`{"time":%q,"category":"AUDIT_LOG","type":"ISSUANCE_COMPLETED","outcome":"SUCCESS","actor":{"type":"AGENT","id":"agent-01"},"entity":{"type":"CERTIFICATE","id":"%d"},"message":"certificate issued"}`, dayAt(), rng.IntN(1000)))
 		}
 		for range rng.IntN(4) {
-			objs = append(objs, fmt.Sprintf(`{"time":%q,"category":"AUDIT_LOG","type":"RENEWAL_COMPLETED","outcome":"SUCCESS","actor":{"type":"SYSTEM","id":"scheduler"},"entity":{"type":"JOB","id":"%d"},"message":"renewal completed"}`,
-				now.Add(-time.Duration(day)*24*time.Hour-time.Duration(rng.IntN(3600))*time.Second).UTC().Format(time.RFC3339Nano), rng.IntN(1000)))
-		}
-		if day%3 == 1 {
-			typ := []string{"RENEWAL_FAILED", "ISSUANCE_FAILED", "DEPLOYMENT_VALIDATION_FAILED"}[day%3+rng.IntN(2)]
-			objs = append(objs, fmt.Sprintf(`{"time":%q,"category":"AUDIT_LOG","type":%q,"outcome":"FAILURE","actor":{"type":"SYSTEM","id":"scheduler"},"entity":{"type":"JOB","id":"%d"},"message":"job failed"}`,
-				now.Add(-time.Duration(day)*24*time.Hour-time.Duration(rng.IntN(3600))*time.Second).UTC().Format(time.RFC3339Nano), typ, day))
+			objs = append(objs, fmt.Sprintf(`{"time":%q,"category":"AUDIT_LOG","type":"RENEWAL_COMPLETED","outcome":"SUCCESS","actor":{"type":"SYSTEM","id":"scheduler"},"entity":{"type":"JOB","id":"%d"},"message":"renewal completed"}`, dayAt(), rng.IntN(1000)))
 		}
 	}
 	for i := range 60 {
 		actor := []string{`{"type":"USER","id":"admin"}`, `{"type":"USER","id":"operator"}`, `{"type":"SYSTEM","id":"scheduler"}`}[i%3]
 		objs = append(objs, fmt.Sprintf(`{"time":%q,"category":"SYSTEM","type":"E_SECTION_VISITED","outcome":"INFO","actor":%s,"message":"console activity"}`,
-			at(24*time.Hour), actor))
+			stamp(ago(24*time.Hour)), actor))
 	}
 	env.appendEvents(objs...)
-	return len(objs)
+	act.agents = 6
+
+	// Two agents last heard from two hours ago: offline.
+	for _, id := range []string{"agent-old-1", "agent-old-2"} {
+		e, err := model.DecodeEvent([]byte(`{"type":"CERT_USED","agent_id":"`+id+`","message":"last words"}`), now.Add(-2*time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.Source = model.SourceHTTP
+		if _, err := env.st.AppendEvents(ctx, []model.Event{e}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	act.agents, act.offlineAgents = act.agents+2, 2
+
+	// Alerts, raised at their time: some read.
+	for day := range 14 {
+		for i := range 1 + day%3 {
+			sev := model.AlertSeverities[(day+i)%3]
+			clock.Set(now.Add(-time.Duration(day)*24*time.Hour - time.Duration(rng.IntN(7200))*time.Second))
+			a, _, err := env.st.RaiseAlert(ctx, model.Alert{Severity: sev, Type: model.AlertExpiringSoon, Title: "Certificate expiring",
+				Message: "renew it", Key: fmt.Sprintf("gen:%d:%d", day, i), Entity: model.Entity{Type: "CERTIFICATE", ID: strconv.Itoa(day)}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if day%4 == 0 {
+				if _, err := env.st.MarkAlertRead(ctx, a.ID, model.Actor{Type: "USER", ID: "admin"}); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				act.unread[sev]++
+			}
+		}
+	}
+	// Jobs, each created, claimed and finished on its day: about one in
+	// three fails.
+	runJob := func(at time.Time, typ string, status string) {
+		clock.Set(at)
+		j := model.Job{Type: typ, AgentID: "agent-01", CAID: "ca-1", Input: json.RawMessage(`{"subject":"CN=gen"}`)}
+		j, _, err := env.st.CreateJob(ctx, j)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := env.st.ClaimJob(ctx, "agent-01"); err != nil {
+			t.Fatal(err)
+		}
+		if status == "" {
+			return
+		}
+		clock.Set(at.Add(time.Minute))
+		res := model.JobResult{Status: status}
+		if status == model.JobFailed {
+			res.Error = "CA unreachable"
+			act.failedJobs++
+		}
+		if _, err := env.st.FinishJob(ctx, j.ID, "agent-01", res, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for day := range 14 {
+		at := now.Add(-time.Duration(day)*24*time.Hour - 2*time.Hour)
+		typ := []string{model.JobIssueCert, model.JobCARefresh}[day%2]
+		status := model.JobSuccess
+		if rng.IntN(3) == 0 {
+			status = model.JobFailed
+		}
+		runJob(at, typ, status)
+	}
+	runJob(now.Add(-time.Hour), model.JobCARefresh, "")
+	act.longRunning = 1
+
+	// Certificates expiring in 3, 20 and 200 days.
+	clock.Set(now)
+	ca := testpki.NewCA(t)
+	var pems []byte
+	for _, days := range []int{3, 20, 200} {
+		pems = append(pems, ca.Issue(t, fmt.Sprintf("svc-%d.example.net", days), nil, now.Add(-24*time.Hour), now.Add(time.Duration(days)*24*time.Hour)).PEM...)
+	}
+	certs, err := model.ParsePEMBundle(pems)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.st.AddCertificates(ctx, certs, model.CertSourceUpload, model.Actor{Type: "USER", ID: "admin"}); err != nil {
+		t.Fatal(err)
+	}
+	act.expiring7d, act.expiring30d = 1, 2
+	return act
 }
 
 // chartBarRE finds each bar of a rendered chart: its link and count.
@@ -95,35 +214,38 @@ func (env *testEnv) countOnPage(role, link string) int {
 		env.t.Fatal(err)
 	}
 	q := u.Query()
-	if q.Get("category") == "" {
-		q.Set("category", strings.Join(logPages[u.Path].Categories, ","))
+	api := "/api/v1" + u.Path
+	if lp, ok := logPages[u.Path]; ok {
+		api = "/api/v1/events"
+		if q.Get("category") == "" {
+			q.Set("category", strings.Join(lp.Categories, ","))
+		}
 	}
 	q.Set("limit", "1000")
-	resp := env.do(http.MethodGet, "/api/v1/events?"+q.Encode(), env.session(role), "", nil)
-	var page struct{ Events []json.RawMessage }
+	resp := env.do(http.MethodGet, api+"?"+q.Encode(), env.session(role), "", nil)
+	var page struct{ Events, Alerts, Jobs []json.RawMessage }
 	if err := json.Unmarshal([]byte(readBody(env.t, resp)), &page); err != nil || resp.StatusCode != 200 {
-		env.t.Fatalf("GET events for %s: %d %v", link, resp.StatusCode, err)
+		env.t.Fatalf("GET %s for %s: %d %v", api, link, resp.StatusCode, err)
 	}
-	return len(page.Events)
+	return len(page.Events) + len(page.Alerts) + len(page.Jobs)
 }
 
 // TestDashboardChartsMatchPages checks every segment of every chart, for
 // each role: it links to a page the role may open, and that page lists
 // exactly as many events as the segment counts.
 func TestDashboardChartsMatchPages(t *testing.T) {
-	env := newConsoleEnv(t, Config{})
 	now := time.Now().UTC()
-	env.srv.now = func() time.Time { return now }
-	generateActivity(env, now)
+	env, clock := newDashboardEnv(t, Config{}, now)
+	generateActivity(env, clock, now)
 	for _, tc := range []struct {
 		role       string
 		ranges     []string
 		wantCharts []string
 		notCharts  []string
 	}{
-		{model.RoleAdmin, []string{"", "?range=7d"}, []string{"chart-events", "chart-lifecycle", "chart-job-failures"}, nil},
-		{model.RoleOperator, []string{""}, []string{"chart-events", "chart-lifecycle", "chart-job-failures"}, nil},
-		{model.RoleViewer, []string{"?range=7d"}, []string{"chart-events"}, []string{"chart-lifecycle", "chart-job-failures", "/audit?", "/system?", "AUDIT_LOG", ">SYSTEM"}},
+		{model.RoleAdmin, []string{"", "?range=7d"}, []string{"chart-events", "chart-lifecycle", "chart-job-failures", "chart-alerts"}, nil},
+		{model.RoleOperator, []string{""}, []string{"chart-events", "chart-lifecycle", "chart-job-failures", "chart-alerts"}, nil},
+		{model.RoleViewer, []string{"?range=7d"}, []string{"chart-events", "chart-job-failures", "chart-alerts"}, []string{"chart-lifecycle", "/audit?", "/system?", "AUDIT_LOG", ">SYSTEM"}},
 	} {
 		for _, rg := range tc.ranges {
 			t.Run(tc.role+rg, func(t *testing.T) {
@@ -163,6 +285,42 @@ func TestDashboardChartsMatchPages(t *testing.T) {
 					t.Fatal("the bars count nothing")
 				}
 			})
+		}
+	}
+}
+
+// cardValue returns the figure of the dashboard card labelled label.
+func cardValue(t *testing.T, page, label string) string {
+	t.Helper()
+	m := regexp.MustCompile(`<span class="value">([^<]*)</span><span class="label">` + regexp.QuoteMeta(label) + `</span>`).FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no card %q", label)
+	}
+	return m[1]
+}
+
+func TestDashboardCards(t *testing.T) {
+	now := time.Now().UTC()
+	env, clock := newDashboardEnv(t, Config{}, now)
+	act := generateActivity(env, clock, now)
+	_, page := env.dashboard(model.RoleViewer, "")
+	for label, want := range map[string]int{
+		"Unread ERROR alerts": act.unread[model.SeverityError], "Unread WARN alerts": act.unread[model.SeverityWarn],
+		"Unread INFO alerts": act.unread[model.SeverityInfo], "Failed jobs": act.failedJobs, "Long-running jobs": act.longRunning,
+		"Certificates expiring in 7 days": act.expiring7d, "Certificates expiring in 30 days": act.expiring30d,
+		"Offline agents": act.offlineAgents, "Denied certificate uses": act.deniedUses24h, "Failed sign-ins": act.failedLogin24,
+	} {
+		if got := cardValue(t, page, label); got != strconv.Itoa(want) {
+			t.Errorf("card %q shows %s, want %d", label, got, want)
+		}
+	}
+	if act.failedJobs == 0 || act.unread[model.SeverityError] == 0 {
+		t.Fatalf("the generator made no failed job or unread ERROR alert: %+v", act)
+	}
+	for _, link := range []string{`href="/alerts?severity=ERROR&amp;unread=1"`, `href="/jobs?status=FAILED"`,
+		`href="/certificates?expiring_within=7d"`, `href="/agents"`} {
+		if !strings.Contains(page, link) {
+			t.Errorf("no card links %s", link)
 		}
 	}
 }

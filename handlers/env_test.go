@@ -35,8 +35,14 @@ func password(role string) string { return "pass-" + role + "-123456" }
 
 func newConsoleEnv(t *testing.T, cfg Config) *testEnv {
 	t.Helper()
+	return newConsoleEnvWith(t, cfg, store.Options{})
+}
+
+// newConsoleEnvWith is newConsoleEnv over a store opened with opts.
+func newConsoleEnvWith(t *testing.T, cfg Config, opts store.Options) *testEnv {
+	t.Helper()
 	ctx := context.Background()
-	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "vigil.db"), os.DirFS(".."), store.Options{})
+	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "vigil.db"), os.DirFS(".."), opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,8 @@ import (
 
 // pageNames lists the templates in views/pages/ that the console needs;
 // boot fails when one is missing.
-var pageNames = []string{"dashboard", "login", "log", "event", "settings", "account", "error"}
+var pageNames = []string{"dashboard", "login", "log", "event", "settings", "account", "error",
+	"alerts", "jobs", "job", "certificates", "agents"}
 
 // vendorFiles are the third-party assets copied into static/vendor/ by
 // make (npm ci); boot fails without them, since the console needs them.
@@ -72,6 +73,13 @@ var templateFuncs = template.FuncMap{
 		return t.Format(time.RFC3339Nano)
 	},
 	"lower": strings.ToLower,
+	// short abbreviates a long hex digest for a table cell.
+	"short": func(s string) string {
+		if len(s) <= 16 {
+			return s
+		}
+		return s[:16] + "…"
+	},
 }
 
 // navItem is one page of SPEC §8 in the navigation, with the roles that
@@ -108,6 +116,10 @@ func pageAccess(p string) echo.MiddlewareFunc {
 type navLink struct {
 	Path, Label string
 	Current     bool
+	// Count, when CountID is set, is a number shown on the entry (unread
+	// alerts), in an element of that id so a page can update it.
+	Count   int
+	CountID string
 }
 
 // navFor returns the pages role may open that have a route, marking the
@@ -150,6 +162,7 @@ func (s *Server) render(c echo.Context, status int, page, block string, data *pa
 	if p, ok := c.Get(principalKey).(model.Principal); ok && p.Scope == "" {
 		data.User = p.User
 		data.Nav = s.navFor(p.User.Role, data.Section)
+		s.navCounts(c, data.Nav)
 	}
 	data.Version = s.cfg.Version
 	var buf bytes.Buffer

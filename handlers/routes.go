@@ -37,14 +37,27 @@ func (s *Server) routes(e *echo.Echo) {
 	read.GET("/api/v1/audit/checkpoint", s.latestCheckpoint, integrity)
 	read.GET("/api/v1/audit/consistency", s.consistencyProof, integrity)
 	read.GET("/metrics", s.metricsHandler())
+	read.GET("/api/v1/alerts", s.listAlerts)
+	read.GET("/api/v1/jobs", s.listJobs)
+	read.GET("/api/v1/jobs/:id", s.getJob)
+	read.GET("/api/v1/certificates", s.listCertificates)
+	read.GET("/api/v1/certificates/:id", s.getCertificate)
+	read.GET("/api/v1/endpoints", s.listEndpoints)
+	read.GET("/api/v1/agents", s.listAgents)
 
 	// Manage: a session or a token of scope manage, of an admin or operator.
 	manage := e.Group("/api/v1", s.authenticate, requireManage, s.requireWritable)
 	manage.POST("/audit/checkpoint", s.createCheckpoint)
+	manage.POST("/alerts/:id/read", s.readAlert)
+	manage.POST("/alerts/read-all", s.readAllAlerts)
+	manage.POST("/jobs", s.createJob)
+	manage.POST("/certificates", s.uploadCertificates)
+	manage.POST("/endpoints", s.addEndpoint)
 
 	// Agents: a token of scope agent claims jobs and reports results.
 	agent := e.Group("/api/v1", s.authenticate, requireAgent)
-	_ = agent
+	agent.POST("/jobs/claim", s.claimJob)
+	agent.POST("/jobs/:id/result", s.jobResult)
 
 	// Console: a session; each page admits the roles its navigation entry
 	// names (navItems).
@@ -55,6 +68,19 @@ func (s *Server) routes(e *echo.Echo) {
 		console.GET(p, s.logHandler(logPages[p]), pageAccess(p))
 	}
 	console.GET("/events/:id", s.eventDetail, pageAccess("/events"))
+	console.GET("/alerts", s.alertsPage, pageAccess("/alerts"))
+	console.GET("/jobs", s.jobsPage, pageAccess("/jobs"))
+	console.GET("/jobs/:id", s.jobPage, pageAccess("/jobs"))
+	console.GET("/certificates", s.certificatesPage, pageAccess("/certificates"))
+	console.GET("/agents", s.agentsPage, pageAccess("/agents"))
+	// Changes of alerts, jobs and certificates: an admin's or operator's
+	// session (SPEC §5).
+	changers := requireRole(model.RoleAdmin, model.RoleOperator)
+	console.POST("/alerts/:id/read", s.consoleReadAlert, changers, s.requireWritable)
+	console.POST("/alerts/read-all", s.consoleReadAllAlerts, changers, s.requireWritable)
+	console.POST("/jobs", s.consoleCreateJob, changers, s.requireWritable)
+	console.POST("/certificates", s.consoleUpload, changers, s.requireWritable)
+	console.POST("/endpoints", s.consoleAddEndpoint, changers, s.requireWritable)
 	console.GET("/settings", s.settingsPage, pageAccess("/settings"))
 	console.GET("/account", s.accountPage)
 	console.POST("/account/password", s.changeOwnPassword)

@@ -41,6 +41,14 @@ type Config struct {
 	// DashboardRefresh is how often an open dashboard refreshes itself
 	// (whole seconds; default 15 s).
 	DashboardRefresh time.Duration
+
+	// Certificate watch.
+	Sightings         *store.Sightings                   // heartbeats and certificate uses not yet flushed
+	AgentOfflineAfter time.Duration                      // silence that makes an agent offline
+	OnAlert           func(context.Context, model.Alert) // told of each alert a request raises (webhook)
+
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
 }
 
 // Server holds the handlers' dependencies.
@@ -67,6 +75,12 @@ type Server struct {
 func New(cfg Config, st *store.Store, log *slog.Logger, reg *prometheus.Registry) (*Server, error) {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 16 << 20
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.AgentOfflineAfter <= 0 {
+		cfg.AgentOfflineAfter = 10 * time.Minute
 	}
 	if cfg.SessionIdle <= 0 {
 		cfg.SessionIdle = 30 * time.Minute
@@ -95,7 +109,7 @@ func New(cfg Config, st *store.Store, log *slog.Logger, reg *prometheus.Registry
 		return nil, err
 	}
 	s := &Server{
-		cfg: cfg, store: st, log: log, gatherer: reg, now: time.Now,
+		cfg: cfg, store: st, log: log, gatherer: reg, now: cfg.Now,
 		pages: pages, static: static,
 		sessions: &sessionStore{st: st, idle: cfg.SessionIdle, maxAge: cfg.SessionMaxAge},
 		throttle: newLoginThrottle(cfg.LoginFailures, cfg.LoginWindow),

@@ -66,14 +66,8 @@ func ParseEventFilter(q url.Values) (EventFilter, error) {
 		}
 	}
 	var err error
-	if f.From, err = parseFilterTime(q, "from"); err != nil {
+	if f.From, f.To, err = parseTimeRange(q); err != nil {
 		return f, err
-	}
-	if f.To, err = parseFilterTime(q, "to"); err != nil {
-		return f, err
-	}
-	if !f.From.IsZero() && !f.To.IsZero() && f.To.Before(f.From) {
-		return f, Errorf(EINVALID, "to is before from")
 	}
 	if f.Before, err = parseNonNegative(q, "before"); err != nil {
 		return f, err
@@ -101,6 +95,21 @@ func ParseEventFilter(q url.Values) (EventFilter, error) {
 		return f, Errorf(EINVALID, "hide_access_control must be 1 or 0")
 	}
 	return f, nil
+}
+
+// parseTimeRange parses the from and to parameters (each optional,
+// inclusive) of a listing.
+func parseTimeRange(q url.Values) (from, to time.Time, err error) {
+	if from, err = parseFilterTime(q, "from"); err != nil {
+		return from, to, err
+	}
+	if to, err = parseFilterTime(q, "to"); err != nil {
+		return from, to, err
+	}
+	if !from.IsZero() && !to.IsZero() && to.Before(from) {
+		return from, to, Errorf(EINVALID, "to is before from")
+	}
+	return from, to, nil
 }
 
 // parseFilterTime parses an RFC3339 time parameter. A time without offset

@@ -101,3 +101,73 @@ func (s *Store) ReceivedSince(ctx context.Context, t time.Time) (int64, error) {
 	}
 	return last - lo + 1, nil
 }
+
+// CountUnreadAlertsBySeverity returns the unread alerts per severity.
+func (s *Store) CountUnreadAlertsBySeverity(ctx context.Context) (map[string]int, error) {
+	return s.countBy(ctx, `SELECT severity, count(*) FROM alerts WHERE read_at IS NULL GROUP BY severity`)
+}
+
+// CertificateExpiry counts the watched certificates (current: neither
+// replaced nor revoked) that have expired and that expire within 7 and 30
+// days (each count includes the expired ones, as the expiring_within
+// filter does).
+type CertificateExpiry struct {
+	Expired, Within7d, Within30d int
+}
+
+// CountCertificateExpiry counts the watched certificates by expiry at now.
+func (s *Store) CountCertificateExpiry(ctx context.Context, now time.Time) (CertificateExpiry, error) {
+	var c CertificateExpiry
+	day := int64(24 * time.Hour)
+	err := s.rdb.QueryRowContext(ctx, `SELECT
+		coalesce(sum(not_after_ns <= ?), 0), coalesce(sum(not_after_ns <= ?), 0), coalesce(sum(not_after_ns <= ?), 0)
+		FROM certificates WHERE replaced_at IS NULL AND revoked_at IS NULL`,
+		now.UnixNano(), now.UnixNano()+7*day, now.UnixNano()+30*day).Scan(&c.Expired, &c.Within7d, &c.Within30d)
+	if err != nil {
+		return c, fmt.Errorf("store: count certificate expiry: %w", err)
+	}
+	return c, nil
+}
+
+// AlertTrend counts the alerts created on each of days UTC days from the
+// midnight from, by severity.
+func (s *Store) AlertTrend(ctx context.Context, from time.Time, days int) ([]model.TrendCount, error) {
+	return s.dailyTrend(ctx, "alert trend", "alerts", "created_at", "severity", "", from, days)
+}
+
+// FailedJobTrend counts the jobs that failed on each of days UTC days from
+// the midnight from, by job type.
+func (s *Store) FailedJobTrend(ctx context.Context, from time.Time, days int) ([]model.TrendCount, error) {
+	return s.dailyTrend(ctx, "failed job trend", "jobs", "completed_at", "type", `status = 'FAILED'`, from, days)
+}
+
+// dailyTrend counts the rows of table per UTC day of the text time column
+// timeCol (to the second, as the listings filter it) and per keyCol, over
+// days days from the midnight from. The names are the callers' constants.
+func (s *Store) dailyTrend(ctx context.Context, what, table, timeCol, keyCol, cond string, from time.Time, days int) ([]model.TrendCount, error) {
+	from = from.UTC()
+	where, args := timeRangeConds(timeCol, from, from.AddDate(0, 0, days).Add(-time.Nanosecond))
+	if cond != "" {
+		where = append(where, cond)
+	}
+	type row struct {
+		day, key string
+		n        int
+	}
+	rows, err := queryAll(ctx, s.rdb, what, func(sc scanner) (row, error) {
+		var r row
+		return r, sc.Scan(&r.day, &r.key, &r.n)
+	}, `SELECT substr(`+secondOf(timeCol)+`, 1, 10), `+keyCol+`, count(*) FROM `+table+whereSQL(where)+` GROUP BY 1, 2`, args...)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]model.TrendCount, 0, len(rows))
+	for _, r := range rows {
+		d, err := time.Parse("2006-01-02", r.day)
+		if err != nil {
+			return nil, fmt.Errorf("store: %s: day %q: %w", what, r.day, err)
+		}
+		out = append(out, model.TrendCount{Bucket: int(d.Sub(from) / (24 * time.Hour)), Key: r.key, Count: r.n})
+	}
+	return out, nil
+}

@@ -64,7 +64,25 @@ func (s *Store) Unavailable() (Outage, bool) {
 
 type appendReq struct {
 	events []model.Event
-	done   chan appendAnswer
+	// apply, if set, runs first inside the writer's transaction and returns
+	// the events to append with it: a change and its audit record are
+	// committed together or not at all.
+	apply func(tx *sql.Tx) ([]model.Event, error)
+	done  chan appendAnswer
+}
+
+// applyError is an error returned by a request's apply function: the
+// caller's own refusal (a conflict, a missing row), not a storage failure.
+type applyError struct{ err error }
+
+func (e applyError) Error() string { return e.err.Error() }
+func (e applyError) Unwrap() error { return e.err }
+
+// applyAndAppend runs apply inside the writer's next transaction and
+// appends, in that same transaction, the events it returns. An error from
+// apply rolls everything back and is returned as is.
+func (s *Store) applyAndAppend(ctx context.Context, apply func(tx *sql.Tx) ([]model.Event, error)) (AppendResult, error) {
+	return s.writer.send(ctx, &appendReq{apply: apply, done: make(chan appendAnswer, 1)}, true)
 }
 
 type appendAnswer struct {
@@ -182,7 +200,10 @@ func (w *writer) append(ctx context.Context, events []model.Event, wait bool) (A
 	if len(events) == 0 {
 		return AppendResult{}, nil
 	}
-	req := &appendReq{events: events, done: make(chan appendAnswer, 1)}
+	return w.send(ctx, &appendReq{events: events, done: make(chan appendAnswer, 1)}, wait)
+}
+
+func (w *writer) send(ctx context.Context, req *appendReq, wait bool) (AppendResult, error) {
 	w.mu.RLock()
 	if w.closed {
 		w.mu.RUnlock()
@@ -253,18 +274,26 @@ func (w *writer) commitBatch(batch []*appendReq) {
 		}
 		return
 	}
-	if err != nil {
+	// A refusal by a request's apply function is the caller's answer, not
+	// a storage failure.
+	var ae applyError
+	switch {
+	case errors.As(err, &ae):
+		answers = []appendAnswer{{err: ae.err}}
+	case err != nil:
 		w.log.Error("event commit failed", "events", len(batch[0].events), "err", err)
 		answers = []appendAnswer{{err: model.Errorf(model.EUNAVAILABLE, "events could not be stored: %v", err)}}
 		w.noteFailure(err)
-	} else {
+	default:
 		w.noteSuccess()
+	}
+	// The hook sees a batch before its producers are answered, so that
+	// whatever it records is visible once an append has returned.
+	if err == nil && len(stored) > 0 {
+		w.onCommit(stored)
 	}
 	for i, r := range batch {
 		r.done <- answers[i]
-	}
-	if err == nil && len(stored) > 0 {
-		w.onCommit(stored)
 	}
 }
 
@@ -323,7 +352,9 @@ func (w *writer) commit(batch []*appendReq) (answers []appendAnswer, stored []mo
 	defer func() {
 		if err != nil {
 			tx.Rollback()
-			w.failures.Inc()
+			if !errors.As(err, new(applyError)) {
+				w.failures.Inc()
+			}
 			w.tree = nil // the in-memory tree may hold what was rolled back
 		}
 	}()
@@ -348,6 +379,13 @@ func (w *writer) commit(batch []*appendReq) (answers []appendAnswer, stored []mo
 	var counts = map[string]int{}
 	for bi, req := range batch {
 		a := &answers[bi]
+		if req.apply != nil {
+			evs, aerr := req.apply(tx)
+			if aerr != nil {
+				return nil, nil, applyError{aerr}
+			}
+			req.events = evs
+		}
 		a.res.IDs = make([]int64, len(req.events))
 		for i := range req.events {
 			e := &req.events[i]

@@ -1,0 +1,272 @@
+package handlers
+
+import (
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"vigil/model"
+	"vigil/store"
+)
+
+// certView is a certificate as the API shows it, with its days left.
+type certView struct {
+	model.Certificate
+	DaysLeft int  `json:"days_left"`
+	Expired  bool `json:"expired"`
+}
+
+func (s *Server) certView(c model.Certificate) certView {
+	now := s.now()
+	return certView{Certificate: c, DaysLeft: c.DaysLeft(now), Expired: c.Expired(now)}
+}
+
+// uploadCertificates answers POST /api/v1/certificates: a PEM body (or a
+// multipart form with a "pem" file or field) of one or more certificates.
+func (s *Server) uploadCertificates(c echo.Context) error {
+	var data []byte
+	mt, _, _ := mime.ParseMediaType(c.Request().Header.Get(echo.HeaderContentType))
+	if mt == echo.MIMEMultipartForm {
+		c.Request().Body = http.MaxBytesReader(c.Response(), c.Request().Body, model.MaxPEMBundle+64<<10)
+		if fh, err := c.FormFile("pem"); err == nil {
+			f, err := fh.Open()
+			if err != nil {
+				return model.Errorf(model.EINVALID, "reading the uploaded file: %v", err)
+			}
+			defer f.Close()
+			if data, err = io.ReadAll(io.LimitReader(f, model.MaxPEMBundle+1)); err != nil {
+				return model.Errorf(model.EINVALID, "reading the uploaded file: %v", err)
+			}
+		} else {
+			data = []byte(c.FormValue("pem"))
+		}
+	} else {
+		var err error
+		if data, err = readLimited(c, model.MaxPEMBundle+1); err != nil {
+			return err
+		}
+	}
+	certs, err := model.ParsePEMBundle(data)
+	if err != nil {
+		return err
+	}
+	added, err := s.store.AddCertificates(c.Request().Context(), certs, model.CertSourceUpload, s.actor(c))
+	if err != nil {
+		return err
+	}
+	n := 0
+	for i := range added {
+		added[i].PEM = ""
+		if added[i].New {
+			n++
+		}
+	}
+	status := http.StatusOK
+	if n > 0 {
+		status = http.StatusCreated
+	}
+	return c.JSON(status, struct {
+		Certificates []store.AddedCertificate `json:"certificates"`
+		Added        int                      `json:"added"`
+		Known        int                      `json:"known"`
+	}{added, n, len(added) - n})
+}
+
+// listCertificates answers GET /api/v1/certificates?expiring_within=30d&
+// issuer=&subject=&sort=days_left|newest&include_replaced=1.
+func (s *Server) listCertificates(c echo.Context) error {
+	f, err := model.ParseCertFilter(c.QueryParams())
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	if err := s.store.FlushSightings(ctx, s.cfg.Sightings); err != nil {
+		s.log.Warn("flushing certificate sightings", "request_id", requestID(c), "err", err)
+	}
+	certs, err := s.store.FindCertificates(ctx, f, s.now())
+	if err != nil {
+		return err
+	}
+	views := make([]certView, len(certs))
+	for i, cert := range certs {
+		views[i] = s.certView(cert)
+	}
+	return c.JSON(http.StatusOK, struct {
+		Certificates []certView `json:"certificates"`
+	}{views})
+}
+
+// getCertificate answers GET /api/v1/certificates/{id}, PEM included.
+func (s *Server) getCertificate(c echo.Context) error {
+	id, err := pathID(c, "certificate")
+	if err != nil {
+		return err
+	}
+	cert, err := s.store.CertificateByID(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, s.certView(cert))
+}
+
+// addEndpoint answers POST /api/v1/endpoints: a TLS endpoint to discover
+// and validate.
+func (s *Server) addEndpoint(c echo.Context) error {
+	var ep struct {
+		Host                string `json:"host"`
+		Port                int    `json:"port"`
+		ServerName          string `json:"server_name"`
+		ExpectedFingerprint string `json:"expected_fingerprint"`
+	}
+	if err := decodeJSON(c, &ep, false); err != nil {
+		return err
+	}
+	out, err := s.store.AddEndpoint(c.Request().Context(), model.Endpoint{
+		Host: ep.Host, Port: ep.Port, ServerName: ep.ServerName, ExpectedFingerprint: ep.ExpectedFingerprint,
+	}, s.actor(c))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, out)
+}
+
+// listEndpoints answers GET /api/v1/endpoints.
+func (s *Server) listEndpoints(c echo.Context) error {
+	eps, err := s.store.ListEndpoints(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, struct {
+		Endpoints []model.Endpoint `json:"endpoints"`
+	}{eps})
+}
+
+// certificatesView is the Certificates page: the inventory and the
+// endpoints.
+type certificatesView struct {
+	Certificates []certRow
+	Endpoints    []model.Endpoint
+	Filter       certFilterBar
+	// WithinChoices are the expiring_within values offered.
+	WithinChoices []string
+	SelfURL       string
+	CanChange     bool
+}
+
+// certRow is a certificate as the inventory table shows it.
+type certRow struct {
+	certView
+	Countdown string // "expires in 5 days", "expired 2 days ago"
+	Urgency   string // expired, critical (≤ 7 days), warn (≤ 30), ok
+}
+
+// certFilterBar is the state of the inventory filter form.
+type certFilterBar struct {
+	Subject, Issuer, ExpiringWithin, Sort string
+	IncludeReplaced, Active               bool
+}
+
+// certificatesPage serves /certificates: the inventory soonest to expire
+// first (or newest first), filtered by subject or SAN, issuer and time to
+// expiry, with the upload form and the endpoints.
+func (s *Server) certificatesPage(c echo.Context) error {
+	return s.showCertificates(c, http.StatusOK, &pageData{})
+}
+
+func (s *Server) showCertificates(c echo.Context, status int, data *pageData) error {
+	q := c.QueryParams()
+	f, err := model.ParseCertFilter(q)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	if err := s.store.FlushSightings(ctx, s.cfg.Sightings); err != nil {
+		s.log.Warn("flushing certificate sightings", "request_id", requestID(c), "err", err)
+	}
+	now := s.now()
+	certs, err := s.store.FindCertificates(ctx, f, now)
+	if err != nil {
+		return err
+	}
+	eps, err := s.store.ListEndpoints(ctx)
+	if err != nil {
+		return err
+	}
+	v := &certificatesView{Endpoints: eps, SelfURL: selfURL(c), CanChange: canChange(c),
+		WithinChoices: []string{"1d", "7d", "14d", "30d", "90d"},
+		Filter: certFilterBar{Subject: f.Subject, Issuer: f.Issuer, ExpiringWithin: q.Get("expiring_within"), Sort: f.Sort,
+			IncludeReplaced: f.IncludeReplaced}}
+	v.Filter.Active = v.Filter.Subject != "" || v.Filter.Issuer != "" || v.Filter.ExpiringWithin != "" || f.IncludeReplaced || q.Get("sort") != ""
+	for _, cert := range certs {
+		r := certRow{certView: s.certView(cert)}
+		switch d := r.DaysLeft; {
+		case r.Expired:
+			r.Urgency, r.Countdown = "expired", fmt.Sprintf("expired %s ago", roundDuration(now.Sub(cert.NotAfter)))
+		case d <= 7:
+			r.Urgency, r.Countdown = "critical", "expires in "+roundDuration(cert.NotAfter.Sub(now))
+		case d <= 30:
+			r.Urgency, r.Countdown = "warn", "expires in "+roundDuration(cert.NotAfter.Sub(now))
+		default:
+			r.Urgency, r.Countdown = "ok", "expires in "+roundDuration(cert.NotAfter.Sub(now))
+		}
+		v.Certificates = append(v.Certificates, r)
+	}
+	data.Page = v
+	return s.openWatchPage(c, status, "certificates", "Certificates", "certificates-table", data)
+}
+
+// roundDuration says d in days, or hours and minutes under a day.
+func roundDuration(d time.Duration) string {
+	switch {
+	case d >= 48*time.Hour:
+		return fmt.Sprintf("%d days", int(d.Hours()/24))
+	case d >= 24*time.Hour:
+		return "1 day"
+	case d >= time.Hour:
+		return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
+	}
+	return d.Round(time.Minute).String()
+}
+
+// consoleUpload adds the certificates of the upload form (a PEM file or
+// pasted PEM) to the inventory.
+func (s *Server) consoleUpload(c echo.Context) error {
+	show := func(status int, d *pageData) error { return s.showCertificates(c, status, d) }
+	c.Request().Body = http.MaxBytesReader(c.Response(), c.Request().Body, model.MaxPEMBundle+64<<10)
+	data := []byte(c.FormValue("pem"))
+	if fh, err := c.FormFile("pem_file"); err == nil && fh.Size > 0 {
+		f, err := fh.Open()
+		if err != nil {
+			return s.watchChanged(c, model.Errorf(model.EINVALID, "reading the uploaded file: %v", err), "", show)
+		}
+		defer f.Close()
+		if data, err = io.ReadAll(io.LimitReader(f, model.MaxPEMBundle+1)); err != nil {
+			return s.watchChanged(c, model.Errorf(model.EINVALID, "reading the uploaded file: %v", err), "", show)
+		}
+	}
+	certs, err := model.ParsePEMBundle(data)
+	if err == nil {
+		_, err = s.store.AddCertificates(c.Request().Context(), certs, model.CertSourceUpload, s.actor(c))
+	}
+	return s.watchChanged(c, err, "uploaded", show)
+}
+
+// consoleAddEndpoint registers an endpoint from the Certificates page form.
+func (s *Server) consoleAddEndpoint(c echo.Context) error {
+	show := func(status int, d *pageData) error { return s.showCertificates(c, status, d) }
+	port, err := strconv.Atoi(strings.TrimSpace(c.FormValue("port")))
+	if err != nil {
+		return s.watchChanged(c, model.Errorf(model.EINVALID, "port must be a number between 1 and 65535"), "", show)
+	}
+	_, err = s.store.AddEndpoint(c.Request().Context(), model.Endpoint{
+		Host: c.FormValue("host"), Port: port, ServerName: c.FormValue("server_name"),
+		ExpectedFingerprint: strings.TrimSpace(c.FormValue("expected_fingerprint")),
+	}, s.actor(c))
+	return s.watchChanged(c, err, "registered", show)
+}

@@ -1,0 +1,169 @@
+package jobs
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"vigil/model"
+	"vigil/store"
+)
+
+// checkDeploy dials every registered endpoint, adds the chain it serves to
+// the inventory (discovery) and validates the deployment: a failure to
+// connect, an expired certificate, one that does not cover the server name
+// or one other than expected_fingerprint gives a FAILED
+// DEPLOYMENT_VALIDATION job and a DEPLOYMENT_FAILED alert; otherwise a
+// SUCCESS job, and the endpoint's open alert is resolved.
+func (s *Scheduler) checkDeploy(ctx context.Context, now time.Time) (Report, error) {
+	eps, err := s.st.ListEndpoints(ctx)
+	if err != nil {
+		return Report{}, err
+	}
+	type result struct {
+		ok         bool
+		discovered int
+		err        error
+	}
+	results := make([]result, len(eps))
+	sem := make(chan struct{}, s.cfg.DialParallel)
+	var wg sync.WaitGroup
+	for i, ep := range eps {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			ok, n, err := s.validateEndpoint(ctx, ep, now)
+			results[i] = result{ok, n, err}
+		}()
+	}
+	wg.Wait()
+	var okN, failed, discovered int
+	var errs []error
+	for _, r := range results {
+		switch {
+		case r.err != nil:
+			errs = append(errs, r.err)
+		case r.ok:
+			okN++
+		default:
+			failed++
+		}
+		discovered += r.discovered
+	}
+	rep := Report{
+		Summary: fmt.Sprintf("%d endpoints validated: %d passed, %d failed; %d certificates discovered", len(eps), okN, failed, discovered),
+		Details: map[string]any{"endpoints": len(eps), "passed": okN, "failed": failed, "discovered": discovered},
+	}
+	return rep, errors.Join(errs...)
+}
+
+// validateEndpoint checks one endpoint and records the outcome. It reports
+// whether the deployment is valid and how many certificates were new to the
+// inventory; an error means the outcome could not be recorded.
+func (s *Scheduler) validateEndpoint(ctx context.Context, ep model.Endpoint, now time.Time) (bool, int, error) {
+	start := time.Now()
+	chain, dialErr := s.dial(ctx, ep)
+	var reason string
+	var leaf store.AddedCertificate
+	discovered := 0
+	if dialErr != nil {
+		reason = fmt.Sprintf("cannot connect to %s: %v", ep.Addr(), dialErr)
+	} else {
+		certs := make([]model.Certificate, len(chain))
+		for i, x := range chain {
+			certs[i] = model.CertificateFromX509(x)
+		}
+		added, err := s.st.AddCertificates(ctx, certs, model.CertSourceDiscovery, model.SchedulerActor)
+		if err != nil {
+			return false, 0, err
+		}
+		for _, a := range added {
+			if a.New {
+				discovered++
+			}
+		}
+		leaf = added[0]
+		switch {
+		case leaf.Expired(now):
+			reason = fmt.Sprintf("%s serves certificate %s that expired at %s", ep.Addr(), leaf.Label(), leaf.NotAfter.Format(time.RFC3339))
+		case now.Before(leaf.NotBefore):
+			reason = fmt.Sprintf("%s serves certificate %s that is not valid before %s", ep.Addr(), leaf.Label(), leaf.NotBefore.Format(time.RFC3339))
+		case ep.ExpectedFingerprint != "" && leaf.Fingerprint != ep.ExpectedFingerprint:
+			reason = fmt.Sprintf("%s serves certificate %s (SHA-256 %s), not the expected %s", ep.Addr(), leaf.Label(), leaf.Fingerprint, ep.ExpectedFingerprint)
+		default:
+			if err := chain[0].VerifyHostname(ep.SNI()); err != nil {
+				reason = fmt.Sprintf("%s serves certificate %s that does not cover %s", ep.Addr(), leaf.Label(), ep.SNI())
+			}
+		}
+	}
+	ok := reason == ""
+	status, jobStatus := "OK", model.JobSuccess
+	if !ok {
+		status, jobStatus = "FAILED", model.JobFailed
+	}
+	if err := s.st.RecordEndpointCheck(ctx, ep.ID, now, status, reason, leaf.Fingerprint); err != nil {
+		return false, discovered, err
+	}
+	output := map[string]any{"endpoint": ep.Addr(), "server_name": ep.SNI(), "chain_length": len(chain)}
+	if leaf.ID != 0 {
+		output["served_fingerprint"] = leaf.Fingerprint
+		output["served_certificate_id"] = leaf.ID
+		output["not_after"] = leaf.NotAfter
+	}
+	if ep.ExpectedFingerprint != "" {
+		output["expected_fingerprint"] = ep.ExpectedFingerprint
+	}
+	took := time.Since(start).Milliseconds()
+	done := now.UTC()
+	_, _, err := s.st.CreateJob(ctx, model.Job{
+		Type: model.JobDeploymentValidation, Status: jobStatus, Name: "Validate deployment on " + ep.Addr(),
+		EndpointID: ep.ID, CertificateID: leaf.ID, TriggeredBy: model.SchedulerActor,
+		ScheduledAt: now, StartedAt: &done, CompletedAt: &done, DurationMS: &took,
+		Input:  jsonObject(map[string]any{"host": ep.Host, "port": ep.Port, "server_name": ep.ServerName, "expected_fingerprint": ep.ExpectedFingerprint}),
+		Output: jsonObject(output), Error: reason,
+	})
+	if err != nil {
+		return false, discovered, err
+	}
+	key := fmt.Sprintf("DEPLOYMENT_FAILED:endpoint:%d", ep.ID)
+	if ok {
+		_, err = s.st.ResolveAlert(ctx, key)
+		return true, discovered, err
+	}
+	_, err = s.raise(ctx, model.Alert{
+		Severity: model.SeverityError, Type: model.AlertDeploymentFailed,
+		Title:   fmt.Sprintf("Deployment validation failed on %s", ep.Addr()),
+		Message: reason + ".",
+		Entity:  model.Entity{Type: "ENDPOINT", ID: fmt.Sprint(ep.ID)}, Key: key,
+	})
+	return false, discovered, err
+}
+
+// dial connects to ep with TLS (SNI from server_name) and returns the chain
+// it serves. The chain is not verified against any roots: Vigil records
+// what is deployed and judges it itself.
+func (s *Scheduler) dial(ctx context.Context, ep model.Endpoint) ([]*x509.Certificate, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.DialTimeout)
+	defer cancel()
+	d := tls.Dialer{
+		NetDialer: &net.Dialer{Timeout: s.cfg.DialTimeout},
+		Config:    &tls.Config{ServerName: ep.SNI(), InsecureSkipVerify: true}, //nolint:gosec // the chain is judged by Vigil, not by roots
+	}
+	conn, err := d.DialContext(ctx, "tcp", ep.Addr())
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	chain := conn.(*tls.Conn).ConnectionState().PeerCertificates
+	if len(chain) == 0 {
+		return nil, errors.New("no certificate served")
+	}
+	return chain, nil
+}

@@ -1,0 +1,175 @@
+package jobs
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"vigil/model"
+	"vigil/store"
+)
+
+// TestRetentionCheck runs retention at a chosen instant: events older than
+// the limit go, AUDIT_LOG events are kept longer, the run's audit event
+// records what was removed and where the chain continues, and the chain
+// still verifies.
+func TestRetentionCheck(t *testing.T) {
+	ctx := context.Background()
+	received := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	st := openStore(t, received)
+	var evs []model.Event
+	for i := 0; i < 700; i++ {
+		e := model.Event{Message: fmt.Sprintf("event %d", i), Source: model.SourceHTTP}
+		if i%100 == 0 {
+			e.Category = model.CategoryAuditLog
+		}
+		if err := e.Normalize(received); err != nil {
+			t.Fatal(err)
+		}
+		evs = append(evs, e)
+	}
+	if _, err := st.AppendEvents(ctx, evs); err != nil {
+		t.Fatal(err)
+	}
+	now := received.Add(48 * time.Hour)
+	s, err := New(Config{ExpiryDays: []int{30}, AgentOfflineAfter: time.Minute, JobStuckAfter: time.Hour,
+		Retention: 24 * time.Hour, RetentionAudit: 30 * 24 * time.Hour},
+		st, store.NewSightings(), nil, fixedClock{now}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := s.RunCheck(ctx, CheckRetention)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The newest 256-event block (ids 513-700) is always kept; of ids
+	// 1-512, the AUDIT_LOG ones (1, 101, ..., 501) stay.
+	if rep.Details["removed"] != int64(512-6) || rep.Details["chain_base_id"] != int64(0) {
+		t.Fatalf("report %+v", rep)
+	}
+	v, err := st.VerifyChain(ctx, store.VerifyOptions{})
+	if err != nil || !v.OK || v.Pruned != 506 {
+		t.Fatalf("verify after retention: %+v %v", v, err)
+	}
+	runs, _, err := st.FindEvents(ctx, model.EventFilter{Type: "SCHEDULER_RUN", Limit: 10, Visibility: model.VisibilityFor(model.User{Role: model.RoleAdmin})})
+	if err != nil || len(runs) != 1 || runs[0].Category != model.CategoryAuditLog || runs[0].Actor.Type != "SYSTEM" {
+		t.Fatalf("retention run not recorded: %+v %v", runs, err)
+	}
+	var d map[string]any
+	json.Unmarshal(runs[0].Details, &d)
+	if d["removed"] != float64(506) || d["chain_base_hash"] == "" || d["cutoff"] != "2026-01-02T00:00:00Z" {
+		t.Fatalf("recorded details %v", d)
+	}
+}
+
+// TestCheckpointCheck signs a checkpoint and sends copies off the box: to
+// the webhook (retried past a failure) and to a remote syslog receiver.
+func TestCheckpointCheck(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	st := openStore(t, now)
+	var evs []model.Event
+	for i := 0; i < 10; i++ {
+		e := model.Event{Message: "x", Source: model.SourceHTTP}
+		e.Normalize(now)
+		evs = append(evs, e)
+	}
+	st.AppendEvents(ctx, evs)
+	key, err := model.ParseCheckpointKey(mustKey(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	posts := make(chan []byte, 4)
+	failures := 1
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		if failures > 0 {
+			failures--
+			http.Error(w, "busy", http.StatusServiceUnavailable)
+			return
+		}
+		posts <- b
+	}))
+	defer hook.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	received := make(chan string, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		r := bufio.NewReader(c)
+		n, _ := r.ReadString(' ')
+		size, _ := strconv.Atoi(strings.TrimSpace(n))
+		buf := make([]byte, size)
+		io.ReadFull(r, buf)
+		received <- string(buf)
+	}()
+
+	bg, cancel := context.WithCancel(ctx)
+	defer cancel()
+	n, err := NewNotifier(hook.URL, st, slog.New(slog.NewTextHandler(io.Discard, nil)), nil, NotifierOptions{Backoff: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Start(bg)
+	s, err := New(Config{ExpiryDays: []int{30}, AgentOfflineAfter: time.Minute, JobStuckAfter: time.Hour,
+		CheckpointKey: key, CheckpointSyslog: ln.Addr().String()},
+		st, store.NewSightings(), n, fixedClock{now}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := s.RunCheck(ctx, CheckCheckpoint)
+	if err != nil || rep.Details["tree_size"] != uint64(10) {
+		t.Fatalf("checkpoint run: %+v %v", rep, err)
+	}
+	select {
+	case b := <-posts:
+		var p struct {
+			Kind       string `json:"kind"`
+			Checkpoint struct {
+				TreeSize uint64 `json:"tree_size"`
+				Note     string `json:"checkpoint"`
+			} `json:"checkpoint"`
+		}
+		json.Unmarshal(b, &p)
+		cp, err := model.OpenCheckpoint([]byte(p.Checkpoint.Note), key.PublicKey())
+		if p.Kind != "checkpoint" || err != nil || cp.Size != 10 {
+			t.Fatalf("webhook got %s (%v)", b, err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the webhook never got the checkpoint")
+	}
+	select {
+	case msg := <-received:
+		if !strings.Contains(msg, " CHECKPOINT ") || !strings.Contains(msg, key.Origin()+"\n10\n") {
+			t.Fatalf("syslog receiver got %q", msg)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the syslog receiver never got the checkpoint")
+	}
+}
+
+func mustKey(t *testing.T) string {
+	k, err := model.NewCheckpointKeyText("test.example/vigil")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}

@@ -1,0 +1,286 @@
+package jobs
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"vigil/model"
+	"vigil/store"
+)
+
+// NotifierOptions tune the webhook notifier. Zero values take the defaults.
+type NotifierOptions struct {
+	Attempts   int           // tries per alert; default 6
+	Backoff    time.Duration // wait before the second try, doubled after each; default 2s
+	MaxBackoff time.Duration // longest wait between tries; default 5m
+	Timeout    time.Duration // per request; default 10s
+	QueueSize  int           // alerts waiting to be sent; default 1000
+	Client     *http.Client  // default: a client with Timeout
+}
+
+// Notifier POSTs each new alert as JSON to the webhook URL, from its own
+// goroutine, retrying with exponential backoff. Each alert's delivery state
+// (pending, delivered, failed, attempts, last error) is kept with the
+// alert; alerts still pending when Vigil stopped are sent on the next
+// start. Nothing waits for a delivery: a dead receiver never holds up a
+// check or a request.
+type Notifier struct {
+	url   string
+	opts  NotifierOptions
+	st    *store.Store
+	log   *slog.Logger
+	queue chan model.Alert
+	wg    sync.WaitGroup
+
+	sent *prometheus.CounterVec
+}
+
+// NewNotifier returns a notifier posting to url, or nil when url is empty
+// (a nil *Notifier ignores alerts).
+func NewNotifier(url string, st *store.Store, log *slog.Logger, reg prometheus.Registerer, opts NotifierOptions) (*Notifier, error) {
+	if url == "" {
+		return nil, nil
+	}
+	if opts.Attempts <= 0 {
+		opts.Attempts = 6
+	}
+	if opts.Backoff <= 0 {
+		opts.Backoff = 2 * time.Second
+	}
+	if opts.MaxBackoff <= 0 {
+		opts.MaxBackoff = 5 * time.Minute
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = 10 * time.Second
+	}
+	if opts.QueueSize <= 0 {
+		opts.QueueSize = 1000
+	}
+	if opts.Client == nil {
+		opts.Client = &http.Client{Timeout: opts.Timeout}
+	}
+	n := &Notifier{
+		url: url, opts: opts, st: st, log: log, queue: make(chan model.Alert, opts.QueueSize),
+		sent: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_webhook_deliveries_total", Help: "Webhook alert deliveries, by result (delivered, retried, failed).",
+		}, []string{"result"}),
+	}
+	if reg != nil {
+		if err := reg.Register(n.sent); err != nil {
+			return nil, fmt.Errorf("jobs: register webhook metrics: %w", err)
+		}
+	}
+	return n, nil
+}
+
+// Start sends, until ctx is done, the alerts left pending by a previous run
+// and then every alert passed to Notify.
+func (n *Notifier) Start(ctx context.Context) error {
+	if n == nil {
+		return nil
+	}
+	pending, err := n.st.PendingAlertDeliveries(ctx)
+	if err != nil {
+		return err
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		for _, a := range pending {
+			if ctx.Err() != nil {
+				return
+			}
+			n.deliver(ctx, a)
+		}
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case a := <-n.queue:
+				n.deliver(ctx, a)
+			}
+		}
+	}()
+	return nil
+}
+
+// Wait waits for the sender to stop once Start's ctx is done. Alerts not
+// delivered by then stay pending and are sent on the next start.
+func (n *Notifier) Wait() {
+	if n != nil {
+		n.wg.Wait()
+	}
+}
+
+// Notify queues a new alert for delivery and marks it pending. It never
+// waits: when the queue is full the alert stays pending for the next start.
+func (n *Notifier) Notify(ctx context.Context, a model.Alert) {
+	if n == nil {
+		return
+	}
+	a.Delivery = model.Delivery{Status: model.DeliveryPending}
+	if err := n.st.SetAlertDelivery(context.WithoutCancel(ctx), a.ID, a.Delivery); err != nil {
+		n.log.Error("webhook: marking alert pending", "alert_id", a.ID, "err", err)
+	}
+	select {
+	case n.queue <- a:
+	default:
+		n.log.Warn("webhook: queue full; alert stays pending until the next start", "alert_id", a.ID)
+	}
+}
+
+// payload is the JSON body posted for an alert.
+type payload struct {
+	Kind  string      `json:"kind"` // "alert"
+	Sent  time.Time   `json:"sent_at"`
+	Alert model.Alert `json:"alert"`
+}
+
+// deliver posts a until the receiver answers 2xx or the attempts run out,
+// keeping the delivery state up to date.
+func (n *Notifier) deliver(ctx context.Context, a model.Alert) {
+	// The same alert may be both left pending and queued: send it only
+	// while it is still pending.
+	cur, err := n.st.AlertByID(ctx, a.ID)
+	if err != nil || cur.Delivery.Status != model.DeliveryPending {
+		return
+	}
+	a = cur
+	d := model.Delivery{Status: model.DeliveryPending, Attempts: a.Delivery.Attempts}
+	wait := n.opts.Backoff
+	for try := 1; try <= n.opts.Attempts; try++ {
+		d.Attempts++
+		err := n.post(ctx, a)
+		if err == nil {
+			t := time.Now().UTC()
+			d.Status, d.Error, d.At = model.DeliveryDelivered, "", &t
+			n.sent.WithLabelValues("delivered").Inc()
+			n.log.Info("webhook: alert delivered", "alert_id", a.ID, "attempts", d.Attempts)
+			break
+		}
+		d.Error = err.Error()
+		if ctx.Err() != nil {
+			// Stopping: the alert stays pending for the next start.
+			n.record(a.ID, d)
+			return
+		}
+		if try == n.opts.Attempts {
+			d.Status = model.DeliveryFailed
+			n.sent.WithLabelValues("failed").Inc()
+			n.log.Error("webhook: alert not delivered", "alert_id", a.ID, "attempts", d.Attempts, "err", err)
+			break
+		}
+		n.sent.WithLabelValues("retried").Inc()
+		n.log.Warn("webhook: delivery failed; retrying", "alert_id", a.ID, "attempt", d.Attempts, "in", wait, "err", err)
+		n.record(a.ID, d)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, n.opts.MaxBackoff)
+	}
+	n.record(a.ID, d)
+}
+
+func (n *Notifier) record(id int64, d model.Delivery) {
+	if err := n.st.SetAlertDelivery(context.Background(), id, d); err != nil {
+		n.log.Error("webhook: recording delivery", "alert_id", id, "err", err)
+	}
+}
+
+func (n *Notifier) post(ctx context.Context, a model.Alert) error {
+	a.Delivery = model.Delivery{}
+	body, err := json.Marshal(payload{Kind: "alert", Sent: time.Now().UTC(), Alert: a})
+	if err != nil {
+		return err
+	}
+	return n.postJSON(ctx, body, fmt.Sprintf("vigil-alert-%d", a.ID))
+}
+
+// checkpointPayload is the JSON body posted for a checkpoint.
+type checkpointPayload struct {
+	Kind       string    `json:"kind"` // "checkpoint"
+	Sent       time.Time `json:"sent_at"`
+	Checkpoint struct {
+		ID       int64     `json:"id"`
+		Origin   string    `json:"origin"`
+		TreeSize uint64    `json:"tree_size"`
+		RootHash string    `json:"root_hash"`
+		Time     time.Time `json:"time"`
+		Note     string    `json:"checkpoint"` // the signed note
+	} `json:"checkpoint"`
+}
+
+// PushCheckpoint sends a copy of a new checkpoint to the webhook, from its
+// own goroutine, retrying with backoff. A checkpoint that cannot be
+// delivered is not kept for later: the next one supersedes it.
+func (n *Notifier) PushCheckpoint(ctx context.Context, cp store.StoredCheckpoint) {
+	if n == nil {
+		return
+	}
+	var p checkpointPayload
+	p.Kind, p.Sent = "checkpoint", time.Now().UTC()
+	p.Checkpoint.ID, p.Checkpoint.Origin, p.Checkpoint.TreeSize = cp.ID, cp.Origin, cp.Size
+	p.Checkpoint.RootHash, p.Checkpoint.Time, p.Checkpoint.Note = hex.EncodeToString(cp.Root), cp.Time, cp.Note
+	body, err := json.Marshal(p)
+	if err != nil {
+		n.log.Error("webhook: encoding checkpoint", "err", err)
+		return
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		wait := n.opts.Backoff
+		for try := 1; ; try++ {
+			err := n.postJSON(ctx, body, fmt.Sprintf("vigil-checkpoint-%d", cp.ID))
+			if err == nil {
+				n.sent.WithLabelValues("delivered").Inc()
+				return
+			}
+			if try == n.opts.Attempts || ctx.Err() != nil {
+				n.sent.WithLabelValues("failed").Inc()
+				n.log.Error("webhook: checkpoint not delivered", "checkpoint_id", cp.ID, "attempts", try, "err", err)
+				return
+			}
+			n.sent.WithLabelValues("retried").Inc()
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(wait):
+			}
+			wait = min(wait*2, n.opts.MaxBackoff)
+		}
+	}()
+}
+
+// postJSON posts body once; any answer but 2xx is an error.
+func (n *Notifier) postJSON(ctx context.Context, body []byte, idempotencyKey string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, n.url, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "vigil-webhook")
+	req.Header.Set("Idempotency-Key", idempotencyKey)
+	resp, err := n.opts.Client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("receiver answered %s", resp.Status)
+	}
+	return nil
+}

@@ -1,0 +1,149 @@
+package model
+
+import (
+	"net/url"
+	"slices"
+	"time"
+)
+
+// Alert severities (SPEC §6), most severe first.
+const (
+	SeverityError = "ERROR"
+	SeverityWarn  = "WARN"
+	SeverityInfo  = "INFO"
+)
+
+// AlertSeverities lists every alert severity, most severe first.
+var AlertSeverities = []string{SeverityError, SeverityWarn, SeverityInfo}
+
+// Alert types raised by Vigil's checks and job results.
+const (
+	AlertExpiringSoon     = "EXPIRING_SOON"
+	AlertExpired          = "EXPIRED"
+	AlertRenewalFailed    = "RENEWAL_FAILED"
+	AlertAgentOffline     = "AGENT_OFFLINE"
+	AlertDeploymentFailed = "DEPLOYMENT_FAILED"
+	AlertJobStuck         = "JOB_STUCK"
+	AlertJobUnclaimed     = "JOB_UNCLAIMED"
+)
+
+// Webhook delivery states of an alert.
+const (
+	DeliveryNone      = "none"      // no webhook configured when it was raised
+	DeliveryPending   = "pending"   // queued or being retried
+	DeliveryDelivered = "delivered" // the receiver answered 2xx
+	DeliveryFailed    = "failed"    // every attempt failed
+)
+
+// Alert is a risk or failure an operator should look at: a certificate
+// nearing expiry, an agent gone quiet, a failed renewal or deployment.
+type Alert struct {
+	ID       int64  `json:"id"`
+	Severity string `json:"severity"`
+	Type     string `json:"type"`
+	Title    string `json:"title"`
+	Message  string `json:"message"`
+	Entity   Entity `json:"entity"`
+	// Key identifies the condition: while an alert with the same key is
+	// open, raising it again does nothing.
+	Key        string     `json:"key"`
+	CreatedAt  time.Time  `json:"created_at"`
+	Read       bool       `json:"read"`
+	ReadAt     *time.Time `json:"read_at,omitempty"`
+	ReadBy     string     `json:"read_by,omitempty"`
+	ResolvedAt *time.Time `json:"resolved_at,omitempty"`
+	Delivery   Delivery   `json:"delivery"`
+}
+
+// Delivery is the state of an alert's webhook notification.
+type Delivery struct {
+	Status   string     `json:"status"`
+	Attempts int        `json:"attempts"`
+	Error    string     `json:"error,omitempty"`
+	At       *time.Time `json:"at,omitempty"`
+}
+
+// Open reports whether the condition behind the alert still holds.
+func (a Alert) Open() bool { return a.ResolvedAt == nil }
+
+// Validate checks an alert before it is stored.
+func (a *Alert) Validate() error {
+	if !slices.Contains(AlertSeverities, a.Severity) {
+		return Errorf(EINVALID, "alert severity %q is not one of ERROR, WARN, INFO", a.Severity)
+	}
+	if !isName(a.Type, 64) {
+		return Errorf(EINVALID, "alert type %q must be 1-64 letters, digits or _ . : -", a.Type)
+	}
+	if a.Title == "" || len(a.Title) > MaxFieldLen {
+		return Errorf(EINVALID, "alert title must be 1-%d bytes", MaxFieldLen)
+	}
+	if a.Key == "" || len(a.Key) > MaxFieldLen {
+		return Errorf(EINVALID, "alert key must be 1-%d bytes", MaxFieldLen)
+	}
+	if len(a.Message) > MaxMessageLen {
+		return Errorf(EINVALID, "alert message longer than %d bytes", MaxMessageLen)
+	}
+	return nil
+}
+
+// AlertFilter selects alerts; zero values mean "not set".
+type AlertFilter struct {
+	Unread   bool
+	Open     bool // only alerts whose condition still holds
+	Severity string
+	Type     string
+	From, To time.Time // created between, inclusive, to the second
+	Before   int64     // id < Before (cursor)
+	Limit    int
+}
+
+// ParseAlertFilter builds an alert filter from query parameters
+// (unread, open, severity, type, from, to, before, limit).
+func ParseAlertFilter(q url.Values) (AlertFilter, error) {
+	get := q.Get
+	var f AlertFilter
+	var err error
+	if f.Unread, err = parseFlagParam("unread", get("unread")); err != nil {
+		return f, err
+	}
+	if f.Open, err = parseFlagParam("open", get("open")); err != nil {
+		return f, err
+	}
+	if v := get("severity"); v != "" {
+		if f.Severity, err = oneOf("severity", v, "", AlertSeverities, upper); err != nil {
+			return f, Errorf(EINVALID, "%v", err)
+		}
+	}
+	f.Type = upper(get("type"))
+	if f.From, f.To, err = parseTimeRange(q); err != nil {
+		return f, err
+	}
+	if f.Before, err = parseNonNegative(q, "before"); err != nil {
+		return f, err
+	}
+	f.Limit, err = parseLimitParam(q)
+	return f, err
+}
+
+// parseFlagParam parses a boolean query parameter: 1/true/on or 0/false/"".
+func parseFlagParam(name, v string) (bool, error) {
+	switch v {
+	case "", "0", "false", "off":
+		return false, nil
+	case "1", "true", "on":
+		return true, nil
+	}
+	return false, Errorf(EINVALID, "%s must be 1 or 0", name)
+}
+
+// parseLimitParam parses the limit parameter of a listing.
+func parseLimitParam(q url.Values) (int, error) {
+	if q.Get("limit") == "" {
+		return DefaultLimit, nil
+	}
+	n, err := parseNonNegative(q, "limit")
+	if err != nil || n < 1 || n > MaxLimit {
+		return 0, Errorf(EINVALID, "limit must be between 1 and %d", MaxLimit)
+	}
+	return int(n), nil
+}

@@ -1,0 +1,290 @@
+package model
+
+import (
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
+	"net"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Where a certificate entered the inventory.
+const (
+	CertSourceUpload    = "upload"
+	CertSourceDiscovery = "discovery"
+	CertSourceRenewal   = "renewal"
+)
+
+// Certificate is one certificate of the inventory, one row per SHA-256
+// fingerprint.
+type Certificate struct {
+	ID          int64     `json:"id"`
+	Fingerprint string    `json:"fingerprint"` // SHA-256 of the DER, lower-case hex
+	Serial      string    `json:"serial"`      // lower-case hex, no leading zeros
+	Subject     string    `json:"subject"`
+	CommonName  string    `json:"common_name,omitempty"`
+	Issuer      string    `json:"issuer"`
+	SANs        []string  `json:"sans"`
+	KeyType     string    `json:"key_type"`
+	KeyBits     int       `json:"key_bits"`
+	NotBefore   time.Time `json:"not_before"`
+	NotAfter    time.Time `json:"not_after"`
+	IsCA        bool      `json:"is_ca"`
+	Source      string    `json:"source"`
+	CreatedAt   time.Time `json:"created_at"`
+	// ReplacedBy is the inventory id of the certificate that replaced this
+	// one (a renewal or a newer certificate for the same subject and SANs).
+	ReplacedBy *int64     `json:"replaced_by,omitempty"`
+	ReplacedAt *time.Time `json:"replaced_at,omitempty"`
+	// RevokedAt is when a REVOKE_CERT job for it succeeded.
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+	// Seen in use: the latest event naming this certificate.
+	LastSeen      *time.Time `json:"last_seen,omitempty"`
+	LastSeenAgent string     `json:"last_seen_agent,omitempty"`
+	LastSeenHost  string     `json:"last_seen_host,omitempty"`
+	Uses          int64      `json:"uses"`
+	PEM           string     `json:"pem,omitempty"`
+}
+
+// Expired reports whether c is expired at now.
+func (c Certificate) Expired(now time.Time) bool { return !now.Before(c.NotAfter) }
+
+// DaysLeft returns the whole days from now until c expires, and once it
+// has expired, minus the whole days since (Expired tells the first day
+// after expiry from the last day before it).
+func (c Certificate) DaysLeft(now time.Time) int {
+	return int(c.NotAfter.Sub(now) / (24 * time.Hour))
+}
+
+// SameIdentity reports whether c and o name the same subject and SANs, so
+// that the newer one replaces the older.
+func (c Certificate) SameIdentity(o Certificate) bool {
+	if c.Subject != o.Subject || len(c.SANs) != len(o.SANs) {
+		return false
+	}
+	a, b := slices.Clone(c.SANs), slices.Clone(o.SANs)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
+}
+
+// Label names c for alerts and logs: its common name, or its subject.
+func (c Certificate) Label() string {
+	if c.CommonName != "" {
+		return c.CommonName
+	}
+	if c.Subject != "" {
+		return c.Subject
+	}
+	return "certificate " + c.Fingerprint[:16]
+}
+
+// MaxPEMBundle bounds an uploaded PEM bundle.
+const MaxPEMBundle = 4 << 20
+
+// ParsePEMBundle parses every CERTIFICATE block of data. Other blocks
+// (keys, CSRs) are refused so a private key is never stored by mistake; a
+// bundle without any certificate is an error.
+func ParsePEMBundle(data []byte) ([]Certificate, error) {
+	if len(data) > MaxPEMBundle {
+		return nil, Errorf(ETOOLARGE, "PEM bundle larger than %d bytes", MaxPEMBundle)
+	}
+	var certs []Certificate
+	rest := data
+	for n := 1; ; n++ {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			break
+		}
+		if b.Type != "CERTIFICATE" {
+			if strings.Contains(b.Type, "PRIVATE KEY") {
+				return nil, Errorf(EINVALID, "PEM block %d is a %s: upload certificates only, never private keys", n, b.Type)
+			}
+			return nil, Errorf(EINVALID, "PEM block %d is a %s, not a CERTIFICATE", n, b.Type)
+		}
+		x, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			return nil, Errorf(EINVALID, "PEM block %d: %v", n, err)
+		}
+		certs = append(certs, CertificateFromX509(x))
+	}
+	if len(certs) == 0 {
+		if strings.TrimSpace(string(rest)) != "" {
+			return nil, Errorf(EINVALID, "no PEM certificate found: send one or more -----BEGIN CERTIFICATE----- blocks")
+		}
+		return nil, Errorf(EINVALID, "empty body: send one or more PEM certificates")
+	}
+	return certs, nil
+}
+
+// CertificateFromX509 describes a parsed certificate.
+func CertificateFromX509(x *x509.Certificate) Certificate {
+	sum := sha256.Sum256(x.Raw)
+	c := Certificate{
+		Fingerprint: hex.EncodeToString(sum[:]),
+		Serial:      x.SerialNumber.Text(16),
+		Subject:     x.Subject.String(),
+		CommonName:  x.Subject.CommonName,
+		Issuer:      x.Issuer.String(),
+		NotBefore:   x.NotBefore.UTC(),
+		NotAfter:    x.NotAfter.UTC(),
+		IsCA:        x.IsCA,
+		SANs:        []string{},
+		PEM:         string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: x.Raw})),
+	}
+	c.SANs = append(c.SANs, x.DNSNames...)
+	for _, ip := range x.IPAddresses {
+		c.SANs = append(c.SANs, ip.String())
+	}
+	c.SANs = append(c.SANs, x.EmailAddresses...)
+	for _, u := range x.URIs {
+		c.SANs = append(c.SANs, u.String())
+	}
+	switch k := x.PublicKey.(type) {
+	case *rsa.PublicKey:
+		c.KeyType, c.KeyBits = "RSA", k.N.BitLen()
+	case *ecdsa.PublicKey:
+		c.KeyType, c.KeyBits = "ECDSA", k.Curve.Params().BitSize
+	case ed25519.PublicKey:
+		c.KeyType, c.KeyBits = "Ed25519", 256
+	default:
+		c.KeyType = x.PublicKeyAlgorithm.String()
+	}
+	return c
+}
+
+// NormalizeSerial canonicalizes a serial number as events carry it
+// ("4F:2A", "0x4f2a", "4f 2a") to lower-case hex without leading zeros.
+func NormalizeSerial(s string) string {
+	s = strings.ToLower(strings.TrimSpace(s))
+	s = strings.TrimPrefix(s, "0x")
+	s = strings.NewReplacer(":", "", " ", "", "-", "").Replace(s)
+	s = strings.TrimLeft(s, "0")
+	if s == "" || strings.Trim(s, "0123456789abcdef") != "" {
+		return ""
+	}
+	return s
+}
+
+// NormalizeFingerprint canonicalizes a SHA-256 fingerprint to lower-case
+// hex without separators; "" when it is not one.
+func NormalizeFingerprint(s string) string {
+	s = strings.ToLower(strings.NewReplacer(":", "", " ", "").Replace(strings.TrimSpace(s)))
+	if len(s) != 64 || strings.Trim(s, "0123456789abcdef") != "" {
+		return ""
+	}
+	return s
+}
+
+// CertFilter selects inventory certificates; zero values mean "not set".
+type CertFilter struct {
+	ExpiringWithin  time.Duration // not after now + this (expired ones included)
+	Issuer          string        // substring of the issuer
+	Subject         string        // substring of the subject or of a SAN
+	IncludeReplaced bool          // also replaced and revoked certificates
+	Sort            string        // "days_left" (default, soonest first) or "newest"
+	Limit           int
+}
+
+// ParseCertFilter builds a certificate filter from query parameters
+// (expiring_within=30d, issuer, subject, include_replaced, sort, limit).
+func ParseCertFilter(q url.Values) (CertFilter, error) {
+	get := func(k string) string { return strings.TrimSpace(q.Get(k)) }
+	f := CertFilter{Issuer: get("issuer"), Subject: get("subject"), Sort: get("sort")}
+	if v := get("expiring_within"); v != "" {
+		d, err := ParseDays(v)
+		if err != nil || d <= 0 {
+			return f, Errorf(EINVALID, "expiring_within: %q is not a duration such as 30d or 12h", v)
+		}
+		f.ExpiringWithin = d
+	}
+	switch f.Sort {
+	case "":
+		f.Sort = "days_left"
+	case "days_left", "newest":
+	default:
+		return f, Errorf(EINVALID, "sort must be days_left or newest")
+	}
+	var err error
+	if f.IncludeReplaced, err = parseFlagParam("include_replaced", get("include_replaced")); err != nil {
+		return f, err
+	}
+	f.Limit, err = parseLimitParam(q)
+	return f, err
+}
+
+// ParseDays parses a duration that may also be given in days ("30d"), as
+// well as anything time.ParseDuration takes ("12h", "90m").
+func ParseDays(s string) (time.Duration, error) {
+	if d, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(d)
+		if err != nil || n < 0 || n > 100000 {
+			return 0, Errorf(EINVALID, "%q is not a number of days", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, Errorf(EINVALID, "%q is not a duration such as 30d, 12h or 90m", s)
+	}
+	return d, nil
+}
+
+// Endpoint is a TLS service Vigil dials to discover the certificate it
+// serves and to validate the deployment.
+type Endpoint struct {
+	ID                  int64      `json:"id"`
+	Host                string     `json:"host"`
+	Port                int        `json:"port"`
+	ServerName          string     `json:"server_name,omitempty"`          // SNI; Host when empty
+	ExpectedFingerprint string     `json:"expected_fingerprint,omitempty"` // SHA-256 the endpoint must serve
+	CreatedAt           time.Time  `json:"created_at"`
+	CreatedBy           string     `json:"created_by,omitempty"`
+	LastChecked         *time.Time `json:"last_checked,omitempty"`
+	LastStatus          string     `json:"last_status,omitempty"` // OK or FAILED
+	LastError           string     `json:"last_error,omitempty"`
+	LastFingerprint     string     `json:"last_fingerprint,omitempty"`
+}
+
+// Addr returns host:port.
+func (e Endpoint) Addr() string { return net.JoinHostPort(e.Host, strconv.Itoa(e.Port)) }
+
+// SNI returns the server name sent in the TLS handshake.
+func (e Endpoint) SNI() string {
+	if e.ServerName != "" {
+		return e.ServerName
+	}
+	return e.Host
+}
+
+// Validate checks a new endpoint and canonicalizes its fields.
+func (e *Endpoint) Validate() error {
+	e.Host = strings.TrimSpace(e.Host)
+	e.ServerName = strings.TrimSpace(e.ServerName)
+	if e.Host == "" || len(e.Host) > 253 || strings.ContainsAny(e.Host, " /:?#@") && net.ParseIP(e.Host) == nil {
+		return Errorf(EINVALID, "host must be a host name or an IP address")
+	}
+	if e.Port < 1 || e.Port > 65535 {
+		return Errorf(EINVALID, "port must be between 1 and 65535")
+	}
+	if len(e.ServerName) > 253 || strings.ContainsAny(e.ServerName, " /:?#@") {
+		return Errorf(EINVALID, "server_name must be a host name")
+	}
+	if e.ExpectedFingerprint != "" {
+		fp := NormalizeFingerprint(e.ExpectedFingerprint)
+		if fp == "" {
+			return Errorf(EINVALID, "expected_fingerprint must be a SHA-256 hex digest (64 hex digits, colons allowed)")
+		}
+		e.ExpectedFingerprint = fp
+	}
+	return nil
+}

@@ -1,0 +1,309 @@
+package model
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Job types (SPEC §6).
+const (
+	JobIssueCert            = "ISSUE_CERT"
+	JobRevokeCert           = "REVOKE_CERT"
+	JobCARefresh            = "CA_REFRESH"
+	JobRenewal              = "RENEWAL"
+	JobDeploymentValidation = "DEPLOYMENT_VALIDATION"
+)
+
+// JobTypes lists every job type; users may create each of them.
+var JobTypes = []string{JobIssueCert, JobRevokeCert, JobCARefresh, JobRenewal, JobDeploymentValidation}
+
+// Job statuses. A job is QUEUED until an agent claims it (RUNNING) and
+// ends SUCCESS or FAILED.
+const (
+	JobQueued  = "QUEUED"
+	JobRunning = "RUNNING"
+	JobSuccess = "SUCCESS"
+	JobFailed  = "FAILED"
+)
+
+// JobStatuses lists every job status.
+var JobStatuses = []string{JobQueued, JobRunning, JobSuccess, JobFailed}
+
+// jobActions names the audit actions of each job type: ACTION_INITIATED
+// when it is created, _STARTED when claimed, _COMPLETED or _FAILED.
+var jobActions = map[string]string{
+	JobIssueCert:            "ISSUANCE",
+	JobRevokeCert:           "REVOCATION",
+	JobCARefresh:            "CA_REFRESH",
+	JobRenewal:              "RENEWAL",
+	JobDeploymentValidation: "DEPLOYMENT_VALIDATION",
+}
+
+// Job is an asynchronous certificate operation, run by an agent (or, for
+// deployment validation, by Vigil itself).
+type Job struct {
+	ID                  int64           `json:"id"`
+	Name                string          `json:"name"`
+	Type                string          `json:"type"`
+	Status              string          `json:"status"`
+	CAID                string          `json:"ca_id,omitempty"`
+	CertificateID       int64           `json:"certificate_id,omitempty"`
+	EndpointID          int64           `json:"endpoint_id,omitempty"`
+	AgentID             string          `json:"agent_id,omitempty"` // the only agent that may claim it; "" for any
+	ClaimedBy           string          `json:"claimed_by,omitempty"`
+	ScheduledAt         time.Time       `json:"scheduled_at"`
+	StartedAt           *time.Time      `json:"started_at"`
+	CompletedAt         *time.Time      `json:"completed_at"`
+	DurationMS          *int64          `json:"duration_ms"`
+	TriggeredBy         Actor           `json:"triggered_by"`
+	Input               json.RawMessage `json:"input,omitempty"`
+	Output              json.RawMessage `json:"output,omitempty"`
+	Error               string          `json:"error,omitempty"`
+	IssuedCertificateID string          `json:"issued_certificate_id,omitempty"`
+	CARequestID         string          `json:"ca_request_id,omitempty"`
+	CreatedAt           time.Time       `json:"created_at"`
+	// Key, if set, makes the job unique: the scheduler uses it so that a
+	// check creates a job for a condition once.
+	Key string `json:"-"`
+}
+
+// Duration returns how long the job ran, or 0 while it has not ended.
+func (j Job) Duration() time.Duration {
+	if j.DurationMS == nil {
+		return 0
+	}
+	return time.Duration(*j.DurationMS) * time.Millisecond
+}
+
+// Done reports whether the job has ended.
+func (j Job) Done() bool { return j.Status == JobSuccess || j.Status == JobFailed }
+
+// Action returns the audit event type of the job's transition to status:
+// RENEWAL_INITIATED (created), RENEWAL_STARTED (claimed),
+// RENEWAL_COMPLETED or RENEWAL_FAILED.
+func (j Job) Action(status string) string {
+	prefix := jobActions[j.Type]
+	if prefix == "" {
+		prefix = "JOB"
+	}
+	switch status {
+	case JobQueued:
+		return prefix + "_INITIATED"
+	case JobRunning:
+		return prefix + "_STARTED"
+	case JobSuccess:
+		return prefix + "_COMPLETED"
+	default:
+		return prefix + "_FAILED"
+	}
+}
+
+// Validate checks a new job and fills its defaults.
+func (j *Job) Validate() error {
+	j.Type = upper(j.Type)
+	if !slices.Contains(JobTypes, j.Type) {
+		return Errorf(EINVALID, "type %q is not one of %s", j.Type, strings.Join(JobTypes, ", "))
+	}
+	if j.Status == "" {
+		j.Status = JobQueued
+	}
+	if !slices.Contains(JobStatuses, j.Status) {
+		return Errorf(EINVALID, "status %q is not one of %s", j.Status, strings.Join(JobStatuses, ", "))
+	}
+	j.Name = strings.TrimSpace(j.Name)
+	if j.Name == "" {
+		j.Name = strings.ToLower(strings.ReplaceAll(j.Type, "_", " "))
+	}
+	if len(j.Name) > 256 {
+		return Errorf(EINVALID, "name: longer than 256 bytes")
+	}
+	for _, f := range []struct{ name, v string }{{"ca_id", j.CAID}, {"agent_id", j.AgentID}} {
+		if len(f.v) > MaxFieldLen {
+			return Errorf(EINVALID, "%s: longer than %d bytes", f.name, MaxFieldLen)
+		}
+	}
+	switch j.Type {
+	case JobRenewal, JobRevokeCert:
+		if j.CertificateID <= 0 {
+			return Errorf(EINVALID, "a %s job needs certificate_id (the certificate's inventory id)", j.Type)
+		}
+	case JobDeploymentValidation:
+		if j.EndpointID <= 0 {
+			return Errorf(EINVALID, "a %s job needs endpoint_id (a registered endpoint)", j.Type)
+		}
+	case JobCARefresh:
+		if j.CAID == "" {
+			return Errorf(EINVALID, "a %s job needs ca_id", j.Type)
+		}
+	case JobIssueCert:
+		if len(j.Input) == 0 {
+			return Errorf(EINVALID, "an %s job needs an input payload (subject, SANs, profile or CSR)", j.Type)
+		}
+	}
+	if len(j.Input) > 0 {
+		in, err := compactObject("input", j.Input)
+		if err != nil {
+			return err
+		}
+		j.Input = in
+	}
+	return nil
+}
+
+// NewJobRequest is the body of POST /api/v1/jobs.
+type NewJobRequest struct {
+	Name          string          `json:"name"`
+	Type          string          `json:"type"`
+	CAID          string          `json:"ca_id"`
+	CertificateID int64           `json:"certificate_id"`
+	EndpointID    int64           `json:"endpoint_id"`
+	AgentID       string          `json:"agent_id"`
+	ScheduledAt   *time.Time      `json:"scheduled_at"`
+	Input         json.RawMessage `json:"input"`
+}
+
+// Job returns the job the request asks for, triggered by actor at now.
+func (r NewJobRequest) Job(actor Actor, now time.Time) (Job, error) {
+	j := Job{
+		Name: r.Name, Type: r.Type, CAID: strings.TrimSpace(r.CAID), CertificateID: r.CertificateID,
+		EndpointID: r.EndpointID, AgentID: strings.TrimSpace(r.AgentID), TriggeredBy: actor,
+		ScheduledAt: now, Input: r.Input,
+	}
+	if r.ScheduledAt != nil {
+		j.ScheduledAt = *r.ScheduledAt
+	}
+	return j, j.Validate()
+}
+
+// JobResult is what an agent reports when a job ends
+// (POST /api/v1/jobs/{id}/result).
+type JobResult struct {
+	Status              string          `json:"status"`
+	Output              json.RawMessage `json:"output"`
+	Error               string          `json:"error"`
+	IssuedCertificateID json.RawMessage `json:"issued_certificate_id"` // string or number
+	CARequestID         string          `json:"ca_request_id"`
+	// CertificatePEM, if given, is the issued certificate: it is added to
+	// the inventory and, without issued_certificate_id, names it.
+	CertificatePEM string `json:"certificate_pem"`
+
+	issuedID string
+}
+
+// IssuedID returns issued_certificate_id as text, once validated.
+func (r JobResult) IssuedID() string { return r.issuedID }
+
+// Validate checks a result and canonicalizes its fields.
+func (r *JobResult) Validate() error {
+	r.Status = upper(r.Status)
+	if r.Status != JobSuccess && r.Status != JobFailed {
+		return Errorf(EINVALID, "status must be SUCCESS or FAILED, not %q", r.Status)
+	}
+	r.Error = strings.TrimSpace(r.Error)
+	if r.Status == JobFailed && r.Error == "" {
+		return Errorf(EINVALID, "a FAILED result needs an error message")
+	}
+	if len(r.Error) > MaxMessageLen {
+		return Errorf(EINVALID, "error: longer than %d bytes", MaxMessageLen)
+	}
+	if len(r.CARequestID) > MaxFieldLen {
+		return Errorf(EINVALID, "ca_request_id: longer than %d bytes", MaxFieldLen)
+	}
+	if raw := bytes.TrimSpace(r.IssuedCertificateID); len(raw) > 0 && string(raw) != "null" {
+		var s string
+		if raw[0] == '"' {
+			if err := json.Unmarshal(raw, &s); err != nil {
+				return Errorf(EINVALID, "issued_certificate_id: %v", err)
+			}
+		} else if n, err := strconv.ParseInt(string(raw), 10, 64); err == nil {
+			s = strconv.FormatInt(n, 10)
+		} else {
+			return Errorf(EINVALID, "issued_certificate_id must be a string or an integer")
+		}
+		if len(s) > MaxFieldLen {
+			return Errorf(EINVALID, "issued_certificate_id: longer than %d bytes", MaxFieldLen)
+		}
+		r.issuedID = strings.TrimSpace(s)
+	}
+	if o := bytes.TrimSpace(r.Output); len(o) > 0 && string(o) != "null" {
+		if len(o) > MaxDetailsLen {
+			return Errorf(EINVALID, "output: longer than %d bytes", MaxDetailsLen)
+		}
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, o); err != nil {
+			return Errorf(EINVALID, "output: %v", err)
+		}
+		r.Output = buf.Bytes()
+	} else {
+		r.Output = nil
+	}
+	return nil
+}
+
+// JobFilter selects jobs; zero values mean "not set".
+type JobFilter struct {
+	Statuses []string
+	Type     string
+	From, To time.Time // completed between, inclusive, to the second
+	Before   int64     // id < Before (cursor)
+	Limit    int
+	// ProblemsFirst orders FAILED, then long-running RUNNING jobs first.
+	ProblemsFirst bool
+}
+
+// ParseJobFilter builds a job filter from query parameters
+// (status, a comma-separated list; type; from, to; before; limit).
+func ParseJobFilter(q url.Values) (JobFilter, error) {
+	get := q.Get
+	var f JobFilter
+	for _, s := range strings.Split(get("status"), ",") {
+		if s = upper(s); s == "" {
+			continue
+		}
+		if !slices.Contains(JobStatuses, s) {
+			return f, Errorf(EINVALID, "status %q is not one of %s", s, strings.Join(JobStatuses, ", "))
+		}
+		f.Statuses = append(f.Statuses, s)
+	}
+	if f.Type = upper(get("type")); f.Type != "" && !slices.Contains(JobTypes, f.Type) {
+		return f, Errorf(EINVALID, "type %q is not one of %s", f.Type, strings.Join(JobTypes, ", "))
+	}
+	var err error
+	if f.From, f.To, err = parseTimeRange(q); err != nil {
+		return f, err
+	}
+	if f.Before, err = parseNonNegative(q, "before"); err != nil {
+		return f, err
+	}
+	if f.ProblemsFirst, err = parseFlagParam("problems_first", get("problems_first")); err != nil {
+		return f, err
+	}
+	f.Limit, err = parseLimitParam(q)
+	return f, err
+}
+
+// compactObject checks raw is a JSON object and returns it compacted.
+func compactObject(field string, raw json.RawMessage) (json.RawMessage, error) {
+	raw = bytes.TrimSpace(raw)
+	if string(raw) == "null" {
+		return nil, nil
+	}
+	if len(raw) == 0 || raw[0] != '{' {
+		return nil, Errorf(EINVALID, "%s: must be a JSON object", field)
+	}
+	if len(raw) > MaxDetailsLen {
+		return nil, Errorf(EINVALID, "%s: longer than %d bytes", field, MaxDetailsLen)
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, raw); err != nil {
+		return nil, Errorf(EINVALID, "%s: %v", field, err)
+	}
+	return buf.Bytes(), nil
+}
+
+func upper(s string) string { return strings.ToUpper(strings.TrimSpace(s)) }

@@ -1,0 +1,216 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sync"
+	"time"
+
+	"vigil/model"
+)
+
+// Sightings collects, in memory, what committed events say about agents
+// (every event naming an agent_id is a heartbeat) and about certificates in
+// use (events naming a certificate's serial or fingerprint). Observe is the
+// store's OnCommit hook: it runs on the writer goroutine, so it only
+// updates maps; FlushSightings writes them to the agents and
+// certificate_usage tables.
+type Sightings struct {
+	mu     sync.Mutex
+	agents map[string]*agentSighting
+	certs  map[string]*certSighting
+}
+
+type agentSighting struct {
+	first, last time.Time
+	host        string
+	events      int64
+}
+
+type certSighting struct {
+	fingerprint, serial, subject string
+	first, last                  time.Time
+	agent, host                  string
+	uses                         int64
+}
+
+// NewSightings returns an empty collector.
+func NewSightings() *Sightings {
+	return &Sightings{agents: map[string]*agentSighting{}, certs: map[string]*certSighting{}}
+}
+
+// Observe records the agents and certificates named by events just
+// committed. It never blocks on I/O.
+func (sg *Sightings) Observe(events []model.Event) {
+	sg.mu.Lock()
+	defer sg.mu.Unlock()
+	for i := range events {
+		e := &events[i]
+		at := e.ReceivedAt
+		if e.AgentID != "" {
+			a := sg.agents[e.AgentID]
+			if a == nil {
+				a = &agentSighting{first: at}
+				sg.agents[e.AgentID] = a
+			}
+			if at.After(a.last) {
+				a.last = at
+			}
+			if at.Before(a.first) {
+				a.first = at
+			}
+			if e.Host != "" {
+				a.host = e.Host
+			}
+			a.events++
+		}
+		// Vigil's own records about certificates are not uses of them.
+		if e.Source == model.SourceInternal {
+			continue
+		}
+		fp, serial := model.NormalizeFingerprint(e.Certificate.Fingerprint), model.NormalizeSerial(e.Certificate.Serial)
+		for _, key := range [...]string{keyIf("fp:", fp), keyIf("serial:", serial)} {
+			if key == "" {
+				continue
+			}
+			c := sg.certs[key]
+			if c == nil {
+				c = &certSighting{first: at}
+				sg.certs[key] = c
+			}
+			c.fingerprint, c.serial = orKeep(fp, c.fingerprint), orKeep(serial, c.serial)
+			c.subject = orKeep(e.Certificate.Subject, c.subject)
+			if !at.Before(c.last) {
+				c.last, c.agent, c.host = at, e.AgentID, e.Host
+			}
+			c.uses++
+		}
+	}
+}
+
+func keyIf(prefix, v string) string {
+	if v == "" {
+		return ""
+	}
+	return prefix + v
+}
+
+func orKeep(v, old string) string {
+	if v != "" {
+		return v
+	}
+	return old
+}
+
+// take returns what was collected and starts afresh.
+func (sg *Sightings) take() (map[string]*agentSighting, map[string]*certSighting) {
+	sg.mu.Lock()
+	defer sg.mu.Unlock()
+	a, c := sg.agents, sg.certs
+	sg.agents, sg.certs = map[string]*agentSighting{}, map[string]*certSighting{}
+	return a, c
+}
+
+// putBack merges sightings that could not be written back into sg, so
+// that a failed flush loses nothing.
+func (sg *Sightings) putBack(agents map[string]*agentSighting, certs map[string]*certSighting) {
+	sg.mu.Lock()
+	defer sg.mu.Unlock()
+	for id, a := range agents {
+		if n := sg.agents[id]; n != nil {
+			n.events += a.events
+			if a.first.Before(n.first) {
+				n.first = a.first
+			}
+			if n.host == "" {
+				n.host = a.host
+			}
+		} else {
+			sg.agents[id] = a
+		}
+	}
+	for k, c := range certs {
+		if n := sg.certs[k]; n != nil {
+			n.uses += c.uses
+			if c.first.Before(n.first) {
+				n.first = c.first
+			}
+		} else {
+			sg.certs[k] = c
+		}
+	}
+}
+
+// FlushSightings writes what sg collected to the agents and
+// certificate_usage tables in one transaction.
+func (s *Store) FlushSightings(ctx context.Context, sg *Sightings) error {
+	if sg == nil {
+		return nil
+	}
+	agents, certs := sg.take()
+	if len(agents) == 0 && len(certs) == 0 {
+		return nil
+	}
+	err := s.flushSightings(ctx, agents, certs)
+	if err != nil {
+		sg.putBack(agents, certs)
+	}
+	return err
+}
+
+func (s *Store) flushSightings(ctx context.Context, agents map[string]*agentSighting, certs map[string]*certSighting) error {
+	tx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: flush sightings: %w", err)
+	}
+	defer tx.Rollback()
+	for id, a := range agents {
+		_, err := tx.Exec(`INSERT INTO agents (id, first_seen, last_seen, last_seen_ns, host, events) VALUES (?, ?, ?, ?, ?, ?)
+			ON CONFLICT (id) DO UPDATE SET
+				last_seen    = CASE WHEN excluded.last_seen_ns > last_seen_ns THEN excluded.last_seen ELSE last_seen END,
+				last_seen_ns = max(last_seen_ns, excluded.last_seen_ns),
+				host         = coalesce(excluded.host, host),
+				events       = events + excluded.events`,
+			id, timeText(a.first), timeText(a.last), a.last.UnixNano(), nullStr(a.host), a.events)
+		if err != nil {
+			return fmt.Errorf("store: flush agent %s: %w", id, err)
+		}
+	}
+	for key, c := range certs {
+		_, err := tx.Exec(`INSERT INTO certificate_usage (key, fingerprint, serial, subject, first_seen, last_seen, last_seen_ns, agent_id, host, uses)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (key) DO UPDATE SET
+				fingerprint  = coalesce(excluded.fingerprint, fingerprint),
+				serial       = coalesce(excluded.serial, serial),
+				subject      = coalesce(excluded.subject, subject),
+				agent_id     = CASE WHEN excluded.last_seen_ns >= last_seen_ns THEN excluded.agent_id ELSE agent_id END,
+				host         = CASE WHEN excluded.last_seen_ns >= last_seen_ns THEN excluded.host ELSE host END,
+				last_seen    = CASE WHEN excluded.last_seen_ns >= last_seen_ns THEN excluded.last_seen ELSE last_seen END,
+				last_seen_ns = max(last_seen_ns, excluded.last_seen_ns),
+				uses         = uses + excluded.uses`,
+			key, nullStr(c.fingerprint), nullStr(c.serial), nullStr(c.subject), timeText(c.first), timeText(c.last),
+			c.last.UnixNano(), nullStr(c.agent), nullStr(c.host), c.uses)
+		if err != nil {
+			return fmt.Errorf("store: flush certificate usage: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: flush sightings: %w", err)
+	}
+	return nil
+}
+
+// ListAgents returns every known agent, by id, with online computed at now:
+// seen within offlineAfter.
+func (s *Store) ListAgents(ctx context.Context, now time.Time, offlineAfter time.Duration) ([]model.Agent, error) {
+	return queryAll(ctx, s.rdb, "agents", func(sc scanner) (model.Agent, error) {
+		var a model.Agent
+		var first, last string
+		var host sql.NullString
+		err := sc.Scan(&a.ID, &first, &last, &host, &a.Events)
+		a.FirstSeen, a.LastSeen, a.Host = parseTimeText(first), parseTimeText(last), host.String
+		a.Online = model.OnlineAt(a.LastSeen, now, offlineAfter)
+		return a, err
+	}, `SELECT id, first_seen, last_seen, host, events FROM agents ORDER BY id`)
+}

@@ -1,0 +1,266 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"vigil/model"
+)
+
+const alertColumns = `id, severity, type, title, message, entity_type, entity_id, key, created_at,
+	read_at, read_by, resolved_at, delivery_status, delivery_attempts, delivery_error, delivered_at`
+
+func scanAlert(sc scanner) (model.Alert, error) {
+	var a model.Alert
+	var etype, eid, readAt, readBy, resolved, derr, dat sql.NullString
+	var created string
+	err := sc.Scan(&a.ID, &a.Severity, &a.Type, &a.Title, &a.Message, &etype, &eid, &a.Key, &created,
+		&readAt, &readBy, &resolved, &a.Delivery.Status, &a.Delivery.Attempts, &derr, &dat)
+	if err != nil {
+		return a, err
+	}
+	a.Entity = model.Entity{Type: etype.String, ID: eid.String}
+	a.CreatedAt = parseTimeText(created)
+	a.ReadAt, a.ResolvedAt, a.Delivery.At = optTime(readAt), optTime(resolved), optTime(dat)
+	a.Read = a.ReadAt != nil
+	a.ReadBy, a.Delivery.Error = readBy.String, derr.String
+	return a, nil
+}
+
+// optTime converts a nullable time column to a pointer.
+func optTime(ns sql.NullString) *time.Time {
+	if !ns.Valid || ns.String == "" {
+		return nil
+	}
+	t := parseTimeText(ns.String)
+	return &t
+}
+
+// RaiseAlert stores a new alert unless one with the same key is open, and
+// reports whether it was created; either way the open alert is returned.
+func (s *Store) RaiseAlert(ctx context.Context, a model.Alert) (model.Alert, bool, error) {
+	if err := a.Validate(); err != nil {
+		return a, false, err
+	}
+	tx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return a, false, fmt.Errorf("store: raise alert: %w", err)
+	}
+	defer tx.Rollback()
+	a, created, err := raiseAlertTx(tx, a, s.now())
+	if err != nil {
+		return a, false, err
+	}
+	if err := tx.Commit(); err != nil {
+		return a, false, fmt.Errorf("store: raise alert: %w", err)
+	}
+	return a, created, nil
+}
+
+func raiseAlertTx(tx *sql.Tx, a model.Alert, now time.Time) (model.Alert, bool, error) {
+	if err := a.Validate(); err != nil {
+		return a, false, err
+	}
+	existing, err := scanAlert(tx.QueryRow(`SELECT `+alertColumns+` FROM alerts WHERE key = ? AND resolved_at IS NULL`, a.Key))
+	if err == nil {
+		return existing, false, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return a, false, fmt.Errorf("store: raise alert: %w", err)
+	}
+	a.CreatedAt = now.UTC()
+	a.Delivery = model.Delivery{Status: model.DeliveryNone}
+	res, err := tx.Exec(`INSERT INTO alerts (severity, type, title, message, entity_type, entity_id, key, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, a.Severity, a.Type, a.Title, a.Message,
+		nullStr(a.Entity.Type), nullStr(a.Entity.ID), a.Key, timeText(a.CreatedAt))
+	if err != nil {
+		return a, false, fmt.Errorf("store: raise alert: %w", err)
+	}
+	a.ID, _ = res.LastInsertId()
+	return a, true, nil
+}
+
+// AlertKeyUsed reports whether an alert with key was ever raised, open or
+// resolved: a condition that must alert once only checks it.
+func (s *Store) AlertKeyUsed(ctx context.Context, key string) (bool, error) {
+	var n int
+	if err := s.rdb.QueryRowContext(ctx, `SELECT count(*) FROM alerts WHERE key = ?`, key).Scan(&n); err != nil {
+		return false, fmt.Errorf("store: alert key: %w", err)
+	}
+	return n > 0, nil
+}
+
+// ResolveAlert marks the open alert with key resolved at now, and reports
+// whether there was one.
+func (s *Store) ResolveAlert(ctx context.Context, key string) (bool, error) {
+	res, err := s.wdb.ExecContext(ctx, `UPDATE alerts SET resolved_at = ? WHERE key = ? AND resolved_at IS NULL`,
+		timeText(s.now()), key)
+	if err != nil {
+		return false, fmt.Errorf("store: resolve alert: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n > 0, nil
+}
+
+// resolveEntityAlertsTx resolves the open alerts of the given types about
+// an entity and returns how many there were.
+func resolveEntityAlertsTx(tx *sql.Tx, entity model.Entity, types []string, now time.Time) (int64, error) {
+	args := []any{timeText(now), entity.Type, entity.ID}
+	for _, t := range types {
+		args = append(args, t)
+	}
+	res, err := tx.Exec(`UPDATE alerts SET resolved_at = ?
+		WHERE entity_type = ? AND entity_id = ? AND resolved_at IS NULL AND type IN (`+placeholders(len(types))+`)`, args...)
+	if err != nil {
+		return 0, fmt.Errorf("store: resolve alerts: %w", err)
+	}
+	return res.RowsAffected()
+}
+
+// OpenAlertsOfType returns the open alerts of type typ, oldest first.
+func (s *Store) OpenAlertsOfType(ctx context.Context, typ string) ([]model.Alert, error) {
+	return s.queryAlerts(ctx, `SELECT `+alertColumns+` FROM alerts WHERE type = ? AND resolved_at IS NULL ORDER BY id`, typ)
+}
+
+func (s *Store) queryAlerts(ctx context.Context, q string, args ...any) ([]model.Alert, error) {
+	return queryAll(ctx, s.rdb, "alerts", scanAlert, q, args...)
+}
+
+// AlertByID returns alert id.
+func (s *Store) AlertByID(ctx context.Context, id int64) (model.Alert, error) {
+	return queryOne(ctx, s.rdb, fmt.Sprintf("alert %d", id), scanAlert, `SELECT `+alertColumns+` FROM alerts WHERE id = ?`, id)
+}
+
+// FindAlerts returns the alerts matching f, newest first, and the cursor of
+// the next page (0 when there is none).
+func (s *Store) FindAlerts(ctx context.Context, f model.AlertFilter) ([]model.Alert, int64, error) {
+	var where []string
+	var args []any
+	if f.Unread {
+		where = append(where, `read_at IS NULL`)
+	}
+	if f.Open {
+		where = append(where, `resolved_at IS NULL`)
+	}
+	if f.Severity != "" {
+		where, args = append(where, `severity = ?`), append(args, f.Severity)
+	}
+	if f.Type != "" {
+		where, args = append(where, `type = ?`), append(args, f.Type)
+	}
+	conds, a := timeRangeConds("created_at", f.From, f.To)
+	where, args = append(where, conds...), append(args, a...)
+	if f.Before > 0 {
+		where, args = append(where, `id < ?`), append(args, f.Before)
+	}
+	limit := listLimit(f.Limit)
+	q := `SELECT ` + alertColumns + ` FROM alerts` + whereSQL(where)
+	alerts, err := s.queryAlerts(ctx, q+` ORDER BY id DESC LIMIT ?`, append(args, limit+1)...)
+	if err != nil {
+		return nil, 0, err
+	}
+	var next int64
+	if len(alerts) > limit {
+		alerts = alerts[:limit]
+		next = alerts[limit-1].ID
+	}
+	return alerts, next, nil
+}
+
+// CountUnreadAlerts returns the number of unread alerts.
+func (s *Store) CountUnreadAlerts(ctx context.Context) (int, error) {
+	var n int
+	if err := s.rdb.QueryRowContext(ctx, `SELECT count(*) FROM alerts WHERE read_at IS NULL`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("store: count unread alerts: %w", err)
+	}
+	return n, nil
+}
+
+// CountOpenAlertsBySeverity returns the open alerts per severity.
+func (s *Store) CountOpenAlertsBySeverity(ctx context.Context) (map[string]int, error) {
+	return s.countBy(ctx, `SELECT severity, count(*) FROM alerts WHERE resolved_at IS NULL GROUP BY severity`)
+}
+
+func (s *Store) countBy(ctx context.Context, q string) (map[string]int, error) {
+	type count struct {
+		k string
+		n int
+	}
+	counts, err := queryAll(ctx, s.rdb, "count", func(sc scanner) (count, error) {
+		var c count
+		return c, sc.Scan(&c.k, &c.n)
+	}, q)
+	out := map[string]int{}
+	for _, c := range counts {
+		out[c.k] = c.n
+	}
+	return out, err
+}
+
+// MarkAlertRead marks alert id read by user and records it as an
+// ALERT_READ audit event. Marking a read alert again changes nothing.
+func (s *Store) MarkAlertRead(ctx context.Context, id int64, actor model.Actor) (model.Alert, error) {
+	var a model.Alert
+	now := s.now()
+	_, err := s.applyAndAppend(ctx, func(tx *sql.Tx) ([]model.Event, error) {
+		var err error
+		a, err = queryOne(ctx, tx, fmt.Sprintf("alert %d", id), scanAlert, `SELECT `+alertColumns+` FROM alerts WHERE id = ?`, id)
+		if err != nil {
+			return nil, err
+		}
+		if a.Read {
+			return nil, nil
+		}
+		if _, err := tx.Exec(`UPDATE alerts SET read_at = ?, read_by = ? WHERE id = ?`, timeText(now), actor.ID, id); err != nil {
+			return nil, fmt.Errorf("store: mark alert read: %w", err)
+		}
+		t := now.UTC()
+		a.Read, a.ReadAt, a.ReadBy = true, &t, actor.ID
+		e, err := model.NewAuditEvent(now, "ALERT_READ", "SUCCESS", actor, model.Entity{Type: "ALERT", ID: fmt.Sprint(id)},
+			fmt.Sprintf("Alert %d (%s) marked read by %s", id, a.Type, actor.ID), map[string]any{"alert_type": a.Type, "severity": a.Severity})
+		return []model.Event{e}, err
+	})
+	return a, err
+}
+
+// MarkAllAlertsRead marks every unread alert read and returns how many.
+func (s *Store) MarkAllAlertsRead(ctx context.Context, actor model.Actor) (int64, error) {
+	var n int64
+	now := s.now()
+	_, err := s.applyAndAppend(ctx, func(tx *sql.Tx) ([]model.Event, error) {
+		res, err := tx.Exec(`UPDATE alerts SET read_at = ?, read_by = ? WHERE read_at IS NULL`, timeText(now), actor.ID)
+		if err != nil {
+			return nil, fmt.Errorf("store: mark all alerts read: %w", err)
+		}
+		if n, _ = res.RowsAffected(); n == 0 {
+			return nil, nil
+		}
+		e, err := model.NewAuditEvent(now, "ALERTS_READ", "SUCCESS", actor, model.Entity{Type: "ALERT", ID: "*"},
+			fmt.Sprintf("%d alerts marked read by %s", n, actor.ID), map[string]any{"count": n})
+		return []model.Event{e}, err
+	})
+	return n, err
+}
+
+// SetAlertDelivery records the state of an alert's webhook notification.
+func (s *Store) SetAlertDelivery(ctx context.Context, id int64, d model.Delivery) error {
+	var at any
+	if d.At != nil {
+		at = timeText(*d.At)
+	}
+	_, err := s.wdb.ExecContext(ctx, `UPDATE alerts SET delivery_status = ?, delivery_attempts = ?, delivery_error = ?, delivered_at = ? WHERE id = ?`,
+		d.Status, d.Attempts, nullStr(d.Error), at, id)
+	if err != nil {
+		return fmt.Errorf("store: alert delivery: %w", err)
+	}
+	return nil
+}
+
+// PendingAlertDeliveries returns the alerts whose notification was queued
+// but not finished (for instance when Vigil stopped), oldest first.
+func (s *Store) PendingAlertDeliveries(ctx context.Context) ([]model.Alert, error) {
+	return s.queryAlerts(ctx, `SELECT `+alertColumns+` FROM alerts WHERE delivery_status = 'pending' ORDER BY id`)
+}

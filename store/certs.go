@@ -1,0 +1,304 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"vigil/model"
+)
+
+// AddedCertificate is one certificate of an upload or discovery: New when
+// it was not in the inventory yet, Replaced naming the older certificates
+// for the same subject and SANs that it replaced.
+type AddedCertificate struct {
+	model.Certificate
+	New      bool    `json:"new"`
+	Replaced []int64 `json:"replaced,omitempty"`
+}
+
+// certAddedTypes names the audit event of a certificate entering the
+// inventory, by source.
+var certAddedTypes = map[string]string{
+	model.CertSourceUpload:    "CERTIFICATE_UPLOADED",
+	model.CertSourceDiscovery: "CERTIFICATE_DISCOVERED",
+	model.CertSourceRenewal:   "CERTIFICATE_ISSUED",
+}
+
+// AddCertificates adds certs to the inventory (one row per fingerprint;
+// known ones are returned as they are) and records each new one as an
+// audit event by actor. A new certificate replaces the current ones with
+// the same subject and SANs that expire earlier, which resolves their
+// expiry alerts.
+func (s *Store) AddCertificates(ctx context.Context, certs []model.Certificate, source string, actor model.Actor) ([]AddedCertificate, error) {
+	var out []AddedCertificate
+	now := s.now()
+	_, err := s.applyAndAppend(ctx, func(tx *sql.Tx) ([]model.Event, error) {
+		out = out[:0]
+		var events []model.Event
+		for _, c := range certs {
+			a, evs, err := addCertTx(tx, c, source, actor, now)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, a)
+			events = append(events, evs...)
+		}
+		return events, nil
+	})
+	return out, err
+}
+
+func addCertTx(tx *sql.Tx, c model.Certificate, source string, actor model.Actor, now time.Time) (AddedCertificate, []model.Event, error) {
+	existing, err := scanCert(tx.QueryRow(`SELECT `+certColumns+` FROM certificates WHERE fingerprint = ?`, c.Fingerprint))
+	if err == nil {
+		return AddedCertificate{Certificate: existing}, nil, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return AddedCertificate{}, nil, fmt.Errorf("store: add certificate: %w", err)
+	}
+	sans, _ := json.Marshal(c.SANs)
+	c.Source, c.CreatedAt = source, now.UTC()
+	res, err := tx.Exec(`INSERT INTO certificates (fingerprint, serial, subject, common_name, issuer, sans, key_type, key_bits,
+		not_before, not_after, not_after_ns, is_ca, pem, source, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		c.Fingerprint, c.Serial, c.Subject, c.CommonName, c.Issuer, string(sans), c.KeyType, c.KeyBits,
+		timeText(c.NotBefore), timeText(c.NotAfter), c.NotAfter.UnixNano(), c.IsCA, c.PEM, source, timeText(c.CreatedAt))
+	if err != nil {
+		return AddedCertificate{}, nil, fmt.Errorf("store: add certificate: %w", err)
+	}
+	c.ID, _ = res.LastInsertId()
+	added := AddedCertificate{Certificate: c, New: true}
+	e, err := model.NewAuditEvent(now, certAddedTypes[source], "SUCCESS", actor, certEntity(c.ID),
+		fmt.Sprintf("Certificate %s (%s) added to the inventory from %s", c.Label(), c.Fingerprint[:16], source),
+		map[string]any{"fingerprint": c.Fingerprint, "serial": c.Serial, "subject": c.Subject, "issuer": c.Issuer,
+			"sans": c.SANs, "not_after": c.NotAfter, "source": source})
+	if err != nil {
+		return added, nil, err
+	}
+	e.Certificate = model.CertRef{Serial: c.Serial, Fingerprint: c.Fingerprint, Subject: c.Subject}
+	events := []model.Event{e}
+	// Older certificates for the same subject and SANs are replaced.
+	older, err := queryAll(context.Background(), tx, "add certificate", scanCert, `SELECT `+certColumns+` FROM certificates
+		WHERE subject = ? AND replaced_at IS NULL AND revoked_at IS NULL AND id <> ? AND not_after_ns < ?`, c.Subject, c.ID, c.NotAfter.UnixNano())
+	if err != nil {
+		return added, nil, err
+	}
+	for _, o := range older {
+		if !o.SameIdentity(c) {
+			continue
+		}
+		ev, err := replaceCertTx(tx, o, &c, actor, "a newer certificate for the same subject and SANs was added", now)
+		if err != nil {
+			return added, nil, err
+		}
+		added.Replaced = append(added.Replaced, o.ID)
+		events = append(events, ev)
+	}
+	return added, events, nil
+}
+
+// replaceCertTx marks old replaced by repl (nil when the successor is not
+// in the inventory) and resolves old's expiry alerts.
+func replaceCertTx(tx *sql.Tx, old model.Certificate, repl *model.Certificate, actor model.Actor, why string, now time.Time) (model.Event, error) {
+	var replBy any
+	details := map[string]any{"reason": why, "old_fingerprint": old.Fingerprint}
+	msg := fmt.Sprintf("Certificate %d (%s) replaced: %s", old.ID, old.Label(), why)
+	if repl != nil {
+		replBy = repl.ID
+		details["replaced_by"] = repl.ID
+		details["new_fingerprint"] = repl.Fingerprint
+		msg = fmt.Sprintf("Certificate %d (%s) replaced by certificate %d: %s", old.ID, old.Label(), repl.ID, why)
+	}
+	if _, err := tx.Exec(`UPDATE certificates SET replaced_by = ?, replaced_at = ? WHERE id = ? AND replaced_at IS NULL`,
+		replBy, timeText(now), old.ID); err != nil {
+		return model.Event{}, fmt.Errorf("store: replace certificate: %w", err)
+	}
+	n, err := resolveEntityAlertsTx(tx, certEntity(old.ID), []string{model.AlertExpiringSoon, model.AlertExpired}, now)
+	if err != nil {
+		return model.Event{}, err
+	}
+	details["alerts_resolved"] = n
+	e, err := model.NewAuditEvent(now, "CERTIFICATE_REPLACED", "SUCCESS", actor, certEntity(old.ID), msg, details)
+	e.Certificate = model.CertRef{Serial: old.Serial, Fingerprint: old.Fingerprint, Subject: old.Subject}
+	return e, err
+}
+
+func certEntity(id int64) model.Entity { return model.Entity{Type: "CERTIFICATE", ID: fmt.Sprint(id)} }
+
+const certColumns = `id, fingerprint, serial, subject, common_name, issuer, sans, key_type, key_bits,
+	not_before, not_after, is_ca, source, created_at, replaced_by, replaced_at, revoked_at, pem`
+
+func scanCert(sc scanner) (model.Certificate, error) {
+	var c model.Certificate
+	var sans, nb, na, created string
+	var replBy sql.NullInt64
+	var replAt, revAt sql.NullString
+	err := sc.Scan(&c.ID, &c.Fingerprint, &c.Serial, &c.Subject, &c.CommonName, &c.Issuer, &sans, &c.KeyType, &c.KeyBits,
+		&nb, &na, &c.IsCA, &c.Source, &created, &replBy, &replAt, &revAt, &c.PEM)
+	if err != nil {
+		return c, err
+	}
+	if err := json.Unmarshal([]byte(sans), &c.SANs); err != nil {
+		return c, fmt.Errorf("certificate %d: sans: %w", c.ID, err)
+	}
+	c.NotBefore, c.NotAfter, c.CreatedAt = parseTimeText(nb), parseTimeText(na), parseTimeText(created)
+	if replBy.Valid {
+		c.ReplacedBy = &replBy.Int64
+	}
+	c.ReplacedAt, c.RevokedAt = optTime(replAt), optTime(revAt)
+	return c, nil
+}
+
+// CertificateByID returns inventory certificate id, with its PEM and when
+// it was last seen in use.
+func (s *Store) CertificateByID(ctx context.Context, id int64) (model.Certificate, error) {
+	c, err := queryOne(ctx, s.rdb, fmt.Sprintf("certificate %d", id), scanCert, `SELECT `+certColumns+` FROM certificates WHERE id = ?`, id)
+	if err != nil {
+		return c, err
+	}
+	certs := []model.Certificate{c}
+	if err := s.attachUsage(ctx, certs); err != nil {
+		return c, err
+	}
+	return certs[0], nil
+}
+
+// FindCertificates returns the inventory certificates matching f at now,
+// without their PEM.
+func (s *Store) FindCertificates(ctx context.Context, f model.CertFilter, now time.Time) ([]model.Certificate, error) {
+	certs, err := s.findCertificates(ctx, f, now)
+	if err != nil {
+		return nil, err
+	}
+	return certs, s.attachUsage(ctx, certs)
+}
+
+// CurrentCertificates returns every certificate not replaced nor revoked, soonest to
+// expire first, without PEM or usage: what the expiry check watches.
+func (s *Store) CurrentCertificates(ctx context.Context) ([]model.Certificate, error) {
+	return s.findCertificates(ctx, model.CertFilter{}, time.Time{})
+}
+
+func (s *Store) findCertificates(ctx context.Context, f model.CertFilter, now time.Time) ([]model.Certificate, error) {
+	var where []string
+	var args []any
+	if !f.IncludeReplaced {
+		where = append(where, `replaced_at IS NULL AND revoked_at IS NULL`)
+	}
+	if f.ExpiringWithin > 0 {
+		where, args = append(where, `not_after_ns <= ?`), append(args, now.Add(f.ExpiringWithin).UnixNano())
+	}
+	if f.Issuer != "" {
+		where, args = append(where, `instr(lower(issuer), lower(?)) > 0`), append(args, f.Issuer)
+	}
+	if f.Subject != "" {
+		where, args = append(where, `(instr(lower(subject), lower(?)) > 0 OR instr(lower(sans), lower(?)) > 0)`), append(args, f.Subject, f.Subject)
+	}
+	q := `SELECT ` + certColumns + ` FROM certificates` + whereSQL(where)
+	if f.Sort == "newest" {
+		q += ` ORDER BY id DESC`
+	} else {
+		q += ` ORDER BY not_after_ns, id`
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = -1 // no limit: the expiry check reads every current certificate
+	}
+	certs, err := queryAll(ctx, s.rdb, "find certificates", scanCert, q+` LIMIT ?`, append(args, limit)...)
+	for i := range certs {
+		certs[i].PEM = ""
+	}
+	return certs, err
+}
+
+// attachUsage fills the "seen in use" fields of certs from the events that
+// named them, by fingerprint or by serial number.
+func (s *Store) attachUsage(ctx context.Context, certs []model.Certificate) error {
+	type usage struct {
+		last        string
+		agent, host sql.NullString
+		uses        int64
+	}
+	for i := range certs {
+		c := &certs[i]
+		us, err := queryAll(ctx, s.rdb, "certificate usage", func(sc scanner) (usage, error) {
+			var u usage
+			return u, sc.Scan(&u.last, &u.agent, &u.host, &u.uses)
+		}, `SELECT last_seen, agent_id, host, uses FROM certificate_usage WHERE key IN (?, ?)`, "fp:"+c.Fingerprint, "serial:"+c.Serial)
+		if err != nil {
+			return err
+		}
+		for _, u := range us {
+			// An event naming both is counted under each key: keep the larger.
+			c.Uses = max(c.Uses, u.uses)
+			if t := parseTimeText(u.last); c.LastSeen == nil || t.After(*c.LastSeen) {
+				c.LastSeen, c.LastSeenAgent, c.LastSeenHost = &t, u.agent.String, u.host.String
+			}
+		}
+	}
+	return nil
+}
+
+const endpointColumns = `id, host, port, server_name, expected_fingerprint, created_at, created_by,
+	last_checked, last_status, last_error, last_fingerprint`
+
+func scanEndpoint(sc scanner) (model.Endpoint, error) {
+	var e model.Endpoint
+	var expected, by, checked, status, lerr, lfp sql.NullString
+	var created string
+	err := sc.Scan(&e.ID, &e.Host, &e.Port, &e.ServerName, &expected, &created, &by, &checked, &status, &lerr, &lfp)
+	if err != nil {
+		return e, err
+	}
+	e.ExpectedFingerprint, e.CreatedBy = expected.String, by.String
+	e.CreatedAt, e.LastChecked = parseTimeText(created), optTime(checked)
+	e.LastStatus, e.LastError, e.LastFingerprint = status.String, lerr.String, lfp.String
+	return e, nil
+}
+
+// AddEndpoint registers a TLS endpoint to discover and validate, and
+// records it as an ENDPOINT_REGISTERED audit event.
+func (s *Store) AddEndpoint(ctx context.Context, ep model.Endpoint, actor model.Actor) (model.Endpoint, error) {
+	if err := ep.Validate(); err != nil {
+		return ep, err
+	}
+	now := s.now()
+	_, err := s.applyAndAppend(ctx, func(tx *sql.Tx) ([]model.Event, error) {
+		ep.CreatedAt, ep.CreatedBy = now.UTC(), actor.ID
+		res, err := tx.Exec(`INSERT INTO endpoints (host, port, server_name, expected_fingerprint, created_at, created_by)
+			VALUES (?, ?, ?, ?, ?, ?)`, ep.Host, ep.Port, ep.ServerName, nullStr(ep.ExpectedFingerprint), timeText(now), actor.ID)
+		if isConstraint(err) {
+			return nil, model.Errorf(model.ECONFLICT, "endpoint %s (server name %q) is already registered", ep.Addr(), ep.ServerName)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("store: add endpoint: %w", err)
+		}
+		ep.ID, _ = res.LastInsertId()
+		e, err := model.NewAuditEvent(now, "ENDPOINT_REGISTERED", "SUCCESS", actor, endpointEntity(ep.ID),
+			fmt.Sprintf("Endpoint %s registered for discovery and deployment validation", ep.Addr()),
+			map[string]any{"host": ep.Host, "port": ep.Port, "server_name": ep.ServerName, "expected_fingerprint": ep.ExpectedFingerprint})
+		return []model.Event{e}, err
+	})
+	return ep, err
+}
+
+func endpointEntity(id int64) model.Entity { return model.Entity{Type: "ENDPOINT", ID: fmt.Sprint(id)} }
+
+// ListEndpoints returns every registered endpoint in registration order.
+func (s *Store) ListEndpoints(ctx context.Context) ([]model.Endpoint, error) {
+	return queryAll(ctx, s.rdb, "endpoints", scanEndpoint, `SELECT `+endpointColumns+` FROM endpoints ORDER BY id`)
+}
+
+// RecordEndpointCheck stores the outcome of dialing endpoint id at now:
+// status OK or FAILED, the error, and the fingerprint it served.
+func (s *Store) RecordEndpointCheck(ctx context.Context, id int64, now time.Time, status, errText, fingerprint string) error {
+	_, err := s.wdb.ExecContext(ctx, `UPDATE endpoints SET last_checked = ?, last_status = ?, last_error = ?, last_fingerprint = ? WHERE id = ?`,
+		timeText(now), status, nullStr(errText), nullStr(fingerprint), id)
+	if err != nil {
+		return fmt.Errorf("store: record endpoint check: %w", err)
+	}
+	return nil
+}

@@ -11,6 +11,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	pmodel "github.com/prometheus/common/model"
+
+	"vigil/internal/testpki"
 )
 
 // scrape GETs a /metrics URL (with token, if any) and parses it with
@@ -87,7 +89,7 @@ func TestMetricsMoveWithIngest(t *testing.T) {
 	dir := t.TempDir()
 	t.Setenv("VIGIL_ADMIN_PASSWORD", "first-admin-password")
 	addrs, stop := serveArgs(t, "--data", dir, "--http", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
-		"--syslog-udp", "127.0.0.1:0", "--syslog-tcp", "127.0.0.1:0")
+		"--syslog-udp", "127.0.0.1:0", "--syslog-tcp", "127.0.0.1:0", "--cron-agents", "@every 1s")
 	defer stop()
 	api, open := "http://"+addrs["http"], "http://"+addrs["metrics"]+"/metrics"
 	token := func(name, scope string) string {
@@ -97,7 +99,7 @@ func TestMetricsMoveWithIngest(t *testing.T) {
 		}
 		return strings.TrimSpace(out)
 	}
-	ingest, read := token("agent", "ingest"), token("prometheus", "read")
+	ingest, read, manage := token("agent", "ingest"), token("prometheus", "read"), token("admin-api", "manage")
 
 	t.Run("AccessOnAPIAddress", func(t *testing.T) {
 		for _, tc := range []struct {
@@ -151,6 +153,13 @@ func TestMetricsMoveWithIngest(t *testing.T) {
 	}
 	udp.Close()
 
+	// The certificate watch: a certificate expiring in 5 days.
+	ca := testpki.NewCA(t)
+	cert := ca.Issue(t, "soon.example.net", []string{"soon.example.net"}, time.Now().Add(-time.Hour), time.Now().Add(5*24*time.Hour))
+	if code, body := request(t, "POST", api+"/api/v1/certificates", manage, cert.PEM); code != 201 && code != 200 {
+		t.Fatalf("upload certificate: %d %s", code, body)
+	}
+
 	var after map[string]*dto.MetricFamily
 	delta := func(name string, labels ...string) float64 {
 		return metricValue(after, name, labels...) - metricValue(before, name, labels...)
@@ -158,7 +167,8 @@ func TestMetricsMoveWithIngest(t *testing.T) {
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		after = scrape(t, open, "")
-		if delta("vigil_syslog_stored_total", "listener", "tcp") == 25 && delta("vigil_syslog_stored_total", "listener", "udp") == 10 {
+		if delta("vigil_syslog_stored_total", "listener", "tcp") == 25 && delta("vigil_syslog_stored_total", "listener", "udp") == 10 &&
+			delta("vigil_scheduler_runs_total", "check", "agents") >= 1 {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -181,7 +191,10 @@ func TestMetricsMoveWithIngest(t *testing.T) {
 		{"vigil_events_stored_total", []string{"source", "syslog-tcp"}, 25},
 		{"vigil_events_stored_total", []string{"source", "syslog-udp"}, 10},
 		{"vigil_syslog_dropped_total", nil, 0},
-		{"vigil_events_last_id", nil, 75},
+		{"vigil_certificates_expiring", []string{"within", "7d"}, 1},
+		{"vigil_certificates_expiring", []string{"within", "30d"}, 1},
+		{"vigil_certificates_expiring", []string{"within", "expired"}, 0},
+		{"vigil_scheduler_failures_total", []string{"check", "agents"}, 0},
 		{"vigil_fts_lag_events", nil, 0},
 		{"vigil_http_request_seconds", []string{"route", "/api/v1/events", "method", "POST", "code", "2xx"}, 1},
 		{"vigil_http_request_seconds", []string{"route", "/api/v1/events", "method", "POST", "code", "4xx"}, 1},
@@ -199,7 +212,15 @@ func TestMetricsMoveWithIngest(t *testing.T) {
 	if size := metricValue(after, "vigil_database_bytes", "file", "db") + metricValue(after, "vigil_database_bytes", "file", "wal"); size <= metricValue(before, "vigil_database_bytes") {
 		t.Errorf("database size %v after intake, %v before", size, metricValue(before, "vigil_database_bytes"))
 	}
-	for _, name := range []string{"vigil_writer_queue_depth", "vigil_storage_writable", "go_goroutines", "process_resident_memory_bytes"} {
+	// Intake, upload and scheduler runs are events too.
+	if n := delta("vigil_events_last_id"); n < 75 {
+		t.Errorf("vigil_events_last_id moved by %v, want at least 75", n)
+	}
+	if n := delta("vigil_scheduler_run_seconds", "check", "agents"); n < 1 {
+		t.Errorf("no duration observed for the agents check")
+	}
+	for _, name := range []string{"vigil_writer_queue_depth", "vigil_storage_writable", "go_goroutines", "process_resident_memory_bytes",
+		"vigil_alerts_open", "vigil_jobs", "vigil_scheduler_skipped_total"} {
 		if _, ok := after[name]; !ok {
 			t.Errorf("%s missing", name)
 		}

@@ -162,7 +162,7 @@ func New(cfg Config, st *store.Store, sightings *store.Sightings, notifier *Noti
 	}
 	s.cron = cron.New(cron.WithParser(specParser), cron.WithLocation(time.UTC))
 	if reg != nil {
-		for _, c := range []prometheus.Collector{s.runs, s.failures, s.skipped, s.duration, newStateCollector(st)} {
+		for _, c := range []prometheus.Collector{s.runs, s.failures, s.skipped, s.duration, newStateCollector(st, clock)} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("jobs: register metrics: %w", err)
 			}

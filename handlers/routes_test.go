@@ -2,6 +2,8 @@ package handlers
 
 import (
 	"net/http"
+	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -145,5 +147,34 @@ func TestRouteAccess(t *testing.T) {
 		if !seen[key] {
 			t.Errorf("routeAccess lists %s, which is not a route", key)
 		}
+	}
+}
+
+// TestAPIDocCoversEveryRoute fails when a route has no line in
+// docs/api.md ("METHOD /path", with {id} for :id).
+func TestAPIDocCoversEveryRoute(t *testing.T) {
+	doc, err := os.ReadFile("../docs/api.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := newConsoleEnv(t, Config{})
+	seen := map[string]bool{}
+	for _, r := range env.echo.Routes() {
+		if r.Method == "echo_route_not_found" {
+			continue
+		}
+		p := regexp.MustCompile(`:([a-z]+)`).ReplaceAllString(r.Path, "{$1}")
+		p = strings.Replace(p, "/static*", "/static/*", 1) // echo's StaticFS
+		line := "`" + r.Method + " " + p + "`"
+		if seen[line] {
+			continue
+		}
+		seen[line] = true
+		if !strings.Contains(string(doc), line) {
+			t.Errorf("docs/api.md does not document %s", line)
+		}
+	}
+	if len(seen) < 40 {
+		t.Fatalf("only %d routes found", len(seen))
 	}
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"os"
 	"testing"
 	"time"
 
@@ -106,14 +107,30 @@ func TestReceivedSince(t *testing.T) {
 	}
 }
 
-// BenchmarkDashboardQueries measures the dashboard's queries at benchRows
-// events (default 1,000,000) spread over 30 days: a 7-day hourly trend
-// by category and the ingest rate.
+// BenchmarkDashboardQueries measures the dashboard's queries at
+// VIGIL_BENCH_ROWS events (default 1,000,000) spread over 30 days: a 7-day
+// and a 24-hour hourly trend by category and the ingest rate. It also
+// reports the database's size per event (file and WAL, after a checkpoint).
 func BenchmarkDashboardQueries(b *testing.B) {
 	s := openTest(b)
 	end := time.Now()
-	fillBench(b, s, envInt("VIGIL_BENCH_ROWS", 1_000_000), end)
+	rows := envInt("VIGIL_BENCH_ROWS", 1_000_000)
+	fillBench(b, s, rows, end)
 	ctx := context.Background()
+	if _, err := s.wdb.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+		b.Fatal(err)
+	}
+	if fi, err := os.Stat(s.Path()); err == nil {
+		b.Logf("%d events: %d bytes on disk, %.0f bytes/event", rows, fi.Size(), float64(fi.Size())/float64(rows))
+	}
+	day := q24(end)
+	b.Run("Trend24hHourly", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := s.EventTrend(ctx, day); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	q := model.TrendQuery{From: end.Add(-7 * 24 * time.Hour), Step: time.Hour, Buckets: 168, By: model.TrendByCategory,
 		Visibility: model.VisibilityFor(model.User{Role: model.RoleOperator, Name: "olga"})}
 	b.Run("Trend7dHourly", func(b *testing.B) {
@@ -130,4 +147,10 @@ func BenchmarkDashboardQueries(b *testing.B) {
 			}
 		}
 	})
+}
+
+// q24 is the dashboard's 24-hour events chart query for an operator.
+func q24(end time.Time) model.TrendQuery {
+	return model.TrendQuery{From: end.Add(-24 * time.Hour), Step: time.Hour, Buckets: 24, By: model.TrendByCategory,
+		Visibility: model.VisibilityFor(model.User{Role: model.RoleOperator, Name: "olga"})}
 }

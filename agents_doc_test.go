@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"vigil/internal/rsyslogtest"
 )
 
 // docSnippet returns the fenced code block that follows the marker
@@ -110,7 +112,8 @@ func waitForEvents(t *testing.T, api, token, source, query string, want int) []d
 // the foreground, with exactly the documented configuration) forwards over
 // TLS with a client certificate, logger and curl send as shown.
 func TestAgentSnippets(t *testing.T) {
-	for _, tool := range []string{"bash", "openssl", "rsyslogd", "logger", "curl"} {
+	rsyslogd := rsyslogtest.Path(t)
+	for _, tool := range []string{"bash", "openssl", "logger", "curl"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Skipf("%s is not installed (see .ci/run)", tool)
 		}
@@ -150,7 +153,11 @@ func TestAgentSnippets(t *testing.T) {
 			`port="6514"`, fmt.Sprintf(`port="%s"`, portOf(addrs["syslog-tls"])),
 			"/etc/vigil-agent/", pki+"/")
 		const lines = 200
-		runDocumentedRsyslog(t, conf, lines)
+		in := make([]string, lines)
+		for i := range in {
+			in[i] = fmt.Sprintf("rsyslogdoc %04d certificate check passed", i)
+		}
+		rsyslogtest.Forward(t, rsyslogd, in, conf)
 		evs := waitForEvents(t, api, read, "syslog-tls", "q=rsyslogdoc", lines)
 		host, _ := os.Hostname()
 		seen := map[string]bool{}
@@ -201,46 +208,6 @@ func TestAgentSnippets(t *testing.T) {
 		cmd.Dir, cmd.Env = work, append(os.Environ(), "VIGIL_TOKEN=vgl_not-a-token")
 		if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), `"error"`) {
 			t.Fatalf("curl with a bad token: %v %s", err, out)
-		}
-	})
-}
-
-// runDocumentedRsyslog runs rsyslogd in the foreground with the documented
-// forwarding configuration, after a test input (imfile) of lines lines,
-// until the test ends.
-func runDocumentedRsyslog(t *testing.T, forward string, lines int) {
-	t.Helper()
-	dir := t.TempDir()
-	if err := os.Mkdir(filepath.Join(dir, "work"), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	var in strings.Builder
-	for i := range lines {
-		fmt.Fprintf(&in, "rsyslogdoc %04d certificate check passed\n", i)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "in.log"), []byte(in.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	input := fmt.Sprintf(`global(workDirectory=%q)
-module(load="imfile" mode="polling" PollingInterval="1")
-input(type="imfile" File=%q Tag="certagent:" Severity="notice" Facility="local3")
-`, filepath.Join(dir, "work"), filepath.Join(dir, "in.log"))
-	conf := filepath.Join(dir, "rsyslog.conf")
-	if err := os.WriteFile(conf, []byte(input+forward), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, "rsyslogd", "-n", "-f", conf, "-i", filepath.Join(dir, "rsyslogd.pid"))
-	var out syncBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("rsyslogd output:\n%s", out.String())
 		}
 	})
 }

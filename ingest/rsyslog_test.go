@@ -1,28 +1,21 @@
 package ingest
 
 import (
-	"context"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
+	"vigil/internal/rsyslogtest"
 	"vigil/model"
 	"vigil/store"
 )
 
-// rsyslogConf reads a file with imfile and forwards every line with omfwd
-// over TCP (framing and template per case), with an in-memory queue that
-// retries until the receiver takes everything.
-const rsyslogConf = `global(workDirectory="%[1]s/work")
-module(load="imfile" mode="polling" PollingInterval="1")
-input(type="imfile" File="%[1]s/in.log" Tag="certagent:" Severity="notice" Facility="local3" ReadMode="0")
-template(name="withSD" type="string"
+// rsyslogForward sends every line with omfwd over TCP (framing and
+// template per case), with an in-memory queue that retries until the
+// receiver takes everything.
+const rsyslogForward = `template(name="withSD" type="string"
   string="<%%PRI%%>1 %%TIMESTAMP:::date-rfc3339%% %%HOSTNAME%% %%APP-NAME%% %%PROCID%% CERT_USED [vigil@32473 agent_id=\"rsyslog-1\" outcome=\"ALLOWED\"] %%msg%%")
-action(type="omfwd" target="127.0.0.1" port="%[2]s" protocol="tcp" %[3]s
+action(type="omfwd" target="127.0.0.1" port="%[1]s" protocol="tcp" %[2]s
   queue.type="LinkedList" queue.size="20000" action.resumeRetryCount="-1")
 `
 
@@ -31,10 +24,7 @@ action(type="omfwd" target="127.0.0.1" port="%[2]s" protocol="tcp" %[3]s
 // 1,000 in rsyslog's own forward format (BSD syslog with an RFC 3339
 // time), newline-framed. All of them must be stored, once.
 func TestRsyslogForwarding(t *testing.T) {
-	rsyslogd, err := exec.LookPath("rsyslogd")
-	if err != nil {
-		t.Skip("rsyslogd is not installed (apt-get install rsyslog); skipping the rsyslog forwarding test")
-	}
+	rsyslogd := rsyslogtest.Path(t)
 	cases := []struct {
 		name   string
 		action string
@@ -86,33 +76,9 @@ func rsyslogLine(i int) string {
 // work directory, forwarding lines lines to addr, until the test ends.
 func runRsyslog(t *testing.T, rsyslogd, addr, action string, lines int) {
 	t.Helper()
-	dir := t.TempDir()
-	if err := os.Mkdir(filepath.Join(dir, "work"), 0o700); err != nil {
-		t.Fatal(err)
+	in := make([]string, lines)
+	for i := range in {
+		in[i] = rsyslogLine(i)
 	}
-	var in strings.Builder
-	for i := range lines {
-		in.WriteString(rsyslogLine(i) + "\n")
-	}
-	if err := os.WriteFile(filepath.Join(dir, "in.log"), []byte(in.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	conf := filepath.Join(dir, "rsyslog.conf")
-	if err := os.WriteFile(conf, []byte(fmt.Sprintf(rsyslogConf, dir, port(addr), action)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, rsyslogd, "-n", "-f", conf, "-i", filepath.Join(dir, "rsyslogd.pid"))
-	var out syncBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("rsyslogd output:\n%s", out.String())
-		}
-	})
+	rsyslogtest.Forward(t, rsyslogd, in, fmt.Sprintf(rsyslogForward, port(addr), action))
 }

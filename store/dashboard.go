@@ -42,24 +42,10 @@ func (s *Store) EventTrend(ctx context.Context, q model.TrendQuery) ([]model.Tre
 		args = append(args, q.Outcome)
 	}
 	col := trendColumns[q.By]
-	rows, err := s.rdb.QueryContext(ctx, `SELECT (e.time_ns - ?) / ?, `+col+`, count(*) FROM events e
-		WHERE `+strings.Join(where, ` AND `)+` GROUP BY 1, 2`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("store: event trend: %w", err)
-	}
-	defer rows.Close()
-	var out []model.TrendCount
-	for rows.Next() {
+	return queryAll(ctx, s.rdb, "event trend", func(sc scanner) (model.TrendCount, error) {
 		var c model.TrendCount
-		if err := rows.Scan(&c.Bucket, &c.Key, &c.Count); err != nil {
-			return nil, fmt.Errorf("store: event trend: %w", err)
-		}
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: event trend: %w", err)
-	}
-	return out, nil
+		return c, sc.Scan(&c.Bucket, &c.Key, &c.Count)
+	}, `SELECT (e.time_ns - ?) / ?, `+col+`, count(*) FROM events e WHERE `+strings.Join(where, ` AND `)+` GROUP BY 1, 2`, args...)
 }
 
 // ReceivedSince returns how many stored events were received at or after

@@ -1,0 +1,90 @@
+// Package rsyslogtest runs Debian's rsyslogd for tests: in the
+// foreground, with the test's own configuration file, never as a service.
+package rsyslogtest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// Path returns the rsyslogd executable, or skips the test when rsyslog is
+// not installed.
+func Path(t testing.TB) string {
+	t.Helper()
+	p, err := exec.LookPath("rsyslogd")
+	if err != nil {
+		t.Skip("rsyslogd is not installed (apt-get install rsyslog rsyslog-gnutls; .ci/run does it)")
+	}
+	return p
+}
+
+// Forward runs rsyslogd reading lines from a file (imfile, as program
+// certagent, severity notice, facility local3) and sending them with the
+// forwarding configuration forward (templates and an omfwd action), until
+// the test ends.
+func Forward(t testing.TB, rsyslogd string, lines []string, forward string) {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "work"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	in := filepath.Join(dir, "in.log")
+	if err := os.WriteFile(in, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	input := fmt.Sprintf(`global(workDirectory=%q)
+module(load="imfile" mode="polling" PollingInterval="1")
+input(type="imfile" File=%q Tag="certagent:" Severity="notice" Facility="local3" ReadMode="0")
+`, filepath.Join(dir, "work"), in)
+	conf := filepath.Join(dir, "rsyslog.conf")
+	if err := os.WriteFile(conf, []byte(input+forward), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	Start(t, rsyslogd, dir, conf)
+}
+
+// Start runs rsyslogd with the configuration file conf (its pid file in
+// dir) until the test ends; its output is logged when the test failed.
+func Start(t testing.TB, rsyslogd, dir, conf string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, rsyslogd, "-n", "-f", conf, "-i", filepath.Join(dir, "rsyslogd.pid"))
+	out := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("rsyslogd output:\n%s", out.String())
+		}
+	})
+}
+
+// lockedBuffer collects output written from rsyslogd's pipes.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}

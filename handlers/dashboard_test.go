@@ -372,3 +372,39 @@ func TestNiceCeil(t *testing.T) {
 		}
 	}
 }
+
+// TestWatchListsTakeATimeRange checks the from and to filters that the
+// dashboard's alert and job charts link with, and their bad input.
+func TestWatchListsTakeATimeRange(t *testing.T) {
+	now := time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
+	env, clock := newDashboardEnv(t, Config{}, now)
+	ctx := context.Background()
+	for i, at := range []time.Time{now.Add(-48 * time.Hour), now.Add(-24*time.Hour - 500*time.Millisecond), now.Add(-24 * time.Hour), now} {
+		clock.Set(at)
+		if _, _, err := env.st.RaiseAlert(ctx, model.Alert{Severity: model.SeverityWarn, Type: model.AlertAgentOffline,
+			Title: "offline", Message: "m", Key: fmt.Sprintf("k%d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		query string
+		want  int
+	}{
+		{"from=2026-03-09T00:00:00Z&to=2026-03-09T23:59:59Z", 2},
+		{"from=2026-03-09T12:00:00Z", 2},
+		{"from=2026-03-09T11:59:59.6Z", 2},
+		{"to=2026-03-09T11:59:59Z", 2},
+		{"from=2026-03-08T00:00:00&to=2026-03-08T23:59:59", 1},
+		{"", 4},
+	} {
+		if got := env.countOnPage(model.RoleViewer, "/alerts?"+tc.query); got != tc.want {
+			t.Errorf("alerts?%s: %d, want %d", tc.query, got, tc.want)
+		}
+	}
+	for _, q := range []string{"/api/v1/alerts?from=yesterday", "/api/v1/jobs?to=2026-13-01", "/api/v1/jobs?from=2026-03-02&to=2026-03-01"} {
+		resp := env.do(http.MethodGet, q, env.session(model.RoleViewer), "", nil)
+		if body := readBody(t, resp); resp.StatusCode != 400 || !strings.Contains(body, `"error"`) {
+			t.Errorf("%s: %d %s", q, resp.StatusCode, body)
+		}
+	}
+}

@@ -320,7 +320,7 @@ func (s *Store) eventQuery(ctx context.Context, f model.EventFilter) (string, []
 	if f.Q != "" || len(tokens) > 0 {
 		match := strings.Join(tokens, " AND ")
 		if f.Q != "" {
-			user, err := ftsQuery(f.Q)
+			user, err := ftsQuery(f.Q, func(p string) []string { return s.prefixWords(ctx, p) })
 			if err != nil {
 				return "", nil, err
 			}

@@ -516,7 +516,7 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) error {
 		return err
 	}
 	srv, err := handlers.New(handlers.Config{
-		MaxBodyBytes: cfg.MaxBodyBytes, Version: version, UI: uiFS, CheckpointKey: key,
+		MaxBodyBytes: cfg.MaxBodyBytes, Version: version, UI: uiFS, CheckpointKey: key, Schedules: schedules(cfg),
 		SessionIdle: cfg.SessionIdle, SessionMaxAge: cfg.SessionMaxAge,
 		Sightings: sightings, AgentOfflineAfter: cfg.Watch.AgentOfflineAfter, OnAlert: notifier.Notify, Now: clock.Now,
 	}, st, log, reg)
@@ -617,6 +617,23 @@ func checkRollback(ctx context.Context, st *store.Store, dataDir string, key *mo
 		if _, err := st.AppendEvents(ctx, []model.Event{e}); err != nil {
 			log.Error("recording rollback", "err", err)
 		}
+	}
+}
+
+// schedules lists the scheduler's checks for the Settings page.
+func schedules(cfg Config) []handlers.Schedule {
+	w := cfg.Watch
+	retention := "keeps events forever"
+	if w.Retention > 0 || w.RetentionAudit > 0 {
+		retention = fmt.Sprintf("removes events older than %s (AUDIT_LOG: %s; 0 = forever)", model.FormatDays(w.Retention), model.FormatDays(w.RetentionAudit))
+	}
+	return []handlers.Schedule{
+		{Check: jobs.CheckExpiry, Spec: w.CronExpiry, About: fmt.Sprintf("certificates expiring within %v days; queues renewals", w.ExpiryDays)},
+		{Check: jobs.CheckAgents, Spec: w.CronAgents, About: "agents silent for " + model.FormatDays(w.AgentOfflineAfter)},
+		{Check: jobs.CheckStuckJobs, Spec: w.CronJobs, About: "jobs running or unclaimed for " + model.FormatDays(w.JobStuckAfter)},
+		{Check: jobs.CheckDeploy, Spec: w.CronDeploy, About: "dials each endpoint and compares the served certificate"},
+		{Check: jobs.CheckCheckpoint, Spec: w.CronCheckpoint, About: "signs a checkpoint and sends it off the box"},
+		{Check: jobs.CheckRetention, Spec: w.CronRetention, About: retention},
 	}
 }
 

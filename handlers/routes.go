@@ -93,4 +93,5 @@ func (s *Server) routes(e *echo.Echo) {
 	settings.POST("/users/:name/password", s.resetPassword)
 	settings.POST("/tokens", s.createToken)
 	settings.POST("/tokens/:id/revoke", s.revokeToken)
+	settings.POST("/checkpoint", s.signCheckpoint)
 }

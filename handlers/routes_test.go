@@ -79,6 +79,7 @@ var routeAccess = map[string][]string{
 	"POST /settings/users/:name/password": adminOnly,
 	"POST /settings/tokens":               adminOnly,
 	"POST /settings/tokens/:id/revoke":    adminOnly,
+	"POST /settings/checkpoint":           adminOnly,
 }
 
 // concretePath fills a route's parameters with values that exist (or are

@@ -27,6 +27,8 @@ type Config struct {
 	Version      string
 	// CheckpointKey signs checkpoints made on demand.
 	CheckpointKey *model.CheckpointKey
+	// Schedules are the scheduler's checks and cron specs, shown in Settings.
+	Schedules []Schedule
 
 	// UI holds the console's views/ and static/ (embedded by main).
 	UI fs.FS
@@ -49,6 +51,13 @@ type Config struct {
 
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+}
+
+// Schedule is one scheduled check as configured.
+type Schedule struct {
+	Check string // e.g. expiry
+	Spec  string // cron spec; "" when off
+	About string // what it does
 }
 
 // Server holds the handlers' dependencies.

@@ -19,7 +19,11 @@ type settingsView struct {
 	Scopes   []string
 	CanEdit  bool
 	NewToken *newToken // shown once, right after creation
-	Form     map[string]string
+
+	Schedules  []Schedule
+	PublicKey  string          // verifier key of the checkpoints
+	Checkpoint *checkpointJSON // the newest, if any
+	Form       map[string]string
 }
 
 // newToken is a token just created, with its secret.
@@ -37,6 +41,7 @@ var settingsDone = map[string]string{
 	"user_enabled":   "User enabled.",
 	"password_reset": "Password reset. The user's sessions have ended.",
 	"token_revoked":  "Token revoked. It no longer works.",
+	"checkpoint":     "Checkpoint signed. Keep a copy of it off this machine.",
 }
 
 func (s *Server) settingsPage(c echo.Context) error {
@@ -56,11 +61,22 @@ func (s *Server) renderSettings(c echo.Context, status int, data *pageData, nt *
 		return err
 	}
 	data.Title, data.Section = "Settings", "/settings"
-	data.Page = &settingsView{
+	view := &settingsView{
 		Users: users, Tokens: tokens, Roles: model.Roles, Scopes: model.Scopes,
 		CanEdit: principal(c).User.Role == model.RoleAdmin, NewToken: nt,
-		Form: map[string]string{},
+		Form: map[string]string{}, Schedules: s.cfg.Schedules,
 	}
+	if s.cfg.CheckpointKey != nil {
+		view.PublicKey = s.cfg.CheckpointKey.PublicKey()
+	}
+	switch cp, err := s.store.LatestCheckpoint(ctx); {
+	case err == nil:
+		j := s.checkpointJSON(cp)
+		view.Checkpoint = &j
+	case model.ErrorCode(err) != model.ENOTFOUND:
+		return err
+	}
+	data.Page = view
 	if status == http.StatusOK && !isHTMX(c) && c.Request().Method == http.MethodGet {
 		if err := s.recordSystem(c, "E_SECTION_VISITED", "INFO", "Opened Settings", nil); err != nil {
 			return err
@@ -166,4 +182,17 @@ func (s *Server) revokeToken(c echo.Context) error {
 			map[string]any{"user": tok.UserName, "name": tok.Name, "scope": tok.Scope})
 	}
 	return s.settingsChanged(c, err, "token_revoked")
+}
+
+// signCheckpoint signs a checkpoint now, from the Settings page.
+func (s *Server) signCheckpoint(c echo.Context) error {
+	if s.cfg.CheckpointKey == nil {
+		return model.Errorf(model.EUNAVAILABLE, "no checkpoint key is configured")
+	}
+	cp, err := s.store.CreateCheckpoint(c.Request().Context(), s.cfg.CheckpointKey)
+	if err == nil {
+		err = s.recordSystem(c, "E_CHECKPOINT_SIGNED", "SUCCESS",
+			fmt.Sprintf("Signed a checkpoint of %d events", cp.Size), map[string]any{"tree_size": cp.Size, "checkpoint_id": cp.ID})
+	}
+	return s.settingsChanged(c, err, "checkpoint")
 }

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"encoding/hex"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -241,5 +242,39 @@ func TestChangeOwnPassword(t *testing.T) {
 				t.Errorf("audit events: %+v", ev)
 			}
 		})
+	}
+}
+
+// TestSettingsShowsIntegrityAndSchedules: the public key, the newest
+// checkpoint and the schedules are on the page, and an admin can sign a
+// checkpoint there.
+func TestSettingsShowsIntegrityAndSchedules(t *testing.T) {
+	text, err := model.NewCheckpointKeyText("settings.example/vigil")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _ := model.ParseCheckpointKey(text)
+	env := newConsoleEnv(t, Config{CheckpointKey: key, Schedules: []Schedule{{Check: "checkpoint", Spec: "@every 10m", About: "signs"}}})
+	admin := env.session("admin")
+	body := readBody(t, env.do(http.MethodGet, "/settings", admin, "", nil))
+	for _, want := range []string{strings.ReplaceAll(key.PublicKey(), "+", "&#43;"), "none yet", "@every 10m", "Sign a checkpoint now"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("Settings lacks %q", want)
+		}
+	}
+	resp := env.do(http.MethodPost, "/settings/checkpoint", admin, "", nil)
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign: %d %s", resp.StatusCode, readBody(t, resp))
+	}
+	body = readBody(t, env.do(http.MethodGet, resp.Header.Get("Location"), admin, "", nil))
+	cp, err := env.st.LatestCheckpoint(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(body, "Checkpoint signed") || !strings.Contains(body, hex.EncodeToString(cp.Root)) {
+		t.Errorf("after signing the page does not show the checkpoint:\n%s", body)
+	}
+	if ev := env.eventsOf(model.CategorySystem, "E_CHECKPOINT_SIGNED"); len(ev) != 1 || ev[0].Actor.ID != "admin" {
+		t.Errorf("signing not recorded: %+v", ev)
 	}
 }

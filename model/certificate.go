@@ -239,6 +239,15 @@ func ParseDays(s string) (time.Duration, error) {
 	return d, nil
 }
 
+// FormatDays writes a duration as ParseDays reads it: whole days as "30d",
+// anything else as Go writes it ("90m0s" as "1h30m0s").
+func FormatDays(d time.Duration) string {
+	if d > 0 && d%(24*time.Hour) == 0 {
+		return strconv.FormatInt(int64(d/(24*time.Hour)), 10) + "d"
+	}
+	return d.String()
+}
+
 // Endpoint is a TLS service Vigil dials to discover the certificate it
 // serves and to validate the deployment.
 type Endpoint struct {

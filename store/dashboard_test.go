@@ -117,12 +117,21 @@ func BenchmarkDashboardQueries(b *testing.B) {
 	rows := envInt("VIGIL_BENCH_ROWS", 1_000_000)
 	fillBench(b, s, rows, end)
 	ctx := context.Background()
+	s.ix.waitFor(ctx, int64(rows))
 	if _, err := s.wdb.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
 		b.Fatal(err)
 	}
-	if fi, err := os.Stat(s.Path()); err == nil {
-		b.Logf("%d events: %d bytes on disk, %.0f bytes/event", rows, fi.Size(), float64(fi.Size())/float64(rows))
+	if _, err := s.ix.db.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+		b.Fatal(err)
 	}
+	var sizes [2]int64
+	for i, p := range []string{s.Path(), ftsPath(s.Path())} {
+		if fi, err := os.Stat(p); err == nil {
+			sizes[i] = fi.Size()
+		}
+	}
+	b.Logf("%d events: %d bytes of events, %d bytes of full-text index; %.0f bytes/event in all",
+		rows, sizes[0], sizes[1], float64(sizes[0]+sizes[1])/float64(rows))
 	day := q24(end)
 	b.Run("Trend24hHourly", func(b *testing.B) {
 		for b.Loop() {

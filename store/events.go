@@ -183,6 +183,7 @@ func (s *Store) FindEvents(ctx context.Context, f model.EventFilter) ([]model.Ev
 	if err != nil {
 		return nil, 0, err
 	}
+	s.waitIndexed(ctx, f)
 	q += ` LIMIT ? OFFSET ?`
 	args = append(args, limit+1, f.Offset)
 	rows, err := s.rdb.QueryContext(ctx, q, args...)
@@ -220,6 +221,7 @@ func (s *Store) ExportEvents(ctx context.Context, f model.EventFilter, fn func(*
 	if err != nil {
 		return 0, err
 	}
+	s.waitIndexed(ctx, f)
 	rows, err := s.rdb.QueryContext(ctx, q, args...)
 	if err != nil {
 		return 0, fmt.Errorf("store: export events: %w", err)
@@ -240,6 +242,19 @@ func (s *Store) ExportEvents(ctx context.Context, f model.EventFilter, fn func(*
 		return n, fmt.Errorf("store: export events: %w", err)
 	}
 	return n, nil
+}
+
+// usesFullText reports whether f is answered through the full-text index.
+func usesFullText(f model.EventFilter) bool {
+	return f.Q != "" || f.Type != "" || f.Actor != "" || f.AgentID != "" || f.Tenant != ""
+}
+
+// waitIndexed lets the full-text index catch up with the events committed
+// so far before a query that uses it, so what was acknowledged is found.
+func (s *Store) waitIndexed(ctx context.Context, f model.EventFilter) {
+	if usesFullText(f) {
+		s.ix.waitFor(ctx, s.writer.committed.Load())
+	}
 }
 
 // eventQuery builds the SELECT for f, ordered newest first, without LIMIT.
@@ -310,7 +325,7 @@ func (s *Store) eventQuery(ctx context.Context, f model.EventFilter) (string, []
 	if f.Q != "" || len(tokens) > 0 {
 		match := strings.Join(tokens, " AND ")
 		if f.Q != "" {
-			user, err := ftsQuery(f.Q)
+			user, err := ftsQuery(f.Q, func(p string) []string { return s.prefixWords(ctx, p) })
 			if err != nil {
 				return "", nil, err
 			}
@@ -318,7 +333,7 @@ func (s *Store) eventQuery(ctx context.Context, f model.EventFilter) (string, []
 		}
 		// The full-text table drives: its rowids come newest first and each
 		// is joined to its row by primary key.
-		from = `events_fts f JOIN events e ON e.id = f.rowid`
+		from = `fts.events_fts f JOIN events e ON e.id = f.rowid`
 		idCol = `f.rowid`
 		where = append([]string{`events_fts MATCH ?`}, where...)
 		args = append([]any{match}, args...)

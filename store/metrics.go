@@ -8,31 +8,31 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// collector reports the database's state at scrape time: its size on disk,
-// the newest sequence id and how far the full-text index trails the events.
+// collector reports the database's state at scrape time: its files' sizes
+// on disk and the newest sequence id. (The writer reports the full-text
+// index's lag, vigil_fts_lag_events.)
 type collector struct {
-	s                    *Store
-	dbBytes, lastID, lag *prometheus.Desc
+	s               *Store
+	dbBytes, lastID *prometheus.Desc
 }
 
 func newCollector(s *Store) *collector {
 	return &collector{
-		s:       s,
-		dbBytes: prometheus.NewDesc("vigil_database_bytes", "Size of the database on disk, by file (db, wal).", []string{"file"}, nil),
-		lastID:  prometheus.NewDesc("vigil_events_last_id", "Sequence id of the newest stored event.", nil, nil),
-		lag: prometheus.NewDesc("vigil_fts_lag_events",
-			"Events not yet in the full-text index (the writer indexes in the same transaction, so anything but 0 is a fault).", nil, nil),
+		s: s,
+		dbBytes: prometheus.NewDesc("vigil_database_bytes",
+			"Size on disk of the database files, by file: db and wal (the events), fts and fts-wal (the full-text index).", []string{"file"}, nil),
+		lastID: prometheus.NewDesc("vigil_events_last_id", "Sequence id of the newest stored event.", nil, nil),
 	}
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.dbBytes
 	ch <- c.lastID
-	ch <- c.lag
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
-	for file, p := range map[string]string{"db": c.s.path, "wal": c.s.path + "-wal"} {
+	fts := ftsPath(c.s.path)
+	for file, p := range map[string]string{"db": c.s.path, "wal": c.s.path + "-wal", "fts": fts, "fts-wal": fts + "-wal"} {
 		var size int64
 		if fi, err := os.Stat(p); err == nil {
 			size = fi.Size()
@@ -41,20 +41,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	last, indexed, err := c.s.indexPosition(ctx)
-	if err != nil {
-		ch <- prometheus.NewInvalidMetric(c.lag, err)
+	var last int64
+	if err := c.s.rdb.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) FROM events`).Scan(&last); err != nil {
+		ch <- prometheus.NewInvalidMetric(c.lastID, err)
 		return
 	}
 	ch <- prometheus.MustNewConstMetric(c.lastID, prometheus.GaugeValue, float64(last))
-	ch <- prometheus.MustNewConstMetric(c.lag, prometheus.GaugeValue, float64(last-indexed))
-}
-
-// indexPosition returns the newest event's id and the newest id in the
-// full-text index. Both are read from one snapshot.
-func (s *Store) indexPosition(ctx context.Context) (last, indexed int64, err error) {
-	err = s.rdb.QueryRowContext(ctx, `SELECT
-		coalesce((SELECT id FROM events ORDER BY id DESC LIMIT 1), 0),
-		coalesce((SELECT rowid FROM events_fts ORDER BY rowid DESC LIMIT 1), 0)`).Scan(&last, &indexed)
-	return last, indexed, err
 }

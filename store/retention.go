@@ -124,16 +124,12 @@ func (s *Store) removeChunk(ctx context.Context, ids []int64, res *RetentionResu
 	if err != nil {
 		return err
 	}
-	unindex, err := tx.PrepareContext(ctx, `DELETE FROM events_fts WHERE rowid = ?`)
-	if err != nil {
-		return err
-	}
 	del, err := tx.PrepareContext(ctx, `DELETE FROM events WHERE id = ?`)
 	if err != nil {
 		return err
 	}
 	for _, id := range ids {
-		for _, st := range []*sql.Stmt{keep, unindex, del} {
+		for _, st := range []*sql.Stmt{keep, del} {
 			if _, err := st.ExecContext(ctx, id); err != nil {
 				return err
 			}
@@ -169,6 +165,11 @@ func (s *Store) removeChunk(ctx context.Context, ids []int64, res *RetentionResu
 	}
 	if err := tx.Commit(); err != nil {
 		return err
+	}
+	// The index follows; should this fail, searches join its entries to
+	// events that are gone and find nothing for them.
+	if err := s.ix.remove(ctx, ids); err != nil {
+		return fmt.Errorf("unindex removed events: %w", err)
 	}
 	if res.FirstID == 0 {
 		res.FirstID = ids[0]

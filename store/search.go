@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"strings"
 	"unicode"
 
@@ -25,7 +26,12 @@ const maxSearchTerms = 32
 //
 // A word is a run of letters and digits: E_LOGIN_FAILED searches for the
 // words e, login and failed; alice@example.com for alice, example and com.
-func ftsQuery(input string) (string, error) {
+//
+// expand, if not nil, turns a prefix into the indexed words that start
+// with it (nil when there are too many or none): a few words OR'ed are
+// walked newest first, where FTS5 would first merge every posting list of
+// the prefix.
+func ftsQuery(input string, expand func(prefix string) []string) (string, error) {
 	type term struct {
 		words  []string
 		prefix bool
@@ -80,7 +86,12 @@ func ftsQuery(input string) (string, error) {
 			parts[i] = `"` + w + `"`
 		}
 		if t.prefix {
-			parts[len(parts)-1] += ` *`
+			last := t.words[len(t.words)-1]
+			if words := expandPrefix(expand, last); len(words) > 0 {
+				parts[len(parts)-1] = `("` + strings.Join(words, `" OR "`) + `")`
+			} else {
+				parts[len(parts)-1] += ` *`
+			}
 		}
 		expr := strings.Join(parts, " AND ")
 		if len(parts) > 1 {
@@ -107,6 +118,47 @@ func ftsQuery(input string) (string, error) {
 		q = "(" + q + ") NOT (" + strings.Join(neg, " OR ") + ")"
 	}
 	return q, nil
+}
+
+// maxPrefixWords bounds the words a prefix search is expanded into.
+const maxPrefixWords = 64
+
+func expandPrefix(expand func(string) []string, prefix string) []string {
+	if expand == nil {
+		return nil
+	}
+	words := expand(strings.ToLower(prefix))
+	for _, w := range words {
+		// The vocabulary holds tokens, which never contain a quote; be sure.
+		if strings.ContainsRune(w, '"') {
+			return nil
+		}
+	}
+	return words
+}
+
+// prefixWords reads up to maxPrefixWords indexed words starting with
+// prefix from the vocabulary; nil when there are more (or none), so that
+// the native prefix query is used.
+func (s *Store) prefixWords(ctx context.Context, prefix string) []string {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT term FROM fts.events_vocab WHERE term >= ? AND term < ? LIMIT ?`,
+		prefix, prefix+"\xff", maxPrefixWords+1)
+	if err != nil {
+		return nil
+	}
+	defer rows.Close()
+	var words []string
+	for rows.Next() {
+		var w string
+		if rows.Scan(&w) != nil {
+			return nil
+		}
+		words = append(words, w)
+	}
+	if rows.Err() != nil || len(words) > maxPrefixWords {
+		return nil
+	}
+	return words
 }
 
 // splitQuoted splits s at white space, keeping "double quoted" runs whole

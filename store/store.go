@@ -54,6 +54,7 @@ type Store struct {
 	wdb    *sql.DB // one connection: the writer and the few other writes
 	rdb    *sql.DB // read pool
 	writer *writer
+	ix     *indexer // keeps the full-text database up to date
 	now    func() time.Time
 
 	latestFile string // see Options.LatestCheckpointFile
@@ -102,23 +103,39 @@ func Open(ctx context.Context, dbPath string, schema fs.FS, opts Options) (*Stor
 		wdb.Close()
 		return nil, err
 	}
+	var maxID int64
+	if err := wdb.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) FROM events`).Scan(&maxID); err != nil {
+		wdb.Close()
+		return nil, fmt.Errorf("store: open: %w", err)
+	}
+	ftsFile := ftsPath(dbPath)
+	ix, err := openIndexer(ctx, ftsFile, nil, maxID, opts.Logger)
+	if err != nil {
+		wdb.Close()
+		return nil, err
+	}
+	// Readers see the full-text database attached as "fts".
 	rq := cloneValues(common)
 	rq.Set("_query_only", "1")
 	rq.Set("_cache_size", "-16384")
-	rdb, err := sql.Open("sqlite3", fileURI(dbPath, rq))
+	rdb, err := sql.Open(readerDriver(ftsFile), fileURI(dbPath, rq))
 	if err != nil {
+		ix.db.Close()
 		wdb.Close()
 		return nil, fmt.Errorf("store: open readers: %w", err)
 	}
 	rdb.SetMaxOpenConns(8)
 	rdb.SetMaxIdleConns(8)
-	s := &Store{path: dbPath, wdb: wdb, rdb: rdb, now: opts.Now, latestFile: opts.LatestCheckpointFile}
-	s.writer, err = newWriter(ctx, wdb, opts)
+	ix.events = rdb
+	s := &Store{path: dbPath, wdb: wdb, rdb: rdb, ix: ix, now: opts.Now, latestFile: opts.LatestCheckpointFile}
+	s.writer, err = newWriter(ctx, wdb, ix, maxID, opts)
 	if err != nil {
 		rdb.Close()
+		ix.db.Close()
 		wdb.Close()
 		return nil, err
 	}
+	ix.start()
 	if r := opts.Registerer; r != nil {
 		if err := r.Register(newCollector(s)); err != nil {
 			s.Close()
@@ -131,8 +148,9 @@ func Open(ctx context.Context, dbPath string, schema fs.FS, opts Options) (*Stor
 // Close drains the write queue, stops the writer and closes the database.
 func (s *Store) Close() error {
 	s.writer.close()
+	ierr := s.ix.close()
 	_, _ = s.wdb.Exec("PRAGMA optimize")
-	rerr := s.rdb.Close()
+	rerr := errors.Join(ierr, s.rdb.Close())
 	// Fold the WAL into the database so a cleanly stopped one is one file.
 	_, _ = s.wdb.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
 	return errors.Join(rerr, s.wdb.Close())
@@ -212,12 +230,6 @@ func migrate(ctx context.Context, db *sql.DB, schema fs.FS, now time.Time) error
 			tx.Rollback()
 			return fmt.Errorf("store: migrate %s: %w", st.name, err)
 		}
-		if step, ok := migrationSteps[st.version]; ok {
-			if err := step(ctx, tx); err != nil {
-				tx.Rollback()
-				return fmt.Errorf("store: migrate %s: %w", st.name, err)
-			}
-		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
 			st.version, st.name, now.UTC().Format(time.RFC3339)); err != nil {
 			tx.Rollback()
@@ -228,40 +240,6 @@ func migrate(ctx context.Context, db *sql.DB, schema fs.FS, now time.Time) error
 		}
 	}
 	return nil
-}
-
-// migrationSteps are the parts of migrations written in Go, run after the
-// migration's SQL in its transaction.
-var migrationSteps = map[int]func(context.Context, *sql.Tx) error{
-	5: reindexFullText,
-}
-
-// reindexFullText rebuilds every event's full-text document.
-func reindexFullText(ctx context.Context, tx *sql.Tx) error {
-	if _, err := tx.ExecContext(ctx, `DELETE FROM events_fts`); err != nil {
-		return err
-	}
-	rows, err := tx.QueryContext(ctx, `SELECT `+eventColumns+` FROM events ORDER BY id`)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	ins, err := tx.PrepareContext(ctx, `INSERT INTO events_fts (rowid, doc) VALUES (?, ?)`)
-	if err != nil {
-		return err
-	}
-	var buf []byte
-	for rows.Next() {
-		r, _, err := scanRow(rows)
-		if err != nil {
-			return err
-		}
-		buf = r.document(buf[:0])
-		if _, err := ins.ExecContext(ctx, r.id, buf); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
 }
 
 // isConstraint reports whether err is a SQLite constraint violation.

@@ -112,6 +112,9 @@ func TestSearch(t *testing.T) {
 		{"RareWord", "zanzibar", 1},
 		{"CaseFolded", "ZANZIBAR", 1},
 		{"Prefix", "zanz*", 1},
+		{"PrefixFolded", "ZANZ*", 1},
+		{"PrefixOfSeveralWords", "svc*", 299}, // every event but the replaced one
+		{"PrefixOfManyWords", "1*", 110},      // over 64 words: FTS5's own prefix query
 		{"DiacriticsFolded", "edition", 1},
 		{"DetailsKey", "host", 1},
 		{"AllWords", "zanzibar routine", 0},
@@ -134,7 +137,7 @@ func TestSearch(t *testing.T) {
 			}
 		})
 	}
-	if _, err := ftsQuery("-only -negative"); model.ErrorCode(err) != model.EINVALID {
+	if _, err := ftsQuery("-only -negative", nil); model.ErrorCode(err) != model.EINVALID {
 		t.Errorf("negative-only query: %v", err)
 	}
 }

@@ -99,6 +99,9 @@ type writer struct {
 	maxBatch int
 	onCommit func([]model.Event)
 
+	ix        *indexer     // told of each commit
+	committed atomic.Int64 // the newest committed event id
+
 	outage      atomic.Pointer[Outage] // nil while writes succeed
 	onRecovered func(Outage)
 	log         *slog.Logger
@@ -108,7 +111,6 @@ type writer struct {
 	stopped chan struct{}
 
 	insertEvent *sql.Stmt
-	insertFTS   *sql.Stmt
 	findEventID *sql.Stmt
 	tip         *sql.Stmt
 
@@ -128,8 +130,9 @@ type writer struct {
 	failures  prometheus.Counter
 }
 
-func newWriter(ctx context.Context, db *sql.DB, opts Options) (*writer, error) {
+func newWriter(ctx context.Context, db *sql.DB, ix *indexer, lastID int64, opts Options) (*writer, error) {
 	w := &writer{
+		ix:       ix,
 		db:       db,
 		queue:    make(chan *appendReq, opts.QueueSize),
 		maxBatch: opts.MaxBatch,
@@ -168,7 +171,11 @@ func newWriter(ctx context.Context, db *sql.DB, opts Options) (*writer, error) {
 			}
 			return 1
 		})
-		for _, c := range []prometheus.Collector{w.stored, w.dupes, w.batchSize, w.commitDur, w.failures, depth, healthy} {
+		lag := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "vigil_fts_lag_events", Help: "Committed events not yet in the full-text index.",
+		}, func() float64 { return float64(max(0, w.committed.Load()-ix.upto.Load())) })
+		for _, c := range []prometheus.Collector{w.stored, w.dupes, w.batchSize, w.commitDur, w.failures, depth, healthy,
+			lag, ix.indexed, ix.batches} {
 			if err := r.Register(c); err != nil {
 				return nil, fmt.Errorf("store: register metrics: %w", err)
 			}
@@ -185,13 +192,13 @@ func newWriter(ctx context.Context, db *sql.DB, opts Options) (*writer, error) {
 	}
 	w.insertEvent = prep(`INSERT INTO events (` + eventColumns + `) VALUES (` +
 		strings.TrimSuffix(strings.Repeat("?,", strings.Count(eventColumns, ",")+1), ",") + `)`)
-	w.insertFTS = prep(`INSERT INTO events_fts (rowid, doc) VALUES (?, ?)`)
 	w.findEventID = prep(`SELECT id FROM events WHERE event_id = ?`)
 	w.tip = prep(`SELECT id, hash FROM events ORDER BY id DESC LIMIT 1`)
 	w.insertNode = prep(`INSERT INTO merkle_nodes (level, idx, hash) VALUES (?, ?, ?)`)
 	if err != nil {
 		return nil, fmt.Errorf("store: prepare writer: %w", err)
 	}
+	w.committed.Store(lastID)
 	go w.run()
 	return w, nil
 }
@@ -259,7 +266,21 @@ func (w *writer) run() {
 				break drain
 			}
 		}
+		w.waitForIndex()
 		w.commitBatch(batch)
+	}
+}
+
+// waitForIndex holds the writer while full-text indexing is more than
+// maxIndexLag events behind, so the lag stays bounded (at most a few
+// seconds, then writes go on and the lag shows in vigil_fts_lag_events).
+func (w *writer) waitForIndex() {
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+		if w.committed.Load()-w.ix.upto.Load() <= maxIndexLag {
+			return
+		}
+		w.ix.notify()
+		time.Sleep(2 * time.Millisecond)
 	}
 }
 
@@ -372,7 +393,8 @@ func (w *writer) commit(batch []*appendReq) (answers []appendAnswer, stored []mo
 			return nil, nil, err
 		}
 	}
-	ins, fts, find := tx.Stmt(w.insertEvent), tx.Stmt(w.insertFTS), tx.Stmt(w.findEventID)
+	ins, find := tx.Stmt(w.insertEvent), tx.Stmt(w.findEventID)
+	var docs ftsDocs
 	insNode := tx.Stmt(w.insertNode)
 	seen := map[string]int64{}
 	answers = make([]appendAnswer, len(batch))
@@ -418,10 +440,12 @@ func (w *writer) commit(batch []*appendReq) (answers []appendAnswer, stored []mo
 			if err := w.appendLeaf(insNode, e.Hash); err != nil {
 				return nil, nil, err
 			}
-			w.buf = r.document(w.buf[:0])
-			if _, err := fts.Exec(lastID, w.buf); err != nil {
-				return nil, nil, fmt.Errorf("index event: %w", err)
+			// The full-text document, handed to the indexer after commit.
+			if docs.first == 0 {
+				docs.first = lastID
 			}
+			docs.text = r.document(docs.text)
+			docs.ends = append(docs.ends, len(docs.text))
 			if e.EventID != "" {
 				seen[e.EventID] = lastID
 			}
@@ -436,6 +460,8 @@ func (w *writer) commit(batch []*appendReq) (answers []appendAnswer, stored []mo
 	if err := tx.Commit(); err != nil {
 		return nil, nil, fmt.Errorf("commit: %w", err)
 	}
+	w.committed.Store(lastID)
+	w.ix.offer(docs)
 	for src, n := range counts {
 		w.stored.WithLabelValues(src).Add(float64(n))
 	}

@@ -1,0 +1,408 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	sqlite3 "github.com/mattn/go-sqlite3"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// The full-text index lives in its own database file beside the events
+// (vigil-fts.db), written by its own goroutine: the durable commit of the
+// events does not wait for indexing, and the two run on separate cores.
+// The index is derived data. It records how far it has indexed
+// (indexed_upto) in the same transaction as the documents, so after a
+// crash, a restore or a format change it is brought up to date, or rebuilt,
+// from the events themselves. Searches wait (at most maxSearchWait) for the
+// index to reach the newest event committed when they start, so a search
+// finds what was just acknowledged.
+
+// ftsFormat is the version of the index's documents; a database built with
+// another is rebuilt.
+const ftsFormat = 2
+
+const ftsSchema = `
+CREATE VIRTUAL TABLE IF NOT EXISTS events_fts USING fts5(
+    doc,
+    content = '',
+    contentless_delete = 1,
+    detail = none,
+    tokenize = 'unicode61 remove_diacritics 2'
+);
+CREATE VIRTUAL TABLE IF NOT EXISTS events_vocab USING fts5vocab(events_fts, 'row');
+CREATE TABLE IF NOT EXISTS fts_state (
+    one          INTEGER PRIMARY KEY CHECK (one = 1),
+    format       INTEGER NOT NULL,
+    indexed_upto INTEGER NOT NULL
+);`
+
+const (
+	// indexChunk is the most events indexed in one transaction.
+	indexChunk = 8192
+	// maxIndexLag is how far indexing may fall behind before the event
+	// writer waits for it.
+	maxIndexLag = 200_000
+	// maxSearchWait bounds how long a search waits for the index.
+	maxSearchWait = 2 * time.Second
+)
+
+// ftsPath returns the full-text database's path for the events database
+// at dbPath.
+func ftsPath(dbPath string) string {
+	return strings.TrimSuffix(dbPath, ".db") + "-fts.db"
+}
+
+// driverSeq numbers the drivers registered for reader pools.
+var driverSeq atomic.Int64
+
+// readerDriver registers a go-sqlite3 driver whose connections attach the
+// full-text database as "fts", and returns its name.
+func readerDriver(ftsFile string) string {
+	name := fmt.Sprintf("sqlite3_vigil_%d", driverSeq.Add(1))
+	sql.Register(name, &sqlite3.SQLiteDriver{
+		ConnectHook: func(c *sqlite3.SQLiteConn) error {
+			_, err := c.Exec(`ATTACH DATABASE ? AS fts`, []driver.Value{ftsFile})
+			return err
+		},
+	})
+	return name
+}
+
+// ftsDocs are the full-text documents of the consecutive events first,
+// first+1, …: document i is text[ends[i-1]:ends[i]].
+type ftsDocs struct {
+	first int64
+	text  []byte
+	ends  []int
+}
+
+// indexer keeps the full-text database up to date with the events.
+type indexer struct {
+	// offered are documents the writer built while committing; when they
+	// are the next to index they are used instead of reading the events
+	// back. When the indexer is behind they are dropped, and it reads.
+	offered chan ftsDocs
+
+	db     *sql.DB // the full-text database: one connection, for writes
+	events *sql.DB // readers of the events
+	log    *slog.Logger
+
+	upto     atomic.Int64 // every event up to this id is indexed
+	mu       sync.Mutex
+	advanced chan struct{} // closed and replaced when upto moves
+	wake     chan struct{}
+	stop     chan struct{}
+	stopped  chan struct{}
+
+	indexed prometheus.Counter
+	batches prometheus.Histogram
+}
+
+// openIndexer opens (creating or rebuilding as needed) the full-text
+// database at path for the events database read through events. It does
+// not start indexing: start does.
+func openIndexer(ctx context.Context, path string, events *sql.DB, maxID int64, log *slog.Logger) (*indexer, error) {
+	q := url.Values{"_busy_timeout": {"10000"}, "_journal_mode": {"WAL"}, "_txlock": {"immediate"},
+		// Derived data: a power loss may lose the newest transactions (they
+		// are indexed again), never corrupt the file.
+		"_synchronous": {"NORMAL"}, "_cache_size": {"-32768"}}
+	open := func() (*sql.DB, error) {
+		db, err := sql.Open("sqlite3", fileURI(path, q))
+		if err != nil {
+			return nil, err
+		}
+		db.SetMaxOpenConns(1)
+		db.SetConnMaxLifetime(0)
+		db.SetConnMaxIdleTime(0)
+		if _, err := db.ExecContext(ctx, ftsSchema); err != nil {
+			db.Close()
+			return nil, err
+		}
+		return db, nil
+	}
+	db, err := open()
+	if err != nil {
+		// An unreadable index is rebuilt from the events.
+		log.Warn("full-text index unreadable; rebuilding it", "path", path, "err", err)
+		for _, suffix := range []string{"", "-wal", "-shm"} {
+			os.Remove(path + suffix)
+		}
+		if db, err = open(); err != nil {
+			return nil, fmt.Errorf("store: full-text index: %w", err)
+		}
+	}
+	ix := &indexer{db: db, events: events, log: log, advanced: make(chan struct{}), offered: make(chan ftsDocs, 64),
+		wake: make(chan struct{}, 1), stop: make(chan struct{}), stopped: make(chan struct{}),
+		indexed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vigil_fts_indexed_total", Help: "Events added to the full-text index.",
+		}),
+		batches: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "vigil_fts_batch_seconds", Help: "Time to index and commit one batch of events.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 12),
+		}),
+	}
+	var format, upto int64
+	err = db.QueryRowContext(ctx, `SELECT format, indexed_upto FROM fts_state`).Scan(&format, &upto)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		format = -1
+	case err != nil:
+		db.Close()
+		return nil, fmt.Errorf("store: full-text index: %w", err)
+	}
+	// A different format, or an index ahead of the events (an older copy of
+	// the events database was put back), is rebuilt from scratch.
+	if format != ftsFormat || upto > maxID {
+		if format >= 0 {
+			log.Warn("rebuilding the full-text index", "format", format, "indexed_upto", upto, "events_up_to", maxID)
+		}
+		if _, err := db.ExecContext(ctx, `DELETE FROM events_fts; DELETE FROM fts_state;
+			INSERT INTO fts_state (one, format, indexed_upto) VALUES (1, ?, 0)`, ftsFormat); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("store: full-text index: %w", err)
+		}
+		upto = 0
+	}
+	ix.upto.Store(upto)
+	return ix, nil
+}
+
+// start runs the indexing goroutine until close.
+func (ix *indexer) start() { go ix.run() }
+
+// offer hands the indexer the documents of events just committed.
+func (ix *indexer) offer(d ftsDocs) {
+	if d.first > 0 {
+		select {
+		case ix.offered <- d:
+		default: // the indexer is behind: it reads the events itself
+		}
+	}
+	ix.notify()
+}
+
+// notify tells the indexer that events were committed.
+func (ix *indexer) notify() {
+	select {
+	case ix.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (ix *indexer) run() {
+	defer close(ix.stopped)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ix.stop:
+			return
+		case <-ix.wake:
+		case <-tick.C: // also catches events appended by another process
+		}
+		if err := ix.catchUp(context.Background()); err != nil {
+			ix.log.Error("full-text indexing failed; retrying", "err", err)
+			select {
+			case <-ix.stop:
+				return
+			case <-time.After(time.Second):
+			}
+		}
+	}
+}
+
+// catchUp indexes every committed event not yet indexed.
+func (ix *indexer) catchUp(ctx context.Context) error {
+	for {
+		n, err := ix.indexBatch(ctx)
+		if err != nil || n == 0 {
+			return err
+		}
+	}
+}
+
+// indexBatch indexes up to indexChunk events past indexed_upto in one
+// transaction and returns how many. indexed_upto is read inside the write
+// transaction, so two processes never index the same events.
+func (ix *indexer) indexBatch(ctx context.Context) (n int, err error) {
+	start := time.Now()
+	tx, err := ix.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("begin: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+		}
+	}()
+	var upto int64
+	if err := tx.QueryRowContext(ctx, `SELECT indexed_upto FROM fts_state`).Scan(&upto); err != nil {
+		return 0, err
+	}
+	ins, err := tx.PrepareContext(ctx, `INSERT INTO events_fts (rowid, doc) VALUES (?, ?)`)
+	if err != nil {
+		return 0, err
+	}
+	last := upto
+	if d, ok := ix.nextOffered(upto); ok {
+		// Documents built by the writer: no need to read the events back.
+		for n < indexChunk*4 {
+			prev := 0
+			for i, end := range d.ends {
+				if _, err := ins.ExecContext(ctx, d.first+int64(i), d.text[prev:end]); err != nil {
+					return 0, fmt.Errorf("index event %d: %w", d.first+int64(i), err)
+				}
+				prev = end
+			}
+			n += len(d.ends)
+			last = d.first + int64(len(d.ends)) - 1
+			if d, ok = ix.nextOffered(last); !ok {
+				break
+			}
+		}
+	} else {
+		rows, err := ix.events.QueryContext(ctx, `SELECT `+eventColumns+` FROM events WHERE id > ? ORDER BY id LIMIT ?`, upto, indexChunk)
+		if err != nil {
+			return 0, err
+		}
+		defer rows.Close()
+		var buf []byte
+		for rows.Next() {
+			r, _, err := scanRow(rows)
+			if err != nil {
+				return 0, err
+			}
+			buf = r.document(buf[:0])
+			if _, err := ins.ExecContext(ctx, r.id, buf); err != nil {
+				return 0, fmt.Errorf("index event %d: %w", r.id, err)
+			}
+			last = r.id
+			n++
+		}
+		if err := rows.Err(); err != nil {
+			return 0, err
+		}
+	}
+	if n == 0 {
+		tx.Rollback()
+		ix.advance(upto) // another process may have indexed
+		return 0, nil
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE fts_state SET indexed_upto = ?`, last); err != nil {
+		return 0, err
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("commit: %w", err)
+	}
+	ix.indexed.Add(float64(n))
+	ix.batches.Observe(time.Since(start).Seconds())
+	ix.advance(last)
+	return n, nil
+}
+
+// nextOffered returns the offered documents that start right after upto,
+// dropping any that are already indexed; false when there are none.
+func (ix *indexer) nextOffered(upto int64) (ftsDocs, bool) {
+	for {
+		select {
+		case d := <-ix.offered:
+			switch {
+			case d.first == upto+1:
+				return d, true
+			case d.first <= upto:
+				continue // indexed already (read back earlier)
+			default:
+				// A gap (documents were dropped): read the events instead,
+				// and keep nothing offered that is out of order.
+				return ftsDocs{}, false
+			}
+		default:
+			return ftsDocs{}, false
+		}
+	}
+}
+
+// advance records that events up to id are indexed and wakes waiters.
+func (ix *indexer) advance(id int64) {
+	if id <= ix.upto.Load() {
+		return
+	}
+	ix.mu.Lock()
+	ix.upto.Store(id)
+	close(ix.advanced)
+	ix.advanced = make(chan struct{})
+	ix.mu.Unlock()
+}
+
+// waitFor waits until every event up to id is indexed, ctx is done or
+// maxSearchWait has passed; a search then runs on what is indexed.
+func (ix *indexer) waitFor(ctx context.Context, id int64) {
+	if ix.upto.Load() >= id {
+		return
+	}
+	ix.notify()
+	timeout := time.NewTimer(maxSearchWait)
+	defer timeout.Stop()
+	for {
+		ix.mu.Lock()
+		ch := ix.advanced
+		ix.mu.Unlock()
+		if ix.upto.Load() >= id {
+			return
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return
+		case <-timeout.C:
+			ix.log.Warn("search ran on an index behind the events", "indexed_upto", ix.upto.Load(), "wanted", id)
+			return
+		}
+	}
+}
+
+// remove deletes removed events from the index.
+func (ix *indexer) remove(ctx context.Context, ids []int64) error {
+	tx, err := ix.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	del, err := tx.PrepareContext(ctx, `DELETE FROM events_fts WHERE rowid = ?`)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if _, err := del.ExecContext(ctx, id); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// close indexes what is left, for at most a few seconds (a clean stop
+// normally leaves the index current; a long rebuild goes on at the next
+// start), and closes the full-text database.
+func (ix *indexer) close() error {
+	close(ix.stop)
+	<-ix.stopped
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := ix.catchUp(ctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		err = nil
+	}
+	_, _ = ix.db.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
+	return errors.Join(err, ix.db.Close())
+}

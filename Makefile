@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 DATA    ?= ./data
 
-.PHONY: build run test bench bench-syslog vet fuzz assets screenshots release
+.PHONY: build run test bench bench-syslog vet fuzz assets screenshots release syslog-ng
 
 # The console's third-party assets (htmx) come from the npm registry at the
 # versions pinned in package-lock.json and are embedded in the binary.
@@ -54,6 +54,11 @@ $(LOGGEN_DIR)/usr/bin/loggen:
 	mkdir -p $(LOGGEN_DIR)/deb
 	cd $(LOGGEN_DIR)/deb && apt-get download syslog-ng-core
 	dpkg-deb -x $(LOGGEN_DIR)/deb/syslog-ng-core_*.deb $(LOGGEN_DIR)
+
+# syslog-ng itself, from the same package, for the syslog-ng snippet of
+# docs/agents.md (TestAgentSnippets); it needs libivykis0, libnet1, libwrap0
+# and libpcre3 installed.
+syslog-ng: $(LOGGEN_DIR)/usr/bin/loggen
 
 bench-syslog: $(LOGGEN_DIR)/usr/bin/loggen
 	$(LOGGEN_ENV) $(GO) test -tags $(TAGS) -run '^$$' -bench '^BenchmarkLoggen$$' -benchtime 1x -v -timeout 20m ./ingest

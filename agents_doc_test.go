@@ -77,11 +77,14 @@ type docEvent struct {
 	} `json:"details"`
 }
 
+// waitLimit bounds how long a test waits for a sender's events.
+var waitLimit = 30 * time.Second
+
 // waitForEvents polls the API with query until want events of source
 // match, and returns them.
 func waitForEvents(t *testing.T, api, token, source, query string, want int) []docEvent {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(waitLimit)
 	for {
 		code, body := request(t, "GET", api+"/api/v1/events?limit=1000&"+query, token, "")
 		if code != 200 {
@@ -124,7 +127,10 @@ func TestAgentSnippets(t *testing.T) {
 	}
 	doc := string(b)
 	pki := t.TempDir()
-	shell(t, pki, docSnippet(t, doc, "openssl"))
+	// Agents dial Vigil by two names here: rsyslog connects to 127.0.0.1 and
+	// checks the name vigil.example.net; syslog-ng checks the name it dials,
+	// localhost.
+	shell(t, pki, placeholders(docSnippet(t, doc, "openssl"), "DNS:vigil.example.net", "DNS:vigil.example.net,DNS:localhost"))
 
 	dir := t.TempDir()
 	t.Setenv("VIGIL_ADMIN_PASSWORD", "first-admin-password")
@@ -173,6 +179,37 @@ func TestAgentSnippets(t *testing.T) {
 		}
 	})
 
+	t.Run("SyslogNGTLSClientCertificate", func(t *testing.T) {
+		sng := syslogNG(t)
+		dir := t.TempDir()
+		const lines = 50
+		var in strings.Builder
+		for i := range lines {
+			fmt.Fprintf(&in, "syslogngdoc %04d certificate check passed\n", i)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "in.log"), []byte(in.String()), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		conf := "@version: 3.38\n" +
+			fmt.Sprintf("source s_src { file(%q follow-freq(1) flags(no-parse) program-override(\"certagent\")); };\n", filepath.Join(dir, "in.log")) +
+			placeholders(docSnippet(t, doc, "syslog-ng"),
+				`syslog("vigil.example.net"`, `syslog("localhost"`,
+				"port(6514)", "port("+portOf(addrs["syslog-tls"])+")",
+				"/etc/vigil-agent/", pki+"/",
+				`dir("/var/lib/syslog-ng")`, fmt.Sprintf("dir(%q)", dir))
+		if err := os.WriteFile(filepath.Join(dir, "syslog-ng.conf"), []byte(conf), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		sng.start(t, dir)
+		evs := waitForEvents(t, api, read, "syslog-tls", "q=syslogngdoc", lines)
+		for _, e := range evs {
+			if e.App != "certagent" || e.Details.PeerCN != "web-01.example.net" || e.Details.Format != "rfc5424" ||
+				!strings.HasPrefix(e.Message, "syslogngdoc ") {
+				t.Fatalf("event mapped as %+v", e)
+			}
+		}
+	})
+
 	t.Run("Logger", func(t *testing.T) {
 		script := placeholders(docSnippet(t, doc, "logger"),
 			"--server vigil.example.net", "--server 127.0.0.1",
@@ -208,6 +245,56 @@ func TestAgentSnippets(t *testing.T) {
 		cmd.Dir, cmd.Env = work, append(os.Environ(), "VIGIL_TOKEN=vgl_not-a-token")
 		if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), `"error"`) {
 			t.Fatalf("curl with a bad token: %v %s", err, out)
+		}
+	})
+}
+
+// syslogNGRoot is where make syslog-ng unpacks Debian's syslog-ng-core
+// (not installed: it conflicts with rsyslog).
+const syslogNGRoot = ".cache/syslog-ng"
+
+// syslogNGBinary is syslog-ng unpacked under syslogNGRoot.
+type syslogNGBinary struct{ root string }
+
+// syslogNG returns the unpacked syslog-ng, or skips the test without it.
+func syslogNG(t *testing.T) syslogNGBinary {
+	root, _ := filepath.Abs(syslogNGRoot)
+	if _, err := os.Stat(filepath.Join(root, "usr/sbin/syslog-ng")); err != nil {
+		t.Skip("syslog-ng is not unpacked: run make syslog-ng (.ci/run does)")
+	}
+	s := syslogNGBinary{root}
+	cmd := exec.Command(filepath.Join(root, "usr/sbin/syslog-ng"), "--version")
+	cmd.Env = s.env()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Skipf("the unpacked syslog-ng does not run (its libraries: apt-get install libivykis0 libnet1 libwrap0 libpcre3): %v %s", err, out)
+	}
+	return s
+}
+
+func (s syslogNGBinary) env() []string {
+	return append(os.Environ(), "LD_LIBRARY_PATH="+filepath.Join(s.root, "usr/lib/syslog-ng"), "SYSLOGNG_PREFIX="+filepath.Join(s.root, "usr"))
+}
+
+// start runs syslog-ng in the foreground with dir/syslog-ng.conf, its
+// state files in dir, until the test ends.
+func (s syslogNGBinary) start(t *testing.T, dir string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, filepath.Join(s.root, "usr/sbin/syslog-ng"), "-F", "--stderr", "--no-caps",
+		"--module-path="+filepath.Join(s.root, "usr/lib/syslog-ng/3.38"), "--cfgfile="+filepath.Join(dir, "syslog-ng.conf"),
+		"--persist-file="+filepath.Join(dir, "persist"), "--pidfile="+filepath.Join(dir, "pid"), "--control="+filepath.Join(dir, "ctl"))
+	cmd.Env = s.env()
+	var out syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("syslog-ng output:\n%s", out.String())
 		}
 	})
 }

@@ -13,9 +13,9 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends nodejs npm file \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
+# Modules first, so that a change of source does not fetch them again.
 COPY go.mod go.sum ./
 RUN go mod download
-COPY package.json package-lock.json ./
 COPY . .
 ARG VERSION=dev
 RUN make release VERSION=${VERSION} \

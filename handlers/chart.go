@@ -73,10 +73,10 @@ type legendItem struct {
 
 // Chart geometry, in SVG user units.
 const (
-	chartW, chartH     = 720, 190
-	plotL, plotR       = 40, 712
-	plotT, plotB       = 8, 166
-	chartLabelBaseline = 184
+	chartW, chartH     = 720, 196
+	plotL, plotR       = 50, 712
+	plotT, plotB       = 16, 170
+	chartLabelBaseline = 190
 )
 
 // buildChart lays out spec's trend as stacked bars.
@@ -112,8 +112,9 @@ func buildChart(spec chartSpec, trend model.Trend) chartView {
 				Href:  s.Link(from, to), Count: n,
 			})
 		}
-		// A label needs about 40 units; none is cut off at the right edge.
-		if spec.Labeled(from) && x < plotR-40 {
+		// A label needs up to 60 units (at a phone's larger type); none is
+		// cut off at the right edge.
+		if spec.Labeled(from) && x < plotR-60 {
 			v.Labels = append(v.Labels, chartLabel{X: num(float64(plotL) + float64(i)*slot), Y: num(chartLabelBaseline), Text: spec.Label(from)})
 		}
 	}

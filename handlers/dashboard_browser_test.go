@@ -97,6 +97,22 @@ func TestDashboardInBrowser(t *testing.T) {
 		}
 	})
 
+	t.Run("PhoneWidth", func(t *testing.T) {
+		b.do(t, 10*time.Second, chromedp.EmulateViewport(390, 844), chromedp.Navigate(u+"/?range=7d"),
+			chromedp.WaitVisible(chromedp.CSS("#chart-events svg")))
+		scrollW := get(t, b, 5*time.Second, chromedp.Evaluate[int](`document.documentElement.scrollWidth`))
+		clientW := get(t, b, 5*time.Second, chromedp.Evaluate[int](`document.documentElement.clientWidth`))
+		if scrollW > clientW {
+			t.Errorf("at phone width the dashboard scrolls sideways: %d > %d", scrollW, clientW)
+		}
+		chartW := get(t, b, 5*time.Second, chromedp.Evaluate[int](`Math.round(document.querySelector('#chart-events svg').getBoundingClientRect().width)`))
+		if chartW < 300 || chartW > clientW {
+			t.Errorf("the events chart is %d px wide on a %d px screen", chartW, clientW)
+		}
+		b.screenshot(t, "dashboard-phone")
+		b.do(t, 5*time.Second, chromedp.EmulateViewport(1280, 900))
+	})
+
 	t.Run("Viewer", func(t *testing.T) {
 		vb := newBrowser(t)
 		vb.do(t, 15*time.Second, signIn(u, model.RoleViewer, password(model.RoleViewer)), chromedp.WaitVisible(chromedp.CSS("#chart-events")))

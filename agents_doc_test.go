@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"vigil/internal/rsyslogtest"
+	"vigil/internal/sendertest"
 )
 
 // docSnippet returns the fenced code block that follows the marker
@@ -115,7 +115,7 @@ func waitForEvents(t *testing.T, api, token, source, query string, want int) []d
 // the foreground, with exactly the documented configuration) forwards over
 // TLS with a client certificate, logger and curl send as shown.
 func TestAgentSnippets(t *testing.T) {
-	rsyslogd := rsyslogtest.Path(t)
+	rsyslogd := sendertest.Path(t)
 	for _, tool := range []string{"bash", "openssl", "logger", "curl"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Skipf("%s is not installed (see .ci/run)", tool)
@@ -163,7 +163,7 @@ func TestAgentSnippets(t *testing.T) {
 		for i := range in {
 			in[i] = fmt.Sprintf("rsyslogdoc %04d certificate check passed", i)
 		}
-		rsyslogtest.Forward(t, rsyslogd, in, conf)
+		sendertest.Forward(t, rsyslogd, in, conf)
 		evs := waitForEvents(t, api, read, "syslog-tls", "q=rsyslogdoc", lines)
 		host, _ := os.Hostname()
 		seen := map[string]bool{}
@@ -279,22 +279,8 @@ func (s syslogNGBinary) env() []string {
 // state files in dir, until the test ends.
 func (s syslogNGBinary) start(t *testing.T, dir string) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, filepath.Join(s.root, "usr/sbin/syslog-ng"), "-F", "--stderr", "--no-caps",
-		"--module-path="+filepath.Join(s.root, "usr/lib/syslog-ng/3.38"), "--cfgfile="+filepath.Join(dir, "syslog-ng.conf"),
-		"--persist-file="+filepath.Join(dir, "persist"), "--pidfile="+filepath.Join(dir, "pid"), "--control="+filepath.Join(dir, "ctl"))
-	cmd.Env = s.env()
-	var out syncBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("syslog-ng output:\n%s", out.String())
-		}
-	})
+	sendertest.Run(t, filepath.Join(s.root, "usr/sbin/syslog-ng"), []string{"-F", "--stderr", "--no-caps",
+		"--module-path=" + filepath.Join(s.root, "usr/lib/syslog-ng/3.38"), "--cfgfile=" + filepath.Join(dir, "syslog-ng.conf"),
+		"--persist-file=" + filepath.Join(dir, "persist"), "--pidfile=" + filepath.Join(dir, "pid"), "--control=" + filepath.Join(dir, "ctl")},
+		s.env())
 }

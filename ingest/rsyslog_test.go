@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"vigil/internal/rsyslogtest"
+	"vigil/internal/sendertest"
 	"vigil/model"
 	"vigil/store"
 )
@@ -24,7 +24,7 @@ action(type="omfwd" target="127.0.0.1" port="%[1]s" protocol="tcp" %[2]s
 // 1,000 in rsyslog's own forward format (BSD syslog with an RFC 3339
 // time), newline-framed. All of them must be stored, once.
 func TestRsyslogForwarding(t *testing.T) {
-	rsyslogd := rsyslogtest.Path(t)
+	rsyslogd := sendertest.Path(t)
 	cases := []struct {
 		name   string
 		action string
@@ -80,5 +80,5 @@ func runRsyslog(t *testing.T, rsyslogd, addr, action string, lines int) {
 	for i := range in {
 		in[i] = rsyslogLine(i)
 	}
-	rsyslogtest.Forward(t, rsyslogd, in, fmt.Sprintf(rsyslogForward, port(addr), action))
+	sendertest.Forward(t, rsyslogd, in, fmt.Sprintf(rsyslogForward, port(addr), action))
 }

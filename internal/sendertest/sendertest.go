@@ -1,6 +1,7 @@
-// Package rsyslogtest runs Debian's rsyslogd for tests: in the
-// foreground, with the test's own configuration file, never as a service.
-package rsyslogtest
+// Package sendertest runs real syslog senders for tests (Debian's
+// rsyslogd, syslog-ng): in the foreground, with the test's own
+// configuration, never as a service.
+package sendertest
 
 import (
 	"bytes"
@@ -51,11 +52,19 @@ input(type="imfile" File=%q Tag="certagent:" Severity="notice" Facility="local3"
 }
 
 // Start runs rsyslogd with the configuration file conf (its pid file in
-// dir) until the test ends; its output is logged when the test failed.
+// dir) until the test ends.
 func Start(t testing.TB, rsyslogd, dir, conf string) {
 	t.Helper()
+	Run(t, rsyslogd, []string{"-n", "-f", conf, "-i", filepath.Join(dir, "rsyslogd.pid")}, nil)
+}
+
+// Run runs the program path with args (and env, when not nil) until the
+// test ends; its output is logged when the test failed.
+func Run(t testing.TB, path string, args, env []string) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, rsyslogd, "-n", "-f", conf, "-i", filepath.Join(dir, "rsyslogd.pid"))
+	cmd := exec.CommandContext(ctx, path, args...)
+	cmd.Env = env
 	out := &lockedBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
@@ -66,12 +75,12 @@ func Start(t testing.TB, rsyslogd, dir, conf string) {
 		cancel()
 		cmd.Wait()
 		if t.Failed() {
-			t.Logf("rsyslogd output:\n%s", out.String())
+			t.Logf("%s output:\n%s", filepath.Base(path), out.String())
 		}
 	})
 }
 
-// lockedBuffer collects output written from rsyslogd's pipes.
+// lockedBuffer collects a program's output from its pipes.
 type lockedBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer

@@ -118,6 +118,7 @@ func BenchmarkQueries1M(b *testing.B) {
 		{"ActorAndType", "actor=user7&type=E_LOGIN_FAILED", admin},
 		{"LastDay", "from=2026-10-31T00:00:00Z", admin},
 		{"OneHourLastWeek", "from=2026-10-24T10:00:00Z&to=2026-10-24T11:00:00Z", admin},
+		{"OneDayLastWeek", "from=2026-10-24T00:00:00Z&to=2026-10-25T00:00:00Z", admin},
 		{"DeepCursor", "before=" + strconv.Itoa(benchRows/2), admin},
 		{"DeepCursorFTS", "q=signtool&before=" + strconv.Itoa(benchRows/2), admin},
 	}

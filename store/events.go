@@ -261,6 +261,7 @@ func (s *Store) waitIndexed(ctx context.Context, f model.EventFilter) {
 func (s *Store) eventQuery(ctx context.Context, f model.EventFilter) (string, []any, error) {
 	var where []string
 	var args []any
+	var upTo int64 // when > 0, no matching event has a larger id
 	add := func(cond string, a ...any) {
 		where = append(where, cond)
 		args = append(args, a...)
@@ -319,6 +320,17 @@ func (s *Store) eventQuery(ctx context.Context, f model.EventFilter) (string, []
 			}
 		}
 		add(col+` BETWEEN ? AND ?`, from, to)
+		if col != `e.time_ns` && !f.To.IsZero() {
+			// A window in the past: the walk starts at the newest event in
+			// it instead of the newest of all.
+			hi, ok, err := s.maxIDInTimeRange(ctx, from, to)
+			if err != nil {
+				return "", nil, err
+			}
+			if ok {
+				upTo = hi
+			}
+		}
 	}
 	idCol := `e.id`
 	from := `events e`
@@ -337,6 +349,9 @@ func (s *Store) eventQuery(ctx context.Context, f model.EventFilter) (string, []
 		idCol = `f.rowid`
 		where = append([]string{`events_fts MATCH ?`}, where...)
 		args = append([]any{match}, args...)
+	}
+	if upTo > 0 {
+		add(idCol+` <= ?`, upTo)
 	}
 	if f.Before > 0 {
 		add(idCol+` < ?`, f.Before)
@@ -370,6 +385,24 @@ func visibilityCond(v model.Visibility) (string, []any) {
 		args = append(args, v.OwnSystem)
 	}
 	return cond, args
+}
+
+// timeWindowScan bounds how many time-index entries maxIDInTimeRange reads.
+const timeWindowScan = 500_000
+
+// maxIDInTimeRange returns the largest id of an event whose time is in
+// [from, to], reading the time index; ok is false when the window holds
+// more than timeWindowScan events (a window that large reaches recent ids
+// anyway) or none.
+func (s *Store) maxIDInTimeRange(ctx context.Context, from, to int64) (int64, bool, error) {
+	var hi sql.NullInt64
+	var n int64
+	err := s.rdb.QueryRowContext(ctx, `SELECT max(id), count(*) FROM (SELECT id FROM events WHERE time_ns BETWEEN ? AND ? LIMIT ?)`,
+		from, to, timeWindowScan+1).Scan(&hi, &n)
+	if err != nil {
+		return 0, false, fmt.Errorf("store: time window: %w", err)
+	}
+	return hi.Int64, hi.Valid && n <= timeWindowScan, nil
 }
 
 // fewInTimeRange reports whether at most timeIndexProbe events have an

@@ -83,3 +83,53 @@ func TestQueryPlans(t *testing.T) {
 		})
 	}
 }
+
+// TestPastTimeWindow lists a window in the past holding more events than
+// the time index is used for: the listing starts at the newest event in the
+// window and returns exactly its events, newest first, page by page.
+func TestPastTimeWindow(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var evs []model.Event
+	for j := 0; j < 14000; j++ {
+		evs = append(evs, benchEvent(j, start.Add(time.Duration(j)*time.Minute)))
+		evs[j].Time = start.Add(time.Duration(j) * time.Minute)
+	}
+	// A late, backdated event: its id is the largest but its time is inside
+	// the window.
+	late := benchEvent(99, start)
+	late.Time = start.Add(5000 * time.Minute)
+	evs = append(evs, late)
+	if _, err := s.AppendEvents(ctx, evs); err != nil {
+		t.Fatal(err)
+	}
+	from, to := start.Add(2000*time.Minute), start.Add(8999*time.Minute) // 7,000 events
+	want := []int64{14001}
+	for id := int64(9000); id >= 2001; id-- {
+		want = append(want, id)
+	}
+	f := model.EventFilter{From: from, To: to, Limit: 1000, Visibility: model.VisibilityFor(model.User{Role: model.RoleAdmin})}
+	var got []int64
+	for {
+		page, next, err := s.FindEvents(ctx, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range page {
+			got = append(got, e.ID)
+		}
+		if next == 0 {
+			break
+		}
+		f.Before = next
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %d events, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("event %d is %d, want %d", i, got[i], want[i])
+		}
+	}
+}

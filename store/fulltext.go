@@ -181,6 +181,12 @@ func openIndexer(ctx context.Context, path string, events *sql.DB, maxID int64, 
 // start runs the indexing goroutine until close.
 func (ix *indexer) start() { go ix.run() }
 
+// IndexLag returns how many committed events the full-text index does not
+// hold yet (searches do not find them until it does).
+func (s *Store) IndexLag() int64 {
+	return max(0, s.writer.committed.Load()-s.ix.upto.Load())
+}
+
 // offer hands the indexer the documents of events just committed.
 func (ix *indexer) offer(d ftsDocs) {
 	if d.first > 0 {

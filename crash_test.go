@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"vigil/internal/syncbuf"
 )
 
 var (
@@ -51,7 +53,7 @@ func vigilBinary(t testing.TB) string {
 type process struct {
 	cmd  *exec.Cmd
 	url  string
-	logs *syncBuffer
+	logs *syncbuf.Buffer
 }
 
 var listeningRE = regexp.MustCompile(`listener=http addr=(\S+)`)
@@ -68,7 +70,7 @@ func startVigil(t testing.TB, dir string) *process {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &process{cmd: cmd, logs: &syncBuffer{}}
+	p := &process{cmd: cmd, logs: &syncbuf.Buffer{}}
 	addr := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)

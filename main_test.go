@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"vigil/internal/syncbuf"
 )
 
 // vigil runs a command line as the binary would and returns its exit code
@@ -63,7 +65,7 @@ func serveArgs(t *testing.T, args ...string) (map[string]string, func() error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	var stderr syncBuffer
+	var stderr syncbuf.Buffer
 	go func() { done <- Run(ctx, cfg, &stderr) }()
 	select {
 	case <-up:
@@ -76,23 +78,6 @@ func serveArgs(t *testing.T, args ...string) (map[string]string, func() error) {
 		t.Fatal("Run did not start listening")
 	}
 	return nil, nil
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func request(t *testing.T, method, url, token, body string) (int, string) {

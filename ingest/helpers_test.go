@@ -1,7 +1,6 @@
 package ingest
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"vigil/internal/syncbuf"
 	"vigil/model"
 	"vigil/store"
 )
@@ -28,24 +28,7 @@ type harness struct {
 	srv           *Server
 	reg           *prometheus.Registry
 	udp, tcp, tls string
-	logs          *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs          *syncbuf.Buffer
 }
 
 func openStore(t testing.TB, opts store.Options) *store.Store {
@@ -60,7 +43,7 @@ func openStore(t testing.TB, opts store.Options) *store.Store {
 // newHarness starts the listeners named in which ("udp", "tcp", "tls").
 func newHarness(t testing.TB, cfg Config, opts store.Options, which ...string) *harness {
 	t.Helper()
-	h := &harness{st: openStore(t, opts), reg: prometheus.NewRegistry(), logs: &syncBuffer{}}
+	h := &harness{st: openStore(t, opts), reg: prometheus.NewRegistry(), logs: &syncbuf.Buffer{}}
 	log := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	if _, ok := t.(*testing.B); ok {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))

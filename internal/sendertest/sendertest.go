@@ -4,15 +4,15 @@
 package sendertest
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
+
+	"vigil/internal/syncbuf"
 )
 
 // Path returns the rsyslogd executable, or skips the test when rsyslog is
@@ -65,7 +65,7 @@ func Run(t testing.TB, path string, args, env []string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, path, args...)
 	cmd.Env = env
-	out := &lockedBuffer{}
+	out := &syncbuf.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		cancel()
@@ -78,22 +78,4 @@ func Run(t testing.TB, path string, args, env []string) {
 			t.Logf("%s output:\n%s", filepath.Base(path), out.String())
 		}
 	})
-}
-
-// lockedBuffer collects a program's output from its pipes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

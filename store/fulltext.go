@@ -372,7 +372,7 @@ func (ix *indexer) waitFor(ctx context.Context, id int64) {
 		case <-ctx.Done():
 			return
 		case <-timeout.C:
-			ix.log.Warn("search ran on an index behind the events", "indexed_upto", ix.upto.Load(), "wanted", id)
+			ix.log.Debug("search ran on an index behind the events", "indexed_upto", ix.upto.Load(), "wanted", id)
 			return
 		}
 	}

@@ -142,7 +142,7 @@ func openIndexer(ctx context.Context, path string, events *sql.DB, maxID int64, 
 			return nil, fmt.Errorf("store: full-text index: %w", err)
 		}
 	}
-	ix := &indexer{db: db, events: events, log: log, advanced: make(chan struct{}), offered: make(chan ftsDocs, 64),
+	ix := &indexer{db: db, events: events, log: log, advanced: make(chan struct{}), offered: make(chan ftsDocs, 8),
 		wake: make(chan struct{}, 1), stop: make(chan struct{}), stopped: make(chan struct{}),
 		indexed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "vigil_fts_indexed_total", Help: "Events added to the full-text index.",

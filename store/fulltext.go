@@ -116,7 +116,7 @@ func openIndexer(ctx context.Context, path string, events *sql.DB, maxID int64, 
 	q := url.Values{"_busy_timeout": {"10000"}, "_journal_mode": {"WAL"}, "_txlock": {"immediate"},
 		// Derived data: a power loss may lose the newest transactions (they
 		// are indexed again), never corrupt the file.
-		"_synchronous": {"NORMAL"}, "_cache_size": {"-32768"}}
+		"_synchronous": {"NORMAL"}, "_cache_size": {"-8192"}}
 	open := func() (*sql.DB, error) {
 		db, err := sql.Open("sqlite3", fileURI(path, q))
 		if err != nil {

@@ -6,7 +6,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -109,16 +108,11 @@ func crashRound(t testing.TB, p *process, token string, round int, rng *rand.Ran
 					ids[i] = fmt.Sprintf("r%d-c%d-b%d-%d", round, c, b, i)
 					fmt.Fprintf(&buf, `{"event_id":%q,"type":"CERT_USED","message":"crash test %s"}`+"\n", ids[i], ids[i])
 				}
-				req, _ := http.NewRequestWithContext(ctx, "POST", p.url+"/api/v1/events", &buf)
-				req.Header.Set("Authorization", "Bearer "+token)
-				req.Header.Set("Content-Type", "application/x-ndjson")
-				resp, err := http.DefaultClient.Do(req)
+				code, _, err := postNDJSON(ctx, p.url, token, &buf)
 				if err != nil {
 					return // the server died mid-request: not acknowledged
 				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode == 202 {
+				if code == 202 {
 					mu.Lock()
 					acked = append(acked, ids...)
 					mu.Unlock()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"database/sql"
 	"fmt"
 	"net/http"
@@ -38,15 +39,11 @@ func TestDiskFull(t *testing.T) {
 		for i := 0; i < 200; i++ {
 			fmt.Fprintf(&buf, `{"event_id":"b%d-%d","message":"%s filling the disk %d"}`+"\n", batch, i, strings.Repeat("x", 200), i)
 		}
-		req, _ := http.NewRequest("POST", url+"/api/v1/events", &buf)
-		req.Header.Set("Authorization", "Bearer "+ingest)
-		req.Header.Set("Content-Type", "application/x-ndjson")
-		resp, err := http.DefaultClient.Do(req)
+		code, h, err := postNDJSON(context.Background(), url, ingest, &buf)
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp.Body.Close()
-		return resp.StatusCode, resp.Header
+		return code, h
 	}
 	acked := 0
 	full := false

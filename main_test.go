@@ -374,3 +374,21 @@ func TestRestoredOldDatabaseIsReported(t *testing.T) {
 		t.Fatalf("rollback not recorded: %s", body)
 	}
 }
+
+// postNDJSON posts an NDJSON batch with a bearer token and returns the
+// answer's status and headers; err is set when no answer came.
+func postNDJSON(ctx context.Context, url, token string, body io.Reader) (int, http.Header, error) {
+	req, err := http.NewRequestWithContext(ctx, "POST", url+"/api/v1/events", body)
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/x-ndjson")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, resp.Header, nil
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -77,18 +78,9 @@ func BenchmarkPeakRSS(b *testing.B) {
 					fmt.Fprintf(&buf, `{"type":"CERT_USED","actor":{"type":"USER","id":"user%d"},"certificate":{"serial":"%X","subject":"CN=svc-%d"},"agent_id":"agent-%d","message":"signtool signed build %d"}`+"\n",
 						i%50, n*batch+i, i%100, c, n*batch+i)
 				}
-				req, _ := http.NewRequest("POST", p.url+"/api/v1/events", bytes.NewReader(buf.Bytes()))
-				req.Header.Set("Authorization", "Bearer "+ingest)
-				req.Header.Set("Content-Type", "application/x-ndjson")
-				resp, err := http.DefaultClient.Do(req)
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != 202 {
-					b.Errorf("status %d", resp.StatusCode)
+				code, _, err := postNDJSON(context.Background(), p.url, ingest, &buf)
+				if err != nil || code != 202 {
+					b.Errorf("post: %d %v", code, err)
 					return
 				}
 			}

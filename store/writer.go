@@ -43,9 +43,6 @@ func (s *Store) TryAppendEvents(ctx context.Context, events []model.Event) (Appe
 	return s.writer.append(ctx, events, false)
 }
 
-// QueueDepth returns the number of append requests waiting for the writer.
-func (s *Store) QueueDepth() int { return len(s.writer.queue) }
-
 // Outage describes a time when events could not be written.
 type Outage struct {
 	Since, Until  time.Time

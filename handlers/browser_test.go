@@ -493,3 +493,37 @@ func sessionValue(cookies []*network.Cookie) string {
 	}
 	return ""
 }
+
+// TestIndexNoticeInBrowser: the events page's notice that the full-text
+// index is behind comes and goes with the live poll (swapped out of band
+// from inside a <template>, as a <div> cannot stand among table rows),
+// while new rows keep arriving.
+func TestIndexNoticeInBrowser(t *testing.T) {
+	env := newConsoleEnv(t, Config{})
+	seedConsole(env)
+	b := newBrowser(t)
+	u := env.url
+	b.do(t, 15*time.Second, signIn(u, "admin", password("admin")), chromedp.WaitVisible(chromedp.CSS("header.top .user")))
+	b.do(t, 10*time.Second, chromedp.Navigate(u+"/events"), chromedp.WaitReady(chromedp.ID("live")))
+	hidden := func() bool {
+		return get(t, b, 5*time.Second, chromedp.Evaluate[bool](`document.getElementById('index-notice').hidden`))
+	}
+	if !hidden() {
+		t.Fatal("the notice shows while the index is current")
+	}
+	b.resetLog()
+	release := holdIndexLock(t, env.st)
+	env.appendEvents(`{"type":"CERT_USED","outcome":"ALLOWED","actor":{"type":"USER","id":"while-behind"},"message":"not searchable yet"}`)
+	b.do(t, 20*time.Second,
+		chromedp.WaitVisible(chromedp.Search(`//table[@id="events-table"]//td[contains(., "while-behind")]`)),
+		chromedp.WaitVisible(chromedp.Search(`//div[@id="index-notice"][contains(., "Search is catching up")]`)))
+	if n := get(t, b, 5*time.Second, chromedp.Evaluate[int](`document.querySelectorAll('#index-notice').length`)); n != 1 {
+		t.Errorf("%d notices on the page after polls", n)
+	}
+	b.screenshot(t, "events-index-behind")
+	release()
+	get(t, b, 20*time.Second, chromedp.Poll[bool](`document.getElementById('index-notice').hidden`, chromedp.WithPollingInterval(100*time.Millisecond)))
+	if errs := b.seenErrors(); len(errs) > 0 {
+		t.Errorf("console errors: %q", errs)
+	}
+}

@@ -3,15 +3,20 @@ package handlers
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
+	"html"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"vigil/model"
+	"vigil/store"
 )
 
 // login posts the sign-in form and returns the response.
@@ -306,3 +311,148 @@ func strconvI(n int64) string { return strconv.FormatInt(n, 10) }
 
 // openSQL opens the database file read-only, as an operator's sqlite3 would.
 func openSQL(path string) (*sql.DB, error) { return sql.Open("sqlite3", "file:"+path+"?mode=ro") }
+
+// holdIndexLock takes the write lock of the full-text database beside st,
+// as another process (an sqlite3 shell in a transaction) can: the indexer
+// then cannot write, and the index falls behind the events. The returned
+// function lets it go (and is also run at cleanup, before the store closes).
+func holdIndexLock(t *testing.T, st *store.Store) (release func()) {
+	t.Helper()
+	ctx := context.Background()
+	db, err := sql.Open("sqlite3", "file:"+filepath.Join(filepath.Dir(st.Path()), "vigil-fts.db")+"?_busy_timeout=10000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			conn.ExecContext(ctx, "ROLLBACK")
+			conn.Close()
+			db.Close()
+		})
+	}
+	t.Cleanup(release)
+	return release
+}
+
+var liveURLRe = regexp.MustCompile(`id="live" class="live" hx-get="([^"]+)"`)
+
+// TestIndexLagNotice: while the full-text index is behind (its database
+// locked by another writer), the events page says so, worded for whether
+// the list shown goes through the index; the live poll brings the notice
+// in, keeps its count current and takes it away once the index has caught
+// up. The dashboard, Settings and the API's index_lag say the same.
+func TestIndexLagNotice(t *testing.T) {
+	env := newConsoleEnv(t, Config{})
+	cookie := env.session("admin")
+	hx := http.Header{"Hx-Request": {"true"}}
+	const notice = "Search is catching up"
+	first := env.appendEvents(`{"type":"CERT_USED","actor":{"id":"alice"},"message":"before"}`)[0]
+
+	body := readBody(t, env.do(http.MethodGet, "/events", cookie, "", nil))
+	if !strings.Contains(body, `<div id="index-notice" hidden>`) || strings.Contains(body, notice) {
+		t.Fatalf("current index: the page lacks the hidden notice or shows it:\n%s", body)
+	}
+	live := "/events?after=" + strconvI(first)
+	if resp := env.do(http.MethodGet, live, cookie, "", hx); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("poll with nothing new on a current index: %d", resp.StatusCode)
+	}
+	apiLag := func(query string) (int64, []model.Event) {
+		t.Helper()
+		var got struct {
+			Events   []model.Event `json:"events"`
+			IndexLag *int64        `json:"index_lag"`
+		}
+		resp := env.do(http.MethodGet, "/api/v1/events?"+query, cookie, "", nil)
+		if err := json.Unmarshal([]byte(readBody(t, resp)), &got); err != nil || got.IndexLag == nil {
+			t.Fatalf("GET /api/v1/events?%s: %d %v, index_lag %v", query, resp.StatusCode, err, got.IndexLag)
+		}
+		return *got.IndexLag, got.Events
+	}
+	for deadline := time.Now().Add(30 * time.Second); env.st.IndexLag() > 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the index did not catch up before the test")
+		}
+	}
+
+	release := holdIndexLock(t, env.st)
+	second := env.appendEvents(`{"type":"CERT_USED","actor":{"id":"alice"},"message":"while locked"}`)[0]
+	// poll follows the page's live poll as a browser does, until an answer
+	// satisfies done; it returns that answer.
+	poll := func(done func(status int, body string) bool) string {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			resp := env.do(http.MethodGet, live, cookie, "", hx)
+			body := readBody(t, resp)
+			if resp.StatusCode == http.StatusOK {
+				m := liveURLRe.FindStringSubmatch(body)
+				if m == nil {
+					t.Fatalf("poll answer without the next poll:\n%s", body)
+				}
+				live = html.UnescapeString(m[1])
+			}
+			if done(resp.StatusCode, body) {
+				return body
+			}
+		}
+		t.Fatalf("live poll %s: still not there after 30 s", live)
+		return ""
+	}
+	body = poll(func(status int, body string) bool { return strings.Contains(body, notice) })
+	for _, want := range []string{`hx-swap-oob="true" class="notice" role="status"`, "This list is complete", "<template>"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("poll answer while behind lacks %q:\n%s", want, body)
+		}
+	}
+	if !strings.Contains(live, "index_behind=1") {
+		t.Errorf("the next poll %s does not say the notice is shown", live)
+	}
+	if !strings.Contains(readBody(t, env.do(http.MethodGet, live, cookie, "", hx)), notice) {
+		t.Errorf("a poll while still behind does not keep the notice current")
+	}
+
+	page := readBody(t, env.do(http.MethodGet, "/events", cookie, "", nil))
+	if !strings.Contains(page, notice) || !strings.Contains(page, "This list is complete") || strings.Contains(page, "hx-swap-oob") {
+		t.Errorf("events page while behind:\n%s", page)
+	}
+	if page := readBody(t, env.do(http.MethodGet, "/events?actor=alice", cookie, "", nil)); !strings.Contains(page, "This list may be missing some of them") {
+		t.Errorf("a list filtered through the index does not warn that it may be incomplete:\n%s", page)
+	}
+	if lag, events := apiLag("actor=alice"); lag < 1 || len(events) != 1 || events[0].ID != first {
+		t.Errorf("API through the stalled index: index_lag %d, %d events", lag, len(events))
+	}
+	if lag, events := apiLag("category=USAGE"); lag != 0 || len(events) != 2 || events[0].ID != second {
+		t.Errorf("API without the index: index_lag %d, %d events", lag, len(events))
+	}
+	if page := readBody(t, env.do(http.MethodGet, "/", cookie, "", nil)); !strings.Contains(page, "search is catching up") {
+		t.Errorf("dashboard while behind does not say so")
+	}
+	if page := readBody(t, env.do(http.MethodGet, "/settings", cookie, "", nil)); !strings.Contains(page, "catching up</span> searchable up to event ") || !strings.Contains(page, "not yet searchable") {
+		t.Errorf("Settings while behind does not say so")
+	}
+
+	release()
+	body = poll(func(status int, body string) bool { return status == http.StatusOK && !strings.Contains(body, notice) })
+	if !strings.Contains(body, `<div id="index-notice" hx-swap-oob="true" hidden>`) || strings.Contains(live, "index_behind") {
+		t.Errorf("the poll after catching up does not take the notice away (next poll %s):\n%s", live, body)
+	}
+	if resp := env.do(http.MethodGet, live, cookie, "", hx); resp.StatusCode != http.StatusNoContent {
+		t.Errorf("poll with nothing new once caught up: %d", resp.StatusCode)
+	}
+	if page := readBody(t, env.do(http.MethodGet, "/events", cookie, "", nil)); strings.Contains(page, notice) {
+		t.Errorf("events page once caught up still shows the notice")
+	}
+	if lag, events := apiLag("actor=alice"); lag != 0 || len(events) != 2 {
+		t.Errorf("API once caught up: index_lag %d, %d events", lag, len(events))
+	}
+	if page := readBody(t, env.do(http.MethodGet, "/settings", cookie, "", nil)); !strings.Contains(page, "current: searchable up to event") {
+		t.Errorf("Settings once caught up does not say the index is current")
+	}
+}

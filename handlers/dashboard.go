@@ -285,6 +285,10 @@ func (s *Server) eventCards(ctx context.Context, now time.Time, vis model.Visibi
 		Label: "Ingest rate", Value: fmt.Sprintf("%s/min", rate(last5, 5)),
 		Note: fmt.Sprintf("%d events received in the last hour", lastHour), Href: "/events",
 	}}
+	if ix := s.store.IndexStatus(); ix.Behind {
+		cards[0].Note += "; search is catching up: " + thousands(ix.Lag) + " not yet searchable"
+		cards[0].Class = "warning"
+	}
 	dayAgo := now.Add(-24 * time.Hour)
 	for _, f := range []struct {
 		label, category, outcome string

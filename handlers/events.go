@@ -16,6 +16,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"vigil/model"
+	"vigil/store"
 )
 
 // maxItemErrors bounds the per-item reasons returned for a refused batch.
@@ -141,10 +142,17 @@ func (s *Server) listEvents(c echo.Context) error {
 		v := strconv.FormatInt(next, 10)
 		cursor = &v
 	}
+	// A listing through the full-text index may miss the events the index
+	// does not hold yet; say how many there are.
+	var lag int64
+	if store.UsesFullText(f) {
+		lag = s.store.IndexStatus().Lag
+	}
 	return c.JSON(http.StatusOK, struct {
-		Events []model.Event `json:"events"`
-		Next   *string       `json:"next"`
-	}{events, cursor})
+		Events   []model.Event `json:"events"`
+		Next     *string       `json:"next"`
+		IndexLag int64         `json:"index_lag"`
+	}{events, cursor, lag})
 }
 
 func (s *Server) getEvent(c echo.Context) error {

@@ -14,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"vigil/model"
+	"vigil/store"
 )
 
 // logPage is one of the console's event logs: Events, Audit, System log.
@@ -140,7 +141,24 @@ type logView struct {
 	LiveURL      string // newer-rows poll, "" when not on the first page
 	CountShown   int
 	Start, Limit int
+	Index        indexNotice
 }
+
+// indexNotice is the log pages' notice that the full-text index is behind
+// the events (store.IndexStatus): shown while a search may miss the
+// newest events, kept current by the live poll, gone once it has caught up.
+type indexNotice struct {
+	Behind   bool
+	Lag      int64 // events not yet searchable
+	Filtered bool  // the list shown goes through the index, so it may miss them
+	OOB      bool  // in a live poll's answer: swapped in out of band
+}
+
+// indexBehindParam marks a live poll sent by a page that shows the index
+// notice. While the index is behind, every poll answers with the notice
+// (its count moves); the first poll after it has caught up takes the
+// notice away, even when there are no new rows.
+const indexBehindParam = "index_behind"
 
 // tableRow is one event in a log table.
 type tableRow struct {
@@ -225,7 +243,9 @@ func (s *Server) logHandler(lp logPage) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		view := &logView{Path: lp.Path, Title: lp.Title, CountShown: len(events), Start: f.Offset, Limit: f.Limit}
+		ix := s.store.IndexStatus()
+		view := &logView{Path: lp.Path, Title: lp.Title, CountShown: len(events), Start: f.Offset, Limit: f.Limit,
+			Index: indexNotice{Behind: ix.Behind, Lag: ix.Lag, Filtered: store.UsesFullText(f)}}
 		for _, col := range lp.Columns {
 			view.Headers = append(view.Headers, col.Header)
 		}
@@ -238,11 +258,17 @@ func (s *Server) logHandler(lp logPage) echo.HandlerFunc {
 				after = events[0].ID
 			}
 			view.LiveURL = lp.Path + "?" + withParam(lq.base, "after", strconv.FormatInt(after, 10))
+			if ix.Behind {
+				view.LiveURL += "&" + indexBehindParam + "=1"
+			}
 		}
 		if c.QueryParams().Has("after") {
-			if len(events) == 0 {
+			// Nothing to change on the page: no new rows and no notice to
+			// show, update or take away.
+			if len(events) == 0 && !ix.Behind && c.QueryParam(indexBehindParam) != "1" {
 				return c.NoContent(http.StatusNoContent)
 			}
+			view.Index.OOB = true
 			return s.render(c, http.StatusOK, "log", "live", &pageData{Section: lp.Path, Page: view})
 		}
 		if next > 0 {

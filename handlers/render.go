@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -73,6 +74,7 @@ var templateFuncs = template.FuncMap{
 		return t.Format(time.RFC3339Nano)
 	},
 	"lower": strings.ToLower,
+	"count": thousands,
 	// short abbreviates a long hex digest for a table cell.
 	"short": func(s string) string {
 		if len(s) <= 16 {
@@ -217,4 +219,21 @@ func safeNext(next string) string {
 		out += "?" + u.RawQuery
 	}
 	return out
+}
+
+// thousands writes n with thousands separators: 123,456.
+func thousands(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	var b strings.Builder
+	if n < 0 {
+		b.WriteByte('-')
+		s = s[1:]
+	}
+	for i := range len(s) {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }

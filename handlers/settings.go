@@ -9,6 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"vigil/model"
+	"vigil/store"
 )
 
 // settingsView is the Settings page: users and API tokens.
@@ -23,6 +24,7 @@ type settingsView struct {
 	Schedules  []Schedule
 	PublicKey  string          // verifier key of the checkpoints
 	Checkpoint *checkpointJSON // the newest, if any
+	Index      store.IndexStatus
 	Form       map[string]string
 }
 
@@ -64,7 +66,7 @@ func (s *Server) renderSettings(c echo.Context, status int, data *pageData, nt *
 	view := &settingsView{
 		Users: users, Tokens: tokens, Roles: model.Roles, Scopes: model.Scopes,
 		CanEdit: principal(c).User.Role == model.RoleAdmin, NewToken: nt,
-		Form: map[string]string{}, Schedules: s.cfg.Schedules,
+		Form: map[string]string{}, Schedules: s.cfg.Schedules, Index: s.store.IndexStatus(),
 	}
 	if s.cfg.CheckpointKey != nil {
 		view.PublicKey = s.cfg.CheckpointKey.PublicKey()

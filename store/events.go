@@ -244,15 +244,19 @@ func (s *Store) ExportEvents(ctx context.Context, f model.EventFilter, fn func(*
 	return n, nil
 }
 
-// usesFullText reports whether f is answered through the full-text index.
-func usesFullText(f model.EventFilter) bool {
+// UsesFullText reports whether f is answered through the full-text index:
+// a text search (q) and the type, actor, agent and tenant filters are; the
+// category, outcome, time and access-control filters on their own are not.
+// While the index is behind (IndexStatus), a listing that uses it may miss
+// the newest events.
+func UsesFullText(f model.EventFilter) bool {
 	return f.Q != "" || f.Type != "" || f.Actor != "" || f.AgentID != "" || f.Tenant != ""
 }
 
 // waitIndexed lets the full-text index catch up with the events committed
 // so far before a query that uses it, so what was acknowledged is found.
 func (s *Store) waitIndexed(ctx context.Context, f model.EventFilter) {
-	if usesFullText(f) {
+	if UsesFullText(f) {
 		s.ix.waitFor(ctx, s.writer.committed.Load())
 	}
 }

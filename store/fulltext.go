@@ -99,6 +99,7 @@ type indexer struct {
 	log    *slog.Logger
 
 	upto     atomic.Int64 // every event up to this id is indexed
+	mark     lagMark      // whether upto keeps up within a search's wait
 	mu       sync.Mutex
 	advanced chan struct{} // closed and replaced when upto moves
 	wake     chan struct{}
@@ -175,6 +176,9 @@ func openIndexer(ctx context.Context, path string, events *sql.DB, maxID int64, 
 		upto = 0
 	}
 	ix.upto.Store(upto)
+	// A rebuild, or a catch-up after a crash, counts as behind from the
+	// start: what was committed before now is not all searchable.
+	ix.mark.set(maxID, time.Now())
 	return ix, nil
 }
 
@@ -185,6 +189,62 @@ func (ix *indexer) start() { go ix.run() }
 // hold yet (searches do not find them until it does).
 func (s *Store) IndexLag() int64 {
 	return max(0, s.writer.committed.Load()-s.ix.upto.Load())
+}
+
+// IndexStatus is how far the full-text index is behind the events.
+type IndexStatus struct {
+	Committed int64 // sequence id of the newest committed event
+	Indexed   int64 // every event up to this id is in the index
+	Lag       int64 // committed events not yet searchable (IndexLag)
+	// Behind is set when events committed more than maxSearchWait (2 s)
+	// ago are still not indexed: a search, which waits that long for the
+	// index, may then miss the newest events. A lag the indexer clears
+	// within the wait (the usual state during a flood) only delays a
+	// search and does not set it.
+	Behind bool
+}
+
+// IndexStatus returns how far the full-text index is behind the events.
+func (s *Store) IndexStatus() IndexStatus {
+	committed, upto := s.writer.committed.Load(), s.ix.upto.Load()
+	return IndexStatus{
+		Committed: committed, Indexed: upto, Lag: max(0, committed-upto),
+		Behind: s.ix.mark.behind(committed, upto, time.Now()),
+	}
+}
+
+// lagMark tells whether the index keeps up with the events within a
+// search's wait. It holds a committed id and when it was seen: once the
+// index reaches the id, the mark moves to the newest committed id; while
+// the index has not reached it, the index is behind by more than the time
+// since the mark was set. Time matters here, not a count of events: the
+// same backlog is cleared in a blink on an idle machine and takes seconds
+// on a loaded one. The mark moves only when asked, so a caller that asks
+// every second or so (a live page) learns of a stall within about
+// maxSearchWait plus its own interval.
+type lagMark struct {
+	mu sync.Mutex
+	id int64
+	at time.Time
+}
+
+// set places the mark at committed id id, seen at now.
+func (m *lagMark) set(id int64, now time.Time) {
+	m.mu.Lock()
+	m.id, m.at = id, now
+	m.mu.Unlock()
+}
+
+// behind reports, with committed and upto read at now, whether events
+// committed more than maxSearchWait ago are not indexed yet.
+func (m *lagMark) behind(committed, upto int64, now time.Time) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if upto >= m.id {
+		m.id, m.at = committed, now
+		return false
+	}
+	return now.Sub(m.at) > maxSearchWait
 }
 
 // offer hands the indexer the documents of events just committed.

@@ -2,9 +2,12 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
+	"time"
 )
 
 // TestFullTextIndexRebuilds: the full-text database is derived data. Lost,
@@ -59,6 +62,121 @@ func TestFullTextIndexRebuilds(t *testing.T) {
 			defer s.Close()
 			if n := countSearch(t, s, "leaf"); n != c.want {
 				t.Fatalf("found %d after the index was rebuilt, want %d", n, c.want)
+			}
+		})
+	}
+}
+
+// holdIndexLock takes the write lock of the full-text database at path, as
+// another process (a second Vigil, an sqlite3 shell in a transaction) can:
+// the indexer then cannot write, and the index falls behind the events.
+// The returned function lets it go (and is also run at cleanup).
+func holdIndexLock(t *testing.T, path string) (release func()) {
+	t.Helper()
+	ctx := context.Background()
+	db, err := sql.Open("sqlite3", "file:"+path+"?_busy_timeout=10000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			conn.ExecContext(ctx, "ROLLBACK")
+			conn.Close()
+			db.Close()
+		})
+	}
+	t.Cleanup(release)
+	return release
+}
+
+// TestIndexStatus: while the indexer cannot write, committed events are
+// counted as not searchable, the index is reported behind once they have
+// waited longer than a search waits (and a search indeed misses them), and
+// it is reported current again once the indexer has caught up.
+func TestIndexStatus(t *testing.T) {
+	s := openTest(t)
+	if st := s.IndexStatus(); st.Behind || st.Lag != 0 {
+		t.Fatalf("empty store: %+v", st)
+	}
+	release := holdIndexLock(t, ftsPath(s.Path()))
+	appendN(t, s, 30, 10)
+	st := waitIndexStatus(t, s, func(st IndexStatus) bool { return st.Behind })
+	if st.Committed != 30 || st.Indexed != 0 || st.Lag != 30 {
+		t.Errorf("behind: %+v, want 30 committed, none indexed", st)
+	}
+	if n := countSearch(t, s, "leaf"); n != 0 {
+		t.Errorf("a search on the stalled index found %d events", n)
+	}
+	release()
+	st = waitIndexStatus(t, s, func(st IndexStatus) bool { return !st.Behind && st.Lag == 0 })
+	if st.Indexed != 30 {
+		t.Errorf("caught up: %+v", st)
+	}
+	if n := countSearch(t, s, "leaf"); n != 30 {
+		t.Errorf("found %d after catching up, want 30", n)
+	}
+}
+
+// waitIndexStatus polls s.IndexStatus until ok accepts it, for at most 30 s.
+func waitIndexStatus(t *testing.T, s *Store, ok func(IndexStatus) bool) IndexStatus {
+	t.Helper()
+	var st IndexStatus
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if st = s.IndexStatus(); ok(st) {
+			return st
+		}
+	}
+	t.Fatalf("index status still %+v after 30 s", st)
+	return st
+}
+
+// TestIndexLagMark: the index counts as behind only when it has not
+// reached, for longer than a search waits, what was committed before.
+func TestIndexLagMark(t *testing.T) {
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	type step struct {
+		at              time.Duration // after t0
+		committed, upto int64
+		want            bool
+	}
+	cases := []struct {
+		name  string
+		start int64 // committed when the store opened
+		steps []step
+	}{
+		{"Current", 10, []step{{0, 10, 10, false}, {5 * time.Second, 12, 12, false}}},
+		// During a flood the index is never level with the events, but it
+		// passes each mark within the wait: searches find everything.
+		{"FloodKeptUp", 0, []step{
+			{0, 1000, 0, false}, {time.Second, 80_000, 1_200, false}, {2 * time.Second, 160_000, 81_000, false},
+			{3 * time.Second, 240_000, 165_000, false}, {4 * time.Second, 320_000, 250_000, false},
+		}},
+		{"Stalled", 0, []step{
+			{0, 5, 0, false}, {time.Second, 5, 0, false}, {2 * time.Second, 6, 0, false},
+			{2500 * time.Millisecond, 6, 0, true}, {3 * time.Second, 7, 6, false}, {4 * time.Second, 7, 7, false},
+		}},
+		// A rebuild after a restore is behind from the start.
+		{"Rebuild", 1_000_000, []step{
+			{time.Second, 1_000_000, 8192, false}, {3 * time.Second, 1_000_000, 200_000, true},
+			{10 * time.Second, 1_000_050, 900_000, true}, {14 * time.Second, 1_000_100, 1_000_100, false},
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var m lagMark
+			m.set(c.start, t0)
+			for i, st := range c.steps {
+				if got := m.behind(st.committed, st.upto, t0.Add(st.at)); got != st.want {
+					t.Errorf("step %d (%v: committed %d, indexed %d): behind %v, want %v", i, st.at, st.committed, st.upto, got, st.want)
+				}
 			}
 		})
 	}

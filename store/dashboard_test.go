@@ -107,14 +107,15 @@ func TestReceivedSince(t *testing.T) {
 	}
 }
 
-// BenchmarkDashboardQueries measures the dashboard's queries at
-// VIGIL_BENCH_ROWS events (default 1,000,000) spread over 30 days: a 7-day
-// and a 24-hour hourly trend by category and the ingest rate. It also
-// reports the database's size per event (file and WAL, after a checkpoint).
+// BenchmarkDashboardQueries measures the dashboard's queries at the first
+// of benchSizes (VIGIL_BENCH_ROWS, default 1,000,000) events spread over 30
+// days: a 7-day and a 24-hour hourly trend by category and the ingest rate.
+// It also reports the database's size per event (file and WAL, after a
+// checkpoint).
 func BenchmarkDashboardQueries(b *testing.B) {
 	s := openTest(b)
 	end := time.Now()
-	rows := envInt("VIGIL_BENCH_ROWS", 1_000_000)
+	rows := benchSizes(b)[0]
 	fillBench(b, s, rows, end)
 	ctx := context.Background()
 	s.ix.waitFor(ctx, int64(rows))

@@ -1,0 +1,333 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The logs in testdata: small.log is the raw log of a real harness run at
+// small sizes (make bench BENCH_STORED=200000 BENCH_ROWS=100000,200000, on a
+// shared machine); full.log is the same log with the sizes of make bench
+// and figures changed to give each target a verdict to check (its figures
+// are not measurements); failed.log has no loggen, no loaded TCP run, one
+// query size and a failed BenchmarkPeakRSS.
+
+func readLog(t *testing.T, name string) *Log {
+	t.Helper()
+	f, err := os.Open(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	l, err := parseLog(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func TestParseResult(t *testing.T) {
+	cases := []struct {
+		name       string
+		line       string
+		gomaxprocs string
+		wantOK     bool
+		wantName   string
+		wantN      int
+		want       []Metric
+	}{
+		{"SubBenchmark", "BenchmarkTCPIngest/conns=1-2         \t       1\t2279545626 ns/op\t        97.38 max-fts-lag-ms\t     87737 msgs/s", "2",
+			true, "BenchmarkTCPIngest/conns=1", 1, []Metric{{2279545626, "ns/op"}, {97.38, "max-fts-lag-ms"}, {87737, "msgs/s"}}},
+		{"NestedSizes", "BenchmarkTCPIngest/stored=10000000/conns=1-2 \t 1\t 4250401502 ns/op\t 79000 msgs/s\t 81300 prefill-events/s", "2",
+			true, "BenchmarkTCPIngest/stored=10000000/conns=1", 1, []Metric{{4250401502, "ns/op"}, {79000, "msgs/s"}, {81300, "prefill-events/s"}}},
+		{"ZeroAndUnicodeUnits", "BenchmarkHTTPIngest-2   \t       1\t5996551022 ns/op\t        21.95 cpu-µs/event\t         0 rows", "2",
+			true, "BenchmarkHTTPIngest", 1, []Metric{{5996551022, "ns/op"}, {21.95, "cpu-µs/event"}, {0, "rows"}}},
+		{"ManyIterations", "BenchmarkDecode-2   \t  120000\t  2463 ns/op\t  406000 msgs/s", "2",
+			true, "BenchmarkDecode", 120000, []Metric{{2463, "ns/op"}, {406000, "msgs/s"}}},
+		// GOMAXPROCS=1: no suffix, and a name ending in digits keeps them.
+		{"NoSuffixWithOneProc", "BenchmarkQueries/rows=1000/agent-9 \t 1\t 5 ns/op", "1",
+			true, "BenchmarkQueries/rows=1000/agent-9", 1, []Metric{{5, "ns/op"}}},
+		{"SuffixWithoutHeader", "BenchmarkPeakRSS-4 \t 1\t 9 ns/op\t 216.4 peak-RSS-MiB", "",
+			true, "BenchmarkPeakRSS", 1, []Metric{{9, "ns/op"}, {216.4, "peak-RSS-MiB"}}},
+		{"NameAlone", "BenchmarkQueries/rows=1000000", "2", false, "", 0, nil},
+		{"LogLine", "    bench_test.go:77: prefilled 200000 events in 5s", "2", false, "", 0, nil},
+		{"ValueWithoutUnit", "BenchmarkX-2 \t 1\t 5 ns/op\t 7", "2", false, "", 0, nil},
+		{"NotANumber", "BenchmarkX-2 \t 1\t fast ns/op", "2", false, "", 0, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r, ok := parseResult(c.line, c.gomaxprocs)
+			if ok != c.wantOK {
+				t.Fatalf("ok = %v, want %v (%+v)", ok, c.wantOK, r)
+			}
+			if !ok {
+				return
+			}
+			if r.Name != c.wantName || r.N != c.wantN {
+				t.Errorf("name, N = %q, %d; want %q, %d", r.Name, r.N, c.wantName, c.wantN)
+			}
+			if len(r.Metrics) != len(c.want) {
+				t.Fatalf("metrics = %v, want %v", r.Metrics, c.want)
+			}
+			for i, m := range c.want {
+				if r.Metrics[i] != m {
+					t.Errorf("metric %d = %v, want %v", i, r.Metrics[i], m)
+				}
+			}
+		})
+	}
+}
+
+func TestParseLog(t *testing.T) {
+	full := readLog(t, "full.log")
+	if got := len(full.Results); got != 49 {
+		t.Errorf("full.log: %d results, want 49 (3 TCP, StoreAppend, Loggen, HTTP, 2 × (Fill, ExportAll, 19 queries), PeakRSS)", got)
+	}
+	if len(full.Failed) != 0 {
+		t.Errorf("full.log: failed %v", full.Failed)
+	}
+	for k, want := range map[string]string{
+		"start": "2026-11-22T01:42:01Z", "command": "make bench", "commit": "62fcff8", "cores": "2",
+		"cpu": "Intel(R) Xeon(R) Processor", "ram-kib": "24683656", "loadavg": "0.26 0.64 1.15",
+		"end": "2026-11-22T01:56:31Z", "loadavg-end": "2.01 1.95 1.60",
+	} {
+		if got := full.Header[k]; got != want {
+			t.Errorf("header %s = %q, want %q", k, got, want)
+		}
+	}
+	metrics := []struct {
+		log, name, unit, pkg string
+		want                 float64
+	}{
+		{"full.log", "BenchmarkTCPIngest/conns=1", "msgs/s", "vigil/ingest", 104512},
+		{"full.log", "BenchmarkTCPIngest/conns=4", "max-fts-lag-ms", "vigil/ingest", 1250},
+		{"full.log", "BenchmarkTCPIngest/stored=10000000/conns=1", "prefill-events/s", "vigil/ingest", 81300},
+		{"full.log", "BenchmarkLoggen", "vigil/rsyslog", "vigil/ingest", 0.1703},
+		{"full.log", "BenchmarkHTTPIngest", "cpu-µs/event", "vigil/handlers", 21.95},
+		{"full.log", "BenchmarkQueries/rows=10000000/FTSPrefix", "p95-ms", "vigil/store", 348.2},
+		{"full.log", "BenchmarkQueries/rows=1000000/FTSRare", "rows", "vigil/store", 1},
+		{"full.log", "BenchmarkQueries/rows=10000000/ActorAndType", "rows", "vigil/store", 0},
+		{"full.log", "BenchmarkPeakRSS", "peak-RSS-MiB", "vigil", 216.4},
+		{"small.log", "BenchmarkTCPIngest/stored=200000/conns=1", "msgs/s", "vigil/ingest", 47055},
+		{"small.log", "BenchmarkQueries/rows=200000/ExportAll", "heap-MiB", "vigil/store", 2.734},
+		{"failed.log", "BenchmarkQueries/rows=1000000/FTSPrefix", "p50-ms", "vigil/store", 30.3},
+	}
+	logs := map[string]*Log{"full.log": full, "small.log": readLog(t, "small.log"), "failed.log": readLog(t, "failed.log")}
+	for _, m := range metrics {
+		t.Run(m.log+"/"+m.name+"/"+m.unit, func(t *testing.T) {
+			r, ok := logs[m.log].Find(m.name)
+			if !ok {
+				t.Fatalf("no result %s", m.name)
+			}
+			if r.Pkg != m.pkg {
+				t.Errorf("package %q, want %q", r.Pkg, m.pkg)
+			}
+			if got, ok := r.Metric(m.unit); !ok || got != m.want {
+				t.Errorf("%s = %v (%v), want %v", m.unit, got, ok, m.want)
+			}
+		})
+	}
+	failed := logs["failed.log"]
+	if want := "BenchmarkPeakRSS, go test vigil (exit 1)"; joinList(failed.Failed) != want {
+		t.Errorf("failed.log: failed %q, want %q", joinList(failed.Failed), want)
+	}
+	if _, ok := failed.Find("BenchmarkLoggen"); ok {
+		t.Error("failed.log: a Loggen result")
+	}
+}
+
+func TestTargets(t *testing.T) {
+	type want struct {
+		verdict  string
+		measured string // a part of the measured figure
+	}
+	cases := []struct {
+		log  string
+		want map[string]want // by the start of the goal
+	}{
+		{"full.log", map[string]want{
+			"durable TCP syslog ingest": {met, "104,512 msgs/s"},
+			"ratio to rsyslog":          {reported, "0.17: loggen → Vigil 66,448 msgs/s, loggen → rsyslog → file 390,117 msgs/s (`TCPIngest/conns=1` / rsyslog: 0.27)"},
+			"full-text lag":             {met, "1.25 s, worst of: conns=1 0.21 s; conns=4 1.25 s; stored=10000000/conns=1 0.98 s"},
+			"TCP ingest rate with":      {notMet, "79,000 msgs/s at 10,000,000 stored, 104,512 at 0: 76 %"},
+			"newest-100":                {notMet, "17 of 19 queries ≤ 50 ms; over: FTSPrefix 348 ms, OneHourLastWeek 300 ms"},
+			"export streamed":           {met, "170,322 rows/s at 10,000,000"},
+			"export memory flat":        {met, "2.81 MiB after 10,000,000 rows, 3.60 MiB after 1,000,000"},
+			"CSV export over HTTP":      {met, "166,239 rows/s"},
+			"peak RSS":                  {met, "216 MiB"},
+			"durable HTTP NDJSON":       {met, "73,169 events/s"},
+		}},
+		{"small.log", map[string]want{
+			"durable TCP syslog ingest": {notMet, "68,718 msgs/s"},
+			"ratio to rsyslog":          {reported, "0.12"},
+			"full-text lag":             {met, "0.75 s"},
+			"TCP ingest rate with":      {"not measured at 10,000,000 (run at 200,000)", "47,055 msgs/s at 200,000 stored, 68,718 at 0: 68 %"},
+			"newest-100":                {"not measured at 10,000,000 (run at 200,000)", "at 200,000: 19 of 19 queries ≤ 50 ms; slowest FTSPrefix 7.42 ms"},
+			"export streamed":           {"not measured at 10,000,000 (run at 200,000)", "271,981 rows/s at 200,000"},
+			"export memory flat":        {"not measured at 10,000,000 (run at 200,000)", "2.73 MiB after 200,000 rows, 3.90 MiB after 100,000"},
+			"CSV export over HTTP":      {met, "176,585 rows/s"},
+			"peak RSS":                  {met, "226 MiB"},
+			"durable HTTP NDJSON":       {met, "53,364 events/s"},
+		}},
+		// No loggen, no loaded run, one query size, PeakRSS failed.
+		{"failed.log", map[string]want{
+			"durable TCP syslog ingest": {notMet, "87,737 msgs/s"},
+			"ratio to rsyslog":          {notMeasured, "—"},
+			"full-text lag":             {notMet, "2.41 s, worst of: conns=1 0.10 s; conns=4 2.41 s"},
+			"TCP ingest rate with":      {notMeasured, "—"},
+			"newest-100":                {"not measured at 10,000,000 (run at 1,000,000)", "2 of 2 queries ≤ 50 ms; slowest FTSPrefix 32.6 ms"},
+			"export streamed":           {"not measured at 10,000,000 (run at 1,000,000)", "260,788 rows/s at 1,000,000"},
+			"export memory flat":        {notMeasured, "—"},
+			"CSV export over HTTP":      {notMeasured, "—"},
+			"peak RSS":                  {notMeasured, "—"},
+			"durable HTTP NDJSON":       {notMet, "43,364 events/s"},
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.log, func(t *testing.T) {
+			ts := targets(readLog(t, c.log))
+			if len(ts) != len(c.want) {
+				t.Errorf("%d targets, want %d", len(ts), len(c.want))
+			}
+			for prefix, w := range c.want {
+				var found bool
+				for _, tg := range ts {
+					if !strings.HasPrefix(tg.Goal, prefix) {
+						continue
+					}
+					found = true
+					if tg.Verdict != w.verdict {
+						t.Errorf("%s: verdict %q, want %q (measured %q)", prefix, tg.Verdict, w.verdict, tg.Measured)
+					}
+					if !strings.Contains(tg.Measured, w.measured) {
+						t.Errorf("%s: measured %q, want it to contain %q", prefix, tg.Measured, w.measured)
+					}
+				}
+				if !found {
+					t.Errorf("no target %q", prefix)
+				}
+			}
+		})
+	}
+	t.Run("Empty", func(t *testing.T) {
+		for _, tg := range targets(&Log{}) {
+			if tg.Verdict != notMeasured && tg.Verdict != reported {
+				t.Errorf("%s: %q with no results", tg.Goal, tg.Verdict)
+			}
+		}
+	})
+}
+
+func TestRender(t *testing.T) {
+	now := time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC)
+	cases := []struct {
+		log      string
+		contains []string
+	}{
+		{"full.log", []string{
+			"## Harness run (2026-11-22, commit 62fcff8)\n",
+			"- Command: `make bench`; raw output in `.cache/bench/x.log` (not kept in git).\n",
+			"- Started 2026-11-22 01:42 UTC, 14m30s in all.\n",
+			"- Machine: 2 cores (Intel(R) Xeon(R) Processor), 23.5 GiB RAM, Linux 6.18.44-fc-v769, go1.26.8 linux/amd64, go-sqlite3 v1.14.53.\n",
+			"- Load average (1, 5, 15 minutes): 0.26, 0.64, 1.15 when the runs started; 2.01, 1.95, 1.60 when they ended.\n",
+			"| durable TCP syslog ingest ≥ 100,000 msgs/s (`TCPIngest/conns=1`: one connection, empty store) | 104,512 msgs/s | met |\n",
+			"### BenchmarkTCPIngest (vigil/ingest)\n\n| run | msgs/s | prefill-events/s | max-fts-lag-ms | ms-after-last-write | ms-until-searchable |\n",
+			"| stored=10000000/conns=1 | 79,000 | 81,300 | 981 | 217 | 219 |\n",
+			"| conns=1 | 104,512 | — | 212 | 189 | 204 |\n",
+			"### BenchmarkQueries (vigil/store)\n\n| events | fill rows/s | export rows/s | export heap MiB |\n",
+			"| 10,000,000 | 54,870 | 170,322 | 2.81 |\n",
+			"| query | p50 ms at 1M | p95 ms at 1M | p50 ms at 10M | p95 ms at 10M | rows at 10M |\n",
+			"| FTSPrefix | 3.67 | 4.92 | 278 | 348 | 100 |\n",
+			"### BenchmarkPeakRSS (vigil)\n",
+		}},
+		{"small.log", []string{
+			"- Command: `make bench BENCH_STORED=200000 BENCH_ROWS=100000,200000`, on a checkout with uncommitted changes;",
+			"- Started 2026-11-22 01:42 UTC.\n", // no end line in this log
+			"0.26, 0.64, 1.15 when the runs started.\n",
+			"| query | p50 ms at 100k | p95 ms at 100k | p50 ms at 200k | p95 ms at 200k | rows at 200k |\n",
+		}},
+		{"failed.log", []string{
+			"**Failed:** BenchmarkPeakRSS, go test vigil (exit 1).\n",
+			"No result (not run, skipped or failed): `BenchmarkLoggen`, `BenchmarkPeakRSS`.\n",
+			"| peak RSS ≤ 300 MiB under full ingest + queries + export (`PeakRSS`) | — | not measured |\n",
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.log, func(t *testing.T) {
+			out := render(readLog(t, c.log), ".cache/bench/x.log", now)
+			for _, want := range c.contains {
+				if !strings.Contains(out, want) {
+					t.Errorf("no %q in\n%s", want, out)
+				}
+			}
+		})
+	}
+}
+
+func TestRun(t *testing.T) {
+	now := time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC)
+	const before = "# Benchmarks\n\nEarlier figures.\n"
+	cases := []struct {
+		name       string
+		log        string
+		appendTo   bool
+		wantErr    string
+		wantAppend bool
+	}{
+		{"Passed", "full.log", true, "", true},
+		{"PassedPrintOnly", "full.log", false, "", false},
+		{"Failed", "failed.log", true, "2 failed (BenchmarkPeakRSS, go test vigil (exit 1))", false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			md := filepath.Join(t.TempDir(), "BENCHMARKS.md")
+			if err := os.WriteFile(md, []byte(before), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			target := ""
+			if c.appendTo {
+				target = md
+			}
+			var out strings.Builder
+			err := run(filepath.Join("testdata", c.log), target, &out, now)
+			if c.wantErr == "" && err != nil || c.wantErr != "" && (err == nil || !strings.Contains(err.Error(), c.wantErr)) {
+				t.Fatalf("error %v, want %q", err, c.wantErr)
+			}
+			if !strings.HasPrefix(out.String(), "## Harness run (") {
+				t.Errorf("printed %q", out.String())
+			}
+			b, err := os.ReadFile(md)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := before
+			if c.wantAppend {
+				want = before + "\n" + out.String()
+			}
+			if string(b) != want {
+				t.Errorf("BENCHMARKS.md =\n%s\nwant\n%s", b, want)
+			}
+		})
+	}
+}
+
+func TestFmtNum(t *testing.T) {
+	cases := []struct {
+		v    float64
+		want string
+	}{
+		{0, "0"}, {0.06, "0.06"}, {0.1195, "0.12"}, {7.418, "7.42"}, {40, "40"}, {75.8, "75.8"}, {99.96, "100"},
+		{348.2, "348"}, {980.5, "981"}, {999.6, "1,000"}, {68718, "68,718"}, {10_000_000, "10,000,000"}, {-1234.4, "-1,234"},
+	}
+	for _, c := range cases {
+		t.Run(strconv.FormatFloat(c.v, 'g', -1, 64), func(t *testing.T) {
+			if got := fmtNum(c.v); got != c.want {
+				t.Errorf("fmtNum(%v) = %q, want %q", c.v, got, c.want)
+			}
+		})
+	}
+}

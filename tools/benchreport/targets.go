@@ -1,0 +1,249 @@
+package main
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Verdicts of a target.
+const (
+	met         = "met"
+	notMet      = "**not met**"
+	notMeasured = "not measured"
+	reported    = "reported (no threshold)"
+)
+
+// targetRows is the store size the throughput issue sets its targets at.
+const targetRows = 10_000_000
+
+// Target is one line of the targets table.
+type Target struct {
+	Goal     string
+	Measured string
+	Verdict  string
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return met
+	}
+	return notMet
+}
+
+var (
+	storedRE = regexp.MustCompile(`^BenchmarkTCPIngest/stored=(\d+)/conns=1$`)
+	rowsRE   = regexp.MustCompile(`^BenchmarkQueries/rows=(\d+)/(.+)$`)
+)
+
+// targets checks the log against each target of the throughput issue
+// (#7). A target whose benchmark is missing, or was run at a smaller size
+// than the target names, is not measured; what was measured is still shown.
+func targets(l *Log) []Target {
+	var ts []Target
+	add := func(goal, measured, v string) {
+		if measured == "" {
+			measured, v = "—", notMeasured
+		}
+		ts = append(ts, Target{Goal: goal, Measured: measured, Verdict: v})
+	}
+
+	// Durable TCP syslog ingest.
+	tcp, tcpOK := l.Metric("BenchmarkTCPIngest/conns=1", "msgs/s")
+	if tcpOK {
+		add("durable TCP syslog ingest ≥ 100,000 msgs/s (`TCPIngest/conns=1`: one connection, empty store)",
+			fmtNum(tcp)+" msgs/s", verdict(tcp >= 100_000))
+	} else {
+		add("durable TCP syslog ingest ≥ 100,000 msgs/s (`TCPIngest/conns=1`: one connection, empty store)", "", "")
+	}
+
+	// Its ratio to rsyslog writing a file.
+	vigil, vigilOK := l.Metric("BenchmarkLoggen", "vigil-msgs/s")
+	rsyslog, rsyslogOK := l.Metric("BenchmarkLoggen", "rsyslog-file-msgs/s")
+	var ratio string
+	if vigilOK && rsyslogOK && rsyslog > 0 {
+		ratio = fmt.Sprintf("%.2f: loggen → Vigil %s msgs/s, loggen → rsyslog → file %s msgs/s", vigil/rsyslog, fmtNum(vigil), fmtNum(rsyslog))
+		if tcpOK {
+			ratio += fmt.Sprintf(" (`TCPIngest/conns=1` / rsyslog: %.2f)", tcp/rsyslog)
+		}
+	}
+	add("ratio to rsyslog → file (`Loggen`: the same loggen traffic to each)", ratio, reported)
+
+	// Full-text lag.
+	var worst float64
+	var worstName string
+	var lags []string
+	for _, r := range l.Results {
+		if r.Top() != "BenchmarkTCPIngest" {
+			continue
+		}
+		if v, ok := r.Metric("max-fts-lag-ms"); ok {
+			lags = append(lags, fmt.Sprintf("%s %s s", r.Sub(), fmtNum(v/1000)))
+			if worstName == "" || v > worst {
+				worst, worstName = v, r.Sub()
+			}
+		}
+	}
+	if worstName != "" {
+		add("full-text lag ≤ 2 s at that rate (`TCPIngest` max-fts-lag-ms, worst run)",
+			fmt.Sprintf("%s s, worst of: %s", fmtNum(worst/1000), strings.Join(lags, "; ")), verdict(worst <= 2000))
+	} else {
+		add("full-text lag ≤ 2 s at that rate (`TCPIngest` max-fts-lag-ms, worst run)", "", "")
+	}
+
+	// The rate with 10M events stored against the rate at 0.
+	goal := fmt.Sprintf("TCP ingest rate with %s events stored ≥ 80 %% of the rate at 0 (`TCPIngest/stored=N/conns=1`)", fmtNum(targetRows))
+	if r, n, ok := largest(l, storedRE); ok && tcpOK {
+		loaded, _ := r.Metric("msgs/s")
+		m := fmt.Sprintf("%s msgs/s at %s stored, %s at 0: %.0f %%", fmtNum(loaded), fmtNum(float64(n)), fmtNum(tcp), 100*loaded/tcp)
+		add(goal, m, sizeVerdict(n, loaded >= 0.8*tcp))
+	} else {
+		add(goal, "", "")
+	}
+
+	// Listings at 10M.
+	goal = fmt.Sprintf("newest-100 full-text and filtered listings p95 ≤ 50 ms at %s events (`Queries`, every query)", fmtNum(targetRows))
+	if n, qs := largestQueries(l); n > 0 {
+		var misses []string
+		var slowest Result
+		var slowestP95 float64
+		for _, r := range qs {
+			p95, _ := r.Metric("p95-ms")
+			if p95 > 50 {
+				misses = append(misses, fmt.Sprintf("%s %s ms", querySub(r), fmtNum(p95)))
+			}
+			if slowest.Name == "" || p95 > slowestP95 {
+				slowest, slowestP95 = r, p95
+			}
+		}
+		m := fmt.Sprintf("at %s: %d of %d queries ≤ 50 ms", fmtNum(float64(n)), len(qs)-len(misses), len(qs))
+		if len(misses) > 0 {
+			m += "; over: " + strings.Join(misses, ", ")
+		} else {
+			m += fmt.Sprintf("; slowest %s %s ms", querySub(slowest), fmtNum(slowestP95))
+		}
+		add(goal, m, sizeVerdict(n, len(misses) == 0))
+	} else {
+		add(goal, "", "")
+	}
+
+	// Export streamed from the store, and its memory.
+	goal = fmt.Sprintf("export streamed ≥ 100,000 rows/s at %s events (`Queries/rows=N/ExportAll`)", fmtNum(targetRows))
+	exports := exportsBySize(l)
+	if len(exports) > 0 {
+		e := exports[len(exports)-1]
+		add(goal, fmt.Sprintf("%s rows/s at %s", fmtNum(e.rate), fmtNum(float64(e.rows))), sizeVerdict(e.rows, e.rate >= 100_000))
+	} else {
+		add(goal, "", "")
+	}
+	goal = fmt.Sprintf("export memory flat: heap after streaming %s rows ≤ 2 × heap after the smallest size", fmtNum(targetRows))
+	if len(exports) >= 2 && exports[0].heapOK && exports[len(exports)-1].heapOK {
+		small, big := exports[0], exports[len(exports)-1]
+		add(goal, fmt.Sprintf("%s MiB after %s rows, %s MiB after %s", fmtNum(big.heap), fmtNum(float64(big.rows)), fmtNum(small.heap), fmtNum(float64(small.rows))),
+			sizeVerdict(big.rows, big.heap <= 2*small.heap))
+	} else {
+		add(goal, "", "")
+	}
+
+	// Under full load: export over HTTP and peak memory.
+	if v, ok := l.Metric("BenchmarkPeakRSS", "export-rows/s"); ok {
+		add("CSV export over HTTP ≥ 100,000 rows/s, after full load (`PeakRSS`)", fmtNum(v)+" rows/s", verdict(v >= 100_000))
+	} else {
+		add("CSV export over HTTP ≥ 100,000 rows/s, after full load (`PeakRSS`)", "", "")
+	}
+	if v, ok := l.Metric("BenchmarkPeakRSS", "peak-RSS-MiB"); ok {
+		add("peak RSS ≤ 300 MiB under full ingest + queries + export (`PeakRSS`)", fmtNum(v)+" MiB", verdict(v <= 300))
+	} else {
+		add("peak RSS ≤ 300 MiB under full ingest + queries + export (`PeakRSS`)", "", "")
+	}
+
+	// Set before the throughput issue, kept in view.
+	if v, ok := l.Metric("BenchmarkHTTPIngest", "events/s"); ok {
+		add("durable HTTP NDJSON ingest ≥ 50,000 events/s (`HTTPIngest`; an earlier target)", fmtNum(v)+" events/s", verdict(v >= 50_000))
+	} else {
+		add("durable HTTP NDJSON ingest ≥ 50,000 events/s (`HTTPIngest`; an earlier target)", "", "")
+	}
+	return ts
+}
+
+// sizeVerdict judges a figure measured at n events: below the target's
+// size it is not measured, whatever it was.
+func sizeVerdict(n int, ok bool) string {
+	if n < targetRows {
+		return fmt.Sprintf("not measured at %s (run at %s)", fmtNum(targetRows), fmtNum(float64(n)))
+	}
+	return verdict(ok)
+}
+
+// largest returns the result matching re (whose first group is a size)
+// with the largest size.
+func largest(l *Log, re *regexp.Regexp) (Result, int, bool) {
+	var best Result
+	n := -1
+	for _, r := range l.Results {
+		if m := re.FindStringSubmatch(r.Name); m != nil {
+			if v, err := strconv.Atoi(m[1]); err == nil && v > n {
+				best, n = r, v
+			}
+		}
+	}
+	return best, n, n >= 0
+}
+
+// largestQueries returns the largest size of the query benchmark and its
+// queries (the results with a p95).
+func largestQueries(l *Log) (int, []Result) {
+	bySize := map[int][]Result{}
+	n := 0
+	for _, r := range l.Results {
+		m := rowsRE.FindStringSubmatch(r.Name)
+		if m == nil {
+			continue
+		}
+		if _, ok := r.Metric("p95-ms"); !ok {
+			continue
+		}
+		size, _ := strconv.Atoi(m[1])
+		bySize[size] = append(bySize[size], r)
+		n = max(n, size)
+	}
+	return n, bySize[n]
+}
+
+// querySub is the query's name without the size ("FTSPrefix").
+func querySub(r Result) string {
+	if m := rowsRE.FindStringSubmatch(r.Name); m != nil {
+		return m[2]
+	}
+	return r.Sub()
+}
+
+type export struct {
+	rows   int
+	rate   float64
+	heap   float64
+	heapOK bool
+}
+
+// exportsBySize returns the ExportAll results, smallest size first.
+func exportsBySize(l *Log) []export {
+	var es []export
+	for _, r := range l.Results {
+		m := rowsRE.FindStringSubmatch(r.Name)
+		if m == nil || m[2] != "ExportAll" {
+			continue
+		}
+		rate, ok := r.Metric("rows/s")
+		if !ok {
+			continue
+		}
+		e := export{rate: rate}
+		e.rows, _ = strconv.Atoi(m[1])
+		e.heap, e.heapOK = r.Metric("heap-MiB")
+		es = append(es, e)
+	}
+	sort.SliceStable(es, func(i, j int) bool { return es[i].rows < es[j].rows })
+	return es
+}

@@ -34,18 +34,6 @@ func toRow(id int64, e *model.Event) row {
 	}
 }
 
-// args returns the INSERT arguments for eventColumns.
-func (r *row) args(hash []byte) []any {
-	return []any{
-		r.id, nullStr(r.eventID), r.time, r.timeNS, r.receivedAt, r.source, r.category, r.typ, r.outcome, r.severity,
-		nullStr(r.actorType), nullStr(r.actorID), nullStr(r.actorDN), nullStr(r.actorIP),
-		nullStr(r.entityType), nullStr(r.entityID),
-		nullStr(r.certSerial), nullStr(r.certFingerprint), nullStr(r.certSubject),
-		nullStr(r.agentID), nullStr(r.host), nullStr(r.app), nullStr(r.process), nullStr(r.command),
-		nullStr(r.policy), nullStr(r.tenant), r.message, nullStr(r.details), hash,
-	}
-}
-
 // document appends the full-text document of r to buf: what people search
 // for, separated by spaces, then the filter tokens of its type, actor,
 // agent and tenant. Details are indexed as their JSON text, so both keys and

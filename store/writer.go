@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -107,11 +106,12 @@ type writer struct {
 	closed  bool
 	stopped chan struct{}
 
-	insertEvent *sql.Stmt
+	inserts     *inserts
 	findEventID *sql.Stmt
 	tip         *sql.Stmt
 
-	buf []byte // scratch for hashing and full-text documents
+	buf  []byte // scratch for hashing and full-text documents
+	args []any  // scratch for a row's values
 
 	// tree is the compact range [0, last id) of the Merkle tree; nil when it
 	// must be reloaded (after a failed commit).
@@ -187,11 +187,12 @@ func newWriter(ctx context.Context, db *sql.DB, ix *indexer, lastID int64, opts 
 		st, err = db.PrepareContext(ctx, q)
 		return st
 	}
-	w.insertEvent = prep(`INSERT INTO events (` + eventColumns + `) VALUES (` +
-		strings.TrimSuffix(strings.Repeat("?,", strings.Count(eventColumns, ",")+1), ",") + `)`)
 	w.findEventID = prep(`SELECT id FROM events WHERE event_id = ?`)
 	w.tip = prep(`SELECT id, hash FROM events ORDER BY id DESC LIMIT 1`)
 	w.insertNode = prep(`INSERT INTO merkle_nodes (level, idx, hash) VALUES (?, ?, ?)`)
+	if err == nil {
+		w.inserts, err = newInserts(ctx, db)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("store: prepare writer: %w", err)
 	}
@@ -367,6 +368,7 @@ func (w *writer) commit(batch []*appendReq) (answers []appendAnswer, stored []mo
 		w.failures.Inc()
 		return nil, nil, fmt.Errorf("begin: %w", err)
 	}
+	defer w.inserts.endTx()
 	defer func() {
 		if err != nil {
 			tx.Rollback()
@@ -390,7 +392,7 @@ func (w *writer) commit(batch []*appendReq) (answers []appendAnswer, stored []mo
 			return nil, nil, err
 		}
 	}
-	ins, find := tx.Stmt(w.insertEvent), tx.Stmt(w.findEventID)
+	find := tx.Stmt(w.findEventID)
 	var docs ftsDocs
 	insNode := tx.Stmt(w.insertNode)
 	seen := map[string]int64{}
@@ -431,7 +433,9 @@ func (w *writer) commit(batch []*appendReq) (answers []appendAnswer, stored []mo
 			sum, w.buf = chainHash(prev, &r, w.buf)
 			prev = sum[:]
 			e.ID, e.Hash = lastID, append([]byte(nil), sum[:]...)
-			if _, err := ins.Exec(r.args(e.Hash)...); err != nil {
+			var set columnSet
+			w.args, set = r.values(e.Hash, w.args[:0])
+			if err := w.inserts.insert(tx, set, w.args); err != nil {
 				return nil, nil, fmt.Errorf("insert event: %w", err)
 			}
 			if err := w.appendLeaf(insNode, e.Hash); err != nil {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -18,12 +19,39 @@ import (
 const storedLevel = 8
 
 var (
+	// hasher computes proofs; the writer's hot path uses leafHash and
+	// nodeHashOf, the same RFC 6962 functions without a digest allocated
+	// per call (TestRFC6962Hashes keeps them equal).
 	hasher       = rfc6962.DefaultHasher
-	rangeFactory = &compact.RangeFactory{Hash: hasher.HashChildren}
+	rangeFactory = &compact.RangeFactory{Hash: nodeHashOf}
 )
 
-// leafHash is the RFC 6962 leaf hash of an event hash.
-func leafHash(eventHash []byte) []byte { return hasher.HashLeaf(eventHash) }
+// leafHash is the RFC 6962 leaf hash of an event hash:
+// SHA-256(0x00 || eventHash).
+func leafHash(eventHash []byte) []byte {
+	var buf [1 + HashSize]byte
+	buf[0] = rfc6962.RFC6962LeafHashPrefix
+	if len(eventHash) != HashSize {
+		return hasher.HashLeaf(eventHash)
+	}
+	copy(buf[1:], eventHash)
+	sum := sha256.Sum256(buf[:])
+	return sum[:]
+}
+
+// nodeHashOf is the RFC 6962 hash of an interior node:
+// SHA-256(0x01 || left || right).
+func nodeHashOf(left, right []byte) []byte {
+	if len(left) != HashSize || len(right) != HashSize {
+		return hasher.HashChildren(left, right)
+	}
+	var buf [1 + 2*HashSize]byte
+	buf[0] = rfc6962.RFC6962NodeHashPrefix
+	copy(buf[1:], left)
+	copy(buf[1+HashSize:], right)
+	sum := sha256.Sum256(buf[:])
+	return sum[:]
+}
 
 // querier is a *sql.DB, *sql.Tx or *sql.Conn.
 type querier interface {

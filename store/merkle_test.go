@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"fmt"
@@ -135,5 +136,19 @@ func TestMerkleTreeAndProofs(t *testing.T) {
 	}
 	if _, err := s.ConsistencyProof(ctx, 10, 5); model.ErrorCode(err) != model.EINVALID {
 		t.Errorf("backwards consistency: %v", err)
+	}
+}
+
+// TestRFC6962Hashes keeps the writer's hash functions equal to the RFC 6962
+// ones that proofs are checked with, for hashes and for other lengths.
+func TestRFC6962Hashes(t *testing.T) {
+	for _, n := range []int{0, 1, 31, HashSize, 33, 64} {
+		a, b := bytes.Repeat([]byte{0xa5}, n), bytes.Repeat([]byte{0x3c}, n)
+		if got, want := leafHash(a), hasher.HashLeaf(a); !bytes.Equal(got, want) {
+			t.Errorf("leafHash(%d bytes) = %x, want %x", n, got, want)
+		}
+		if got, want := nodeHashOf(a, b), hasher.HashChildren(a, b); !bytes.Equal(got, want) {
+			t.Errorf("nodeHashOf(%d bytes) = %x, want %x", n, got, want)
+		}
 	}
 }

@@ -110,7 +110,10 @@ type writer struct {
 	findEventID *sql.Stmt
 	tip         *sql.Stmt
 
-	buf  []byte // scratch for hashing and full-text documents
+	buf  []byte // scratch for hashing
+	// docSize is the mean size of the last batch's full-text documents:
+	// the next batch's document buffer is allocated once at its size.
+	docSize int
 	args []any  // scratch for a row's values
 
 	// tree is the compact range [0, last id) of the Merkle tree; nil when it
@@ -394,6 +397,12 @@ func (w *writer) commit(batch []*appendReq) (answers []appendAnswer, stored []mo
 	}
 	find := tx.Stmt(w.findEventID)
 	var docs ftsDocs
+	var total int
+	for _, req := range batch {
+		total += len(req.events)
+	}
+	docs.text = make([]byte, 0, total*(w.docSize+w.docSize/8+16))
+	docs.ends = make([]int, 0, total)
 	insNode := tx.Stmt(w.insertNode)
 	seen := map[string]int64{}
 	answers = make([]appendAnswer, len(batch))
@@ -462,6 +471,9 @@ func (w *writer) commit(batch []*appendReq) (answers []appendAnswer, stored []mo
 		return nil, nil, fmt.Errorf("commit: %w", err)
 	}
 	w.committed.Store(lastID)
+	if len(docs.ends) > 0 {
+		w.docSize = len(docs.text) / len(docs.ends)
+	}
 	w.ix.offer(docs)
 	for src, n := range counts {
 		w.stored.WithLabelValues(src).Add(float64(n))

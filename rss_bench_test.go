@@ -61,6 +61,9 @@ func BenchmarkPeakRSS(b *testing.B) {
 			}
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
+			if d := time.Since(t); d > time.Second {
+				b.Logf("slow query under load: %s took %s", qs[i%len(qs)], d.Round(time.Millisecond))
+			}
 			slowest = max(slowest, time.Since(t))
 			queries++
 		}

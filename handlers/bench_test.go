@@ -7,9 +7,9 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
+	"vigil/internal/cpuclock"
 )
 
 // BenchmarkHTTPIngest measures durable NDJSON intake over a real HTTP
@@ -36,7 +36,7 @@ func BenchmarkHTTPIngest(b *testing.B) {
 	}
 	b.ResetTimer()
 	var total atomic.Int64
-	cpu0 := cpuTime()
+	cpu0 := cpuclock.Used()
 	start := time.Now()
 	for n := 0; n < b.N; n++ {
 		var wg sync.WaitGroup
@@ -68,14 +68,5 @@ func BenchmarkHTTPIngest(b *testing.B) {
 	el := time.Since(start)
 	b.ReportMetric(float64(total.Load())/el.Seconds(), "events/s")
 	b.ReportMetric(float64(el.Nanoseconds())/float64(total.Load()), "ns/event")
-	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(total.Load()), "cpu-µs/event")
-}
-
-// cpuTime returns the CPU time (user and system) this process has used,
-// clients and server together: a cost per event that holds steadier than
-// wall time on a shared machine.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	b.ReportMetric(float64((cpuclock.Used()-cpu0).Microseconds())/float64(total.Load()), "cpu-µs/event")
 }

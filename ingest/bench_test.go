@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"vigil/internal/cpuclock"
 
 	"vigil/model"
 	"vigil/store"
@@ -69,7 +70,7 @@ func benchTCPIngest(b *testing.B, conns, stored int) {
 		streams[c] = []byte(sb.String())
 	}
 	var total, prefillRate float64
-	var elapsed, drain, searchable, ftsLag time.Duration
+	var elapsed, cpu, drain, searchable, ftsLag time.Duration
 	for b.Loop() {
 		b.StopTimer()
 		h := newHarness(b, Config{}, store.Options{}, "tcp")
@@ -78,7 +79,7 @@ func benchTCPIngest(b *testing.B, conns, stored int) {
 		}
 		before := h.metric(b, "stored_total", "tcp")
 		b.StartTimer()
-		start := time.Now()
+		start, cpu0 := time.Now(), cpuclock.Used()
 		stopSampling := sampleFTS(10*time.Millisecond, func() (committed, indexed int64) {
 			// Ids are consecutive: the prefill's, then the listener's.
 			committed = int64(stored) + int64(h.metric(b, "stored_total", "tcp")-before)
@@ -95,6 +96,7 @@ func benchTCPIngest(b *testing.B, conns, stored int) {
 			time.Sleep(2 * time.Millisecond)
 		}
 		elapsed += time.Since(start)
+		cpu += cpuclock.Used() - cpu0
 		drain += time.Since(sent)
 		total += h.metric(b, "stored_total", "tcp") - before
 		b.StopTimer()
@@ -112,6 +114,8 @@ func benchTCPIngest(b *testing.B, conns, stored int) {
 		b.StartTimer()
 	}
 	b.ReportMetric(total/elapsed.Seconds(), "msgs/s")
+	// Sender and Vigil together, for comparisons steadier than the rate.
+	b.ReportMetric(float64(cpu.Microseconds())/total, "cpu-µs/msg")
 	b.ReportMetric(float64(drain.Milliseconds())/float64(b.N), "ms-after-last-write")
 	b.ReportMetric(float64(searchable.Milliseconds())/float64(b.N), "ms-until-searchable")
 	b.ReportMetric(float64(ftsLag.Microseconds())/1000, "max-fts-lag-ms")

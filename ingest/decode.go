@@ -47,6 +47,7 @@ type Decoder struct {
 	m3164   syslog.Machine
 	m3164BE syslog.Machine
 	scratch []byte
+	details []byte // marshalDetails' buffer, reused
 }
 
 // NewDecoder returns a Decoder reading RFC 3164 times in loc (they carry
@@ -95,14 +96,14 @@ func (d *Decoder) Decode(frame []byte, truncated int, peer Peer, now time.Time) 
 	defer func() {
 		// A parser bug on hostile input must not take the listener down.
 		if r := recover(); r != nil {
-			ev = unparsed(peer.Source, details{Peer: peer.Addr, PeerCN: peer.CN,
+			ev = d.unparsed(peer.Source, details{Peer: peer.Addr, PeerCN: peer.CN,
 				PeerSubject: peer.Subject, Truncated: truncated}, frame, fmt.Sprintf("parser failed: %v", r), now)
 		}
 	}()
 	det := details{Peer: peer.Addr, PeerCN: peer.CN, PeerSubject: peer.Subject, Truncated: truncated}
 	e := model.Event{Source: peer.Source, ReceivedAt: now}
 	if !hasPRI(frame) {
-		return unparsed(e.Source, det, frame, "no <PRI> at the start", now)
+		return d.unparsed(e.Source, det, frame, "no <PRI> at the start", now)
 	}
 	var ok bool
 	if isRFC5424(frame) {
@@ -111,9 +112,9 @@ func (d *Decoder) Decode(frame []byte, truncated int, peer Peer, now time.Time) 
 		ok = d.decode3164(frame, &e, &det, now)
 	}
 	if !ok {
-		return unparsed(e.Source, det, frame, det.ParseError, now)
+		return d.unparsed(e.Source, det, frame, det.ParseError, now)
 	}
-	return finish(e, det, frame, now)
+	return d.finish(e, det, frame, now)
 }
 
 func errText(err error) string {
@@ -368,10 +369,10 @@ const maxFixes = 24
 // details.invalid (the time into details.raw_time, a too long message is
 // cut, too large details lose their SD) and normalization is retried, so
 // that one bad value never loses the message.
-func finish(e model.Event, det details, frame []byte, now time.Time) model.Event {
+func (d *Decoder) finish(e model.Event, det details, frame []byte, now time.Time) model.Event {
 	for range maxFixes {
 		out := e
-		out.Details = marshalDetails(&det)
+		out.Details = d.marshalDetails(&det)
 		err := out.Normalize(now)
 		if err == nil {
 			return out
@@ -389,7 +390,7 @@ func finish(e model.Event, det details, frame []byte, now time.Time) model.Event
 		default:
 			p := eventField(&e, field)
 			if p == nil || *p == "" {
-				return unparsed(e.Source, det, frame, err.Error(), now)
+				return d.unparsed(e.Source, det, frame, err.Error(), now)
 			}
 			if det.Invalid == nil {
 				det.Invalid = map[string]string{}
@@ -398,12 +399,12 @@ func finish(e model.Event, det details, frame []byte, now time.Time) model.Event
 			*p = ""
 		}
 	}
-	return unparsed(e.Source, det, frame, "too many invalid fields", now)
+	return d.unparsed(e.Source, det, frame, "too many invalid fields", now)
 }
 
 // unparsed keeps a frame that is not syslog as an UNPARSED event with the
 // raw text as its message.
-func unparsed(source string, det details, frame []byte, reason string, now time.Time) model.Event {
+func (dec *Decoder) unparsed(source string, det details, frame []byte, reason string, now time.Time) model.Event {
 	out := model.Event{Source: source, ReceivedAt: now, Type: TypeUnparsed}
 	if len(frame) > model.MaxMessageLen {
 		det.Truncated = max(det.Truncated, len(frame))
@@ -412,7 +413,7 @@ func unparsed(source string, det details, frame []byte, reason string, now time.
 	out.Message = string(frame)
 	d := details{Peer: det.Peer, PeerCN: det.PeerCN, PeerSubject: det.PeerSubject,
 		Format: formatUnparsed, ParseError: cutUTF8(reason, 512), Truncated: det.Truncated}
-	out.Details = marshalDetails(&d)
+	out.Details = dec.marshalDetails(&d)
 	if err := out.Normalize(now); err != nil {
 		// Cannot happen with the fields set above; keep the event anyway.
 		out.Type, out.Category, out.Outcome, out.Severity = TypeUnparsed, model.CategoryUsage, "INFO", "info"
@@ -424,7 +425,18 @@ func unparsed(source string, det details, frame []byte, reason string, now time.
 // declaration order and map keys sorted, like encoding/json but without
 // reflection: it runs for every syslog message.
 func marshalDetails(det *details) json.RawMessage {
-	b := make([]byte, 0, 512)
+	return appendDetails(make([]byte, 0, 512), det)
+}
+
+// marshalDetails is the package function encoding in the decoder's buffer:
+// the event keeps a copy of exactly its size.
+func (d *Decoder) marshalDetails(det *details) json.RawMessage {
+	d.details = appendDetails(d.details[:0], det)
+	return append(json.RawMessage(nil), d.details...)
+}
+
+// appendDetails appends det encoded as marshalDetails does to b.
+func appendDetails(b []byte, det *details) []byte {
 	b = append(b, '{')
 	field := func(name string) {
 		if len(b) > 1 {

@@ -173,11 +173,14 @@ func (s *Server) readStream(c *timedConn, peer Peer, m *listenerMetrics) (string
 	dec := NewDecoder(s.cfg.Location)
 
 	chunks := make(chan []model.Event, chunkQueue)
+	// Chunks come back once copied into a batch, for the reader to fill
+	// again: a busy connection does not allocate one per 256 events.
+	free := make(chan []model.Event, chunkQueue)
 	var storeErr error
 	appended := make(chan struct{})
 	go func() {
 		defer close(appended)
-		storeErr = s.appendChunks(chunks, m, c)
+		storeErr = s.appendChunks(chunks, free, m, c)
 	}()
 	var chunk []model.Event
 	warned := false
@@ -209,8 +212,12 @@ func (s *Server) readStream(c *timedConn, peer Peer, m *listenerMetrics) (string
 			m.unparsed.Inc()
 		}
 		if chunk == nil {
-			// A full read buffer means a busy sender: room for a whole chunk.
-			chunk = make([]model.Event, 0, min(chunkSize, 8+br.Buffered()/64))
+			select {
+			case chunk = <-free:
+			default:
+				// A full read buffer means a busy sender: room for a whole chunk.
+				chunk = make([]model.Event, 0, min(chunkSize, 8+br.Buffered()/64))
+			}
 		}
 		chunk = append(chunk, e)
 		if len(chunk) >= chunkSize || br.Buffered() == 0 {
@@ -224,7 +231,7 @@ func (s *Server) readStream(c *timedConn, peer Peer, m *listenerMetrics) (string
 // appendChunks stores the chunks of one connection, merging those that
 // wait into one append. A failed append closes the connection so that the
 // sender sees the failure; the rest of what was read is counted as dropped.
-func (s *Server) appendChunks(chunks <-chan []model.Event, m *listenerMetrics, c *timedConn) error {
+func (s *Server) appendChunks(chunks <-chan []model.Event, free chan<- []model.Event, m *listenerMetrics, c *timedConn) error {
 	var batch []model.Event
 	var failed error
 	for chunk := range chunks {
@@ -234,8 +241,16 @@ func (s *Server) appendChunks(chunks <-chan []model.Event, m *listenerMetrics, c
 			continue
 		}
 		n := 1
+		recycle := func(c []model.Event) {
+			clear(c) // drop what the events point to
+			select {
+			case free <- c[:0]:
+			default:
+			}
+		}
 		batch = gather(chunks, append(batch[:0], chunk...), s.cfg.BatchSize,
-			func(b, c []model.Event) []model.Event { n++; return append(b, c...) })
+			func(b, c []model.Event) []model.Event { n++; b = append(b, c...); recycle(c); return b })
+		recycle(chunk)
 		res, err := s.store.AppendEvents(context.Background(), batch)
 		for range n {
 			<-s.inflight

@@ -4,9 +4,9 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
+	"vigil/internal/cpuclock"
 
 	"vigil/model"
 )
@@ -31,7 +31,7 @@ func BenchmarkAppend(b *testing.B) {
 		batches = append(batches, evs)
 	}
 	b.ResetTimer()
-	cpu0 := cpuTime()
+	cpu0 := cpuclock.Used()
 	start := time.Now()
 	ch := make(chan []model.Event)
 	done := make(chan struct{})
@@ -58,13 +58,5 @@ func BenchmarkAppend(b *testing.B) {
 		time.Sleep(time.Millisecond)
 	}
 	b.ReportMetric(total/time.Since(start).Seconds(), "events/s")
-	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/total, "cpu-µs/event")
-}
-
-// cpuTime returns the CPU time (user and system) this process has used: a
-// cost per event that holds steadier than wall time on a shared machine.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	b.ReportMetric(float64((cpuclock.Used()-cpu0).Microseconds())/total, "cpu-µs/event")
 }

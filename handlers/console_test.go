@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -428,7 +429,7 @@ func TestIndexLagNotice(t *testing.T) {
 	if lag, events := apiLag("actor=alice"); lag < 1 || len(events) != 1 || events[0].ID != first {
 		t.Errorf("API through the stalled index: index_lag %d, %d events", lag, len(events))
 	}
-	if lag, events := apiLag("category=USAGE"); lag != 0 || len(events) != 2 || events[0].ID != second {
+	if lag, events := apiLag("from=2000-01-01T00:00:00Z"); lag != 0 || !slices.ContainsFunc(events, func(e model.Event) bool { return e.ID == second }) {
 		t.Errorf("API without the index: index_lag %d, %d events", lag, len(events))
 	}
 	if page := readBody(t, env.do(http.MethodGet, "/", cookie, "", nil)); !strings.Contains(page, "search is catching up") {

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"strconv"
 	"strings"
 	"time"
@@ -36,8 +35,8 @@ func toRow(id int64, e *model.Event) row {
 
 // document appends the full-text document of r to buf: what people search
 // for, separated by spaces, then the filter tokens of its type, actor,
-// agent and tenant. Details are indexed as their JSON text, so both keys and
-// values are found.
+// agent, tenant, category and outcome. Details are indexed as their JSON
+// text, so both keys and values are found.
 func (r *row) document(buf []byte) []byte {
 	for _, s := range [...]string{
 		r.typ, r.message, r.actorID, r.actorDN, r.actorIP, r.entityType, r.entityID,
@@ -52,7 +51,8 @@ func (r *row) document(buf []byte) []byte {
 	for _, fv := range [...]struct {
 		field filterField
 		value string
-	}{{fieldType, r.typ}, {fieldActor, r.actorID}, {fieldAgent, r.agentID}, {fieldTenant, r.tenant}} {
+	}{{fieldType, r.typ}, {fieldActor, r.actorID}, {fieldAgent, r.agentID}, {fieldTenant, r.tenant},
+		{fieldCategory, r.category}, {fieldOutcome, r.outcome}} {
 		if fv.value != "" {
 			buf = filterToken(buf, fv.field, fv.value)
 			buf = append(buf, ' ')
@@ -69,6 +69,10 @@ const (
 	fieldActor  filterField = "zza"
 	fieldAgent  filterField = "zzg"
 	fieldTenant filterField = "zzt"
+	// Category and outcome take few values, but a B-tree index on each
+	// cost more per insert than both tokens.
+	fieldCategory filterField = "zzc"
+	fieldOutcome  filterField = "zzo"
 )
 
 // filterToken appends the full-text token standing for "field = value": a
@@ -78,10 +82,14 @@ const (
 // Indexing these tokens is far cheaper than a B-tree index per column,
 // whose scattered pages every commit rewrites.
 func filterToken(buf []byte, field filterField, value string) []byte {
-	h := fnv.New64a()
-	h.Write([]byte(value))
+	const offset64, prime64 = 14695981039346656037, 1099511628211
+	h := uint64(offset64)
+	for i := 0; i < len(value); i++ {
+		h ^= uint64(value[i])
+		h *= prime64
+	}
 	buf = append(buf, field...)
-	return strconv.AppendUint(buf, h.Sum64(), 36)
+	return strconv.AppendUint(buf, h, 36)
 }
 
 // scanner is a *sql.Row or *sql.Rows.
@@ -233,12 +241,14 @@ func (s *Store) ExportEvents(ctx context.Context, f model.EventFilter, fn func(*
 }
 
 // UsesFullText reports whether f is answered through the full-text index:
-// a text search (q) and the type, actor, agent and tenant filters are; the
-// category, outcome, time and access-control filters on their own are not.
+// a text search (q) and the type, actor, agent, tenant, outcome and
+// single-category filters are; the time, access-control and
+// several-category filters on their own are not.
 // While the index is behind (IndexStatus), a listing that uses it may miss
 // the newest events.
 func UsesFullText(f model.EventFilter) bool {
-	return f.Q != "" || f.Type != "" || f.Actor != "" || f.AgentID != "" || f.Tenant != ""
+	return f.Q != "" || f.Type != "" || f.Actor != "" || f.AgentID != "" || f.Tenant != "" ||
+		len(f.Categories) == 1 || f.Outcome != ""
 }
 
 // waitIndexed lets the full-text index catch up with the events committed
@@ -261,26 +271,30 @@ func (s *Store) eventQuery(ctx context.Context, f model.EventFilter) (string, []
 	if cond, a := visibilityCond(f.Visibility); cond != "" {
 		add(cond, a...)
 	}
+	// Type, actor, agent, tenant, category and outcome are found through
+	// their filter tokens in the full-text index and then compared exactly.
+	var tokens []string
 	switch len(f.Categories) {
 	case 0:
 	case 1:
 		add(`e.category = ?`, f.Categories[0])
+		tokens = append(tokens, `"`+string(filterToken(nil, fieldCategory, f.Categories[0]))+`"`)
 	default:
-		cond := `+e.category IN (` + placeholders(len(f.Categories)) + `)`
+		// Several categories (the Events page's three) match most events:
+		// walking ids newest first finds them at once, without the index,
+		// so such a list is complete even while the index is behind.
 		for _, c := range f.Categories {
 			args = append(args, c)
 		}
-		where = append(where, cond)
+		where = append(where, `e.category IN (`+placeholders(len(f.Categories))+`)`)
 	}
 	if f.HideAccessControl {
-		add(`+e.category <> 'ACCESS_CONTROL'`)
+		add(`e.category <> 'ACCESS_CONTROL'`)
 	}
 	if f.Outcome != "" {
 		add(`e.outcome = ?`, f.Outcome)
+		tokens = append(tokens, `"`+string(filterToken(nil, fieldOutcome, f.Outcome))+`"`)
 	}
-	// Type, actor, agent and tenant are found through their filter tokens
-	// in the full-text index and then compared exactly.
-	var tokens []string
 	for _, fv := range []struct {
 		field filterField
 		col   string

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -27,8 +28,13 @@ func TestFullTextIndexRebuilds(t *testing.T) {
 	}
 	s := open()
 	appendN(t, s, 500, 100)
-	if n := countSearch(t, s, "leaf"); n != 500 {
-		t.Fatalf("found %d, want 500", n)
+	if words := s.prefixWords(ctx, "lea"); !slices.Equal(words, []string{"leaf"}) {
+		t.Fatalf("words starting with lea: %q", words)
+	}
+	for _, q := range []string{"leaf", "lea*", "LEA*"} {
+		if n := countSearch(t, s, q); n != 500 {
+			t.Fatalf("%s found %d, want 500", q, n)
+		}
 	}
 	old := filepath.Join(t.TempDir(), "old.db")
 	if err := s.Backup(ctx, old); err != nil {
@@ -62,6 +68,13 @@ func TestFullTextIndexRebuilds(t *testing.T) {
 			defer s.Close()
 			if n := countSearch(t, s, "leaf"); n != c.want {
 				t.Fatalf("found %d after the index was rebuilt, want %d", n, c.want)
+			}
+			// Prefixes expand through the rebuilt list of words.
+			if words := s.prefixWords(ctx, "lea"); !slices.Equal(words, []string{"leaf"}) {
+				t.Fatalf("words starting with lea after the rebuild: %q", words)
+			}
+			if n := countSearch(t, s, "lea*"); n != c.want {
+				t.Fatalf("prefix found %d after the index was rebuilt, want %d", n, c.want)
 			}
 		})
 	}

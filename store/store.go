@@ -1,7 +1,8 @@
-// Package store keeps Vigil's data in one embedded SQLite database: the
-// hash-chained events with their full-text index, and users and tokens. All
-// SQL lives here. Event writes go through one writer goroutine (group
-// commit); reads use their own connection pool.
+// Package store keeps Vigil's data in embedded SQLite: vigil.db holds the
+// hash-chained events, users, tokens and the rest; vigil-fts.db the
+// full-text index derived from the events. All SQL lives here. Event writes
+// go through one writer goroutine (group commit), indexing through another;
+// reads use their own connection pool. docs/storage.md describes the design.
 package store
 
 import (

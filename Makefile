@@ -86,6 +86,11 @@ endef
 bench: assets $(LOGGEN_DIR)/usr/bin/loggen
 	mkdir -p $(sort $(dir $(BENCH_LOG) $(BENCH_REPORT)))
 	$(GO) build -o $(BENCH_REPORT) ./tools/benchreport
+	# Let the machine settle first (writeback of what ran before, a test
+	# suite just finished): flush, then wait, at most 2 minutes, for the
+	# 1-minute load average to fall under 0.5. The header records it.
+	sync
+	@i=0; while [ $$i -lt 60 ] && awk '{ exit !($$1 >= 0.5) }' /proc/loadavg; do sleep 2; i=$$((i+1)); done
 	$(BENCH_REPORT) -header -command '$(BENCH_CMD)' > $(BENCH_LOG)
 	$(call bench-run,ingest,$(LOGGEN_ENV) VIGIL_BENCH_STORED=$(BENCH_STORED),^(BenchmarkLoggen|BenchmarkTCPIngest|BenchmarkStoreAppend)$$,./ingest)
 	$(call bench-run,handlers,,^BenchmarkHTTPIngest$$,./handlers)

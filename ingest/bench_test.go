@@ -6,6 +6,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -78,6 +80,7 @@ func benchTCPIngest(b *testing.B, conns, stored int) {
 			prefillRate = prefill(b, h.st, stored)
 		}
 		before := h.metric(b, "stored_total", "tcp")
+		stopProfile := profileCPU(b)
 		b.StartTimer()
 		start, cpu0 := time.Now(), cpuclock.Used()
 		stopSampling := sampleFTS(10*time.Millisecond, func() (committed, indexed int64) {
@@ -97,6 +100,7 @@ func benchTCPIngest(b *testing.B, conns, stored int) {
 		}
 		elapsed += time.Since(start)
 		cpu += cpuclock.Used() - cpu0
+		stopProfile()
 		drain += time.Since(sent)
 		total += h.metric(b, "stored_total", "tcp") - before
 		b.StopTimer()
@@ -273,4 +277,26 @@ func BenchmarkStoreAppend(b *testing.B) {
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(stored)/elapsed.Seconds(), "msgs/s")
+}
+
+// profileCPU starts a CPU profile of the measured part alone (not the
+// prefill) when VIGIL_BENCH_CPUPROFILE names a directory: the profile is
+// written there, named after the benchmark. It returns the function that
+// stops it.
+func profileCPU(b *testing.B) (stop func()) {
+	dir := os.Getenv("VIGIL_BENCH_CPUPROFILE")
+	if dir == "" {
+		return func() {}
+	}
+	f, err := os.Create(filepath.Join(dir, strings.NewReplacer("/", "_", "=", "-").Replace(b.Name())+".prof"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
 }

@@ -125,6 +125,8 @@ func benchQueries(b *testing.B, rows int) {
 		// The fill above: rows, chain, Merkle tree and indexes committed
 		// by the writer, the full text indexed beside it.
 		b.ReportMetric(fillRate, "rows/s")
+		// Time the writer was held at the full-text lag bound.
+		b.ReportMetric(time.Duration(s.writer.indexWait.Load()).Seconds(), "index-wait-s")
 	})
 	admin := model.VisibilityFor(model.User{Role: model.RoleAdmin})
 	viewer := model.VisibilityFor(model.User{Role: model.RoleViewer})

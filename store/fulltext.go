@@ -167,6 +167,18 @@ func openIndexer(ctx context.Context, path string, events *sql.DB, maxID int64, 
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 12),
 		}),
 	}
+	// Merge less often, from larger first segments: FTS5's defaults merge
+	// every 4 segments of a level and flush every 1 MiB of pending terms.
+	// With 8 and 8 MiB a fill of 3 million events ran at 85,000 events/s
+	// instead of 75,000 (the writer waited 11 s instead of 16.5 s for the
+	// index) and TCP intake with 3 million stored at 100,000 msgs/s instead
+	// of 96,000, for 0.2–0.5 ms more on a full-text listing's p95.
+	for _, set := range [][2]any{{"automerge", 8}, {"hashsize", 8 << 20}} {
+		if _, err := db.ExecContext(ctx, `INSERT INTO events_fts (events_fts, rank) VALUES (?, ?)`, set[0], set[1]); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("store: full-text index settings: %w", err)
+		}
+	}
 	var format, upto int64
 	err = db.QueryRowContext(ctx, `SELECT format, indexed_upto FROM fts_state`).Scan(&format, &upto)
 	switch {

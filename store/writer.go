@@ -97,6 +97,9 @@ type writer struct {
 
 	ix        *indexer     // told of each commit
 	committed atomic.Int64 // the newest committed event id
+	// indexWait is how long the writer has waited for the indexer (the
+	// lag bound), in nanoseconds.
+	indexWait atomic.Int64
 
 	outage      atomic.Pointer[Outage] // nil while writes succeed
 	onRecovered func(Outage)
@@ -174,8 +177,12 @@ func newWriter(ctx context.Context, db *sql.DB, ix *indexer, lastID int64, opts 
 		lag := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "vigil_fts_lag_events", Help: "Committed events not yet in the full-text index.",
 		}, func() float64 { return float64(max(0, w.committed.Load()-ix.upto.Load())) })
+		indexWait := prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "vigil_writer_index_wait_seconds_total",
+			Help: "Time the event writer waited for full-text indexing to come within its lag bound.",
+		}, func() float64 { return time.Duration(w.indexWait.Load()).Seconds() })
 		for _, c := range []prometheus.Collector{w.stored, w.dupes, w.batchSize, w.commitDur, w.failures, depth, healthy,
-			lag, ix.indexed, ix.batches} {
+			lag, indexWait, ix.indexed, ix.batches} {
 			if err := r.Register(c); err != nil {
 				return nil, fmt.Errorf("store: register metrics: %w", err)
 			}
@@ -276,7 +283,9 @@ func (w *writer) run() {
 // maxIndexLag events behind, so the lag stays bounded (at most a few
 // seconds, then writes go on and the lag shows in vigil_fts_lag_events).
 func (w *writer) waitForIndex() {
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+	start := time.Now()
+	defer func() { w.indexWait.Add(int64(time.Since(start))) }()
+	for deadline := start.Add(5 * time.Second); time.Now().Before(deadline); {
 		if w.committed.Load()-w.ix.upto.Load() <= maxIndexLag {
 			return
 		}

@@ -175,11 +175,12 @@ func (s *Store) FindEvents(ctx context.Context, f model.EventFilter) ([]model.Ev
 	if limit <= 0 || limit > model.MaxLimit {
 		limit = model.DefaultLimit
 	}
+	// The index first: a prefix expands to the words it holds.
+	s.waitIndexed(ctx, f)
 	q, args, err := s.eventQuery(ctx, f)
 	if err != nil {
 		return nil, 0, err
 	}
-	s.waitIndexed(ctx, f)
 	q += ` LIMIT ? OFFSET ?`
 	args = append(args, limit+1, f.Offset)
 	start := time.Now()
@@ -215,11 +216,11 @@ func (s *Store) ExportEvents(ctx context.Context, f model.EventFilter, fn func(*
 	if err := f.CheckVisible(); err != nil {
 		return 0, err
 	}
+	s.waitIndexed(ctx, f)
 	q, args, err := s.eventQuery(ctx, f)
 	if err != nil {
 		return 0, err
 	}
-	s.waitIndexed(ctx, f)
 	rows, err := s.rdb.QueryContext(ctx, q, args...)
 	if err != nil {
 		return 0, fmt.Errorf("store: export events: %w", err)

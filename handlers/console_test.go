@@ -12,9 +12,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+	"vigil/internal/sqlitelock"
 
 	"vigil/model"
 	"vigil/store"
@@ -313,34 +313,10 @@ func strconvI(n int64) string { return strconv.FormatInt(n, 10) }
 // openSQL opens the database file read-only, as an operator's sqlite3 would.
 func openSQL(path string) (*sql.DB, error) { return sql.Open("sqlite3", "file:"+path+"?mode=ro") }
 
-// holdIndexLock takes the write lock of the full-text database beside st,
-// as another process (an sqlite3 shell in a transaction) can: the indexer
-// then cannot write, and the index falls behind the events. The returned
-// function lets it go (and is also run at cleanup, before the store closes).
+// holdIndexLock takes the write lock of the full-text database beside st:
+// the indexer then cannot write, and the index falls behind the events.
 func holdIndexLock(t *testing.T, st *store.Store) (release func()) {
-	t.Helper()
-	ctx := context.Background()
-	db, err := sql.Open("sqlite3", "file:"+filepath.Join(filepath.Dir(st.Path()), "vigil-fts.db")+"?_busy_timeout=10000")
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := db.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-		t.Fatal(err)
-	}
-	var once sync.Once
-	release = func() {
-		once.Do(func() {
-			conn.ExecContext(ctx, "ROLLBACK")
-			conn.Close()
-			db.Close()
-		})
-	}
-	t.Cleanup(release)
-	return release
+	return sqlitelock.Hold(t, filepath.Join(filepath.Dir(st.Path()), "vigil-fts.db"))
 }
 
 var liveURLRe = regexp.MustCompile(`id="live" class="live" hx-get="([^"]+)"`)

@@ -2,14 +2,13 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
-	"sync"
 	"testing"
 	"time"
+	"vigil/internal/sqlitelock"
 	"vigil/model"
 )
 
@@ -80,36 +79,6 @@ func TestFullTextIndexRebuilds(t *testing.T) {
 	}
 }
 
-// holdIndexLock takes the write lock of the full-text database at path, as
-// another process (a second Vigil, an sqlite3 shell in a transaction) can:
-// the indexer then cannot write, and the index falls behind the events.
-// The returned function lets it go (and is also run at cleanup).
-func holdIndexLock(t *testing.T, path string) (release func()) {
-	t.Helper()
-	ctx := context.Background()
-	db, err := sql.Open("sqlite3", "file:"+path+"?_busy_timeout=10000")
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := db.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-		t.Fatal(err)
-	}
-	var once sync.Once
-	release = func() {
-		once.Do(func() {
-			conn.ExecContext(ctx, "ROLLBACK")
-			conn.Close()
-			db.Close()
-		})
-	}
-	t.Cleanup(release)
-	return release
-}
-
 // TestIndexStatus: while the indexer cannot write, committed events are
 // counted as not searchable, the index is reported behind once they have
 // waited longer than a search waits (and a search indeed misses them), and
@@ -119,7 +88,7 @@ func TestIndexStatus(t *testing.T) {
 	if st := s.IndexStatus(); st.Behind || st.Lag != 0 {
 		t.Fatalf("empty store: %+v", st)
 	}
-	release := holdIndexLock(t, ftsPath(s.Path()))
+	release := sqlitelock.Hold(t, ftsPath(s.Path())) // the indexer cannot write
 	appendN(t, s, 30, 10)
 	st := waitIndexStatus(t, s, func(st IndexStatus) bool { return st.Behind })
 	if st.Committed != 30 || st.Indexed != 0 || st.Lag != 30 {

@@ -113,11 +113,11 @@ type writer struct {
 	findEventID *sql.Stmt
 	tip         *sql.Stmt
 
-	buf  []byte // scratch for hashing
+	buf []byte // scratch for hashing
 	// docSize is the mean size of the last batch's full-text documents:
 	// the next batch's document buffer is allocated once at its size.
 	docSize int
-	args []any  // scratch for a row's values
+	args    []any // scratch for a row's values
 
 	// tree is the compact range [0, last id) of the Merkle tree; nil when it
 	// must be reloaded (after a failed commit).

@@ -474,17 +474,29 @@ func (s *Store) logSlowQuery(ctx context.Context, start time.Time, q string, arg
 	if took < slowQuery {
 		return
 	}
-	var plan []string
-	if rows, err := s.rdb.QueryContext(ctx, `EXPLAIN QUERY PLAN `+q, args...); err == nil {
-		for rows.Next() {
-			var id, parent, unused int
-			var detail string
-			if rows.Scan(&id, &parent, &unused, &detail) == nil {
-				plan = append(plan, detail)
-			}
-		}
-		rows.Close()
+	plan, err := s.queryPlan(ctx, q, args)
+	if err != nil {
+		plan = "(" + err.Error() + ")"
 	}
 	s.ix.log.Warn("slow event listing", "took", took.Round(time.Millisecond), "sql", q,
-		"args", fmt.Sprint(args...), "plan", strings.Join(plan, "; "))
+		"args", fmt.Sprint(args...), "plan", plan)
+}
+
+// queryPlan returns SQLite's plan for q with args, its steps joined by "; ".
+func (s *Store) queryPlan(ctx context.Context, q string, args []any) (string, error) {
+	rows, err := s.rdb.QueryContext(ctx, `EXPLAIN QUERY PLAN `+q, args...)
+	if err != nil {
+		return "", err
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			return "", err
+		}
+		plan = append(plan, detail)
+	}
+	return strings.Join(plan, "; "), rows.Err()
 }

@@ -2,12 +2,14 @@ package store
 
 import (
 	"context"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+	"vigil/internal/syncbuf"
 
 	"vigil/model"
 )
@@ -97,19 +99,10 @@ func checkQueryPlans(t *testing.T, staleStats bool) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			rows, err := s.rdb.QueryContext(ctx, `EXPLAIN QUERY PLAN `+sqlText+` LIMIT 100`, args...)
+			text, err := s.queryPlan(ctx, sqlText+` LIMIT 100`, args)
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer rows.Close()
-			var plan []string
-			for rows.Next() {
-				var id, parent, unused int
-				var detail string
-				rows.Scan(&id, &parent, &unused, &detail)
-				plan = append(plan, detail)
-			}
-			text := strings.Join(plan, "; ")
 			if strings.Contains(text, "TEMP B-TREE") && !c.sorts {
 				t.Errorf("plan sorts in a temporary B-tree: %s", text)
 			}
@@ -166,6 +159,33 @@ func TestPastTimeWindow(t *testing.T) {
 	for i := range want {
 		if got[i] != want[i] {
 			t.Fatalf("event %d is %d, want %d", i, got[i], want[i])
+		}
+	}
+}
+
+// TestSlowListingLogged: a listing over slowQuery is logged with its SQL
+// and plan; a quick one is not.
+func TestSlowListingLogged(t *testing.T) {
+	var logs syncbuf.Buffer
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "vigil.db"), os.DirFS(".."),
+		Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	q, args, err := s.eventQuery(ctx, model.EventFilter{Q: "signtool", Visibility: model.VisibilityFor(model.User{Role: model.RoleAdmin})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.logSlowQuery(ctx, time.Now(), q, args)
+	if strings.Contains(logs.String(), "slow event listing") {
+		t.Fatalf("a quick listing was logged:\n%s", logs.String())
+	}
+	s.logSlowQuery(ctx, time.Now().Add(-2*slowQuery), q, args)
+	for _, want := range []string{"slow event listing", "events_fts MATCH", "SCAN f VIRTUAL TABLE"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("slow listing log lacks %q:\n%s", want, logs.String())
 		}
 	}
 }

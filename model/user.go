@@ -53,6 +53,10 @@ type Token struct {
 type Principal struct {
 	User  User
 	Scope string
+	// TokenID and TokenName name the API token a call came with (0 and ""
+	// for a console session).
+	TokenID   int64
+	TokenName string
 }
 
 // ValidRole reports whether r names a role.

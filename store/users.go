@@ -139,13 +139,12 @@ const tokenTouchEvery = time.Minute
 // an unknown, revoked or disabled one.
 func (s *Store) PrincipalByToken(ctx context.Context, secret string) (model.Principal, error) {
 	var p model.Principal
-	var tokenID int64
 	var lastUsed sql.NullString
 	err := s.rdb.QueryRowContext(ctx, `
-		SELECT t.id, t.scope, t.last_used_at, u.id, u.name, u.role, u.disabled
+		SELECT t.id, t.name, t.scope, t.last_used_at, u.id, u.name, u.role, u.disabled
 		FROM tokens t JOIN users u ON u.id = t.user_id
 		WHERE t.secret_hash = ? AND t.revoked = 0`, model.TokenHash(secret)).
-		Scan(&tokenID, &p.Scope, &lastUsed, &p.User.ID, &p.User.Name, &p.User.Role, &p.User.Disabled)
+		Scan(&p.TokenID, &p.TokenName, &p.Scope, &lastUsed, &p.User.ID, &p.User.Name, &p.User.Role, &p.User.Disabled)
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && p.User.Disabled) {
 		return model.Principal{}, model.Errorf(model.EUNAUTHORIZED, "invalid or revoked token")
 	}
@@ -154,7 +153,7 @@ func (s *Store) PrincipalByToken(ctx context.Context, secret string) (model.Prin
 	}
 	now := s.now().UTC()
 	if !lastUsed.Valid || now.Sub(parseTimeText(lastUsed.String)) > tokenTouchEvery {
-		if _, err := s.wdb.ExecContext(ctx, `UPDATE tokens SET last_used_at = ? WHERE id = ?`, timeText(now), tokenID); err != nil {
+		if _, err := s.wdb.ExecContext(ctx, `UPDATE tokens SET last_used_at = ? WHERE id = ?`, timeText(now), p.TokenID); err != nil {
 			return model.Principal{}, fmt.Errorf("store: touch token: %w", err)
 		}
 	}

@@ -97,16 +97,25 @@ func (env *testEnv) token(role, scope string) string {
 	return secret
 }
 
-// appendEvents stores events given as JSON objects, as if posted.
+// appendEvents stores events given as JSON objects, as if posted; SYSTEM
+// ones as Vigil's own.
 func (env *testEnv) appendEvents(objs ...string) []int64 {
 	env.t.Helper()
 	events := make([]model.Event, len(objs))
 	for i, js := range objs {
-		e, err := model.DecodeEvent([]byte(js), time.Now())
+		now := time.Now()
+		e, err := model.DecodeEvent([]byte(js), now)
+		if err != nil && strings.Contains(js, `"category":"SYSTEM"`) {
+			// Console activity is Vigil's own record (source internal), the
+			// only kind of event that may be SYSTEM.
+			if e, err = model.DecodeEvent([]byte(strings.Replace(js, `"category":"SYSTEM"`, `"category":"USAGE"`, 1)), now); err == nil {
+				e.Source, e.Category = model.SourceInternal, model.CategorySystem
+				err = e.Normalize(now)
+			}
+		}
 		if err != nil {
 			env.t.Fatalf("decode %s: %v", js, err)
 		}
-		e.Source = model.SourceHTTP
 		events[i] = e
 	}
 	res, err := env.st.AppendEvents(context.Background(), events)

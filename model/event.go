@@ -48,6 +48,11 @@ const (
 	SourceInternal  = "internal"
 )
 
+// Sources lists every source in display order. Vigil sets an event's
+// source from where it came in; a sender cannot choose it, and only Vigil's
+// own records are internal.
+var Sources = []string{SourceHTTP, SourceSyslogUDP, SourceSyslogTCP, SourceSyslogTLS, SourceInternal}
+
 // Limits on event fields.
 const (
 	MaxEventIDLen = 128
@@ -163,11 +168,12 @@ func (e Event) MarshalJSON() ([]byte, error) {
 	return json.Marshal(w)
 }
 
-// DecodeEvent decodes one event as a client posts it and normalizes it with
-// receive time now. Unknown fields are refused so that a misspelt field is
-// reported rather than silently dropped; the read-only fields of the read
-// form (id, received_at, source, hash) are ignored, so an exported event may
-// be posted again.
+// DecodeEvent decodes one event as a client posts it over HTTP and
+// normalizes it with receive time now; its source is http. Unknown fields
+// are refused so that a misspelt field is reported rather than silently
+// dropped; the read-only fields of the read form (id, received_at, source,
+// hash) are ignored, so an exported event may be posted again, but one of
+// Vigil's own SYSTEM records may not.
 func DecodeEvent(data []byte, now time.Time) (Event, error) {
 	var w eventJSON
 	dec := json.NewDecoder(bytes.NewReader(data))
@@ -179,6 +185,7 @@ func DecodeEvent(data []byte, now time.Time) (Event, error) {
 		return Event{}, fmt.Errorf("trailing data after the event object")
 	}
 	e := Event{
+		Source:  SourceHTTP,
 		EventID: w.EventID, Category: w.Category, Type: w.Type, Outcome: w.Outcome,
 		Severity: w.Severity, AgentID: w.AgentID, Host: w.Host, App: w.App,
 		Process: w.Process, Command: w.Command, Policy: w.Policy, Tenant: w.Tenant,
@@ -243,6 +250,11 @@ func parseEventTime(raw json.RawMessage) (time.Time, error) {
 // Normalize fills defaults, canonicalizes enumerations and checks every
 // field. now is the receive time, used when the event has no time of its own.
 // The error text names the field and is safe to show to the sender.
+//
+// It is where the reserved category is enforced, once for every intake:
+// SYSTEM is Vigil's own console activity, so only an event of source
+// internal may have it. HTTP intake refuses the item; the syslog decoder
+// keeps the message and moves the claim to details.invalid.category.
 func (e *Event) Normalize(now time.Time) error {
 	if e.ReceivedAt.IsZero() {
 		e.ReceivedAt = now
@@ -256,6 +268,9 @@ func (e *Event) Normalize(now time.Time) error {
 	var err error
 	if e.Category, err = oneOf("category", e.Category, CategoryUsage, Categories, strings.ToUpper); err != nil {
 		return err
+	}
+	if e.Category == CategorySystem && e.Source != SourceInternal {
+		return fmt.Errorf("category: SYSTEM is reserved for Vigil's own activity; send USAGE, AUTH, ACCESS_CONTROL or AUDIT_LOG")
 	}
 	if e.Outcome, err = oneOf("outcome", e.Outcome, "INFO", Outcomes, strings.ToUpper); err != nil {
 		return err

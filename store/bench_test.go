@@ -73,11 +73,24 @@ func benchEventAt(j int, t time.Time) model.Event {
 	}
 	return model.Event{
 		Time: t, Category: cat, Type: benchTypes[cat],
-		Outcome: []string{"ALLOWED", "DENIED", "SUCCESS"}[j%3], Source: model.SourceHTTP,
+		Outcome: []string{"ALLOWED", "DENIED", "SUCCESS"}[j%3], Source: benchSource(j, cat),
 		Actor:       model.Actor{Type: "USER", ID: fmt.Sprintf("user%d", j%500), IP: fmt.Sprintf("10.0.%d.%d", j%200, j%250)},
 		Certificate: model.CertRef{Serial: fmt.Sprintf("%08X", j*7919), Subject: fmt.Sprintf("CN=svc-%d,O=Example", j%1000)},
 		AgentID:     fmt.Sprintf("agent-%d", j%50), Policy: "code-signing", Message: msg,
 	}
+}
+
+// benchSource is the source of the j-th generated event: SYSTEM events are
+// Vigil's own, one in seven of the others is posted over HTTP and the rest
+// come in over syslog TCP.
+func benchSource(j int, cat string) string {
+	switch {
+	case cat == model.CategorySystem:
+		return model.SourceInternal
+	case j%7 == 0:
+		return model.SourceHTTP
+	}
+	return model.SourceSyslogTCP
 }
 
 // benchEvent returns the j-th generated event, normalized, at time end.

@@ -32,7 +32,7 @@ func TestInsertColumnOrder(t *testing.T) {
 		AgentID:     "agent-1", Host: "h1", App: "app1", Process: "42", Command: "issue", Policy: "tls", Tenant: "t1",
 		Message: "issued", Details: []byte(`{"k":"v"}`),
 	}
-	sparse := model.Event{Time: now, Category: "SYSTEM", Type: "E_STARTED", Outcome: "SUCCESS", Source: model.SourceHTTP, Message: "up"}
+	sparse := model.Event{Time: now, Category: "SYSTEM", Type: "E_STARTED", Outcome: "SUCCESS", Source: model.SourceInternal, Message: "up"}
 	evs := []model.Event{full, sparse, full, sparse}
 	evs[2].EventID, evs[2].Host, evs[2].Tenant = "ev-2", "", ""
 	evs[3].Policy = "p"

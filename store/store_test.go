@@ -24,13 +24,22 @@ func openTest(t testing.TB) *Store {
 	return s
 }
 
+// ev decodes an event as posted over HTTP. One whose category is SYSTEM
+// is made one of Vigil's own records (source internal), the only events
+// that may have that category.
 func ev(t testing.TB, js string) model.Event {
 	t.Helper()
-	e, err := model.DecodeEvent([]byte(js), time.Now())
+	now := time.Now()
+	e, err := model.DecodeEvent([]byte(js), now)
+	if err != nil && strings.Contains(js, `"category":"SYSTEM"`) {
+		if e, err = model.DecodeEvent([]byte(strings.Replace(js, `"category":"SYSTEM"`, `"category":"USAGE"`, 1)), now); err == nil {
+			e.Source, e.Category = model.SourceInternal, model.CategorySystem
+			err = e.Normalize(now)
+		}
+	}
 	if err != nil {
 		t.Fatalf("decode %s: %v", js, err)
 	}
-	e.Source = model.SourceHTTP
 	return e
 }
 

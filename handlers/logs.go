@@ -65,11 +65,25 @@ func outcomeCell(e *model.Event) cell {
 	return cell{Text: e.Outcome, Param: "outcome", Value: e.Outcome, Badge: "outcome-" + strings.ToLower(e.Outcome)}
 }
 
+// sourceCell shows where an event came from: Vigil's own records
+// (internal) stand apart from what senders posted or sent over syslog.
+func sourceCell(e *model.Event) cell {
+	return cell{Text: e.Source, Param: "source", Value: e.Source, Badge: sourceBadge(e.Source)}
+}
+
+func sourceBadge(source string) string {
+	if source == model.SourceInternal {
+		return "source-internal"
+	}
+	return "source-external"
+}
+
 var (
 	userCol    = column{"User", filterCell("actor", func(e *model.Event) string { return e.Actor.ID })}
 	ipCol      = column{"IP", searchCell(func(e *model.Event) string { return e.Actor.IP })}
 	typeCol    = column{"Type", filterCell("type", func(e *model.Event) string { return e.Type })}
 	outcomeCol = column{"Outcome", outcomeCell}
+	sourceCol  = column{"Source", sourceCell}
 	timeCol    = column{"Time (UTC)", timeCell}
 )
 
@@ -86,6 +100,7 @@ var logPages = map[string]logPage{
 			}},
 			{"Policy", searchCell(func(e *model.Event) string { return e.Policy })},
 			{"Agent", filterCell("agent_id", func(e *model.Event) string { return e.AgentID })},
+			sourceCol,
 		},
 	},
 	"/audit": {
@@ -97,7 +112,7 @@ var logPages = map[string]logPage{
 			{"Entity id", searchCell(func(e *model.Event) string { return e.Entity.ID })},
 			{"Actor type", searchCell(func(e *model.Event) string { return e.Actor.Type })},
 			{"Actor id", filterCell("actor", func(e *model.Event) string { return e.Actor.ID })},
-			outcomeCol,
+			outcomeCol, sourceCol,
 		},
 	},
 	"/system": {
@@ -106,6 +121,7 @@ var logPages = map[string]logPage{
 		Columns: []column{timeCol, userCol, ipCol,
 			{"Section", func(e *model.Event) cell { return cell{Text: detailString(e, "section")} }},
 			{"Information", func(e *model.Event) cell { return cell{Text: e.Message, Class: "info"} }},
+			sourceCol,
 		},
 	},
 }
@@ -174,6 +190,8 @@ type filterBar struct {
 	Category                                           string
 	Categories                                         []string // choices; none when the page has one
 	Outcomes                                           []string
+	Source                                             string   // as given: one source or a list
+	Sources                                            []string // choices, with Source when it is a list
 	HideAccessControl, ShowHideAC                      bool
 	Start, Limit                                       string
 	Active                                             bool // any filter set
@@ -295,9 +313,12 @@ func (lq logQuery) filterBar(c echo.Context, lp logPage) filterBar {
 	fb := filterBar{
 		Q: sh.Q, Type: sh.Type, Outcome: sh.Outcome, Actor: sh.Actor, AgentID: sh.AgentID, Tenant: sh.Tenant,
 		From: formField(sh.From), To: formField(sh.To), Category: strings.Join(sh.Categories, ","),
-		Outcomes: model.Outcomes, HideAccessControl: lq.run.HideAccessControl, ShowHideAC: lq.hideACFor,
+		Outcomes: model.Outcomes, Source: strings.Join(sh.Sources, ","), Sources: model.Sources, HideAccessControl: lq.run.HideAccessControl, ShowHideAC: lq.hideACFor,
 		Start: c.QueryParam("start"), Limit: c.QueryParam("limit"),
 		Active: len(sh.Query()) > 0,
+	}
+	if len(sh.Sources) > 1 {
+		fb.Sources = append(slices.Clip(fb.Sources), fb.Source)
 	}
 	fb.MoreActive = fb.Actor != "" || fb.AgentID != "" || fb.From != "" || fb.To != "" || fb.Start != "" || fb.Limit != ""
 	if len(lp.Categories) > 1 {
@@ -347,11 +368,17 @@ func boolParam(b bool) string {
 // eventView is an event's full detail.
 type eventView struct {
 	Event    model.Event
-	Fields   [][2]string
+	Fields   []detailField
 	Details  string // pretty-printed JSON
 	Hash     string
 	PrevHash string
 	BackURL  string
+}
+
+// detailField is one labelled value of an event's detail; Href, when set,
+// makes the value a link to its page filtered by it.
+type detailField struct {
+	Label, Value, Href string
 }
 
 // eventDetail shows one event in full: the drawer's content for htmx, a
@@ -377,6 +404,13 @@ func (s *Server) eventDetail(c echo.Context) error {
 			v.Details = buf.String()
 		}
 	}
+	section := "/events"
+	switch e.Category {
+	case model.CategoryAuditLog:
+		section = "/audit"
+	case model.CategorySystem:
+		section = "/system"
+	}
 	for _, f := range [][2]string{
 		{"Sequence id", strconv.FormatInt(e.ID, 10)}, {"Event id", e.EventID},
 		{"Time", e.Time.Format("2006-01-02T15:04:05.999999999Z07:00")},
@@ -389,16 +423,14 @@ func (s *Server) eventDetail(c echo.Context) error {
 		{"Agent", e.AgentID}, {"Host", e.Host}, {"App", e.App}, {"Process", e.Process},
 		{"Command", e.Command}, {"Policy", e.Policy}, {"Tenant", e.Tenant}, {"Message", model.ValidUTF8(e.Message)},
 	} {
-		if f[1] != "" {
-			v.Fields = append(v.Fields, f)
+		if f[1] == "" {
+			continue
 		}
-	}
-	section := "/events"
-	switch e.Category {
-	case model.CategoryAuditLog:
-		section = "/audit"
-	case model.CategorySystem:
-		section = "/system"
+		df := detailField{Label: f[0], Value: f[1]}
+		if f[0] == "Source" {
+			df.Href = section + "?" + url.Values{"source": {e.Source}}.Encode()
+		}
+		v.Fields = append(v.Fields, df)
 	}
 	v.BackURL = section
 	return s.render(c, http.StatusOK, "event", "detail", &pageData{

@@ -3,6 +3,7 @@ package model
 import (
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -20,6 +21,7 @@ const (
 type EventFilter struct {
 	Q                 string   // full-text query
 	Categories        []string // any of
+	Sources           []string // any of
 	Type              string
 	Outcome           string
 	Actor             string // actor id
@@ -50,22 +52,18 @@ func ParseEventFilter(q url.Values) (EventFilter, error) {
 		Tenant:  strings.TrimSpace(q.Get("tenant")),
 		Limit:   DefaultLimit,
 	}
-	for _, c := range strings.Split(q.Get("category"), ",") {
-		c = strings.ToUpper(strings.TrimSpace(c))
-		if c == "" {
-			continue
-		}
-		if _, err := oneOf("category", c, "", Categories, strings.ToUpper); err != nil {
-			return f, &Error{Code: EINVALID, Message: err.Error()}
-		}
-		f.Categories = append(f.Categories, c)
+	var err error
+	if f.Categories, err = parseList(q, "category", Categories, strings.ToUpper); err != nil {
+		return f, err
+	}
+	if f.Sources, err = parseList(q, "source", Sources, strings.ToLower); err != nil {
+		return f, err
 	}
 	if f.Outcome != "" {
 		if _, err := oneOf("outcome", f.Outcome, "", Outcomes, strings.ToUpper); err != nil {
 			return f, &Error{Code: EINVALID, Message: err.Error()}
 		}
 	}
-	var err error
 	if f.From, f.To, err = parseTimeRange(q); err != nil {
 		return f, err
 	}
@@ -95,6 +93,24 @@ func ParseEventFilter(q url.Values) (EventFilter, error) {
 		return f, Errorf(EINVALID, "hide_access_control must be 1 or 0")
 	}
 	return f, nil
+}
+
+// parseList parses the comma-separated values of parameter name, each
+// canonicalized with norm and one of allowed; nil when none is given.
+func parseList(q url.Values, name string, allowed []string, norm func(string) string) ([]string, error) {
+	var out []string
+	for _, v := range strings.Split(q.Get(name), ",") {
+		if v = norm(strings.TrimSpace(v)); v == "" {
+			continue
+		}
+		if _, err := oneOf(name, v, "", allowed, norm); err != nil {
+			return nil, &Error{Code: EINVALID, Message: err.Error()}
+		}
+		if !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	return out, nil
 }
 
 // parseTimeRange parses the from and to parameters (each optional,
@@ -167,6 +183,7 @@ func (f EventFilter) Query() url.Values {
 	}
 	set("q", f.Q)
 	set("category", strings.Join(f.Categories, ","))
+	set("source", strings.Join(f.Sources, ","))
 	set("type", f.Type)
 	set("outcome", f.Outcome)
 	set("actor", f.Actor)

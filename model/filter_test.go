@@ -2,6 +2,7 @@ package model
 
 import (
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 )
@@ -33,6 +34,36 @@ func TestParseEventFilterTimes(t *testing.T) {
 			}
 			if !f.From.Equal(tc.want) {
 				t.Errorf("from = %v, want %v", f.From, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseEventFilterSource(t *testing.T) {
+	for _, tc := range []struct {
+		name, source string
+		want         []string
+		wantErr      string
+	}{
+		{"None", "", nil, ""},
+		{"One", "syslog-udp", []string{SourceSyslogUDP}, ""},
+		{"CaseAndSpaces", " HTTP , internal ", []string{SourceHTTP, SourceInternal}, ""},
+		{"Repeated", "http,http", []string{SourceHTTP}, ""},
+		{"Unknown", "console", nil, `source: "console" is not one of http, syslog-udp, syslog-tcp, syslog-tls, internal`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, err := ParseEventFilter(url.Values{"source": {tc.source}})
+			if tc.wantErr != "" {
+				if ErrorCode(err) != EINVALID || ErrorMessage(err) != tc.wantErr {
+					t.Fatalf("error %v, want invalid %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || strings.Join(f.Sources, ",") != strings.Join(tc.want, ",") {
+				t.Fatalf("sources %q (%v), want %q", f.Sources, err, tc.want)
+			}
+			if got := f.Query().Get("source"); got != strings.Join(tc.want, ",") {
+				t.Errorf("query source=%q, want %q", got, strings.Join(tc.want, ","))
 			}
 		})
 	}

@@ -30,7 +30,7 @@ import (
 
 // ftsFormat is the version of the index's documents; a database built with
 // another is rebuilt.
-const ftsFormat = 4
+const ftsFormat = 5
 
 const ftsSchema = `
 CREATE VIRTUAL TABLE IF NOT EXISTS events_fts USING fts5(

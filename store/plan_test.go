@@ -84,6 +84,13 @@ func checkQueryPlans(t *testing.T, staleStats bool) {
 		{"Category", "category=AUDIT_LOG", admin, "SCAN f VIRTUAL TABLE INDEX", false},
 		{"Categories", "category=AUDIT_LOG,AUTH", admin, "SCAN e", false},
 		{"Outcome", "outcome=DENIED", admin, "SCAN f VIRTUAL TABLE INDEX", false},
+		{"Source", "source=http", admin, "SCAN f VIRTUAL TABLE INDEX", false},
+		{"Sources", "source=syslog-udp,syslog-tcp,syslog-tls", admin, "SCAN f VIRTUAL TABLE INDEX", false},
+		{"SourceViewer", "source=syslog-tcp", viewer, "SCAN f VIRTUAL TABLE INDEX", false},
+		{"SourceOnEventsPage", "source=http&category=USAGE,AUTH,ACCESS_CONTROL&hide_access_control=1", admin, "SCAN f VIRTUAL TABLE INDEX", false},
+		{"SourceOnSystemPage", "source=internal&category=SYSTEM", admin, "SCAN f VIRTUAL TABLE INDEX", false},
+		{"SourceCursor", "source=internal&before=1000", admin, "SCAN f VIRTUAL TABLE INDEX", false},
+		{"SourceNarrowTimeRange", "source=http&from=2030-01-01T00:00:00Z", admin, "SCAN f VIRTUAL TABLE INDEX", false},
 		{"WideTimeRange", "from=2000-01-01T00:00:00Z", admin, "SCAN e", false},
 		{"NarrowTimeRange", "from=2030-01-01T00:00:00Z", admin, "USING INDEX events_time", true},
 	}

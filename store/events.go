@@ -74,8 +74,8 @@ const (
 	fieldCategory filterField = "zzc"
 	fieldOutcome  filterField = "zzo"
 	// Source has five values. A rare one (http beside millions of syslog
-	// lines) must not be found by walking every row, and a frequent one is
-	// answered by the token as fast as by a walk.
+	// lines) must not be found by walking every row; a frequent one costs
+	// what a frequent category does.
 	fieldSource filterField = "zzs"
 )
 

@@ -72,8 +72,9 @@ type docEvent struct {
 		Serial string `json:"serial"`
 	} `json:"certificate"`
 	Details struct {
-		PeerCN string `json:"peer_cn"`
-		Format string `json:"format"`
+		PeerCN         string `json:"peer_cn"`
+		ClaimedAgentID string `json:"claimed_agent_id"`
+		Format         string `json:"format"`
 	} `json:"details"`
 }
 
@@ -169,7 +170,7 @@ func TestAgentSnippets(t *testing.T) {
 		seen := map[string]bool{}
 		for _, e := range evs {
 			if e.App != "certagent" || e.Details.PeerCN != "web-01.example.net" || e.Details.Format != "rfc5424" ||
-				e.AgentID == "" || !strings.EqualFold(e.AgentID, e.Host) || !strings.HasPrefix(e.Message, "rsyslogdoc ") {
+				e.AgentID != "web-01.example.net" || e.Details.ClaimedAgentID != "" || !strings.HasPrefix(e.Message, "rsyslogdoc ") {
 				t.Fatalf("event mapped as %+v (host %s)", e, host)
 			}
 			seen[e.Message] = true

@@ -230,7 +230,13 @@ func TestAgentSnippets(t *testing.T) {
 			t.Fatal(err)
 		}
 		script := placeholders(docSnippet(t, doc, "curl"), "http://vigil.example.net:8080", api)
-		env := "VIGIL_TOKEN=" + token("web-01", "ingest")
+		// The documented token command, run as written but for the user.
+		args := strings.Fields(placeholders(docSnippet(t, doc, "agent-token"), "--user ops", "--user admin"))
+		code, out, errOut := vigil(t, "", append(args[1:], "--data", dir)...)
+		if code != 0 || args[0] != "vigil" {
+			t.Fatalf("%s: %d %s", args, code, errOut)
+		}
+		env := "VIGIL_TOKEN=" + strings.TrimSpace(out)
 		if out := shell(t, work, script, env); strings.TrimSpace(out) != `{"accepted":2,"duplicates":0}` {
 			t.Fatalf("curl answered %q", out)
 		}

@@ -72,8 +72,9 @@ type docEvent struct {
 		Serial string `json:"serial"`
 	} `json:"certificate"`
 	Details struct {
-		PeerCN string `json:"peer_cn"`
-		Format string `json:"format"`
+		PeerCN         string `json:"peer_cn"`
+		ClaimedAgentID string `json:"claimed_agent_id"`
+		Format         string `json:"format"`
 	} `json:"details"`
 }
 
@@ -169,7 +170,7 @@ func TestAgentSnippets(t *testing.T) {
 		seen := map[string]bool{}
 		for _, e := range evs {
 			if e.App != "certagent" || e.Details.PeerCN != "web-01.example.net" || e.Details.Format != "rfc5424" ||
-				e.AgentID == "" || !strings.EqualFold(e.AgentID, e.Host) || !strings.HasPrefix(e.Message, "rsyslogdoc ") {
+				e.AgentID != "web-01.example.net" || e.Details.ClaimedAgentID != "" || !strings.HasPrefix(e.Message, "rsyslogdoc ") {
 				t.Fatalf("event mapped as %+v (host %s)", e, host)
 			}
 			seen[e.Message] = true
@@ -229,7 +230,13 @@ func TestAgentSnippets(t *testing.T) {
 			t.Fatal(err)
 		}
 		script := placeholders(docSnippet(t, doc, "curl"), "http://vigil.example.net:8080", api)
-		env := "VIGIL_TOKEN=" + token("web-01", "ingest")
+		// The documented token command, run as written but for the user.
+		args := strings.Fields(placeholders(docSnippet(t, doc, "agent-token"), "--user ops", "--user admin"))
+		code, out, errOut := vigil(t, "", append(args[1:], "--data", dir)...)
+		if code != 0 || args[0] != "vigil" {
+			t.Fatalf("%s: %d %s", args, code, errOut)
+		}
+		env := "VIGIL_TOKEN=" + strings.TrimSpace(out)
 		if out := shell(t, work, script, env); strings.TrimSpace(out) != `{"accepted":2,"duplicates":0}` {
 			t.Fatalf("curl answered %q", out)
 		}

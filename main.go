@@ -62,7 +62,7 @@ Usage:
   vigil [serve] [flags]                       run the appliance
   vigil verify [--checkpoint FILE]            check the hash chain, Merkle tree and checkpoints
   vigil user add NAME --role ROLE             create a user (password on stdin or VIGIL_PASSWORD)
-  vigil token create --user NAME --name LABEL [--scope ingest|agent|read|manage]
+  vigil token create --user NAME --name LABEL [--scope ingest|agent|read|manage] [--agent ID]
   vigil backup --out FILE                     consistent online copy of the database
   vigil healthcheck [--http ADDR]             exit 0 when the appliance at ADDR answers /healthz
   vigil --version
@@ -873,34 +873,46 @@ func cmdUser(ctx context.Context, args []string, stdin io.Reader, stdout io.Writ
 	return nil
 }
 
+const tokenUsage = "usage: vigil token create --user NAME --name LABEL [--scope ingest|read|manage | --scope agent --agent ID]"
+
 func cmdToken(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(args) == 0 || args[0] != "create" {
-		return usageError{"usage: vigil token create --user NAME --name LABEL [--scope ingest|agent|read|manage]"}
+		return usageError{tokenUsage}
 	}
-	var dataDir, userName, name, scope string
+	var dataDir, userName, name, scope, agent string
 	fs := newFlagSet("token create", &dataDir)
 	fs.StringVar(&userName, "user", "", "user the token acts as")
 	fs.StringVar(&name, "name", "", "label of the token")
 	fs.StringVar(&scope, "scope", model.ScopeIngest, "ingest, agent, read or manage")
+	fs.StringVar(&agent, "agent", "", "the agent id an agent token acts as (required with --scope agent)")
 	pos, err := parseFlags(fs, args[1:])
 	if err != nil {
 		return err
 	}
 	if len(pos) > 0 || userName == "" || name == "" {
-		return usageError{"usage: vigil token create --user NAME --name LABEL [--scope ingest|agent|read|manage]"}
+		return usageError{tokenUsage}
+	}
+	if scope == model.ScopeAgent && agent == "" {
+		return usageError{"an agent token acts as one agent: give its id with --agent ID\n" + tokenUsage}
+	}
+	if scope != model.ScopeAgent && agent != "" {
+		return usageError{fmt.Sprintf("--agent binds only a token of --scope agent, not %s\n%s", scope, tokenUsage)}
 	}
 	st, err := openExisting(ctx, dataDir)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	secret, tok, err := st.CreateToken(ctx, userName, name, scope)
+	secret, tok, err := st.CreateToken(ctx, userName, name, scope, agent)
 	if err != nil {
 		return err
 	}
-	if err := recordAudit(ctx, st, "TOKEN_CREATED", cliActor(), model.Entity{Type: "TOKEN", ID: fmt.Sprint(tok.ID)},
-		fmt.Sprintf("Created %s token %q for %s", scope, name, userName),
-		map[string]any{"user": userName, "name": name, "scope": scope, "via": "cli"}); err != nil {
+	details := map[string]any{"user": userName, "name": name, "scope": scope, "via": "cli"}
+	msg := fmt.Sprintf("Created %s token %q for %s", scope, name, userName)
+	if agent != "" {
+		details["agent_id"], msg = agent, msg+" bound to agent "+agent
+	}
+	if err := recordAudit(ctx, st, "TOKEN_CREATED", cliActor(), model.Entity{Type: "TOKEN", ID: fmt.Sprint(tok.ID)}, msg, details); err != nil {
 		return err
 	}
 	fmt.Fprintln(stdout, secret)

@@ -55,7 +55,7 @@ type watchRig struct {
 	st     *store.Store
 	sched  *jobs.Scheduler
 	api    *httptest.Server
-	tokens map[string]string // by role, plus "agent" and "read"
+	tokens map[string]string // by role, plus "agent" (agent-1's) and "read"
 	hook   *webhookReceiver
 }
 
@@ -141,13 +141,35 @@ func newWatchRig(t *testing.T, webhookFailures int) *watchRig {
 				t.Fatal(err)
 			}
 		}
-		secret, _, err := st.CreateToken(ctx, u.name, "t-"+u.key, u.scope)
+		agent := ""
+		if u.scope == model.ScopeAgent {
+			agent = u.name
+		}
+		secret, _, err := st.CreateToken(ctx, u.name, "t-"+u.key, u.scope, agent)
 		if err != nil {
 			t.Fatal(err)
 		}
 		r.tokens[u.key] = secret
 	}
 	return r
+}
+
+// agentToken returns a token of user agent-1 bound to agent id, created on
+// first use.
+func (r *watchRig) agentToken(id string) string {
+	r.t.Helper()
+	if id == "agent-1" {
+		return r.tokens["agent"]
+	}
+	if tok, ok := r.tokens["agent:"+id]; ok {
+		return tok
+	}
+	secret, _, err := r.st.CreateToken(context.Background(), "agent-1", "t-agent-"+id, model.ScopeAgent, id)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.tokens["agent:"+id] = secret
+	return secret
 }
 
 // call makes an API request as token and returns the status and body.
@@ -400,14 +422,16 @@ func TestCertificateWatchCycle(t *testing.T) {
 	if open := r.alerts("open=1", model.AlertExpiringSoon); len(open) != 0 {
 		t.Errorf("expiry alerts still open after the renewal: %+v", open)
 	}
-	// The audit trail names who initiated, started and completed it.
+	// The audit trail names who initiated, started and completed it (the
+	// agent with the address it called from).
+	agentActor := model.Actor{Type: "AGENT", ID: "agent-1", IP: "127.0.0.1"}
 	for _, want := range []struct {
 		typ   string
 		actor model.Actor
 	}{
 		{"RENEWAL_INITIATED", model.SchedulerActor},
-		{"RENEWAL_STARTED", model.AgentActor("agent-1")},
-		{"RENEWAL_COMPLETED", model.AgentActor("agent-1")},
+		{"RENEWAL_STARTED", agentActor},
+		{"RENEWAL_COMPLETED", agentActor},
 	} {
 		evs := r.events("category=AUDIT_LOG&type=" + want.typ)
 		if len(evs) != 1 || evs[0].Actor != want.actor || evs[0].Entity != (model.Entity{Type: "JOB", ID: jobID(claimed)}) {
@@ -485,7 +509,7 @@ func TestCertificateWatchCycle(t *testing.T) {
 
 	// An agent going quiet raises AGENT_OFFLINE; back, it resolves.
 	heartbeat := `{"type":"HEARTBEAT","agent_id":"agent-9","host":"build-7"}`
-	r.must(202, "POST", "/api/v1/events", agent, heartbeat, nil)
+	r.must(202, "POST", "/api/v1/events", r.agentToken("agent-9"), heartbeat, nil)
 	run(jobs.CheckAgents)
 	agentAlerts := func(q string) []model.Alert {
 		var out []model.Alert
@@ -521,7 +545,7 @@ func TestCertificateWatchCycle(t *testing.T) {
 	if !found {
 		t.Errorf("agent-9 not listed: %+v", al.Agents)
 	}
-	r.must(202, "POST", "/api/v1/events", agent, heartbeat, nil)
+	r.must(202, "POST", "/api/v1/events", r.agentToken("agent-9"), heartbeat, nil)
 	run(jobs.CheckAgents)
 	if a := agentAlerts(""); len(a) != 1 || a[0].Open() {
 		t.Fatalf("agent back: %+v", a)
@@ -531,7 +555,7 @@ func TestCertificateWatchCycle(t *testing.T) {
 	var stuck, unclaimed model.Job
 	r.must(201, "POST", "/api/v1/jobs", ops, `{"type":"CA_REFRESH","ca_id":"ca-eu-1","name":"Refresh EU CA"}`, &stuck)
 	r.must(201, "POST", "/api/v1/jobs", ops, `{"type":"CA_REFRESH","ca_id":"ca-us-1","agent_id":"agent-nobody"}`, &unclaimed)
-	r.must(200, "POST", "/api/v1/jobs/claim", agent, `{"agent_id":"agent-2"}`, &claimed)
+	r.must(200, "POST", "/api/v1/jobs/claim", r.agentToken("agent-2"), `{"agent_id":"agent-2"}`, &claimed)
 	if claimed.ID != stuck.ID {
 		t.Fatalf("agent-2 claimed %d, want %d (the other is for agent-nobody)", claimed.ID, stuck.ID)
 	}
@@ -544,7 +568,7 @@ func TestCertificateWatchCycle(t *testing.T) {
 	if a := r.alerts("open=1", model.AlertJobUnclaimed); len(a) != 1 || a[0].Entity.ID != jobID(unclaimed) {
 		t.Errorf("unclaimed alerts: %+v", a)
 	}
-	r.must(200, "POST", "/api/v1/jobs/"+jobID(stuck)+"/result", agent, `{"agent_id":"agent-2","status":"SUCCESS"}`, nil)
+	r.must(200, "POST", "/api/v1/jobs/"+jobID(stuck)+"/result", r.agentToken("agent-2"), `{"agent_id":"agent-2","status":"SUCCESS"}`, nil)
 	if a := r.alerts("open=1", model.AlertJobStuck); len(a) != 0 {
 		t.Errorf("stuck alert open after the job ended: %+v", a)
 	}
@@ -702,7 +726,7 @@ func TestWatchBadInput(t *testing.T) {
 	if len(jl.Jobs) != 0 {
 		t.Errorf("refused requests stored jobs: %+v", jl.Jobs)
 	}
-	agent := r.tokens["agent"]
+	agent := r.agentToken("a1")
 	var j model.Job
 	r.must(201, "POST", "/api/v1/jobs", ops, `{"type":"CA_REFRESH","ca_id":"ca-1"}`, &j)
 	r.must(200, "POST", "/api/v1/jobs/claim", agent, `{"agent_id":"a1"}`, nil)
@@ -745,13 +769,14 @@ func TestClaimConcurrency(t *testing.T) {
 	ready := make(chan struct{})
 	for a := 0; a < agentsN; a++ {
 		agent := fmt.Sprintf("agent-%d", a)
+		token := r.agentToken(agent)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			<-ready
 			for {
 				req, _ := http.NewRequest("POST", r.api.URL+"/api/v1/jobs/claim", strings.NewReader(`{"agent_id":"`+agent+`"}`))
-				req.Header.Set("Authorization", "Bearer "+r.tokens["agent"])
+				req.Header.Set("Authorization", "Bearer "+token)
 				resp, err := http.DefaultClient.Do(req)
 				if err != nil {
 					t.Error(err)
@@ -849,7 +874,7 @@ func TestServeSchedulesChecks(t *testing.T) {
 			stop()
 		}
 	}()
-	_, agent, _ := vigil(t, "", "token", "create", "--data", dir, "--user", "admin", "--name", "agent", "--scope", "agent")
+	_, agent, _ := vigil(t, "", "token", "create", "--data", dir, "--user", "admin", "--name", "agent", "--scope", "agent", "--agent", "edge-1")
 	_, read, _ := vigil(t, "", "token", "create", "--data", dir, "--user", "admin", "--name", "reader", "--scope", "read")
 	agent, read = strings.TrimSpace(agent), strings.TrimSpace(read)
 	if code, body := request(t, "POST", url+"/api/v1/events", agent, `{"type":"HEARTBEAT","agent_id":"edge-1"}`); code != 202 {

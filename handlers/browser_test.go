@@ -243,6 +243,18 @@ func TestConsoleInBrowser(t *testing.T) {
 		}
 	})
 
+	t.Run("TokenFormAsksAgentIDForScopeAgent", func(t *testing.T) {
+		display := `getComputedStyle(document.getElementById("nt-agent").closest(".field")).display`
+		b.do(t, 10*time.Second, chromedp.Navigate(u+"/settings"), chromedp.WaitReady(chromedp.ID("nt-scope")))
+		if d := get(t, b, 5*time.Second, chromedp.Evaluate[string](display)); d != "none" {
+			t.Errorf("agent id field shown for scope ingest (display %s)", d)
+		}
+		b.do(t, 5*time.Second, chromedp.SetValue(chromedp.ID("nt-scope"), "agent"))
+		if d := get(t, b, 5*time.Second, chromedp.Evaluate[string](display)); d == "none" {
+			t.Errorf("agent id field hidden for scope agent")
+		}
+	})
+
 	t.Run("EventsListsEvents", func(t *testing.T) {
 		b.do(t, 10*time.Second, chromedp.Navigate(u+"/events"), chromedp.WaitVisible(chromedp.ID("events-table")))
 		// 6 USAGE + 2 AUTH + this session's sign-in (AUTH); ACCESS_CONTROL hidden by default.

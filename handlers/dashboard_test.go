@@ -148,7 +148,7 @@ func generateActivity(env *testEnv, clock *testClock, now time.Time) activity {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := env.st.ClaimJob(ctx, "agent-01"); err != nil {
+		if _, err := env.st.ClaimJob(ctx, model.AgentCall{AgentID: "agent-01"}); err != nil {
 			t.Fatal(err)
 		}
 		if status == "" {
@@ -160,7 +160,7 @@ func generateActivity(env *testEnv, clock *testClock, now time.Time) activity {
 			res.Error = "CA unreachable"
 			act.failedJobs++
 		}
-		if _, err := env.st.FinishJob(ctx, j.ID, "agent-01", res, nil); err != nil {
+		if _, err := env.st.FinishJob(ctx, j.ID, model.AgentCall{AgentID: "agent-01"}, res, nil); err != nil {
 			t.Fatal(err)
 		}
 	}

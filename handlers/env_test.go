@@ -87,10 +87,15 @@ func (env *testEnv) session(role string) string {
 	return id
 }
 
-// token creates an API token of scope for the user of role.
+// token creates an API token of scope for the user of role; an agent
+// token acts as the agent named after the role.
 func (env *testEnv) token(role, scope string) string {
 	env.t.Helper()
-	secret, _, err := env.st.CreateToken(context.Background(), role, role+"-"+scope+"-"+model.NewSecret(4), scope)
+	agent := ""
+	if scope == model.ScopeAgent {
+		agent = role
+	}
+	secret, _, err := env.st.CreateToken(context.Background(), role, role+"-"+scope+"-"+model.NewSecret(4), scope, agent)
 	if err != nil {
 		env.t.Fatal(err)
 	}

@@ -52,6 +52,9 @@ func (s *Server) postEvents(c echo.Context) error {
 	if len(events) == 0 {
 		return model.Errorf(model.EINVALID, "no events in request body")
 	}
+	if err := principal(c).BindEvents(events); err != nil {
+		return err
+	}
 	for i := range events {
 		events[i].Source = model.SourceHTTP
 	}

@@ -61,7 +61,11 @@ func newTestEnv(t testing.TB, maxBody int64) *env {
 			if !model.ScopeAllowedForRole(scope, role) {
 				continue
 			}
-			secret, _, err := st.CreateToken(ctx, role+"1", scope, scope)
+			agent := ""
+			if scope == model.ScopeAgent {
+				agent = role + "1"
+			}
+			secret, _, err := st.CreateToken(ctx, role+"1", scope, scope, agent)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -66,21 +66,22 @@ func (s *Server) createJob(c echo.Context) error {
 	return c.JSON(http.StatusCreated, j)
 }
 
-// agentRequest names the calling agent; without it the agent is the
-// token's user.
+// agentRequest names the calling agent; it may be left out, and it may
+// name only the agent the token is bound to.
 type agentRequest struct {
 	AgentID string `json:"agent_id"`
 }
 
-func (s *Server) agentID(c echo.Context, given string) (string, error) {
-	id := strings.TrimSpace(given)
-	if id == "" {
-		id = principal(c).User.Name
+// agentCall is the call of the agent the token is bound to, with what the
+// audit record names: the token, its user and the peer address. A request
+// naming another agent, or a token bound to none, is EFORBIDDEN.
+func agentCall(c echo.Context, named string) (model.AgentCall, error) {
+	p := principal(c)
+	id, err := p.ActAsAgent(strings.TrimSpace(named))
+	if err != nil {
+		return model.AgentCall{}, err
 	}
-	if len(id) > model.MaxFieldLen {
-		return "", model.Errorf(model.EINVALID, "agent_id: longer than %d bytes", model.MaxFieldLen)
-	}
-	return id, nil
+	return model.AgentCall{AgentID: id, TokenID: p.TokenID, TokenName: p.TokenName, User: p.User.Name, Addr: c.RealIP()}, nil
 }
 
 // claimJob answers POST /api/v1/jobs/claim: the next due QUEUED job for
@@ -90,11 +91,11 @@ func (s *Server) claimJob(c echo.Context) error {
 	if err := decodeJSON(c, &req, true); err != nil {
 		return err
 	}
-	agent, err := s.agentID(c, req.AgentID)
+	call, err := agentCall(c, req.AgentID)
 	if err != nil {
 		return err
 	}
-	j, err := s.store.ClaimJob(c.Request().Context(), agent)
+	j, err := s.store.ClaimJob(c.Request().Context(), call)
 	if model.ErrorCode(err) == model.ENOTFOUND {
 		return c.NoContent(http.StatusNoContent)
 	}
@@ -124,7 +125,7 @@ func (s *Server) jobResult(c echo.Context) error {
 	if err := req.Validate(); err != nil {
 		return err
 	}
-	agent, err := s.agentID(c, req.AgentID)
+	call, err := agentCall(c, req.AgentID)
 	if err != nil {
 		return err
 	}
@@ -135,7 +136,7 @@ func (s *Server) jobResult(c echo.Context) error {
 		}
 	}
 	ctx := c.Request().Context()
-	out, err := s.store.FinishJob(ctx, id, agent, req.JobResult, issued)
+	out, err := s.store.FinishJob(ctx, id, call, req.JobResult, issued)
 	if err != nil {
 		return err
 	}

@@ -158,11 +158,17 @@ func (s *Server) resetPassword(c echo.Context) error {
 
 func (s *Server) createToken(c echo.Context) error {
 	user, name, scope := c.FormValue("user"), strings.TrimSpace(c.FormValue("name")), c.FormValue("scope")
-	secret, tok, err := s.store.CreateToken(c.Request().Context(), user, name, scope)
+	// The form sends the agent field with every scope; only an agent
+	// token is bound to it.
+	agent := strings.TrimSpace(c.FormValue("agent_id"))
+	if scope != model.ScopeAgent {
+		agent = ""
+	}
+	secret, tok, err := s.store.CreateToken(c.Request().Context(), user, name, scope, agent)
 	if err == nil {
 		err = s.recordChange(c, "TOKEN_CREATED", model.Entity{Type: "TOKEN", ID: strconv.FormatInt(tok.ID, 10)},
-			fmt.Sprintf("Created %s token %q for %s", scope, name, user),
-			map[string]any{"user": user, "name": name, "scope": scope, "via": "console"})
+			fmt.Sprintf("Created %s token %q for %s", scope, name, user)+tokenAgentText(tok),
+			tokenDetails(tok, "console"))
 	}
 	if err != nil {
 		return s.settingsChanged(c, err, "")
@@ -184,6 +190,23 @@ func (s *Server) revokeToken(c echo.Context) error {
 			map[string]any{"user": tok.UserName, "name": tok.Name, "scope": tok.Scope})
 	}
 	return s.settingsChanged(c, err, "token_revoked")
+}
+
+// tokenAgentText names the agent a token is bound to, for audit messages.
+func tokenAgentText(t model.Token) string {
+	if t.AgentID == "" {
+		return ""
+	}
+	return " bound to agent " + t.AgentID
+}
+
+// tokenDetails are the audit details of a token's creation.
+func tokenDetails(t model.Token, via string) map[string]any {
+	d := map[string]any{"user": t.UserName, "name": t.Name, "scope": t.Scope, "via": via}
+	if t.AgentID != "" {
+		d["agent_id"] = t.AgentID
+	}
+	return d
 }
 
 // signCheckpoint signs a checkpoint now, from the Settings page.

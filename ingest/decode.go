@@ -34,7 +34,7 @@ var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 type Peer struct {
 	Source  string // model.SourceSyslogUDP, …TCP or …TLS
 	Addr    string // the sender's IP address
-	CN      string // TLS client certificate common name
+	CN      string // TLS client certificate common name: the agent id
 	Subject string // TLS client certificate subject
 }
 
@@ -73,17 +73,20 @@ func NewDecoder(loc *time.Location) *Decoder {
 // marshalDetails; the json tags name its keys (and let tests compare the
 // encoding with encoding/json's).
 type details struct {
-	Peer        string                       `json:"peer,omitempty"`
-	PeerCN      string                       `json:"peer_cn,omitempty"`
-	PeerSubject string                       `json:"peer_subject,omitempty"`
-	Format      string                       `json:"format"`
-	Facility    string                       `json:"facility,omitempty"`
-	SD          map[string]map[string]string `json:"sd,omitempty"`
-	RawTime     string                       `json:"raw_time,omitempty"`
-	ParseError  string                       `json:"parse_error,omitempty"`
-	Invalid     map[string]string            `json:"invalid,omitempty"`
-	Truncated   int                          `json:"truncated_from,omitempty"`
-	Omitted     string                       `json:"omitted,omitempty"`
+	Peer        string `json:"peer,omitempty"`
+	PeerCN      string `json:"peer_cn,omitempty"`
+	PeerSubject string `json:"peer_subject,omitempty"`
+	// ClaimedAgentID is an agent_id the message gave that differs from
+	// the client certificate's CN, which is the agent id.
+	ClaimedAgentID string                       `json:"claimed_agent_id,omitempty"`
+	Format         string                       `json:"format"`
+	Facility       string                       `json:"facility,omitempty"`
+	SD             map[string]map[string]string `json:"sd,omitempty"`
+	RawTime        string                       `json:"raw_time,omitempty"`
+	ParseError     string                       `json:"parse_error,omitempty"`
+	Invalid        map[string]string            `json:"invalid,omitempty"`
+	Truncated      int                          `json:"truncated_from,omitempty"`
+	Omitted        string                       `json:"omitted,omitempty"`
 }
 
 // Decode turns one frame into a normalized event received at now.
@@ -113,6 +116,13 @@ func (d *Decoder) Decode(frame []byte, truncated int, peer Peer, now time.Time) 
 	}
 	if !ok {
 		return d.unparsed(e.Source, det, frame, det.ParseError, now)
+	}
+	if peer.CN != "" {
+		// The certificate proves who sent it; what the message says does not.
+		if e.AgentID != "" && e.AgentID != peer.CN {
+			det.ClaimedAgentID = e.AgentID
+		}
+		e.AgentID = peer.CN
 	}
 	return d.finish(e, det, frame, now)
 }
@@ -405,13 +415,13 @@ func (d *Decoder) finish(e model.Event, det details, frame []byte, now time.Time
 // unparsed keeps a frame that is not syslog as an UNPARSED event with the
 // raw text as its message.
 func (dec *Decoder) unparsed(source string, det details, frame []byte, reason string, now time.Time) model.Event {
-	out := model.Event{Source: source, ReceivedAt: now, Type: TypeUnparsed}
+	out := model.Event{Source: source, ReceivedAt: now, Type: TypeUnparsed, AgentID: det.PeerCN}
 	if len(frame) > model.MaxMessageLen {
 		det.Truncated = max(det.Truncated, len(frame))
 		frame = frame[:model.MaxMessageLen]
 	}
 	out.Message = string(frame)
-	d := details{Peer: det.Peer, PeerCN: det.PeerCN, PeerSubject: det.PeerSubject,
+	d := details{Peer: det.Peer, PeerCN: det.PeerCN, PeerSubject: det.PeerSubject, ClaimedAgentID: det.ClaimedAgentID,
 		Format: formatUnparsed, ParseError: cutUTF8(reason, 512), Truncated: det.Truncated}
 	out.Details = dec.marshalDetails(&d)
 	if err := out.Normalize(now); err != nil {
@@ -467,6 +477,7 @@ func appendDetails(b []byte, det *details) []byte {
 	str("peer", det.Peer)
 	str("peer_cn", det.PeerCN)
 	str("peer_subject", det.PeerSubject)
+	str("claimed_agent_id", det.ClaimedAgentID)
 	field("format")
 	b = appendJSONString(b, det.Format)
 	str("facility", det.Facility)

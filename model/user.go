@@ -43,6 +43,7 @@ type Token struct {
 	UserName  string
 	Name      string
 	Scope     string
+	AgentID   string // the agent an agent token acts as ("" for other scopes, and for agent tokens bound to none)
 	CreatedAt time.Time
 	LastUsed  time.Time
 	Revoked   bool
@@ -57,6 +58,9 @@ type Principal struct {
 	// for a console session).
 	TokenID   int64
 	TokenName string
+	// AgentID is the agent an agent token is bound to: the only one it
+	// claims, reports and heartbeats as ("" otherwise).
+	AgentID string
 }
 
 // ValidRole reports whether r names a role.

@@ -245,13 +245,15 @@ func (s *Store) CountJobsByStatus(ctx context.Context) (map[string]int, error) {
 	return s.countBy(ctx, `SELECT status, count(*) FROM jobs GROUP BY status`)
 }
 
-// ClaimJob gives agent agentID the next due QUEUED job meant for it (or for
-// any agent), oldest first, and marks it RUNNING, recording a _STARTED
-// audit event by the agent. Claims are serialized by the single writer, so
-// two agents never get the same job. ENOTFOUND when there is nothing to do.
-func (s *Store) ClaimJob(ctx context.Context, agentID string) (model.Job, error) {
+// ClaimJob gives the calling agent the next due QUEUED job meant for it
+// (or for any agent), oldest first, and marks it RUNNING, recording a
+// _STARTED audit event by the agent that names the call's token, user and
+// address. Claims are serialized by the single writer, so two agents never
+// get the same job. ENOTFOUND when there is nothing to do.
+func (s *Store) ClaimJob(ctx context.Context, call model.AgentCall) (model.Job, error) {
 	var j model.Job
 	now := s.now()
+	agentID := call.AgentID
 	_, err := s.applyAndAppend(ctx, func(tx *sql.Tx) ([]model.Event, error) {
 		var err error
 		j, err = scanJob(tx.QueryRow(`SELECT `+jobColumns+` FROM jobs
@@ -280,7 +282,7 @@ func (s *Store) ClaimJob(ctx context.Context, agentID string) (model.Job, error)
 		if err != nil {
 			return nil, err
 		}
-		e, err := jobEvent(now, j, model.JobRunning, model.AgentActor(agentID), cert, nil)
+		e, err := jobEvent(now, j, model.JobRunning, call.Actor(), cert, call.Details())
 		return []model.Event{e}, err
 	})
 	return j, err
@@ -307,25 +309,30 @@ type JobOutcome struct {
 }
 
 // FinishJob records the result of RUNNING job id, reported by the agent
-// that claimed it, and its _COMPLETED or _FAILED audit event. A renewal's
+// that claimed it, and its _COMPLETED or _FAILED audit event, which names
+// the call's token, user and address. A job claimed by or reserved for
+// another agent is EFORBIDDEN. A renewal's
 // success replaces the old certificate by the issued one (resolving its
 // expiry alerts) and makes the endpoints that expected the old certificate
 // expect the new one; its failure raises a RENEWAL_FAILED alert.
-func (s *Store) FinishJob(ctx context.Context, id int64, agentID string, r model.JobResult, issued []model.Certificate) (JobOutcome, error) {
+func (s *Store) FinishJob(ctx context.Context, id int64, call model.AgentCall, r model.JobResult, issued []model.Certificate) (JobOutcome, error) {
 	var out JobOutcome
 	now := s.now()
-	actor := model.AgentActor(agentID)
+	agentID, actor := call.AgentID, call.Actor()
 	_, err := s.applyAndAppend(ctx, func(tx *sql.Tx) ([]model.Event, error) {
 		out = JobOutcome{}
 		j, err := queryOne(ctx, tx, fmt.Sprintf("job %d", id), scanJob, `SELECT `+jobColumns+` FROM jobs WHERE id = ?`, id)
 		if err != nil {
 			return nil, err
 		}
+		if j.ClaimedBy != "" && j.ClaimedBy != agentID {
+			return nil, model.Errorf(model.EFORBIDDEN, "job %d was claimed by agent %s, not %s", id, j.ClaimedBy, agentID)
+		}
+		if j.AgentID != "" && j.AgentID != agentID {
+			return nil, model.Errorf(model.EFORBIDDEN, "job %d is reserved for agent %s, not %s", id, j.AgentID, agentID)
+		}
 		if j.Status != model.JobRunning {
 			return nil, model.Errorf(model.ECONFLICT, "job %d is %s, not RUNNING: only a claimed job takes a result", id, j.Status)
-		}
-		if j.ClaimedBy != agentID {
-			return nil, model.Errorf(model.EFORBIDDEN, "job %d was claimed by agent %s, not %s", id, j.ClaimedBy, agentID)
 		}
 		var events []model.Event
 		// The issued certificate enters the inventory first, so the
@@ -368,7 +375,7 @@ func (s *Store) FinishJob(ctx context.Context, id int64, agentID string, r model
 		if err != nil {
 			return nil, err
 		}
-		extra := map[string]any{}
+		extra := call.Details()
 		if j.Type == model.JobRevokeCert && j.Status == model.JobSuccess && cert.ID != 0 && cert.RevokedAt == nil {
 			e, err := revokedTx(tx, cert, actor, id, now)
 			if err != nil {

@@ -140,7 +140,7 @@ func TestRevokeToken(t *testing.T) {
 	if _, err := s.CreateUser(ctx, "root", model.RoleAdmin, "root-password-123"); err != nil {
 		t.Fatal(err)
 	}
-	secret, tok, err := s.CreateToken(ctx, "root", "reader", model.ScopeRead)
+	secret, tok, err := s.CreateToken(ctx, "root", "reader", model.ScopeRead, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -103,10 +103,22 @@ var dummyHash = sync.OnceValue(func() string {
 })
 
 // CreateToken stores a new API token for user userName and returns its
-// secret, which is not kept and cannot be shown again.
-func (s *Store) CreateToken(ctx context.Context, userName, name, scope string) (string, model.Token, error) {
+// secret, which is not kept and cannot be shown again. A token of scope
+// agent is bound to agentID, the only agent it acts as; other scopes take
+// none.
+func (s *Store) CreateToken(ctx context.Context, userName, name, scope, agentID string) (string, model.Token, error) {
 	if !model.ValidScope(scope) {
 		return "", model.Token{}, model.Errorf(model.EINVALID, "scope %q is not one of ingest, agent, read, manage", scope)
+	}
+	switch {
+	case scope == model.ScopeAgent && agentID == "":
+		return "", model.Token{}, model.Errorf(model.EINVALID, "an agent token needs the agent id it acts as")
+	case scope == model.ScopeAgent:
+		if err := model.ValidateAgentID(agentID); err != nil {
+			return "", model.Token{}, err
+		}
+	case agentID != "":
+		return "", model.Token{}, model.Errorf(model.EINVALID, "only a token of scope agent is bound to an agent id, not a %s token", scope)
 	}
 	if name == "" || len(name) > 128 {
 		return "", model.Token{}, model.Errorf(model.EINVALID, "token name must be 1-128 characters")
@@ -120,8 +132,8 @@ func (s *Store) CreateToken(ctx context.Context, userName, name, scope string) (
 	}
 	secret := model.NewToken()
 	now := s.now().UTC()
-	res, err := s.wdb.ExecContext(ctx, `INSERT INTO tokens (user_id, name, scope, secret_hash, created_at) VALUES (?, ?, ?, ?, ?)`,
-		u.ID, name, scope, model.TokenHash(secret), timeText(now))
+	res, err := s.wdb.ExecContext(ctx, `INSERT INTO tokens (user_id, name, scope, agent_id, secret_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+		u.ID, name, scope, nullStr(agentID), model.TokenHash(secret), timeText(now))
 	if isConstraint(err) {
 		return "", model.Token{}, model.Errorf(model.ECONFLICT, "user %s already has a token named %q", u.Name, name)
 	}
@@ -129,7 +141,7 @@ func (s *Store) CreateToken(ctx context.Context, userName, name, scope string) (
 		return "", model.Token{}, fmt.Errorf("store: create token: %w", err)
 	}
 	id, _ := res.LastInsertId()
-	return secret, model.Token{ID: id, UserID: u.ID, Name: name, Scope: scope, CreatedAt: now}, nil
+	return secret, model.Token{ID: id, UserID: u.ID, UserName: u.Name, Name: name, Scope: scope, AgentID: agentID, CreatedAt: now}, nil
 }
 
 // tokenTouchEvery limits how often a token's last use is written.
@@ -139,18 +151,19 @@ const tokenTouchEvery = time.Minute
 // an unknown, revoked or disabled one.
 func (s *Store) PrincipalByToken(ctx context.Context, secret string) (model.Principal, error) {
 	var p model.Principal
-	var lastUsed sql.NullString
+	var lastUsed, agent sql.NullString
 	err := s.rdb.QueryRowContext(ctx, `
-		SELECT t.id, t.name, t.scope, t.last_used_at, u.id, u.name, u.role, u.disabled
+		SELECT t.id, t.name, t.scope, t.agent_id, t.last_used_at, u.id, u.name, u.role, u.disabled
 		FROM tokens t JOIN users u ON u.id = t.user_id
 		WHERE t.secret_hash = ? AND t.revoked = 0`, model.TokenHash(secret)).
-		Scan(&p.TokenID, &p.TokenName, &p.Scope, &lastUsed, &p.User.ID, &p.User.Name, &p.User.Role, &p.User.Disabled)
+		Scan(&p.TokenID, &p.TokenName, &p.Scope, &agent, &lastUsed, &p.User.ID, &p.User.Name, &p.User.Role, &p.User.Disabled)
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && p.User.Disabled) {
 		return model.Principal{}, model.Errorf(model.EUNAUTHORIZED, "invalid or revoked token")
 	}
 	if err != nil {
 		return model.Principal{}, fmt.Errorf("store: token: %w", err)
 	}
+	p.AgentID = agent.String
 	now := s.now().UTC()
 	if !lastUsed.Valid || now.Sub(parseTimeText(lastUsed.String)) > tokenTouchEvery {
 		if _, err := s.wdb.ExecContext(ctx, `UPDATE tokens SET last_used_at = ? WHERE id = ?`, timeText(now), p.TokenID); err != nil {
@@ -282,7 +295,7 @@ func keepAnAdmin(ctx context.Context, tx *sql.Tx, userID int64) error {
 // ListTokens returns every API token (never its secret), newest first.
 func (s *Store) ListTokens(ctx context.Context) ([]model.Token, error) {
 	rows, err := s.rdb.QueryContext(ctx, `
-		SELECT t.id, t.user_id, u.name, t.name, t.scope, t.created_at, t.last_used_at, t.revoked
+		SELECT t.id, t.user_id, u.name, t.name, t.scope, t.agent_id, t.created_at, t.last_used_at, t.revoked
 		FROM tokens t JOIN users u ON u.id = t.user_id ORDER BY t.id DESC`)
 	if err != nil {
 		return nil, fmt.Errorf("store: list tokens: %w", err)
@@ -292,11 +305,11 @@ func (s *Store) ListTokens(ctx context.Context) ([]model.Token, error) {
 	for rows.Next() {
 		var t model.Token
 		var created string
-		var lastUsed sql.NullString
-		if err := rows.Scan(&t.ID, &t.UserID, &t.UserName, &t.Name, &t.Scope, &created, &lastUsed, &t.Revoked); err != nil {
+		var agent, lastUsed sql.NullString
+		if err := rows.Scan(&t.ID, &t.UserID, &t.UserName, &t.Name, &t.Scope, &agent, &created, &lastUsed, &t.Revoked); err != nil {
 			return nil, fmt.Errorf("store: list tokens: %w", err)
 		}
-		t.CreatedAt, t.LastUsed = parseTimeText(created), parseTimeText(lastUsed.String)
+		t.AgentID, t.CreatedAt, t.LastUsed = agent.String, parseTimeText(created), parseTimeText(lastUsed.String)
 		tokens = append(tokens, t)
 	}
 	if err := rows.Err(); err != nil {
@@ -309,10 +322,11 @@ func (s *Store) ListTokens(ctx context.Context) ([]model.Token, error) {
 func (s *Store) RevokeToken(ctx context.Context, id int64) (model.Token, error) {
 	var t model.Token
 	var created string
+	var agent sql.NullString
 	err := s.wdb.QueryRowContext(ctx, `
-		SELECT t.id, t.user_id, u.name, t.name, t.scope, t.created_at, t.revoked
+		SELECT t.id, t.user_id, u.name, t.name, t.scope, t.agent_id, t.created_at, t.revoked
 		FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.id = ?`, id).
-		Scan(&t.ID, &t.UserID, &t.UserName, &t.Name, &t.Scope, &created, &t.Revoked)
+		Scan(&t.ID, &t.UserID, &t.UserName, &t.Name, &t.Scope, &agent, &created, &t.Revoked)
 	if errors.Is(err, sql.ErrNoRows) {
 		return t, model.Errorf(model.ENOTFOUND, "token %d not found", id)
 	}
@@ -325,6 +339,6 @@ func (s *Store) RevokeToken(ctx context.Context, id int64) (model.Token, error) 
 	if _, err := s.wdb.ExecContext(ctx, `UPDATE tokens SET revoked = 1 WHERE id = ?`, id); err != nil {
 		return t, fmt.Errorf("store: revoke token: %w", err)
 	}
-	t.CreatedAt, t.Revoked = parseTimeText(created), true
+	t.AgentID, t.CreatedAt, t.Revoked = agent.String, parseTimeText(created), true
 	return t, nil
 }

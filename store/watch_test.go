@@ -167,14 +167,14 @@ func TestRevokeStopsWatching(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := s.ClaimJob(ctx, "a1"); err != nil {
+			if _, err := s.ClaimJob(ctx, model.AgentCall{AgentID: "a1"}); err != nil {
 				t.Fatal(err)
 			}
 			r := model.JobResult{Status: c.status, Error: "CA unreachable"}
 			if err := r.Validate(); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := s.FinishJob(ctx, j.ID, "a1", r, nil); err != nil {
+			if _, err := s.FinishJob(ctx, j.ID, model.AgentCall{AgentID: "a1"}, r, nil); err != nil {
 				t.Fatal(err)
 			}
 			got, _ := s.CertificateByID(ctx, id)
@@ -219,7 +219,7 @@ func TestRenewalOutcomes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := s.ClaimJob(ctx, "a1"); err != nil {
+			if _, err := s.ClaimJob(ctx, model.AgentCall{AgentID: "a1"}); err != nil {
 				t.Fatal(err)
 			}
 			ref, pems := c.issued(old, fresh)
@@ -230,7 +230,7 @@ func TestRenewalOutcomes(t *testing.T) {
 			if err := r.Validate(); err != nil {
 				t.Fatal(err)
 			}
-			out, err := s.FinishJob(ctx, j.ID, "a1", r, pems)
+			out, err := s.FinishJob(ctx, j.ID, model.AgentCall{AgentID: "a1"}, r, pems)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -65,6 +65,10 @@ func (s *Server) postEvents(c echo.Context) error {
 	}
 	res, err := s.store.AppendEvents(req.Context(), events)
 	if err != nil {
+		var me *model.Error
+		if errors.As(err, &me) && me.Code == model.ECONFLICT {
+			s.ingestRejected.WithLabelValues(model.SourceHTTP, "conflict").Add(float64(len(me.Items)))
+		}
 		return err
 	}
 	return c.JSON(http.StatusAccepted, map[string]int{"accepted": res.Accepted, "duplicates": res.Duplicates})

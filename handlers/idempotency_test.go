@@ -76,4 +76,8 @@ func TestEventIDScopedToToken(t *testing.T) {
 	if len(got) != len(want) || got["web-01-0042"] != 2 || got["b-1"] != 1 {
 		t.Errorf("stored event_ids %v, want %v", got, want)
 	}
+	if _, m := e.do("GET", "/metrics", "auditor/read", "", nil); !strings.Contains(string(m),
+		`vigil_ingest_rejected_total{reason="conflict",source="http"} 2`) {
+		t.Errorf("conflicts not counted in vigil_ingest_rejected_total")
+	}
 }

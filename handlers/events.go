@@ -24,7 +24,8 @@ const maxItemErrors = 100
 
 // postEvents takes one JSON object, a JSON array or NDJSON, and answers 202
 // only once the whole batch is durable. A batch with any invalid item is
-// refused whole, naming each bad item.
+// refused whole, naming each bad item (400); so is one reusing an event_id
+// of its token with different content (409).
 func (s *Server) postEvents(c echo.Context) error {
 	req := c.Request()
 	body := http.MaxBytesReader(c.Response(), req.Body, s.cfg.MaxBodyBytes)
@@ -55,11 +56,22 @@ func (s *Server) postEvents(c echo.Context) error {
 	if err := principal(c).BindEvents(events); err != nil {
 		return err
 	}
+	// The token scopes event_id: its retries are de-duplicated, another
+	// sender's events never are.
+	sender := ""
+	if p := principal(c); p.TokenID != 0 {
+		sender = model.TokenSender(p.TokenID)
+	}
 	for i := range events {
 		events[i].Source = model.SourceHTTP
+		events[i].Sender = sender
 	}
 	res, err := s.store.AppendEvents(req.Context(), events)
 	if err != nil {
+		var me *model.Error
+		if errors.As(err, &me) && me.Code == model.ECONFLICT {
+			s.ingestRejected.WithLabelValues(model.SourceHTTP, "conflict").Add(float64(len(me.Items)))
+		}
 		return err
 	}
 	return c.JSON(http.StatusAccepted, map[string]int{"accepted": res.Accepted, "duplicates": res.Duplicates})

@@ -36,6 +36,10 @@ type Peer struct {
 	Addr    string // the sender's IP address
 	CN      string // TLS client certificate common name: the agent id
 	Subject string // TLS client certificate subject
+	// Sender scopes event_id de-duplication: the TLS client certificate
+	// (model.CertSender); empty for plain UDP and TCP, where event_id is
+	// only data.
+	Sender string
 }
 
 // Decoder turns syslog frames into normalized events. It holds parser
@@ -104,7 +108,7 @@ func (d *Decoder) Decode(frame []byte, truncated int, peer Peer, now time.Time) 
 		}
 	}()
 	det := details{Peer: peer.Addr, PeerCN: peer.CN, PeerSubject: peer.Subject, Truncated: truncated}
-	e := model.Event{Source: peer.Source, ReceivedAt: now}
+	e := model.Event{Source: peer.Source, Sender: peer.Sender, ReceivedAt: now}
 	if !hasPRI(frame) {
 		return d.unparsed(e.Source, det, frame, "no <PRI> at the start", now)
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"vigil/model"
+	"vigil/store"
 )
 
 // ListenTCP starts the syslog TCP listener on addr and returns its address.
@@ -149,6 +150,7 @@ func (l *streamListener) handle(c *timedConn, addr string) {
 		if certs := tc.ConnectionState().PeerCertificates; len(certs) > 0 {
 			peer.CN = certs[0].Subject.CommonName
 			peer.Subject = certs[0].Subject.String()
+			peer.Sender = model.CertSender(certs[0].Raw)
 		}
 		c.r = tc
 	}
@@ -251,7 +253,7 @@ func (s *Server) appendChunks(chunks <-chan []model.Event, free chan<- []model.E
 		batch = gather(chunks, append(batch[:0], chunk...), s.cfg.BatchSize,
 			func(b, c []model.Event) []model.Event { n++; b = append(b, c...); recycle(c); return b })
 		recycle(chunk)
-		res, err := s.store.AppendEvents(context.Background(), batch)
+		res, err := s.appendStream(batch, m, c)
 		for range n {
 			<-s.inflight
 		}
@@ -264,6 +266,26 @@ func (s *Server) appendChunks(chunks <-chan []model.Event, free chan<- []model.E
 		m.stored.Add(float64(res.Accepted))
 	}
 	return failed
+}
+
+// appendStream stores one batch of a connection. Syslog cannot answer a
+// refusal: an event reusing its client certificate's event_id with other
+// content is stored all the same, without de-duplication (its event_id
+// kept as data), and the rest of the batch with it.
+func (s *Server) appendStream(batch []model.Event, m *listenerMetrics, c *timedConn) (store.AppendResult, error) {
+	for {
+		res, err := s.store.AppendEvents(context.Background(), batch)
+		var me *model.Error
+		if !errors.As(err, &me) || me.Code != model.ECONFLICT || len(me.Items) == 0 {
+			return res, err
+		}
+		// Each round takes the key off at least one event: it ends.
+		for _, it := range me.Items {
+			batch[it.Index].Sender = ""
+		}
+		s.log.Warn("syslog event_id reused by the same client certificate with other content: stored without de-duplication",
+			"listener", m.name, "peer", c.raw.RemoteAddr().String(), "events", len(me.Items), "first", me.Items[0].Reason)
+	}
 }
 
 // timedConn sets read deadlines on each read: the idle timeout between

@@ -2,6 +2,8 @@ package model
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/netip"
@@ -91,8 +93,13 @@ type CertRef struct {
 // Event is one record of Vigil's log: an agent's event, a syslog line or the
 // appliance's own activity. ID, ReceivedAt, Source and Hash are set by Vigil.
 type Event struct {
-	ID          int64
-	EventID     string
+	ID      int64
+	EventID string
+	// Sender is who sent the event, set by intake: the scope in which its
+	// EventID de-duplicates retries (TokenSender, CertSender). Empty means
+	// the sender is not authenticated and EventID is only data. It is not
+	// stored with the event, not in its JSON and not in its hash.
+	Sender      string
 	Time        time.Time // event time, with the sender's offset
 	ReceivedAt  time.Time
 	Source      string
@@ -113,6 +120,16 @@ type Event struct {
 	Message     string
 	Details     json.RawMessage // a compact JSON object, or nil
 	Hash        []byte
+}
+
+// TokenSender is the Sender of events posted with the API token of that id.
+func TokenSender(tokenID int64) string { return "token:" + strconv.FormatInt(tokenID, 10) }
+
+// CertSender is the Sender of events sent with a TLS client certificate
+// (DER): its SHA-256 fingerprint.
+func CertSender(der []byte) string {
+	sum := sha256.Sum256(der)
+	return "cert:" + hex.EncodeToString(sum[:])
 }
 
 // eventJSON is the wire form shared by intake and the read API.

@@ -72,22 +72,6 @@ func TestAppendAndRead(t *testing.T) {
 	}
 }
 
-func TestEventIDIdempotent(t *testing.T) {
-	s := openTest(t)
-	ctx := context.Background()
-	batch := func() []model.Event {
-		return []model.Event{ev(t, `{"event_id":"a-1","message":"x"}`), ev(t, `{"event_id":"a-2","message":"y"}`), ev(t, `{"event_id":"a-1","message":"x"}`)}
-	}
-	r1, err := s.AppendEvents(ctx, batch())
-	if err != nil || r1.Accepted != 2 || r1.Duplicates != 1 {
-		t.Fatalf("first %+v %v", r1, err)
-	}
-	r2, err := s.AppendEvents(ctx, batch())
-	if err != nil || r2.Accepted != 0 || r2.Duplicates != 3 || r2.IDs[1] != 2 {
-		t.Fatalf("retry %+v %v", r2, err)
-	}
-}
-
 func TestEventsAreAppendOnly(t *testing.T) {
 	s := openTest(t)
 	ctx := context.Background()

@@ -19,7 +19,7 @@ import (
 // AppendResult says what became of an appended batch.
 type AppendResult struct {
 	Accepted   int     // events stored
-	Duplicates int     // events whose event_id was already stored
+	Duplicates int     // events repeating their sender's event_id with the same content
 	IDs        []int64 // sequence id of each input event (a duplicate's stored id)
 }
 
@@ -30,8 +30,12 @@ var ErrQueueFull = model.Errorf(model.EUNAVAILABLE, "event queue is full")
 var ErrClosed = model.Errorf(model.EUNAVAILABLE, "store is shutting down")
 
 // AppendEvents queues normalized events for the writer and returns once
-// they are durable, as one unit: all of them are stored or none. When the
-// queue is full it waits (back-pressure) until ctx is done.
+// they are durable, as one unit: all of them are stored or none. An event
+// with a Sender and an EventID that repeats an earlier one of that sender
+// is a duplicate (not stored again, its stored id returned) when its
+// content is the same; with other content the whole request is refused
+// with an ECONFLICT error naming each such item. When the queue is full it
+// waits (back-pressure) until ctx is done.
 func (s *Store) AppendEvents(ctx context.Context, events []model.Event) (AppendResult, error) {
 	return s.writer.append(ctx, events, true)
 }
@@ -109,9 +113,10 @@ type writer struct {
 	closed  bool
 	stopped chan struct{}
 
-	inserts     *inserts
-	findEventID *sql.Stmt
-	tip         *sql.Stmt
+	inserts   *inserts
+	findKey   *sql.Stmt
+	insertKey *sql.Stmt
+	tip       *sql.Stmt
 
 	buf []byte // scratch for hashing
 	// docSize is the mean size of the last batch's full-text documents:
@@ -148,7 +153,7 @@ func newWriter(ctx context.Context, db *sql.DB, ix *indexer, lastID int64, opts 
 			Name: "vigil_events_stored_total", Help: "Events committed to the database, by source.",
 		}, []string{"source"}),
 		dupes: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "vigil_events_duplicate_total", Help: "Events not stored again because their event_id was already stored.",
+			Name: "vigil_events_duplicate_total", Help: "Events not stored again because their sender already stored their event_id with the same content.",
 		}),
 		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "vigil_writer_batch_events", Help: "Events per writer commit.",
@@ -197,7 +202,8 @@ func newWriter(ctx context.Context, db *sql.DB, ix *indexer, lastID int64, opts 
 		st, err = db.PrepareContext(ctx, q)
 		return st
 	}
-	w.findEventID = prep(`SELECT id FROM events WHERE event_id = ?`)
+	w.findKey = prep(`SELECT id, content_hash FROM event_keys WHERE sender = ? AND event_id = ?`)
+	w.insertKey = prep(`INSERT INTO event_keys (sender, event_id, id, content_hash) VALUES (?, ?, ?, ?)`)
 	w.tip = prep(`SELECT id, hash FROM events ORDER BY id DESC LIMIT 1`)
 	w.insertNode = prep(`INSERT INTO merkle_nodes (level, idx, hash) VALUES (?, ?, ?)`)
 	if err == nil {
@@ -404,7 +410,8 @@ func (w *writer) commit(batch []*appendReq) (answers []appendAnswer, stored []mo
 			return nil, nil, err
 		}
 	}
-	find := tx.Stmt(w.findEventID)
+	keys := txKeys{find: tx.Stmt(w.findKey), seen: map[eventKey]storedKey{}}
+	var insKey *sql.Stmt // prepared on the transaction once needed
 	var docs ftsDocs
 	var total int
 	for _, req := range batch {
@@ -413,7 +420,6 @@ func (w *writer) commit(batch []*appendReq) (answers []appendAnswer, stored []mo
 	docs.text = make([]byte, 0, total*(w.docSize+w.docSize/8+16))
 	docs.ends = make([]int, 0, total)
 	insNode := tx.Stmt(w.insertNode)
-	seen := map[string]int64{}
 	answers = make([]appendAnswer, len(batch))
 	var counts = map[string]int{}
 	for bi, req := range batch {
@@ -425,25 +431,32 @@ func (w *writer) commit(batch []*appendReq) (answers []appendAnswer, stored []mo
 			}
 			req.events = evs
 		}
+		// Every key of the request is checked before any of its events is
+		// stored: a request with a conflict is skipped whole, the other
+		// requests of the transaction go on.
+		plan, conflict, buf, err := keys.planKeys(req.events, w.buf)
+		w.buf = buf
+		if err != nil {
+			return nil, nil, err
+		}
+		if conflict != nil {
+			a.err = conflict
+			continue
+		}
 		a.res.IDs = make([]int64, len(req.events))
 		for i := range req.events {
 			e := &req.events[i]
-			if e.EventID != "" {
-				if id, ok := seen[e.EventID]; ok {
-					a.res.IDs[i] = id
-					a.res.Duplicates++
-					continue
+			var p *keyPlan
+			if plan != nil {
+				p = &plan[i]
+			}
+			if p != nil && p.dup {
+				a.res.IDs[i] = p.dupID
+				if p.dupID == 0 {
+					a.res.IDs[i] = a.res.IDs[p.dupOf]
 				}
-				var id int64
-				switch err := find.QueryRow(e.EventID).Scan(&id); {
-				case err == nil:
-					a.res.IDs[i] = id
-					a.res.Duplicates++
-					seen[e.EventID] = id
-					continue
-				case !errors.Is(err, sql.ErrNoRows):
-					return nil, nil, fmt.Errorf("look up event_id: %w", err)
-				}
+				a.res.Duplicates++
+				continue
 			}
 			lastID++
 			r := toRow(lastID, e)
@@ -465,8 +478,14 @@ func (w *writer) commit(batch []*appendReq) (answers []appendAnswer, stored []mo
 			}
 			docs.text = r.document(docs.text)
 			docs.ends = append(docs.ends, len(docs.text))
-			if e.EventID != "" {
-				seen[e.EventID] = lastID
+			if p != nil && p.keyed {
+				if insKey == nil {
+					insKey = tx.Stmt(w.insertKey)
+				}
+				if _, err := insKey.Exec(e.Sender, e.EventID, lastID, p.hash[:]); err != nil {
+					return nil, nil, fmt.Errorf("store event key: %w", err)
+				}
+				keys.seen[eventKey{e.Sender, e.EventID}] = storedKey{lastID, p.hash}
 			}
 			a.res.IDs[i] = lastID
 			a.res.Accepted++

@@ -66,14 +66,16 @@ func ParseEndpointNetworks(s string) (EndpointNetworks, error) {
 			p, err = netip.ParsePrefix(part)
 		} else {
 			var a netip.Addr
-			if a, err = netip.ParseAddr(part); err == nil {
+			if a, err = netip.ParseAddr(part); err == nil && a.Zone() != "" {
+				err = fmt.Errorf("zoned address")
+			} else if err == nil {
 				p = netip.PrefixFrom(a, a.BitLen())
 			}
 		}
 		switch {
 		case part == "":
 			return n, fmt.Errorf("empty network in %q", s)
-		case err != nil || p.Addr().Zone() != "":
+		case err != nil:
 			return n, fmt.Errorf("%q is not a network in CIDR form such as 10.0.0.0/8 or 2001:db8::/32", part)
 		case p.Addr().Is4In6():
 			return n, fmt.Errorf("%q: write IPv4 networks in IPv4 form", part)

@@ -237,6 +237,8 @@ func parseServeConfig(args []string) (Config, error) {
 	fs.StringVar(&w.CronRetention, "cron-retention", "@daily", "cron spec of retention (empty: off)")
 	retention := fs.String("retention", "0", "remove events received longer ago than this (e.g. 400d); 0 keeps them forever")
 	retentionAudit := fs.String("retention-audit", "", "keep AUDIT_LOG events this long instead (e.g. 2555d); default: as --retention")
+	endpointNets := fs.String("endpoint-networks", "", "CIDR networks endpoints may point at, comma-separated (e.g. 10.0.0.0/8,2001:db8::/32); "+
+		"default: any; link-local and cloud metadata addresses are never allowed")
 	fs.StringVar(&w.CheckpointSyslog, "checkpoint-syslog", "", "also send each checkpoint to this remote syslog receiver (host:port, TCP, RFC 5424)")
 	expiryDays := fs.String("expiry-days", "30,14,7,1", "days before expiry at which to alert, comma-separated")
 	offline := fs.String("agent-offline-after", "10m", "silence after which an agent is offline (e.g. 10m, 1h)")
@@ -264,6 +266,11 @@ func parseServeConfig(args []string) (Config, error) {
 	if err := parseWatchFlags(&cfg, *expiryDays, *offline, *stuck, *retention, *retentionAudit); err != nil {
 		return cfg, err
 	}
+	nets, err := model.ParseEndpointNetworks(*endpointNets)
+	if err != nil {
+		return cfg, usageError{"--endpoint-networks: " + err.Error()}
+	}
+	w.EndpointNetworks = nets
 	n, err := parseSize(*maxBody)
 	if err != nil {
 		return cfg, usageError{"--max-body: " + err.Error()}
@@ -519,6 +526,7 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) error {
 		MaxBodyBytes: cfg.MaxBodyBytes, Version: version, UI: uiFS, CheckpointKey: key, Schedules: schedules(cfg),
 		SessionIdle: cfg.SessionIdle, SessionMaxAge: cfg.SessionMaxAge,
 		Sightings: sightings, AgentOfflineAfter: cfg.Watch.AgentOfflineAfter, OnAlert: notifier.Notify, Now: clock.Now,
+		EndpointNetworks: cfg.Watch.EndpointNetworks,
 	}, st, log, reg)
 	if err != nil {
 		return err

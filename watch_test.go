@@ -89,6 +89,12 @@ func (w *webhookReceiver) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 
 func newWatchRig(t *testing.T, webhookFailures int) *watchRig {
 	t.Helper()
+	return newWatchRigNets(t, webhookFailures, model.EndpointNetworks{})
+}
+
+// newWatchRigNets is newWatchRig with --endpoint-networks set to nets.
+func newWatchRigNets(t *testing.T, webhookFailures int, nets model.EndpointNetworks) *watchRig {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	clock := &testClock{t: time.Now().UTC().Truncate(time.Second)}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -106,13 +112,13 @@ func newWatchRig(t *testing.T, webhookFailures int) *watchRig {
 	}
 	sched, err := jobs.New(jobs.Config{
 		ExpiryDays: []int{30, 14, 7, 1}, AgentOfflineAfter: 10 * time.Minute, JobStuckAfter: time.Hour,
-		DialTimeout: 2 * time.Second,
+		DialTimeout: 2 * time.Second, EndpointNetworks: nets,
 	}, st, sightings, notifier, clock, log, reg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv, err := handlers.New(handlers.Config{Version: "test", UI: os.DirFS("."), Sightings: sightings,
-		AgentOfflineAfter: 10 * time.Minute, OnAlert: notifier.Notify, Now: clock.Now}, st, log, reg)
+		AgentOfflineAfter: 10 * time.Minute, OnAlert: notifier.Notify, Now: clock.Now, EndpointNetworks: nets}, st, log, reg)
 	if err != nil {
 		t.Fatal(err)
 	}

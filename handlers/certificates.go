@@ -127,9 +127,9 @@ func (s *Server) addEndpoint(c echo.Context) error {
 	if err := decodeJSON(c, &ep, false); err != nil {
 		return err
 	}
-	out, err := s.store.AddEndpoint(c.Request().Context(), model.Endpoint{
+	out, err := s.registerEndpoint(c, model.Endpoint{
 		Host: ep.Host, Port: ep.Port, ServerName: ep.ServerName, ExpectedFingerprint: ep.ExpectedFingerprint,
-	}, s.actor(c))
+	})
 	if err != nil {
 		return err
 	}
@@ -264,9 +264,19 @@ func (s *Server) consoleAddEndpoint(c echo.Context) error {
 	if err != nil {
 		return s.watchChanged(c, model.Errorf(model.EINVALID, "port must be a number between 1 and 65535"), "", show)
 	}
-	_, err = s.store.AddEndpoint(c.Request().Context(), model.Endpoint{
+	_, err = s.registerEndpoint(c, model.Endpoint{
 		Host: c.FormValue("host"), Port: port, ServerName: c.FormValue("server_name"),
 		ExpectedFingerprint: strings.TrimSpace(c.FormValue("expected_fingerprint")),
-	}, s.actor(c))
+	})
 	return s.watchChanged(c, err, "registered", show)
+}
+
+// registerEndpoint adds ep for the caller, unless its host is an IP
+// address that --endpoint-networks refuses (host names are checked each
+// time they are resolved, when dialled).
+func (s *Server) registerEndpoint(c echo.Context, ep model.Endpoint) (model.Endpoint, error) {
+	if err := s.cfg.EndpointNetworks.CheckHost(ep.Host); err != nil {
+		return model.Endpoint{}, err
+	}
+	return s.store.AddEndpoint(c.Request().Context(), ep, s.actor(c))
 }

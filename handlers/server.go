@@ -48,6 +48,7 @@ type Config struct {
 	Sightings         *store.Sightings                   // heartbeats and certificate uses not yet flushed
 	AgentOfflineAfter time.Duration                      // silence that makes an agent offline
 	OnAlert           func(context.Context, model.Alert) // told of each alert a request raises (webhook)
+	EndpointNetworks  model.EndpointNetworks             // where endpoints may point (--endpoint-networks)
 
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time

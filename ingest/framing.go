@@ -30,6 +30,14 @@ func (f Framing) String() string {
 // maxCountDigits bounds the digits of an octet count: more is a huge count.
 const maxCountDigits = 10
 
+// MaxOctetCount is the largest octet count a frame may declare (64 MiB,
+// four times the largest --syslog-max-msg). A longer frame is cut to the
+// maximum and the rest of it skipped; a count beyond this bound is no
+// message any syslog sender writes but a corrupt or hostile stream, and
+// skipping it would swallow whatever frames follow, so it is a framing
+// error and the connection is closed.
+const MaxOctetCount = 64 << 20
+
 // FrameError is a framing violation; the stream cannot be resynchronized
 // and its connection is closed.
 type FrameError struct{ Reason string }
@@ -44,14 +52,13 @@ func frameErrorf(format string, args ...any) error {
 // from the first byte and keeps to it. A frame longer than Max is cut to its
 // first Max bytes and the rest is skipped without being kept, so the next
 // frame starts where the sender meant it to; an octet count beyond
-// hardLimit, or any malformed count, is an error.
+// MaxOctetCount, or any malformed count, is an error.
 type FrameReader struct {
-	r         *bufio.Reader
-	max       int
-	hardLimit int
-	framing   Framing
-	buf       []byte
-	eof       bool
+	r       *bufio.Reader
+	max     int
+	framing Framing
+	buf     []byte
+	eof     bool
 
 	// onFrameStart, if set, is called once the first byte of a frame has
 	// arrived, and onFrameEnd once the frame is complete (frame timeouts).
@@ -60,11 +67,7 @@ type FrameReader struct {
 
 // NewFrameReader returns a FrameReader of frames up to max bytes from r.
 func NewFrameReader(r *bufio.Reader, max int) *FrameReader {
-	hard := 16 * max
-	if hard < 1<<20 {
-		hard = 1 << 20
-	}
-	return &FrameReader{r: r, max: max, hardLimit: hard}
+	return &FrameReader{r: r, max: max}
 }
 
 // Framing returns the framing detected so far.
@@ -178,8 +181,8 @@ func (f *FrameReader) nextCounted() ([]byte, int, error) {
 	if digits == 0 {
 		return nil, 0, frameErrorf("octet count missing before the space")
 	}
-	if n > f.hardLimit {
-		return nil, 0, frameErrorf("octet count %d exceeds %d", n, f.hardLimit)
+	if n > MaxOctetCount {
+		return nil, 0, frameErrorf("octet count %d exceeds %d", n, MaxOctetCount)
 	}
 	keep := min(n, f.max)
 	var frame []byte
@@ -203,6 +206,8 @@ func (f *FrameReader) nextCounted() ([]byte, int, error) {
 	if n == keep {
 		return frame, 0, nil
 	}
+	// Discard reads the rest through the reader's buffer: nothing of it
+	// is kept, however long it is.
 	if _, err := f.r.Discard(n - keep); err != nil {
 		return nil, 0, unexpected(err, "a frame")
 	}

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"sync"
+	"syscall"
 	"time"
 
 	"vigil/model"
@@ -74,7 +76,8 @@ func (s *Scheduler) validateEndpoint(ctx context.Context, ep model.Endpoint, now
 	var leaf store.AddedCertificate
 	discovered := 0
 	if dialErr != nil {
-		reason = fmt.Sprintf("cannot connect to %s: %v", ep.Addr(), dialErr)
+		reason = dialFailure(ep, dialErr)
+		s.log.Warn("endpoint dial failed", "job", CheckDeploy, "endpoint", ep.ID, "addr", ep.Addr(), "err", dialErr)
 	} else {
 		certs := make([]model.Certificate, len(chain))
 		for i, x := range chain {
@@ -146,6 +149,37 @@ func (s *Scheduler) validateEndpoint(ctx context.Context, ep model.Endpoint, now
 	return false, discovered, err
 }
 
+// dialFailure is the recorded reason of a failed dial. Everyone who can
+// read jobs, alerts or endpoints sees it, so refused, unreachable, timed
+// out, reset and "not TLS" read the same: the record is no port scanner.
+// The server log has the cause. An address --endpoint-networks refuses
+// and a name that does not resolve are said as such.
+func dialFailure(ep model.Endpoint, err error) string {
+	var refused *model.Error
+	var dnsErr *net.DNSError
+	switch {
+	case errors.As(err, &refused):
+		return fmt.Sprintf("cannot connect to %s: %s", ep.Addr(), refused.Message)
+	case errors.As(err, &dnsErr) && dnsErr.IsNotFound:
+		return fmt.Sprintf("cannot connect to %s: the host name does not resolve", ep.Addr())
+	case errors.As(err, &dnsErr):
+		return fmt.Sprintf("cannot connect to %s: the host name could not be resolved", ep.Addr())
+	}
+	return fmt.Sprintf("cannot connect to %s: no TLS service answered (the server log has the cause)", ep.Addr())
+}
+
+// allowDial is the dialer's Control hook: it runs once the address is
+// resolved and before the connection is made, and refuses an address that
+// --endpoint-networks does not allow. So a host name that resolves (or is
+// rebound) to a forbidden address is refused without a packet sent to it.
+func (s *Scheduler) allowDial(_, address string, _ syscall.RawConn) error {
+	ap, err := netip.ParseAddrPort(address)
+	if err != nil {
+		return model.Errorf(model.EINVALID, "address %q not allowed by --endpoint-networks: not an IP address", address)
+	}
+	return s.cfg.EndpointNetworks.Check(ap.Addr())
+}
+
 // dial connects to ep with TLS (SNI from server_name) and returns the chain
 // it serves. The chain is not verified against any roots: Vigil records
 // what is deployed and judges it itself.
@@ -153,7 +187,7 @@ func (s *Scheduler) dial(ctx context.Context, ep model.Endpoint) ([]*x509.Certif
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.DialTimeout)
 	defer cancel()
 	d := tls.Dialer{
-		NetDialer: &net.Dialer{Timeout: s.cfg.DialTimeout},
+		NetDialer: &net.Dialer{Timeout: s.cfg.DialTimeout, Control: s.allowDial},
 		Config:    &tls.Config{ServerName: ep.SNI(), InsecureSkipVerify: true}, //nolint:gosec // the chain is judged by Vigil, not by roots
 	}
 	conn, err := d.DialContext(ctx, "tcp", ep.Addr())

@@ -59,6 +59,9 @@ type Config struct {
 	JobStuckAfter     time.Duration // RUNNING (or QUEUED unclaimed) this long is stuck
 	DialTimeout       time.Duration // per endpoint connection and handshake; default 10s
 	DialParallel      int           // endpoints dialed at once; default 4
+	// EndpointNetworks is where endpoint dials may go (--endpoint-networks),
+	// checked on the resolved address of each dial.
+	EndpointNetworks model.EndpointNetworks
 }
 
 // specParser reads the cron specs of the flags: five fields, or a

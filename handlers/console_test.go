@@ -124,6 +124,18 @@ func TestSafeNext(t *testing.T) {
 		{"BackslashTrick", `/\evil.example`, "/"},
 		{"Relative", "events", "/"},
 		{"DotDot", "/a/../settings", "/settings"},
+		{"EscapedPathKept", "/events/a%20b?q=x%2Fy", "/events/a%20b?q=x%2Fy"},
+		{"Tab", "/\t/evil.example/x", "/"},
+		{"EncodedTab", "/%09/evil.example/x", "/"},
+		{"DoubleEncodedTab", "/%2509/evil.example/x", "/"},
+		{"EncodedNewline", "/%0d%0a/evil.example", "/"},
+		{"EncodedSlash", "/%2Fevil.example/x", "/"},
+		{"DoubleEncodedSlash", "/%252Fevil.example/x", "/"},
+		{"BackslashLater", `/a\evil`, "/"},
+		{"EncodedBackslash", "/%5Cevil.example", "/"},
+		{"DecodesForever", "/%2525252525252F", "/"},
+		{"BadEscape", "/100%", "/"},
+		{"QueryBackslash", `/events?q=\\evil`, "/"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := safeNext(tc.in); got != tc.want {

@@ -145,41 +145,6 @@ func TestSafeNext(t *testing.T) {
 	}
 }
 
-func TestThrottleWindow(t *testing.T) {
-	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	th := newLoginThrottle(3, 5*time.Minute)
-	th.now = func() time.Time { return now }
-	a, ip := accountKey("alice"), addressKey("192.0.2.7")
-	for i := range 3 {
-		if w := th.wait(a, ip); w != 0 {
-			t.Fatalf("attempt %d must wait %v before the limit", i+1, w)
-		}
-		reached := th.fail(a, ip)
-		if reached != (i == 2) {
-			t.Errorf("attempt %d: reached=%v", i+1, reached)
-		}
-		now = now.Add(time.Minute)
-	}
-	if w := th.wait(a); w != 2*time.Minute {
-		t.Errorf("after 3 failures in 3 minutes the account waits %v, want 2m", w)
-	}
-	if w := th.wait(addressKey("192.0.2.8"), accountKey("bob")); w != 0 {
-		t.Errorf("another account from another address waits %v", w)
-	}
-	if w := th.wait(accountKey("bob"), ip); w == 0 {
-		t.Errorf("another account from the same address is not throttled")
-	}
-	now = now.Add(2 * time.Minute)
-	if w := th.wait(a, ip); w != 0 {
-		t.Errorf("no permanent lockout: still waiting %v after the window", w)
-	}
-	th.fail(a)
-	th.succeed(a)
-	if w := th.wait(a); w != 0 {
-		t.Errorf("a success did not clear the account: %v", w)
-	}
-}
-
 func TestCrossOriginChangesRefused(t *testing.T) {
 	env := newConsoleEnv(t, Config{})
 	for _, tc := range []struct {

@@ -36,8 +36,9 @@ type Config struct {
 	// request; SessionMaxAge ends it this long after sign-in regardless.
 	SessionIdle   time.Duration
 	SessionMaxAge time.Duration
-	// LoginFailures failed sign-ins within LoginWindow, for one account or
-	// from one address, make further attempts wait (429).
+	// LoginFailures failed sign-ins within LoginWindow for one account make
+	// further attempts for it wait (429); as many from one address, for any
+	// accounts, pace that address's attempts (see loginThrottle).
 	LoginFailures int
 	LoginWindow   time.Duration
 	// DashboardRefresh is how often an open dashboard refreshes itself
@@ -78,6 +79,7 @@ type Server struct {
 	ingestRejected *prometheus.CounterVec
 	requests       *prometheus.HistogramVec
 	logins         *prometheus.CounterVec
+	loginsPaced    prometheus.Counter
 }
 
 // New returns the HTTP handler of the appliance.
@@ -135,8 +137,11 @@ func New(cfg Config, st *store.Store, log *slog.Logger, reg *prometheus.Registry
 		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_console_logins_total", Help: "Console sign-in attempts by result (succeeded, failed, throttled).",
 		}, []string{"result"}),
+		loginsPaced: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vigil_console_logins_paced_total", Help: "Sign-in attempts that waited their turn because their address had too many recent failures.",
+		}),
 	}
-	for _, c := range []prometheus.Collector{s.ingestReceived, s.ingestRejected, s.requests, s.logins} {
+	for _, c := range []prometheus.Collector{s.ingestReceived, s.ingestRejected, s.requests, s.logins, s.loginsPaced} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -41,6 +42,10 @@ type Config struct {
 	// accounts, pace that address's attempts (see loginThrottle).
 	LoginFailures int
 	LoginWindow   time.Duration
+	// TrustedProxies are the reverse proxies (addresses and networks)
+	// whose X-Forwarded-For and X-Forwarded-Proto tell the client's
+	// address and scheme; from any other peer those headers are ignored.
+	TrustedProxies []netip.Prefix
 	// DashboardRefresh is how often an open dashboard refreshes itself
 	// (whole seconds; default 15 s).
 	DashboardRefresh time.Duration
@@ -74,6 +79,7 @@ type Server struct {
 	served   map[string]bool // GET paths with a route, for the navigation
 	sessions *sessionStore
 	throttle *loginThrottle
+	proxies  *proxies
 
 	ingestReceived *prometheus.CounterVec
 	ingestRejected *prometheus.CounterVec
@@ -119,10 +125,12 @@ func New(cfg Config, st *store.Store, log *slog.Logger, reg *prometheus.Registry
 	if err != nil {
 		return nil, err
 	}
+	px := &proxies{trusted: cfg.TrustedProxies}
 	s := &Server{
 		cfg: cfg, store: st, log: log, gatherer: reg, now: cfg.Now,
 		pages: pages, static: static,
-		sessions: &sessionStore{st: st, idle: cfg.SessionIdle, maxAge: cfg.SessionMaxAge},
+		sessions: &sessionStore{st: st, idle: cfg.SessionIdle, maxAge: cfg.SessionMaxAge, proxies: px},
+		proxies:  px,
 		throttle: newLoginThrottle(cfg.LoginFailures, cfg.LoginWindow),
 		ingestReceived: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_ingest_received_total", Help: "Events received at intake over HTTP, valid or not, by source (syslog: vigil_syslog_received_total).",
@@ -155,8 +163,9 @@ func (s *Server) Handler() *echo.Echo {
 	e.HideBanner = true
 	e.HidePort = true
 	e.HTTPErrorHandler = s.errorHandler
-	// Client addresses come from the connection, never from spoofable headers.
-	e.IPExtractor = echo.ExtractIPDirect()
+	// Client addresses come from the connection, or from X-Forwarded-For
+	// of trusted proxies only.
+	e.IPExtractor = s.proxies.clientIP
 	s.routes(e)
 	s.served = map[string]bool{}
 	for _, r := range e.Routes() {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/netip"
+	"runtime"
 	"strconv"
 	"sync"
 	"testing"
@@ -160,5 +162,42 @@ func TestThrottleReservesPending(t *testing.T) {
 	a3.fail()
 	if a, w := th.reserve("alice", "192.0.2.7"); a != nil || w <= pendingRetry {
 		t.Errorf("after 2 failures: %v, wait %v; want refused until the window ends", a, w)
+	}
+}
+
+// TestPasswordHashesBounded: a burst of bad sign-ins, each for another
+// name from another address (so no throttle holds them back), runs no more
+// password hashes at once than there are cores.
+func TestPasswordHashesBounded(t *testing.T) {
+	env := newConsoleEnv(t, Config{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
+	const burst = 150
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	codes := map[int]int{}
+	for i := range burst {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			h := http.Header{"X-Forwarded-For": {fmt.Sprintf("198.51.100.%d", i)}}
+			code, _, err := env.tryLogin(fmt.Sprintf("guess-%03d", i), "wrong-password", "/", h)
+			if err != nil {
+				code = -1
+			}
+			mu.Lock()
+			codes[code]++
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if codes[http.StatusUnauthorized] != burst {
+		t.Errorf("answers %v: want %d × 401 (each checked)", codes, burst)
+	}
+	got := env.st.PasswordHashes()
+	t.Logf("password hashes: %+v on %d cores", got, runtime.NumCPU())
+	if got.Peak < 1 || got.Peak > runtime.NumCPU() {
+		t.Errorf("%d password hashes ran at once, want at most %d (the cores)", got.Peak, runtime.NumCPU())
+	}
+	if got.Running != 0 || got.Waiting != 0 {
+		t.Errorf("after the burst %d hashes run and %d wait", got.Running, got.Waiting)
 	}
 }

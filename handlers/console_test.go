@@ -135,6 +135,7 @@ func TestSafeNext(t *testing.T) {
 		{"EncodedBackslash", "/%5Cevil.example", "/"},
 		{"DecodesForever", "/%2525252525252F", "/"},
 		{"BadEscape", "/100%", "/"},
+		{"QuerySpace", "/events?q=a b", "/events?q=a%20b"},
 		{"QueryBackslash", `/events?q=\\evil`, "/"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -230,10 +230,11 @@ func safeNext(next string) string {
 		}
 		p = d
 	}
-	if strings.ContainsFunc(u.RawQuery, func(r rune) bool { return r <= ' ' || r == 0x7f || r == '\\' }) {
+	if strings.ContainsFunc(u.RawQuery, func(r rune) bool { return r < ' ' || r == 0x7f || r == '\\' }) {
 		return "/"
 	}
-	return (&url.URL{Path: path.Clean(u.Path), RawQuery: u.RawQuery}).String()
+	query := strings.ReplaceAll(u.RawQuery, " ", "%20")
+	return (&url.URL{Path: path.Clean(u.Path), RawQuery: query}).String()
 }
 
 // maxNextDecodings bounds how often safeNext decodes a path; one still

@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"os/signal"
@@ -201,6 +202,9 @@ type Config struct {
 	LogLevel      slog.Level
 	SessionIdle   time.Duration // console sessions end after this long unused
 	SessionMaxAge time.Duration // and this long after sign-in at the latest
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For and
+	// X-Forwarded-Proto Vigil believes (--trusted-proxies).
+	TrustedProxies []netip.Prefix
 
 	// Syslog listeners; an empty address turns one off.
 	SyslogUDP, SyslogTCP, SyslogTLS string
@@ -257,6 +261,8 @@ func parseServeConfig(args []string) (Config, error) {
 	fs.IntVar(&cfg.Syslog.MaxConnsPerAddr, "syslog-max-conns-per-ip", 128, "open syslog connections per sender IP address")
 	fs.DurationVar(&cfg.SessionIdle, "session-idle", 30*time.Minute, "a console session ends after this long without a request")
 	fs.DurationVar(&cfg.SessionMaxAge, "session-max-age", 12*time.Hour, "a console session ends this long after sign-in")
+	trustedProxies := fs.String("trusted-proxies", "", "comma-separated addresses and CIDR networks of reverse proxies whose "+
+		"X-Forwarded-For and X-Forwarded-Proto give the client's address and scheme (e.g. 127.0.0.1,10.0.0.0/8); others' are ignored")
 	if _, err := parseFlags(fs, args); err != nil {
 		return cfg, err
 	}
@@ -278,6 +284,9 @@ func parseServeConfig(args []string) (Config, error) {
 	cfg.MaxBodyBytes = n
 	if err := cfg.LogLevel.UnmarshalText([]byte(*level)); err != nil {
 		return cfg, usageError{"--log-level: " + err.Error()}
+	}
+	if cfg.TrustedProxies, err = handlers.ParseTrustedProxies(*trustedProxies); err != nil {
+		return cfg, usageError{"--trusted-proxies: " + err.Error()}
 	}
 	if cfg.SessionIdle <= 0 || cfg.SessionMaxAge < cfg.SessionIdle {
 		return cfg, usageError{"--session-idle must be positive and at most --session-max-age"}
@@ -524,7 +533,7 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) error {
 	}
 	srv, err := handlers.New(handlers.Config{
 		MaxBodyBytes: cfg.MaxBodyBytes, Version: version, UI: uiFS, CheckpointKey: key, Schedules: schedules(cfg),
-		SessionIdle: cfg.SessionIdle, SessionMaxAge: cfg.SessionMaxAge,
+		SessionIdle: cfg.SessionIdle, SessionMaxAge: cfg.SessionMaxAge, TrustedProxies: cfg.TrustedProxies,
 		Sightings: sightings, AgentOfflineAfter: cfg.Watch.AgentOfflineAfter, OnAlert: notifier.Notify, Now: clock.Now,
 		EndpointNetworks: cfg.Watch.EndpointNetworks,
 	}, st, log, reg)

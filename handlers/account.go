@@ -30,16 +30,17 @@ func (s *Server) changeOwnPassword(c echo.Context) error {
 	if next != c.FormValue("confirm") {
 		return fail(http.StatusBadRequest, "The new password and its confirmation differ.")
 	}
-	keys := []string{accountKey(p.User.Name), addressKey(c.RealIP())}
-	if wait := s.throttle.wait(keys...); wait > 0 {
+	att, wait := s.throttle.reserve(p.User.Name, c.RealIP())
+	if wait > 0 {
 		return s.throttled(c, wait, fail)
 	}
+	defer att.release()
 	ctx := c.Request().Context()
 	if _, err := s.store.Authenticate(ctx, p.User.Name, current); err != nil {
 		if model.ErrorCode(err) != model.EUNAUTHORIZED {
 			return err
 		}
-		s.throttle.fail(keys...)
+		att.fail()
 		return fail(http.StatusBadRequest, "The current password is wrong.")
 	}
 	if _, err := s.store.SetPassword(ctx, p.User.Name, next); err != nil {

@@ -31,8 +31,9 @@ func (s *Server) loginPage(c echo.Context) error {
 	})
 }
 
-// login checks a user name and password, throttling guessers, and starts a
-// new session (a new id, whatever the browser had before).
+// login checks a user name and password, throttling guessers (see
+// loginThrottle), and starts a new session (a new id, whatever the browser
+// had before).
 func (s *Server) login(c echo.Context) error {
 	name := strings.TrimSpace(c.FormValue("username"))
 	password := c.FormValue("password")
@@ -47,7 +48,8 @@ func (s *Server) login(c echo.Context) error {
 		return fail(http.StatusBadRequest, "User names are at most 64 characters.")
 	}
 	ip := c.RealIP()
-	if wait := s.throttle.wait(accountKey(name), addressKey(ip)); wait > 0 {
+	att, wait := s.throttle.reserve(name, ip)
+	if wait > 0 {
 		// The lock itself was recorded (E_ACCOUNT_LOCKED); attempts while
 		// it lasts are counted and logged, not stored, so a guesser cannot
 		// flood the event log.
@@ -55,28 +57,37 @@ func (s *Server) login(c echo.Context) error {
 		s.log.Warn("sign-in throttled", "request_id", requestID(c), "user", name, "ip", ip, "wait", wait.Round(time.Second))
 		return s.throttled(c, wait, fail)
 	}
-	u, err := s.store.Authenticate(c.Request().Context(), name, password)
+	defer att.release()
+	ctx := c.Request().Context()
+	paced, err := att.wait(ctx)
+	if paced {
+		s.loginsPaced.Inc()
+	}
+	if err != nil {
+		return err
+	}
+	u, err := s.store.Authenticate(ctx, name, password)
 	if model.ErrorCode(err) == model.EUNAUTHORIZED {
 		s.logins.WithLabelValues("failed").Inc()
-		reached := s.throttle.fail(accountKey(name), addressKey(ip))
+		locked := att.fail()
 		if err := s.recordLogin(c, name, "E_LOGIN_FAILED", "FAILURE", "Sign-in failed: wrong user name or password",
 			map[string]any{"reason": "bad_credentials"}); err != nil {
 			return err
 		}
-		if reached {
+		if locked > 0 {
 			if err := s.recordLogin(c, name, "E_ACCOUNT_LOCKED", "FAILURE",
 				fmt.Sprintf("Sign-in locked for %s after %d failed attempts", s.cfg.LoginWindow, s.cfg.LoginFailures),
 				map[string]any{"reason": "too_many_failures", "failures": s.cfg.LoginFailures, "window": s.cfg.LoginWindow.String()}); err != nil {
 				return err
 			}
-			return s.throttled(c, s.throttle.wait(accountKey(name), addressKey(ip)), fail)
+			return s.throttled(c, locked, fail)
 		}
 		return fail(http.StatusUnauthorized, "Wrong user name or password.")
 	}
 	if err != nil {
 		return err
 	}
-	s.throttle.succeed(accountKey(name))
+	att.succeed()
 	req := c.Request()
 	if old, err := s.sessions.Get(req, sessionCookie); err == nil && old.ID != "" {
 		if err := s.store.DeleteSession(req.Context(), old.ID); err != nil {
@@ -103,7 +114,7 @@ func (s *Server) throttled(c echo.Context, wait time.Duration, fail func(int, st
 	minutes := int(math.Ceil(wait.Minutes()))
 	c.Response().Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 	return fail(http.StatusTooManyRequests, fmt.Sprintf(
-		"Too many failed sign-ins for this account or from your address. Try again in %d minute(s).", max(minutes, 1)))
+		"Too many failed sign-ins for this account. Try again in %d minute(s).", max(minutes, 1)))
 }
 
 // recordLogin appends a sign-in event as AUTH, with the console's SYSTEM

@@ -204,21 +204,50 @@ func isBoosted(c echo.Context) bool { return c.Request().Header.Get("HX-Boosted"
 // setHXRedirect tells htmx to load another page in full.
 func setHXRedirect(c echo.Context, to string) { c.Response().Header().Set("HX-Redirect", to) }
 
-// safeNext returns next when it is a path on this site, and "/" otherwise,
-// so the sign-in page never redirects elsewhere.
+// safeNext returns next when it is a path of this site, and "/" otherwise,
+// so a redirect to it never leaves the site. A browser drops tabs and
+// newlines from a Location and reads \ as /, and next may be decoded again
+// on its way (the sign-in form keeps it in a hidden field), so the path
+// must be plain at every level of percent-decoding: it starts with one
+// "/", never "//" or "/\", and holds no backslash or control character.
+// The result is the cleaned path, escaped, with next's query.
 func safeNext(next string) string {
-	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
-		return "/"
-	}
 	u, err := url.Parse(next)
-	if err != nil || u.Host != "" || u.Scheme != "" {
+	if err != nil || u.Scheme != "" || u.Host != "" || u.Opaque != "" || u.User != nil {
 		return "/"
 	}
-	out := path.Clean(u.Path)
-	if u.RawQuery != "" {
-		out += "?" + u.RawQuery
+	p, _, _ := strings.Cut(next, "?")
+	for i := 0; ; i++ {
+		if !plainPath(p) || i == maxNextDecodings {
+			return "/"
+		}
+		d, err := url.PathUnescape(p)
+		if err != nil {
+			return "/"
+		}
+		if d == p {
+			break
+		}
+		p = d
 	}
-	return out
+	if strings.ContainsFunc(u.RawQuery, func(r rune) bool { return r < ' ' || r == 0x7f || r == '\\' }) {
+		return "/"
+	}
+	query := strings.ReplaceAll(u.RawQuery, " ", "%20")
+	return (&url.URL{Path: path.Clean(u.Path), RawQuery: query}).String()
+}
+
+// maxNextDecodings bounds how often safeNext decodes a path; one still
+// changing after that is refused.
+const maxNextDecodings = 4
+
+// plainPath reports whether p starts with exactly one "/" and holds no
+// backslash or control character.
+func plainPath(p string) bool {
+	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") {
+		return false
+	}
+	return !strings.ContainsFunc(p, func(r rune) bool { return r < ' ' || r == 0x7f || r == '\\' })
 }
 
 // thousands writes n with thousands separators: 123,456.

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -36,10 +37,15 @@ type Config struct {
 	// request; SessionMaxAge ends it this long after sign-in regardless.
 	SessionIdle   time.Duration
 	SessionMaxAge time.Duration
-	// LoginFailures failed sign-ins within LoginWindow, for one account or
-	// from one address, make further attempts wait (429).
+	// LoginFailures failed sign-ins within LoginWindow for one account make
+	// further attempts for it wait (429); as many from one address, for any
+	// accounts, pace that address's attempts (see loginThrottle).
 	LoginFailures int
 	LoginWindow   time.Duration
+	// TrustedProxies are the reverse proxies (addresses and networks)
+	// whose X-Forwarded-For and X-Forwarded-Proto tell the client's
+	// address and scheme; from any other peer those headers are ignored.
+	TrustedProxies []netip.Prefix
 	// DashboardRefresh is how often an open dashboard refreshes itself
 	// (whole seconds; default 15 s).
 	DashboardRefresh time.Duration
@@ -74,11 +80,13 @@ type Server struct {
 	served   map[string]bool // GET paths with a route, for the navigation
 	sessions *sessionStore
 	throttle *loginThrottle
+	proxies  *proxies
 
 	ingestReceived *prometheus.CounterVec
 	ingestRejected *prometheus.CounterVec
 	requests       *prometheus.HistogramVec
 	logins         *prometheus.CounterVec
+	loginsPaced    prometheus.Counter
 }
 
 // New returns the HTTP handler of the appliance.
@@ -118,10 +126,12 @@ func New(cfg Config, st *store.Store, log *slog.Logger, reg *prometheus.Registry
 	if err != nil {
 		return nil, err
 	}
+	px := &proxies{trusted: cfg.TrustedProxies}
 	s := &Server{
 		cfg: cfg, store: st, log: log, gatherer: reg, now: cfg.Now,
 		pages: pages, static: static,
-		sessions: &sessionStore{st: st, idle: cfg.SessionIdle, maxAge: cfg.SessionMaxAge},
+		sessions: &sessionStore{st: st, idle: cfg.SessionIdle, maxAge: cfg.SessionMaxAge, proxies: px},
+		proxies:  px,
 		throttle: newLoginThrottle(cfg.LoginFailures, cfg.LoginWindow),
 		ingestReceived: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_ingest_received_total", Help: "Events received at intake over HTTP, valid or not, by source (syslog: vigil_syslog_received_total).",
@@ -136,8 +146,11 @@ func New(cfg Config, st *store.Store, log *slog.Logger, reg *prometheus.Registry
 		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_console_logins_total", Help: "Console sign-in attempts by result (succeeded, failed, throttled).",
 		}, []string{"result"}),
+		loginsPaced: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vigil_console_logins_paced_total", Help: "Sign-in attempts that waited their turn because their address had too many recent failures.",
+		}),
 	}
-	for _, c := range []prometheus.Collector{s.ingestReceived, s.ingestRejected, s.requests, s.logins} {
+	for _, c := range []prometheus.Collector{s.ingestReceived, s.ingestRejected, s.requests, s.logins, s.loginsPaced} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -151,8 +164,9 @@ func (s *Server) Handler() *echo.Echo {
 	e.HideBanner = true
 	e.HidePort = true
 	e.HTTPErrorHandler = s.errorHandler
-	// Client addresses come from the connection, never from spoofable headers.
-	e.IPExtractor = echo.ExtractIPDirect()
+	// Client addresses come from the connection, or from X-Forwarded-For
+	// of trusted proxies only.
+	e.IPExtractor = s.proxies.clientIP
 	s.routes(e)
 	s.served = map[string]bool{}
 	for _, r := range e.Routes() {

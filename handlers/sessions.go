@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"net"
 	"net/http"
 	"time"
 
@@ -19,18 +18,20 @@ const sessionCookie = "vigil_session"
 // that logout, a password change or disabling a user really ends a
 // session. A session's only value is its principal, under principalKey.
 type sessionStore struct {
-	st     *store.Store
-	idle   time.Duration
-	maxAge time.Duration
+	st      *store.Store
+	idle    time.Duration
+	maxAge  time.Duration
+	proxies *proxies // the client's address and scheme
 }
 
 var _ sessions.Store = (*sessionStore)(nil)
 
 // options are the cookie's attributes: HttpOnly, SameSite=Lax, Secure
-// when served over TLS, and no Max-Age (the browser forgets the cookie
-// when it closes; the server enforces the idle and absolute limits).
+// whenever the client used HTTPS (to Vigil, or to a trusted proxy), and no
+// Max-Age (the browser forgets the cookie when it closes; the server
+// enforces the idle and absolute limits).
 func (s *sessionStore) options(r *http.Request) *sessions.Options {
-	return &sessions.Options{Path: "/", HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode}
+	return &sessions.Options{Path: "/", HttpOnly: true, Secure: s.proxies.https(r), SameSite: http.SameSiteLaxMode}
 }
 
 // Get returns the request's session (see New).
@@ -76,7 +77,7 @@ func (s *sessionStore) Save(r *http.Request, w http.ResponseWriter, sess *sessio
 		if !ok {
 			return model.Errorf(model.EINTERNAL, "session without a user")
 		}
-		id, err := s.st.CreateSession(r.Context(), p.User.ID, clientIP(r), r.UserAgent(), s.maxAge)
+		id, err := s.st.CreateSession(r.Context(), p.User.ID, s.proxies.clientIP(r), r.UserAgent(), s.maxAge)
 		if err != nil {
 			return err
 		}
@@ -84,13 +85,4 @@ func (s *sessionStore) Save(r *http.Request, w http.ResponseWriter, sess *sessio
 	}
 	http.SetCookie(w, sessions.NewCookie(sess.Name(), sess.ID, sess.Options))
 	return nil
-}
-
-// clientIP is the connection's address, never a spoofable header.
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }

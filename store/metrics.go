@@ -9,11 +9,13 @@ import (
 )
 
 // collector reports the database's state at scrape time: its files' sizes
-// on disk and the newest sequence id. (The writer reports the full-text
-// index's lag, vigil_fts_lag_events.)
+// on disk, the newest sequence id and the password hashes running and
+// waiting. (The writer reports the full-text index's lag,
+// vigil_fts_lag_events.)
 type collector struct {
-	s               *Store
-	dbBytes, lastID *prometheus.Desc
+	s                            *Store
+	dbBytes, lastID              *prometheus.Desc
+	hashesRunning, hashesWaiting *prometheus.Desc
 }
 
 func newCollector(s *Store) *collector {
@@ -22,15 +24,23 @@ func newCollector(s *Store) *collector {
 		dbBytes: prometheus.NewDesc("vigil_database_bytes",
 			"Size on disk of the database files, by file: db and wal (the events), fts and fts-wal (the full-text index).", []string{"file"}, nil),
 		lastID: prometheus.NewDesc("vigil_events_last_id", "Sequence id of the newest stored event.", nil, nil),
+		hashesRunning: prometheus.NewDesc("vigil_password_hashes_running",
+			"Password checks (argon2id) running now; at most one per core.", nil, nil),
+		hashesWaiting: prometheus.NewDesc("vigil_password_hashes_waiting", "Password checks waiting for a core.", nil, nil),
 	}
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.dbBytes
 	ch <- c.lastID
+	ch <- c.hashesRunning
+	ch <- c.hashesWaiting
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	h := c.s.PasswordHashes()
+	ch <- prometheus.MustNewConstMetric(c.hashesRunning, prometheus.GaugeValue, float64(h.Running))
+	ch <- prometheus.MustNewConstMetric(c.hashesWaiting, prometheus.GaugeValue, float64(h.Waiting))
 	fts := ftsPath(c.s.path)
 	for file, p := range map[string]string{"db": c.s.path, "wal": c.s.path + "-wal", "fts": fts, "fts-wal": fts + "-wal"} {
 		var size int64

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net/url"
 	"path"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -58,7 +59,8 @@ type Store struct {
 	ix     *indexer // keeps the full-text database up to date
 	now    func() time.Time
 
-	latestFile string // see Options.LatestCheckpointFile
+	latestFile string    // see Options.LatestCheckpointFile
+	hashes     *hashGate // password hashes running at once
 }
 
 // Open opens (creating if needed) the database at path, applies the schema
@@ -130,7 +132,8 @@ func Open(ctx context.Context, dbPath string, schema fs.FS, opts Options) (*Stor
 	rdb.SetMaxOpenConns(8)
 	rdb.SetMaxIdleConns(8)
 	ix.events = rdb
-	s := &Store{path: dbPath, wdb: wdb, rdb: rdb, ix: ix, now: opts.Now, latestFile: opts.LatestCheckpointFile}
+	s := &Store{path: dbPath, wdb: wdb, rdb: rdb, ix: ix, now: opts.Now, latestFile: opts.LatestCheckpointFile,
+		hashes: newHashGate(runtime.NumCPU())}
 	s.writer, err = newWriter(ctx, wdb, ix, maxID, opts)
 	if err != nil {
 		rdb.Close()

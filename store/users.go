@@ -80,18 +80,22 @@ func (s *Store) userAndHash(ctx context.Context, name string) (model.User, strin
 
 // Authenticate returns the user when name and password match an enabled
 // user, and EUNAUTHORIZED otherwise, without saying which part was wrong.
+// At most as many password checks run at once as there are cores; the
+// others wait their turn, or until ctx ends.
 func (s *Store) Authenticate(ctx context.Context, name, password string) (model.User, error) {
 	u, hash, err := s.userAndHash(ctx, name)
 	if model.ErrorCode(err) == model.ENOTFOUND {
 		// Spend the same time as a real check, so timing does not tell
 		// which user names exist.
-		model.CheckPassword(dummyHash(), password)
-		return model.User{}, model.Errorf(model.EUNAUTHORIZED, "wrong user name or password")
+		hash, u.Disabled = dummyHash(), true
+	} else if err != nil {
+		return model.User{}, err
 	}
+	ok, err := s.hashes.checkPassword(ctx, hash, password)
 	if err != nil {
 		return model.User{}, err
 	}
-	if !model.CheckPassword(hash, password) || u.Disabled {
+	if !ok || u.Disabled {
 		return model.User{}, model.Errorf(model.EUNAUTHORIZED, "wrong user name or password")
 	}
 	return u, nil

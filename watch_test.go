@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"vigil/handlers"
+	"vigil/internal/fixture"
 	"vigil/internal/testpki"
 	"vigil/jobs"
 	"vigil/model"
@@ -137,15 +138,9 @@ func newWatchRig(t *testing.T, webhookFailures int) *watchRig {
 		{"boss", "", model.ScopeRead, "read"},
 	} {
 		if u.role != "" {
-			if _, err := st.CreateUser(ctx, u.name, u.role, "correct horse battery"); err != nil {
-				t.Fatal(err)
-			}
+			fixture.User(t, st.Path(), u.name, u.role, "correct horse battery")
 		}
-		secret, _, err := st.CreateToken(ctx, u.name, "t-"+u.key, u.scope)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r.tokens[u.key] = secret
+		r.tokens[u.key] = fixture.Token(t, st.Path(), u.name, "t-"+u.key, u.scope)
 	}
 	return r
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"vigil/internal/fixture"
+	"vigil/internal/sqlitelock"
 	"vigil/model"
 	"vigil/store"
 )
@@ -282,4 +283,22 @@ func getWithToken(t *testing.T, url, token string) (int, string) {
 	}
 	defer resp.Body.Close()
 	return resp.StatusCode, readBody(t, resp)
+}
+
+// TestSignInOnLockedDatabase: when the session cannot be stored (another
+// process holds the database's write lock past the busy timeout), the
+// sign-in is refused for now (503, Retry-After), not failed with 500, and
+// no cookie is set.
+func TestSignInOnLockedDatabase(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out SQLite's 10 s busy timeout")
+	}
+	env := newConsoleEnv(t, Config{})
+	sqlitelock.Hold(t, env.st.Path())
+	resp := env.login("admin", password("admin"), "")
+	body := readBody(t, resp)
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || cookieOf(resp) != nil {
+		t.Errorf("got %d (Retry-After %q, cookie %v), want 503 with Retry-After and no cookie:\n%s",
+			resp.StatusCode, resp.Header.Get("Retry-After"), cookieOf(resp), body)
+	}
 }

@@ -14,7 +14,8 @@ import (
 // UserAudit returns the events that record a change of a user, given the
 // user as it was before (zero for a new user) and as it is after the
 // change. They are appended in the change's own transaction: the change
-// and its record are stored together or not at all.
+// and its record are stored together or not at all. It runs in the event
+// writer, so it must not call the store.
 type UserAudit func(before, after model.User) ([]model.Event, error)
 
 // TokenAudit is UserAudit for a token created or revoked.

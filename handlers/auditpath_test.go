@@ -302,3 +302,45 @@ func TestSignInOnLockedDatabase(t *testing.T) {
 			resp.StatusCode, resp.Header.Get("Retry-After"), cookieOf(resp), body)
 	}
 }
+
+// TestCheckpointSignedWithItsRecord: a checkpoint signed in Settings is
+// stored with its System log entry or not at all.
+func TestCheckpointSignedWithItsRecord(t *testing.T) {
+	text, err := model.NewCheckpointKeyText("settings.example/vigil")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _ := model.ParseCheckpointKey(text)
+	env := newConsoleEnv(t, Config{CheckpointKey: key})
+	admin := env.session("admin")
+	env.appendEvents(`{"type":"CERT_USED","message":"before"}`)
+	restore := failWrites(t, env.st, "INSERT", "events")
+	resp := env.do(http.MethodPost, "/settings/checkpoint", admin, "", nil)
+	if body := readBody(t, resp); resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("got %d (Retry-After %q), want 503 with Retry-After:\n%s", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+	}
+	if cp, err := env.st.LatestCheckpoint(context.Background()); model.ErrorCode(err) != model.ENOTFOUND {
+		t.Errorf("a checkpoint was stored without its record: %+v %v", cp, err)
+	}
+	restore()
+	env.appendEvents(`{"type":"CERT_USED","message":"storage works again"}`)
+	if resp := env.do(http.MethodPost, "/settings/checkpoint", admin, "", nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("signing once storage works: %d %s", resp.StatusCode, readBody(t, resp))
+	}
+	cp, err := env.st.LatestCheckpoint(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, err := env.st.TreeHead(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sys := env.eventsOf(model.CategorySystem, "E_CHECKPOINT_SIGNED")
+	// The checkpoint covers the log up to just before its own record.
+	if len(sys) != 1 || cp.Size != head.Size-1 || uint64(sys[0].ID) != head.Size {
+		t.Errorf("checkpoint of %d events, log of %d, records %+v", cp.Size, head.Size, sys)
+	}
+	if rep, err := env.st.VerifyChain(context.Background(), store.VerifyOptions{PublicKey: key.PublicKey()}); err != nil || !rep.OK {
+		t.Errorf("verify after signing: %+v %v", rep, err)
+	}
+}

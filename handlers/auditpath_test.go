@@ -127,9 +127,18 @@ func userChanges() []userChange {
 	}
 }
 
-// newChangeEnv is a console with a token to revoke (id 1).
+// newChangeEnv is a console with a token to revoke (id 1) and a
+// checkpoint key.
 func newChangeEnv(t *testing.T) *testEnv {
-	env := newConsoleEnv(t, Config{})
+	text, err := model.NewCheckpointKeyText("changes.example/vigil")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := model.ParseCheckpointKey(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := newConsoleEnv(t, Config{CheckpointKey: key})
 	fixture.Token(t, env.st.Path(), "operator", "to-revoke", model.ScopeRead) // id 1
 	return env
 }
@@ -205,6 +214,9 @@ func TestChangesRefusedWhileStorageFails(t *testing.T) {
 					resp.StatusCode, resp.Header.Get("Retry-After"), cookieOf(resp), body)
 			}
 		})
+	}
+	if cp, err := env.st.LatestCheckpoint(ctx); model.ErrorCode(err) != model.ENOTFOUND {
+		t.Errorf("a checkpoint was signed while storage fails: %+v %v", cp, err)
 	}
 	if n := sessions(); n != before {
 		t.Errorf("admin has %d sessions, had %d: sign-in or sign-out changed them while storage failed", n, before)

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"fmt"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,7 +33,8 @@ func TestDiskFull(t *testing.T) {
 	url, stop := serve(t, dir)
 	_, ingest, _ := vigil(t, "", "token", "create", "--data", dir, "--user", "admin", "--name", "i", "--scope", "ingest")
 	_, manage, _ := vigil(t, "", "token", "create", "--data", dir, "--user", "admin", "--name", "m", "--scope", "manage")
-	ingest, manage = strings.TrimSpace(ingest), strings.TrimSpace(manage)
+	_, fresh, _ := vigil(t, "", "token", "create", "--data", dir, "--user", "admin", "--name", "f", "--scope", "read")
+	ingest, manage, fresh = strings.TrimSpace(ingest), strings.TrimSpace(manage), strings.TrimSpace(fresh)
 
 	post := func(batch int) (int, http.Header) {
 		var buf bytes.Buffer
@@ -65,11 +67,39 @@ func TestDiskFull(t *testing.T) {
 		t.Fatal("the disk never filled")
 	}
 	t.Logf("disk full after %d acknowledged batches", acked)
+	// Whatever room is left (SQLite may still fit a small write in space
+	// it freed) is taken too, so that every write fails.
+	filler, err := os.Create(filepath.Join(mnt, "filler"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for chunk := make([]byte, 4096); ; {
+		if _, err := filler.Write(chunk); err != nil {
+			break
+		}
+	}
+	filler.Close()
 	if code, body := request(t, "POST", url+"/api/v1/audit/checkpoint", manage, ""); code != 503 || !strings.Contains(body, "could not be audited") {
 		t.Errorf("a change while the disk is full: %d %s", code, body)
 	}
+	// A token used for the first time is served though its last use
+	// cannot be written.
+	if code, body := request(t, "GET", url+"/api/v1/events?limit=1", fresh, ""); code != 200 {
+		t.Errorf("reading with a token first used while the disk is full: %d %s", code, body)
+	}
+	// A sign-in is refused for now, not failed.
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	login, err := noRedirect.PostForm(url+"/login", neturl.Values{"username": {"admin"}, "password": {"disk-full-password"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	login.Body.Close()
+	if login.StatusCode != 503 || login.Header.Get("Retry-After") == "" {
+		t.Errorf("sign-in while the disk is full: %d, Retry-After %q", login.StatusCode, login.Header.Get("Retry-After"))
+	}
 
 	// Space returns: intake resumes without a restart.
+	os.Remove(filepath.Join(mnt, "filler"))
 	if out, err := exec.Command("mount", "-o", "remount,size=64m", mnt).CombinedOutput(); err != nil {
 		t.Fatalf("remount: %v %s", err, out)
 	}

@@ -742,30 +742,28 @@ func bootstrapAdmin(ctx context.Context, st *store.Store, password string, stder
 	if generated {
 		password = model.NewSecret(18)
 	}
-	if _, err := st.CreateUser(ctx, "admin", model.RoleAdmin, password); err != nil {
+	_, err = st.CreateUser(ctx, "admin", model.RoleAdmin, password, func(_, u model.User) ([]model.Event, error) {
+		return auditEvent(st, model.Actor{Type: "SYSTEM", ID: "vigil"}, "USER_CREATED", model.Entity{Type: "USER", ID: u.Name},
+			"First start: created user admin (admin)", map[string]any{"role": u.Role})
+	})
+	if err != nil {
 		return fmt.Errorf("creating the first admin: %w", err)
 	}
 	if generated {
 		fmt.Fprintf(stderr, "\n  First start: created user \"admin\" with password\n\n      %s\n\n  It is shown only this once. Sign in and change it.\n\n", password)
 	}
 	log.Info("created first admin user", "user", "admin", "generated_password", generated)
-	return recordAudit(ctx, st, "USER_CREATED", model.Actor{Type: "SYSTEM", ID: "vigil"},
-		model.Entity{Type: "USER", ID: "admin"}, "First start: created user admin (admin)", map[string]any{"role": model.RoleAdmin})
+	return nil
 }
 
-// recordAudit appends an AUDIT_LOG event for an administrative change.
-func recordAudit(ctx context.Context, st *store.Store, typ string, actor model.Actor, entity model.Entity, msg string, details map[string]any) error {
-	d, err := json.Marshal(details)
+// auditEvent returns the AUDIT_LOG event of an administrative change made
+// outside the console, for the store to commit with the change.
+func auditEvent(st *store.Store, actor model.Actor, typ string, entity model.Entity, msg string, details map[string]any) ([]model.Event, error) {
+	e, err := model.NewAuditEvent(st.Now(), typ, "SUCCESS", actor, entity, msg, details)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	e := model.Event{Category: model.CategoryAuditLog, Type: typ, Outcome: "SUCCESS", Source: model.SourceInternal,
-		Actor: actor, Entity: entity, Message: msg, Details: d}
-	if err := e.Normalize(time.Now()); err != nil {
-		return err
-	}
-	_, err = st.AppendEvents(ctx, []model.Event{e})
-	return err
+	return []model.Event{e}, nil
 }
 
 // cliActor is the actor of changes made with the command line: the
@@ -878,12 +876,11 @@ func cmdUser(ctx context.Context, args []string, stdin io.Reader, stdout io.Writ
 		return err
 	}
 	defer st.Close()
-	u, err := st.CreateUser(ctx, pos[0], role, password)
+	u, err := st.CreateUser(ctx, pos[0], role, password, func(_, u model.User) ([]model.Event, error) {
+		return auditEvent(st, cliActor(), "USER_CREATED", model.Entity{Type: "USER", ID: u.Name},
+			fmt.Sprintf("Created user %s (%s)", u.Name, u.Role), map[string]any{"role": u.Role, "via": "cli"})
+	})
 	if err != nil {
-		return err
-	}
-	if err := recordAudit(ctx, st, "USER_CREATED", cliActor(), model.Entity{Type: "USER", ID: u.Name},
-		fmt.Sprintf("Created user %s (%s)", u.Name, u.Role), map[string]any{"role": u.Role, "via": "cli"}); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "created user %s (%s)\n", u.Name, u.Role)
@@ -920,16 +917,11 @@ func cmdToken(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	defer st.Close()
-	secret, tok, err := st.CreateToken(ctx, userName, name, scope, agent)
+	secret, _, err := st.CreateToken(ctx, userName, name, scope, agent, func(t model.Token) ([]model.Event, error) {
+		return auditEvent(st, cliActor(), "TOKEN_CREATED", model.Entity{Type: "TOKEN", ID: fmt.Sprint(t.ID)},
+			t.CreatedMessage(), t.AuditDetails("cli"))
+	})
 	if err != nil {
-		return err
-	}
-	details := map[string]any{"user": userName, "name": name, "scope": scope, "via": "cli"}
-	msg := fmt.Sprintf("Created %s token %q for %s", scope, name, userName)
-	if agent != "" {
-		details["agent_id"], msg = agent, msg+" bound to agent "+agent
-	}
-	if err := recordAudit(ctx, st, "TOKEN_CREATED", cliActor(), model.Entity{Type: "TOKEN", ID: fmt.Sprint(tok.ID)}, msg, details); err != nil {
 		return err
 	}
 	fmt.Fprintln(stdout, secret)

@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"vigil/handlers"
+	"vigil/internal/fixture"
 	"vigil/internal/testpki"
 	"vigil/jobs"
 	"vigil/model"
@@ -143,19 +144,9 @@ func newWatchRigNets(t *testing.T, webhookFailures int, nets model.EndpointNetwo
 		{"boss", "", model.ScopeRead, "read"},
 	} {
 		if u.role != "" {
-			if _, err := st.CreateUser(ctx, u.name, u.role, "correct horse battery"); err != nil {
-				t.Fatal(err)
-			}
+			fixture.User(t, st.Path(), u.name, u.role, "correct horse battery")
 		}
-		agent := ""
-		if u.scope == model.ScopeAgent {
-			agent = u.name
-		}
-		secret, _, err := st.CreateToken(ctx, u.name, "t-"+u.key, u.scope, agent)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r.tokens[u.key] = secret
+		r.tokens[u.key] = fixture.Token(t, st.Path(), u.name, "t-"+u.key, u.scope)
 	}
 	return r
 }
@@ -170,10 +161,7 @@ func (r *watchRig) agentToken(id string) string {
 	if tok, ok := r.tokens["agent:"+id]; ok {
 		return tok
 	}
-	secret, _, err := r.st.CreateToken(context.Background(), "agent-1", "t-agent-"+id, model.ScopeAgent, id)
-	if err != nil {
-		r.t.Fatal(err)
-	}
+	secret := fixture.AgentToken(r.t, r.st.Path(), "agent-1", "t-agent-"+id, model.ScopeAgent, id)
 	r.tokens["agent:"+id] = secret
 	return secret
 }

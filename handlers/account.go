@@ -43,14 +43,13 @@ func (s *Server) changeOwnPassword(c echo.Context) error {
 		att.fail()
 		return fail(http.StatusBadRequest, "The current password is wrong.")
 	}
-	if _, err := s.store.SetPassword(ctx, p.User.Name, next); err != nil {
+	_, err := s.store.SetPassword(ctx, p.User.Name, next, func(_, u model.User) ([]model.Event, error) {
+		return s.consoleChange(c, "USER_PASSWORD_CHANGED", userEntity(u.Name), "Changed own password; all sessions ended", nil)
+	})
+	if err != nil {
 		if model.ErrorCode(err) == model.EINVALID {
 			return fail(http.StatusBadRequest, model.ErrorMessage(err))
 		}
-		return err
-	}
-	if err := s.recordChange(c, "USER_PASSWORD_CHANGED", model.Entity{Type: "USER", ID: p.User.Name},
-		"Changed own password; all sessions ended", nil); err != nil {
 		return err
 	}
 	sess := sessions.NewSession(s.sessions, sessionCookie)

@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -12,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"vigil/internal/fixture"
 	"vigil/model"
 	"vigil/store"
 )
@@ -42,20 +42,7 @@ func (env *testEnv) agentToken(agent string) string {
 // created before tokens were bound to an agent: with no agent id.
 func (env *testEnv) unboundAgentToken() string {
 	env.t.Helper()
-	ctx := context.Background()
-	secret, tok, err := env.st.CreateToken(ctx, "operator", "legacy-agent", model.ScopeAgent, "legacy")
-	if err != nil {
-		env.t.Fatal(err)
-	}
-	db, err := sql.Open("sqlite3", env.st.Path())
-	if err != nil {
-		env.t.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := db.ExecContext(ctx, `UPDATE tokens SET agent_id = NULL WHERE id = ?`, tok.ID); err != nil {
-		env.t.Fatal(err)
-	}
-	return secret
+	return fixture.AgentToken(env.t, env.st.Path(), "operator", "legacy-agent", model.ScopeAgent, "")
 }
 
 // call sends an API request with a bearer token and returns the status

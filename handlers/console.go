@@ -44,26 +44,36 @@ func (s *Server) recordSystem(c echo.Context, typ, outcome, msg string, details 
 	return err
 }
 
-// recordChange appends the AUDIT_LOG event of an administrative change made
-// in the console, with its SYSTEM entry.
-func (s *Server) recordChange(c echo.Context, typ string, entity model.Entity, msg string, details map[string]any) error {
+// consoleChange returns the events that record an administrative change
+// made in the console: its AUDIT_LOG event and its SYSTEM entry. The store
+// commits them with the change.
+func (s *Server) consoleChange(c echo.Context, typ string, entity model.Entity, msg string, details map[string]any) ([]model.Event, error) {
 	audit, err := s.consoleEvent(c, model.CategoryAuditLog, principal(c).User.Name, typ, "SUCCESS", msg, details)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	audit.Entity = entity
-	return s.recordWithSystem(c, audit, "settings")
+	return s.withSystem(c, audit, "settings")
 }
 
 // recordWithSystem appends e together with its SYSTEM entry for the
 // console's section, as one batch.
 func (s *Server) recordWithSystem(c echo.Context, e model.Event, section string) error {
-	sys, err := s.consoleEvent(c, model.CategorySystem, e.Actor.ID, e.Type, e.Outcome, e.Message, map[string]any{"section": section})
+	events, err := s.withSystem(c, e, section)
 	if err != nil {
 		return err
 	}
-	_, err = s.store.AppendEvents(c.Request().Context(), []model.Event{e, sys})
+	_, err = s.store.AppendEvents(c.Request().Context(), events)
 	return err
+}
+
+// withSystem returns e and its SYSTEM entry for the console's section.
+func (s *Server) withSystem(c echo.Context, e model.Event, section string) ([]model.Event, error) {
+	sys, err := s.consoleEvent(c, model.CategorySystem, e.Actor.ID, e.Type, e.Outcome, e.Message, map[string]any{"section": section})
+	if err != nil {
+		return nil, err
+	}
+	return []model.Event{e, sys}, nil
 }
 
 // sectionOf names the console section of a request path.

@@ -77,7 +77,10 @@ func dbCount(env *testEnv, q string, n *int, args ...any) error {
 
 func TestLoginAnswers(t *testing.T) {
 	env := newConsoleEnv(t, Config{})
-	env.st.SetUserDisabled(context.Background(), "viewer", true)
+	env.st.SetUserDisabled(context.Background(), "viewer", true, func(_, u model.User) ([]model.Event, error) {
+		e, err := model.NewAuditEvent(time.Now(), "USER_DISABLED", "SUCCESS", model.SchedulerActor, model.Entity{Type: "USER", ID: u.Name}, "test", nil)
+		return []model.Event{e}, err
+	})
 	for _, tc := range []struct {
 		name, user, pw string
 		want           int

@@ -15,6 +15,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"vigil/internal/fixture"
 	"vigil/model"
 	"vigil/store"
 )
@@ -67,11 +68,7 @@ func newConsoleEnvWith(t *testing.T, cfg Config, opts store.Options) *testEnv {
 	t.Cleanup(func() { hs.Close() })
 	env := &testEnv{t: t, st: st, srv: srv, echo: e, url: "http://" + ln.Addr().String(), users: map[string]model.User{}}
 	for _, role := range model.Roles {
-		u, err := st.CreateUser(ctx, role, role, password(role))
-		if err != nil {
-			t.Fatal(err)
-		}
-		env.users[role] = u
+		env.users[role] = fixture.User(t, st.Path(), role, role, password(role))
 	}
 	return env
 }
@@ -95,11 +92,7 @@ func (env *testEnv) token(role, scope string) string {
 	if scope == model.ScopeAgent {
 		agent = role
 	}
-	secret, _, err := env.st.CreateToken(context.Background(), role, role+"-"+scope+"-"+model.NewSecret(4), scope, agent)
-	if err != nil {
-		env.t.Fatal(err)
-	}
-	return secret
+	return fixture.AgentToken(env.t, env.st.Path(), role, role+"-"+scope+"-"+model.NewSecret(4), scope, agent)
 }
 
 // appendEvents stores events given as JSON objects, as if posted; SYSTEM

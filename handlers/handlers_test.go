@@ -18,6 +18,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"vigil/internal/fixture"
 	"vigil/model"
 	"vigil/store"
 )
@@ -54,9 +55,7 @@ func newTestEnv(t testing.TB, maxBody int64) *env {
 	t.Cleanup(ts.Close)
 	e := &env{t: t, st: st, url: ts.URL, tokens: map[string]string{}}
 	for _, role := range model.Roles {
-		if _, err := st.CreateUser(ctx, role+"1", role, "correct horse battery"); err != nil {
-			t.Fatal(err)
-		}
+		fixture.User(t, st.Path(), role+"1", role, "correct horse battery")
 		for _, scope := range model.Scopes {
 			if !model.ScopeAllowedForRole(scope, role) {
 				continue
@@ -65,11 +64,7 @@ func newTestEnv(t testing.TB, maxBody int64) *env {
 			if scope == model.ScopeAgent {
 				agent = role + "1"
 			}
-			secret, _, err := st.CreateToken(ctx, role+"1", scope, scope, agent)
-			if err != nil {
-				t.Fatal(err)
-			}
-			e.tokens[role+"/"+scope] = secret
+			e.tokens[role+"/"+scope] = fixture.AgentToken(t, st.Path(), role+"1", scope, scope, agent)
 		}
 	}
 	return e

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -109,15 +110,27 @@ func requireManage(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// requireWritable refuses changes while event writes fail (disk full, I/O
-// errors): a change that cannot be audited is not made.
-func (s *Server) requireWritable(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		if o, down := s.store.Unavailable(); down {
-			return model.Errorf(model.EUNAVAILABLE, "storage is failing since %s (%s): changes that could not be audited are refused",
-				o.Since.UTC().Format(time.RFC3339), o.Err)
+// requireWritable refuses every request that could change something (any
+// method but GET, HEAD and OPTIONS: changes, sign-in and sign-out alike)
+// while storage is failing (disk full, I/O errors): a change that could not
+// be audited is not made, and the caller is told to retry (503 with
+// Retry-After). The routes in selfGuarded are still tried: what they store
+// is the events themselves, they answer 503 on their own when it cannot be
+// written, and their first success is how Vigil learns that writes work
+// again.
+func (s *Server) requireWritable(selfGuarded ...string) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			switch c.Request().Method {
+			case http.MethodGet, http.MethodHead, http.MethodOptions:
+				return next(c)
+			}
+			if o, down := s.store.Unavailable(); down && !slices.Contains(selfGuarded, c.Path()) {
+				return model.Errorf(model.EUNAVAILABLE, "storage is failing since %s (%s): changes that could not be audited are refused",
+					o.Since.UTC().Format(time.RFC3339), o.Err)
+			}
+			return next(c)
 		}
-		return next(c)
 	}
 }
 

@@ -14,6 +14,9 @@ func (s *Server) routes(e *echo.Echo) {
 	e.Use(middleware.Recover())
 	e.Use(securityHeaders)
 	e.Use(crossOriginProtection())
+	// While storage fails, every change is refused (503, Retry-After);
+	// ingest is still tried, and answers 503 by itself.
+	e.Use(s.requireWritable("/api/v1/events"))
 
 	// Public.
 	e.GET("/healthz", s.healthz)
@@ -46,7 +49,7 @@ func (s *Server) routes(e *echo.Echo) {
 	read.GET("/api/v1/agents", s.listAgents)
 
 	// Manage: a session or a token of scope manage, of an admin or operator.
-	manage := e.Group("/api/v1", s.authenticate, requireManage, s.requireWritable)
+	manage := e.Group("/api/v1", s.authenticate, requireManage)
 	manage.POST("/audit/checkpoint", s.createCheckpoint)
 	manage.POST("/alerts/:id/read", s.readAlert)
 	manage.POST("/alerts/read-all", s.readAllAlerts)
@@ -76,11 +79,11 @@ func (s *Server) routes(e *echo.Echo) {
 	// Changes of alerts, jobs and certificates: an admin's or operator's
 	// session (SPEC §5).
 	changers := requireRole(model.RoleAdmin, model.RoleOperator)
-	console.POST("/alerts/:id/read", s.consoleReadAlert, changers, s.requireWritable)
-	console.POST("/alerts/read-all", s.consoleReadAllAlerts, changers, s.requireWritable)
-	console.POST("/jobs", s.consoleCreateJob, changers, s.requireWritable)
-	console.POST("/certificates", s.consoleUpload, changers, s.requireWritable)
-	console.POST("/endpoints", s.consoleAddEndpoint, changers, s.requireWritable)
+	console.POST("/alerts/:id/read", s.consoleReadAlert, changers)
+	console.POST("/alerts/read-all", s.consoleReadAllAlerts, changers)
+	console.POST("/jobs", s.consoleCreateJob, changers)
+	console.POST("/certificates", s.consoleUpload, changers)
+	console.POST("/endpoints", s.consoleAddEndpoint, changers)
 	console.GET("/settings", s.settingsPage, pageAccess("/settings"))
 	console.GET("/account", s.accountPage)
 	console.POST("/account/password", s.changeOwnPassword)

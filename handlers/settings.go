@@ -89,40 +89,40 @@ func (s *Server) renderSettings(c echo.Context, status int, data *pageData, nt *
 
 // settingsChanged finishes a change: on success a redirect to the page
 // with its confirmation; a caller's mistake is shown on the page with its
-// status; anything else is a server error.
+// status; anything else (storage failing: 503 with Retry-After) is
+// answered by the error handler.
 func (s *Server) settingsChanged(c echo.Context, err error, done string) error {
 	if err == nil {
 		return c.Redirect(http.StatusSeeOther, "/settings?done="+done)
 	}
 	code := model.ErrorCode(err)
-	if code == model.EINTERNAL {
+	if code == model.EINTERNAL || code == model.EUNAVAILABLE {
 		return err
 	}
 	return s.renderSettings(c, statusOf[code], &pageData{Error: model.ErrorMessage(err)}, nil)
 }
 
+func userEntity(name string) model.Entity { return model.Entity{Type: "USER", ID: name} }
+
+func tokenEntity(id int64) model.Entity {
+	return model.Entity{Type: "TOKEN", ID: strconv.FormatInt(id, 10)}
+}
+
 func (s *Server) createUser(c echo.Context) error {
 	name, role := strings.TrimSpace(c.FormValue("username")), c.FormValue("role")
-	u, err := s.store.CreateUser(c.Request().Context(), name, role, c.FormValue("password"))
-	if err == nil {
-		err = s.recordChange(c, "USER_CREATED", model.Entity{Type: "USER", ID: u.Name},
+	_, err := s.store.CreateUser(c.Request().Context(), name, role, c.FormValue("password"), func(_, u model.User) ([]model.Event, error) {
+		return s.consoleChange(c, "USER_CREATED", userEntity(u.Name),
 			fmt.Sprintf("Created user %s (%s)", u.Name, u.Role), map[string]any{"role": u.Role, "via": "console"})
-	}
+	})
 	return s.settingsChanged(c, err, "user_created")
 }
 
 func (s *Server) changeRole(c echo.Context) error {
-	name, role := c.Param("name"), c.FormValue("role")
-	before, err := s.store.UserByName(c.Request().Context(), name)
-	if err != nil {
-		return s.settingsChanged(c, err, "")
-	}
-	u, err := s.store.SetUserRole(c.Request().Context(), name, role)
-	if err == nil {
-		err = s.recordChange(c, "USER_ROLE_CHANGED", model.Entity{Type: "USER", ID: u.Name},
+	_, err := s.store.SetUserRole(c.Request().Context(), c.Param("name"), c.FormValue("role"), func(before, u model.User) ([]model.Event, error) {
+		return s.consoleChange(c, "USER_ROLE_CHANGED", userEntity(u.Name),
 			fmt.Sprintf("Changed the role of %s from %s to %s", u.Name, before.Role, u.Role),
 			map[string]any{"old_role": before.Role, "new_role": u.Role})
-	}
+	})
 	return s.settingsChanged(c, err, "role_changed")
 }
 
@@ -136,23 +136,20 @@ func (s *Server) setDisabled(c echo.Context) error {
 	default:
 		return s.settingsChanged(c, model.Errorf(model.EINVALID, "disabled must be 1 or 0"), "")
 	}
-	u, err := s.store.SetUserDisabled(c.Request().Context(), name, disabled)
 	typ, msg, done := "USER_ENABLED", "Enabled user "+name, "user_enabled"
 	if disabled {
 		typ, msg, done = "USER_DISABLED", "Disabled user "+name+" and ended its sessions", "user_disabled"
 	}
-	if err == nil {
-		err = s.recordChange(c, typ, model.Entity{Type: "USER", ID: u.Name}, msg, nil)
-	}
+	_, err := s.store.SetUserDisabled(c.Request().Context(), name, disabled, func(_, u model.User) ([]model.Event, error) {
+		return s.consoleChange(c, typ, userEntity(u.Name), msg, nil)
+	})
 	return s.settingsChanged(c, err, done)
 }
 
 func (s *Server) resetPassword(c echo.Context) error {
-	u, err := s.store.SetPassword(c.Request().Context(), c.Param("name"), c.FormValue("password"))
-	if err == nil {
-		err = s.recordChange(c, "USER_PASSWORD_RESET", model.Entity{Type: "USER", ID: u.Name},
-			"Reset the password of "+u.Name+" and ended its sessions", nil)
-	}
+	_, err := s.store.SetPassword(c.Request().Context(), c.Param("name"), c.FormValue("password"), func(_, u model.User) ([]model.Event, error) {
+		return s.consoleChange(c, "USER_PASSWORD_RESET", userEntity(u.Name), "Reset the password of "+u.Name+" and ended its sessions", nil)
+	})
 	return s.settingsChanged(c, err, "password_reset")
 }
 
@@ -164,16 +161,12 @@ func (s *Server) createToken(c echo.Context) error {
 	if scope != model.ScopeAgent {
 		agent = ""
 	}
-	secret, tok, err := s.store.CreateToken(c.Request().Context(), user, name, scope, agent)
-	if err == nil {
-		err = s.recordChange(c, "TOKEN_CREATED", model.Entity{Type: "TOKEN", ID: strconv.FormatInt(tok.ID, 10)},
-			fmt.Sprintf("Created %s token %q for %s", scope, name, user)+tokenAgentText(tok),
-			tokenDetails(tok, "console"))
-	}
+	secret, tok, err := s.store.CreateToken(c.Request().Context(), user, name, scope, agent, func(t model.Token) ([]model.Event, error) {
+		return s.consoleChange(c, "TOKEN_CREATED", tokenEntity(t.ID), t.CreatedMessage(), t.AuditDetails("console"))
+	})
 	if err != nil {
 		return s.settingsChanged(c, err, "")
 	}
-	tok.UserName = user
 	return s.renderSettings(c, http.StatusCreated, &pageData{Flash: "Token created. Copy it now: it is shown only this once."},
 		&newToken{Secret: secret, Token: tok})
 }
@@ -183,30 +176,12 @@ func (s *Server) revokeToken(c echo.Context) error {
 	if err != nil || id < 1 {
 		return s.settingsChanged(c, model.Errorf(model.EINVALID, "token id must be a positive integer"), "")
 	}
-	tok, err := s.store.RevokeToken(c.Request().Context(), id)
-	if err == nil {
-		err = s.recordChange(c, "TOKEN_REVOKED", model.Entity{Type: "TOKEN", ID: strconv.FormatInt(id, 10)},
-			fmt.Sprintf("Revoked %s token %q of %s", tok.Scope, tok.Name, tok.UserName),
-			map[string]any{"user": tok.UserName, "name": tok.Name, "scope": tok.Scope})
-	}
+	_, err = s.store.RevokeToken(c.Request().Context(), id, func(t model.Token) ([]model.Event, error) {
+		return s.consoleChange(c, "TOKEN_REVOKED", tokenEntity(t.ID),
+			fmt.Sprintf("Revoked %s token %q of %s", t.Scope, t.Name, t.UserName),
+			map[string]any{"user": t.UserName, "name": t.Name, "scope": t.Scope})
+	})
 	return s.settingsChanged(c, err, "token_revoked")
-}
-
-// tokenAgentText names the agent a token is bound to, for audit messages.
-func tokenAgentText(t model.Token) string {
-	if t.AgentID == "" {
-		return ""
-	}
-	return " bound to agent " + t.AgentID
-}
-
-// tokenDetails are the audit details of a token's creation.
-func tokenDetails(t model.Token, via string) map[string]any {
-	d := map[string]any{"user": t.UserName, "name": t.Name, "scope": t.Scope, "via": via}
-	if t.AgentID != "" {
-		d["agent_id"] = t.AgentID
-	}
-	return d
 }
 
 // signCheckpoint signs a checkpoint now, from the Settings page.
@@ -214,10 +189,10 @@ func (s *Server) signCheckpoint(c echo.Context) error {
 	if s.cfg.CheckpointKey == nil {
 		return model.Errorf(model.EUNAVAILABLE, "no checkpoint key is configured")
 	}
-	cp, err := s.store.CreateCheckpoint(c.Request().Context(), s.cfg.CheckpointKey)
-	if err == nil {
-		err = s.recordSystem(c, "E_CHECKPOINT_SIGNED", "SUCCESS",
+	_, err := s.store.SignCheckpoint(c.Request().Context(), s.cfg.CheckpointKey, func(cp store.StoredCheckpoint) ([]model.Event, error) {
+		e, err := s.consoleEvent(c, model.CategorySystem, principal(c).User.Name, "E_CHECKPOINT_SIGNED", "SUCCESS",
 			fmt.Sprintf("Signed a checkpoint of %d events", cp.Size), map[string]any{"tree_size": cp.Size, "checkpoint_id": cp.ID})
-	}
+		return []model.Event{e}, err
+	})
 	return s.settingsChanged(c, err, "checkpoint")
 }

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"fmt"
 	"slices"
 	"time"
 )
@@ -47,6 +48,25 @@ type Token struct {
 	CreatedAt time.Time
 	LastUsed  time.Time
 	Revoked   bool
+}
+
+// CreatedMessage is the audit message of the token's creation.
+func (t Token) CreatedMessage() string {
+	msg := fmt.Sprintf("Created %s token %q for %s", t.Scope, t.Name, t.UserName)
+	if t.AgentID != "" {
+		msg += " bound to agent " + t.AgentID
+	}
+	return msg
+}
+
+// AuditDetails are the audit details of the token's creation, made via
+// the console or the cli.
+func (t Token) AuditDetails(via string) map[string]any {
+	d := map[string]any{"user": t.UserName, "name": t.Name, "scope": t.Scope, "via": via}
+	if t.AgentID != "" {
+		d["agent_id"] = t.AgentID
+	}
+	return d
 }
 
 // Principal is who is calling: a user, through a session or a token. A

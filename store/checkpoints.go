@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -25,23 +26,77 @@ func (s *Store) CreateCheckpoint(ctx context.Context, key *model.CheckpointKey) 
 	if err != nil {
 		return StoredCheckpoint{}, err
 	}
+	stored, err := s.insertCheckpoint(ctx, s.wdb, key, head)
+	if err != nil {
+		return StoredCheckpoint{}, err
+	}
+	return stored, s.keepLatest(stored)
+}
+
+// SignCheckpoint is CreateCheckpoint for a person's request: the checkpoint
+// is stored in the event writer's transaction with the events audit
+// returns for it (which the checkpoint does not cover), so that it is
+// never stored without its record. audit must not call the store.
+func (s *Store) SignCheckpoint(ctx context.Context, key *model.CheckpointKey, audit func(StoredCheckpoint) ([]model.Event, error)) (StoredCheckpoint, error) {
+	var stored StoredCheckpoint
+	_, err := s.applyAndAppend(ctx, func(tx *sql.Tx) ([]model.Event, error) {
+		var head TreeHead
+		if err := tx.QueryRow(`SELECT coalesce(max(id), 0) FROM events`).Scan(&head.Size); err != nil {
+			return nil, fmt.Errorf("store: sign checkpoint: %w", err)
+		}
+		r, err := loadRange(ctx, tx, head.Size)
+		if err != nil {
+			return nil, fmt.Errorf("store: sign checkpoint: %w", err)
+		}
+		if head.Root, err = rootOf(r); err != nil {
+			return nil, fmt.Errorf("store: sign checkpoint: %w", err)
+		}
+		if stored, err = s.insertCheckpoint(ctx, tx, key, head); err != nil {
+			return nil, err
+		}
+		events, err := audit(stored)
+		if err == nil && len(events) == 0 {
+			err = errors.New("store: a checkpoint signed on request without its record")
+		}
+		return events, err
+	})
+	if err != nil {
+		return StoredCheckpoint{}, err
+	}
+	return stored, s.keepLatest(stored)
+}
+
+// execer is a database or a transaction to write through.
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// insertCheckpoint signs head with key and stores the checkpoint through db.
+func (s *Store) insertCheckpoint(ctx context.Context, db execer, key *model.CheckpointKey, head TreeHead) (StoredCheckpoint, error) {
 	cp := model.Checkpoint{Origin: key.Origin(), Size: head.Size, Root: head.Root, Time: s.now().UTC().Truncate(time.Second)}
 	note, err := key.Sign(cp)
 	if err != nil {
 		return StoredCheckpoint{}, err
 	}
-	res, err := s.wdb.ExecContext(ctx, `INSERT INTO checkpoints (tree_size, root_hash, created_at, note) VALUES (?, ?, ?, ?)`,
+	res, err := db.ExecContext(ctx, `INSERT INTO checkpoints (tree_size, root_hash, created_at, note) VALUES (?, ?, ?, ?)`,
 		cp.Size, cp.Root, timeText(cp.Time), note)
 	if err != nil {
 		return StoredCheckpoint{}, fmt.Errorf("store: create checkpoint: %w", err)
 	}
 	id, _ := res.LastInsertId()
-	if s.latestFile != "" {
-		if err := writeFileAtomic(s.latestFile, []byte(note)); err != nil {
-			return StoredCheckpoint{}, fmt.Errorf("store: keep latest checkpoint: %w", err)
-		}
-	}
 	return StoredCheckpoint{ID: id, Checkpoint: cp, Note: note}, nil
+}
+
+// keepLatest writes a checkpoint's note to the file outside the database,
+// if there is one.
+func (s *Store) keepLatest(cp StoredCheckpoint) error {
+	if s.latestFile == "" {
+		return nil
+	}
+	if err := writeFileAtomic(s.latestFile, []byte(cp.Note)); err != nil {
+		return fmt.Errorf("store: keep latest checkpoint: %w", err)
+	}
+	return nil
 }
 
 // writeFileAtomic replaces path with data durably: a temporary file is

@@ -15,7 +15,7 @@ import (
 func TestAuthenticateWaitsForAHashSlot(t *testing.T) {
 	s := openTest(t)
 	ctx := context.Background()
-	if _, err := s.CreateUser(ctx, "alice", "viewer", "alice-password-1"); err != nil {
+	if _, err := s.CreateUser(ctx, "alice", "viewer", "alice-password-1", byTest); err != nil {
 		t.Fatal(err)
 	}
 	limit := s.PasswordHashes().Limit

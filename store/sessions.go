@@ -23,13 +23,13 @@ func (s *Store) CreateSession(ctx context.Context, userID int64, ip, userAgent s
 		userAgent = userAgent[:256]
 	}
 	if _, err := s.wdb.ExecContext(ctx, `DELETE FROM sessions WHERE expires_at < ?`, timeText(now)); err != nil {
-		return "", fmt.Errorf("store: purge sessions: %w", err)
+		return "", writeFailed("purge sessions", err)
 	}
 	_, err := s.wdb.ExecContext(ctx, `INSERT INTO sessions (id_hash, user_id, created_at, last_seen_at, expires_at, ip, user_agent)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		model.TokenHash(id), userID, timeText(now), timeText(now), timeText(now.Add(maxAge)), nullStr(ip), nullStr(userAgent))
 	if err != nil {
-		return "", fmt.Errorf("store: create session: %w", err)
+		return "", writeFailed("create session", err)
 	}
 	return id, nil
 }
@@ -55,23 +55,33 @@ func (s *Store) PrincipalBySession(ctx context.Context, id string, idle time.Dur
 	now := s.now().UTC()
 	last := parseTimeText(lastSeen)
 	if p.User.Disabled || !now.Before(parseTimeText(expires)) || now.Sub(last) > idle {
-		if err := s.DeleteSession(ctx, id); err != nil {
-			return model.Principal{}, err
-		}
+		// Removing it is tidying: a session that stays behind is refused
+		// again the next time.
+		s.touch(ctx, "could not remove an expired session", "user_id", p.User.ID, `DELETE FROM sessions WHERE id_hash = ?`, hash)
 		return model.Principal{}, model.Errorf(model.EUNAUTHORIZED, "your session has expired; sign in again")
 	}
 	if now.Sub(last) > sessionTouchEvery {
-		if _, err := s.wdb.ExecContext(ctx, `UPDATE sessions SET last_seen_at = ? WHERE id_hash = ?`, timeText(now), hash); err != nil {
-			return model.Principal{}, fmt.Errorf("store: touch session: %w", err)
-		}
+		s.touch(ctx, "could not record the last use of a session", "user_id", p.User.ID, `UPDATE sessions SET last_seen_at = ? WHERE id_hash = ?`, timeText(now), hash)
 	}
 	return p, nil
+}
+
+// touch makes a bookkeeping write that no request depends on (a token's or
+// session's last use, removing an expired session). While storage fails it
+// is skipped, and when it fails it is logged: it never fails a request.
+func (s *Store) touch(ctx context.Context, failure, idKey string, id int64, q string, args ...any) {
+	if _, down := s.Unavailable(); down {
+		return
+	}
+	if _, err := s.wdb.ExecContext(ctx, q, args...); err != nil && ctx.Err() == nil {
+		s.writer.log.Warn(failure, idKey, id, "err", err)
+	}
 }
 
 // DeleteSession ends session id; ending an unknown session is not an error.
 func (s *Store) DeleteSession(ctx context.Context, id string) error {
 	if _, err := s.wdb.ExecContext(ctx, `DELETE FROM sessions WHERE id_hash = ?`, model.TokenHash(id)); err != nil {
-		return fmt.Errorf("store: delete session: %w", err)
+		return writeFailed("delete session", err)
 	}
 	return nil
 }
@@ -86,8 +96,8 @@ func (s *Store) CountSessions(ctx context.Context, userID int64) (int, error) {
 }
 
 // endSessions ends every session of user userID inside tx.
-func endSessions(ctx context.Context, tx *sql.Tx, userID int64) error {
-	if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = ?`, userID); err != nil {
+func endSessions(tx *sql.Tx, userID int64) error {
+	if _, err := tx.Exec(`DELETE FROM sessions WHERE user_id = ?`, userID); err != nil {
 		return fmt.Errorf("store: end sessions: %w", err)
 	}
 	return nil

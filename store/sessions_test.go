@@ -65,17 +65,17 @@ func TestSessionLifetime(t *testing.T) {
 			}
 		}, model.EUNAUTHORIZED},
 		{"PasswordChanged", func(t *testing.T, s *Store, _ *fakeClock, _ string) {
-			if _, err := s.SetPassword(context.Background(), "ops", "another-long-password"); err != nil {
+			if _, err := s.SetPassword(context.Background(), "ops", "another-long-password", byTest); err != nil {
 				t.Fatal(err)
 			}
 		}, model.EUNAUTHORIZED},
 		{"UserDisabled", func(t *testing.T, s *Store, _ *fakeClock, _ string) {
-			if _, err := s.SetUserDisabled(context.Background(), "ops", true); err != nil {
+			if _, err := s.SetUserDisabled(context.Background(), "ops", true, byTest); err != nil {
 				t.Fatal(err)
 			}
 		}, model.EUNAUTHORIZED},
 		{"RoleChangedKeepsSession", func(t *testing.T, s *Store, _ *fakeClock, _ string) {
-			if _, err := s.SetUserRole(context.Background(), "ops", model.RoleViewer); err != nil {
+			if _, err := s.SetUserRole(context.Background(), "ops", model.RoleViewer, byTest); err != nil {
 				t.Fatal(err)
 			}
 		}, ""},
@@ -83,10 +83,10 @@ func TestSessionLifetime(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s, clock := openClocked(t)
 			ctx := context.Background()
-			if _, err := s.CreateUser(ctx, "root", model.RoleAdmin, "root-password-123"); err != nil {
+			if _, err := s.CreateUser(ctx, "root", model.RoleAdmin, "root-password-123", byTest); err != nil {
 				t.Fatal(err)
 			}
-			u, err := s.CreateUser(ctx, "ops", model.RoleOperator, "ops-password-123")
+			u, err := s.CreateUser(ctx, "ops", model.RoleOperator, "ops-password-123", byTest)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -114,22 +114,22 @@ func TestSessionLifetime(t *testing.T) {
 func TestLastAdminIsKept(t *testing.T) {
 	s, _ := openClocked(t)
 	ctx := context.Background()
-	if _, err := s.CreateUser(ctx, "root", model.RoleAdmin, "root-password-123"); err != nil {
+	if _, err := s.CreateUser(ctx, "root", model.RoleAdmin, "root-password-123", byTest); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.SetUserRole(ctx, "root", model.RoleViewer); model.ErrorCode(err) != model.ECONFLICT {
+	if _, err := s.SetUserRole(ctx, "root", model.RoleViewer, byTest); model.ErrorCode(err) != model.ECONFLICT {
 		t.Errorf("demoting the last admin: %v, want conflict", err)
 	}
-	if _, err := s.SetUserDisabled(ctx, "root", true); model.ErrorCode(err) != model.ECONFLICT {
+	if _, err := s.SetUserDisabled(ctx, "root", true, byTest); model.ErrorCode(err) != model.ECONFLICT {
 		t.Errorf("disabling the last admin: %v, want conflict", err)
 	}
-	if _, err := s.CreateUser(ctx, "second", model.RoleAdmin, "second-password-1"); err != nil {
+	if _, err := s.CreateUser(ctx, "second", model.RoleAdmin, "second-password-1", byTest); err != nil {
 		t.Fatal(err)
 	}
-	if u, err := s.SetUserRole(ctx, "root", model.RoleViewer); err != nil || u.Role != model.RoleViewer {
+	if u, err := s.SetUserRole(ctx, "root", model.RoleViewer, byTest); err != nil || u.Role != model.RoleViewer {
 		t.Errorf("demoting one of two admins: %+v %v", u, err)
 	}
-	if _, err := s.SetUserRole(ctx, "nobody", model.RoleViewer); model.ErrorCode(err) != model.ENOTFOUND {
+	if _, err := s.SetUserRole(ctx, "nobody", model.RoleViewer, byTest); model.ErrorCode(err) != model.ENOTFOUND {
 		t.Errorf("changing a missing user: %v, want not found", err)
 	}
 }
@@ -137,24 +137,24 @@ func TestLastAdminIsKept(t *testing.T) {
 func TestRevokeToken(t *testing.T) {
 	s, _ := openClocked(t)
 	ctx := context.Background()
-	if _, err := s.CreateUser(ctx, "root", model.RoleAdmin, "root-password-123"); err != nil {
+	if _, err := s.CreateUser(ctx, "root", model.RoleAdmin, "root-password-123", byTest); err != nil {
 		t.Fatal(err)
 	}
-	secret, tok, err := s.CreateToken(ctx, "root", "reader", model.ScopeRead, "")
+	secret, tok, err := s.CreateToken(ctx, "root", "reader", model.ScopeRead, "", tokenByTest)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.PrincipalByToken(ctx, secret); err != nil {
 		t.Fatal(err)
 	}
-	got, err := s.RevokeToken(ctx, tok.ID)
+	got, err := s.RevokeToken(ctx, tok.ID, tokenByTest)
 	if err != nil || !got.Revoked || got.UserName != "root" {
 		t.Fatalf("revoke: %+v %v", got, err)
 	}
 	if _, err := s.PrincipalByToken(ctx, secret); model.ErrorCode(err) != model.EUNAUTHORIZED {
 		t.Errorf("revoked token still works: %v", err)
 	}
-	if _, err := s.RevokeToken(ctx, tok.ID); model.ErrorCode(err) != model.ECONFLICT {
+	if _, err := s.RevokeToken(ctx, tok.ID, tokenByTest); model.ErrorCode(err) != model.ECONFLICT {
 		t.Errorf("revoking twice: %v, want conflict", err)
 	}
 	tokens, err := s.ListTokens(ctx)

@@ -254,6 +254,32 @@ func isConstraint(err error) bool {
 	return errors.As(err, &se) && se.Code == sqlite3.ErrConstraint
 }
 
+// isStorageFailure reports whether err is the storage failing (disk full,
+// I/O error, the database locked or read-only) rather than a refusal of
+// what was written.
+func isStorageFailure(err error) bool {
+	var se sqlite3.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Code {
+	case sqlite3.ErrFull, sqlite3.ErrIoErr, sqlite3.ErrBusy, sqlite3.ErrLocked, sqlite3.ErrReadonly,
+		sqlite3.ErrCantOpen, sqlite3.ErrNomem, sqlite3.ErrCorrupt, sqlite3.ErrNotADB:
+		return true
+	}
+	return false
+}
+
+// writeFailed is the error of a write made outside the event writer: a
+// storage failure is EUNAVAILABLE (answered with 503 and Retry-After),
+// anything else is internal.
+func writeFailed(op string, err error) error {
+	if isStorageFailure(err) {
+		return model.Errorf(model.EUNAVAILABLE, "%s: storage is failing: %v", op, err)
+	}
+	return fmt.Errorf("store: %s: %w", op, err)
+}
+
 // nullStr stores "" as NULL.
 func nullStr(s string) any {
 	if s == "" {

@@ -11,8 +11,28 @@ import (
 	"vigil/model"
 )
 
-// CreateUser stores a new user with an argon2id hash of password.
-func (s *Store) CreateUser(ctx context.Context, name, role, password string) (model.User, error) {
+// UserAudit returns the events that record a change of a user, given the
+// user as it was before (zero for a new user) and as it is after the
+// change. They are appended in the change's own transaction: the change
+// and its record are stored together or not at all. It runs in the event
+// writer, so it must not call the store.
+type UserAudit func(before, after model.User) ([]model.Event, error)
+
+// TokenAudit is UserAudit for a token created or revoked.
+type TokenAudit func(model.Token) ([]model.Event, error)
+
+// recorded insists on a change's audit record: a change of users or tokens
+// is never stored without one.
+func recorded(events []model.Event, err error) ([]model.Event, error) {
+	if err == nil && len(events) == 0 {
+		err = errors.New("store: a change of users or tokens without its audit record")
+	}
+	return events, err
+}
+
+// CreateUser stores a new user with an argon2id hash of password, with
+// the events audit returns.
+func (s *Store) CreateUser(ctx context.Context, name, role, password string, audit UserAudit) (model.User, error) {
 	if !model.ValidRole(role) {
 		return model.User{}, model.Errorf(model.EINVALID, "role %q is not one of admin, auditor, operator, viewer", role)
 	}
@@ -24,16 +44,24 @@ func (s *Store) CreateUser(ctx context.Context, name, role, password string) (mo
 		return model.User{}, err
 	}
 	now := s.now().UTC()
-	res, err := s.wdb.ExecContext(ctx, `INSERT INTO users (name, role, password_hash, created_at) VALUES (?, ?, ?, ?)`,
-		name, role, hash, timeText(now))
-	if isConstraint(err) {
-		return model.User{}, model.Errorf(model.ECONFLICT, "user %q already exists", name)
-	}
+	var u model.User
+	_, err = s.applyAndAppend(ctx, func(tx *sql.Tx) ([]model.Event, error) {
+		res, err := tx.Exec(`INSERT INTO users (name, role, password_hash, created_at) VALUES (?, ?, ?, ?)`,
+			name, role, hash, timeText(now))
+		if isConstraint(err) {
+			return nil, model.Errorf(model.ECONFLICT, "user %q already exists", name)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("store: create user: %w", err)
+		}
+		id, _ := res.LastInsertId()
+		u = model.User{ID: id, Name: name, Role: role, CreatedAt: now}
+		return recorded(audit(model.User{}, u))
+	})
 	if err != nil {
-		return model.User{}, fmt.Errorf("store: create user: %w", err)
+		return model.User{}, err
 	}
-	id, _ := res.LastInsertId()
-	return model.User{ID: id, Name: name, Role: role, CreatedAt: now}, nil
+	return u, nil
 }
 
 func validUserName(s string) bool {
@@ -106,11 +134,11 @@ var dummyHash = sync.OnceValue(func() string {
 	return h
 })
 
-// CreateToken stores a new API token for user userName and returns its
-// secret, which is not kept and cannot be shown again. A token of scope
-// agent is bound to agentID, the only agent it acts as; other scopes take
-// none.
-func (s *Store) CreateToken(ctx context.Context, userName, name, scope, agentID string) (string, model.Token, error) {
+// CreateToken stores a new API token for user userName, with the events
+// audit returns, and returns its secret, which is not kept and cannot be
+// shown again. A token of scope agent is bound to agentID, the only agent it
+// acts as; other scopes take none.
+func (s *Store) CreateToken(ctx context.Context, userName, name, scope, agentID string, audit TokenAudit) (string, model.Token, error) {
 	if !model.ValidScope(scope) {
 		return "", model.Token{}, model.Errorf(model.EINVALID, "scope %q is not one of ingest, agent, read, manage", scope)
 	}
@@ -127,25 +155,37 @@ func (s *Store) CreateToken(ctx context.Context, userName, name, scope, agentID 
 	if name == "" || len(name) > 128 {
 		return "", model.Token{}, model.Errorf(model.EINVALID, "token name must be 1-128 characters")
 	}
-	u, err := s.UserByName(ctx, userName)
+	secret := model.NewToken()
+	now := s.now().UTC()
+	var tok model.Token
+	_, err := s.applyAndAppend(ctx, func(tx *sql.Tx) ([]model.Event, error) {
+		var u model.User
+		err := tx.QueryRow(`SELECT id, name, role FROM users WHERE name = ?`, userName).Scan(&u.ID, &u.Name, &u.Role)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, model.Errorf(model.ENOTFOUND, "user %q not found", userName)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("store: create token: %w", err)
+		}
+		if !model.ScopeAllowedForRole(scope, u.Role) {
+			return nil, model.Errorf(model.EFORBIDDEN, "a %s token exceeds the role of %s (%s)", scope, u.Name, u.Role)
+		}
+		res, err := tx.Exec(`INSERT INTO tokens (user_id, name, scope, agent_id, secret_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+			u.ID, name, scope, nullStr(agentID), model.TokenHash(secret), timeText(now))
+		if isConstraint(err) {
+			return nil, model.Errorf(model.ECONFLICT, "user %s already has a token named %q", u.Name, name)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("store: create token: %w", err)
+		}
+		id, _ := res.LastInsertId()
+		tok = model.Token{ID: id, UserID: u.ID, UserName: u.Name, Name: name, Scope: scope, AgentID: agentID, CreatedAt: now}
+		return recorded(audit(tok))
+	})
 	if err != nil {
 		return "", model.Token{}, err
 	}
-	if !model.ScopeAllowedForRole(scope, u.Role) {
-		return "", model.Token{}, model.Errorf(model.EFORBIDDEN, "a %s token exceeds the role of %s (%s)", scope, u.Name, u.Role)
-	}
-	secret := model.NewToken()
-	now := s.now().UTC()
-	res, err := s.wdb.ExecContext(ctx, `INSERT INTO tokens (user_id, name, scope, agent_id, secret_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
-		u.ID, name, scope, nullStr(agentID), model.TokenHash(secret), timeText(now))
-	if isConstraint(err) {
-		return "", model.Token{}, model.Errorf(model.ECONFLICT, "user %s already has a token named %q", u.Name, name)
-	}
-	if err != nil {
-		return "", model.Token{}, fmt.Errorf("store: create token: %w", err)
-	}
-	id, _ := res.LastInsertId()
-	return secret, model.Token{ID: id, UserID: u.ID, UserName: u.Name, Name: name, Scope: scope, AgentID: agentID, CreatedAt: now}, nil
+	return secret, tok, nil
 }
 
 // tokenTouchEvery limits how often a token's last use is written.
@@ -170,9 +210,7 @@ func (s *Store) PrincipalByToken(ctx context.Context, secret string) (model.Prin
 	p.AgentID = agent.String
 	now := s.now().UTC()
 	if !lastUsed.Valid || now.Sub(parseTimeText(lastUsed.String)) > tokenTouchEvery {
-		if _, err := s.wdb.ExecContext(ctx, `UPDATE tokens SET last_used_at = ? WHERE id = ?`, timeText(now), p.TokenID); err != nil {
-			return model.Principal{}, fmt.Errorf("store: touch token: %w", err)
-		}
+		s.touch(ctx, "could not record the last use of a token", "token_id", p.TokenID, `UPDATE tokens SET last_used_at = ? WHERE id = ?`, timeText(now), p.TokenID)
 	}
 	return p, nil
 }
@@ -202,91 +240,89 @@ func (s *Store) ListUsers(ctx context.Context) ([]model.User, error) {
 
 // SetUserRole changes the role of user name. The last enabled admin keeps
 // the admin role (ECONFLICT), so the appliance can always be managed.
-func (s *Store) SetUserRole(ctx context.Context, name, role string) (model.User, error) {
+func (s *Store) SetUserRole(ctx context.Context, name, role string, audit UserAudit) (model.User, error) {
 	if !model.ValidRole(role) {
 		return model.User{}, model.Errorf(model.EINVALID, "role %q is not one of admin, auditor, operator, viewer", role)
 	}
 	return s.changeUser(ctx, name, func(tx *sql.Tx, u *model.User) error {
 		if u.Role == model.RoleAdmin && role != model.RoleAdmin {
-			if err := keepAnAdmin(ctx, tx, u.ID); err != nil {
+			if err := keepAnAdmin(tx, u.ID); err != nil {
 				return err
 			}
 		}
 		u.Role = role
-		_, err := tx.ExecContext(ctx, `UPDATE users SET role = ? WHERE id = ?`, role, u.ID)
+		_, err := tx.Exec(`UPDATE users SET role = ? WHERE id = ?`, role, u.ID)
 		return err
-	})
+	}, audit)
 }
 
 // SetUserDisabled disables or enables user name. Disabling ends the
 // user's sessions; the last enabled admin cannot be disabled (ECONFLICT).
-func (s *Store) SetUserDisabled(ctx context.Context, name string, disabled bool) (model.User, error) {
+func (s *Store) SetUserDisabled(ctx context.Context, name string, disabled bool, audit UserAudit) (model.User, error) {
 	return s.changeUser(ctx, name, func(tx *sql.Tx, u *model.User) error {
 		if disabled && u.Role == model.RoleAdmin {
-			if err := keepAnAdmin(ctx, tx, u.ID); err != nil {
+			if err := keepAnAdmin(tx, u.ID); err != nil {
 				return err
 			}
 		}
 		u.Disabled = disabled
-		if _, err := tx.ExecContext(ctx, `UPDATE users SET disabled = ? WHERE id = ?`, disabled, u.ID); err != nil {
+		if _, err := tx.Exec(`UPDATE users SET disabled = ? WHERE id = ?`, disabled, u.ID); err != nil {
 			return err
 		}
 		if disabled {
-			return endSessions(ctx, tx, u.ID)
+			return endSessions(tx, u.ID)
 		}
 		return nil
-	})
+	}, audit)
 }
 
 // SetPassword sets a new password for user name and ends all its
 // sessions, so a changed password locks out whoever held the old one.
-func (s *Store) SetPassword(ctx context.Context, name, password string) (model.User, error) {
+func (s *Store) SetPassword(ctx context.Context, name, password string, audit UserAudit) (model.User, error) {
 	hash, err := model.HashPassword(password)
 	if err != nil {
 		return model.User{}, err
 	}
 	return s.changeUser(ctx, name, func(tx *sql.Tx, u *model.User) error {
-		if _, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = ? WHERE id = ?`, hash, u.ID); err != nil {
+		if _, err := tx.Exec(`UPDATE users SET password_hash = ? WHERE id = ?`, hash, u.ID); err != nil {
 			return err
 		}
-		return endSessions(ctx, tx, u.ID)
-	})
+		return endSessions(tx, u.ID)
+	}, audit)
 }
 
-// changeUser runs change on user name inside one write transaction.
-func (s *Store) changeUser(ctx context.Context, name string, change func(*sql.Tx, *model.User) error) (model.User, error) {
-	tx, err := s.wdb.BeginTx(ctx, nil)
-	if err != nil {
-		return model.User{}, fmt.Errorf("store: change user: %w", err)
-	}
-	defer tx.Rollback()
+// changeUser runs change on user name and appends the events audit
+// returns, in one transaction of the event writer.
+func (s *Store) changeUser(ctx context.Context, name string, change func(*sql.Tx, *model.User) error, audit UserAudit) (model.User, error) {
 	var u model.User
-	var created string
-	err = tx.QueryRowContext(ctx, `SELECT id, name, role, created_at, disabled FROM users WHERE name = ?`, name).
-		Scan(&u.ID, &u.Name, &u.Role, &created, &u.Disabled)
-	if errors.Is(err, sql.ErrNoRows) {
-		return u, model.Errorf(model.ENOTFOUND, "user %q not found", name)
-	}
-	if err != nil {
-		return u, fmt.Errorf("store: change user: %w", err)
-	}
-	u.CreatedAt = parseTimeText(created)
-	if err := change(tx, &u); err != nil {
-		if model.ErrorCode(err) != model.EINTERNAL {
-			return u, err
+	_, err := s.applyAndAppend(ctx, func(tx *sql.Tx) ([]model.Event, error) {
+		u = model.User{}
+		var created string
+		err := tx.QueryRow(`SELECT id, name, role, created_at, disabled FROM users WHERE name = ?`, name).
+			Scan(&u.ID, &u.Name, &u.Role, &created, &u.Disabled)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, model.Errorf(model.ENOTFOUND, "user %q not found", name)
 		}
-		return u, fmt.Errorf("store: change user %s: %w", name, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return u, fmt.Errorf("store: change user: %w", err)
-	}
-	return u, nil
+		if err != nil {
+			return nil, fmt.Errorf("store: change user: %w", err)
+		}
+		u.CreatedAt = parseTimeText(created)
+		before := u
+		if err := change(tx, &u); err != nil {
+			if model.ErrorCode(err) != model.EINTERNAL {
+				return nil, err
+			}
+			return nil, fmt.Errorf("store: change user %s: %w", name, err)
+		}
+		return recorded(audit(before, u))
+	})
+	return u, err
 }
 
 // keepAnAdmin refuses a change that would leave no enabled admin but userID.
-func keepAnAdmin(ctx context.Context, tx *sql.Tx, userID int64) error {
+func keepAnAdmin(tx *sql.Tx, userID int64) error {
 	var n int
-	err := tx.QueryRowContext(ctx, `SELECT count(*) FROM users WHERE role = 'admin' AND disabled = 0 AND id <> ?`, userID).Scan(&n)
+	err := tx.QueryRow(`SELECT count(*) FROM users WHERE role = 'admin' AND disabled = 0 AND id <> ?`, userID).Scan(&n)
 	if err != nil {
 		return err
 	}
@@ -322,27 +358,32 @@ func (s *Store) ListTokens(ctx context.Context) ([]model.Token, error) {
 	return tokens, nil
 }
 
-// RevokeToken revokes token id for good; revoking it again is a conflict.
-func (s *Store) RevokeToken(ctx context.Context, id int64) (model.Token, error) {
+// RevokeToken revokes token id for good, with the events audit returns;
+// revoking it again is a conflict.
+func (s *Store) RevokeToken(ctx context.Context, id int64, audit TokenAudit) (model.Token, error) {
 	var t model.Token
-	var created string
-	var agent sql.NullString
-	err := s.wdb.QueryRowContext(ctx, `
-		SELECT t.id, t.user_id, u.name, t.name, t.scope, t.agent_id, t.created_at, t.revoked
-		FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.id = ?`, id).
-		Scan(&t.ID, &t.UserID, &t.UserName, &t.Name, &t.Scope, &agent, &created, &t.Revoked)
-	if errors.Is(err, sql.ErrNoRows) {
-		return t, model.Errorf(model.ENOTFOUND, "token %d not found", id)
-	}
-	if err != nil {
-		return t, fmt.Errorf("store: revoke token: %w", err)
-	}
-	if t.Revoked {
-		return t, model.Errorf(model.ECONFLICT, "token %d (%s) is already revoked", id, t.Name)
-	}
-	if _, err := s.wdb.ExecContext(ctx, `UPDATE tokens SET revoked = 1 WHERE id = ?`, id); err != nil {
-		return t, fmt.Errorf("store: revoke token: %w", err)
-	}
-	t.AgentID, t.CreatedAt, t.Revoked = agent.String, parseTimeText(created), true
-	return t, nil
+	_, err := s.applyAndAppend(ctx, func(tx *sql.Tx) ([]model.Event, error) {
+		t = model.Token{}
+		var created string
+		var agent sql.NullString
+		err := tx.QueryRow(`
+			SELECT t.id, t.user_id, u.name, t.name, t.scope, t.agent_id, t.created_at, t.revoked
+			FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.id = ?`, id).
+			Scan(&t.ID, &t.UserID, &t.UserName, &t.Name, &t.Scope, &agent, &created, &t.Revoked)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, model.Errorf(model.ENOTFOUND, "token %d not found", id)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("store: revoke token: %w", err)
+		}
+		if t.Revoked {
+			return nil, model.Errorf(model.ECONFLICT, "token %d (%s) is already revoked", id, t.Name)
+		}
+		if _, err := tx.Exec(`UPDATE tokens SET revoked = 1 WHERE id = ?`, id); err != nil {
+			return nil, fmt.Errorf("store: revoke token: %w", err)
+		}
+		t.AgentID, t.CreatedAt, t.Revoked = agent.String, parseTimeText(created), true
+		return recorded(audit(t))
+	})
+	return t, err
 }

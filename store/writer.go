@@ -426,6 +426,9 @@ func (w *writer) commit(batch []*appendReq) (answers []appendAnswer, stored []mo
 		a := &answers[bi]
 		if req.apply != nil {
 			evs, aerr := req.apply(tx)
+			if isStorageFailure(aerr) {
+				return nil, nil, fmt.Errorf("apply: %w", aerr)
+			}
 			if aerr != nil {
 				return nil, nil, applyError{aerr}
 			}

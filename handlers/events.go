@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/labstack/echo/v4"
 
@@ -190,29 +191,41 @@ func csvRecord(e *model.Event, rec []string) []string {
 	return rec
 }
 
-// appendCSV appends one RFC 4180 record ending in CRLF. A field holding a
-// comma, quote, CR or LF is quoted with its quotes doubled; its bytes are
-// otherwise kept exactly (encoding/csv would rewrite a lone CR).
+// appendCSV appends one RFC 4180 record ending in CRLF. Every field is
+// quoted, with its quotes doubled, so that a separator of any locale inside
+// a value (a ';' where spreadsheets split on ';') never starts a second
+// cell; its bytes are otherwise kept exactly (encoding/csv would rewrite a
+// lone CR).
 func appendCSV(b []byte, rec []string) []byte {
 	for i, f := range rec {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		if !strings.ContainsAny(f, ",\"\r\n") {
-			b = append(b, f...)
-			continue
-		}
 		b = append(b, '"')
-		b = append(b, strings.ReplaceAll(f, `"`, `""`)...)
+		for {
+			j := strings.IndexByte(f, '"')
+			if j < 0 {
+				break
+			}
+			b = append(b, f[:j+1]...)
+			b = append(b, '"')
+			f = f[j+1:]
+		}
+		b = append(b, f...)
 		b = append(b, '"')
 	}
 	return append(b, '\r', '\n')
 }
 
 // neutralizeFormula keeps a spreadsheet from reading a cell as a formula:
-// a cell starting with = + - @ tab or CR gets a leading apostrophe.
+// a cell starting with tab or CR, or with = + - @ after any leading
+// whitespace, gets a leading apostrophe.
 func neutralizeFormula(v string) string {
-	if v != "" && strings.ContainsRune("=+-@\t\r", rune(v[0])) {
+	if v == "" {
+		return v
+	}
+	t := strings.TrimLeftFunc(v, unicode.IsSpace)
+	if v[0] == '\t' || v[0] == '\r' || (t != "" && strings.ContainsRune("=+-@", rune(t[0]))) {
 		return "'" + v
 	}
 	return v

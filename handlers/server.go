@@ -44,6 +44,10 @@ type Config struct {
 	// (whole seconds; default 15 s).
 	DashboardRefresh time.Duration
 
+	// MaxBatchEvents caps the events of one POST /api/v1/events (default
+	// 10,000): a request with more is refused whole with 413.
+	MaxBatchEvents int
+
 	// Certificate watch.
 	Sightings         *store.Sightings                   // heartbeats and certificate uses not yet flushed
 	AgentOfflineAfter time.Duration                      // silence that makes an agent offline
@@ -84,6 +88,9 @@ type Server struct {
 func New(cfg Config, st *store.Store, log *slog.Logger, reg *prometheus.Registry) (*Server, error) {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 16 << 20
+	}
+	if cfg.MaxBatchEvents <= 0 {
+		cfg.MaxBatchEvents = defaultMaxBatchEvents
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

@@ -77,6 +77,7 @@ type Server struct {
 	served   map[string]bool // GET paths with a route, for the navigation
 	sessions *sessionStore
 	throttle *loginThrottle
+	verifier *chainVerifier
 
 	ingestReceived *prometheus.CounterVec
 	ingestRejected *prometheus.CounterVec
@@ -142,6 +143,9 @@ func New(cfg Config, st *store.Store, log *slog.Logger, reg *prometheus.Registry
 		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_console_logins_total", Help: "Console sign-in attempts by result (succeeded, failed, throttled).",
 		}, []string{"result"}),
+	}
+	if s.verifier, err = newChainVerifier(st, cfg.Now, reg); err != nil {
+		return nil, err
 	}
 	for _, c := range []prometheus.Collector{s.ingestReceived, s.ingestRejected, s.requests, s.logins} {
 		if err := reg.Register(c); err != nil {

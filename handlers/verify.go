@@ -11,10 +11,15 @@ import (
 	"vigil/store"
 )
 
+// verifyReuseFor is how long an answer is reused while the tree head stays
+// the same: a row edited behind Vigil's back changes no tree head, so even
+// an idle appliance verifies afresh now and then.
+const verifyReuseFor = 10 * time.Minute
+
 // chainVerifier verifies the chain for GET /api/v1/audit/verify, one
 // verification at a time: callers arriving while one runs wait for it and
-// share its answer, and the answer is kept for as long as the tree head
-// (size and root) it was computed at stays the current one.
+// share its answer, and the answer is reused, for verifyReuseFor at most,
+// while the tree head (size and root) it was computed at is the current one.
 type chainVerifier struct {
 	st   *store.Store
 	now  func() time.Time
@@ -28,6 +33,7 @@ type chainVerifier struct {
 // verifyRun is one verification of the chain.
 type verifyRun struct {
 	head store.TreeHead // current when it started
+	at   time.Time      // when it started
 	done chan struct{}  // closed when ans and err are set
 	ans  verifyAnswer
 	err  error
@@ -51,7 +57,7 @@ func newChainVerifier(st *store.Store, now func() time.Time, reg prometheus.Regi
 }
 
 // verify returns the answer for the current tree head: the one kept when
-// the head has not changed, else that of the verification under way, else
+// the head has not changed (and it is recent), else that of the verification under way, else
 // that of a new one. The verification goes on when ctx ends (other callers
 // may be waiting for it); the caller stops waiting.
 func (v *chainVerifier) verify(ctx context.Context, opts store.VerifyOptions) (verifyAnswer, error) {
@@ -62,11 +68,11 @@ func (v *chainVerifier) verify(ctx context.Context, opts store.VerifyOptions) (v
 	v.mu.Lock()
 	run := v.running
 	if run == nil {
-		if l := v.last; l != nil && l.head.Size == head.Size && bytes.Equal(l.head.Root, head.Root) {
+		if l := v.last; l != nil && l.head.Size == head.Size && bytes.Equal(l.head.Root, head.Root) && v.now().Sub(l.at) < verifyReuseFor {
 			v.mu.Unlock()
 			return l.ans, nil
 		}
-		run = &verifyRun{head: head, done: make(chan struct{})}
+		run = &verifyRun{head: head, at: v.now(), done: make(chan struct{})}
 		v.running = run
 		go v.run(context.WithoutCancel(ctx), run, opts)
 	}
@@ -81,7 +87,7 @@ func (v *chainVerifier) verify(ctx context.Context, opts store.VerifyOptions) (v
 
 func (v *chainVerifier) run(ctx context.Context, run *verifyRun, opts store.VerifyOptions) {
 	v.runs.Inc()
-	run.ans.VerifiedAt = v.now().UTC().Format(time.RFC3339Nano)
+	run.ans.VerifiedAt = run.at.UTC().Format(time.RFC3339Nano)
 	run.ans.ChainReport, run.err = v.st.VerifyChain(ctx, opts)
 	v.mu.Lock()
 	v.running = nil

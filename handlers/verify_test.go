@@ -1,12 +1,19 @@
 package handlers
 
 import (
+	"context"
 	"encoding/json"
 	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"vigil/store"
 )
 
 // verifyRuns reads how often the API has verified the chain from /metrics.
@@ -88,5 +95,38 @@ func TestVerifyRunsOnceAtATime(t *testing.T) {
 	}
 	if n := e.verifyRuns(); n != 2 {
 		t.Errorf("a grown tree: %d runs, want 2", n)
+	}
+}
+
+// TestVerifyAnswerAges: an answer is reused at the same tree head for
+// verifyReuseFor at most; after that the chain is verified again.
+func TestVerifyAnswerAges(t *testing.T) {
+	e := newEnv(t, 0)
+	if code, m := e.post(`{"message":"v"}`, "application/json"); code != 202 {
+		t.Fatalf("post: %d %v", code, m)
+	}
+	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	reg := prometheus.NewRegistry()
+	v, err := newChainVerifier(e.st, func() time.Time { return now }, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for i, step := range []struct {
+		after time.Duration
+		runs  float64
+	}{{0, 1}, {verifyReuseFor - time.Second, 1}, {time.Second, 2}, {time.Minute, 2}} {
+		now = now.Add(step.after)
+		a, err := v.verify(ctx, store.VerifyOptions{})
+		if err != nil || !a.OK || a.Checked != 1 {
+			t.Fatalf("step %d: %+v %v", i, a, err)
+		}
+		var m dto.Metric
+		if err := v.runs.Write(&m); err != nil {
+			t.Fatal(err)
+		}
+		if runs := m.GetCounter().GetValue(); runs != step.runs {
+			t.Errorf("step %d (+%s): %v runs, want %v", i, step.after, runs, step.runs)
+		}
 	}
 }

@@ -216,12 +216,19 @@ type Config struct {
 	Watch      jobs.Config
 	WebhookURL string
 
+	// MaxBatchEvents caps the events of one POST /api/v1/events.
+	MaxBatchEvents int
+
 	// Listening, if set, is told each listener's actual address once it is
 	// bound (for tests that listen on port 0).
 	Listening func(name, addr string)
 	// Clock, if set, replaces the wall clock (for tests).
 	Clock jobs.Clock
 }
+
+// maxBatchEventsLimit bounds --max-batch-events: the events of a request
+// are held in memory until the batch is committed.
+const maxBatchEventsLimit = 1_000_000
 
 func parseServeConfig(args []string) (Config, error) {
 	var cfg Config
@@ -230,6 +237,7 @@ func parseServeConfig(args []string) (Config, error) {
 	fs.StringVar(&cfg.MetricsAddr, "metrics-listen", "", "listen address serving only /metrics, open to anyone who can reach it (e.g. 127.0.0.1:9090); "+
 		"without it, /metrics on --http needs a token of scope read")
 	maxBody := fs.String("max-body", "16MiB", "largest accepted HTTP request body (e.g. 512KiB, 16MiB)")
+	fs.IntVar(&cfg.MaxBatchEvents, "max-batch-events", 10_000, "most events in one HTTP request; a request with more is refused whole (413)")
 	fs.StringVar(&cfg.LogFormat, "log-format", "text", "log format: text or json")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	w := &cfg.Watch
@@ -282,6 +290,9 @@ func parseServeConfig(args []string) (Config, error) {
 		return cfg, usageError{"--max-body: " + err.Error()}
 	}
 	cfg.MaxBodyBytes = n
+	if cfg.MaxBatchEvents < 1 || cfg.MaxBatchEvents > maxBatchEventsLimit {
+		return cfg, usageError{fmt.Sprintf("--max-batch-events: must be between 1 and %d", maxBatchEventsLimit)}
+	}
 	if err := cfg.LogLevel.UnmarshalText([]byte(*level)); err != nil {
 		return cfg, usageError{"--log-level: " + err.Error()}
 	}
@@ -536,6 +547,7 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) error {
 		SessionIdle: cfg.SessionIdle, SessionMaxAge: cfg.SessionMaxAge, TrustedProxies: cfg.TrustedProxies,
 		Sightings: sightings, AgentOfflineAfter: cfg.Watch.AgentOfflineAfter, OnAlert: notifier.Notify, Now: clock.Now,
 		EndpointNetworks: cfg.Watch.EndpointNetworks,
+		MaxBatchEvents:   cfg.MaxBatchEvents,
 	}, st, log, reg)
 	if err != nil {
 		return err

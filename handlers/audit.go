@@ -16,7 +16,7 @@ func (s *Server) verifyChain(c echo.Context) error {
 	if s.cfg.CheckpointKey != nil {
 		opts.PublicKey = s.cfg.CheckpointKey.PublicKey()
 	}
-	rep, err := s.store.VerifyChain(c.Request().Context(), opts)
+	rep, err := s.verifier.verify(c.Request().Context(), opts)
 	if err != nil {
 		return err
 	}

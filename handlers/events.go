@@ -2,8 +2,6 @@ package handlers
 
 import (
 	"bufio"
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/labstack/echo/v4"
 
@@ -25,22 +24,30 @@ const maxItemErrors = 100
 // postEvents takes one JSON object, a JSON array or NDJSON, and answers 202
 // only once the whole batch is durable. A batch with any invalid item is
 // refused whole, naming each bad item (400); so is one reusing an event_id
-// of its token with different content (409).
+// of its token with different content (409). One of more than
+// MaxBatchEvents events is refused whole with 413 as soon as its next event
+// is read.
 func (s *Server) postEvents(c echo.Context) error {
 	req := c.Request()
 	body := http.MaxBytesReader(c.Response(), req.Body, s.cfg.MaxBodyBytes)
-	data, err := io.ReadAll(body)
+	mt, _, _ := mime.ParseMediaType(req.Header.Get(echo.HeaderContentType))
+	now := s.now()
+	events, items, err := decodeBatch(body, mt == "application/x-ndjson" || mt == "application/jsonl", s.cfg.MaxBatchEvents, now)
 	if err != nil {
 		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
+		switch {
+		case errors.Is(err, errTooManyEvents):
+			s.ingestRejected.WithLabelValues(model.SourceHTTP, "too_many_events").Inc()
+			// The rest is read, not decoded, so that a client still
+			// sending gets this answer rather than a reset connection.
+			io.Copy(io.Discard, body)
+			return model.Errorf(model.ETOOLARGE, "request holds more than %d events (--max-batch-events); nothing of it was stored; send smaller batches", s.cfg.MaxBatchEvents)
+		case errors.As(err, &mbe):
 			s.ingestRejected.WithLabelValues(model.SourceHTTP, "too_large").Inc()
 			return model.Errorf(model.ETOOLARGE, "request body exceeds %d bytes; send smaller batches", s.cfg.MaxBodyBytes)
 		}
 		return model.Errorf(model.EINVALID, "reading request body: %v", err)
 	}
-	mt, _, _ := mime.ParseMediaType(req.Header.Get(echo.HeaderContentType))
-	now := s.now()
-	events, items := decodeBatch(data, mt == "application/x-ndjson" || mt == "application/jsonl", now)
 	s.ingestReceived.WithLabelValues(model.SourceHTTP).Add(float64(len(events) + len(items)))
 	if len(items) > 0 {
 		s.ingestRejected.WithLabelValues(model.SourceHTTP, "invalid").Add(float64(len(items)))
@@ -75,61 +82,6 @@ func (s *Server) postEvents(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusAccepted, map[string]int{"accepted": res.Accepted, "duplicates": res.Duplicates})
-}
-
-// decodeBatch splits a body into items and decodes each: NDJSON line by
-// line, otherwise a JSON array or a stream of JSON objects.
-func decodeBatch(data []byte, ndjson bool, now time.Time) ([]model.Event, []model.ItemError) {
-	var raws []json.RawMessage
-	var items []model.ItemError
-	trimmed := bytes.TrimSpace(data)
-	switch {
-	case len(trimmed) == 0:
-		return nil, nil
-	case ndjson:
-		for line := range bytes.Lines(trimmed) {
-			if line = bytes.TrimSpace(line); len(line) > 0 {
-				raws = append(raws, line)
-			}
-		}
-	case trimmed[0] == '[':
-		if err := json.Unmarshal(trimmed, &raws); err != nil {
-			return nil, []model.ItemError{{Index: 0, Reason: "body is not a valid JSON array: " + strings.TrimPrefix(err.Error(), "json: ")}}
-		}
-	default:
-		dec := json.NewDecoder(bytes.NewReader(trimmed))
-		for {
-			var raw json.RawMessage
-			err := dec.Decode(&raw)
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				items = append(items, model.ItemError{Index: len(raws), Reason: "not valid JSON: " + strings.TrimPrefix(err.Error(), "json: ") + " (the rest of the body was not read)"})
-				break
-			}
-			raws = append(raws, raw)
-		}
-	}
-	events := make([]model.Event, 0, len(raws))
-	for i, raw := range raws {
-		if len(raw) == 0 || raw[0] != '{' {
-			reason := "each event must be a JSON object"
-			var v any
-			if err := json.Unmarshal(raw, &v); err != nil {
-				reason = "not valid JSON: " + strings.TrimPrefix(err.Error(), "json: ")
-			}
-			items = append(items, model.ItemError{Index: i, Reason: reason})
-			continue
-		}
-		e, err := model.DecodeEvent(raw, now)
-		if err != nil {
-			items = append(items, model.ItemError{Index: i, Reason: err.Error()})
-			continue
-		}
-		events = append(events, e)
-	}
-	return events, items
 }
 
 // eventFilter parses the request's filter and restricts it to what the
@@ -205,29 +157,41 @@ func csvRecord(e *model.Event, rec []string) []string {
 	return rec
 }
 
-// appendCSV appends one RFC 4180 record ending in CRLF. A field holding a
-// comma, quote, CR or LF is quoted with its quotes doubled; its bytes are
-// otherwise kept exactly (encoding/csv would rewrite a lone CR).
+// appendCSV appends one RFC 4180 record ending in CRLF. Every field is
+// quoted, with its quotes doubled, so that a separator of any locale inside
+// a value (a ';' where spreadsheets split on ';') never starts a second
+// cell; its bytes are otherwise kept exactly (encoding/csv would rewrite a
+// lone CR).
 func appendCSV(b []byte, rec []string) []byte {
 	for i, f := range rec {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		if !strings.ContainsAny(f, ",\"\r\n") {
-			b = append(b, f...)
-			continue
-		}
 		b = append(b, '"')
-		b = append(b, strings.ReplaceAll(f, `"`, `""`)...)
+		for {
+			j := strings.IndexByte(f, '"')
+			if j < 0 {
+				break
+			}
+			b = append(b, f[:j+1]...)
+			b = append(b, '"')
+			f = f[j+1:]
+		}
+		b = append(b, f...)
 		b = append(b, '"')
 	}
 	return append(b, '\r', '\n')
 }
 
 // neutralizeFormula keeps a spreadsheet from reading a cell as a formula:
-// a cell starting with = + - @ tab or CR gets a leading apostrophe.
+// a cell starting with tab or CR, or with = + - @ after any leading
+// whitespace, gets a leading apostrophe.
 func neutralizeFormula(v string) string {
-	if v != "" && strings.ContainsRune("=+-@\t\r", rune(v[0])) {
+	if v == "" {
+		return v
+	}
+	t := strings.TrimLeftFunc(v, unicode.IsSpace)
+	if v[0] == '\t' || v[0] == '\r' || (t != "" && strings.ContainsRune("=+-@", rune(t[0]))) {
 		return "'" + v
 	}
 	return v

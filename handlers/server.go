@@ -50,6 +50,10 @@ type Config struct {
 	// (whole seconds; default 15 s).
 	DashboardRefresh time.Duration
 
+	// MaxBatchEvents caps the events of one POST /api/v1/events (default
+	// 10,000): a request with more is refused whole with 413.
+	MaxBatchEvents int
+
 	// Certificate watch.
 	Sightings         *store.Sightings                   // heartbeats and certificate uses not yet flushed
 	AgentOfflineAfter time.Duration                      // silence that makes an agent offline
@@ -81,6 +85,7 @@ type Server struct {
 	sessions *sessionStore
 	throttle *loginThrottle
 	proxies  *proxies
+	verifier *chainVerifier
 
 	ingestReceived *prometheus.CounterVec
 	ingestRejected *prometheus.CounterVec
@@ -93,6 +98,9 @@ type Server struct {
 func New(cfg Config, st *store.Store, log *slog.Logger, reg *prometheus.Registry) (*Server, error) {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 16 << 20
+	}
+	if cfg.MaxBatchEvents <= 0 {
+		cfg.MaxBatchEvents = defaultMaxBatchEvents
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -149,6 +157,9 @@ func New(cfg Config, st *store.Store, log *slog.Logger, reg *prometheus.Registry
 		loginsPaced: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "vigil_console_logins_paced_total", Help: "Sign-in attempts that waited their turn because their address had too many recent failures.",
 		}),
+	}
+	if s.verifier, err = newChainVerifier(st, cfg.Now, reg); err != nil {
+		return nil, err
 	}
 	for _, c := range []prometheus.Collector{s.ingestReceived, s.ingestRejected, s.requests, s.logins, s.loginsPaced} {
 		if err := reg.Register(c); err != nil {

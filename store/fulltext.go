@@ -499,6 +499,50 @@ func (ix *indexer) remove(ctx context.Context, ids []int64) error {
 	return tx.Commit()
 }
 
+// replace swaps the documents of already indexed events for docs (by id),
+// in events_fts and in the words used for prefixes. Events not indexed yet
+// are left to the indexer, which reads them as they are now.
+func (ix *indexer) replace(ctx context.Context, docs map[int64][]byte) error {
+	tx, err := ix.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var upto int64
+	if err := tx.QueryRowContext(ctx, `SELECT indexed_upto FROM fts_state`).Scan(&upto); err != nil {
+		return err
+	}
+	del, err := tx.PrepareContext(ctx, `DELETE FROM events_fts WHERE rowid = ?`)
+	if err != nil {
+		return err
+	}
+	ins, err := tx.PrepareContext(ctx, `INSERT INTO events_fts (rowid, doc) VALUES (?, ?)`)
+	if err != nil {
+		return err
+	}
+	var words []byte
+	for id, doc := range docs {
+		if id > upto {
+			continue
+		}
+		if _, err := del.ExecContext(ctx, id); err != nil {
+			return err
+		}
+		if _, err := ins.ExecContext(ctx, id, doc); err != nil {
+			return err
+		}
+		if len(words) == 0 {
+			words = append(words, doc...)
+		}
+	}
+	if len(words) > 0 {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO words_fts (doc) VALUES (?)`, words); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
 // close indexes what is left, for at most a few seconds (a clean stop
 // normally leaves the index current; a long rebuild goes on at the next
 // start), and closes the full-text database.

@@ -60,7 +60,8 @@ func ParseEventFilter(q url.Values) (EventFilter, error) {
 		}
 		f.Categories = append(f.Categories, c)
 	}
-	if f.Outcome != "" {
+	// Redacted events can be listed too (outcome REDACTED).
+	if f.Outcome != "" && f.Outcome != OutcomeRedacted {
 		if _, err := oneOf("outcome", f.Outcome, "", Outcomes, strings.ToUpper); err != nil {
 			return f, &Error{Code: EINVALID, Message: err.Error()}
 		}

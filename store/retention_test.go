@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -161,7 +162,7 @@ func retentionFixture(t *testing.T) (*Store, RetentionPolicy) {
 	now := time.Now()
 	var evs []model.Event
 	for i := 1; i <= 1000; i++ {
-		e := ev(t, fmt.Sprintf(`{"message":"event %d","tenant":"t%d","category":"USAGE"}`, i, i%3))
+		e := ev(t, fmt.Sprintf(`{"message":"event %d","tenant":"t%d","category":"USAGE","details":{"note":"word%d"}}`, i, i%3, i))
 		if i%10 == 0 {
 			e.Category = model.CategoryAuditLog
 		}
@@ -236,6 +237,26 @@ func TestRetentionRedactsAmongKeptEvents(t *testing.T) {
 	r := toRow(15, &orig)
 	if !strings.Contains(string(red.Details), fmt.Sprintf(`"content_hash":"%x"`, contentHash(&r))) {
 		t.Fatalf("redacted details %s", red.Details)
+	}
+	// The words of the removed and redacted content are gone from the
+	// index, those of kept events are still there.
+	s.ix.waitFor(ctx, 1002)
+	var words []string
+	rows, err := s.rdb.QueryContext(ctx, `SELECT term FROM fts.words_vocab WHERE term IN ('word5', 'word15', 'word599', 'word20', 'word601')`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var w string
+		rows.Scan(&w)
+		words = append(words, w)
+	}
+	rows.Close()
+	if !slices.Equal(words, []string{"word20", "word601"}) {
+		t.Fatalf("words of events 5, 15, 599 (gone), 20, 601 (kept) in the index: %v", words)
+	}
+	if n := countSearch(t, s, "word15"); n != 0 {
+		t.Fatalf("search for a redacted word finds %d events", n)
 	}
 	// Kept AUDIT_LOG events are untouched.
 	if e, err := s.EventByID(ctx, 20, admin); err != nil || e.Redacted() || e.Message != "event 20" {

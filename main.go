@@ -819,6 +819,10 @@ func cmdVerify(ctx context.Context, args []string, stdout io.Writer) (bool, erro
 	}
 	fmt.Fprintf(stdout, "OK: hash chain intact: %d events verified, last id %d, last hash %s\n", rep.Checked, rep.LastID, rep.LastHash)
 	fmt.Fprintf(stdout, "OK: Merkle tree of %d events, root %s, matches %d checkpoint(s)\n", rep.TreeSize, rep.RootHash, rep.CheckpointsChecked)
+	if rep.RetentionRecord > 0 {
+		fmt.Fprintf(stdout, "OK: retention: the chain starts after event %d, %d removed events' hashes kept, %d events redacted, as retention record %d states\n",
+			rep.BaseID, rep.Pruned, rep.Redacted, rep.RetentionRecord)
+	}
 	return true, nil
 }
 

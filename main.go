@@ -625,7 +625,7 @@ func schedules(cfg Config) []handlers.Schedule {
 	w := cfg.Watch
 	retention := "keeps events forever"
 	if w.Retention > 0 || w.RetentionAudit > 0 {
-		retention = fmt.Sprintf("removes events older than %s (AUDIT_LOG: %s; 0 = forever)", model.FormatDays(w.Retention), model.FormatDays(w.RetentionAudit))
+		retention = fmt.Sprintf("drops events older than %s (AUDIT_LOG: %s; 0 = forever): the oldest are removed, later ones redacted, under a retention record in the chain", model.FormatDays(w.Retention), model.FormatDays(w.RetentionAudit))
 	}
 	return []handlers.Schedule{
 		{Check: jobs.CheckExpiry, Spec: w.CronExpiry, About: fmt.Sprintf("certificates expiring within %v days; queues renewals", w.ExpiryDays)},

@@ -305,13 +305,13 @@ func (s *Store) planRetention(ctx context.Context, rule retentionRule) (retentio
 	pl.last = max(minID-1, 0)
 	// The prefix: every event up to the first one the rule keeps (a
 	// redacted event's content is gone already: it goes with the prefix).
-	rows, err := tx.QueryContext(ctx, `SELECT id, category, received_at, outcome, source, type FROM events WHERE id <= ? ORDER BY id`, pl.limitID)
+	rows, err := tx.QueryContext(ctx, `SELECT id, category, received_at, outcome FROM events WHERE id <= ? ORDER BY id`, pl.limitID)
 	if err != nil {
 		return pl, err
 	}
 	for rows.Next() {
 		var r row
-		if err := rows.Scan(&r.id, &r.category, &r.receivedAt, &r.outcome, &r.source, &r.typ); err != nil {
+		if err := rows.Scan(&r.id, &r.category, &r.receivedAt, &r.outcome); err != nil {
 			rows.Close()
 			return pl, err
 		}

@@ -80,10 +80,7 @@ func loadRetention(ctx context.Context, tx *sql.Tx, base int64, baseHash []byte)
 		if errors.Is(err, sql.ErrNoRows) {
 			return &verifyFailure{id, fmt.Sprintf("event %d, a retention record, is missing", id)}, nil
 		}
-		if err != nil {
-			return nil, err
-		}
-		if !r.isRecord() || r.typ != typ || json.Unmarshal([]byte(r.details), into) != nil {
+		if err != nil || !r.isRecord() || r.typ != typ || json.Unmarshal([]byte(r.details), into) != nil {
 			return &verifyFailure{id, fmt.Sprintf("event %d is listed as a retention record (%s) but is not one", id, typ)}, nil
 		}
 		return nil, nil

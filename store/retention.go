@@ -226,6 +226,23 @@ func redactedRow(r *row, by int64, ch []byte) row {
 	}
 }
 
+// redactSQL turns a row into its redacted form (redactedRow): the
+// commitment columns stay, type, outcome, severity, message and details are
+// bound in that order, then the id; every other column becomes NULL.
+var redactSQL = func() string {
+	var set []string
+	for _, c := range insertColumns {
+		switch c {
+		case "id", "time", "time_ns", "received_at", "source", "category", "tenant", "hash":
+		case "type", "outcome", "severity", "message", "details":
+			set = append(set, c+" = ?")
+		default:
+			set = append(set, c+" = NULL")
+		}
+	}
+	return `UPDATE events SET ` + strings.Join(set, ", ") + ` WHERE id = ?`
+}()
+
 // redactedParts reads back who redacted r and its content hash, checking
 // that r is exactly the redacted form of its commitment.
 func redactedParts(r *row) (by int64, ch []byte, ok bool) {
@@ -646,10 +663,7 @@ func (s *Store) redactChunk(ctx context.Context, rule retentionRule, recID, afte
 	if _, err := tx.ExecContext(ctx, `INSERT INTO retention_gate (open) VALUES (1)`); err != nil {
 		return 0, 0, err
 	}
-	upd, err := tx.PrepareContext(ctx, `UPDATE events SET event_id = NULL, type = ?, outcome = ?, severity = ?,
-		actor_type = NULL, actor_id = NULL, actor_dn = NULL, actor_ip = NULL, entity_type = NULL, entity_id = NULL,
-		cert_serial = NULL, cert_fingerprint = NULL, cert_subject = NULL, agent_id = NULL, host = NULL, app = NULL,
-		process = NULL, command = NULL, policy = NULL, message = ?, details = ? WHERE id = ?`)
+	upd, err := tx.PrepareContext(ctx, redactSQL)
 	if err != nil {
 		return 0, 0, err
 	}

@@ -654,7 +654,7 @@ func schedules(cfg Config) []handlers.Schedule {
 	w := cfg.Watch
 	retention := "keeps events forever"
 	if w.Retention > 0 || w.RetentionAudit > 0 {
-		retention = fmt.Sprintf("removes events older than %s (AUDIT_LOG: %s; 0 = forever)", model.FormatDays(w.Retention), model.FormatDays(w.RetentionAudit))
+		retention = fmt.Sprintf("drops events older than %s (AUDIT_LOG: %s; 0 = forever): the oldest are removed, later ones redacted, under a retention record in the chain", model.FormatDays(w.Retention), model.FormatDays(w.RetentionAudit))
 	}
 	return []handlers.Schedule{
 		{Check: jobs.CheckExpiry, Spec: w.CronExpiry, About: fmt.Sprintf("certificates expiring within %v days; queues renewals", w.ExpiryDays)},
@@ -846,6 +846,10 @@ func cmdVerify(ctx context.Context, args []string, stdout io.Writer) (bool, erro
 	}
 	fmt.Fprintf(stdout, "OK: hash chain intact: %d events verified, last id %d, last hash %s\n", rep.Checked, rep.LastID, rep.LastHash)
 	fmt.Fprintf(stdout, "OK: Merkle tree of %d events, root %s, matches %d checkpoint(s)\n", rep.TreeSize, rep.RootHash, rep.CheckpointsChecked)
+	if rep.RetentionRecord > 0 {
+		fmt.Fprintf(stdout, "OK: retention: the chain starts after event %d, %d removed events' hashes kept, %d events redacted, as retention record %d states\n",
+			rep.BaseID, rep.Pruned, rep.Redacted, rep.RetentionRecord)
+	}
 	return true, nil
 }
 

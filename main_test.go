@@ -392,3 +392,65 @@ func postNDJSON(ctx context.Context, url, token string, body io.Reader) (int, ht
 	resp.Body.Close()
 	return resp.StatusCode, resp.Header, nil
 }
+
+// TestVerifyCatchesRemovalThroughRetentionGate does what retention does,
+// by hand, to events in the middle of the log: opens the gate, keeps their
+// hashes in pruned_events and deletes them. No retention record in the
+// chain covers them, so verify fails naming the first, with and without the
+// checkpoint kept off the box.
+func TestVerifyCatchesRemovalThroughRetentionGate(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("VIGIL_ADMIN_PASSWORD", "first-admin-password")
+	url, stop := serve(t, dir)
+	_, manage, _ := vigil(t, "", "token", "create", "--data", dir, "--user", "admin", "--name", "m", "--scope", "manage")
+	_, ingest, _ := vigil(t, "", "token", "create", "--data", dir, "--user", "admin", "--name", "i", "--scope", "ingest")
+	manage, ingest = strings.TrimSpace(manage), strings.TrimSpace(ingest)
+	var lines []string
+	for i := 0; i < 40; i++ {
+		lines = append(lines, fmt.Sprintf(`{"message":"event %d"}`, i))
+	}
+	if code, body := request(t, "POST", url+"/api/v1/events", ingest, strings.Join(lines, "\n")); code != 202 {
+		t.Fatalf("post: %d %s", code, body)
+	}
+	req, _ := http.NewRequest("POST", url+"/api/v1/audit/checkpoint", nil)
+	req.Header.Set("Authorization", "Bearer "+manage)
+	req.Header.Set("Accept", "text/plain")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	req, _ = http.NewRequest("GET", url+"/api/v1/audit/checkpoint", nil)
+	req.Header.Set("Authorization", "Bearer "+manage)
+	req.Header.Set("Accept", "text/plain")
+	if resp, err = http.DefaultClient.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	note, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	cpFile := filepath.Join(t.TempDir(), "checkpoint.txt")
+	os.WriteFile(cpFile, note, 0o600)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, _ := vigil(t, "", "verify", "--data", dir, "--checkpoint", cpFile); code != 0 {
+		t.Fatalf("untouched database: %d %s", code, out)
+	}
+	db, err := sql.Open("sqlite3", filepath.Join(dir, "vigil.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`INSERT INTO retention_gate (open) VALUES (1);
+		INSERT INTO pruned_events (id, hash) SELECT id, hash FROM events WHERE id BETWEEN 12 AND 15;
+		DELETE FROM events WHERE id BETWEEN 12 AND 15;
+		DELETE FROM retention_gate`); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"verify", "--data", dir}, {"verify", "--data", dir, "--checkpoint", cpFile}} {
+		code, out, _ := vigil(t, "", args...)
+		if code != 1 || !strings.Contains(out, "first bad sequence id 12") {
+			t.Errorf("%s after removing events 12-15 through the gate: exit %d %q, want exit 1 naming 12", strings.Join(args, " "), code, out)
+		}
+	}
+}

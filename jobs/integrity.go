@@ -53,9 +53,10 @@ func sendCheckpointSyslog(ctx context.Context, addr string, cp store.StoredCheck
 	return err
 }
 
-// checkRetention removes the events older than the retention limits. The
-// run's audit event records what was removed and the chain base (id and
-// hash) the log now continues from.
+// checkRetention applies the retention limits: the oldest events are
+// removed, later ones the limits drop (non-AUDIT_LOG events among kept
+// AUDIT_LOG ones) are redacted, under a retention record in the chain. The
+// run's audit event names the record and says what was done.
 func (s *Scheduler) checkRetention(ctx context.Context, now time.Time) (Report, error) {
 	if s.cfg.Retention == 0 && s.cfg.RetentionAudit == 0 {
 		return Report{Summary: "retention is off: events are kept forever"}, nil
@@ -72,14 +73,23 @@ func (s *Scheduler) checkRetention(ctx context.Context, now time.Time) (Report, 
 	}
 	res, err := s.st.ApplyRetention(ctx, p)
 	details["removed"] = res.Removed
+	details["redacted"] = res.Redacted
 	details["chain_base_id"] = res.BaseID
 	details["chain_base_hash"] = hex.EncodeToString(res.BaseHash)
+	if res.RecordID > 0 {
+		details["retention_record"] = res.RecordID
+		details["last_removed_id"] = res.LastID
+		details["last_removed_hash"] = hex.EncodeToString(res.LastHash)
+	}
 	if res.Removed > 0 {
 		details["first_removed_id"] = res.FirstID
-		details["last_removed_id"] = res.LastID
 	}
 	if err != nil {
-		return Report{Summary: fmt.Sprintf("removed %d events before failing", res.Removed), Details: details}, err
+		return Report{Summary: fmt.Sprintf("removed %d and redacted %d events before failing", res.Removed, res.Redacted), Details: details}, err
 	}
-	return Report{Summary: fmt.Sprintf("removed %d events; the chain continues from event %d", res.Removed, res.BaseID), Details: details}, nil
+	if res.RecordID == 0 {
+		return Report{Summary: "nothing to remove or redact", Details: details}, nil
+	}
+	return Report{Summary: fmt.Sprintf("removed %d events and redacted %d under retention record %d; the chain continues from event %d",
+		res.Removed, res.Redacted, res.RecordID, res.BaseID), Details: details}, nil
 }

@@ -52,13 +52,16 @@ func TestRetentionCheck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The newest 256-event block (ids 513-700) is always kept; of ids
-	// 1-512, the AUDIT_LOG ones (1, 101, ..., 501) stay.
-	if rep.Details["removed"] != int64(512-6) || rep.Details["chain_base_id"] != int64(0) {
+	// The newest 256-event block (ids 513-700) is always kept. Event 1 is
+	// AUDIT_LOG and kept, so nothing is removed; the other events of 1-512
+	// are redacted, the AUDIT_LOG ones (1, 101, ..., 501) stay whole, under
+	// retention record 701.
+	if rep.Details["removed"] != int64(0) || rep.Details["redacted"] != int64(506) || rep.Details["retention_record"] != int64(701) ||
+		rep.Details["chain_base_id"] != int64(0) {
 		t.Fatalf("report %+v", rep)
 	}
 	v, err := st.VerifyChain(ctx, store.VerifyOptions{})
-	if err != nil || !v.OK || v.Pruned != 506 {
+	if err != nil || !v.OK || v.Redacted != 506 || v.RetentionRecord != 701 {
 		t.Fatalf("verify after retention: %+v %v", v, err)
 	}
 	runs, _, err := st.FindEvents(ctx, model.EventFilter{Type: "SCHEDULER_RUN", Limit: 10, Visibility: model.VisibilityFor(model.User{Role: model.RoleAdmin})})
@@ -67,7 +70,7 @@ func TestRetentionCheck(t *testing.T) {
 	}
 	var d map[string]any
 	json.Unmarshal(runs[0].Details, &d)
-	if d["removed"] != float64(506) || d["chain_base_hash"] == "" || d["cutoff"] != "2026-01-02T00:00:00Z" {
+	if d["redacted"] != float64(506) || d["retention_record"] != float64(701) || d["chain_base_hash"] == "" || d["cutoff"] != "2026-01-02T00:00:00Z" {
 		t.Fatalf("recorded details %v", d)
 	}
 }

@@ -156,6 +156,7 @@ type eventJSON struct {
 	Message     string          `json:"message,omitempty"`
 	Details     json.RawMessage `json:"details,omitempty"`
 	Hash        string          `json:"hash,omitempty"`
+	Redacted    bool            `json:"redacted,omitempty"` // read only: retention removed the content
 }
 
 // MarshalJSON writes the read form of an event (SPEC §2 and §4).
@@ -165,7 +166,7 @@ func (e Event) MarshalJSON() ([]byte, error) {
 		Category: e.Category, Type: e.Type, Outcome: e.Outcome, Severity: e.Severity,
 		AgentID: e.AgentID, Host: e.Host, App: e.App, Process: e.Process,
 		Command: e.Command, Policy: e.Policy, Tenant: e.Tenant, Message: e.Message,
-		Details: e.Details, Hash: fmt.Sprintf("%x", e.Hash),
+		Details: e.Details, Hash: fmt.Sprintf("%x", e.Hash), Redacted: e.Redacted(),
 	}
 	if !e.Time.IsZero() {
 		w.Time = json.RawMessage(strconv.Quote(e.Time.Format(time.RFC3339Nano)))

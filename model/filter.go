@@ -59,7 +59,8 @@ func ParseEventFilter(q url.Values) (EventFilter, error) {
 	if f.Sources, err = parseList(q, "source", Sources, strings.ToLower); err != nil {
 		return f, err
 	}
-	if f.Outcome != "" {
+	// Redacted events can be listed too (outcome REDACTED).
+	if f.Outcome != "" && f.Outcome != OutcomeRedacted {
 		if _, err := oneOf("outcome", f.Outcome, "", Outcomes, strings.ToUpper); err != nil {
 			return f, &Error{Code: EINVALID, Message: err.Error()}
 		}

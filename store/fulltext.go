@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -30,7 +31,7 @@ import (
 
 // ftsFormat is the version of the index's documents; a database built with
 // another is rebuilt.
-const ftsFormat = 5
+const ftsFormat = 6
 
 const ftsSchema = `
 CREATE VIRTUAL TABLE IF NOT EXISTS events_fts USING fts5(
@@ -46,20 +47,28 @@ DROP TABLE IF EXISTS events_vocab;
 -- occurs in, not one per event, and listing the words that start with a
 -- prefix reads a few postings each (a vocabulary of events_fts would read
 -- every posting of every word it lists: 0.3 s for a word in each of 10
--- million events). Same tokenizer, so the same words. Never pruned: a
--- word of events removed since expands to a search that finds nothing.
-CREATE VIRTUAL TABLE IF NOT EXISTS words_fts USING fts5(
-    doc,
-    content = '',
-    detail = none,
-    tokenize = 'unicode61 remove_diacritics 2'
-);
-CREATE VIRTUAL TABLE IF NOT EXISTS words_vocab USING fts5vocab(words_fts, 'row');
+-- million events). Same tokenizer, so the same words. A batch's document
+-- has the rowid of the batch's first id, so that when retention removes or
+-- redacts events the documents of their batches are written again without
+-- the removed words (format 6).
+` + wordsSchema + `
 CREATE TABLE IF NOT EXISTS fts_state (
     one          INTEGER PRIMARY KEY CHECK (one = 1),
     format       INTEGER NOT NULL,
     indexed_upto INTEGER NOT NULL
 );`
+
+// wordsSchema is the words table (see ftsSchema).
+const wordsSchema = `
+CREATE VIRTUAL TABLE IF NOT EXISTS words_fts USING fts5(
+    doc,
+    content = '',
+    contentless_delete = 1,
+    detail = none,
+    tokenize = 'unicode61 remove_diacritics 2'
+);
+CREATE VIRTUAL TABLE IF NOT EXISTS words_vocab USING fts5vocab(words_fts, 'row');
+`
 
 const (
 	// indexChunk is the most events indexed in one transaction.
@@ -194,8 +203,9 @@ func openIndexer(ctx context.Context, path string, events *sql.DB, maxID int64, 
 		if format >= 0 {
 			log.Warn("rebuilding the full-text index", "format", format, "indexed_upto", upto, "events_up_to", maxID)
 		}
+		// words_fts is made again: its documents' keys changed in format 6.
 		if _, err := db.ExecContext(ctx, `DELETE FROM events_fts; DELETE FROM fts_state;
-			INSERT INTO words_fts (words_fts) VALUES ('delete-all');
+			DROP TABLE words_vocab; DROP TABLE words_fts;`+wordsSchema+`
 			INSERT INTO fts_state (one, format, indexed_upto) VALUES (1, ?, 0)`, ftsFormat); err != nil {
 			db.Close()
 			return nil, fmt.Errorf("store: full-text index: %w", err)
@@ -347,7 +357,7 @@ func (ix *indexer) indexBatch(ctx context.Context) (n int, err error) {
 	if err != nil {
 		return 0, err
 	}
-	insWords, err := tx.PrepareContext(ctx, `INSERT INTO words_fts (doc) VALUES (?)`)
+	insWords, err := tx.PrepareContext(ctx, `INSERT INTO words_fts (rowid, doc) VALUES (?, ?)`)
 	if err != nil {
 		return 0, err
 	}
@@ -364,7 +374,7 @@ func (ix *indexer) indexBatch(ctx context.Context) (n int, err error) {
 			}
 			// The documents end in a space each: together they are the
 			// batch's text.
-			if _, err := insWords.ExecContext(ctx, d.text); err != nil {
+			if _, err := insWords.ExecContext(ctx, d.first, d.text); err != nil {
 				return 0, fmt.Errorf("index words: %w", err)
 			}
 			n += len(d.ends)
@@ -397,7 +407,7 @@ func (ix *indexer) indexBatch(ctx context.Context) (n int, err error) {
 			return 0, err
 		}
 		if n > 0 {
-			if _, err := insWords.ExecContext(ctx, text); err != nil {
+			if _, err := insWords.ExecContext(ctx, upto+1, text); err != nil {
 				return 0, fmt.Errorf("index words: %w", err)
 			}
 		}
@@ -495,6 +505,118 @@ func (ix *indexer) remove(ctx context.Context, ids []int64) error {
 		if _, err := del.ExecContext(ctx, id); err != nil {
 			return err
 		}
+	}
+	if err := ix.rewriteWords(ctx, tx, ids); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// rewriteWords writes the words documents of the batches that hold ids
+// again from their events as they are now, so that the words of removed or
+// redacted content leave the index. ids are ascending. A batch's document
+// has the rowid of its first id and runs to the next document's.
+func (ix *indexer) rewriteWords(ctx context.Context, tx *sql.Tx, ids []int64) error {
+	var upto int64
+	if err := tx.QueryRowContext(ctx, `SELECT indexed_upto FROM fts_state`).Scan(&upto); err != nil {
+		return err
+	}
+	for i := 0; i < len(ids) && ids[i] <= upto; {
+		start, ok, err := oneRowid(ctx, tx, `SELECT rowid FROM words_fts WHERE rowid <= ? ORDER BY rowid DESC LIMIT 1`, ids[i])
+		if err != nil {
+			return err
+		}
+		if !ok {
+			i++
+			continue
+		}
+		nextStart, hasNext, err := oneRowid(ctx, tx, `SELECT rowid FROM words_fts WHERE rowid > ? ORDER BY rowid LIMIT 1`, start)
+		if err != nil {
+			return err
+		}
+		end := upto
+		if hasNext {
+			end = nextStart - 1
+		}
+		var text []byte
+		rows, err := ix.events.QueryContext(ctx, `SELECT `+eventColumns+` FROM events WHERE id >= ? AND id <= ? ORDER BY id`, start, end)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			r, _, err := scanRow(rows)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			text = r.document(text)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM words_fts WHERE rowid = ?`, start); err != nil {
+			return err
+		}
+		if len(text) > 0 {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO words_fts (rowid, doc) VALUES (?, ?)`, start, text); err != nil {
+				return err
+			}
+		}
+		for i < len(ids) && ids[i] <= end {
+			i++
+		}
+	}
+	return nil
+}
+
+// oneRowid runs q, which selects at most one rowid.
+func oneRowid(ctx context.Context, tx *sql.Tx, q string, arg int64) (int64, bool, error) {
+	var id int64
+	err := tx.QueryRowContext(ctx, q, arg).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	}
+	return id, err == nil, err
+}
+
+// replace swaps the documents of already indexed events for docs (by id),
+// in events_fts and in the words used for prefixes. Events not indexed yet
+// are left to the indexer, which reads them as they are now.
+func (ix *indexer) replace(ctx context.Context, docs map[int64][]byte) error {
+	tx, err := ix.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var upto int64
+	if err := tx.QueryRowContext(ctx, `SELECT indexed_upto FROM fts_state`).Scan(&upto); err != nil {
+		return err
+	}
+	del, err := tx.PrepareContext(ctx, `DELETE FROM events_fts WHERE rowid = ?`)
+	if err != nil {
+		return err
+	}
+	ins, err := tx.PrepareContext(ctx, `INSERT INTO events_fts (rowid, doc) VALUES (?, ?)`)
+	if err != nil {
+		return err
+	}
+	ids := make([]int64, 0, len(docs))
+	for id, doc := range docs {
+		ids = append(ids, id)
+		if id > upto {
+			continue
+		}
+		if _, err := del.ExecContext(ctx, id); err != nil {
+			return err
+		}
+		if _, err := ins.ExecContext(ctx, id, doc); err != nil {
+			return err
+		}
+	}
+	slices.Sort(ids)
+	if err := ix.rewriteWords(ctx, tx, ids); err != nil {
+		return err
 	}
 	return tx.Commit()
 }

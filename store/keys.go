@@ -19,11 +19,11 @@ import (
 // contentDomain starts the encoding a content hash is taken over.
 const contentDomain = "vigil-content-v1\x00"
 
-// contentHash returns the hash of what the sender sent: the event's
+// sentContentHash returns the hash of what the sender sent: the event's
 // canonical row without what Vigil adds (sequence id, receive time,
 // source) and without its time when that defaulted to the receive time, so
 // that a retry without a time is the same content.
-func contentHash(e *model.Event, buf []byte) ([HashSize]byte, []byte) {
+func sentContentHash(e *model.Event, buf []byte) ([HashSize]byte, []byte) {
 	r := toRow(0, e)
 	r.receivedAt, r.source = 0, ""
 	if e.Time.Equal(e.ReceivedAt) {
@@ -92,7 +92,7 @@ func (k *txKeys) planKeys(events []model.Event, buf []byte) ([]keyPlan, *model.E
 			plan, inReq = make([]keyPlan, len(events)), map[eventKey]int{}
 		}
 		p := &plan[i]
-		p.hash, buf = contentHash(e, buf)
+		p.hash, buf = sentContentHash(e, buf)
 		key := eventKey{e.Sender, e.EventID}
 		if j, ok := inReq[key]; ok {
 			if plan[j].hash != p.hash {

@@ -18,6 +18,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -61,6 +62,8 @@ type Store struct {
 
 	latestFile string    // see Options.LatestCheckpointFile
 	hashes     *hashGate // password hashes running at once
+
+	retentionMu sync.Mutex // one retention run at a time
 }
 
 // Open opens (creating if needed) the database at path, applies the schema
@@ -142,6 +145,10 @@ func Open(ctx context.Context, dbPath string, schema fs.FS, opts Options) (*Stor
 		return nil, err
 	}
 	ix.start()
+	if err := s.acknowledgeLegacyRetention(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
 	if r := opts.Registerer; r != nil {
 		if err := r.Register(newCollector(s)); err != nil {
 			s.Close()

@@ -224,3 +224,51 @@ func TestBackupUnderLoad(t *testing.T) {
 	}
 	t.Logf("backup holds %d events; %d were appended while it ran", rep.Checked, during)
 }
+
+// TestRemovalThroughRetentionGateDetected removes events from the middle
+// the way retention removes them (gate open, hashes kept in pruned_events):
+// without a retention record in the chain that covers them, verify fails
+// naming the first, also against the checkpoint kept off the box.
+func TestRemovalThroughRetentionGateDetected(t *testing.T) {
+	ctx := context.Background()
+	cases := []struct {
+		name         string
+		sql          string
+		wantFirstBad int64
+	}{
+		{"Middle", `INSERT INTO retention_gate (open) VALUES (1);
+			INSERT INTO pruned_events (id, hash) SELECT id, hash FROM events WHERE id BETWEEN 300 AND 310;
+			DELETE FROM events WHERE id BETWEEN 300 AND 310; DELETE FROM retention_gate`, 300},
+		{"PrefixWithoutRecord", `INSERT INTO retention_gate (open) VALUES (1);
+			INSERT INTO pruned_events (id, hash) SELECT id, hash FROM events WHERE id <= 20;
+			DELETE FROM events WHERE id <= 20; DELETE FROM retention_gate`, 1},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := openTest(t)
+			k, _ := model.ParseCheckpointKey(must(model.NewCheckpointKeyText("test.example/vigil")))
+			appendN(t, s, 600, 100)
+			cp, err := s.CreateCheckpoint(ctx, k)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ext, err := model.OpenCheckpoint([]byte(cp.Note), k.PublicKey())
+			if err != nil {
+				t.Fatal(err)
+			}
+			mustExec(t, s, c.sql)
+			for _, opts := range []VerifyOptions{{PublicKey: k.PublicKey()}, {PublicKey: k.PublicKey(), External: []model.Checkpoint{ext}}} {
+				rep, err := s.VerifyChain(ctx, opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if rep.OK || rep.FirstBad == nil || *rep.FirstBad != c.wantFirstBad {
+					t.Fatalf("external checkpoints %d: report %+v, want failure naming %d", len(opts.External), rep, c.wantFirstBad)
+				}
+			}
+			if _, err := s.EventByID(ctx, c.wantFirstBad, model.VisibilityFor(model.User{Role: model.RoleAdmin})); model.ErrorCode(err) != model.ENOTFOUND {
+				t.Fatalf("removed event: %v", err)
+			}
+		})
+	}
+}

@@ -41,6 +41,10 @@ type ChainReport struct {
 	BaseID                int64 `json:"retention_base_id,omitempty"`
 	Pruned                int64 `json:"pruned,omitempty"`
 	CheckpointsBeforeBase int   `json:"checkpoints_before_base,omitempty"`
+	// Redacted events kept only their commitment, under RetentionRecord,
+	// the newest retention record.
+	Redacted        int64 `json:"redacted,omitempty"`
+	RetentionRecord int64 `json:"retention_record,omitempty"`
 }
 
 // checkpointCheck is a tree head the walk must meet.
@@ -92,6 +96,14 @@ func (s *Store) VerifyChain(ctx context.Context, opts VerifyOptions) (ChainRepor
 		return rep, fmt.Errorf("store: verify: %w", err)
 	}
 	rep.BaseID = base
+	ret, failure, err := loadRetention(ctx, tx, base, baseHash)
+	if err != nil {
+		return rep, fmt.Errorf("store: verify: %w", err)
+	}
+	if failure != nil {
+		return fail(failure.id, "%s", failure.reason)
+	}
+	rep.RetentionRecord = ret.newestID
 	tree, err := loadRange(ctx, tx, uint64(base))
 	if err != nil {
 		return fail(base, "the tree of the %d events removed by retention cannot be loaded: %v", base, err)
@@ -105,7 +117,7 @@ func (s *Store) VerifyChain(ctx context.Context, opts VerifyOptions) (ChainRepor
 		return rep, fmt.Errorf("store: verify: %w", err)
 	}
 	defer rows.Close()
-	pruned, err := tx.QueryContext(ctx, `SELECT id, hash FROM pruned_events WHERE id > ? ORDER BY id`, base)
+	pruned, err := tx.QueryContext(ctx, `SELECT id, hash, legacy FROM pruned_events WHERE id > ? ORDER BY id`, base)
 	if err != nil {
 		return rep, fmt.Errorf("store: verify: %w", err)
 	}
@@ -125,12 +137,14 @@ func (s *Store) VerifyChain(ctx context.Context, opts VerifyOptions) (ChainRepor
 	}
 	// The walk merges the events with the hashes retention left behind.
 	var (
-		r          row
-		stored     []byte
-		haveEvent  = rows.Next()
-		prunedID   int64
-		prunedHash []byte
-		havePruned = pruned.Next()
+		r            row
+		stored       []byte
+		haveEvent    = rows.Next()
+		prunedID     int64
+		prunedHash   []byte
+		prunedLegacy bool
+		havePruned   = pruned.Next()
+		kept         bool // an event is stored below the current id
 	)
 	if haveEvent {
 		if r, stored, err = scanRow(scanFunc(scanAll)); err != nil {
@@ -138,7 +152,7 @@ func (s *Store) VerifyChain(ctx context.Context, opts VerifyOptions) (ChainRepor
 		}
 	}
 	if havePruned {
-		if err := pruned.Scan(&prunedID, &prunedHash); err != nil {
+		if err := pruned.Scan(&prunedID, &prunedHash, &prunedLegacy); err != nil {
 			return rep, fmt.Errorf("store: verify: %w", err)
 		}
 	}
@@ -152,9 +166,12 @@ func (s *Store) VerifyChain(ctx context.Context, opts VerifyOptions) (ChainRepor
 			if id != prevID+1 {
 				return fail(prevID+1, "event %d is missing", prevID+1)
 			}
+			if why := ret.removable(id, prunedLegacy, kept); why != "" {
+				return fail(id, "event %d was removed %s", id, why)
+			}
 			rep.Pruned++
 			if havePruned = pruned.Next(); havePruned {
-				if err := pruned.Scan(&prunedID, &prunedHash); err != nil {
+				if err := pruned.Scan(&prunedID, &prunedHash, &prunedLegacy); err != nil {
 					return rep, fmt.Errorf("store: verify: %w", err)
 				}
 			}
@@ -169,17 +186,33 @@ func (s *Store) VerifyChain(ctx context.Context, opts VerifyOptions) (ChainRepor
 			case id != prevID+1:
 				return fail(prevID+1, "event %d is missing", prevID+1)
 			}
-			var sum [HashSize]byte
-			sum, buf = chainHash(prev, &r, buf)
-			if !bytes.Equal(sum[:], stored) {
-				return fail(id, "event %d does not match its hash: it was changed, inserted or moved", id)
+			kept = true
+			if r.outcome == model.OutcomeRedacted {
+				// Its content is gone: its hash is linked by the next
+				// event's and the tree, its commitment by a record.
+				if why := ret.redacted(&r, stored); why != "" {
+					return fail(id, "event %d is redacted %s", id, why)
+				}
+				rep.Redacted++
+			} else {
+				var sum [HashSize]byte
+				sum, buf = chainHash(prev, &r, buf)
+				if !bytes.Equal(sum[:], stored) {
+					return fail(id, "event %d does not match its hash: it was changed, inserted or moved", id)
+				}
+				if why := ret.intact(&r, stored); why != "" {
+					return fail(id, "event %d %s", id, why)
+				}
+				rep.Checked++
 			}
-			rep.Checked++
 			if haveEvent = rows.Next(); haveEvent {
 				if r, stored, err = scanRow(scanFunc(scanAll)); err != nil {
 					return fail(id+1, "event %d cannot be read: %v", id+1, err)
 				}
 			}
+		}
+		if id == ret.lastRemovedID {
+			ret.lastRemovedHash = h
 		}
 		if err := tree.Append(leafHash(h), visit); err != nil {
 			return rep, fmt.Errorf("store: verify: %w", err)
@@ -199,6 +232,9 @@ func (s *Store) VerifyChain(ctx context.Context, opts VerifyOptions) (ChainRepor
 	}
 	if err := errors.Join(rows.Err(), pruned.Err()); err != nil {
 		return rep, fmt.Errorf("store: verify: %w", err)
+	}
+	if f := ret.finish(); f != nil {
+		return fail(f.id, "%s", f.reason)
 	}
 	for _, c := range checks {
 		return fail(0, "%s covers %d events but the database holds %d: events were cut from the end or an older copy was restored", c.what, c.size, tree.End())

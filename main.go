@@ -467,9 +467,6 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) error {
 		clock = jobs.SystemClock{}
 	}
 
-	// Every committed event naming an agent or a certificate is noted in
-	// memory by the writer and flushed by the agents check.
-	sightings := store.NewSightings()
 	var st *store.Store
 	var notifier *jobs.Notifier
 	st, err := openStore(ctx, cfg.DataDir, store.Options{
@@ -477,16 +474,12 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) error {
 		Logger:               log,
 		LatestCheckpointFile: filepath.Join(cfg.DataDir, latestCheckpointFile),
 		OnRecovered:          func(o store.Outage) { recordOutage(st, notifier, o, log) },
-		OnCommit:             sightings.Observe,
 		Now:                  clock.Now,
 	})
 	if err != nil {
 		return err
 	}
 	defer func() {
-		if err := st.FlushSightings(context.Background(), sightings); err != nil {
-			log.Error("flushing heartbeats", "err", err)
-		}
 		if err := st.Close(); err != nil {
 			log.Error("closing database", "err", err)
 		}
@@ -538,14 +531,14 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) error {
 		return err
 	}
 	cfg.Watch.CheckpointKey = key
-	sched, err := jobs.New(cfg.Watch, st, sightings, notifier, clock, log, reg)
+	sched, err := jobs.New(cfg.Watch, st, notifier, clock, log, reg)
 	if err != nil {
 		return err
 	}
 	srv, err := handlers.New(handlers.Config{
 		MaxBodyBytes: cfg.MaxBodyBytes, Version: version, UI: uiFS, CheckpointKey: key, Schedules: schedules(cfg),
 		SessionIdle: cfg.SessionIdle, SessionMaxAge: cfg.SessionMaxAge, TrustedProxies: cfg.TrustedProxies,
-		Sightings: sightings, AgentOfflineAfter: cfg.Watch.AgentOfflineAfter, OnAlert: notifier.Notify, Now: clock.Now,
+		AgentOfflineAfter: cfg.Watch.AgentOfflineAfter, OnAlert: notifier.Notify, Now: clock.Now,
 		EndpointNetworks: cfg.Watch.EndpointNetworks,
 		MaxBatchEvents:   cfg.MaxBatchEvents,
 	}, st, log, reg)

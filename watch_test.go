@@ -100,8 +100,7 @@ func newWatchRigNets(t *testing.T, webhookFailures int, nets model.EndpointNetwo
 	clock := &testClock{t: time.Now().UTC().Truncate(time.Second)}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	reg := prometheus.NewRegistry()
-	sightings := store.NewSightings()
-	st, err := openStore(ctx, t.TempDir(), store.Options{Registerer: reg, OnCommit: sightings.Observe, Now: clock.Now})
+	st, err := openStore(ctx, t.TempDir(), store.Options{Registerer: reg, Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,11 +113,11 @@ func newWatchRigNets(t *testing.T, webhookFailures int, nets model.EndpointNetwo
 	sched, err := jobs.New(jobs.Config{
 		ExpiryDays: []int{30, 14, 7, 1}, AgentOfflineAfter: 10 * time.Minute, JobStuckAfter: time.Hour,
 		DialTimeout: 2 * time.Second, EndpointNetworks: nets,
-	}, st, sightings, notifier, clock, log, reg)
+	}, st, notifier, clock, log, reg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := handlers.New(handlers.Config{Version: "test", UI: os.DirFS("."), Sightings: sightings,
+	srv, err := handlers.New(handlers.Config{Version: "test", UI: os.DirFS("."),
 		AgentOfflineAfter: 10 * time.Minute, OnAlert: notifier.Notify, Now: clock.Now, EndpointNetworks: nets}, st, log, reg)
 	if err != nil {
 		t.Fatal(err)

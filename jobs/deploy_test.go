@@ -13,7 +13,6 @@ import (
 
 	"vigil/internal/testpki"
 	"vigil/model"
-	"vigil/store"
 )
 
 // countingTLS is a TLS server on 127.0.0.1 that counts the connections it
@@ -93,7 +92,7 @@ func TestDeployDialsOnlyAllowedNetworks(t *testing.T) {
 			}
 			s, err := New(Config{ExpiryDays: []int{30}, AgentOfflineAfter: time.Minute, JobStuckAfter: time.Hour,
 				DialTimeout: 5 * time.Second, EndpointNetworks: nets},
-				st, store.NewSightings(), nil, fixedClock{now}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+				st, nil, fixedClock{now}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 			if err != nil {
 				t.Fatal(err)
 			}

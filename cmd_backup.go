@@ -6,6 +6,8 @@ import (
 	"io"
 )
 
+// cmdBackup runs vigil backup --out FILE: a consistent copy of the
+// database, also while serve runs.
 func cmdBackup(ctx context.Context, args []string, stdout io.Writer) error {
 	var dataDir, out string
 	fs := newFlagSet("backup", &dataDir)

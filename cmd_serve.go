@@ -5,6 +5,7 @@ import (
 	"io"
 )
 
+// cmdServe runs vigil serve: the appliance, until ctx ends.
 func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	cfg, err := parseServeConfig(args)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 
 const tokenUsage = "usage: vigil token create --user NAME --name LABEL [--scope ingest|read|manage | --scope agent --agent ID]"
 
+// cmdToken runs vigil token create and prints the new token's secret once.
 func cmdToken(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(args) == 0 || args[0] != "create" {
 		return usageError{tokenUsage}

@@ -14,6 +14,8 @@ import (
 	"vigil/store"
 )
 
+// cmdUser runs vigil user add NAME --role ROLE, with the password from
+// VIGIL_PASSWORD(_FILE) or the first line of stdin.
 func cmdUser(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) error {
 	if len(args) == 0 || args[0] != "add" {
 		return usageError{"usage: vigil user add NAME --role ROLE"}

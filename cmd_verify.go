@@ -11,6 +11,9 @@ import (
 	"vigil/store"
 )
 
+// cmdVerify runs vigil verify: it checks the hash chain, the Merkle tree
+// and the checkpoints (stored, kept beside the database and --checkpoint),
+// prints OK or FAILED lines and reports whether all held.
 func cmdVerify(ctx context.Context, args []string, stdout io.Writer) (bool, error) {
 	var dataDir, checkpointFile, pubKey string
 	fs := newFlagSet("verify", &dataDir)

@@ -16,7 +16,7 @@ func TestEventFieldsExportAndDetail(t *testing.T) {
 	env := newConsoleEnv(t, Config{})
 	ids := env.appendEvents(`{"event_id":"ev-1","time":"2026-01-02T03:04:05.5+01:00","category":"AUTH","type":"LOGIN",
 		"outcome":"DENIED","severity":"warning","actor":{"type":"USER","id":"alice","dn":"CN=alice","ip":"10.0.0.1"},
-		"entity":{"type":"HOST","id":"web1"},"certificate":{"serial":"0a","fingerprint":"`+strings.Repeat("ab", 32)+`","subject":"CN=web1"},
+		"entity":{"type":"HOST","id":"web1"},"certificate":{"serial":"0a","fingerprint":"` + strings.Repeat("ab", 32) + `","subject":"CN=web1"},
 		"agent_id":"agent-1","host":"web1","app":"sshd","process":"42","command":"login","policy":"p1","tenant":"t1",
 		"message":"bad \u0000 password","details":{"k":"v"}}`)
 	cookie := env.session("admin")

@@ -7,7 +7,6 @@ import (
 	"context"
 	"crypto/tls"
 	"embed"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -639,10 +638,8 @@ func checkRollback(ctx context.Context, st *store.Store, dataDir string, key *mo
 		return
 	}
 	log.Error("DATABASE DOES NOT EXTEND ITS LATEST CHECKPOINT", "err", problem)
-	e := model.Event{Category: model.CategorySystem, Type: "E_ROLLBACK_DETECTED", Outcome: "FAILURE", Severity: "crit",
-		Source: model.SourceInternal, Actor: model.Actor{Type: "SYSTEM", ID: "vigil"},
-		Message: "The database does not extend its latest checkpoint: " + problem.Error()}
-	if err := e.Normalize(time.Now()); err == nil {
+	e, err := model.NewSystemEvent(time.Now(), "E_ROLLBACK_DETECTED", "FAILURE", "crit", "The database does not extend its latest checkpoint: "+problem.Error(), nil)
+	if err == nil {
 		if _, err := st.AppendEvents(ctx, []model.Event{e}); err != nil {
 			log.Error("recording rollback", "err", err)
 		}
@@ -671,14 +668,12 @@ func schedules(cfg Config) []handlers.Schedule {
 func recordOutage(st *store.Store, notifier *jobs.Notifier, o store.Outage, log *slog.Logger) {
 	ctx := context.Background()
 	took := o.Until.Sub(o.Since).Round(time.Second)
-	d, _ := json.Marshal(map[string]any{
+	details := map[string]any{
 		"since": o.Since.UTC().Format(time.RFC3339Nano), "until": o.Until.UTC().Format(time.RFC3339Nano),
 		"failed_batches": o.FailedBatches, "error": o.Err,
-	})
-	e := model.Event{Category: model.CategorySystem, Type: "E_STORAGE_UNAVAILABLE", Outcome: "FAILURE", Severity: "err",
-		Source: model.SourceInternal, Actor: model.Actor{Type: "SYSTEM", ID: "vigil"},
-		Message: fmt.Sprintf("Events could not be written for %s: %s", took, o.Err), Details: d}
-	if err := e.Normalize(time.Now()); err == nil {
+	}
+	e, err := model.NewSystemEvent(time.Now(), "E_STORAGE_UNAVAILABLE", "FAILURE", "err", fmt.Sprintf("Events could not be written for %s: %s", took, o.Err), details)
+	if err == nil {
 		if _, err = st.AppendEvents(ctx, []model.Event{e}); err != nil {
 			log.Error("recording storage outage", "err", err)
 		}
@@ -755,7 +750,7 @@ func bootstrapAdmin(ctx context.Context, st *store.Store, password string, stder
 		password = model.NewSecret(18)
 	}
 	_, err = st.CreateUser(ctx, "admin", model.RoleAdmin, password, func(_, u model.User) ([]model.Event, error) {
-		return auditEvent(st, model.Actor{Type: "SYSTEM", ID: "vigil"}, "USER_CREATED", model.Entity{Type: "USER", ID: u.Name},
+		return auditEvent(st, model.VigilActor, "USER_CREATED", model.Entity{Type: "USER", ID: u.Name},
 			"First start: created user admin (admin)", map[string]any{"role": u.Role})
 	})
 	if err != nil {
@@ -785,7 +780,7 @@ func cliActor() model.Actor {
 	if u, err := user.Current(); err == nil {
 		name = u.Username
 	}
-	return model.Actor{Type: "USER", ID: "os:" + name}
+	return model.CLIActor(name)
 }
 
 func cmdVerify(ctx context.Context, args []string, stdout io.Writer) (bool, error) {

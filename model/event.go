@@ -39,7 +39,7 @@ var severityAliases = map[string]string{
 }
 
 // ActorTypes lists the accepted actor types.
-var ActorTypes = []string{"USER", "SYSTEM", "AGENT"}
+var ActorTypes = []string{ActorUser, ActorSystem, ActorAgent}
 
 // Sources of events.
 const (

@@ -316,7 +316,7 @@ func mapSD(sd map[string]map[string]string, e *model.Event) {
 		}
 	}
 	if e.Actor.ID != "" && e.Actor.Type == "" {
-		e.Actor.Type = "USER"
+		e.Actor.Type = model.ActorUser
 	}
 }
 

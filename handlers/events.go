@@ -14,6 +14,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"vigil/ingest"
 	"vigil/model"
 	"vigil/store"
 )
@@ -32,11 +33,11 @@ func (s *Server) postEvents(c echo.Context) error {
 	body := http.MaxBytesReader(c.Response(), req.Body, s.cfg.MaxBodyBytes)
 	mt, _, _ := mime.ParseMediaType(req.Header.Get(echo.HeaderContentType))
 	now := s.now()
-	events, items, err := decodeBatch(body, mt == "application/x-ndjson" || mt == "application/jsonl", s.cfg.MaxBatchEvents, now)
+	events, items, err := ingest.DecodeBatch(body, mt == "application/x-ndjson" || mt == "application/jsonl", s.cfg.MaxBatchEvents, now)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		switch {
-		case errors.Is(err, errTooManyEvents):
+		case errors.Is(err, ingest.ErrTooManyEvents):
 			s.ingestRejected.WithLabelValues(model.SourceHTTP, "too_many_events").Inc()
 			// The rest is read, not decoded, so that a client still
 			// sending gets this answer rather than a reset connection.

@@ -400,9 +400,9 @@ var detailFields = func() []model.EventField {
 // eventDetail shows one event in full: the drawer's content for htmx, a
 // page of its own otherwise.
 func (s *Server) eventDetail(c echo.Context) error {
-	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
-	if err != nil || id < 1 {
-		return model.Errorf(model.EINVALID, "event id must be a positive integer")
+	id, err := pathID(c, "event")
+	if err != nil {
+		return err
 	}
 	ctx := c.Request().Context()
 	e, err := s.store.EventByID(ctx, id, model.VisibilityFor(principal(c).User))

@@ -339,14 +339,9 @@ func (e *Event) Normalize(now time.Time) error {
 	if len(e.Details) > MaxDetailsLen {
 		return fieldErrorf("details", "longer than %d bytes", MaxDetailsLen)
 	}
-	for _, f := range []struct{ name, v string }{
-		{"actor.id", e.Actor.ID}, {"actor.dn", e.Actor.DN}, {"entity.id", e.Entity.ID},
-		{"certificate.serial", e.Certificate.Serial}, {"certificate.subject", e.Certificate.Subject},
-		{"agent_id", e.AgentID}, {"host", e.Host}, {"app", e.App}, {"process", e.Process},
-		{"command", e.Command}, {"policy", e.Policy}, {"tenant", e.Tenant},
-	} {
-		if len(f.v) > MaxFieldLen {
-			return fieldErrorf(f.name, "longer than %d bytes", MaxFieldLen)
+	for _, f := range freeTextFields {
+		if len(*f.Ref(e)) > MaxFieldLen {
+			return fieldErrorf(f.Name, "longer than %d bytes", MaxFieldLen)
 		}
 	}
 	return nil

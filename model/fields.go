@@ -17,6 +17,8 @@ type EventField struct {
 	CSV   string // its column in the CSV export
 	Label string // its label in the console's detail view; "" if not listed there
 	SD    string // the syslog structured-data parameter that sets it (SPEC §3); "" if none
+	// FreeText marks a string Normalize only bounds, to MaxFieldLen bytes.
+	FreeText bool
 	// Ref returns the field itself when it is a string; nil otherwise.
 	Ref func(*Event) *string
 	// Text returns the value as exported and shown.
@@ -44,35 +46,35 @@ var EventFields = withText([]EventField{
 		Ref: func(e *Event) *string { return &e.Severity }},
 	{Name: "actor.type", Go: "Actor.Type", CSV: "actor_type", Label: "Actor type", SD: "actor_type",
 		Ref: func(e *Event) *string { return &e.Actor.Type }},
-	{Name: "actor.id", Go: "Actor.ID", CSV: "actor_id", Label: "Actor id", SD: "user",
+	{Name: "actor.id", Go: "Actor.ID", CSV: "actor_id", Label: "Actor id", SD: "user", FreeText: true,
 		Ref: func(e *Event) *string { return &e.Actor.ID }},
-	{Name: "actor.dn", Go: "Actor.DN", CSV: "actor_dn", Label: "Actor DN", SD: "dn",
+	{Name: "actor.dn", Go: "Actor.DN", CSV: "actor_dn", Label: "Actor DN", SD: "dn", FreeText: true,
 		Ref: func(e *Event) *string { return &e.Actor.DN }},
 	{Name: "actor.ip", Go: "Actor.IP", CSV: "actor_ip", Label: "Actor IP", SD: "ip",
 		Ref: func(e *Event) *string { return &e.Actor.IP }},
 	{Name: "entity.type", Go: "Entity.Type", CSV: "entity_type", Label: "Entity type", SD: "entity_type",
 		Ref: func(e *Event) *string { return &e.Entity.Type }},
-	{Name: "entity.id", Go: "Entity.ID", CSV: "entity_id", Label: "Entity id", SD: "entity_id",
+	{Name: "entity.id", Go: "Entity.ID", CSV: "entity_id", Label: "Entity id", SD: "entity_id", FreeText: true,
 		Ref: func(e *Event) *string { return &e.Entity.ID }},
-	{Name: "certificate.serial", Go: "Certificate.Serial", CSV: "cert_serial", Label: "Certificate serial", SD: "cert_serial",
+	{Name: "certificate.serial", Go: "Certificate.Serial", CSV: "cert_serial", Label: "Certificate serial", SD: "cert_serial", FreeText: true,
 		Ref: func(e *Event) *string { return &e.Certificate.Serial }},
 	{Name: "certificate.fingerprint", Go: "Certificate.Fingerprint", CSV: "cert_fingerprint", Label: "Certificate fingerprint", SD: "cert_fingerprint",
 		Ref: func(e *Event) *string { return &e.Certificate.Fingerprint }},
-	{Name: "certificate.subject", Go: "Certificate.Subject", CSV: "cert_subject", Label: "Certificate subject", SD: "cert_subject",
+	{Name: "certificate.subject", Go: "Certificate.Subject", CSV: "cert_subject", Label: "Certificate subject", SD: "cert_subject", FreeText: true,
 		Ref: func(e *Event) *string { return &e.Certificate.Subject }},
-	{Name: "agent_id", Go: "AgentID", CSV: "agent_id", Label: "Agent", SD: "agent_id",
+	{Name: "agent_id", Go: "AgentID", CSV: "agent_id", Label: "Agent", SD: "agent_id", FreeText: true,
 		Ref: func(e *Event) *string { return &e.AgentID }},
-	{Name: "host", Go: "Host", CSV: "host", Label: "Host",
+	{Name: "host", Go: "Host", CSV: "host", Label: "Host", FreeText: true,
 		Ref: func(e *Event) *string { return &e.Host }},
-	{Name: "app", Go: "App", CSV: "app", Label: "App",
+	{Name: "app", Go: "App", CSV: "app", Label: "App", FreeText: true,
 		Ref: func(e *Event) *string { return &e.App }},
-	{Name: "process", Go: "Process", CSV: "process", Label: "Process",
+	{Name: "process", Go: "Process", CSV: "process", Label: "Process", FreeText: true,
 		Ref: func(e *Event) *string { return &e.Process }},
-	{Name: "command", Go: "Command", CSV: "command", Label: "Command", SD: "command",
+	{Name: "command", Go: "Command", CSV: "command", Label: "Command", SD: "command", FreeText: true,
 		Ref: func(e *Event) *string { return &e.Command }},
-	{Name: "policy", Go: "Policy", CSV: "policy", Label: "Policy", SD: "policy",
+	{Name: "policy", Go: "Policy", CSV: "policy", Label: "Policy", SD: "policy", FreeText: true,
 		Ref: func(e *Event) *string { return &e.Policy }},
-	{Name: "tenant", Go: "Tenant", CSV: "tenant", Label: "Tenant", SD: "tenant",
+	{Name: "tenant", Go: "Tenant", CSV: "tenant", Label: "Tenant", SD: "tenant", FreeText: true,
 		Ref: func(e *Event) *string { return &e.Tenant }},
 	{Name: "event_id", Go: "EventID", CSV: "event_id", Label: "Event id", SD: "event_id",
 		Ref: func(e *Event) *string { return &e.EventID }},
@@ -101,6 +103,17 @@ var eventFieldsByName = func() map[string]EventField {
 		m[f.Name] = f
 	}
 	return m
+}()
+
+// freeTextFields are the fields of EventFields marked FreeText.
+var freeTextFields = func() []EventField {
+	var fs []EventField
+	for _, f := range EventFields {
+		if f.FreeText {
+			fs = append(fs, f)
+		}
+	}
+	return fs
 }()
 
 // EventFieldNamed returns the field of that Name.

@@ -38,8 +38,8 @@ func TestEventFieldsCoverEvent(t *testing.T) {
 		if f.Name == "" || f.CSV == "" || f.Text == nil {
 			t.Errorf("field %+v lacks a name, a CSV column or its Text", f)
 		}
-		if f.SD != "" && f.Ref == nil {
-			t.Errorf("field %s is set from syslog param %s but has no Ref", f.Name, f.SD)
+		if (f.SD != "" || f.FreeText) && f.Ref == nil {
+			t.Errorf("field %s is set from syslog or bounded as free text but has no Ref", f.Name)
 		}
 	}
 	for _, p := range paths {

@@ -105,7 +105,7 @@ FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -tags $(TAGS) -run '^$$' -fuzz '^FuzzFrameReader$$' -fuzztime $(FUZZTIME) ./ingest
 	$(GO) test -tags $(TAGS) -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./ingest
-	$(GO) test -tags $(TAGS) -run '^$$' -fuzz '^FuzzDecodeBatch$$' -fuzztime $(FUZZTIME) ./handlers
+	$(GO) test -tags $(TAGS) -run '^$$' -fuzz '^FuzzDecodeBatch$$' -fuzztime $(FUZZTIME) ./ingest
 	$(GO) test -tags $(TAGS) -run '^$$' -fuzz '^FuzzOpenCheckpoint$$' -fuzztime $(FUZZTIME) ./model
 	$(GO) test -tags $(TAGS) -run '^$$' -fuzz '^FuzzVerifyTamper$$' -fuzztime $(FUZZTIME) ./store
 

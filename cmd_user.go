@@ -69,7 +69,7 @@ func bootstrapAdmin(ctx context.Context, st *store.Store, password string, stder
 		password = model.NewSecret(18)
 	}
 	_, err = st.CreateUser(ctx, "admin", model.RoleAdmin, password, func(_, u model.User) ([]model.Event, error) {
-		return auditEvent(st, model.Actor{Type: "SYSTEM", ID: "vigil"}, "USER_CREATED", model.Entity{Type: "USER", ID: u.Name},
+		return auditEvent(st, model.VigilActor, "USER_CREATED", model.Entity{Type: "USER", ID: u.Name},
 			"First start: created user admin (admin)", map[string]any{"role": u.Role})
 	})
 	if err != nil {
@@ -99,5 +99,5 @@ func cliActor() model.Actor {
 	if u, err := user.Current(); err == nil {
 		name = u.Username
 	}
-	return model.Actor{Type: "USER", ID: "os:" + name}
+	return model.CLIActor(name)
 }

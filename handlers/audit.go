@@ -70,9 +70,9 @@ func (s *Server) createCheckpoint(c echo.Context) error {
 }
 
 func (s *Server) eventProof(c echo.Context) error {
-	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
-	if err != nil || id < 1 {
-		return model.Errorf(model.EINVALID, "event id must be a positive integer")
+	id, err := pathID(c, "event")
+	if err != nil {
+		return err
 	}
 	// Only events the caller may see are proven.
 	if _, err := s.store.EventByID(c.Request().Context(), id, model.VisibilityFor(principal(c).User)); err != nil {

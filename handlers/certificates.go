@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"fmt"
-	"io"
 	"mime"
 	"net/http"
 	"strconv"
@@ -35,13 +34,8 @@ func (s *Server) uploadCertificates(c echo.Context) error {
 	if mt == echo.MIMEMultipartForm {
 		c.Request().Body = http.MaxBytesReader(c.Response(), c.Request().Body, model.MaxPEMBundle+64<<10)
 		if fh, err := c.FormFile("pem"); err == nil {
-			f, err := fh.Open()
-			if err != nil {
-				return model.Errorf(model.EINVALID, "reading the uploaded file: %v", err)
-			}
-			defer f.Close()
-			if data, err = io.ReadAll(io.LimitReader(f, model.MaxPEMBundle+1)); err != nil {
-				return model.Errorf(model.EINVALID, "reading the uploaded file: %v", err)
+			if data, err = readFile(fh, model.MaxPEMBundle+1); err != nil {
+				return err
 			}
 		} else {
 			data = []byte(c.FormValue("pem"))
@@ -234,13 +228,8 @@ func (s *Server) consoleUpload(c echo.Context) error {
 	c.Request().Body = http.MaxBytesReader(c.Response(), c.Request().Body, model.MaxPEMBundle+64<<10)
 	data := []byte(c.FormValue("pem"))
 	if fh, err := c.FormFile("pem_file"); err == nil && fh.Size > 0 {
-		f, err := fh.Open()
-		if err != nil {
-			return s.watchChanged(c, model.Errorf(model.EINVALID, "reading the uploaded file: %v", err), "", show)
-		}
-		defer f.Close()
-		if data, err = io.ReadAll(io.LimitReader(f, model.MaxPEMBundle+1)); err != nil {
-			return s.watchChanged(c, model.Errorf(model.EINVALID, "reading the uploaded file: %v", err), "", show)
+		if data, err = readFile(fh, model.MaxPEMBundle+1); err != nil {
+			return s.watchChanged(c, err, "", show)
 		}
 	}
 	certs, err := model.ParsePEMBundle(data)

@@ -1,8 +1,6 @@
 package handlers
 
 import (
-	"encoding/json"
-	"fmt"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -19,19 +17,7 @@ func (s *Server) consoleEvent(c echo.Context, category, user, typ, outcome, msg 
 	if _, ok := details["section"]; !ok && category == model.CategorySystem {
 		details["section"] = sectionOf(c.Request().URL.Path)
 	}
-	d, err := json.Marshal(details)
-	if err != nil {
-		return model.Event{}, fmt.Errorf("record %s: %w", typ, err)
-	}
-	e := model.Event{
-		Category: category, Type: typ, Outcome: outcome, Source: model.SourceInternal,
-		Actor: model.Actor{Type: "USER", ID: user, IP: c.RealIP()}, App: "console",
-		Message: msg, Details: d,
-	}
-	if err := e.Normalize(s.now()); err != nil {
-		return model.Event{}, fmt.Errorf("record %s: %w", typ, err)
-	}
-	return e, nil
+	return model.NewConsoleEvent(s.now(), category, typ, outcome, model.ConsoleActor(user, c.RealIP()), msg, details)
 }
 
 // recordSystem appends a SYSTEM event for the caller's console activity.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"strconv"
 	"strings"
@@ -51,6 +52,20 @@ func readLimited(c echo.Context, limit int64) ([]byte, error) {
 	}
 	if err != nil {
 		return nil, model.Errorf(model.EINVALID, "reading request body: %v", err)
+	}
+	return data, nil
+}
+
+// readFile reads at most limit bytes of the uploaded file fh.
+func readFile(fh *multipart.FileHeader, limit int64) ([]byte, error) {
+	f, err := fh.Open()
+	if err != nil {
+		return nil, model.Errorf(model.EINVALID, "reading the uploaded file: %v", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, limit))
+	if err != nil {
+		return nil, model.Errorf(model.EINVALID, "reading the uploaded file: %v", err)
 	}
 	return data, nil
 }

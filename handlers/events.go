@@ -14,6 +14,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"vigil/ingest"
 	"vigil/model"
 	"vigil/store"
 )
@@ -32,11 +33,11 @@ func (s *Server) postEvents(c echo.Context) error {
 	body := http.MaxBytesReader(c.Response(), req.Body, s.cfg.MaxBodyBytes)
 	mt, _, _ := mime.ParseMediaType(req.Header.Get(echo.HeaderContentType))
 	now := s.now()
-	events, items, err := decodeBatch(body, mt == "application/x-ndjson" || mt == "application/jsonl", s.cfg.MaxBatchEvents, now)
+	events, items, err := ingest.DecodeBatch(body, mt == "application/x-ndjson" || mt == "application/jsonl", s.cfg.MaxBatchEvents, now)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		switch {
-		case errors.Is(err, errTooManyEvents):
+		case errors.Is(err, ingest.ErrTooManyEvents):
 			s.ingestRejected.WithLabelValues(model.SourceHTTP, "too_many_events").Inc()
 			// The rest is read, not decoded, so that a client still
 			// sending gets this answer rather than a reset connection.
@@ -123,9 +124,9 @@ func (s *Server) listEvents(c echo.Context) error {
 }
 
 func (s *Server) getEvent(c echo.Context) error {
-	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
-	if err != nil || id < 1 {
-		return model.Errorf(model.EINVALID, "event id must be a positive integer")
+	id, err := pathID(c, "event")
+	if err != nil {
+		return err
 	}
 	e, err := s.store.EventByID(c.Request().Context(), id, model.VisibilityFor(principal(c).User))
 	if err != nil {
@@ -134,25 +135,20 @@ func (s *Server) getEvent(c echo.Context) error {
 	return c.JSON(http.StatusOK, e)
 }
 
-// csvHeader is the header row of an events export.
-var csvHeader = []string{
-	"id", "time", "received_at", "source", "category", "type", "outcome", "severity",
-	"actor_type", "actor_id", "actor_dn", "actor_ip", "entity_type", "entity_id",
-	"cert_serial", "cert_fingerprint", "cert_subject", "agent_id", "host", "app", "process",
-	"command", "policy", "tenant", "event_id", "message", "details", "hash",
-}
+// csvHeader is the header row of an events export: a column for each of
+// model.EventFields, in its order.
+var csvHeader = func() []string {
+	h := make([]string, len(model.EventFields))
+	for i, f := range model.EventFields {
+		h[i] = f.CSV
+	}
+	return h
+}()
 
 func csvRecord(e *model.Event, rec []string) []string {
-	rec = append(rec[:0], strconv.FormatInt(e.ID, 10))
-	for _, v := range []string{
-		e.Time.Format(time.RFC3339Nano), e.ReceivedAt.UTC().Format(time.RFC3339Nano), e.Source,
-		e.Category, e.Type, e.Outcome, e.Severity,
-		e.Actor.Type, e.Actor.ID, e.Actor.DN, e.Actor.IP, e.Entity.Type, e.Entity.ID,
-		e.Certificate.Serial, e.Certificate.Fingerprint, e.Certificate.Subject,
-		e.AgentID, e.Host, e.App, e.Process, e.Command, e.Policy, e.Tenant, e.EventID,
-		e.Message, string(e.Details), fmt.Sprintf("%x", e.Hash),
-	} {
-		rec = append(rec, neutralizeFormula(v))
+	rec = rec[:0]
+	for _, f := range model.EventFields {
+		rec = append(rec, neutralizeFormula(f.Text(e)))
 	}
 	return rec
 }

@@ -381,12 +381,28 @@ type detailField struct {
 	Label, Value, Href string
 }
 
+// detailFields are the fields the detail view lists, when set: those of
+// model.EventFields with a label, the two ids first.
+var detailFields = func() []model.EventField {
+	var ids, rest []model.EventField
+	for _, f := range model.EventFields {
+		switch {
+		case f.Label == "":
+		case f.Name == "id" || f.Name == "event_id":
+			ids = append(ids, f)
+		default:
+			rest = append(rest, f)
+		}
+	}
+	return append(ids, rest...)
+}()
+
 // eventDetail shows one event in full: the drawer's content for htmx, a
 // page of its own otherwise.
 func (s *Server) eventDetail(c echo.Context) error {
-	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
-	if err != nil || id < 1 {
-		return model.Errorf(model.EINVALID, "event id must be a positive integer")
+	id, err := pathID(c, "event")
+	if err != nil {
+		return err
 	}
 	ctx := c.Request().Context()
 	e, err := s.store.EventByID(ctx, id, model.VisibilityFor(principal(c).User))
@@ -411,23 +427,16 @@ func (s *Server) eventDetail(c echo.Context) error {
 	case model.CategorySystem:
 		section = "/system"
 	}
-	for _, f := range [][2]string{
-		{"Sequence id", strconv.FormatInt(e.ID, 10)}, {"Event id", e.EventID},
-		{"Time", e.Time.Format("2006-01-02T15:04:05.999999999Z07:00")},
-		{"Received", e.ReceivedAt.UTC().Format("2006-01-02T15:04:05.999999999Z07:00")},
-		{"Source", e.Source}, {"Category", e.Category}, {"Type", e.Type}, {"Outcome", e.Outcome},
-		{"Severity", e.Severity}, {"Actor type", e.Actor.Type}, {"Actor id", e.Actor.ID},
-		{"Actor DN", e.Actor.DN}, {"Actor IP", e.Actor.IP}, {"Entity type", e.Entity.Type},
-		{"Entity id", e.Entity.ID}, {"Certificate serial", e.Certificate.Serial},
-		{"Certificate fingerprint", e.Certificate.Fingerprint}, {"Certificate subject", e.Certificate.Subject},
-		{"Agent", e.AgentID}, {"Host", e.Host}, {"App", e.App}, {"Process", e.Process},
-		{"Command", e.Command}, {"Policy", e.Policy}, {"Tenant", e.Tenant}, {"Message", model.ValidUTF8(e.Message)},
-	} {
-		if f[1] == "" {
+	for _, f := range detailFields {
+		val := f.Text(&e)
+		if val == "" {
 			continue
 		}
-		df := detailField{Label: f[0], Value: f[1]}
-		if f[0] == "Source" {
+		if f.Name == "message" {
+			val = model.ValidUTF8(val)
+		}
+		df := detailField{Label: f.Label, Value: val}
+		if f.Name == "source" {
 			df.Href = section + "?" + url.Values{"source": {e.Source}}.Encode()
 		}
 		v.Fields = append(v.Fields, df)

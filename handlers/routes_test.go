@@ -179,3 +179,24 @@ func TestAPIDocCoversEveryRoute(t *testing.T) {
 		t.Fatalf("only %d routes found", len(seen))
 	}
 }
+
+// TestBadPathIDs: every route with an :id refuses one that is not a
+// positive integer with 400, naming what the id is of.
+func TestBadPathIDs(t *testing.T) {
+	env := newConsoleEnv(t, Config{})
+	admin := env.session("admin")
+	for _, tc := range []struct{ name, method, path, want string }{
+		{"Event", "GET", "/api/v1/events/x", "event id must be a positive integer"},
+		{"EventZero", "GET", "/api/v1/events/0", "event id must be a positive integer"},
+		{"Proof", "GET", "/api/v1/events/-1/proof", "event id must be a positive integer"},
+		{"Detail", "GET", "/events/1.5", "event id must be a positive integer"},
+		{"RevokeToken", "POST", "/settings/tokens/x/revoke", "token id must be a positive integer"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := env.do(tc.method, tc.path, admin, "", nil)
+			if body := readBody(t, resp); resp.StatusCode != 400 || !strings.Contains(body, tc.want) {
+				t.Errorf("%d %s, want 400 %q", resp.StatusCode, body, tc.want)
+			}
+		})
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"vigil/ingest"
 	"vigil/model"
 	"vigil/store"
 )
@@ -99,7 +100,7 @@ func New(cfg Config, st *store.Store, log *slog.Logger, reg *prometheus.Registry
 		cfg.MaxBodyBytes = 16 << 20
 	}
 	if cfg.MaxBatchEvents <= 0 {
-		cfg.MaxBatchEvents = defaultMaxBatchEvents
+		cfg.MaxBatchEvents = ingest.DefaultMaxBatchEvents
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

@@ -172,9 +172,9 @@ func (s *Server) createToken(c echo.Context) error {
 }
 
 func (s *Server) revokeToken(c echo.Context) error {
-	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
-	if err != nil || id < 1 {
-		return s.settingsChanged(c, model.Errorf(model.EINVALID, "token id must be a positive integer"), "")
+	id, err := pathID(c, "token")
+	if err != nil {
+		return s.settingsChanged(c, err, "")
 	}
 	_, err = s.store.RevokeToken(c.Request().Context(), id, func(t model.Token) ([]model.Event, error) {
 		return s.consoleChange(c, "TOKEN_REVOKED", tokenEntity(t.ID),

@@ -3,6 +3,7 @@ package ingest
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -290,15 +291,17 @@ func mapBase(b *syslog.Base, e *model.Event, det *details) {
 	}
 }
 
-// sdFields maps structured-data parameter names to event fields (SPEC §3).
-var sdFields = map[string]string{
-	"event_id": "event_id", "category": "category", "type": "type", "outcome": "outcome",
-	"user": "actor.id", "actor_type": "actor.type", "dn": "actor.dn", "ip": "actor.ip",
-	"entity_type": "entity.type", "entity_id": "entity.id",
-	"cert_serial": "certificate.serial", "cert_fingerprint": "certificate.fingerprint",
-	"cert_subject": "certificate.subject", "agent_id": "agent_id", "tenant": "tenant",
-	"policy": "policy", "command": "command",
-}
+// sdFields maps structured-data parameter names to the event fields they
+// set (SPEC §3), from model.EventFields.
+var sdFields = func() map[string]func(*model.Event) *string {
+	m := map[string]func(*model.Event) *string{}
+	for _, f := range model.EventFields {
+		if f.SD != "" {
+			m[f.SD] = f.Ref
+		}
+	}
+	return m
+}()
 
 // mapSD sets the event fields named by SD params of any SD-ID. SD-IDs are
 // visited in sorted order so that a name given twice maps the same way on
@@ -307,13 +310,13 @@ func mapSD(sd map[string]map[string]string, e *model.Event) {
 	var buf [8]string
 	for _, id := range sortedKeys(sd, buf[:0]) {
 		for name, v := range sd[id] {
-			if f, ok := sdFields[name]; ok && v != "" {
-				*eventField(e, f) = v
+			if ref, ok := sdFields[name]; ok && v != "" {
+				*ref(e) = v
 			}
 		}
 	}
 	if e.Actor.ID != "" && e.Actor.Type == "" {
-		e.Actor.Type = "USER"
+		e.Actor.Type = model.ActorUser
 	}
 }
 
@@ -324,56 +327,6 @@ func sortedKeys[V any](m map[string]V, buf []string) []string {
 	}
 	slices.Sort(buf)
 	return buf
-}
-
-// eventField returns the string field of e named as in Normalize's errors,
-// or nil.
-func eventField(e *model.Event, name string) *string {
-	switch name {
-	case "event_id":
-		return &e.EventID
-	case "category":
-		return &e.Category
-	case "type":
-		return &e.Type
-	case "outcome":
-		return &e.Outcome
-	case "severity":
-		return &e.Severity
-	case "actor.type":
-		return &e.Actor.Type
-	case "actor.id":
-		return &e.Actor.ID
-	case "actor.dn":
-		return &e.Actor.DN
-	case "actor.ip":
-		return &e.Actor.IP
-	case "entity.type":
-		return &e.Entity.Type
-	case "entity.id":
-		return &e.Entity.ID
-	case "certificate.serial":
-		return &e.Certificate.Serial
-	case "certificate.fingerprint":
-		return &e.Certificate.Fingerprint
-	case "certificate.subject":
-		return &e.Certificate.Subject
-	case "agent_id":
-		return &e.AgentID
-	case "host":
-		return &e.Host
-	case "app":
-		return &e.App
-	case "process":
-		return &e.Process
-	case "command":
-		return &e.Command
-	case "policy":
-		return &e.Policy
-	case "tenant":
-		return &e.Tenant
-	}
-	return nil
 }
 
 // maxFixes bounds the fields finish moves aside before giving up.
@@ -391,8 +344,11 @@ func (d *Decoder) finish(e model.Event, det details, frame []byte, now time.Time
 		if err == nil {
 			return out
 		}
-		field, _, _ := strings.Cut(err.Error(), ":")
-		switch field {
+		var fe *model.FieldError
+		if !errors.As(err, &fe) {
+			return d.unparsed(e.Source, det, frame, err.Error(), now)
+		}
+		switch fe.Field {
 		case "time":
 			det.RawTime = e.Time.Format(time.RFC3339Nano)
 			e.Time = time.Time{}
@@ -402,14 +358,15 @@ func (d *Decoder) finish(e model.Event, det details, frame []byte, now time.Time
 		case "details":
 			det.SD, det.Invalid, det.Omitted = nil, nil, "structured data too large to keep"
 		default:
-			p := eventField(&e, field)
-			if p == nil || *p == "" {
+			f, _ := model.EventFieldNamed(fe.Field)
+			if f.Ref == nil || *f.Ref(&e) == "" {
 				return d.unparsed(e.Source, det, frame, err.Error(), now)
 			}
 			if det.Invalid == nil {
 				det.Invalid = map[string]string{}
 			}
-			det.Invalid[field] = cutUTF8(*p, model.MaxFieldLen)
+			p := f.Ref(&e)
+			det.Invalid[fe.Field] = cutUTF8(*p, model.MaxFieldLen)
 			*p = ""
 		}
 	}

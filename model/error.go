@@ -62,3 +62,19 @@ func ErrorMessage(err error) string {
 	}
 	return "internal error"
 }
+
+// FieldError is a refused value of one event field, safe to show to the
+// sender: Field names it as in the JSON and in EventFields ("actor.ip"),
+// Reason says why. Intake that can salvage an event (syslog) finds the
+// field here, never in the error's text.
+type FieldError struct {
+	Field  string
+	Reason string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Reason }
+
+// fieldErrorf returns a *FieldError of field with a formatted reason.
+func fieldErrorf(field, format string, args ...any) *FieldError {
+	return &FieldError{Field: field, Reason: fmt.Sprintf(format, args...)}
+}

@@ -39,7 +39,7 @@ var severityAliases = map[string]string{
 }
 
 // ActorTypes lists the accepted actor types.
-var ActorTypes = []string{"USER", "SYSTEM", "AGENT"}
+var ActorTypes = []string{ActorUser, ActorSystem, ActorAgent}
 
 // Sources of events.
 const (
@@ -227,11 +227,11 @@ func DecodeEvent(data []byte, now time.Time) (Event, error) {
 	}
 	if d := bytes.TrimSpace(w.Details); len(d) > 0 && string(d) != "null" {
 		if d[0] != '{' {
-			return Event{}, fmt.Errorf("details: must be a JSON object")
+			return Event{}, fieldErrorf("details", "must be a JSON object")
 		}
 		var buf bytes.Buffer
 		if err := json.Compact(&buf, d); err != nil {
-			return Event{}, fmt.Errorf("details: %v", err)
+			return Event{}, fieldErrorf("details", "%v", err)
 		}
 		e.Details = buf.Bytes()
 	}
@@ -247,27 +247,28 @@ func parseEventTime(raw json.RawMessage) (time.Time, error) {
 	if raw[0] == '"' {
 		var s string
 		if err := json.Unmarshal(raw, &s); err != nil {
-			return time.Time{}, fmt.Errorf("time: %v", err)
+			return time.Time{}, fieldErrorf("time", "%v", err)
 		}
 		t, err := time.Parse(time.RFC3339Nano, s)
 		if err != nil {
-			return time.Time{}, fmt.Errorf("time: %q is not RFC3339 (e.g. 2026-01-02T15:04:05.123+01:00)", s)
+			return time.Time{}, fieldErrorf("time", "%q is not RFC3339 (e.g. 2026-01-02T15:04:05.123+01:00)", s)
 		}
 		return t, nil
 	}
 	ms, err := strconv.ParseInt(string(raw), 10, 64)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("time: must be an RFC3339 string or integer epoch milliseconds")
+		return time.Time{}, fieldErrorf("time", "must be an RFC3339 string or integer epoch milliseconds")
 	}
 	if ms < minEventTime.UnixMilli() || ms > maxEventTime.UnixMilli() {
-		return time.Time{}, fmt.Errorf("time: %d ms is out of range", ms)
+		return time.Time{}, fieldErrorf("time", "%d ms is out of range", ms)
 	}
 	return time.UnixMilli(ms).UTC(), nil
 }
 
 // Normalize fills defaults, canonicalizes enumerations and checks every
 // field. now is the receive time, used when the event has no time of its own.
-// The error text names the field and is safe to show to the sender.
+// A refused value is a *FieldError naming the field, safe to show to the
+// sender.
 //
 // It is where the reserved category is enforced, once for every intake:
 // SYSTEM is Vigil's own console activity, so only an event of source
@@ -281,14 +282,14 @@ func (e *Event) Normalize(now time.Time) error {
 		e.Time = e.ReceivedAt
 	}
 	if e.Time.Before(minEventTime) || !e.Time.Before(maxEventTime) {
-		return fmt.Errorf("time: %s is out of range", e.Time.Format(time.RFC3339))
+		return fieldErrorf("time", "%s is out of range", e.Time.Format(time.RFC3339))
 	}
 	var err error
 	if e.Category, err = oneOf("category", e.Category, CategoryUsage, Categories, strings.ToUpper); err != nil {
 		return err
 	}
 	if e.Category == CategorySystem && e.Source != SourceInternal {
-		return fmt.Errorf("category: SYSTEM is reserved for Vigil's own activity; send USAGE, AUTH, ACCESS_CONTROL or AUDIT_LOG")
+		return fieldErrorf("category", "SYSTEM is reserved for Vigil's own activity; send USAGE, AUTH, ACCESS_CONTROL or AUDIT_LOG")
 	}
 	if e.Outcome, err = oneOf("outcome", e.Outcome, "INFO", Outcomes, strings.ToUpper); err != nil {
 		return err
@@ -307,45 +308,40 @@ func (e *Event) Normalize(now time.Time) error {
 	}
 	if e.Actor.IP != "" {
 		if _, perr := netip.ParseAddr(e.Actor.IP); perr != nil {
-			return fmt.Errorf("actor.ip: %q is not an IP address", e.Actor.IP)
+			return fieldErrorf("actor.ip", "%q is not an IP address", e.Actor.IP)
 		}
 	}
 	if e.Type == "" {
 		e.Type = "EVENT"
 	}
 	if !isName(e.Type, 64) {
-		return fmt.Errorf("type: %q must be 1-64 letters, digits or _ . : -", e.Type)
+		return fieldErrorf("type", "%q must be 1-64 letters, digits or _ . : -", e.Type)
 	}
 	if e.Entity.Type != "" {
 		e.Entity.Type = strings.ToUpper(e.Entity.Type)
 		if !isName(e.Entity.Type, 32) {
-			return fmt.Errorf("entity.type: %q must be 1-32 letters, digits or _ . : -", e.Entity.Type)
+			return fieldErrorf("entity.type", "%q must be 1-32 letters, digits or _ . : -", e.Entity.Type)
 		}
 	}
 	if fp := e.Certificate.Fingerprint; fp != "" {
 		fp = strings.ToLower(strings.ReplaceAll(fp, ":", ""))
 		if len(fp) != 64 || strings.Trim(fp, "0123456789abcdef") != "" {
-			return fmt.Errorf("certificate.fingerprint: must be a SHA-256 hex digest (64 hex digits)")
+			return fieldErrorf("certificate.fingerprint", "must be a SHA-256 hex digest (64 hex digits)")
 		}
 		e.Certificate.Fingerprint = fp
 	}
 	if len(e.EventID) > MaxEventIDLen {
-		return fmt.Errorf("event_id: longer than %d characters", MaxEventIDLen)
+		return fieldErrorf("event_id", "longer than %d characters", MaxEventIDLen)
 	}
 	if len(e.Message) > MaxMessageLen {
-		return fmt.Errorf("message: longer than %d bytes", MaxMessageLen)
+		return fieldErrorf("message", "longer than %d bytes", MaxMessageLen)
 	}
 	if len(e.Details) > MaxDetailsLen {
-		return fmt.Errorf("details: longer than %d bytes", MaxDetailsLen)
+		return fieldErrorf("details", "longer than %d bytes", MaxDetailsLen)
 	}
-	for _, f := range []struct{ name, v string }{
-		{"actor.id", e.Actor.ID}, {"actor.dn", e.Actor.DN}, {"entity.id", e.Entity.ID},
-		{"certificate.serial", e.Certificate.Serial}, {"certificate.subject", e.Certificate.Subject},
-		{"agent_id", e.AgentID}, {"host", e.Host}, {"app", e.App}, {"process", e.Process},
-		{"command", e.Command}, {"policy", e.Policy}, {"tenant", e.Tenant},
-	} {
-		if len(f.v) > MaxFieldLen {
-			return fmt.Errorf("%s: longer than %d bytes", f.name, MaxFieldLen)
+	for _, f := range freeTextFields {
+		if len(*f.Ref(e)) > MaxFieldLen {
+			return fieldErrorf(f.Name, "longer than %d bytes", MaxFieldLen)
 		}
 	}
 	return nil
@@ -363,7 +359,7 @@ func oneOf(field, v, def string, allowed []string, norm func(string) string) (st
 			return v, nil
 		}
 	}
-	return "", fmt.Errorf("%s: %q is not one of %s", field, v, strings.Join(allowed, ", "))
+	return "", fieldErrorf(field, "%q is not one of %s", v, strings.Join(allowed, ", "))
 }
 
 // isName reports whether s is 1..max characters of letters, digits and _.:-.

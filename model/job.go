@@ -3,6 +3,7 @@ package model
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/url"
 	"slices"
 	"strconv"
@@ -307,3 +308,42 @@ func compactObject(field string, raw json.RawMessage) (json.RawMessage, error) {
 }
 
 func upper(s string) string { return strings.ToUpper(strings.TrimSpace(s)) }
+
+// JobEntity returns the entity of job id in events and alerts.
+func JobEntity(id int64) Entity { return Entity{Type: "JOB", ID: strconv.FormatInt(id, 10)} }
+
+// NewJobEvent returns the audit event of job j's transition to status by actor.
+func NewJobEvent(now time.Time, j Job, status string, actor Actor, cert Certificate, extra map[string]any) (Event, error) {
+	outcome := "SUCCESS"
+	if status == JobFailed {
+		outcome = "FAILURE"
+	}
+	details := map[string]any{"job_id": j.ID, "job_type": j.Type, "name": j.Name, "status": status}
+	for k, v := range map[string]any{"certificate_id": j.CertificateID, "endpoint_id": j.EndpointID} {
+		if v != int64(0) {
+			details[k] = v
+		}
+	}
+	for k, v := range map[string]string{"ca_id": j.CAID, "agent_id": j.AgentID, "error": j.Error,
+		"issued_certificate_id": j.IssuedCertificateID, "ca_request_id": j.CARequestID} {
+		if v != "" {
+			details[k] = v
+		}
+	}
+	if j.DurationMS != nil {
+		details["duration_ms"] = *j.DurationMS
+	}
+	for k, v := range extra {
+		details[k] = v
+	}
+	verb := map[string]string{JobQueued: "queued", JobRunning: "started", JobSuccess: "completed", JobFailed: "failed"}[status]
+	msg := fmt.Sprintf("%s job %d (%s) %s by %s %s", j.Type, j.ID, j.Name, verb, strings.ToLower(actor.Type), actor.ID)
+	if j.Error != "" {
+		msg += ": " + j.Error
+	}
+	e, err := NewAuditEvent(now, j.Action(status), outcome, actor, JobEntity(j.ID), msg, details)
+	if cert.ID != 0 {
+		e.Certificate = CertRef{Serial: cert.Serial, Fingerprint: cert.Fingerprint, Subject: cert.Subject}
+	}
+	return e, err
+}

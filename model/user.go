@@ -164,5 +164,5 @@ func (v Visibility) MaySee(e Event) bool {
 		return true
 	}
 	return e.Category == CategorySystem && v.OwnSystem != "" &&
-		(e.Actor.Type == "SYSTEM" || e.Actor.ID == v.OwnSystem)
+		(e.Actor.Type == ActorSystem || e.Actor.ID == v.OwnSystem)
 }

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -40,10 +39,8 @@ func (s *Store) CheckRollback(ctx context.Context, publicKey string) error {
 		return nil
 	}
 	s.log.Error("DATABASE DOES NOT EXTEND ITS LATEST CHECKPOINT", "err", problem)
-	e := model.Event{Category: model.CategorySystem, Type: "E_ROLLBACK_DETECTED", Outcome: "FAILURE", Severity: "crit",
-		Source: model.SourceInternal, Actor: model.Actor{Type: "SYSTEM", ID: "vigil"},
-		Message: "The database does not extend its latest checkpoint: " + problem.Error()}
-	if err := e.Normalize(time.Now()); err == nil {
+	e, err := model.NewSystemEvent(time.Now(), "E_ROLLBACK_DETECTED", "FAILURE", "crit", "The database does not extend its latest checkpoint: "+problem.Error(), nil)
+	if err == nil {
 		if _, err := s.AppendEvents(ctx, []model.Event{e}); err != nil {
 			s.log.Error("recording rollback", "err", err)
 		}
@@ -56,14 +53,12 @@ func (s *Store) CheckRollback(ctx context.Context, publicKey string) error {
 // whether it is new (for the webhook).
 func (s *Store) RecordOutage(ctx context.Context, o Outage) (model.Alert, bool, error) {
 	took := o.Until.Sub(o.Since).Round(time.Second)
-	d, _ := json.Marshal(map[string]any{
+	details := map[string]any{
 		"since": o.Since.UTC().Format(time.RFC3339Nano), "until": o.Until.UTC().Format(time.RFC3339Nano),
 		"failed_batches": o.FailedBatches, "error": o.Err,
-	})
-	e := model.Event{Category: model.CategorySystem, Type: "E_STORAGE_UNAVAILABLE", Outcome: "FAILURE", Severity: "err",
-		Source: model.SourceInternal, Actor: model.Actor{Type: "SYSTEM", ID: "vigil"},
-		Message: fmt.Sprintf("Events could not be written for %s: %s", took, o.Err), Details: d}
-	if err := e.Normalize(time.Now()); err == nil {
+	}
+	e, err := model.NewSystemEvent(time.Now(), "E_STORAGE_UNAVAILABLE", "FAILURE", "err", fmt.Sprintf("Events could not be written for %s: %s", took, o.Err), details)
+	if err == nil {
 		if _, err = s.AppendEvents(ctx, []model.Event{e}); err != nil {
 			s.log.Error("recording storage outage", "err", err)
 		}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"vigil/model"
@@ -42,10 +41,6 @@ func scanJob(sc scanner) (model.Job, error) {
 	}
 	j.Error, j.IssuedCertificateID, j.CARequestID, j.Key = jerr.String, issued.String, careq.String, key.String
 	return j, nil
-}
-
-func jobEntity(id int64) model.Entity {
-	return model.Entity{Type: "JOB", ID: strconv.FormatInt(id, 10)}
 }
 
 // CreateJob stores a new job and records its creation (RENEWAL_INITIATED
@@ -128,7 +123,7 @@ func (s *Store) CreateJob(ctx context.Context, j model.Job) (model.Job, bool, er
 		}
 		j.ID, _ = res.LastInsertId()
 		created = true
-		e, err := jobEvent(now, j, j.Status, j.TriggeredBy, cert, nil)
+		e, err := model.NewJobEvent(now, j, j.Status, j.TriggeredBy, cert, nil)
 		return []model.Event{e}, err
 	})
 	return j, created, err
@@ -139,42 +134,6 @@ func nullID(id int64) any {
 		return nil
 	}
 	return id
-}
-
-// jobEvent is the audit event of job j's transition to status by actor.
-func jobEvent(now time.Time, j model.Job, status string, actor model.Actor, cert model.Certificate, extra map[string]any) (model.Event, error) {
-	outcome := "SUCCESS"
-	if status == model.JobFailed {
-		outcome = "FAILURE"
-	}
-	details := map[string]any{"job_id": j.ID, "job_type": j.Type, "name": j.Name, "status": status}
-	for k, v := range map[string]any{"certificate_id": j.CertificateID, "endpoint_id": j.EndpointID} {
-		if v != int64(0) {
-			details[k] = v
-		}
-	}
-	for k, v := range map[string]string{"ca_id": j.CAID, "agent_id": j.AgentID, "error": j.Error,
-		"issued_certificate_id": j.IssuedCertificateID, "ca_request_id": j.CARequestID} {
-		if v != "" {
-			details[k] = v
-		}
-	}
-	if j.DurationMS != nil {
-		details["duration_ms"] = *j.DurationMS
-	}
-	for k, v := range extra {
-		details[k] = v
-	}
-	verb := map[string]string{model.JobQueued: "queued", model.JobRunning: "started", model.JobSuccess: "completed", model.JobFailed: "failed"}[status]
-	msg := fmt.Sprintf("%s job %d (%s) %s by %s %s", j.Type, j.ID, j.Name, verb, strings.ToLower(actor.Type), actor.ID)
-	if j.Error != "" {
-		msg += ": " + j.Error
-	}
-	e, err := model.NewAuditEvent(now, j.Action(status), outcome, actor, jobEntity(j.ID), msg, details)
-	if cert.ID != 0 {
-		e.Certificate = model.CertRef{Serial: cert.Serial, Fingerprint: cert.Fingerprint, Subject: cert.Subject}
-	}
-	return e, err
 }
 
 // JobByID returns job id.
@@ -273,7 +232,7 @@ func (s *Store) ClaimJob(ctx context.Context, call model.AgentCall) (model.Job, 
 		if n, _ := res.RowsAffected(); n != 1 {
 			return nil, fmt.Errorf("store: claim job %d: not QUEUED any more", j.ID)
 		}
-		if _, err := resolveEntityAlertsTx(tx, jobEntity(j.ID), []string{model.AlertJobUnclaimed}, now); err != nil {
+		if _, err := resolveEntityAlertsTx(tx, model.JobEntity(j.ID), []string{model.AlertJobUnclaimed}, now); err != nil {
 			return nil, err
 		}
 		t := now.UTC()
@@ -282,7 +241,7 @@ func (s *Store) ClaimJob(ctx context.Context, call model.AgentCall) (model.Job, 
 		if err != nil {
 			return nil, err
 		}
-		e, err := jobEvent(now, j, model.JobRunning, call.Actor(), cert, call.Details())
+		e, err := model.NewJobEvent(now, j, model.JobRunning, call.Actor(), cert, call.Details())
 		return []model.Event{e}, err
 	})
 	return j, err
@@ -368,7 +327,7 @@ func (s *Store) FinishJob(ctx context.Context, id int64, call model.AgentCall, r
 			nullStr(string(j.Output)), nullStr(j.Error), nullStr(issuedID), nullStr(r.CARequestID), id); err != nil {
 			return nil, fmt.Errorf("store: finish job: %w", err)
 		}
-		if _, err := resolveEntityAlertsTx(tx, jobEntity(id), []string{model.AlertJobStuck}, now); err != nil {
+		if _, err := resolveEntityAlertsTx(tx, model.JobEntity(id), []string{model.AlertJobStuck}, now); err != nil {
 			return nil, err
 		}
 		cert, err := certOfJobTx(tx, j)
@@ -397,7 +356,7 @@ func (s *Store) FinishJob(ctx context.Context, id int64, call model.AgentCall, r
 					Severity: model.SeverityError, Type: model.AlertRenewalFailed,
 					Title:   fmt.Sprintf("Renewal of %s failed", cert.Label()),
 					Message: fmt.Sprintf("Renewal job %d for certificate %d (%s, expires %s) failed on agent %s: %s", id, cert.ID, cert.Label(), cert.NotAfter.Format(time.RFC3339), agentID, r.Error),
-					Entity:  jobEntity(id), Key: fmt.Sprintf("RENEWAL_FAILED:job:%d", id),
+					Entity:  model.JobEntity(id), Key: fmt.Sprintf("RENEWAL_FAILED:job:%d", id),
 				}, now)
 				if err != nil {
 					return nil, err
@@ -407,7 +366,7 @@ func (s *Store) FinishJob(ctx context.Context, id int64, call model.AgentCall, r
 				}
 			}
 		}
-		e, err := jobEvent(now, j, j.Status, actor, cert, extra)
+		e, err := model.NewJobEvent(now, j, j.Status, actor, cert, extra)
 		if err != nil {
 			return nil, err
 		}

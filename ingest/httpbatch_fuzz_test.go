@@ -1,4 +1,4 @@
-package handlers
+package ingest
 
 import (
 	"bytes"
@@ -15,7 +15,7 @@ import (
 // body over the cap is one with more items under a larger cap, and reading
 // one byte at a time gives the same answer as reading at once.
 //
-//	go test -tags sqlite_fts5 -run '^$' -fuzz FuzzDecodeBatch -fuzztime 30s ./handlers
+//	go test -tags sqlite_fts5 -run '^$' -fuzz FuzzDecodeBatch -fuzztime 30s ./ingest
 func FuzzDecodeBatch(f *testing.F) {
 	f.Add([]byte(`{"type":"CERT_USED","message":"one"}`), false, uint8(10))
 	f.Add([]byte(`[{"message":"a"},{"message":"b"},{"message":"c"}]`), false, uint8(2))
@@ -27,13 +27,13 @@ func FuzzDecodeBatch(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte, ndjson bool, max uint8) {
 		m := int(max%32) + 1
 		now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
-		events, items, err := decodeBatch(bytes.NewReader(body), ndjson, m, now)
-		if err != nil && !errors.Is(err, errTooManyEvents) {
+		events, items, err := DecodeBatch(bytes.NewReader(body), ndjson, m, now)
+		if err != nil && !errors.Is(err, ErrTooManyEvents) {
 			t.Fatalf("error %v", err)
 		}
-		if errors.Is(err, errTooManyEvents) {
+		if errors.Is(err, ErrTooManyEvents) {
 			// The same body under a larger cap has more items than m.
-			ev, it, err := decodeBatch(bytes.NewReader(body), ndjson, len(body)+1, now)
+			ev, it, err := DecodeBatch(bytes.NewReader(body), ndjson, len(body)+1, now)
 			if err != nil || len(ev)+len(it) <= m {
 				t.Fatalf("over the cap of %d, yet under no cap %d events, %d items, %v", m, len(ev), len(it), err)
 			}
@@ -55,7 +55,7 @@ func FuzzDecodeBatch(f *testing.F) {
 				}
 			}
 		}
-		ev1, it1, err1 := decodeBatch(iotest.OneByteReader(bytes.NewReader(body)), ndjson, m, now)
+		ev1, it1, err1 := DecodeBatch(iotest.OneByteReader(bytes.NewReader(body)), ndjson, m, now)
 		if !errors.Is(err1, err) || len(ev1) != len(events) || !reflect.DeepEqual(it1, items) {
 			t.Fatalf("one byte at a time: %d events, %+v, %v; at once: %d events, %+v, %v",
 				len(ev1), it1, err1, len(events), items, err)

@@ -1,4 +1,4 @@
-package handlers
+package ingest
 
 import (
 	"bufio"
@@ -12,21 +12,22 @@ import (
 	"vigil/model"
 )
 
-// defaultMaxBatchEvents is the default cap on the events of one request.
-const defaultMaxBatchEvents = 10_000
+// DefaultMaxBatchEvents is the default cap on the events of one HTTP
+// request.
+const DefaultMaxBatchEvents = 10_000
 
-// errTooManyEvents reports a body holding more events than the cap.
-var errTooManyEvents = errors.New("too many events")
+// ErrTooManyEvents reports a body holding more events than the cap.
+var ErrTooManyEvents = errors.New("too many events")
 
-// decodeBatch reads a body of events from r and decodes each item as it
-// arrives: NDJSON line by line, otherwise a JSON array or a stream of JSON
+// DecodeBatch reads the body of an HTTP request of events from r and
+// decodes each item as it arrives: NDJSON line by line, otherwise a JSON array or a stream of JSON
 // objects (one object is a stream of one). It stops reading at the first
-// item past maxEvents and returns errTooManyEvents, so what it holds is
+// item past maxEvents and returns ErrTooManyEvents, so what it holds is
 // bounded by the cap, not by the body. An error reading r is returned as
 // it is. An item that is not a valid event is reported in items and the
 // rest is still read, up to a JSON syntax error that makes the rest
 // unreadable.
-func decodeBatch(r io.Reader, ndjson bool, maxEvents int, now time.Time) ([]model.Event, []model.ItemError, error) {
+func DecodeBatch(r io.Reader, ndjson bool, maxEvents int, now time.Time) ([]model.Event, []model.ItemError, error) {
 	er := &errReader{r: r}
 	b := &batch{max: maxEvents, now: now}
 	var err error
@@ -56,7 +57,7 @@ type batch struct {
 // add decodes the next item, or refuses it when the cap is reached.
 func (b *batch) add(raw []byte) error {
 	if b.n == b.max {
-		return errTooManyEvents
+		return ErrTooManyEvents
 	}
 	if e, bad := decodeItem(b.n, raw, b.now); bad != nil {
 		b.items = append(b.items, *bad)

@@ -39,11 +39,6 @@ import (
 // version is stamped at build time with -ldflags "-X main.version=…".
 var version = "dev"
 
-// schemaFS holds the base schema and the numbered migrations.
-//
-//go:embed schema.sql migrations
-var schemaFS embed.FS
-
 // uiFS holds the console's templates (views/) and assets (static/, with
 // static/vendor/ filled by make from package-lock.json).
 //
@@ -703,11 +698,7 @@ func openStore(ctx context.Context, dataDir string, opts store.Options) (*store.
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
-	schema, err := fs.Sub(schemaFS, ".")
-	if err != nil {
-		return nil, err
-	}
-	return store.Open(ctx, filepath.Join(dataDir, "vigil.db"), schema, opts)
+	return store.Open(ctx, filepath.Join(dataDir, "vigil.db"), opts)
 }
 
 // checkpointKeyFile is the Ed25519 key that signs checkpoints, in the data

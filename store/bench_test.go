@@ -116,7 +116,7 @@ func BenchmarkQueries(b *testing.B) {
 
 func benchQueries(b *testing.B, rows int) {
 	dir := b.TempDir()
-	s, err := Open(context.Background(), filepath.Join(dir, "vigil.db"), os.DirFS(".."), Options{})
+	s, err := Open(context.Background(), filepath.Join(dir, "vigil.db"), Options{})
 	if err != nil {
 		b.Fatal(err)
 	}

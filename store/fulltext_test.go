@@ -21,7 +21,7 @@ func TestFullTextIndexRebuilds(t *testing.T) {
 	dbPath := filepath.Join(dir, "vigil.db")
 	open := func() *Store {
 		t.Helper()
-		s, err := Open(ctx, dbPath, os.DirFS(".."), Options{})
+		s, err := Open(ctx, dbPath, Options{})
 		if err != nil {
 			t.Fatal(err)
 		}

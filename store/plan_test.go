@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -38,7 +37,7 @@ func checkQueryPlans(t *testing.T, staleStats bool) {
 	}
 	path := filepath.Join(t.TempDir(), "vigil.db")
 	open := func() *Store {
-		s, err := Open(ctx, path, os.DirFS(".."), Options{})
+		s, err := Open(ctx, path, Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -174,7 +173,7 @@ func TestPastTimeWindow(t *testing.T) {
 // and plan; a quick one is not.
 func TestSlowListingLogged(t *testing.T) {
 	var logs syncbuf.Buffer
-	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "vigil.db"), os.DirFS(".."),
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "vigil.db"),
 		Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)

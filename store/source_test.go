@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"net/url"
-	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -21,7 +20,7 @@ func TestSourceFilter(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "vigil.db")
 	open := func() *Store {
 		t.Helper()
-		s, err := Open(ctx, path, os.DirFS(".."), Options{})
+		s, err := Open(ctx, path, Options{})
 		if err != nil {
 			t.Fatal(err)
 		}

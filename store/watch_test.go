@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -24,7 +23,7 @@ func testCert(t *testing.T, cn string, sans []string, notAfter time.Time) model.
 func TestSightings(t *testing.T) {
 	ctx := context.Background()
 	sg := NewSightings()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "vigil.db"), os.DirFS(".."), Options{OnCommit: sg.Observe})
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "vigil.db"), Options{OnCommit: sg.Observe})
 	if err != nil {
 		t.Fatal(err)
 	}

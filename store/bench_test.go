@@ -196,7 +196,8 @@ func benchQueries(b *testing.B, rows int) {
 			for n := 0; n < b.N; n++ {
 				for i := 0; i < 200; i++ {
 					t := time.Now()
-					evs, _, err := s.FindEvents(ctx, f)
+					found, err := s.FindEvents(ctx, f)
+					evs := found.Events
 					if err != nil {
 						b.Fatal(err)
 					}

@@ -147,7 +147,8 @@ func TestPastTimeWindow(t *testing.T) {
 	f := model.EventFilter{From: from, To: to, Limit: 1000, Visibility: model.VisibilityFor(model.User{Role: model.RoleAdmin})}
 	var got []int64
 	for {
-		page, next, err := s.FindEvents(ctx, f)
+		found, err := s.FindEvents(ctx, f)
+		page, next := found.Events, found.Next
 		if err != nil {
 			t.Fatal(err)
 		}

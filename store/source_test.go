@@ -64,7 +64,8 @@ func TestSourceFilter(t *testing.T) {
 			f.Visibility, f.Limit = model.VisibilityFor(model.User{Role: model.RoleAdmin}), 1000
 			var got []int64
 			for {
-				page, next, err := s.FindEvents(ctx, f)
+				found, err := s.FindEvents(ctx, f)
+				page, next := found.Events, found.Next
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -135,7 +135,8 @@ func TestAlertReadAudited(t *testing.T) {
 		t.Errorf("%d unread", n)
 	}
 	admin := model.VisibilityFor(model.User{Role: model.RoleAdmin})
-	evs, _, _ := s.FindEvents(ctx, model.EventFilter{Categories: []string{model.CategoryAuditLog}, Limit: 10, Visibility: admin})
+	found, _ := s.FindEvents(ctx, model.EventFilter{Categories: []string{model.CategoryAuditLog}, Limit: 10, Visibility: admin})
+	evs := found.Events
 	if len(evs) != 2 || evs[0].Type != "ALERTS_READ" || evs[0].Actor.ID != "boss" || evs[1].Type != "ALERT_READ" || evs[1].Entity.ID != "2" {
 		t.Errorf("audit events %+v", evs)
 	}

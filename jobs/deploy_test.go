@@ -11,7 +11,6 @@ import (
 
 	"vigil/internal/testpki"
 	"vigil/model"
-	"vigil/store"
 )
 
 // TestDeployDialsOnlyAllowedNetworks runs deployment validation under
@@ -58,7 +57,7 @@ func TestDeployDialsOnlyAllowedNetworks(t *testing.T) {
 			}
 			s, err := New(Config{ExpiryDays: []int{30}, AgentOfflineAfter: time.Minute, JobStuckAfter: time.Hour,
 				DialTimeout: 5 * time.Second, EndpointNetworks: nets},
-				st, store.NewSightings(), nil, fixedClock{now}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+				st, nil, fixedClock{now}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 			if err != nil {
 				t.Fatal(err)
 			}

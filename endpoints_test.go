@@ -2,11 +2,9 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
 	"net"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,39 +12,6 @@ import (
 	"vigil/jobs"
 	"vigil/model"
 )
-
-// countingTLS is a TLS server on 127.0.0.1 that counts the connections it
-// accepts.
-type countingTLS struct {
-	port     int
-	accepted atomic.Int64
-}
-
-func startCountingTLS(t *testing.T, c testpki.Issued) *countingTLS {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	srv := &countingTLS{port: ln.Addr().(*net.TCPAddr).Port}
-	cfg := &tls.Config{Certificates: []tls.Certificate{c.TLS}}
-	go func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			srv.accepted.Add(1)
-			go func() {
-				defer conn.Close()
-				conn.SetDeadline(time.Now().Add(5 * time.Second))
-				_ = tls.Server(conn, cfg).Handshake()
-			}()
-		}
-	}()
-	return srv
-}
 
 // TestEndpointTargetsNeverLinkLocal registers endpoints at link-local and
 // cloud metadata addresses through the API: each is refused with 400
@@ -121,13 +86,13 @@ func TestEndpointNetworksAtCreationAndDial(t *testing.T) {
 	ops := r.tokens[model.RoleOperator]
 	ca := testpki.NewCA(t)
 	now := r.clock.Now()
-	ep := startCountingTLS(t, ca.Issue(t, "localhost", []string{"localhost"}, now.Add(-time.Hour), now.Add(90*day)))
-	status, body := r.call("POST", "/api/v1/endpoints", ops, "application/json", fmt.Sprintf(`{"host":"127.0.0.1","port":%d}`, ep.port))
+	ep := testpki.StartCountingTLS(t, ca.Issue(t, "localhost", []string{"localhost"}, now.Add(-time.Hour), now.Add(90*day)))
+	status, body := r.call("POST", "/api/v1/endpoints", ops, "application/json", fmt.Sprintf(`{"host":"127.0.0.1","port":%d}`, ep.Port))
 	if status != 400 || !strings.Contains(string(body), "address 127.0.0.1 not allowed by --endpoint-networks (10.0.0.0/8)") {
 		t.Fatalf("127.0.0.1 under 10.0.0.0/8: %d %s", status, body)
 	}
 	var named model.Endpoint
-	r.must(201, "POST", "/api/v1/endpoints", ops, fmt.Sprintf(`{"host":"localhost","port":%d}`, ep.port), &named)
+	r.must(201, "POST", "/api/v1/endpoints", ops, fmt.Sprintf(`{"host":"localhost","port":%d}`, ep.Port), &named)
 	rep := r.run(jobs.CheckDeploy)
 	if !strings.Contains(rep.Summary, "1 failed") {
 		t.Errorf("deploy run: %s", rep.Summary)
@@ -144,7 +109,7 @@ func TestEndpointNetworksAtCreationAndDial(t *testing.T) {
 	if len(alerts) != 1 || !strings.Contains(alerts[0].Message, want) {
 		t.Errorf("alerts %+v, want one saying %q", alerts, want)
 	}
-	if n := ep.accepted.Load(); n != 0 {
+	if n := ep.Accepted.Load(); n != 0 {
 		t.Errorf("the TLS server saw %d connections, want none", n)
 	}
 }

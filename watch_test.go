@@ -7,11 +7,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,9 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
-	"vigil/handlers"
 	"vigil/internal/fixture"
 	"vigil/internal/testpki"
 	"vigil/jobs"
@@ -47,15 +42,15 @@ func (c *testClock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// watchRig is the appliance wired as Run wires it, with a test clock, the
-// API on a real listener and a webhook receiver that fails its first
-// requests.
+// watchRig is the appliance as build wires it, with a test clock, the
+// HTTP listener on a free port, no syslog listeners or cron schedules, and
+// a webhook receiver that fails its first requests.
 type watchRig struct {
 	t      *testing.T
 	clock  *testClock
 	st     *store.Store
 	sched  *jobs.Scheduler
-	api    *httptest.Server
+	url    string            // of the HTTP listener
 	tokens map[string]string // by role, plus "agent" (agent-1's) and "read"
 	hook   *webhookReceiver
 }
@@ -96,45 +91,36 @@ func newWatchRig(t *testing.T, webhookFailures int) *watchRig {
 // newWatchRigNets is newWatchRig with --endpoint-networks set to nets.
 func newWatchRigNets(t *testing.T, webhookFailures int, nets model.EndpointNetworks) *watchRig {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	clock := &testClock{t: time.Now().UTC().Truncate(time.Second)}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	reg := prometheus.NewRegistry()
-	sightings := store.NewSightings()
-	st, err := openStore(ctx, t.TempDir(), store.Options{Registerer: reg, OnCommit: sightings.Observe, Now: clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
 	hook := &webhookReceiver{failFor: webhookFailures, alerts: map[int64]int{}}
 	hookSrv := httptest.NewServer(hook)
-	notifier, err := jobs.NewNotifier(hookSrv.URL, st, log, reg, jobs.NotifierOptions{Backoff: 5 * time.Millisecond, Attempts: 5})
+	cfg, err := parseServeConfig([]string{"--data", t.TempDir(), "--http", "127.0.0.1:0", "--syslog-udp", "", "--syslog-tcp", "",
+		"--cron-expiry", "", "--cron-agents", "", "--cron-jobs", "", "--cron-deploy", "", "--cron-checkpoint", "", "--cron-retention", "",
+		"--webhook-url", hookSrv.URL})
 	if err != nil {
 		t.Fatal(err)
 	}
-	sched, err := jobs.New(jobs.Config{
-		ExpiryDays: []int{30, 14, 7, 1}, AgentOfflineAfter: 10 * time.Minute, JobStuckAfter: time.Hour,
-		DialTimeout: 2 * time.Second, EndpointNetworks: nets,
-	}, st, sightings, notifier, clock, log, reg)
-	if err != nil {
-		t.Fatal(err)
+	clock := &testClock{t: time.Now().UTC().Truncate(time.Second)}
+	var url string
+	cfg.Clock, cfg.Listening = clock, func(name, addr string) {
+		if name == "http" {
+			url = "http://" + addr
+		}
 	}
-	srv, err := handlers.New(handlers.Config{Version: "test", UI: os.DirFS("."), Sightings: sightings,
-		AgentOfflineAfter: 10 * time.Minute, OnAlert: notifier.Notify, Now: clock.Now, EndpointNetworks: nets}, st, log, reg)
+	cfg.Webhook = jobs.NotifierOptions{Backoff: 5 * time.Millisecond, Attempts: 5}
+	cfg.Watch.DialTimeout, cfg.Watch.EndpointNetworks = 2*time.Second, nets
+	app, err := build(context.Background(), cfg, io.Discard)
 	if err != nil {
-		t.Fatal(err)
-	}
-	api := httptest.NewServer(srv.Handler())
-	if err := notifier.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		api.Close()
-		cancel()
-		notifier.Wait()
+		app.Close()
 		hookSrv.Close()
-		st.Close()
 	})
-	r := &watchRig{t: t, clock: clock, st: st, sched: sched, api: api, tokens: map[string]string{}, hook: hook}
+	if err := app.Start(); err != nil {
+		t.Fatal(err)
+	}
+	st := app.Store
+	r := &watchRig{t: t, clock: clock, st: st, sched: app.Scheduler, url: url, tokens: map[string]string{}, hook: hook}
 	for _, u := range []struct{ name, role, scope, key string }{
 		{"ops", model.RoleOperator, model.ScopeManage, model.RoleOperator},
 		{"boss", model.RoleAdmin, model.ScopeManage, model.RoleAdmin},
@@ -169,7 +155,7 @@ func (r *watchRig) agentToken(id string) string {
 // call makes an API request as token and returns the status and body.
 func (r *watchRig) call(method, path, token, contentType, body string) (int, []byte) {
 	r.t.Helper()
-	req, err := http.NewRequest(method, r.api.URL+path, strings.NewReader(body))
+	req, err := http.NewRequest(method, r.url+path, strings.NewReader(body))
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -769,7 +755,7 @@ func TestClaimConcurrency(t *testing.T) {
 			defer wg.Done()
 			<-ready
 			for {
-				req, _ := http.NewRequest("POST", r.api.URL+"/api/v1/jobs/claim", strings.NewReader(`{"agent_id":"`+agent+`"}`))
+				req, _ := http.NewRequest("POST", r.url+"/api/v1/jobs/claim", strings.NewReader(`{"agent_id":"`+agent+`"}`))
 				req.Header.Set("Authorization", "Bearer "+token)
 				resp, err := http.DefaultClient.Do(req)
 				if err != nil {

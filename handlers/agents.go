@@ -21,14 +21,9 @@ func (s *Server) listAgents(c echo.Context) error {
 	}{agents})
 }
 
-// agents returns every agent as of now, after storing the heartbeats
-// still held in memory.
+// agents returns every agent as of now.
 func (s *Server) agents(c echo.Context, now time.Time) ([]model.Agent, error) {
-	ctx := c.Request().Context()
-	if err := s.store.FlushSightings(ctx, s.cfg.Sightings); err != nil {
-		s.log.Warn("flushing heartbeats", "request_id", requestID(c), "err", err)
-	}
-	return s.store.ListAgents(ctx, now, s.cfg.AgentOfflineAfter)
+	return s.store.ListAgents(c.Request().Context(), now, s.cfg.AgentOfflineAfter)
 }
 
 // agentRow is an agent as the Agents page lists it.

@@ -19,8 +19,7 @@ import (
 // agentEnv is a test server whose heartbeats are collected as in serve.
 func agentEnv(t *testing.T) *testEnv {
 	t.Helper()
-	sg := store.NewSightings()
-	return newConsoleEnvWith(t, Config{Sightings: sg, AgentOfflineAfter: 10 * time.Minute}, store.Options{OnCommit: sg.Observe})
+	return newConsoleEnvWith(t, Config{AgentOfflineAfter: 10 * time.Minute}, store.Options{})
 }
 
 // agentToken creates, through the Settings form, an agent token of the

@@ -85,11 +85,7 @@ func (s *Server) listCertificates(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ctx := c.Request().Context()
-	if err := s.store.FlushSightings(ctx, s.cfg.Sightings); err != nil {
-		s.log.Warn("flushing certificate sightings", "request_id", requestID(c), "err", err)
-	}
-	certs, err := s.store.FindCertificates(ctx, f, s.now())
+	certs, err := s.store.FindCertificates(c.Request().Context(), f, s.now())
 	if err != nil {
 		return err
 	}
@@ -186,9 +182,6 @@ func (s *Server) showCertificates(c echo.Context, status int, data *pageData) er
 		return err
 	}
 	ctx := c.Request().Context()
-	if err := s.store.FlushSightings(ctx, s.cfg.Sightings); err != nil {
-		s.log.Warn("flushing certificate sightings", "request_id", requestID(c), "err", err)
-	}
 	now := s.now()
 	certs, err := s.store.FindCertificates(ctx, f, now)
 	if err != nil {

@@ -32,9 +32,8 @@ func newTestClock(t time.Time) *testClock { c := &testClock{}; c.Set(t); return 
 func newDashboardEnv(t *testing.T, cfg Config, now time.Time) (*testEnv, *testClock) {
 	t.Helper()
 	clock := newTestClock(now)
-	sightings := store.NewSightings()
-	cfg.Sightings, cfg.Now = sightings, clock.Now
-	return newConsoleEnvWith(t, cfg, store.Options{Now: clock.Now, OnCommit: sightings.Observe}), clock
+	cfg.Now = clock.Now
+	return newConsoleEnvWith(t, cfg, store.Options{Now: clock.Now}), clock
 }
 
 // activity is what generateActivity stored that the dashboard's cards

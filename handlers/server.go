@@ -55,7 +55,6 @@ type Config struct {
 	MaxBatchEvents int
 
 	// Certificate watch.
-	Sightings         *store.Sightings                   // heartbeats and certificate uses not yet flushed
 	AgentOfflineAfter time.Duration                      // silence that makes an agent offline
 	OnAlert           func(context.Context, model.Alert) // told of each alert a request raises (webhook)
 	EndpointNetworks  model.EndpointNetworks             // where endpoints may point (--endpoint-networks)

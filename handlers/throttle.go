@@ -140,7 +140,15 @@ func (a *attempt) fail() time.Duration {
 }
 
 // succeed ends the attempt as a sign-in and forgets the account's failures.
-func (a *attempt) succeed() {
+func (a *attempt) succeed() { a.end(true) }
+
+// release ends the attempt without counting it (the check did not happen
+// or could not answer); after fail or succeed it does nothing.
+func (a *attempt) release() { a.end(false) }
+
+// end ends the attempt once: it is no longer pending, and forget drops the
+// account's failures.
+func (a *attempt) end(forget bool) {
 	t := a.t
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -150,20 +158,9 @@ func (a *attempt) succeed() {
 	a.ended = true
 	acc := t.entry(t.accounts, a.account, t.now())
 	acc.pending--
-	acc.times = nil
-}
-
-// release ends the attempt without counting it (the check did not happen
-// or could not answer); after fail or succeed it does nothing.
-func (a *attempt) release() {
-	t := a.t
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if a.ended {
-		return
+	if forget {
+		acc.times = nil
 	}
-	a.ended = true
-	t.entry(t.accounts, a.account, t.now()).pending--
 }
 
 // entry returns the failures of key in m, dropping those that left the

@@ -12,7 +12,6 @@ import (
 
 	"vigil/internal/testpki"
 	"vigil/model"
-	"vigil/store"
 )
 
 // seedWatch stores what the watch pages show: certificates expiring in 5
@@ -64,13 +63,20 @@ func seedWatch(t *testing.T, env *testEnv) (soonID int64) {
 			t.Fatal(err)
 		}
 	}
-	sg := store.NewSightings()
-	sg.Observe([]model.Event{
-		{AgentID: "agent-a", Host: "build-7", ReceivedAt: now},
-		{AgentID: "agent-b", Host: "edge-2", ReceivedAt: now.Add(-time.Hour)},
-	})
-	if err := env.st.FlushSightings(ctx, sg); err != nil {
-		t.Fatal(err)
+	for _, hb := range []struct {
+		js string
+		at time.Time
+	}{
+		{`{"type":"HEARTBEAT","agent_id":"agent-a","host":"build-7"}`, now},
+		{`{"type":"HEARTBEAT","agent_id":"agent-b","host":"edge-2"}`, now.Add(-time.Hour)},
+	} {
+		e, err := model.DecodeEvent([]byte(hb.js), hb.at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := env.st.AppendEvents(ctx, []model.Event{e}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return added[0].ID
 }

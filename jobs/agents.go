@@ -8,13 +8,9 @@ import (
 	"vigil/model"
 )
 
-// checkAgents writes the heartbeats collected since the last run, raises an
-// AGENT_OFFLINE alert for each agent silent for AgentOfflineAfter, and
-// resolves it once the agent is heard from again.
+// checkAgents raises an AGENT_OFFLINE alert for each agent silent for
+// AgentOfflineAfter, and resolves it once the agent is heard from again.
 func (s *Scheduler) checkAgents(ctx context.Context, now time.Time) (Report, error) {
-	if err := s.st.FlushSightings(ctx, s.sightings); err != nil {
-		return Report{}, err
-	}
 	agents, err := s.st.ListAgents(ctx, now, s.cfg.AgentOfflineAfter)
 	if err != nil {
 		return Report{}, err

@@ -2,52 +2,16 @@ package jobs
 
 import (
 	"context"
-	"crypto/tls"
 	"io"
 	"log/slog"
 	"net"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"vigil/internal/testpki"
 	"vigil/model"
-	"vigil/store"
 )
-
-// countingTLS is a TLS server on 127.0.0.1 that counts the connections it
-// accepts.
-type countingTLS struct {
-	port     int
-	accepted atomic.Int64
-}
-
-func startCountingTLS(t *testing.T, c testpki.Issued) *countingTLS {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	srv := &countingTLS{port: ln.Addr().(*net.TCPAddr).Port}
-	cfg := &tls.Config{Certificates: []tls.Certificate{c.TLS}}
-	go func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			srv.accepted.Add(1)
-			go func() {
-				defer conn.Close()
-				conn.SetDeadline(time.Now().Add(5 * time.Second))
-				_ = tls.Server(conn, cfg).Handshake()
-			}()
-		}
-	}()
-	return srv
-}
 
 // TestDeployDialsOnlyAllowedNetworks runs deployment validation under
 // --endpoint-networks. Only 127.0.0.1 listeners are involved: an allowed
@@ -84,16 +48,16 @@ func TestDeployDialsOnlyAllowedNetworks(t *testing.T) {
 				t.Fatal(err)
 			}
 			st := openStore(t, now)
-			srv := startCountingTLS(t, cert)
+			srv := testpki.StartCountingTLS(t, cert)
 			// Stored directly, as an endpoint registered before the
 			// networks were narrowed would be.
-			ep, err := st.AddEndpoint(ctx, model.Endpoint{Host: tc.host, Port: srv.port, ServerName: "localhost"}, model.UserActor("t"))
+			ep, err := st.AddEndpoint(ctx, model.Endpoint{Host: tc.host, Port: srv.Port, ServerName: "localhost"}, model.UserActor("t"))
 			if err != nil {
 				t.Fatal(err)
 			}
 			s, err := New(Config{ExpiryDays: []int{30}, AgentOfflineAfter: time.Minute, JobStuckAfter: time.Hour,
 				DialTimeout: 5 * time.Second, EndpointNetworks: nets},
-				st, store.NewSightings(), nil, fixedClock{now}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+				st, nil, fixedClock{now}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -114,7 +78,7 @@ func TestDeployDialsOnlyAllowedNetworks(t *testing.T) {
 			if !strings.Contains(eps[0].LastError, tc.wantReason) {
 				t.Errorf("endpoint last_error %q, want %q", eps[0].LastError, tc.wantReason)
 			}
-			if got := srv.accepted.Load(); (got > 0) != tc.wantConns {
+			if got := srv.Accepted.Load(); (got > 0) != tc.wantConns {
 				t.Errorf("listener accepted %d connections; want any: %v", got, tc.wantConns)
 			}
 		})

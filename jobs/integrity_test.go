@@ -44,7 +44,7 @@ func TestRetentionCheck(t *testing.T) {
 	now := received.Add(48 * time.Hour)
 	s, err := New(Config{ExpiryDays: []int{30}, AgentOfflineAfter: time.Minute, JobStuckAfter: time.Hour,
 		Retention: 24 * time.Hour, RetentionAudit: 30 * 24 * time.Hour},
-		st, store.NewSightings(), nil, fixedClock{now}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+		st, nil, fixedClock{now}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +135,7 @@ func TestCheckpointCheck(t *testing.T) {
 	n.Start(bg)
 	s, err := New(Config{ExpiryDays: []int{30}, AgentOfflineAfter: time.Minute, JobStuckAfter: time.Hour,
 		CheckpointKey: key, CheckpointSyslog: ln.Addr().String()},
-		st, store.NewSightings(), n, fixedClock{now}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+		st, n, fixedClock{now}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,7 +38,7 @@ func openStore(t *testing.T, now time.Time) *store.Store {
 func newScheduler(t *testing.T, st *store.Store, n *Notifier, now time.Time) *Scheduler {
 	t.Helper()
 	s, err := New(Config{ExpiryDays: []int{1, 30, 7, 14}, AgentOfflineAfter: time.Minute, JobStuckAfter: time.Hour, DialTimeout: 5 * time.Second},
-		st, store.NewSightings(), n, fixedClock{now}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+		st, n, fixedClock{now}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -95,14 +95,13 @@ type check struct {
 
 // Scheduler runs the checks on their cron schedules.
 type Scheduler struct {
-	cfg       Config
-	st        *store.Store
-	sightings *store.Sightings
-	notifier  *Notifier
-	clock     Clock
-	log       *slog.Logger
-	cron      *cron.Cron
-	checks    map[string]*check
+	cfg      Config
+	st       *store.Store
+	notifier *Notifier
+	clock    Clock
+	log      *slog.Logger
+	cron     *cron.Cron
+	checks   map[string]*check
 
 	runs     *prometheus.CounterVec
 	failures *prometheus.CounterVec
@@ -110,9 +109,8 @@ type Scheduler struct {
 	duration *prometheus.HistogramVec
 }
 
-// New returns a scheduler for st. sightings (the store's OnCommit
-// collector) is flushed by the agents check; notifier may be nil.
-func New(cfg Config, st *store.Store, sightings *store.Sightings, notifier *Notifier, clock Clock, log *slog.Logger, reg prometheus.Registerer) (*Scheduler, error) {
+// New returns a scheduler for st; notifier may be nil.
+func New(cfg Config, st *store.Store, notifier *Notifier, clock Clock, log *slog.Logger, reg prometheus.Registerer) (*Scheduler, error) {
 	if clock == nil {
 		clock = SystemClock{}
 	}
@@ -132,7 +130,7 @@ func New(cfg Config, st *store.Store, sightings *store.Sightings, notifier *Noti
 		return nil, errors.New("jobs: agent offline and job stuck limits must be positive")
 	}
 	s := &Scheduler{
-		cfg: cfg, st: st, sightings: sightings, notifier: notifier, clock: clock, log: log,
+		cfg: cfg, st: st, notifier: notifier, clock: clock, log: log,
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_scheduler_runs_total", Help: "Scheduler check runs, by check.",
 		}, []string{"check"}),

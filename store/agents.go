@@ -10,13 +10,14 @@ import (
 	"vigil/model"
 )
 
-// Sightings collects, in memory, what committed events say about agents
+// sightings collects, in memory, what committed events say about agents
 // (every event naming an agent_id is a heartbeat) and about certificates in
-// use (events naming a certificate's serial or fingerprint). Observe is the
-// store's OnCommit hook: it runs on the writer goroutine, so it only
-// updates maps; FlushSightings writes them to the agents and
-// certificate_usage tables.
-type Sightings struct {
+// use (events naming a certificate's serial or fingerprint). The writer
+// calls observe after each commit, on its goroutine, so it only updates
+// maps; the store writes them to the agents and certificate_usage tables
+// before it reads those (ListAgents, the certificates' usage) and when it
+// closes.
+type sightings struct {
 	mu     sync.Mutex
 	agents map[string]*agentSighting
 	certs  map[string]*certSighting
@@ -35,14 +36,13 @@ type certSighting struct {
 	uses                         int64
 }
 
-// NewSightings returns an empty collector.
-func NewSightings() *Sightings {
-	return &Sightings{agents: map[string]*agentSighting{}, certs: map[string]*certSighting{}}
+func newSightings() *sightings {
+	return &sightings{agents: map[string]*agentSighting{}, certs: map[string]*certSighting{}}
 }
 
-// Observe records the agents and certificates named by events just
+// observe records the agents and certificates named by events just
 // committed. It never blocks on I/O.
-func (sg *Sightings) Observe(events []model.Event) {
+func (sg *sightings) observe(events []model.Event) {
 	sg.mu.Lock()
 	defer sg.mu.Unlock()
 	for i := range events {
@@ -104,7 +104,7 @@ func orKeep(v, old string) string {
 }
 
 // take returns what was collected and starts afresh.
-func (sg *Sightings) take() (map[string]*agentSighting, map[string]*certSighting) {
+func (sg *sightings) take() (map[string]*agentSighting, map[string]*certSighting) {
 	sg.mu.Lock()
 	defer sg.mu.Unlock()
 	a, c := sg.agents, sg.certs
@@ -114,7 +114,7 @@ func (sg *Sightings) take() (map[string]*agentSighting, map[string]*certSighting
 
 // putBack merges sightings that could not be written back into sg, so
 // that a failed flush loses nothing.
-func (sg *Sightings) putBack(agents map[string]*agentSighting, certs map[string]*certSighting) {
+func (sg *sightings) putBack(agents map[string]*agentSighting, certs map[string]*certSighting) {
 	sg.mu.Lock()
 	defer sg.mu.Unlock()
 	for id, a := range agents {
@@ -142,24 +142,31 @@ func (sg *Sightings) putBack(agents map[string]*agentSighting, certs map[string]
 	}
 }
 
-// FlushSightings writes what sg collected to the agents and
-// certificate_usage tables in one transaction.
-func (s *Store) FlushSightings(ctx context.Context, sg *Sightings) error {
-	if sg == nil {
-		return nil
-	}
-	agents, certs := sg.take()
+// flushSightings writes what the writer's commits said about agents and
+// certificates in use to the agents and certificate_usage tables in one
+// transaction. What cannot be written is kept for the next flush.
+func (s *Store) flushSightings(ctx context.Context) error {
+	agents, certs := s.sightings.take()
 	if len(agents) == 0 && len(certs) == 0 {
 		return nil
 	}
-	err := s.flushSightings(ctx, agents, certs)
+	err := s.writeSightings(ctx, agents, certs)
 	if err != nil {
-		sg.putBack(agents, certs)
+		s.sightings.putBack(agents, certs)
 	}
 	return err
 }
 
-func (s *Store) flushSightings(ctx context.Context, agents map[string]*agentSighting, certs map[string]*certSighting) error {
+// flushBeforeRead flushes the sightings before a read of what they feed.
+// A failed flush is logged, not returned: the reader gets what is already
+// written, and the sightings wait for the next flush.
+func (s *Store) flushBeforeRead(ctx context.Context) {
+	if err := s.flushSightings(ctx); err != nil {
+		s.log.Warn("flushing agent and certificate sightings", "err", err)
+	}
+}
+
+func (s *Store) writeSightings(ctx context.Context, agents map[string]*agentSighting, certs map[string]*certSighting) error {
 	tx, err := s.wdb.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: flush sightings: %w", err)
@@ -202,8 +209,9 @@ func (s *Store) flushSightings(ctx context.Context, agents map[string]*agentSigh
 }
 
 // ListAgents returns every known agent, by id, with online computed at now:
-// seen within offlineAfter.
+// seen within offlineAfter. Heartbeats committed until now are counted.
 func (s *Store) ListAgents(ctx context.Context, now time.Time, offlineAfter time.Duration) ([]model.Agent, error) {
+	s.flushBeforeRead(ctx)
 	return queryAll(ctx, s.rdb, "agents", func(sc scanner) (model.Agent, error) {
 		var a model.Agent
 		var first, last string

@@ -217,6 +217,7 @@ func (s *Store) findCertificates(ctx context.Context, f model.CertFilter, now ti
 // attachUsage fills the "seen in use" fields of certs from the events that
 // named them, by fingerprint or by serial number.
 func (s *Store) attachUsage(ctx context.Context, certs []model.Certificate) error {
+	s.flushBeforeRead(ctx)
 	type usage struct {
 		last        string
 		agent, host sql.NullString

@@ -36,9 +36,6 @@ type Options struct {
 	QueueSize int
 	// MaxBatch bounds the events committed in one transaction.
 	MaxBatch int
-	// OnCommit, if set, is called by the writer after each durable commit
-	// with the events just stored (read-only for the callee).
-	OnCommit func([]model.Event)
 	// OnRecovered, if set, is called (in its own goroutine) when writes
 	// succeed again after failing, e.g. once a full disk has space again.
 	OnRecovered func(Outage)
@@ -60,6 +57,11 @@ type Store struct {
 	writer *writer
 	ix     *indexer // keeps the full-text database up to date
 	now    func() time.Time
+	log    *slog.Logger
+
+	// sightings are the agents and certificates named by committed events,
+	// not yet written to their tables.
+	sightings *sightings
 
 	latestFile string    // see Options.LatestCheckpointFile
 	hashes     *hashGate // password hashes running at once
@@ -149,9 +151,9 @@ func openWithSchema(ctx context.Context, dbPath string, schema fs.FS, opts Optio
 	rdb.SetMaxOpenConns(8)
 	rdb.SetMaxIdleConns(8)
 	ix.events = rdb
-	s := &Store{path: dbPath, wdb: wdb, rdb: rdb, ix: ix, now: opts.Now, latestFile: opts.LatestCheckpointFile,
-		hashes: newHashGate(runtime.NumCPU())}
-	s.writer, err = newWriter(ctx, wdb, ix, maxID, opts)
+	s := &Store{path: dbPath, wdb: wdb, rdb: rdb, ix: ix, now: opts.Now, log: opts.Logger, latestFile: opts.LatestCheckpointFile,
+		hashes: newHashGate(runtime.NumCPU()), sightings: newSightings()}
+	s.writer, err = newWriter(ctx, wdb, ix, maxID, s.sightings.observe, opts)
 	if err != nil {
 		rdb.Close()
 		ix.db.Close()
@@ -172,9 +174,13 @@ func openWithSchema(ctx context.Context, dbPath string, schema fs.FS, opts Optio
 	return s, nil
 }
 
-// Close drains the write queue, stops the writer and closes the database.
+// Close drains the write queue, stops the writer, writes the sightings it
+// collected and closes the database.
 func (s *Store) Close() error {
 	s.writer.close()
+	if err := s.flushSightings(context.Background()); err != nil {
+		s.log.Error("flushing agent and certificate sightings", "err", err)
+	}
 	ierr := s.ix.close()
 	_, _ = s.wdb.Exec("PRAGMA optimize")
 	rerr := errors.Join(ierr, s.rdb.Close())

@@ -138,13 +138,13 @@ type writer struct {
 	failures  prometheus.Counter
 }
 
-func newWriter(ctx context.Context, db *sql.DB, ix *indexer, lastID int64, opts Options) (*writer, error) {
+func newWriter(ctx context.Context, db *sql.DB, ix *indexer, lastID int64, onCommit func([]model.Event), opts Options) (*writer, error) {
 	w := &writer{
 		ix:       ix,
 		db:       db,
 		queue:    make(chan *appendReq, opts.QueueSize),
 		maxBatch: opts.MaxBatch,
-		onCommit: opts.OnCommit,
+		onCommit: onCommit,
 		stopped:  make(chan struct{}),
 
 		onRecovered: opts.OnRecovered,

@@ -88,3 +88,37 @@ func (ca *CA) Issue(t testing.TB, cn string, sans []string, notBefore, notAfter 
 		Fingerprint: hex.EncodeToString(sum[:]),
 	}
 }
+
+// CountingTLS is a TLS server on 127.0.0.1 serving one certificate that
+// counts the connections it accepts.
+type CountingTLS struct {
+	Port     int
+	Accepted atomic.Int64
+}
+
+// StartCountingTLS starts a CountingTLS serving c until the test ends.
+func StartCountingTLS(t testing.TB, c Issued) *CountingTLS {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	srv := &CountingTLS{Port: ln.Addr().(*net.TCPAddr).Port}
+	cfg := &tls.Config{Certificates: []tls.Certificate{c.TLS}}
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			srv.Accepted.Add(1)
+			go func() {
+				defer conn.Close()
+				conn.SetDeadline(time.Now().Add(5 * time.Second))
+				_ = tls.Server(conn, cfg).Handshake()
+			}()
+		}
+	}()
+	return srv
+}

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"vigil/model"
+	"vigil/store"
+)
+
+// cmdVerify runs vigil verify: it checks the hash chain, the Merkle tree
+// and the checkpoints (stored, kept beside the database and --checkpoint),
+// prints OK or FAILED lines and reports whether all held.
+func cmdVerify(ctx context.Context, args []string, stdout io.Writer) (bool, error) {
+	var dataDir, checkpointFile, pubKey string
+	fs := newFlagSet("verify", &dataDir)
+	fs.StringVar(&checkpointFile, "checkpoint", "", "a signed checkpoint kept off the box: the database must still extend it")
+	fs.StringVar(&pubKey, "key", "", "verifier key of the checkpoints (default: derived from DIR/checkpoint.key)")
+	if _, err := parseFlags(fs, args); err != nil {
+		return false, err
+	}
+	st, err := openExisting(ctx, dataDir)
+	if err != nil {
+		return false, err
+	}
+	defer st.Close()
+	var opts store.VerifyOptions
+	if pubKey == "" {
+		if key, err := loadCheckpointKey(dataDir, false); err == nil {
+			pubKey = key.PublicKey()
+		} else if checkpointFile != "" {
+			return false, fmt.Errorf("%v; name the verifier key with --key", err)
+		}
+	}
+	opts.PublicKey = pubKey
+	// The newest checkpoint kept beside the database is checked too.
+	files := []string{checkpointFile}
+	if latest := filepath.Join(dataDir, latestCheckpointFile); pubKey != "" {
+		if _, err := os.Stat(latest); err == nil {
+			files = append(files, latest)
+		}
+	}
+	for _, f := range files {
+		if f == "" {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return false, err
+		}
+		cp, err := model.OpenCheckpoint(b, pubKey)
+		if err != nil {
+			fmt.Fprintf(stdout, "FAILED: %s: %v\n", f, err)
+			return false, nil
+		}
+		opts.External = append(opts.External, cp)
+	}
+	rep, err := st.VerifyChain(ctx, opts)
+	if err != nil {
+		return false, err
+	}
+	if !rep.OK {
+		if rep.FirstBad != nil {
+			fmt.Fprintf(stdout, "FAILED: first bad sequence id %d: %s (%d events verified before it)\n", *rep.FirstBad, rep.Reason, rep.Checked)
+		} else {
+			fmt.Fprintf(stdout, "FAILED: %s (%d events verified)\n", rep.Reason, rep.Checked)
+		}
+		return false, nil
+	}
+	fmt.Fprintf(stdout, "OK: hash chain intact: %d events verified, last id %d, last hash %s\n", rep.Checked, rep.LastID, rep.LastHash)
+	fmt.Fprintf(stdout, "OK: Merkle tree of %d events, root %s, matches %d checkpoint(s)\n", rep.TreeSize, rep.RootHash, rep.CheckpointsChecked)
+	if rep.RetentionRecord > 0 {
+		fmt.Fprintf(stdout, "OK: retention: the chain starts after event %d, %d removed events' hashes kept, %d events redacted, as retention record %d states\n",
+			rep.BaseID, rep.Pruned, rep.Redacted, rep.RetentionRecord)
+	}
+	return true, nil
+}

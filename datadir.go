@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"embed"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -14,21 +13,12 @@ import (
 	"vigil/store"
 )
 
-// schemaFS holds the base schema and the numbered migrations.
-//
-//go:embed schema.sql migrations
-var schemaFS embed.FS
-
 // openStore creates the data directory if needed and opens the database.
 func openStore(ctx context.Context, dataDir string, opts store.Options) (*store.Store, error) {
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
-	schema, err := fs.Sub(schemaFS, ".")
-	if err != nil {
-		return nil, err
-	}
-	return store.Open(ctx, filepath.Join(dataDir, "vigil.db"), schema, opts)
+	return store.Open(ctx, filepath.Join(dataDir, "vigil.db"), opts)
 }
 
 // openExisting opens the database of dataDir, which must exist.

@@ -214,9 +214,10 @@ func tokenByName(t *testing.T, env *testEnv, name string) model.Token {
 // eventsWith returns the stored events naming agent.
 func (env *testEnv) eventsWith(agent string) []model.Event {
 	env.t.Helper()
-	evs, _, err := env.st.FindEvents(context.Background(), model.EventFilter{
+	found, err := env.st.FindEvents(context.Background(), model.EventFilter{
 		AgentID: agent, Visibility: model.VisibilityFor(env.users["admin"]),
 	})
+	evs := found.Events
 	if err != nil {
 		env.t.Fatal(err)
 	}

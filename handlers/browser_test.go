@@ -489,7 +489,8 @@ func TestConsoleInBrowser(t *testing.T) {
 		if st := b.status(u + "/login"); st != http.StatusTooManyRequests {
 			t.Errorf("right password during the lock answered %d, want 429", st)
 		}
-		locked, _, err := env.st.FindEvents(context.Background(), model.EventFilter{Type: "E_ACCOUNT_LOCKED", Visibility: model.VisibilityFor(env.users["admin"])})
+		found, err := env.st.FindEvents(context.Background(), model.EventFilter{Type: "E_ACCOUNT_LOCKED", Visibility: model.VisibilityFor(env.users["admin"])})
+		locked := found.Events
 		if err != nil || len(locked) != 2 {
 			t.Errorf("E_ACCOUNT_LOCKED events: %d (AUTH and SYSTEM expected), err %v", len(locked), err)
 		}

@@ -274,7 +274,8 @@ func TestLivePoll(t *testing.T) {
 	}
 	// A poll records no System log entry; a page view does.
 	visits := func() int {
-		ev, _, err := env.st.FindEvents(context.Background(), model.EventFilter{Type: "E_SECTION_VISITED", Visibility: model.VisibilityFor(env.users["admin"])})
+		found, err := env.st.FindEvents(context.Background(), model.EventFilter{Type: "E_SECTION_VISITED", Visibility: model.VisibilityFor(env.users["admin"])})
+		ev := found.Events
 		if err != nil {
 			t.Fatal(err)
 		}

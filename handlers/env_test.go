@@ -43,7 +43,7 @@ func newConsoleEnv(t *testing.T, cfg Config) *testEnv {
 func newConsoleEnvWith(t *testing.T, cfg Config, opts store.Options) *testEnv {
 	t.Helper()
 	ctx := context.Background()
-	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "vigil.db"), os.DirFS(".."), opts)
+	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "vigil.db"), opts)
 	if err != nil {
 		t.Fatal(err)
 	}

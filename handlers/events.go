@@ -16,7 +16,6 @@ import (
 
 	"vigil/ingest"
 	"vigil/model"
-	"vigil/store"
 )
 
 // maxItemErrors bounds the per-item reasons returned for a refused batch.
@@ -92,6 +91,18 @@ func eventFilter(c echo.Context) (model.EventFilter, error) {
 	if err != nil {
 		return f, err
 	}
+	return visibleToCaller(c, f)
+}
+
+// visibleToCaller restricts f to what the caller's role may see and refuses
+// (EFORBIDDEN) a filter naming a category the role may not see. This is the
+// one place that check runs, for the API, the CSV export and the log pages,
+// and it runs here rather than in the store because it must come before a
+// handler answers anything: an export records E_REPORT_REQUESTED and sends
+// 200 before its first row. The store applies f.Visibility in SQL to every
+// read, so a filter that skipped the check could only come back short,
+// never show more.
+func visibleToCaller(c echo.Context, f model.EventFilter) (model.EventFilter, error) {
 	f.Visibility = model.VisibilityFor(principal(c).User)
 	return f, f.CheckVisible()
 }
@@ -101,26 +112,21 @@ func (s *Server) listEvents(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	events, next, err := s.store.FindEvents(c.Request().Context(), f)
+	page, err := s.store.FindEvents(c.Request().Context(), f)
 	if err != nil {
 		return err
 	}
 	var cursor *string
-	if next > 0 {
-		v := strconv.FormatInt(next, 10)
+	if page.Next > 0 {
+		v := strconv.FormatInt(page.Next, 10)
 		cursor = &v
 	}
-	// A listing through the full-text index may miss the events the index
-	// does not hold yet; say how many there are.
-	var lag int64
-	if store.UsesFullText(f) {
-		lag = s.store.IndexStatus().Lag
-	}
+	// index_lag: how many of the newest events the listing may miss.
 	return c.JSON(http.StatusOK, struct {
 		Events   []model.Event `json:"events"`
 		Next     *string       `json:"next"`
 		IndexLag int64         `json:"index_lag"`
-	}{events, cursor, lag})
+	}{page.Events, cursor, page.MayMiss()})
 }
 
 func (s *Server) getEvent(c echo.Context) error {

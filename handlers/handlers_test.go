@@ -42,7 +42,7 @@ func newEnvB(b *testing.B) *env { return newTestEnv(b, 0) }
 func newTestEnv(t testing.TB, maxBody int64) *env {
 	ctx := context.Background()
 	reg := prometheus.NewRegistry()
-	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "vigil.db"), os.DirFS(".."), store.Options{Registerer: reg})
+	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "vigil.db"), store.Options{Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"vigil/model"
-	"vigil/store"
 )
 
 // logPage is one of the console's event logs: Events, Audit, System log.
@@ -230,8 +229,7 @@ func parseLogQuery(c echo.Context, lp logPage) (logQuery, error) {
 		f.HideAccessControl = true // hidden unless asked for (SPEC §2)
 	}
 	f.HideAccessControl = f.HideAccessControl && hideACFor
-	f.Visibility = model.VisibilityFor(principal(c).User)
-	if err := f.CheckVisible(); err != nil {
+	if f, err = visibleToCaller(c, f); err != nil {
 		return logQuery{}, err
 	}
 	if q.Has("after") && (f.Before > 0 || f.Offset > 0) {
@@ -257,13 +255,13 @@ func (s *Server) logHandler(lp logPage) echo.HandlerFunc {
 			return err
 		}
 		f := lq.run
-		events, next, err := s.store.FindEvents(c.Request().Context(), f)
+		page, err := s.store.FindEvents(c.Request().Context(), f)
 		if err != nil {
 			return err
 		}
-		ix := s.store.IndexStatus()
+		events, next, ix := page.Events, page.Next, page.Index
 		view := &logView{Path: lp.Path, Title: lp.Title, CountShown: len(events), Start: f.Offset, Limit: f.Limit,
-			Index: indexNotice{Behind: ix.Behind, Lag: ix.Lag, Filtered: store.UsesFullText(f)}}
+			Index: indexNotice{Behind: ix.Behind, Lag: ix.Lag, Filtered: page.ThroughIndex}}
 		for _, col := range lp.Columns {
 			view.Headers = append(view.Headers, col.Header)
 		}

@@ -15,9 +15,10 @@ import (
 // auditEvents returns the AUDIT_LOG events of type typ.
 func (env *testEnv) eventsOf(category, typ string) []model.Event {
 	env.t.Helper()
-	ev, _, err := env.st.FindEvents(context.Background(), model.EventFilter{
+	found, err := env.st.FindEvents(context.Background(), model.EventFilter{
 		Categories: []string{category}, Type: typ, Visibility: model.VisibilityFor(env.users["admin"]),
 	})
+	ev := found.Events
 	if err != nil {
 		env.t.Fatal(err)
 	}
@@ -177,9 +178,10 @@ func TestSystemLogRecordsConsoleActions(t *testing.T) {
 		{"E_REPORT_GENERATED", "export"}, {"USER_ROLE_CHANGED", "settings"}, {"E_LOGOUT", "logout"},
 		{"E_LOGIN_FAILED", "login"},
 	}
-	got, _, err := env.st.FindEvents(context.Background(), model.EventFilter{
+	found, err := env.st.FindEvents(context.Background(), model.EventFilter{
 		Categories: []string{model.CategorySystem}, Visibility: model.VisibilityFor(env.users["admin"]),
 	})
+	got := found.Events
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -111,7 +111,8 @@ func benchTCPIngest(b *testing.B, conns, stored int) {
 		searchable += time.Since(sent)
 		ftsLag = max(ftsLag, maxFTSLag(stopSampling()))
 		// Sequence ids start at 1: the newest id is the count.
-		newest, _, err := h.st.FindEvents(context.Background(), model.EventFilter{Limit: 1, Visibility: adminView})
+		found, err := h.st.FindEvents(context.Background(), model.EventFilter{Limit: 1, Visibility: adminView})
+		newest := found.Events
 		if want := int64(stored + benchMessages); err != nil || len(newest) != 1 || newest[0].ID != want {
 			b.Fatalf("newest event %v (%v), want id %d", newest, err, want)
 		}

@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -33,7 +32,7 @@ type harness struct {
 
 func openStore(t testing.TB, opts store.Options) *store.Store {
 	t.Helper()
-	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "vigil.db"), os.DirFS(".."), opts)
+	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "vigil.db"), opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -51,7 +51,8 @@ func BenchmarkLoggen(b *testing.B) {
 		out := runLoggen(b, loggen, port)
 		waitFor(b, "Vigil to store", func() bool { return h.metric(b, "stored_total", "tcp") >= loggenMessages })
 		vigilRate = loggenMessages / time.Since(start).Seconds()
-		newest, _, err := h.st.FindEvents(context.Background(), model.EventFilter{Limit: 1, Visibility: adminView})
+		found, err := h.st.FindEvents(context.Background(), model.EventFilter{Limit: 1, Visibility: adminView})
+		newest := found.Events
 		if err != nil || len(newest) != 1 || newest[0].ID != loggenMessages || newest[0].AgentID != "agent-03" {
 			b.Fatalf("newest event %+v (%v), want id %d from agent-03", newest, err, loggenMessages)
 		}

@@ -50,7 +50,8 @@ func TestSyslogCannotClaimSystem(t *testing.T) {
 			if inv["category"] != "SYSTEM" {
 				t.Errorf("details.invalid.category = %v, want SYSTEM; details %s", inv["category"], e.Details)
 			}
-			sys, _, err := h.st.FindEvents(t.Context(), model.EventFilter{Categories: []string{model.CategorySystem}, Visibility: adminView})
+			found, err := h.st.FindEvents(t.Context(), model.EventFilter{Categories: []string{model.CategorySystem}, Visibility: adminView})
+			sys := found.Events
 			if err != nil || len(sys) != 0 {
 				t.Errorf("SYSTEM events after the forgery: %d (%v)", len(sys), err)
 			}

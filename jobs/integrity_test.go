@@ -64,7 +64,8 @@ func TestRetentionCheck(t *testing.T) {
 	if err != nil || !v.OK || v.Redacted != 506 || v.RetentionRecord != 701 {
 		t.Fatalf("verify after retention: %+v %v", v, err)
 	}
-	runs, _, err := st.FindEvents(ctx, model.EventFilter{Type: "SCHEDULER_RUN", Limit: 10, Visibility: model.VisibilityFor(model.User{Role: model.RoleAdmin})})
+	found, err := st.FindEvents(ctx, model.EventFilter{Type: "SCHEDULER_RUN", Limit: 10, Visibility: model.VisibilityFor(model.User{Role: model.RoleAdmin})})
+	runs := found.Events
 	if err != nil || len(runs) != 1 || runs[0].Category != model.CategoryAuditLog || runs[0].Actor.Type != "SYSTEM" {
 		t.Fatalf("retention run not recorded: %+v %v", runs, err)
 	}

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -27,7 +26,7 @@ func (c fixedClock) Now() time.Time { return c.t }
 
 func openStore(t *testing.T, now time.Time) *store.Store {
 	t.Helper()
-	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "vigil.db"), os.DirFS(".."),
+	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "vigil.db"),
 		store.Options{Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)

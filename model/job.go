@@ -347,3 +347,87 @@ func NewJobEvent(now time.Time, j Job, status string, actor Actor, cert Certific
 	}
 	return e, err
 }
+
+// Entity is the job as the entity of its events and alerts.
+func (j Job) Entity() Entity { return JobEntity(j.ID) }
+
+// CheckFinish refuses a result for j reported by agentID unless j is
+// RUNNING and agentID is the agent that claimed it (EFORBIDDEN for another
+// agent, ECONFLICT for a job not running).
+func (j Job) CheckFinish(agentID string) error {
+	if j.ClaimedBy != "" && j.ClaimedBy != agentID {
+		return Errorf(EFORBIDDEN, "job %d was claimed by agent %s, not %s", j.ID, j.ClaimedBy, agentID)
+	}
+	if j.AgentID != "" && j.AgentID != agentID {
+		return Errorf(EFORBIDDEN, "job %d is reserved for agent %s, not %s", j.ID, j.AgentID, agentID)
+	}
+	if j.Status != JobRunning {
+		return Errorf(ECONFLICT, "job %d is %s, not RUNNING: only a claimed job takes a result", j.ID, j.Status)
+	}
+	return nil
+}
+
+// Finish returns running job j ended at now with result r; issuedID names
+// the certificate issued ("" when none).
+func (j Job) Finish(r JobResult, issuedID string, now time.Time) Job {
+	dur := now.Sub(*j.StartedAt).Milliseconds()
+	t := now.UTC()
+	j.Status, j.CompletedAt, j.DurationMS = r.Status, &t, &dur
+	j.Output, j.Error, j.IssuedCertificateID, j.CARequestID = r.Output, r.Error, issuedID, r.CARequestID
+	return j
+}
+
+// JobFollowUp is what a finished job changes beyond itself. NextJobStep
+// decides it; the store applies it in the transaction that records the
+// result.
+type JobFollowUp struct {
+	// RevokeCert: a revocation succeeded; the certificate is marked revoked
+	// and its expiry alerts are resolved.
+	RevokeCert bool
+	// Renewed: a renewal succeeded; the job's event lists the certificates
+	// it replaced and the endpoints it moved (both may be empty).
+	Renewed bool
+	// ReplaceCert: the renewed certificate is marked replaced, by the
+	// issued one when that is in the inventory.
+	ReplaceCert bool
+	// Replaced: the renewed certificate counts as replaced by this renewal,
+	// just now or before by the same issued certificate (a repeated report).
+	Replaced bool
+	// MoveEndpoints: the endpoints expecting the renewed certificate now
+	// expect the issued one.
+	MoveEndpoints bool
+	// Alert, if set, is raised: a renewal failed.
+	Alert *Alert
+}
+
+// NextJobStep decides what finished job j changes beyond itself. cert is
+// the certificate the job is for (ID 0 when none), issued the certificate
+// the agent reported as issued when it is in the inventory (nil when not),
+// agentID the agent that reported.
+func NextJobStep(j Job, cert Certificate, issued *Certificate, agentID string) JobFollowUp {
+	var f JobFollowUp
+	if cert.ID == 0 {
+		return f
+	}
+	switch {
+	case j.Type == JobRevokeCert && j.Status == JobSuccess:
+		f.RevokeCert = cert.RevokedAt == nil
+	case j.Type == JobRenewal && j.Status == JobSuccess:
+		f.Renewed = true
+		if issued != nil && issued.ID == cert.ID {
+			return f // the agent named the certificate it was to renew: nothing replaced
+		}
+		f.ReplaceCert = cert.ReplacedAt == nil
+		f.Replaced = f.ReplaceCert || (issued != nil && cert.ReplacedBy != nil && *cert.ReplacedBy == issued.ID)
+		f.MoveEndpoints = issued != nil
+	case j.Type == JobRenewal && j.Status == JobFailed:
+		f.Alert = &Alert{
+			Severity: SeverityError, Type: AlertRenewalFailed,
+			Title: fmt.Sprintf("Renewal of %s failed", cert.Label()),
+			Message: fmt.Sprintf("Renewal job %d for certificate %d (%s, expires %s) failed on agent %s: %s",
+				j.ID, cert.ID, cert.Label(), cert.NotAfter.Format(time.RFC3339), agentID, j.Error),
+			Entity: j.Entity(), Key: fmt.Sprintf("RENEWAL_FAILED:job:%d", j.ID),
+		}
+	}
+	return f
+}

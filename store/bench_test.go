@@ -116,7 +116,7 @@ func BenchmarkQueries(b *testing.B) {
 
 func benchQueries(b *testing.B, rows int) {
 	dir := b.TempDir()
-	s, err := Open(context.Background(), filepath.Join(dir, "vigil.db"), os.DirFS(".."), Options{})
+	s, err := Open(context.Background(), filepath.Join(dir, "vigil.db"), Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -196,7 +196,8 @@ func benchQueries(b *testing.B, rows int) {
 			for n := 0; n < b.N; n++ {
 				for i := 0; i < 200; i++ {
 					t := time.Now()
-					evs, _, err := s.FindEvents(ctx, f)
+					found, err := s.FindEvents(ctx, f)
+					evs := found.Events
 					if err != nil {
 						b.Fatal(err)
 					}

@@ -169,12 +169,41 @@ func (s *Store) EventByID(ctx context.Context, id int64, vis model.Visibility) (
 // whether walking the time index beats walking ids newest first.
 const timeIndexProbe = 5000
 
-// FindEvents returns the events matching f, newest first, and the cursor
-// of the next page (0 when there is none).
-func (s *Store) FindEvents(ctx context.Context, f model.EventFilter) ([]model.Event, int64, error) {
-	if err := f.CheckVisible(); err != nil {
-		return nil, 0, err
+// EventPage is one page of events as FindEvents found them, with what the
+// full-text index may have kept out of it.
+type EventPage struct {
+	Events []model.Event // newest first
+	Next   int64         // the cursor of the next page (0 when there is none)
+	// Index is how far the full-text index was behind once the page was read.
+	Index IndexStatus
+	// ThroughIndex is set when the page was found through the full-text
+	// index (usesFullText): it may then miss the Index.Lag newest events.
+	ThroughIndex bool
+}
+
+// MayMiss returns how many committed events the page may be missing: the
+// index's lag when the page went through the index, else 0.
+func (p EventPage) MayMiss() int64 {
+	if !p.ThroughIndex {
+		return 0
 	}
+	return p.Index.Lag
+}
+
+// FindEvents returns a page of the events matching f, newest first. Only
+// events f.Visibility may see are read; refusing a filter that names a
+// category the role may not see (model.EventFilter.CheckVisible) is the
+// caller's, before it answers anything.
+func (s *Store) FindEvents(ctx context.Context, f model.EventFilter) (EventPage, error) {
+	events, next, err := s.findEvents(ctx, f)
+	if err != nil {
+		return EventPage{}, err
+	}
+	return EventPage{Events: events, Next: next, Index: s.IndexStatus(), ThroughIndex: usesFullText(f)}, nil
+}
+
+// findEvents reads the events of one page of f and the next page's cursor.
+func (s *Store) findEvents(ctx context.Context, f model.EventFilter) ([]model.Event, int64, error) {
 	limit := f.Limit
 	if limit <= 0 || limit > model.MaxLimit {
 		limit = model.DefaultLimit
@@ -215,11 +244,9 @@ func (s *Store) FindEvents(ctx context.Context, f model.EventFilter) ([]model.Ev
 
 // ExportEvents calls fn for every event matching f, newest first, without a
 // limit, streaming from one read transaction. It returns the number of
-// events passed to fn.
+// events passed to fn. Like FindEvents it reads only what f.Visibility may
+// see and leaves refusing the filter to the caller.
 func (s *Store) ExportEvents(ctx context.Context, f model.EventFilter, fn func(*model.Event) error) (int, error) {
-	if err := f.CheckVisible(); err != nil {
-		return 0, err
-	}
 	s.waitIndexed(ctx, f)
 	q, args, err := s.eventQuery(ctx, f)
 	if err != nil {
@@ -247,13 +274,13 @@ func (s *Store) ExportEvents(ctx context.Context, f model.EventFilter, fn func(*
 	return n, nil
 }
 
-// UsesFullText reports whether f is answered through the full-text index:
+// usesFullText reports whether f is answered through the full-text index:
 // a text search (q) and the type, actor, agent, tenant, outcome, source and
 // single-category filters are; the time, access-control and
 // several-category filters on their own are not.
 // While the index is behind (IndexStatus), a listing that uses it may miss
 // the newest events.
-func UsesFullText(f model.EventFilter) bool {
+func usesFullText(f model.EventFilter) bool {
 	return f.Q != "" || f.Type != "" || f.Actor != "" || f.AgentID != "" || f.Tenant != "" ||
 		len(f.Categories) == 1 || f.Outcome != "" || len(f.Sources) > 0
 }
@@ -261,7 +288,7 @@ func UsesFullText(f model.EventFilter) bool {
 // waitIndexed lets the full-text index catch up with the events committed
 // so far before a query that uses it, so what was acknowledged is found.
 func (s *Store) waitIndexed(ctx context.Context, f model.EventFilter) {
-	if UsesFullText(f) {
+	if usesFullText(f) {
 		s.ix.waitFor(ctx, s.writer.committed.Load())
 	}
 }

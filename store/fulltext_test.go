@@ -21,7 +21,7 @@ func TestFullTextIndexRebuilds(t *testing.T) {
 	dbPath := filepath.Join(dir, "vigil.db")
 	open := func() *Store {
 		t.Helper()
-		s, err := Open(ctx, dbPath, os.DirFS(".."), Options{})
+		s, err := Open(ctx, dbPath, Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -96,6 +96,17 @@ func TestIndexStatus(t *testing.T) {
 	}
 	if n := countSearch(t, s, "leaf"); n != 0 {
 		t.Errorf("a search on the stalled index found %d events", n)
+	}
+	// A page says what it may miss: a search all that is not indexed, a
+	// listing by time alone nothing.
+	admin := model.VisibilityFor(model.User{Role: model.RoleAdmin})
+	search, err := s.FindEvents(context.Background(), model.EventFilter{Q: "leaf", Visibility: admin})
+	if err != nil || !search.ThroughIndex || search.MayMiss() != 30 || len(search.Events) != 0 || !search.Index.Behind {
+		t.Errorf("search on the stalled index: %+v %v, want through the index, 30 missed", search, err)
+	}
+	all, err := s.FindEvents(context.Background(), model.EventFilter{Visibility: admin})
+	if err != nil || all.ThroughIndex || all.MayMiss() != 0 || len(all.Events) != 30 || all.Index.Lag != 30 {
+		t.Errorf("listing without the index: %d events, through %v, may miss %d, %v", len(all.Events), all.ThroughIndex, all.MayMiss(), err)
 	}
 	release()
 	st = waitIndexStatus(t, s, func(st IndexStatus) bool { return !st.Behind && st.Lag == 0 })
@@ -180,7 +191,8 @@ func TestPrefixFindsNewestWords(t *testing.T) {
 		}
 		// The word of this round is new: only the expansion made after the
 		// index caught up knows it.
-		got, _, err := s.FindEvents(context.Background(), model.EventFilter{Q: "prefixword*", Limit: 1, Visibility: admin})
+		found, err := s.FindEvents(context.Background(), model.EventFilter{Q: "prefixword*", Limit: 1, Visibility: admin})
+		got := found.Events
 		if err != nil {
 			t.Fatal(err)
 		}

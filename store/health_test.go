@@ -30,7 +30,8 @@ func TestRecordOutage(t *testing.T) {
 			t.Fatalf("record %d: created %v, alert %+v, err %v", i, created, a, err)
 		}
 	}
-	evs, _, err := s.FindEvents(ctx, model.EventFilter{Type: "E_STORAGE_UNAVAILABLE", Limit: 10, Visibility: adminSees})
+	found, err := s.FindEvents(ctx, model.EventFilter{Type: "E_STORAGE_UNAVAILABLE", Limit: 10, Visibility: adminSees})
+	evs := found.Events
 	if err != nil || len(evs) != 2 || evs[0].Actor.ID != "vigil" || !strings.Contains(string(evs[0].Details), `"failed_batches":3`) {
 		t.Fatalf("events %+v, err %v", evs, err)
 	}
@@ -50,7 +51,7 @@ func TestCheckRollback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := Open(ctx, filepath.Join(dir, "vigil.db"), os.DirFS(".."), Options{LatestCheckpointFile: latest, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	s, err := Open(ctx, filepath.Join(dir, "vigil.db"), Options{LatestCheckpointFile: latest, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +81,8 @@ func TestCheckRollback(t *testing.T) {
 	if err := s.CheckRollback(ctx, k.PublicKey()); err == nil || !strings.Contains(err.Error(), "but the database holds") {
 		t.Fatalf("rolled back database: %v", err)
 	}
-	evs, _, err := s.FindEvents(ctx, model.EventFilter{Type: "E_ROLLBACK_DETECTED", Limit: 10, Visibility: adminSees})
+	found, err := s.FindEvents(ctx, model.EventFilter{Type: "E_ROLLBACK_DETECTED", Limit: 10, Visibility: adminSees})
+	evs := found.Events
 	if err != nil || len(evs) != 1 || evs[0].Severity != "crit" {
 		t.Fatalf("rollback events %+v, err %v", evs, err)
 	}

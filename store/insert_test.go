@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -18,7 +17,7 @@ func TestInsertColumnOrder(t *testing.T) {
 		insertColumns[27] != "details" || insertColumns[28] != "hash" {
 		t.Fatalf("insertColumns = %q", insertColumns)
 	}
-	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "vigil.db"), os.DirFS(".."), Options{})
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "vigil.db"), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

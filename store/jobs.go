@@ -277,53 +277,34 @@ type JobOutcome struct {
 func (s *Store) FinishJob(ctx context.Context, id int64, call model.AgentCall, r model.JobResult, issued []model.Certificate) (JobOutcome, error) {
 	var out JobOutcome
 	now := s.now()
-	agentID, actor := call.AgentID, call.Actor()
+	actor := call.Actor()
 	_, err := s.applyAndAppend(ctx, func(tx *sql.Tx) ([]model.Event, error) {
 		out = JobOutcome{}
 		j, err := queryOne(ctx, tx, fmt.Sprintf("job %d", id), scanJob, `SELECT `+jobColumns+` FROM jobs WHERE id = ?`, id)
 		if err != nil {
 			return nil, err
 		}
-		if j.ClaimedBy != "" && j.ClaimedBy != agentID {
-			return nil, model.Errorf(model.EFORBIDDEN, "job %d was claimed by agent %s, not %s", id, j.ClaimedBy, agentID)
+		if err := j.CheckFinish(call.AgentID); err != nil {
+			return nil, err
 		}
-		if j.AgentID != "" && j.AgentID != agentID {
-			return nil, model.Errorf(model.EFORBIDDEN, "job %d is reserved for agent %s, not %s", id, j.AgentID, agentID)
-		}
-		if j.Status != model.JobRunning {
-			return nil, model.Errorf(model.ECONFLICT, "job %d is %s, not RUNNING: only a claimed job takes a result", id, j.Status)
-		}
-		var events []model.Event
 		// The issued certificate enters the inventory first, so the
 		// result can name it.
-		var issuedCert *model.Certificate
-		for i, c := range issued {
-			a, evs, err := addCertTx(tx, c, model.CertSourceRenewal, actor, now)
-			if err != nil {
-				return nil, err
-			}
-			events = append(events, evs...)
-			if i == 0 {
-				out.IssuedCertificate = &a
-				issuedCert = &a.Certificate
-			}
+		events, issuedCert, err := addIssuedTx(tx, &out, issued, actor, now)
+		if err != nil {
+			return nil, err
 		}
 		issuedID := r.IssuedID()
 		if issuedID == "" && issuedCert != nil {
 			issuedID = strconv.FormatInt(issuedCert.ID, 10)
 		}
 		if issuedCert == nil && issuedID != "" {
-			issuedCert, err = certByRefTx(tx, issuedID)
-			if err != nil {
+			if issuedCert, err = certByRefTx(tx, issuedID); err != nil {
 				return nil, err
 			}
 		}
-		dur := now.Sub(*j.StartedAt).Milliseconds()
-		t := now.UTC()
-		j.Status, j.CompletedAt, j.DurationMS = r.Status, &t, &dur
-		j.Output, j.Error, j.IssuedCertificateID, j.CARequestID = r.Output, r.Error, issuedID, r.CARequestID
+		j = j.Finish(r, issuedID, now)
 		if _, err := tx.Exec(`UPDATE jobs SET status = ?, completed_at = ?, duration_ms = ?, output = ?, error = ?,
-			issued_certificate_id = ?, ca_request_id = ? WHERE id = ?`, j.Status, timeText(now), dur,
+			issued_certificate_id = ?, ca_request_id = ? WHERE id = ?`, j.Status, timeText(now), *j.DurationMS,
 			nullStr(string(j.Output)), nullStr(j.Error), nullStr(issuedID), nullStr(r.CARequestID), id); err != nil {
 			return nil, fmt.Errorf("store: finish job: %w", err)
 		}
@@ -334,69 +315,88 @@ func (s *Store) FinishJob(ctx context.Context, id int64, call model.AgentCall, r
 		if err != nil {
 			return nil, err
 		}
-		extra := call.Details()
-		if j.Type == model.JobRevokeCert && j.Status == model.JobSuccess && cert.ID != 0 && cert.RevokedAt == nil {
-			e, err := revokedTx(tx, cert, actor, id, now)
-			if err != nil {
-				return nil, err
-			}
-			events = append(events, e)
+		step := model.NextJobStep(j, cert, issuedCert, call.AgentID)
+		evs, err := followUpTx(tx, &out, step, j, cert, issuedCert, actor, now)
+		if err != nil {
+			return nil, err
 		}
-		if j.Type == model.JobRenewal && cert.ID != 0 {
-			switch j.Status {
-			case model.JobSuccess:
-				evs, err := renewedTx(tx, &out, cert, issuedCert, actor, id, now)
-				if err != nil {
-					return nil, err
-				}
-				events = append(events, evs...)
-				extra["replaced_certificates"], extra["endpoints_updated"] = out.Replaced, out.EndpointsUpdated
-			case model.JobFailed:
-				a, created, err := raiseAlertTx(tx, model.Alert{
-					Severity: model.SeverityError, Type: model.AlertRenewalFailed,
-					Title:   fmt.Sprintf("Renewal of %s failed", cert.Label()),
-					Message: fmt.Sprintf("Renewal job %d for certificate %d (%s, expires %s) failed on agent %s: %s", id, cert.ID, cert.Label(), cert.NotAfter.Format(time.RFC3339), agentID, r.Error),
-					Entity:  model.JobEntity(id), Key: fmt.Sprintf("RENEWAL_FAILED:job:%d", id),
-				}, now)
-				if err != nil {
-					return nil, err
-				}
-				if created {
-					out.Alerts = append(out.Alerts, a)
-				}
-			}
+		extra := call.Details()
+		if step.Renewed {
+			extra["replaced_certificates"], extra["endpoints_updated"] = out.Replaced, out.EndpointsUpdated
 		}
 		e, err := model.NewJobEvent(now, j, j.Status, actor, cert, extra)
 		if err != nil {
 			return nil, err
 		}
 		out.Job = j
-		return append([]model.Event{e}, events...), nil
+		return append(append([]model.Event{e}, events...), evs...), nil
 	})
 	return out, err
 }
 
-// renewedTx applies a successful renewal of old: it is replaced by issued
-// (when the issued certificate is in the inventory) and the endpoints that
-// expected old now expect issued.
-func renewedTx(tx *sql.Tx, out *JobOutcome, old model.Certificate, issued *model.Certificate, actor model.Actor, jobID int64, now time.Time) ([]model.Event, error) {
-	if issued != nil && issued.ID == old.ID {
-		return nil, nil // the agent named the certificate it was to renew: nothing replaced
-	}
+// addIssuedTx adds the certificates an agent reports as issued to the
+// inventory; the first is the one the result names.
+func addIssuedTx(tx *sql.Tx, out *JobOutcome, issued []model.Certificate, actor model.Actor, now time.Time) ([]model.Event, *model.Certificate, error) {
 	var events []model.Event
-	if old.ReplacedAt == nil || (issued != nil && old.ReplacedBy != nil && *old.ReplacedBy == issued.ID) {
-		if old.ReplacedAt == nil {
-			e, err := replaceCertTx(tx, old, issued, actor, fmt.Sprintf("renewal job %d succeeded", jobID), now)
-			if err != nil {
-				return nil, err
-			}
-			events = append(events, e)
+	var first *model.Certificate
+	for i, c := range issued {
+		a, evs, err := addCertTx(tx, c, model.CertSourceRenewal, actor, now)
+		if err != nil {
+			return nil, nil, err
 		}
-		out.Replaced = append(out.Replaced, old.ID)
+		events = append(events, evs...)
+		if i == 0 {
+			out.IssuedCertificate = &a
+			first = &a.Certificate
+		}
 	}
-	if issued == nil {
-		return events, nil
+	return events, first, nil
+}
+
+// followUpTx applies what model.NextJobStep decided finished job j changes
+// beyond itself, in the transaction that records its result.
+func followUpTx(tx *sql.Tx, out *JobOutcome, step model.JobFollowUp, j model.Job, cert model.Certificate, issued *model.Certificate, actor model.Actor, now time.Time) ([]model.Event, error) {
+	var events []model.Event
+	if step.RevokeCert {
+		e, err := revokedTx(tx, cert, actor, j.ID, now)
+		if err != nil {
+			return nil, err
+		}
+		events = append(events, e)
 	}
+	if step.ReplaceCert {
+		e, err := replaceCertTx(tx, cert, issued, actor, fmt.Sprintf("renewal job %d succeeded", j.ID), now)
+		if err != nil {
+			return nil, err
+		}
+		events = append(events, e)
+	}
+	if step.Replaced {
+		out.Replaced = append(out.Replaced, cert.ID)
+	}
+	if step.MoveEndpoints {
+		evs, err := moveEndpointsTx(tx, out, cert, issued, actor, j.ID, now)
+		if err != nil {
+			return nil, err
+		}
+		events = append(events, evs...)
+	}
+	if step.Alert != nil {
+		a, created, err := raiseAlertTx(tx, *step.Alert, now)
+		if err != nil {
+			return nil, err
+		}
+		if created {
+			out.Alerts = append(out.Alerts, a)
+		}
+	}
+	return events, nil
+}
+
+// moveEndpointsTx makes the endpoints that expected old, renewed by job
+// jobID, expect issued.
+func moveEndpointsTx(tx *sql.Tx, out *JobOutcome, old model.Certificate, issued *model.Certificate, actor model.Actor, jobID int64, now time.Time) ([]model.Event, error) {
+	var events []model.Event
 	ids, err := queryAll(context.Background(), tx, "renewal endpoints", scanInt64,
 		`SELECT id FROM endpoints WHERE expected_fingerprint = ? ORDER BY id`, old.Fingerprint)
 	if err != nil {

@@ -3,13 +3,10 @@ package store
 import (
 	"context"
 	"database/sql"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
-	"testing/fstest"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
@@ -193,19 +190,7 @@ func TestConcurrentRetriesStoredOnce(t *testing.T) {
 func TestKeysMigrationKeepsChain(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "vigil.db")
-	full := os.DirFS("..")
-	old := fstest.MapFS{}
-	names, _ := fs.Glob(full, "migrations/*.sql")
-	for _, n := range append(names, "schema.sql") {
-		if n != "schema.sql" && filepath.Base(n) >= "0009" {
-			continue
-		}
-		b, err := fs.ReadFile(full, n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		old[n] = &fstest.MapFile{Data: b}
-	}
+	old := schemaBefore(t, 9)
 	db, err := sql.Open("sqlite3", path)
 	if err != nil {
 		t.Fatal(err)
@@ -235,7 +220,7 @@ func TestKeysMigrationKeepsChain(t *testing.T) {
 	}
 	db.Close()
 
-	s, err := Open(ctx, path, full, Options{})
+	s, err := Open(ctx, path, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

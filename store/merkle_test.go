@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -75,7 +74,7 @@ func TestMerkleTreeAndProofs(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
 	open := func() *Store {
-		s, err := Open(ctx, filepath.Join(dir, "vigil.db"), os.DirFS(".."), Options{})
+		s, err := Open(ctx, filepath.Join(dir, "vigil.db"), Options{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -38,7 +37,7 @@ func checkQueryPlans(t *testing.T, staleStats bool) {
 	}
 	path := filepath.Join(t.TempDir(), "vigil.db")
 	open := func() *Store {
-		s, err := Open(ctx, path, os.DirFS(".."), Options{})
+		s, err := Open(ctx, path, Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -148,7 +147,8 @@ func TestPastTimeWindow(t *testing.T) {
 	f := model.EventFilter{From: from, To: to, Limit: 1000, Visibility: model.VisibilityFor(model.User{Role: model.RoleAdmin})}
 	var got []int64
 	for {
-		page, next, err := s.FindEvents(ctx, f)
+		found, err := s.FindEvents(ctx, f)
+		page, next := found.Events, found.Next
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -174,7 +174,7 @@ func TestPastTimeWindow(t *testing.T) {
 // and plan; a quick one is not.
 func TestSlowListingLogged(t *testing.T) {
 	var logs syncbuf.Buffer
-	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "vigil.db"), os.DirFS(".."),
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "vigil.db"),
 		Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)

@@ -7,12 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-	"testing/fstest"
 	"time"
 
 	"github.com/transparency-dev/merkle/proof"
@@ -362,22 +360,9 @@ func TestRetentionCrashStaysVerifiable(t *testing.T) {
 func TestUpgradeAcknowledgesEarlierRetention(t *testing.T) {
 	ctx := context.Background()
 	// The schema as it was before retention records (migrations up to 0009).
-	old := fstest.MapFS{}
-	files, _ := filepath.Glob("../migrations/*.sql")
-	files = append(files, "../schema.sql")
-	for _, f := range files {
-		name := strings.TrimPrefix(f, "../")
-		if n := filepath.Base(name); strings.HasPrefix(name, "migrations/") && n >= "0010" {
-			continue
-		}
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		old[name] = &fstest.MapFile{Data: b}
-	}
+	old := schemaBefore(t, 10)
 	path := filepath.Join(t.TempDir(), "vigil.db")
-	s, err := Open(ctx, path, old, Options{})
+	s, err := openWithSchema(ctx, path, old, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -402,7 +387,7 @@ func TestUpgradeAcknowledgesEarlierRetention(t *testing.T) {
 		DELETE FROM retention_gate`)
 	s.Close()
 
-	s, err = Open(ctx, path, os.DirFS(".."), Options{})
+	s, err = Open(ctx, path, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -417,7 +402,7 @@ func TestUpgradeAcknowledgesEarlierRetention(t *testing.T) {
 	}
 	// Opening again acknowledges nothing more.
 	s.Close()
-	if s, err = Open(ctx, path, os.DirFS(".."), Options{}); err != nil {
+	if s, err = Open(ctx, path, Options{}); err != nil {
 		t.Fatal(err)
 	}
 	if rep := verifyOK(t, s); rep.LastID != 1001 {
@@ -447,7 +432,7 @@ func TestUpgradeAcknowledgesEarlierRetention(t *testing.T) {
 			if err := s.Backup(ctx, copyPath); err != nil {
 				t.Fatal(err)
 			}
-			cs, err := Open(ctx, copyPath, os.DirFS(".."), Options{})
+			cs, err := Open(ctx, copyPath, Options{})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"net/url"
-	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -21,7 +20,7 @@ func TestSourceFilter(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "vigil.db")
 	open := func() *Store {
 		t.Helper()
-		s, err := Open(ctx, path, os.DirFS(".."), Options{})
+		s, err := Open(ctx, path, Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -65,7 +64,8 @@ func TestSourceFilter(t *testing.T) {
 			f.Visibility, f.Limit = model.VisibilityFor(model.User{Role: model.RoleAdmin}), 1000
 			var got []int64
 			for {
-				page, next, err := s.FindEvents(ctx, f)
+				found, err := s.FindEvents(ctx, f)
+				page, next := found.Events, found.Next
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -8,6 +8,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"embed"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -68,10 +69,23 @@ type Store struct {
 	retentionMu sync.Mutex // one retention run at a time
 }
 
-// Open opens (creating if needed) the database at path, applies the schema
-// and migrations from schema (schema.sql and migrations/NNNN_*.sql), and
-// starts the event writer. Close stops it after draining its queue.
-func Open(ctx context.Context, dbPath string, schema fs.FS, opts Options) (*Store, error) {
+// schemaFS holds the base schema and the numbered migrations the store
+// applies to its own database; migrations/README.md says how to add one.
+//
+//go:embed schema.sql migrations/*.sql
+var schemaFS embed.FS
+
+// Open opens (creating if needed) the database at path, applies the
+// embedded schema and every migration not yet recorded, and starts the
+// event writer. Close stops it after draining its queue.
+func Open(ctx context.Context, dbPath string, opts Options) (*Store, error) {
+	return openWithSchema(ctx, dbPath, schemaFS, opts)
+}
+
+// openWithSchema is Open with the schema and migrations taken from schema
+// (schema.sql and migrations/NNNN_*.sql); tests pass an older set to
+// upgrade from it.
+func openWithSchema(ctx context.Context, dbPath string, schema fs.FS, opts Options) (*Store, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}

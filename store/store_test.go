@@ -3,10 +3,13 @@ package store
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"vigil/model"
@@ -16,12 +19,34 @@ import (
 // real schema and migrations.
 func openTest(t testing.TB) *Store {
 	t.Helper()
-	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "vigil.db"), os.DirFS(".."), Options{})
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "vigil.db"), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+// schemaBefore is the embedded schema as an older version had it: schema.sql
+// and the migrations numbered below first, to upgrade from.
+func schemaBefore(t testing.TB, first int) fs.FS {
+	t.Helper()
+	old := fstest.MapFS{}
+	names, err := fs.Glob(schemaFS, "migrations/*.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range append(names, "schema.sql") {
+		if n != "schema.sql" && path.Base(n) >= fmt.Sprintf("%04d", first) {
+			continue
+		}
+		b, err := fs.ReadFile(schemaFS, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		old[n] = &fstest.MapFile{Data: b}
+	}
+	return old
 }
 
 // ev decodes an event as posted over HTTP. One whose category is SYSTEM
@@ -141,7 +166,7 @@ func TestOpenAnyDirectoryName(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := filepath.Join(dir, "vigil.db")
-	s, err := Open(context.Background(), p, os.DirFS(".."), Options{})
+	s, err := Open(context.Background(), p, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -168,7 +167,7 @@ func TestRestoredBackupDetected(t *testing.T) {
 	}
 	ext, _ := model.OpenCheckpoint([]byte(cp.Note), k.PublicKey())
 
-	restored, err := Open(ctx, old, os.DirFS(".."), Options{})
+	restored, err := Open(ctx, old, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +212,7 @@ func TestBackupUnderLoad(t *testing.T) {
 	if err := s.Backup(ctx, out); err == nil {
 		t.Error("backup overwrote an existing file")
 	}
-	b, err := Open(ctx, out, os.DirFS(".."), Options{})
+	b, err := Open(ctx, out, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

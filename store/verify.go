@@ -61,204 +61,297 @@ type checkpointCheck struct {
 // external ones. The first edited, missing, inserted or reordered event is
 // named in FirstBad; a tree that no longer matches a checkpoint (a cut tail,
 // a rollback, a rewritten history) fails with a reason.
+//
+// The steps: start (checkpoints, the chain's base and what retention must
+// account for), walk (each event or removed event in id order: chain
+// link and hash, then its leaf against the stored nodes and the
+// checkpoints it completes) and finish (retention coverage, the tail).
 func (s *Store) VerifyChain(ctx context.Context, opts VerifyOptions) (ChainReport, error) {
-	var rep ChainReport
 	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
-		return rep, fmt.Errorf("store: verify: %w", err)
+		return ChainReport{}, fmt.Errorf("store: verify: %w", err)
 	}
 	defer tx.Rollback()
+	v := &chainVerifier{}
+	failure, err := v.start(ctx, tx, opts)
+	if failure == nil && err == nil {
+		failure, err = v.walk(ctx, tx)
+	}
+	if failure == nil && err == nil {
+		failure, err = v.finish()
+	}
+	if failure != nil {
+		v.rep.OK, v.rep.Reason = false, failure.reason
+		if failure.id > 0 {
+			v.rep.FirstBad = &failure.id
+		}
+	}
+	return v.rep, err
+}
 
-	nodes, err := storedNodes(ctx, tx)
-	if err != nil {
-		return rep, err
+// chainVerifier is one VerifyChain run: what the walk must meet and how
+// far it has come. A check that fails ends the run with a verifyFailure;
+// the report keeps the counts up to it.
+type chainVerifier struct {
+	rep    ChainReport
+	nodes  map[compact.NodeID][]byte // the stored Merkle nodes
+	checks []checkpointCheck         // tree heads still to meet, in size order
+	ret    *retentionCheck
+	tree   *compact.Range
+	prev   []byte // the hash of the last event walked
+	prevID int64
+	kept   bool   // an event is stored below the current id
+	buf    []byte // chainHash's scratch
+}
+
+// failAt is a failed check naming event id (0: none).
+func failAt(id int64, format string, args ...any) *verifyFailure {
+	return &verifyFailure{id, fmt.Sprintf(format, args...)}
+}
+
+// start loads what the walk must meet: the stored nodes, the checkpoints
+// (their signatures checked against opts.PublicKey), the chain's base
+// after retention and the records that account for what is gone.
+func (v *chainVerifier) start(ctx context.Context, tx *sql.Tx, opts VerifyOptions) (*verifyFailure, error) {
+	var err error
+	if v.nodes, err = storedNodes(ctx, tx); err != nil {
+		return nil, err
 	}
 	checks, bad, err := checkpointChecks(ctx, tx, opts)
 	if err != nil {
-		return rep, err
+		return nil, err
 	}
-	fail := func(id int64, format string, args ...any) (ChainReport, error) {
-		rep.OK = false
-		if id > 0 {
-			rep.FirstBad = &id
-		}
-		rep.Reason = fmt.Sprintf(format, args...)
-		return rep, nil
-	}
-
 	if bad != "" {
-		return fail(0, "%s", bad)
+		return failAt(0, "%s", bad), nil
 	}
 	// Retention may have removed a prefix: the walk starts at the chain's
 	// base, whose tree is made of stored nodes only.
 	base, baseHash, err := chainBase(ctx, tx)
 	if err != nil {
-		return rep, fmt.Errorf("store: verify: %w", err)
+		return nil, fmt.Errorf("store: verify: %w", err)
 	}
-	rep.BaseID = base
+	v.rep.BaseID = base
 	ret, failure, err := loadRetention(ctx, tx, base, baseHash)
 	if err != nil {
-		return rep, fmt.Errorf("store: verify: %w", err)
+		return nil, fmt.Errorf("store: verify: %w", err)
 	}
 	if failure != nil {
-		return fail(failure.id, "%s", failure.reason)
+		return failure, nil
 	}
-	rep.RetentionRecord = ret.newestID
-	tree, err := loadRange(ctx, tx, uint64(base))
-	if err != nil {
-		return fail(base, "the tree of the %d events removed by retention cannot be loaded: %v", base, err)
+	v.ret, v.rep.RetentionRecord = ret, ret.newestID
+	if v.tree, err = loadRange(ctx, tx, uint64(base)); err != nil {
+		return failAt(base, "the tree of the %d events removed by retention cannot be loaded: %v", base, err), nil
 	}
 	for len(checks) > 0 && checks[0].size <= uint64(base) {
-		rep.CheckpointsBeforeBase++
+		v.rep.CheckpointsBeforeBase++
 		checks = checks[1:]
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT `+eventColumns+`, `+storedAsWritten+` FROM events WHERE id > ? ORDER BY id`, base)
+	v.checks, v.prev, v.prevID = checks, baseHash, base
+	return nil, nil
+}
+
+// walk checks every event above the base in id order, merging the stored
+// events with the hashes retention left of removed ones.
+func (v *chainVerifier) walk(ctx context.Context, tx *sql.Tx) (*verifyFailure, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT `+eventColumns+`, `+storedAsWritten+` FROM events WHERE id > ? ORDER BY id`, v.prevID)
 	if err != nil {
-		return rep, fmt.Errorf("store: verify: %w", err)
+		return nil, fmt.Errorf("store: verify: %w", err)
 	}
 	defer rows.Close()
-	pruned, err := tx.QueryContext(ctx, `SELECT id, hash, legacy FROM pruned_events WHERE id > ? ORDER BY id`, base)
+	pruned, err := tx.QueryContext(ctx, `SELECT id, hash, legacy FROM pruned_events WHERE id > ? ORDER BY id`, v.prevID)
 	if err != nil {
-		return rep, fmt.Errorf("store: verify: %w", err)
+		return nil, fmt.Errorf("store: verify: %w", err)
 	}
 	defer pruned.Close()
-	var asWritten bool
-	scanAll := func(dest ...any) error { return rows.Scan(append(dest, &asWritten)...) }
-	prev, prevID := baseHash, base
-	var buf []byte
+	c := &walkCursor{rows: rows, pruned: pruned}
+	if f := c.nextEvent(v.prevID + 1); f != nil {
+		return f, nil
+	}
+	if err := c.nextPruned(); err != nil {
+		return nil, err
+	}
+	for c.haveEvent || c.havePruned {
+		var id int64
+		var h []byte
+		if c.havePruned && (!c.haveEvent || c.prunedID < c.r.id) {
+			id, h = c.prunedID, c.prunedHash
+			if f := v.removed(id, c.prunedLegacy); f != nil {
+				return f, nil
+			}
+			if err := c.nextPruned(); err != nil {
+				return nil, err
+			}
+		} else {
+			id, h = c.r.id, c.stored
+			if f := v.event(&c.r, c.stored, c.asWritten); f != nil {
+				return f, nil
+			}
+			if f := c.nextEvent(id + 1); f != nil {
+				return f, nil
+			}
+		}
+		if f, err := v.appendLeaf(id, h); f != nil || err != nil {
+			return f, err
+		}
+	}
+	if err := errors.Join(rows.Err(), pruned.Err()); err != nil {
+		return nil, fmt.Errorf("store: verify: %w", err)
+	}
+	return nil, nil
+}
+
+// walkCursor reads the stored events and the removed events' hashes side
+// by side, each in id order.
+type walkCursor struct {
+	rows, pruned *sql.Rows
+
+	haveEvent bool
+	r         row
+	stored    []byte // the event's stored hash
+	asWritten bool   // its values have the types and forms Vigil writes
+
+	havePruned   bool
+	prunedID     int64
+	prunedHash   []byte
+	prunedLegacy bool
+}
+
+// nextEvent moves to the next stored event; want is the id expected
+// there, named when the row cannot be read.
+func (c *walkCursor) nextEvent(want int64) *verifyFailure {
+	if c.haveEvent = c.rows.Next(); !c.haveEvent {
+		return nil
+	}
+	scanAll := func(dest ...any) error { return c.rows.Scan(append(dest, &c.asWritten)...) }
+	var err error
+	if c.r, c.stored, err = scanRow(scanFunc(scanAll)); err != nil {
+		return failAt(want, "event %d cannot be read: %v", want, err)
+	}
+	return nil
+}
+
+// nextPruned moves to the next removed event's hash.
+func (c *walkCursor) nextPruned() error {
+	if c.havePruned = c.pruned.Next(); !c.havePruned {
+		return nil
+	}
+	if err := c.pruned.Scan(&c.prunedID, &c.prunedHash, &c.prunedLegacy); err != nil {
+		return fmt.Errorf("store: verify: %w", err)
+	}
+	return nil
+}
+
+// removed checks event id, which retention removed: its content is gone;
+// its hash still links its neighbours and is its leaf in the tree.
+func (v *chainVerifier) removed(id int64, legacy bool) *verifyFailure {
+	if id != v.prevID+1 {
+		return failAt(v.prevID+1, "event %d is missing", v.prevID+1)
+	}
+	if why := v.ret.removable(id, legacy, v.kept); why != "" {
+		return failAt(id, "event %d was removed %s", id, why)
+	}
+	v.rep.Pruned++
+	return nil
+}
+
+// event checks a stored event: it follows the last one, and its hash
+// chains from it (or, redacted, a retention record commits to it).
+func (v *chainVerifier) event(r *row, stored []byte, asWritten bool) *verifyFailure {
+	id := r.id
+	if !asWritten && id == v.prevID+1 {
+		return failAt(id, "event %d holds a value of a type or form Vigil never writes", id)
+	}
+	switch {
+	case id <= v.prevID:
+		return failAt(v.prevID+1, "event %d is out of order", id)
+	case id != v.prevID+1:
+		return failAt(v.prevID+1, "event %d is missing", v.prevID+1)
+	}
+	v.kept = true
+	if r.outcome == model.OutcomeRedacted {
+		// Its content is gone: its hash is linked by the next event's and
+		// the tree, its commitment by a record.
+		if why := v.ret.redacted(r, stored); why != "" {
+			return failAt(id, "event %d is redacted %s", id, why)
+		}
+		v.rep.Redacted++
+		return nil
+	}
+	var sum [HashSize]byte
+	sum, v.buf = chainHash(v.prev, r, v.buf)
+	if !bytes.Equal(sum[:], stored) {
+		return failAt(id, "event %d does not match its hash: it was changed, inserted or moved", id)
+	}
+	if why := v.ret.intact(r, stored); why != "" {
+		return failAt(id, "event %d %s", id, why)
+	}
+	v.rep.Checked++
+	return nil
+}
+
+// appendLeaf adds event id's hash h to the tree, checks the stored nodes
+// it completes and the checkpoints whose size it reaches.
+func (v *chainVerifier) appendLeaf(id int64, h []byte) (*verifyFailure, error) {
+	if id == v.ret.lastRemovedID {
+		v.ret.lastRemovedHash = h
+	}
 	var badNode *compact.NodeID
 	visit := func(id compact.NodeID, h []byte) {
 		if id.Level < storedLevel || badNode != nil {
 			return
 		}
-		if stored, ok := nodes[id]; !ok || !bytes.Equal(stored, h) {
+		if stored, ok := v.nodes[id]; !ok || !bytes.Equal(stored, h) {
 			badNode = &id
 		}
 	}
-	// The walk merges the events with the hashes retention left behind.
-	var (
-		r            row
-		stored       []byte
-		haveEvent    = rows.Next()
-		prunedID     int64
-		prunedHash   []byte
-		prunedLegacy bool
-		havePruned   = pruned.Next()
-		kept         bool // an event is stored below the current id
-	)
-	if haveEvent {
-		if r, stored, err = scanRow(scanFunc(scanAll)); err != nil {
-			return fail(prevID+1, "event %d cannot be read: %v", prevID+1, err)
+	if err := v.tree.Append(leafHash(h), visit); err != nil {
+		return nil, fmt.Errorf("store: verify: %w", err)
+	}
+	if badNode != nil {
+		begin, end := badNode.Coverage()
+		return failAt(int64(begin+1), "stored Merkle node %d/%d does not match events %d-%d, which it covers", badNode.Level, badNode.Index, begin+1, end), nil
+	}
+	v.prev, v.prevID = h, id
+	for len(v.checks) > 0 && v.checks[0].size == v.tree.End() {
+		if err := checkRoot(v.tree, v.checks[0]); err != nil {
+			return failAt(0, "%v", err), nil
+		}
+		v.rep.CheckpointsChecked++
+		v.checks = v.checks[1:]
+	}
+	return nil, nil
+}
+
+// finish checks what the walk left: that retention records cover every
+// removed and redacted event, that no checkpoint or stored node reaches
+// past the last event, and fills in the report of a chain that verifies.
+func (v *chainVerifier) finish() (*verifyFailure, error) {
+	if f := v.ret.finish(); f != nil {
+		return f, nil
+	}
+	end := v.tree.End()
+	if len(v.checks) > 0 {
+		c := v.checks[0]
+		return failAt(0, "%s covers %d events but the database holds %d: events were cut from the end or an older copy was restored", c.what, c.size, end), nil
+	}
+	// Nodes beyond the tree mean events were cut after they were stored.
+	for id := range v.nodes {
+		if _, last := id.Coverage(); last > end {
+			return failAt(0, "stored Merkle node %d/%d covers events up to %d but the database holds %d: events were cut from the end", id.Level, id.Index, last, end), nil
 		}
 	}
-	if havePruned {
-		if err := pruned.Scan(&prunedID, &prunedHash, &prunedLegacy); err != nil {
-			return rep, fmt.Errorf("store: verify: %w", err)
-		}
-	}
-	for haveEvent || havePruned {
-		var id int64
-		var h []byte
-		if havePruned && (!haveEvent || prunedID < r.id) {
-			// A removed event: its content is gone; its hash still links
-			// its neighbours and is its leaf in the tree.
-			id, h = prunedID, prunedHash
-			if id != prevID+1 {
-				return fail(prevID+1, "event %d is missing", prevID+1)
-			}
-			if why := ret.removable(id, prunedLegacy, kept); why != "" {
-				return fail(id, "event %d was removed %s", id, why)
-			}
-			rep.Pruned++
-			if havePruned = pruned.Next(); havePruned {
-				if err := pruned.Scan(&prunedID, &prunedHash, &prunedLegacy); err != nil {
-					return rep, fmt.Errorf("store: verify: %w", err)
-				}
-			}
-		} else {
-			id, h = r.id, stored
-			if !asWritten && id == prevID+1 {
-				return fail(id, "event %d holds a value of a type or form Vigil never writes", id)
-			}
-			switch {
-			case id <= prevID:
-				return fail(prevID+1, "event %d is out of order", id)
-			case id != prevID+1:
-				return fail(prevID+1, "event %d is missing", prevID+1)
-			}
-			kept = true
-			if r.outcome == model.OutcomeRedacted {
-				// Its content is gone: its hash is linked by the next
-				// event's and the tree, its commitment by a record.
-				if why := ret.redacted(&r, stored); why != "" {
-					return fail(id, "event %d is redacted %s", id, why)
-				}
-				rep.Redacted++
-			} else {
-				var sum [HashSize]byte
-				sum, buf = chainHash(prev, &r, buf)
-				if !bytes.Equal(sum[:], stored) {
-					return fail(id, "event %d does not match its hash: it was changed, inserted or moved", id)
-				}
-				if why := ret.intact(&r, stored); why != "" {
-					return fail(id, "event %d %s", id, why)
-				}
-				rep.Checked++
-			}
-			if haveEvent = rows.Next(); haveEvent {
-				if r, stored, err = scanRow(scanFunc(scanAll)); err != nil {
-					return fail(id+1, "event %d cannot be read: %v", id+1, err)
-				}
-			}
-		}
-		if id == ret.lastRemovedID {
-			ret.lastRemovedHash = h
-		}
-		if err := tree.Append(leafHash(h), visit); err != nil {
-			return rep, fmt.Errorf("store: verify: %w", err)
-		}
-		if badNode != nil {
-			begin, end := badNode.Coverage()
-			return fail(int64(begin+1), "stored Merkle node %d/%d does not match events %d-%d, which it covers", badNode.Level, badNode.Index, begin+1, end)
-		}
-		prev, prevID = h, id
-		for len(checks) > 0 && checks[0].size == tree.End() {
-			if err := checkRoot(tree, checks[0]); err != nil {
-				return fail(0, "%v", err)
-			}
-			rep.CheckpointsChecked++
-			checks = checks[1:]
-		}
-	}
-	if err := errors.Join(rows.Err(), pruned.Err()); err != nil {
-		return rep, fmt.Errorf("store: verify: %w", err)
-	}
-	if f := ret.finish(); f != nil {
-		return fail(f.id, "%s", f.reason)
-	}
-	for _, c := range checks {
-		return fail(0, "%s covers %d events but the database holds %d: events were cut from the end or an older copy was restored", c.what, c.size, tree.End())
-	}
-	if len(nodes) > 0 {
-		// Nodes beyond the tree mean events were cut after they were stored.
-		for id := range nodes {
-			if _, end := id.Coverage(); end > tree.End() {
-				return fail(0, "stored Merkle node %d/%d covers events up to %d but the database holds %d: events were cut from the end", id.Level, id.Index, end, tree.End())
-			}
-		}
-	}
-	root, err := rootOf(tree)
+	root, err := rootOf(v.tree)
 	if err != nil {
-		return rep, fmt.Errorf("store: verify: %w", err)
+		return nil, fmt.Errorf("store: verify: %w", err)
 	}
-	rep.OK = true
-	rep.LastID = prevID
-	rep.TreeSize = tree.End()
-	rep.RootHash = fmt.Sprintf("%x", root)
-	if prevID > 0 {
-		rep.LastHash = fmt.Sprintf("%x", prev)
+	v.rep.OK = true
+	v.rep.LastID = v.prevID
+	v.rep.TreeSize = end
+	v.rep.RootHash = fmt.Sprintf("%x", root)
+	if v.prevID > 0 {
+		v.rep.LastHash = fmt.Sprintf("%x", v.prev)
 	}
-	return rep, nil
+	return nil, nil
 }
 
 // storedAsWritten is true for a row whose every value has the type and form

@@ -23,7 +23,7 @@ var tamperColumns = []string{
 // chain.
 func FuzzVerifyTamper(f *testing.F) {
 	template := filepath.Join(f.TempDir(), "template.db")
-	s, err := Open(context.Background(), template, os.DirFS(".."), Options{})
+	s, err := Open(context.Background(), template, Options{})
 	if err != nil {
 		f.Fatal(err)
 	}

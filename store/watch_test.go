@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -67,7 +66,7 @@ func TestSightings(t *testing.T) {
 func TestSightingsWrittenAtClose(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "vigil.db")
-	s, err := Open(ctx, path, os.DirFS(".."), Options{})
+	s, err := Open(ctx, path, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +79,7 @@ func TestSightingsWrittenAtClose(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	s, err = Open(ctx, path, os.DirFS(".."), Options{})
+	s, err = Open(ctx, path, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +160,8 @@ func TestAlertReadAudited(t *testing.T) {
 		t.Errorf("%d unread", n)
 	}
 	admin := model.VisibilityFor(model.User{Role: model.RoleAdmin})
-	evs, _, _ := s.FindEvents(ctx, model.EventFilter{Categories: []string{model.CategoryAuditLog}, Limit: 10, Visibility: admin})
+	found, _ := s.FindEvents(ctx, model.EventFilter{Categories: []string{model.CategoryAuditLog}, Limit: 10, Visibility: admin})
+	evs := found.Events
 	if len(evs) != 2 || evs[0].Type != "ALERTS_READ" || evs[0].Actor.ID != "boss" || evs[1].Type != "ALERT_READ" || evs[1].Entity.ID != "2" {
 		t.Errorf("audit events %+v", evs)
 	}

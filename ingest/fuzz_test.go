@@ -26,6 +26,7 @@ func FuzzFrameReader(f *testing.F) {
 	f.Add([]byte("99999999999 x"), uint16(64))
 	f.Add([]byte("5 abc"), uint16(64))
 	f.Add([]byte("\n\n3 abc\n4 defg"), uint16(2))
+	f.Add([]byte("<14>a\x00<14>b\x00\n2026 line\n5 abcde<14>c\n"), uint16(64))
 	f.Fuzz(func(t *testing.T, data []byte, max uint16) {
 		m := int(max%4096) + 1
 		fr := NewFrameReader(bufio.NewReaderSize(bytes.NewReader(data), 16), m)

@@ -78,11 +78,14 @@ type details struct {
 	Version        int                          `json:"version,omitempty"` // of RFC 5424, when not 1
 	Facility       string                       `json:"facility,omitempty"`
 	SD             map[string]map[string]string `json:"sd,omitempty"`
-	RawTime        string                       `json:"raw_time,omitempty"`
-	ParseError     string                       `json:"parse_error,omitempty"`
-	Invalid        map[string]string            `json:"invalid,omitempty"`
-	Truncated      int                          `json:"truncated_from,omitempty"`
-	Omitted        string                       `json:"omitted,omitempty"`
+	// SDLists holds every value of SD params given more than once
+	// (encoded as lists in sd); SD holds their first.
+	SDLists    map[string]map[string][]string `json:"-"`
+	RawTime    string                         `json:"raw_time,omitempty"`
+	ParseError string                         `json:"parse_error,omitempty"`
+	Invalid    map[string]string              `json:"invalid,omitempty"`
+	Truncated  int                            `json:"truncated_from,omitempty"`
+	Omitted    string                         `json:"omitted,omitempty"`
 }
 
 // Decode turns one frame into a normalized event received at now.
@@ -181,7 +184,7 @@ func (d *Decoder) decode5424(frame []byte, e *model.Event, det *details) bool {
 			input = d.splice(frame, tsStart, tsEnd, "-")
 		}
 	}
-	m, ok := parse[rfc5424.SyslogMessage](d.m5424, d.m5424BE, input, det)
+	m, repaired, ok := d.parse5424(input, det)
 	if !ok {
 		return false
 	}
@@ -198,6 +201,9 @@ func (d *Decoder) decode5424(frame []byte, e *model.Event, det *details) bool {
 	}
 	if det.ParseError != "" {
 		e.Message = string(frame) // partly parsed: keep everything
+	}
+	if repaired != "" {
+		det.ParseError = repaired
 	}
 	return true
 }
@@ -455,6 +461,10 @@ func appendDetails(b []byte, det *details) []byte {
 			}
 			b = appendJSONString(b, id)
 			b = append(b, ':')
+			if lists := det.SDLists[id]; lists != nil {
+				b = appendSDParams(b, det.SD[id], lists)
+				continue
+			}
 			strMap(det.SD[id])
 		}
 		b = append(b, '}')

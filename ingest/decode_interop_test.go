@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -127,4 +128,61 @@ func TestDecodeRealSenders(t *testing.T) {
 			t.Errorf("details %s", e.Details)
 		}
 	})
+}
+
+// TestDecodeStructuredDataLeniency keeps what can be read of structured
+// data real senders write outside RFC 5424, saying what was repaired, and
+// every value of a repeated parameter.
+func TestDecodeStructuredDataLeniency(t *testing.T) {
+	longID := strings.Repeat("i", 40)
+	cases := []struct {
+		name       string
+		in         string
+		sd         map[string]map[string]any
+		parseError string // "" means none
+		check      func(e model.Event) bool
+	}{
+		{"BackslashBeforeOtherCharacterKept", `<14>1 - h a - - [x@1 path="C:\temp\new" user="bob"] m`,
+			map[string]map[string]any{"x@1": {"path": `C:\temp\new`, "user": "bob"}}, "",
+			func(e model.Event) bool { return e.Actor.ID == "bob" && e.Message == "m" }},
+		{"ESXiUnquotedValues", `<14>1 2026-12-02T09:00:00.000Z esx01 Hostd 2099459 - [Originator@6876 sub=Vimsvc.TaskManager opID=abc user=vpxuser] Task Completed`,
+			map[string]map[string]any{"Originator@6876": {"sub": "Vimsvc.TaskManager", "opID": "abc", "user": "vpxuser"}}, "unquoted",
+			func(e model.Event) bool {
+				return e.Actor.ID == "vpxuser" && e.Host == "esx01" && e.App == "Hostd" && e.Process == "2099459" && e.Message == "Task Completed"
+			}},
+		{"SpaceAfterEquals", `<14>1 - h a - - [x@1 user= "bob"] m`,
+			map[string]map[string]any{"x@1": {"user": "bob"}}, "space after",
+			func(e model.Event) bool { return e.Actor.ID == "bob" && e.Message == "m" }},
+		{"SDIDLongerThan32", `<14>1 - h a - - [` + longID + ` k="v"] m`,
+			map[string]map[string]any{longID: {"k": "v"}}, "longer than 32",
+			func(e model.Event) bool { return e.Message == "m" }},
+		{"RepeatedParamsAllKept", `<14>1 - h a - - [x@1 k="1" k="2" user="alice"][y@1 tag="a" tag="b" tag="c"] m`,
+			map[string]map[string]any{"x@1": {"k": []any{"1", "2"}, "user": "alice"}, "y@1": {"tag": []any{"a", "b", "c"}}}, "",
+			func(e model.Event) bool { return e.Actor.ID == "alice" && e.Message == "m" }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := NewDecoder(nil).Decode([]byte(tc.in), 0, Peer{Source: model.SourceSyslogTCP}, interopNow)
+			d := detailsOf(t, e)
+			sd, _ := d["sd"].(map[string]any)
+			for id, params := range tc.sd {
+				el, _ := sd[id].(map[string]any)
+				for name, want := range params {
+					if !reflect.DeepEqual(el[name], want) {
+						t.Errorf("sd[%s][%s] = %#v, want %#v", id, name, el[name], want)
+					}
+				}
+			}
+			pe, _ := d["parse_error"].(string)
+			if (tc.parseError == "") != (pe == "") || !strings.Contains(pe, tc.parseError) {
+				t.Errorf("parse_error %q, want %q", pe, tc.parseError)
+			}
+			if !tc.check(e) {
+				t.Errorf("host %q app %q process %q actor %q message %q", e.Host, e.App, e.Process, e.Actor.ID, e.Message)
+			}
+			if t.Failed() {
+				t.Logf("details %s", e.Details)
+			}
+		})
+	}
 }

@@ -89,6 +89,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte("<189>237: *Mar  1 18:48:50.483 UTC: %SYS-5-CONFIG_I: Configured"))
 	f.Add([]byte("Apr 15 21:28:13 2007 2001:db8::1 appA[42] hi\x00"))
 	f.Add([]byte("<13>Dec  2 09:00:00 Message forwarded from aix01: syslogd: restart"))
+	f.Add([]byte(`<14>1 - h a - - [O@6876 sub=V user= "r" p="C:\t\]" k="1" k="2"][O@6876 x] m`))
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
 		e := NewDecoder(nil).Decode(frame, 0, Peer{Source: model.SourceSyslogUDP, Addr: "127.0.0.1"}, now)

@@ -263,6 +263,8 @@ func parseServeConfig(args []string) (Config, error) {
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
 	fs.StringVar(&cfg.TLSClientCA, "tls-client-ca", "", "PEM CA bundle; when set, syslog TLS senders must present a client certificate it signed")
 	maxMsg := fs.String("syslog-max-msg", "64KiB", "longest syslog message kept; longer ones are cut to this size")
+	udpBuf := fs.String("syslog-udp-buffer", "8MiB", "UDP socket receive buffer; what overflows it is dropped by the kernel "+
+		"(counted as reason receive_buffer); above net.core.rmem_max only when run as root")
 	tz := fs.String("syslog-tz", "UTC", "time zone of RFC 3164 timestamps, which carry none (e.g. Europe/Berlin, Local)")
 	fs.DurationVar(&cfg.Syslog.IdleTimeout, "syslog-idle-timeout", 10*time.Minute, "close a syslog connection silent for this long")
 	fs.IntVar(&cfg.Syslog.MaxConns, "syslog-max-conns", 1024, "open syslog connections per listener")
@@ -274,7 +276,7 @@ func parseServeConfig(args []string) (Config, error) {
 	if _, err := parseFlags(fs, args); err != nil {
 		return cfg, err
 	}
-	if err := parseSyslogConfig(&cfg, *maxMsg, *tz); err != nil {
+	if err := parseSyslogConfig(&cfg, *maxMsg, *tz, *udpBuf); err != nil {
 		return cfg, err
 	}
 	if err := parseWatchFlags(&cfg, *expiryDays, *offline, *stuck, *retention, *retentionAudit); err != nil {
@@ -320,7 +322,7 @@ func parseServeConfig(args []string) (Config, error) {
 }
 
 // parseSyslogConfig checks the syslog flags.
-func parseSyslogConfig(cfg *Config, maxMsg, tz string) error {
+func parseSyslogConfig(cfg *Config, maxMsg, tz, udpBuf string) error {
 	n, err := parseSize(maxMsg)
 	if err != nil {
 		return usageError{"--syslog-max-msg: " + err.Error()}
@@ -329,6 +331,10 @@ func parseSyslogConfig(cfg *Config, maxMsg, tz string) error {
 		return usageError{"--syslog-max-msg: must be between 480B and 16MiB"}
 	}
 	cfg.Syslog.MaxMessageSize = int(n)
+	if n, err = parseSize(udpBuf); err != nil || n < 64<<10 || n > 1<<30 {
+		return usageError{"--syslog-udp-buffer: must be a size between 64KiB and 1GiB"}
+	}
+	cfg.Syslog.UDPReceiveBuffer = int(n)
 	if cfg.Syslog.Location, err = time.LoadLocation(tz); err != nil {
 		return usageError{"--syslog-tz: " + err.Error()}
 	}

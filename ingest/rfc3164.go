@@ -75,9 +75,9 @@ func parseBSD(b []byte, now time.Time, loc *time.Location) (m bsdMessage, ok boo
 	} else {
 		m.pri, m.noPRI = defaultPRI, true
 	}
-	// Cisco: a sequence number before a stamp or a %FACILITY tag, and
-	// with "logging origin-id" a host before the stamp.
-	if n := digitsPrefix(s); n > 0 && strings.HasPrefix(s[n:], ": ") {
+	// Cisco: a sequence number (Nexus: an empty one) before a stamp or a
+	// %FACILITY tag, and with "logging origin-id" a host before the stamp.
+	if n := digitsPrefix(s); strings.HasPrefix(s[n:], ": ") {
 		rest := s[n+2:]
 		h, after, found := strings.Cut(rest, ": ")
 		switch {
@@ -133,6 +133,10 @@ func parseStamp(s string, now time.Time, loc *time.Location) (t time.Time, rest,
 	if strings.HasPrefix(p, "*") || strings.HasPrefix(p, ".") {
 		p = p[1:] // Cisco: clock not synchronized, or synchronization lost
 	}
+	year := 0
+	if digitsPrefix(p) == 4 && len(p) > 5 && p[4] == ' ' {
+		year, p = atoi(p[:4]), p[5:] // Cisco Nexus: "2017 Mar  6 12:53:10"
+	}
 	if len(p) < 4 || p[3] != ' ' {
 		return fail()
 	}
@@ -151,8 +155,7 @@ func parseStamp(s string, now time.Time, loc *time.Location) (t time.Time, rest,
 		return fail()
 	}
 	p = p[1:]
-	year := 0
-	if n := digitsPrefix(p); n == 4 && strings.HasPrefix(p[4:], " ") {
+	if n := digitsPrefix(p); year == 0 && n == 4 && strings.HasPrefix(p[4:], " ") {
 		year, p = atoi(p[:4]), p[5:]
 	}
 	h, mi, sec, ns, rest, ok := parseClock(p)
@@ -160,15 +163,20 @@ func parseStamp(s string, now time.Time, loc *time.Location) (t time.Time, rest,
 		return fail()
 	}
 	p = rest
-	if year == 0 && len(p) >= 5 && p[0] == ' ' && digitsPrefix(p[1:]) == 4 && endsWord(p[5:]) {
-		year, p = atoi(p[1:5]), p[5:]
+	yearAfter := func() {
+		if year == 0 && len(p) >= 5 && p[0] == ' ' && digitsPrefix(p[1:]) == 4 && endsWord(p[5:]) {
+			year, p = atoi(p[1:5]), p[5:]
+		}
 	}
+	yearAfter()
 	at := loc
 	if z := zoneName(p); z == "UTC" || z == "GMT" || z == "Z" {
 		at, p = time.UTC, p[1+len(z):]
-	} else if z != "" && strings.HasPrefix(p[1+len(z):], ":") {
-		unknownZone, p = z, p[1+len(z):] // "CET:", as Cisco writes it
+	} else if after := p[min(1+len(z), len(p)):]; z != "" && (strings.HasPrefix(after, ":") ||
+		(year == 0 && len(after) >= 5 && digitsPrefix(after[1:]) == 4 && endsWord(after[5:]))) {
+		unknownZone, p = z, after // "CET:" as Cisco writes it, "CST 1987" as RFC 3164's example
 	}
+	yearAfter()
 	p = strings.TrimPrefix(p, ":")
 	if p != "" && p[0] != ' ' {
 		return fail()
@@ -270,11 +278,13 @@ func inferYear(mon time.Month, day, h, mi, s, ns int, loc *time.Location, now ti
 // cutTag reads "TAG[PID]:", "TAG:" or "TAG[PID]" and a space at the start
 // of s; anything else has no tag and is all message.
 func cutTag(s string) (app, proc, msg string) {
-	i := strings.IndexAny(s, " :[")
+	i := strings.IndexAny(s, " :[\t")
 	if i <= 0 {
 		return "", "", s
 	}
 	switch s[i] {
+	case '\t':
+		return s[:i], "", s[i+1:] // Snare: tab-separated fields
 	case ':':
 		if i+1 < len(s) && s[i+1] != ' ' {
 			return "", "", s // "a:b", an address or a time, not a tag

@@ -78,14 +78,17 @@ type details struct {
 	Version        int                          `json:"version,omitempty"` // of RFC 5424, when not 1
 	Facility       string                       `json:"facility,omitempty"`
 	SD             map[string]map[string]string `json:"sd,omitempty"`
-	// SDLists holds every value of SD params given more than once
-	// (encoded as lists in sd); SD holds their first.
-	SDLists    map[string]map[string][]string `json:"-"`
-	RawTime    string                         `json:"raw_time,omitempty"`
-	ParseError string                         `json:"parse_error,omitempty"`
-	Invalid    map[string]string              `json:"invalid,omitempty"`
-	Truncated  int                            `json:"truncated_from,omitempty"`
-	Omitted    string                         `json:"omitted,omitempty"`
+	RawTime        string                       `json:"raw_time,omitempty"`
+	ParseError     string                       `json:"parse_error,omitempty"`
+	Invalid        map[string]string            `json:"invalid,omitempty"`
+	Truncated      int                          `json:"truncated_from,omitempty"`
+	Omitted        string                       `json:"omitted,omitempty"`
+
+	// SDLists holds every value of SD params given more than once,
+	// encoded as lists in sd; SD holds their first.
+	SDLists map[string]map[string][]string `json:"-"`
+	// Sequence is the sequence number Cisco devices put before the stamp.
+	Sequence string `json:"sequence,omitempty"`
 }
 
 // Decode turns one frame into a normalized event received at now.
@@ -480,6 +483,7 @@ func appendDetails(b []byte, det *details) []byte {
 		b = strconv.AppendInt(b, int64(det.Truncated), 10)
 	}
 	str("omitted", det.Omitted)
+	str("sequence", det.Sequence)
 	return append(b, '}')
 }
 

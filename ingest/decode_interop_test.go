@@ -122,6 +122,12 @@ func TestDecodeRealSenders(t *testing.T) {
 			}
 		})
 	}
+	t.Run("CiscoSequenceKept", func(t *testing.T) {
+		e := NewDecoder(nil).Decode([]byte("<189>237: *Mar  1 18:48:50.483 UTC: %SYS-5-CONFIG_I: x"), 0, Peer{Source: model.SourceSyslogUDP}, interopNow)
+		if d := detailsOf(t, e); d["sequence"] != "237" {
+			t.Errorf("details %s", e.Details)
+		}
+	})
 	t.Run("VersionKept", func(t *testing.T) {
 		e := NewDecoder(nil).Decode([]byte("<14>2 - h a - - - v2"), 0, Peer{Source: model.SourceSyslogUDP}, interopNow)
 		if d := detailsOf(t, e); d["version"] != float64(2) || d["format"] != "rfc5424" {

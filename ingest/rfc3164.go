@@ -32,6 +32,7 @@ type bsdMessage struct {
 	time            time.Time // zero: no stamp
 	host, app, proc string
 	msg             string
+	seq             string // Cisco's sequence number
 	noPRI           bool
 	zoneIgnored     string // a zone name read but not known: the configured zone is used
 }
@@ -51,6 +52,7 @@ func (d *Decoder) decodeBSD(frame []byte, e *model.Event, det *details, now time
 		e.Time = m.time
 	}
 	e.Host, e.App, e.Process, e.Message = m.host, m.app, m.proc, m.msg
+	det.Sequence = m.seq
 	var notes []string
 	if m.noPRI {
 		notes = append(notes, "no <PRI>: read as <13> (user.notice)")
@@ -82,9 +84,9 @@ func parseBSD(b []byte, now time.Time, loc *time.Location) (m bsdMessage, ok boo
 		h, after, found := strings.Cut(rest, ": ")
 		switch {
 		case strings.HasPrefix(rest, "%") || isStamp(rest, loc):
-			s = rest
+			m.seq, s = s[:n], rest
 		case found && isHostToken(h) && isStamp(after, loc):
-			m.host, s = h, after
+			m.seq, m.host, s = s[:n], h, after
 		}
 	}
 	m.time, s, m.zoneIgnored, ok = parseStamp(s, now, loc)

@@ -112,8 +112,9 @@ func (f *FrameReader) Next() (frame []byte, truncated int, err error) {
 }
 
 // octetCount looks at the start of a frame: digits (not starting with 0)
-// and a space are an octet count, n, of digits digits; digits == 0 means
-// the frame is a line. Only the bytes needed to decide are waited for.
+// and a space are an octet count, n, of digits digits, unless the frame
+// before was a line and no '<' follows; digits == 0 means the frame is a
+// line. Only the bytes needed to decide are waited for.
 func (f *FrameReader) octetCount() (n, digits int, err error) {
 	for {
 		b, perr := f.r.Peek(digits + 1)
@@ -126,6 +127,13 @@ func (f *FrameReader) octetCount() (n, digits int, err error) {
 		c := b[digits]
 		switch {
 		case c == ' ' && digits > 0:
+			// After a line, "404 Not Found" is a line too: there a count
+			// must be followed by a syslog message's '<'.
+			if f.framing == FramingNonTransparent {
+				if b, _ := f.r.Peek(digits + 2); len(b) < digits+2 || b[digits+1] != '<' {
+					return 0, 0, nil
+				}
+			}
 			if n > MaxOctetCount {
 				return 0, 0, frameErrorf("octet count %d exceeds %d", n, MaxOctetCount)
 			}

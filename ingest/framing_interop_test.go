@@ -33,6 +33,8 @@ func TestFramingPerFrame(t *testing.T) {
 		{"LFThenOctetCounted", a + "\n" + octet(b) + octet(a), []string{a, b, a}},
 		{"OctetCountedEachFollowedByLF", octet(a) + "\n" + octet(b) + "\r\n", []string{a, b}},
 		{"NotACountAfterCountedFrames", octet(a) + "12x <14>\n" + octet(b), []string{a, "12x <14>", b}},
+		// After a line, digits and a space are a count only before '<'.
+		{"NumberedLineAfterALine", a + "\n404 Not Found\n" + octet(b), []string{a, "404 Not Found", b}},
 		{"LastLineWithoutTerminator", a + "\n" + "no terminator", []string{a, "no terminator"}},
 	}
 	for _, tc := range cases {

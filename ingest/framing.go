@@ -116,13 +116,16 @@ func (f *FrameReader) Next() (frame []byte, truncated int, err error) {
 // before was a line and no '<' follows; digits == 0 means the frame is a
 // line. Only the bytes needed to decide are waited for.
 func (f *FrameReader) octetCount() (n, digits int, err error) {
+	b, _ := f.r.Peek(min(f.r.Buffered(), maxCountDigits+2)) // what has arrived: no wait
 	for {
-		b, perr := f.r.Peek(digits + 1)
-		if len(b) <= digits {
-			if digits > 0 && perr != nil && !errors.Is(perr, io.EOF) {
-				return 0, 0, perr
+		if digits >= len(b) {
+			var perr error
+			if b, perr = f.r.Peek(digits + 1); len(b) <= digits {
+				if digits > 0 && perr != nil && !errors.Is(perr, io.EOF) {
+					return 0, 0, perr
+				}
+				return 0, 0, nil // digits then the end of the stream: a line
 			}
-			return 0, 0, nil // digits then the end of the stream: a line
 		}
 		c := b[digits]
 		switch {

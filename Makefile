@@ -39,6 +39,8 @@ run: build
 test: assets
 	$(GO) vet -tags $(TAGS) ./...
 	$(GO) test -tags $(TAGS) -count=1 -timeout 15m ./...
+	@# The syslog interop corpus, pass counts per source (ingest/testdata/interop).
+	@$(GO) test -tags $(TAGS) -count=1 -run '^TestInteropCorpus$$' -v ./ingest | grep -a 'corpus:'
 
 # loggen comes from Debian's syslog-ng-core, unpacked (not installed: it
 # conflicts with rsyslog) into LOGGEN_DIR.

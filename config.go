@@ -59,7 +59,7 @@ const maxBatchEventsLimit = 1_000_000
 // serveFlags holds the serve flags that are checked after parsing.
 type serveFlags struct {
 	level, endpointNets, trustedProxies, tz string
-	maxMsg                                  int64
+	maxMsg, udpBuf                          int64
 	retentionAudit                          *daysValue
 }
 
@@ -130,6 +130,8 @@ func syslogFlags(fs *flag.FlagSet, cfg *Config, f *serveFlags) {
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
 	fs.StringVar(&cfg.TLSClientCA, "tls-client-ca", "", "PEM CA bundle; when set, syslog TLS senders must present a client certificate it signed")
 	sizeVar(fs, &f.maxMsg, "syslog-max-msg", "64KiB", "longest syslog message kept, a `size`; longer ones are cut to this size")
+	sizeVar(fs, &f.udpBuf, "syslog-udp-buffer", "8MiB", "UDP socket receive buffer, a `size`; what overflows it is dropped by the kernel "+
+		"(counted as reason receive_buffer); above net.core.rmem_max only when run as root")
 	fs.StringVar(&f.tz, "syslog-tz", "UTC", "time zone of RFC 3164 timestamps, which carry none (e.g. Europe/Berlin, Local)")
 	fs.DurationVar(&cfg.Syslog.IdleTimeout, "syslog-idle-timeout", 10*time.Minute, "close a syslog connection silent for this long")
 	fs.IntVar(&cfg.Syslog.MaxConns, "syslog-max-conns", 1024, "open syslog connections per listener")
@@ -185,6 +187,10 @@ func checkSyslogConfig(cfg *Config, f serveFlags) error {
 		return usageError{"--syslog-max-msg: must be between 480B and 16MiB"}
 	}
 	cfg.Syslog.MaxMessageSize = int(f.maxMsg)
+	if f.udpBuf < 64<<10 || f.udpBuf > 1<<30 {
+		return usageError{"--syslog-udp-buffer: must be a size between 64KiB and 1GiB"}
+	}
+	cfg.Syslog.UDPReceiveBuffer = int(f.udpBuf)
 	var err error
 	if cfg.Syslog.Location, err = time.LoadLocation(f.tz); err != nil {
 		return usageError{"--syslog-tz: " + err.Error()}

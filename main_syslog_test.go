@@ -158,6 +158,7 @@ func TestSyslogFlagErrors(t *testing.T) {
 		{"UnknownZone", []string{"--syslog-tz", "Mars/Olympus_Mons"}, 2, "--syslog-tz"},
 		{"MaxMessageTooSmall", []string{"--syslog-max-msg", "100B"}, 2, "--syslog-max-msg"},
 		{"MaxMessageNotASize", []string{"--syslog-max-msg", "lots"}, 2, "not a size"},
+		{"UDPBufferTooSmall", []string{"--syslog-udp-buffer", "1KiB"}, 2, "--syslog-udp-buffer"},
 		{"AddressWithoutPort", []string{"--syslog-tcp", "127.0.0.1"}, 2, "--syslog-tcp"},
 		{"MissingCertificateFile", []string{"--syslog-tls", "127.0.0.1:0", "--tls-cert", dir + "/none.pem", "--tls-key", dir + "/none.key"}, 1, "loading TLS certificate"},
 		{"PortInUse", []string{"--syslog-tcp", busy.Addr().String()}, 1, "syslog-tcp listener"},

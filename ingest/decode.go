@@ -12,7 +12,6 @@ import (
 	"unicode/utf8"
 
 	syslog "github.com/leodido/go-syslog/v4"
-	"github.com/leodido/go-syslog/v4/rfc3164"
 	"github.com/leodido/go-syslog/v4/rfc5424"
 
 	"vigil/model"
@@ -49,8 +48,6 @@ type Decoder struct {
 	loc     *time.Location
 	m5424   syslog.Machine
 	m5424BE syslog.Machine
-	m3164   syslog.Machine
-	m3164BE syslog.Machine
 	scratch []byte
 	details []byte // marshalDetails' buffer, reused
 }
@@ -61,16 +58,10 @@ func NewDecoder(loc *time.Location) *Decoder {
 	if loc == nil {
 		loc = time.UTC
 	}
-	opts3164 := []syslog.MachineOption{
-		rfc3164.WithLocaleTimezone(loc), rfc3164.WithRFC3339(), rfc3164.WithSecondFractions(),
-		rfc3164.WithLenientDay(), rfc3164.WithEmbeddedNewlines(),
-	}
 	return &Decoder{
 		loc:     loc,
 		m5424:   rfc5424.NewMachine(),
 		m5424BE: rfc5424.NewMachine(rfc5424.WithBestEffort()),
-		m3164:   rfc3164.NewMachine(opts3164...),
-		m3164BE: rfc3164.NewMachine(append(opts3164, rfc3164.WithBestEffort())...),
 	}
 }
 
@@ -85,6 +76,7 @@ type details struct {
 	// the client certificate's CN, which is the agent id.
 	ClaimedAgentID string                       `json:"claimed_agent_id,omitempty"`
 	Format         string                       `json:"format"`
+	Version        int                          `json:"version,omitempty"` // of RFC 5424, when not 1
 	Facility       string                       `json:"facility,omitempty"`
 	SD             map[string]map[string]string `json:"sd,omitempty"`
 	RawTime        string                       `json:"raw_time,omitempty"`
@@ -92,6 +84,12 @@ type details struct {
 	Invalid        map[string]string            `json:"invalid,omitempty"`
 	Truncated      int                          `json:"truncated_from,omitempty"`
 	Omitted        string                       `json:"omitted,omitempty"`
+
+	// SDLists holds every value of SD params given more than once,
+	// encoded as lists in sd; SD holds their first.
+	SDLists map[string]map[string][]string `json:"-"`
+	// Sequence is the sequence number Cisco devices put before the stamp.
+	Sequence string `json:"sequence,omitempty"`
 }
 
 // Decode turns one frame into a normalized event received at now.
@@ -100,7 +98,7 @@ type details struct {
 // the raw text as message, and a mapped value that does not validate is
 // moved into details.invalid.
 func (d *Decoder) Decode(frame []byte, truncated int, peer Peer, now time.Time) (ev model.Event) {
-	frame = trimEOL(frame)
+	frame = trimFrameEnd(frame)
 	defer func() {
 		// A parser bug on hostile input must not take the listener down.
 		if r := recover(); r != nil {
@@ -110,14 +108,11 @@ func (d *Decoder) Decode(frame []byte, truncated int, peer Peer, now time.Time) 
 	}()
 	det := details{Peer: peer.Addr, PeerCN: peer.CN, PeerSubject: peer.Subject, Truncated: truncated}
 	e := model.Event{Source: peer.Source, Sender: peer.Sender, ReceivedAt: now}
-	if !hasPRI(frame) {
-		return d.unparsed(e.Source, det, frame, "no <PRI> at the start", now)
-	}
 	var ok bool
-	if isRFC5424(frame) {
+	if hasPRI(frame) && isRFC5424(frame) {
 		ok = d.decode5424(frame, &e, &det)
 	} else {
-		ok = d.decode3164(frame, &e, &det, now)
+		ok = d.decodeBSD(frame, &e, &det, now)
 	}
 	if !ok {
 		return d.unparsed(e.Source, det, frame, det.ParseError, now)
@@ -151,10 +146,28 @@ func hasPRI(b []byte) bool {
 	return i > 1 && i < len(b) && b[i] == '>' && n <= 191
 }
 
-// isRFC5424 reports whether the PRI is followed by version 1 and a space.
+// isRFC5424 reports whether the PRI is followed by a version (1 to 3
+// digits, not starting with 0) and a space.
 func isRFC5424(b []byte) bool {
-	i := bytes.IndexByte(b, '>')
-	return i > 0 && len(b) > i+2 && b[i+1] == '1' && b[i+2] == ' '
+	return versionEnd(b) > 0
+}
+
+// versionEnd returns the index of the space after the version of an RFC
+// 5424 frame, or -1.
+func versionEnd(b []byte) int {
+	i := bytes.IndexByte(b, '>') + 1
+	if i == 0 || i >= len(b) || b[i] < '1' || b[i] > '9' {
+		return -1
+	}
+	for j := i + 1; j < len(b) && j <= i+3; j++ {
+		switch {
+		case b[j] == ' ':
+			return j
+		case b[j] < '0' || b[j] > '9':
+			return -1
+		}
+	}
+	return -1
 }
 
 // decode5424 parses an RFC 5424 frame. The timestamp is parsed here (Go
@@ -163,7 +176,7 @@ func isRFC5424(b []byte) bool {
 func (d *Decoder) decode5424(frame []byte, e *model.Event, det *details) bool {
 	det.Format = formatRFC5424
 	input := frame
-	tsStart := bytes.IndexByte(frame, '>') + 3
+	tsStart := versionEnd(frame) + 1
 	if tsEnd := bytes.IndexByte(frame[tsStart:], ' '); tsEnd > 0 {
 		tsEnd += tsStart
 		if ts := frame[tsStart:tsEnd]; !(len(ts) == 1 && ts[0] == '-') {
@@ -175,11 +188,14 @@ func (d *Decoder) decode5424(frame []byte, e *model.Event, det *details) bool {
 			input = d.splice(frame, tsStart, tsEnd, "-")
 		}
 	}
-	m, ok := parse[rfc5424.SyslogMessage](d.m5424, d.m5424BE, input, det)
+	m, repaired, ok := d.parse5424(input, det)
 	if !ok {
 		return false
 	}
 	mapBase(&m.Base, e, det)
+	if m.Version != 1 {
+		det.Version = int(m.Version)
+	}
 	if m.MsgID != nil {
 		e.Type = *m.MsgID
 	}
@@ -190,40 +206,8 @@ func (d *Decoder) decode5424(frame []byte, e *model.Event, det *details) bool {
 	if det.ParseError != "" {
 		e.Message = string(frame) // partly parsed: keep everything
 	}
-	return true
-}
-
-// decode3164 parses a BSD syslog line. Its timestamp has neither year nor
-// zone: the zone is the configured one and the year the one that puts the
-// time nearest to now (a December line read in January is last year's).
-func (d *Decoder) decode3164(frame []byte, e *model.Event, det *details, now time.Time) bool {
-	det.Format = formatRFC3164
-	// rsyslog's forward format puts an RFC 3339 time (with fractions the
-	// parser refuses) where BSD syslog has its stamp: read it here and give
-	// the parser the equivalent stamp.
-	input := frame
-	var full time.Time
-	if p := bytes.IndexByte(frame, '>') + 1; p < len(frame) && frame[p] >= '0' && frame[p] <= '9' {
-		if end := bytes.IndexByte(frame[p:], ' '); end > 0 {
-			if t, err := time.Parse(time.RFC3339Nano, string(frame[p:p+end])); err == nil {
-				full = t
-				input = d.splice(frame, p, p+end, t.Format(time.Stamp))
-			}
-		}
-	}
-	m, ok := parse[rfc3164.SyslogMessage](d.m3164, d.m3164BE, input, det)
-	if !ok {
-		return false
-	}
-	mapBase(&m.Base, e, det)
-	switch {
-	case !full.IsZero():
-		e.Time = full
-	case m.Timestamp != nil && m.Timestamp.Year() == 0:
-		e.Time = nearestYear(*m.Timestamp, now.In(d.loc))
-	}
-	if det.ParseError != "" {
-		e.Message = string(frame)
+	if repaired != "" {
+		det.ParseError = repaired
 	}
 	return true
 }
@@ -246,32 +230,13 @@ func (d *Decoder) splice(frame []byte, from, to int, with string) []byte {
 	return d.scratch
 }
 
-// nearestYear gives t (year 0) the year that puts it nearest to now.
-func nearestYear(t, now time.Time) time.Time {
-	best := time.Time{}
-	for y := now.Year() - 1; y <= now.Year()+1; y++ {
-		c := time.Date(y, t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), t.Location())
-		if best.IsZero() || absDur(c.Sub(now)) < absDur(best.Sub(now)) {
-			best = c
-		}
-	}
-	return best
-}
-
-func absDur(d time.Duration) time.Duration {
-	if d < 0 {
-		return -d
-	}
-	return d
-}
-
 // mapBase copies the header fields shared by both formats.
 func mapBase(b *syslog.Base, e *model.Event, det *details) {
 	if b.Severity != nil {
 		e.Severity = model.SeverityName(int(*b.Severity))
 	}
-	if f := b.FacilityLevel(); f != nil {
-		det.Facility = *f
+	if b.Facility != nil {
+		det.Facility = facilityName(int(*b.Facility))
 	}
 	if b.Timestamp != nil {
 		e.Time = *b.Timestamp
@@ -441,6 +406,10 @@ func appendDetails(b []byte, det *details) []byte {
 	str("claimed_agent_id", det.ClaimedAgentID)
 	field("format")
 	b = appendJSONString(b, det.Format)
+	if det.Version != 0 {
+		field("version")
+		b = strconv.AppendInt(b, int64(det.Version), 10)
+	}
 	str("facility", det.Facility)
 	if len(det.SD) > 0 {
 		field("sd")
@@ -452,6 +421,10 @@ func appendDetails(b []byte, det *details) []byte {
 			}
 			b = appendJSONString(b, id)
 			b = append(b, ':')
+			if lists := det.SDLists[id]; lists != nil {
+				b = appendSDParams(b, det.SD[id], lists)
+				continue
+			}
 			strMap(det.SD[id])
 		}
 		b = append(b, '}')
@@ -467,6 +440,7 @@ func appendDetails(b []byte, det *details) []byte {
 		b = strconv.AppendInt(b, int64(det.Truncated), 10)
 	}
 	str("omitted", det.Omitted)
+	str("sequence", det.Sequence)
 	return append(b, '}')
 }
 

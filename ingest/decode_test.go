@@ -154,10 +154,10 @@ func TestMarshalDetailsMatchesEncodingJSON(t *testing.T) {
 		det  details
 	}{
 		{"Minimal", details{Format: formatRFC5424}},
-		{"Everything", details{Peer: "::1", PeerCN: "agent <7> & co", PeerSubject: "CN=a,O=\"b\"", ClaimedAgentID: "db-07\x01", Format: formatRFC3164,
+		{"Everything", details{Peer: "::1", PeerCN: "agent <7> & co", PeerSubject: "CN=a,O=\"b\"", ClaimedAgentID: "db-07\x01", Format: formatRFC3164, Version: 2,
 			Facility: "local7", SD: map[string]map[string]string{"z@1": {"b": "2", "a": "1"}, "a@1": {}, "m@1": {"k": "\u2028\u2029"}},
 			RawTime: "2016-12-31T23:59:60Z", ParseError: "tab\there\nnewline\r\x00\x1f", Invalid: map[string]string{"actor.ip": "x", "type": "a/b"},
-			Truncated: 300000, Omitted: "back\\slash"}},
+			Truncated: 300000, Omitted: "back\\slash", Sequence: "237"}},
 		{"InvalidUTF8", details{Format: formatUnparsed, ParseError: "bad \xff\xfe end \xe2\x82", Invalid: map[string]string{"\xff": "\xc3"}}},
 	}
 	for _, tc := range cases {

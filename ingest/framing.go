@@ -2,19 +2,20 @@ package ingest
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 )
 
-// Framing is how syslog messages are delimited on a stream (RFC 6587).
+// Framing is how one syslog frame is delimited on a stream (RFC 6587).
 type Framing int
 
-// Framings of a stream, detected from its first bytes.
+// Framings of a frame, detected from its first bytes.
 const (
 	FramingUnknown        Framing = iota
 	FramingOctetCounting          // "LEN SP MSG" (RFC 6587 §3.4.1, RFC 5425)
-	FramingNonTransparent         // MSG LF (RFC 6587 §3.4.2)
+	FramingNonTransparent         // MSG LF, or MSG NUL (RFC 6587 §3.4.2)
 )
 
 func (f Framing) String() string {
@@ -49,10 +50,15 @@ func frameErrorf(format string, args ...any) error {
 }
 
 // FrameReader splits a syslog stream into frames. It detects the framing
-// from the first byte and keeps to it. A frame longer than Max is cut to its
-// first Max bytes and the rest is skipped without being kept, so the next
-// frame starts where the sender meant it to; an octet count beyond
-// MaxOctetCount, or any malformed count, is an error.
+// of each frame from its first bytes, so a connection may mix octet
+// counting and line framing: digits and a space start an octet-counted
+// frame, anything else is a line ending at LF, or at a NUL that ends a
+// message (Python's SysLogHandler ends each message with NUL and no LF).
+// A frame longer than Max is cut to its first Max bytes and the rest is
+// skipped without being kept, so the next frame starts where the sender
+// meant it to. The only framing errors are an octet count beyond
+// MaxOctetCount (or of more than 10 digits) and a stream that ends inside
+// an octet-counted frame: everything else is readable as a line.
 type FrameReader struct {
 	r       *bufio.Reader
 	max     int
@@ -70,63 +76,97 @@ func NewFrameReader(r *bufio.Reader, max int) *FrameReader {
 	return &FrameReader{r: r, max: max}
 }
 
-// Framing returns the framing detected so far.
+// Framing returns the framing of the last frame read.
 func (f *FrameReader) Framing() Framing { return f.framing }
 
 // Next returns the next frame, valid until the following call. truncated
 // is the frame's full length when it was longer than the maximum, else 0.
 // At the clean end of the stream it returns io.EOF.
 func (f *FrameReader) Next() (frame []byte, truncated int, err error) {
-	if f.eof {
-		return nil, 0, io.EOF
-	}
-	if f.framing == FramingUnknown {
-		if err := f.detect(); err != nil {
+	for {
+		if f.eof {
+			return nil, 0, io.EOF
+		}
+		if err := f.skipSeparators(); err != nil {
 			return nil, 0, err
 		}
+		f.startFrame()
+		n, digits, err := f.octetCount()
+		if err != nil {
+			f.endFrame()
+			return nil, 0, err
+		}
+		if digits > 0 {
+			f.framing = FramingOctetCounting
+			f.r.Discard(digits + 1)
+			frame, truncated, err = f.readCounted(n)
+		} else {
+			f.framing = FramingNonTransparent
+			frame, truncated, err = f.readLine()
+		}
+		f.endFrame()
+		if err != nil || len(frame) > 0 || f.framing == FramingOctetCounting {
+			return frame, truncated, err
+		}
 	}
-	if f.framing == FramingOctetCounting {
-		return f.nextCounted()
-	}
-	return f.nextLine()
 }
 
-// detect chooses the framing from the first byte: a digit starts an octet
-// count, anything else is a line. A zero or negative count is malformed.
-func (f *FrameReader) detect() error {
-	if err := f.skipNewlines(); err != nil {
-		return err
+// octetCount looks at the start of a frame: digits (not starting with 0)
+// and a space are an octet count, n, of digits digits, unless the frame
+// before was a line and no '<' follows; digits == 0 means the frame is a
+// line. Only the bytes needed to decide are waited for.
+func (f *FrameReader) octetCount() (n, digits int, err error) {
+	b, _ := f.r.Peek(min(f.r.Buffered(), maxCountDigits+2)) // what has arrived: no wait
+	for {
+		if digits >= len(b) {
+			var perr error
+			if b, perr = f.r.Peek(digits + 1); len(b) <= digits {
+				if digits > 0 && perr != nil && !errors.Is(perr, io.EOF) {
+					return 0, 0, perr
+				}
+				return 0, 0, nil // digits then the end of the stream: a line
+			}
+		}
+		c := b[digits]
+		switch {
+		case c == ' ' && digits > 0:
+			// After a line, "404 Not Found" is a line too: there a count
+			// must be followed by a syslog message's '<'.
+			if f.framing == FramingNonTransparent {
+				if b, _ := f.r.Peek(digits + 2); len(b) < digits+2 || b[digits+1] != '<' {
+					return 0, 0, nil
+				}
+			}
+			if n > MaxOctetCount {
+				return 0, 0, frameErrorf("octet count %d exceeds %d", n, MaxOctetCount)
+			}
+			return n, digits, nil
+		case c < '0' || c > '9' || (digits == 0 && c == '0'):
+			return 0, 0, nil
+		case digits == maxCountDigits:
+			return 0, 0, frameErrorf("octet count has more than %d digits", maxCountDigits)
+		}
+		n = n*10 + int(c-'0')
+		digits++
 	}
-	b, err := f.r.Peek(2)
-	if len(b) == 0 {
-		return err
-	}
-	switch {
-	case b[0] >= '1' && b[0] <= '9':
-		f.framing = FramingOctetCounting
-	case b[0] == '0':
-		return frameErrorf("octet count starts with 0")
-	case b[0] == '-' && len(b) > 1 && b[1] >= '0' && b[1] <= '9':
-		return frameErrorf("negative octet count")
-	default:
-		f.framing = FramingNonTransparent
-	}
-	return nil
 }
 
-// skipNewlines skips CR and LF between frames; some octet-counting senders
-// end each frame with a newline. It returns io.EOF at the end of the stream.
-func (f *FrameReader) skipNewlines() error {
+// skipSeparators skips CR, LF and NUL between frames; some octet-counting
+// senders end each frame with a newline. It returns io.EOF at the end of
+// the stream.
+func (f *FrameReader) skipSeparators() error {
 	for {
 		b, err := f.r.ReadByte()
 		if err != nil {
 			return err
 		}
-		if b != '\n' && b != '\r' {
+		if !isSeparator(b) {
 			return f.r.UnreadByte()
 		}
 	}
 }
+
+func isSeparator(b byte) bool { return b == '\n' || b == '\r' || b == 0 }
 
 func (f *FrameReader) startFrame() {
 	if f.onFrameStart != nil {
@@ -148,44 +188,9 @@ func unexpected(err error, where string) error {
 	return err
 }
 
-func (f *FrameReader) nextCounted() ([]byte, int, error) {
-	if err := f.skipNewlines(); err != nil {
-		return nil, 0, err
-	}
-	f.startFrame()
-	defer f.endFrame()
-	n, digits := 0, 0
-	for {
-		b, err := f.r.ReadByte()
-		if err != nil {
-			return nil, 0, unexpected(err, "an octet count")
-		}
-		if b == ' ' {
-			break
-		}
-		switch {
-		case b < '0' || b > '9':
-			if digits == 0 {
-				return nil, 0, frameErrorf("octet count expected, got %q", b)
-			}
-			return nil, 0, frameErrorf("octet count not followed by a space")
-		case digits == 0 && b == '0':
-			return nil, 0, frameErrorf("octet count starts with 0")
-		}
-		digits++
-		if digits > maxCountDigits {
-			return nil, 0, frameErrorf("octet count has more than %d digits", maxCountDigits)
-		}
-		n = n*10 + int(b-'0')
-	}
-	if digits == 0 {
-		return nil, 0, frameErrorf("octet count missing before the space")
-	}
-	if n > MaxOctetCount {
-		return nil, 0, frameErrorf("octet count %d exceeds %d", n, MaxOctetCount)
-	}
+// readCounted reads the n bytes of an octet-counted frame.
+func (f *FrameReader) readCounted(n int) ([]byte, int, error) {
 	keep := min(n, f.max)
-	var frame []byte
 	if keep <= f.r.Size() && n == keep {
 		b, err := f.r.Peek(keep)
 		if err != nil {
@@ -199,7 +204,7 @@ func (f *FrameReader) nextCounted() ([]byte, int, error) {
 	if cap(f.buf) < keep {
 		f.buf = make([]byte, keep)
 	}
-	frame = f.buf[:keep]
+	frame := f.buf[:keep]
 	if _, err := io.ReadFull(f.r, frame); err != nil {
 		return nil, 0, unexpected(err, "a frame")
 	}
@@ -214,70 +219,80 @@ func (f *FrameReader) nextCounted() ([]byte, int, error) {
 	return frame, n, nil
 }
 
-func (f *FrameReader) nextLine() ([]byte, int, error) {
-	for {
-		if _, err := f.r.Peek(1); err != nil {
-			return nil, 0, err
-		}
-		f.startFrame()
-		frame, truncated, err := f.readLine()
-		f.endFrame()
-		if err != nil {
-			return nil, 0, err
-		}
-		if len(frame) > 0 {
-			return frame, truncated, nil
-		}
-	}
-}
-
-// readLine reads up to the next LF, keeping at most max bytes. At the end
-// of the stream, a last line without LF is still a frame.
+// readLine reads a line up to its end (see lineEnd), keeping at most max
+// bytes. At the end of the stream, a last line without an end is still a
+// frame. A line wholly in the reader's buffer is returned from it; a line
+// arriving in parts is gathered in f.buf.
 func (f *FrameReader) readLine() ([]byte, int, error) {
-	chunk, err := f.r.ReadSlice('\n')
-	switch {
-	case err == nil:
-	case errors.Is(err, io.EOF):
-		f.eof = true
-	case errors.Is(err, bufio.ErrBufferFull):
-		return f.readLongLine(chunk)
-	default:
-		return nil, 0, err
-	}
-	line := trimEOL(chunk)
-	if len(line) > f.max {
-		return line[:f.max], len(line), nil
-	}
-	return line, 0, nil
-}
-
-// readLongLine finishes a line longer than the reader's buffer, whose
-// first part is chunk, keeping its head in f.buf.
-func (f *FrameReader) readLongLine(chunk []byte) ([]byte, int, error) {
-	f.buf = append(f.buf[:0], chunk[:min(len(chunk), f.max)]...)
-	total := len(chunk)
+	total, gathered, last := 0, false, byte(0)
+	f.buf = f.buf[:0]
 	for {
-		var err error
-		chunk, err = f.r.ReadSlice('\n')
-		total += len(chunk)
-		if room := f.max - len(f.buf); room > 0 {
-			f.buf = append(f.buf, chunk[:min(room, len(chunk))]...)
+		b, err := f.r.Peek(max(f.r.Buffered(), 1))
+		if len(b) == 0 {
+			if !errors.Is(err, io.EOF) {
+				return nil, 0, err
+			}
+			f.eof = true
+			return f.line(f.buf, total, false)
 		}
-		if errors.Is(err, bufio.ErrBufferFull) {
+		end, lf := lineEnd(b)
+		if end < 0 {
+			f.buf = append(f.buf, b[:min(len(b), max(f.max-len(f.buf), 0))]...)
+			total, gathered, last = total+len(b), true, b[len(b)-1]
+			f.r.Discard(len(b))
 			continue
 		}
-		if errors.Is(err, io.EOF) {
-			f.eof = true
-		} else if err != nil {
-			return nil, 0, err
+		if end > 0 {
+			last = b[end-1]
 		}
-		break
+		cr := lf && last == '\r'
+		if !gathered {
+			line, trunc, _ := f.line(b[:end], end, cr)
+			f.r.Discard(end + 1)
+			return line, trunc, nil
+		}
+		f.buf = append(f.buf, b[:min(end, max(f.max-len(f.buf), 0))]...)
+		f.r.Discard(end + 1)
+		return f.line(f.buf, total+end, cr)
 	}
-	lineLen := total - (len(chunk) - len(trimEOL(chunk)))
-	if lineLen <= f.max {
-		return trimEOL(f.buf), 0, nil
+}
+
+// line returns the kept bytes of a line of total bytes, without its last
+// byte when that is the CR of a CR LF, cut to the maximum.
+func (f *FrameReader) line(kept []byte, total int, cr bool) ([]byte, int, error) {
+	if cr {
+		total--
 	}
-	return f.buf[:f.max], lineLen, nil
+	kept = kept[:min(len(kept), total)]
+	if total > f.max {
+		return kept[:f.max], total, nil
+	}
+	return kept, 0, nil
+}
+
+// lineEnd returns the index of the byte that ends the line starting b: the
+// first LF, or an earlier NUL followed by what starts or separates frames
+// ('<', CR, LF, NUL) or by nothing yet received. lf tells which. A NUL
+// followed by other text is part of the line. It returns -1 when b holds
+// no end.
+func lineEnd(b []byte) (end int, lf bool) {
+	i := bytes.IndexByte(b, '\n')
+	head := b
+	if i >= 0 {
+		head = b[:i]
+	}
+	for off := 0; ; {
+		j := bytes.IndexByte(head[off:], 0)
+		if j < 0 {
+			break
+		}
+		j += off
+		if j+1 == len(b) || b[j+1] == '<' || isSeparator(b[j+1]) {
+			return j, false
+		}
+		off = j + 1
+	}
+	return i, i >= 0
 }
 
 // trimEOL removes one trailing LF and any CR before it.

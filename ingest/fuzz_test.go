@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -26,6 +27,7 @@ func FuzzFrameReader(f *testing.F) {
 	f.Add([]byte("99999999999 x"), uint16(64))
 	f.Add([]byte("5 abc"), uint16(64))
 	f.Add([]byte("\n\n3 abc\n4 defg"), uint16(2))
+	f.Add([]byte("<14>a\x00<14>b\x00\n2026 line\n5 abcde<14>c\n"), uint16(64))
 	f.Fuzz(func(t *testing.T, data []byte, max uint16) {
 		m := int(max%4096) + 1
 		fr := NewFrameReader(bufio.NewReaderSize(bytes.NewReader(data), 16), m)
@@ -84,6 +86,10 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte("<13>1 2016-12-31T23:59:60Z h a - - - leap"))
 	f.Add([]byte("<191>1 - - - - - [a@1 outcome=\"x\" category=\"y\" actor_type=\"z\" entity_type=\"!\" type=\"?\"]"))
 	f.Add([]byte("garbage \x00\xff"))
+	f.Add([]byte("<189>237: *Mar  1 18:48:50.483 UTC: %SYS-5-CONFIG_I: Configured"))
+	f.Add([]byte("Apr 15 21:28:13 2007 2001:db8::1 appA[42] hi\x00"))
+	f.Add([]byte("<13>Dec  2 09:00:00 Message forwarded from aix01: syslogd: restart"))
+	f.Add([]byte(`<14>1 - h a - - [O@6876 sub=V user= "r" p="C:\t\]" k="1" k="2"][O@6876 x] m`))
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
 		e := NewDecoder(nil).Decode(frame, 0, Peer{Source: model.SourceSyslogUDP, Addr: "127.0.0.1"}, now)
@@ -97,6 +103,9 @@ func FuzzDecode(f *testing.F) {
 		var d map[string]any
 		if err := json.Unmarshal(e.Details, &d); err != nil || d["peer"] != "127.0.0.1" {
 			t.Fatalf("details %q: %v", e.Details, err)
+		}
+		if pe, _ := d["parse_error"].(string); strings.HasPrefix(pe, "parser failed") {
+			t.Fatalf("decoder panicked on %q: %s", frame, pe)
 		}
 	})
 }

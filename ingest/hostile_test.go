@@ -96,10 +96,12 @@ func TestHostileSenders(t *testing.T) {
 	}{
 		{"OctetCountHuge", "99999999999999 <14>1 - h a - - - x", true, ""},
 		{"OctetCountTooLarge", "2000000000 <14>1 - h a - - - x", true, ""},
-		{"OctetCountNegative", "-42 <14>1 - h a - - - x", true, ""},
-		{"OctetCountZero", "0 <14>1 - h a - - - x", true, ""},
-		{"OctetCountMissingSpace", "12<14>1 - h a", true, ""},
-		{"OctetCountNotANumberLater", octet("<14>1 - h a - - - first-ok") + "12x <14>", true, "first-ok"},
+		// Not an octet count but readable as a line: stored, the
+		// connection goes on.
+		{"OctetCountNegative", "-42 <14>1 - h a - - - x\n" + octet("<14>1 - h a - - - after-negative"), false, "after-negative"},
+		{"OctetCountZero", "0 <14>1 - h a - - - x\n<14>1 - h a - - - after-zero\n", false, "after-zero"},
+		{"OctetCountMissingSpace", "12<14>1 - h a\n" + octet("<14>1 - h a - - - after-missing-space"), false, "after-missing-space"},
+		{"OctetCountNotANumberLater", octet("<14>1 - h a - - - first-ok") + "12x <14>\n" + octet("<14>1 - h a - - - after-not-a-number"), false, "after-not-a-number"},
 		{"EOFMidFrame", "500 <14>1 - h a - - - cut short", true, ""},
 		{"BinaryGarbage", string(garbage) + "\n" + "<14>1 - h a - - - after-garbage\n", false, "after-garbage"},
 		{"OctetFrame300KB", octet("<14>1 - h a - - - "+big) + octet("<14>1 - h a - - - after-big-frame"), false, "after-big-frame"},
@@ -220,7 +222,9 @@ func TestHostileSenders(t *testing.T) {
 				t.Errorf("300 KB frame stored as %d bytes, details %s", len(e.Message), e.Details)
 			}
 		case strings.HasPrefix(e.Message, "nul"):
-			if e.Message != "nul\x00inside\x00" {
+			// A NUL followed by LF ends the message, as Python's
+			// SysLogHandler writes it; one inside is kept.
+			if e.Message != "nul\x00inside" {
 				t.Errorf("NUL message %q", e.Message)
 			}
 		case strings.HasPrefix(e.Message, "bad"):
@@ -232,8 +236,8 @@ func TestHostileSenders(t *testing.T) {
 	if got := h.metric(t, "oversized_total", "tcp"); got != 2 {
 		t.Errorf("oversized %v, want 2", got)
 	}
-	if got := h.metric(t, "connections_closed_total", "tcp", "malformed"); got < 7 {
-		t.Errorf("closed as malformed %v, want at least 7", got)
+	if got := h.metric(t, "connections_closed_total", "tcp", "malformed"); got < 3 {
+		t.Errorf("closed as malformed %v, want at least 3", got)
 	}
 	if got := h.metric(t, "connections_closed_total", "tcp", "frame_timeout"); got != 1 {
 		t.Errorf("closed for frame timeout %v, want 1", got)

@@ -20,9 +20,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			append([]string{"listener"}, labels...))
 	}
 	m := &metrics{
-		received:  counter("received_total", "Syslog messages received (frames or datagrams)."),
-		stored:    counter("stored_total", "Syslog messages durably stored."),
-		dropped:   counter("dropped_total", "Syslog messages received but not stored (UDP queue full, store failure).", "reason"),
+		received: counter("received_total", "Syslog messages received (frames or datagrams)."),
+		stored:   counter("stored_total", "Syslog messages durably stored."),
+		dropped: counter("dropped_total", "Syslog messages not stored: UDP receive buffer overflowing in the kernel "+
+			"(receive_buffer), UDP queue full (queue_full), store failure (store_failed).", "reason"),
 		unparsed:  counter("unparsed_total", "Messages that were not syslog, stored as type UNPARSED."),
 		oversized: counter("oversized_total", "Messages longer than --syslog-max-msg, stored cut to that size."),
 		connections: prometheus.NewGaugeVec(prometheus.GaugeOpts{
@@ -51,7 +52,18 @@ type listenerMetrics struct {
 	name                                            string
 }
 
+// dropReasons are the reasons each listener can drop messages for: their
+// series exist from the start, at zero.
+var dropReasons = map[string][]string{
+	"udp": {"receive_buffer", "queue_full", "store_failed"},
+	"tcp": {"store_failed"},
+	"tls": {"store_failed"},
+}
+
 func (m *metrics) forListener(name string) *listenerMetrics {
+	for _, r := range dropReasons[name] {
+		m.dropped.WithLabelValues(name, r)
+	}
 	return &listenerMetrics{
 		received: m.received.WithLabelValues(name), stored: m.stored.WithLabelValues(name),
 		unparsed: m.unparsed.WithLabelValues(name), oversized: m.oversized.WithLabelValues(name),

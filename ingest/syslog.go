@@ -49,6 +49,11 @@ type Config struct {
 	// UDPQueue bounds the datagrams waiting for the store (default 16384);
 	// beyond it datagrams are dropped and counted, never blocking the socket.
 	UDPQueue int
+	// UDPReceiveBuffer is the UDP socket's receive buffer in bytes
+	// (default 8 MiB; the kernel caps it at net.core.rmem_max unless Vigil
+	// runs as root). It rides out bursts while the store commits; what
+	// overflows it is dropped by the kernel and counted.
+	UDPReceiveBuffer int
 	// ShutdownGrace bounds how long Close keeps reading what senders
 	// already sent; a connection quiet for 200 ms is closed sooner
 	// (default 5 seconds).
@@ -60,9 +65,11 @@ type Config struct {
 // Defaults of Config.
 const (
 	DefaultMaxMessageSize = 64 << 10
-	readBufferSize        = 32 << 10
-	chunkSize             = 256 // events handed from a reader to its appender at once
-	chunkQueue            = 8   // chunks waiting per connection before the reader stops reading
+	// DefaultUDPReceiveBuffer is the UDP receive buffer asked for.
+	DefaultUDPReceiveBuffer = 8 << 20
+	readBufferSize          = 32 << 10
+	chunkSize               = 256 // events handed from a reader to its appender at once
+	chunkQueue              = 8   // chunks waiting per connection before the reader stops reading
 )
 
 func (c *Config) setDefaults() {
@@ -81,6 +88,7 @@ func (c *Config) setDefaults() {
 	def(&c.MaxConnsPerAddr, 128)
 	def(&c.BatchSize, 4096)
 	def(&c.UDPQueue, 16384)
+	def(&c.UDPReceiveBuffer, DefaultUDPReceiveBuffer)
 	def(&c.MaxPending, 256)
 	defDur(&c.IdleTimeout, 10*time.Minute)
 	defDur(&c.FrameTimeout, 30*time.Second)

@@ -9,10 +9,6 @@ import (
 	"vigil/store"
 )
 
-// udpReceiveBuffer is the socket receive buffer asked for, to ride out
-// bursts while the store commits.
-const udpReceiveBuffer = 8 << 20
-
 // ListenUDP starts the syslog UDP listener on addr: one datagram is one
 // message. The socket is never blocked: when the store's queue is full the
 // datagrams are dropped and counted.
@@ -22,8 +18,15 @@ func (s *Server) ListenUDP(addr string) (net.Addr, error) {
 		return nil, err
 	}
 	conn := pc.(*net.UDPConn)
-	if err := setReceiveBuffer(conn, udpReceiveBuffer); err != nil {
-		s.log.Warn("syslog UDP receive buffer", "size", udpReceiveBuffer, "err", err)
+	want := s.cfg.UDPReceiveBuffer
+	if err := setReceiveBuffer(conn, want); err != nil {
+		s.log.Warn("syslog UDP receive buffer not set", "size", want, "err", err)
+	} else if got, err := receiveBuffer(conn); err == nil && got > 0 && got < want {
+		s.log.Warn("syslog UDP receive buffer smaller than asked: raise net.core.rmem_max or run as root",
+			"asked", want, "granted", got)
+	}
+	if err := enableDropCounter(conn); err != nil {
+		s.log.Warn("syslog UDP drop counter (SO_RXQ_OVFL) unavailable: kernel drops are not counted", "err", err)
 	}
 	if err := s.onClose(func() { conn.Close() }); err != nil {
 		conn.Close()
@@ -47,15 +50,21 @@ func (s *Server) ListenUDP(addr string) (net.Addr, error) {
 func (s *Server) readUDP(conn *net.UDPConn, events chan<- model.Event, m *listenerMetrics) {
 	dec := NewDecoder(s.cfg.Location)
 	buf := make([]byte, 64<<10)
+	oob := make([]byte, oobSize)
 	peer := Peer{Source: model.SourceSyslogUDP}
+	var kernelDrops uint32 // the socket's drop counter as last seen
 	for {
-		n, from, err := conn.ReadFromUDPAddrPort(buf)
+		n, oobn, _, from, err := conn.ReadMsgUDPAddrPort(buf, oob)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
 			s.log.Warn("syslog UDP read", "err", err)
 			continue
+		}
+		if c, ok := dropCount(oob[:oobn]); ok && c != kernelDrops {
+			m.drop("receive_buffer", int(c-kernelDrops)) // wraps around as the counter does
+			kernelDrops = c
 		}
 		if n == 0 {
 			continue

@@ -32,7 +32,7 @@ type App struct {
 	logs     slog.Handler
 	Log      *slog.Logger
 	Registry *prometheus.Registry
-	Clock    jobs.Clock
+	Clock    model.Clock
 
 	Store     *store.Store
 	Syslog    *ingest.Server
@@ -65,7 +65,7 @@ func build(ctx context.Context, cfg Config, stderr io.Writer) (app *App, err err
 	}
 	a.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if a.Clock == nil {
-		a.Clock = jobs.SystemClock{}
+		a.Clock = model.SystemClock{}
 	}
 	a.Store, err = openStore(ctx, cfg.DataDir, store.Options{
 		Registerer:           a.Registry,

@@ -49,7 +49,7 @@ type Config struct {
 	// bound (for tests that listen on port 0).
 	Listening func(name, addr string)
 	// Clock, if set, replaces the wall clock (for tests).
-	Clock jobs.Clock
+	Clock model.Clock
 }
 
 // maxBatchEventsLimit bounds --max-batch-events: the events of a request

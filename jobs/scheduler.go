@@ -20,16 +20,6 @@ import (
 	"vigil/store"
 )
 
-// Clock tells the time. Checks take it from the scheduler's clock, so tests
-// run them at chosen instants.
-type Clock interface{ Now() time.Time }
-
-// SystemClock is the wall clock.
-type SystemClock struct{}
-
-// Now returns the current time.
-func (SystemClock) Now() time.Time { return time.Now() }
-
 // The checks, by name.
 const (
 	CheckExpiry     = "expiry"
@@ -98,7 +88,7 @@ type Scheduler struct {
 	cfg      Config
 	st       *store.Store
 	notifier *Notifier
-	clock    Clock
+	clock    model.Clock
 	log      *slog.Logger
 	cron     *cron.Cron
 	checks   map[string]*check
@@ -110,9 +100,9 @@ type Scheduler struct {
 }
 
 // New returns a scheduler for st; notifier may be nil.
-func New(cfg Config, st *store.Store, notifier *Notifier, clock Clock, log *slog.Logger, reg prometheus.Registerer) (*Scheduler, error) {
+func New(cfg Config, st *store.Store, notifier *Notifier, clock model.Clock, log *slog.Logger, reg prometheus.Registerer) (*Scheduler, error) {
 	if clock == nil {
-		clock = SystemClock{}
+		clock = model.SystemClock{}
 	}
 	if cfg.DialTimeout <= 0 {
 		cfg.DialTimeout = 10 * time.Second

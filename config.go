@@ -9,9 +9,9 @@ import (
 	"net/url"
 	"time"
 
+	"vigil/checks"
 	"vigil/handlers"
 	"vigil/ingest"
-	"vigil/jobs"
 	"vigil/model"
 )
 
@@ -37,10 +37,10 @@ type Config struct {
 
 	// Certificate watch (SPEC §6): cron specs of the checks (empty turns a
 	// check off), expiry thresholds, limits and the alert webhook.
-	Watch      jobs.Config
+	Watch      checks.Config
 	WebhookURL string
 	// Webhook tunes the webhook's retries (zero: the defaults; for tests).
-	Webhook jobs.NotifierOptions
+	Webhook checks.NotifierOptions
 
 	// MaxBatchEvents caps the events of one POST /api/v1/events.
 	MaxBatchEvents int
@@ -214,7 +214,7 @@ func checkWatchConfig(cfg *Config, f serveFlags) error {
 		if c.spec == "" {
 			continue
 		}
-		if err := jobs.ParseSpec(c.spec); err != nil {
+		if err := checks.ParseSpec(c.spec); err != nil {
 			return usageError{fmt.Sprintf("--%s: %v", c.name, err)}
 		}
 	}

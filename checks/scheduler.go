@@ -1,8 +1,8 @@
-// Package jobs runs Vigil's scheduled checks on robfig/cron: certificate
+// Package checks runs Vigil's scheduled checks on robfig/cron: certificate
 // expiry, agents gone quiet, stuck jobs, and deployment validation with
 // discovery. Each run is recorded as an AUDIT_LOG event by the scheduler
 // (actor SYSTEM). New alerts go to the webhook notifier.
-package jobs
+package checks
 
 import (
 	"context"
@@ -111,13 +111,13 @@ func New(cfg Config, st *store.Store, notifier *Notifier, clock model.Clock, log
 		cfg.DialParallel = 4
 	}
 	if len(cfg.ExpiryDays) == 0 {
-		return nil, errors.New("jobs: no expiry thresholds")
+		return nil, errors.New("checks: no expiry thresholds")
 	}
 	cfg.ExpiryDays = slices.Clone(cfg.ExpiryDays)
 	slices.Sort(cfg.ExpiryDays)
 	slices.Reverse(cfg.ExpiryDays)
 	if cfg.AgentOfflineAfter <= 0 || cfg.JobStuckAfter <= 0 {
-		return nil, errors.New("jobs: agent offline and job stuck limits must be positive")
+		return nil, errors.New("checks: agent offline and job stuck limits must be positive")
 	}
 	s := &Scheduler{
 		cfg: cfg, st: st, notifier: notifier, clock: clock, log: log,
@@ -155,7 +155,7 @@ func New(cfg Config, st *store.Store, notifier *Notifier, clock model.Clock, log
 	if reg != nil {
 		for _, c := range []prometheus.Collector{s.runs, s.failures, s.skipped, s.duration, newStateCollector(st, clock)} {
 			if err := reg.Register(c); err != nil {
-				return nil, fmt.Errorf("jobs: register metrics: %w", err)
+				return nil, fmt.Errorf("checks: register metrics: %w", err)
 			}
 		}
 	}
@@ -176,7 +176,7 @@ func (s *Scheduler) Start(ctx context.Context) error {
 				s.log.Warn("check skipped: previous run still going", "job", c.name)
 			}
 		}); err != nil {
-			return fmt.Errorf("jobs: schedule %s: %w", name, err)
+			return fmt.Errorf("checks: schedule %s: %w", name, err)
 		}
 		s.log.Info("check scheduled", "job", name, "spec", c.spec)
 	}

@@ -19,6 +19,7 @@ import (
 	"vigil/handlers"
 	"vigil/ingest"
 	"vigil/model"
+	"vigil/notify"
 	"vigil/store"
 )
 
@@ -36,7 +37,7 @@ type App struct {
 
 	Store     *store.Store
 	Syslog    *ingest.Server
-	Notifier  *checks.Notifier
+	Notifier  *notify.Notifier
 	Scheduler *checks.Scheduler
 	Handler   http.Handler // the console and the API
 
@@ -104,7 +105,7 @@ func (a *App) wire(key *model.CheckpointKey) error {
 	if a.Syslog, err = ingest.New(cfg.Syslog, st, log.With("component", "syslog"), reg); err != nil {
 		return err
 	}
-	if a.Notifier, err = checks.NewNotifier(cfg.WebhookURL, st, log.With("job", "webhook"), reg, cfg.Webhook); err != nil {
+	if a.Notifier, err = notify.New(cfg.WebhookURL, st, log.With("job", "webhook"), reg, cfg.Webhook); err != nil {
 		return err
 	}
 	cfg.Watch.CheckpointKey = key

@@ -13,6 +13,7 @@ import (
 	"vigil/handlers"
 	"vigil/ingest"
 	"vigil/model"
+	"vigil/notify"
 )
 
 // Config is the validated configuration of vigil serve.
@@ -40,7 +41,7 @@ type Config struct {
 	Watch      checks.Config
 	WebhookURL string
 	// Webhook tunes the webhook's retries (zero: the defaults; for tests).
-	Webhook checks.NotifierOptions
+	Webhook notify.Options
 
 	// MaxBatchEvents caps the events of one POST /api/v1/events.
 	MaxBatchEvents int

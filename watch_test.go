@@ -21,6 +21,7 @@ import (
 	"vigil/internal/fixture"
 	"vigil/internal/testpki"
 	"vigil/model"
+	"vigil/notify"
 	"vigil/store"
 )
 
@@ -106,7 +107,7 @@ func newWatchRigNets(t *testing.T, webhookFailures int, nets model.EndpointNetwo
 			url = "http://" + addr
 		}
 	}
-	cfg.Webhook = checks.NotifierOptions{Backoff: 5 * time.Millisecond, Attempts: 5}
+	cfg.Webhook = notify.Options{Backoff: 5 * time.Millisecond, Attempts: 5}
 	cfg.Watch.DialTimeout, cfg.Watch.EndpointNetworks = 2*time.Second, nets
 	app, err := build(context.Background(), cfg, io.Discard)
 	if err != nil {

@@ -1,7 +1,7 @@
 // Package checks runs Vigil's scheduled checks on robfig/cron: certificate
 // expiry, agents gone quiet, stuck jobs, and deployment validation with
 // discovery. Each run is recorded as an AUDIT_LOG event by the scheduler
-// (actor SYSTEM). New alerts go to the webhook notifier.
+// (actor SYSTEM). New alerts go to the webhook notifier of package notify.
 package checks
 
 import (
@@ -17,6 +17,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"vigil/model"
+	"vigil/notify"
 	"vigil/store"
 )
 
@@ -87,7 +88,7 @@ type check struct {
 type Scheduler struct {
 	cfg      Config
 	st       *store.Store
-	notifier *Notifier
+	notifier *notify.Notifier
 	clock    model.Clock
 	log      *slog.Logger
 	cron     *cron.Cron
@@ -100,7 +101,7 @@ type Scheduler struct {
 }
 
 // New returns a scheduler for st; notifier may be nil.
-func New(cfg Config, st *store.Store, notifier *Notifier, clock model.Clock, log *slog.Logger, reg prometheus.Registerer) (*Scheduler, error) {
+func New(cfg Config, st *store.Store, notifier *notify.Notifier, clock model.Clock, log *slog.Logger, reg prometheus.Registerer) (*Scheduler, error) {
 	if clock == nil {
 		clock = model.SystemClock{}
 	}

@@ -15,10 +15,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"vigil/checks"
 	"vigil/handlers"
 	"vigil/ingest"
-	"vigil/jobs"
 	"vigil/model"
+	"vigil/notify"
 	"vigil/store"
 )
 
@@ -32,12 +33,12 @@ type App struct {
 	logs     slog.Handler
 	Log      *slog.Logger
 	Registry *prometheus.Registry
-	Clock    jobs.Clock
+	Clock    model.Clock
 
 	Store     *store.Store
 	Syslog    *ingest.Server
-	Notifier  *jobs.Notifier
-	Scheduler *jobs.Scheduler
+	Notifier  *notify.Notifier
+	Scheduler *checks.Scheduler
 	Handler   http.Handler // the console and the API
 
 	syslogTLS  *tls.Config
@@ -65,7 +66,7 @@ func build(ctx context.Context, cfg Config, stderr io.Writer) (app *App, err err
 	}
 	a.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if a.Clock == nil {
-		a.Clock = jobs.SystemClock{}
+		a.Clock = model.SystemClock{}
 	}
 	a.Store, err = openStore(ctx, cfg.DataDir, store.Options{
 		Registerer:           a.Registry,
@@ -104,11 +105,11 @@ func (a *App) wire(key *model.CheckpointKey) error {
 	if a.Syslog, err = ingest.New(cfg.Syslog, st, log.With("component", "syslog"), reg); err != nil {
 		return err
 	}
-	if a.Notifier, err = jobs.NewNotifier(cfg.WebhookURL, st, log.With("job", "webhook"), reg, cfg.Webhook); err != nil {
+	if a.Notifier, err = notify.New(cfg.WebhookURL, st, log.With("job", "webhook"), reg, cfg.Webhook); err != nil {
 		return err
 	}
 	cfg.Watch.CheckpointKey = key
-	if a.Scheduler, err = jobs.New(cfg.Watch, st, a.Notifier, a.Clock, log, reg); err != nil {
+	if a.Scheduler, err = checks.New(cfg.Watch, st, a.Notifier, a.Clock, log, reg); err != nil {
 		return err
 	}
 	srv, err := handlers.New(handlers.Config{
@@ -261,11 +262,11 @@ func schedules(cfg Config) []handlers.Schedule {
 		retention = fmt.Sprintf("drops events older than %s (AUDIT_LOG: %s; 0 = forever): the oldest are removed, later ones redacted, under a retention record in the chain", model.FormatDays(w.Retention), model.FormatDays(w.RetentionAudit))
 	}
 	return []handlers.Schedule{
-		{Check: jobs.CheckExpiry, Spec: w.CronExpiry, About: fmt.Sprintf("certificates expiring within %v days; queues renewals", w.ExpiryDays)},
-		{Check: jobs.CheckAgents, Spec: w.CronAgents, About: "agents silent for " + model.FormatDays(w.AgentOfflineAfter)},
-		{Check: jobs.CheckStuckJobs, Spec: w.CronJobs, About: "jobs running or unclaimed for " + model.FormatDays(w.JobStuckAfter)},
-		{Check: jobs.CheckDeploy, Spec: w.CronDeploy, About: "dials each endpoint and compares the served certificate"},
-		{Check: jobs.CheckCheckpoint, Spec: w.CronCheckpoint, About: "signs a checkpoint and sends it off the box"},
-		{Check: jobs.CheckRetention, Spec: w.CronRetention, About: retention},
+		{Check: checks.CheckExpiry, Spec: w.CronExpiry, About: fmt.Sprintf("certificates expiring within %v days; queues renewals", w.ExpiryDays)},
+		{Check: checks.CheckAgents, Spec: w.CronAgents, About: "agents silent for " + model.FormatDays(w.AgentOfflineAfter)},
+		{Check: checks.CheckStuckJobs, Spec: w.CronJobs, About: "jobs running or unclaimed for " + model.FormatDays(w.JobStuckAfter)},
+		{Check: checks.CheckDeploy, Spec: w.CronDeploy, About: "dials each endpoint and compares the served certificate"},
+		{Check: checks.CheckCheckpoint, Spec: w.CronCheckpoint, About: "signs a checkpoint and sends it off the box"},
+		{Check: checks.CheckRetention, Spec: w.CronRetention, About: retention},
 	}
 }

@@ -9,10 +9,11 @@ import (
 	"net/url"
 	"time"
 
+	"vigil/checks"
 	"vigil/handlers"
 	"vigil/ingest"
-	"vigil/jobs"
 	"vigil/model"
+	"vigil/notify"
 )
 
 // Config is the validated configuration of vigil serve.
@@ -37,10 +38,10 @@ type Config struct {
 
 	// Certificate watch (SPEC §6): cron specs of the checks (empty turns a
 	// check off), expiry thresholds, limits and the alert webhook.
-	Watch      jobs.Config
+	Watch      checks.Config
 	WebhookURL string
 	// Webhook tunes the webhook's retries (zero: the defaults; for tests).
-	Webhook jobs.NotifierOptions
+	Webhook notify.Options
 
 	// MaxBatchEvents caps the events of one POST /api/v1/events.
 	MaxBatchEvents int
@@ -49,7 +50,7 @@ type Config struct {
 	// bound (for tests that listen on port 0).
 	Listening func(name, addr string)
 	// Clock, if set, replaces the wall clock (for tests).
-	Clock jobs.Clock
+	Clock model.Clock
 }
 
 // maxBatchEventsLimit bounds --max-batch-events: the events of a request
@@ -220,7 +221,7 @@ func checkWatchConfig(cfg *Config, f serveFlags) error {
 		if c.spec == "" {
 			continue
 		}
-		if err := jobs.ParseSpec(c.spec); err != nil {
+		if err := checks.ParseSpec(c.spec); err != nil {
 			return usageError{fmt.Sprintf("--%s: %v", c.name, err)}
 		}
 	}

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"vigil/checks"
 	"vigil/internal/testpki"
-	"vigil/jobs"
 	"vigil/model"
 )
 
@@ -93,7 +93,7 @@ func TestEndpointNetworksAtCreationAndDial(t *testing.T) {
 	}
 	var named model.Endpoint
 	r.must(201, "POST", "/api/v1/endpoints", ops, fmt.Sprintf(`{"host":"localhost","port":%d}`, ep.Port), &named)
-	rep := r.run(jobs.CheckDeploy)
+	rep := r.run(checks.CheckDeploy)
 	if !strings.Contains(rep.Summary, "1 failed") {
 		t.Errorf("deploy run: %s", rep.Summary)
 	}

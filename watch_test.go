@@ -17,10 +17,11 @@ import (
 	"testing"
 	"time"
 
+	"vigil/checks"
 	"vigil/internal/fixture"
 	"vigil/internal/testpki"
-	"vigil/jobs"
 	"vigil/model"
+	"vigil/notify"
 	"vigil/store"
 )
 
@@ -49,7 +50,7 @@ type watchRig struct {
 	t      *testing.T
 	clock  *testClock
 	st     *store.Store
-	sched  *jobs.Scheduler
+	sched  *checks.Scheduler
 	url    string            // of the HTTP listener
 	tokens map[string]string // by role, plus "agent" (agent-1's) and "read"
 	hook   *webhookReceiver
@@ -106,7 +107,7 @@ func newWatchRigNets(t *testing.T, webhookFailures int, nets model.EndpointNetwo
 			url = "http://" + addr
 		}
 	}
-	cfg.Webhook = jobs.NotifierOptions{Backoff: 5 * time.Millisecond, Attempts: 5}
+	cfg.Webhook = notify.Options{Backoff: 5 * time.Millisecond, Attempts: 5}
 	cfg.Watch.DialTimeout, cfg.Watch.EndpointNetworks = 2*time.Second, nets
 	app, err := build(context.Background(), cfg, io.Discard)
 	if err != nil {
@@ -190,7 +191,7 @@ func (r *watchRig) must(want int, method, path, token, body string, v any) {
 	}
 }
 
-func (r *watchRig) run(check string) jobs.Report {
+func (r *watchRig) run(check string) checks.Report {
 	r.t.Helper()
 	rep, err := r.sched.RunCheck(context.Background(), check)
 	if err != nil {
@@ -343,8 +344,8 @@ func TestCertificateWatchCycle(t *testing.T) {
 
 	// Expiry: 5 days left crosses 30, 14 and 7: one alert, for 7 days, and
 	// one QUEUED renewal; a second run repeats neither.
-	run(jobs.CheckExpiry)
-	run(jobs.CheckExpiry)
+	run(checks.CheckExpiry)
+	run(checks.CheckExpiry)
 	exp := r.alerts("", model.AlertExpiringSoon)
 	if len(exp) != 1 || exp[0].Key != fmt.Sprintf("EXPIRING_SOON:cert:%d:7", soonID) || exp[0].Entity.ID != strconv.FormatInt(soonID, 10) || exp[0].Severity != model.SeverityWarn {
 		t.Fatalf("after the first expiry runs: %+v", exp)
@@ -361,8 +362,8 @@ func TestCertificateWatchCycle(t *testing.T) {
 	// Four days on, the 1-day threshold: one more alert, the open renewal
 	// is not queued twice.
 	r.clock.Advance(4*day + time.Hour)
-	run(jobs.CheckExpiry)
-	run(jobs.CheckExpiry)
+	run(checks.CheckExpiry)
+	run(checks.CheckExpiry)
 	if exp = r.alerts("", model.AlertExpiringSoon); len(exp) != 2 || exp[0].Key != fmt.Sprintf("EXPIRING_SOON:cert:%d:1", soonID) {
 		t.Fatalf("after crossing 1 day: %+v", exp)
 	}
@@ -442,7 +443,7 @@ func TestCertificateWatchCycle(t *testing.T) {
 	} {
 		r.must(201, "POST", "/api/v1/endpoints", ops, body, nil)
 	}
-	run(jobs.CheckDeploy)
+	run(checks.CheckDeploy)
 	failed := r.alerts("open=1", model.AlertDeploymentFailed)
 	if len(failed) != 4 {
 		t.Fatalf("deployment alerts: %+v", failed)
@@ -477,7 +478,7 @@ func TestCertificateWatchCycle(t *testing.T) {
 	// Once A serves the renewed certificate its alert resolves; the
 	// others stay open and are not raised again.
 	epA.serve(renewed)
-	run(jobs.CheckDeploy)
+	run(checks.CheckDeploy)
 	if failed = r.alerts("open=1", model.AlertDeploymentFailed); len(failed) != 3 || len(r.alerts("", model.AlertDeploymentFailed)) != 4 {
 		t.Errorf("after redeploying A: open %+v", failed)
 	}
@@ -490,7 +491,7 @@ func TestCertificateWatchCycle(t *testing.T) {
 	// An agent going quiet raises AGENT_OFFLINE; back, it resolves.
 	heartbeat := `{"type":"HEARTBEAT","agent_id":"agent-9","host":"build-7"}`
 	r.must(202, "POST", "/api/v1/events", r.agentToken("agent-9"), heartbeat, nil)
-	run(jobs.CheckAgents)
+	run(checks.CheckAgents)
 	agentAlerts := func(q string) []model.Alert {
 		var out []model.Alert
 		for _, a := range r.alerts(q, model.AlertAgentOffline) {
@@ -504,8 +505,8 @@ func TestCertificateWatchCycle(t *testing.T) {
 		t.Fatalf("agent alert while it talks: %+v", a)
 	}
 	r.clock.Advance(11 * time.Minute)
-	run(jobs.CheckAgents)
-	run(jobs.CheckAgents)
+	run(checks.CheckAgents)
+	run(checks.CheckAgents)
 	if a := agentAlerts("open=1"); len(a) != 1 || a[0].Severity != model.SeverityWarn {
 		t.Fatalf("agent offline alerts: %+v", a)
 	}
@@ -526,7 +527,7 @@ func TestCertificateWatchCycle(t *testing.T) {
 		t.Errorf("agent-9 not listed: %+v", al.Agents)
 	}
 	r.must(202, "POST", "/api/v1/events", r.agentToken("agent-9"), heartbeat, nil)
-	run(jobs.CheckAgents)
+	run(checks.CheckAgents)
 	if a := agentAlerts(""); len(a) != 1 || a[0].Open() {
 		t.Fatalf("agent back: %+v", a)
 	}
@@ -540,8 +541,8 @@ func TestCertificateWatchCycle(t *testing.T) {
 		t.Fatalf("agent-2 claimed %d, want %d (the other is for agent-nobody)", claimed.ID, stuck.ID)
 	}
 	r.clock.Advance(61 * time.Minute)
-	run(jobs.CheckStuckJobs)
-	run(jobs.CheckStuckJobs)
+	run(checks.CheckStuckJobs)
+	run(checks.CheckStuckJobs)
 	if a := r.alerts("open=1", model.AlertJobStuck); len(a) != 1 || a[0].Entity.ID != jobID(stuck) {
 		t.Errorf("stuck alerts: %+v", a)
 	}

@@ -179,9 +179,27 @@ func (s *Store) CountUnreadAlerts(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// CountOpenAlertsBySeverity returns the open alerts per severity.
+// CountOpenAlertsBySeverity returns the open (unresolved) alerts per
+// severity.
 func (s *Store) CountOpenAlertsBySeverity(ctx context.Context) (map[string]int, error) {
-	return s.countBy(ctx, `SELECT severity, count(*) FROM alerts WHERE resolved_at IS NULL GROUP BY severity`)
+	return s.countAlertsBySeverity(ctx, `resolved_at IS NULL`)
+}
+
+// CountUnreadAlertsBySeverity returns the unread alerts per severity.
+func (s *Store) CountUnreadAlertsBySeverity(ctx context.Context) (map[string]int, error) {
+	return s.countAlertsBySeverity(ctx, `read_at IS NULL`)
+}
+
+// countAlertsBySeverity counts the alerts matching cond (a constant of the
+// caller's) per severity.
+func (s *Store) countAlertsBySeverity(ctx context.Context, cond string) (map[string]int, error) {
+	return s.countBy(ctx, `SELECT severity, count(*) FROM alerts WHERE `+cond+` GROUP BY severity`)
+}
+
+// AlertTrend counts the alerts created on each of days UTC days from the
+// midnight from, by severity.
+func (s *Store) AlertTrend(ctx context.Context, from time.Time, days int) ([]model.TrendCount, error) {
+	return s.dailyTrend(ctx, "alert trend", "alerts", "created_at", "severity", "", from, days)
 }
 
 func (s *Store) countBy(ctx context.Context, q string) (map[string]int, error) {

@@ -88,11 +88,6 @@ func (s *Store) ReceivedSince(ctx context.Context, t time.Time) (int64, error) {
 	return last - lo + 1, nil
 }
 
-// CountUnreadAlertsBySeverity returns the unread alerts per severity.
-func (s *Store) CountUnreadAlertsBySeverity(ctx context.Context) (map[string]int, error) {
-	return s.countBy(ctx, `SELECT severity, count(*) FROM alerts WHERE read_at IS NULL GROUP BY severity`)
-}
-
 // CertificateExpiry counts the watched certificates (current: neither
 // replaced nor revoked) that have expired and that expire within 7 and 30
 // days (each count includes the expired ones, as the expiring_within
@@ -113,12 +108,6 @@ func (s *Store) CountCertificateExpiry(ctx context.Context, now time.Time) (Cert
 		return c, fmt.Errorf("store: count certificate expiry: %w", err)
 	}
 	return c, nil
-}
-
-// AlertTrend counts the alerts created on each of days UTC days from the
-// midnight from, by severity.
-func (s *Store) AlertTrend(ctx context.Context, from time.Time, days int) ([]model.TrendCount, error) {
-	return s.dailyTrend(ctx, "alert trend", "alerts", "created_at", "severity", "", from, days)
 }
 
 // FailedJobTrend counts the jobs that failed on each of days UTC days from

@@ -1,4 +1,4 @@
-package jobs
+package checks
 
 import (
 	"bufio"
@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"vigil/model"
+	"vigil/notify"
 	"vigil/store"
 )
 
@@ -128,7 +129,7 @@ func TestCheckpointCheck(t *testing.T) {
 
 	bg, cancel := context.WithCancel(ctx)
 	defer cancel()
-	n, err := NewNotifier(hook.URL, st, slog.New(slog.NewTextHandler(io.Discard, nil)), nil, NotifierOptions{Backoff: 10 * time.Millisecond})
+	n, err := notify.New(hook.URL, st, slog.New(slog.NewTextHandler(io.Discard, nil)), nil, notify.Options{Backoff: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,7 @@
-package jobs
+// Package notify sends copies of what Vigil finds off the box: new alerts
+// and signed checkpoints to the webhook, checkpoints to a remote syslog
+// receiver. It uses the store and model; the checks and the console use it.
+package notify
 
 import (
 	"bytes"
@@ -18,8 +21,8 @@ import (
 	"vigil/store"
 )
 
-// NotifierOptions tune the webhook notifier. Zero values take the defaults.
-type NotifierOptions struct {
+// Options tune the webhook notifier. Zero values take the defaults.
+type Options struct {
 	Attempts   int           // tries per alert; default 6
 	Backoff    time.Duration // wait before the second try, doubled after each; default 2s
 	MaxBackoff time.Duration // longest wait between tries; default 5m
@@ -36,7 +39,7 @@ type NotifierOptions struct {
 // check or a request.
 type Notifier struct {
 	url   string
-	opts  NotifierOptions
+	opts  Options
 	st    *store.Store
 	log   *slog.Logger
 	queue chan model.Alert
@@ -45,9 +48,9 @@ type Notifier struct {
 	sent *prometheus.CounterVec
 }
 
-// NewNotifier returns a notifier posting to url, or nil when url is empty
-// (a nil *Notifier ignores alerts).
-func NewNotifier(url string, st *store.Store, log *slog.Logger, reg prometheus.Registerer, opts NotifierOptions) (*Notifier, error) {
+// New returns a notifier posting to url, or nil when url is empty (a nil
+// *Notifier ignores alerts).
+func New(url string, st *store.Store, log *slog.Logger, reg prometheus.Registerer, opts Options) (*Notifier, error) {
 	if url == "" {
 		return nil, nil
 	}
@@ -77,7 +80,7 @@ func NewNotifier(url string, st *store.Store, log *slog.Logger, reg prometheus.R
 	}
 	if reg != nil {
 		if err := reg.Register(n.sent); err != nil {
-			return nil, fmt.Errorf("jobs: register webhook metrics: %w", err)
+			return nil, fmt.Errorf("notify: register webhook metrics: %w", err)
 		}
 	}
 	return n, nil

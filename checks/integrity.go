@@ -1,14 +1,12 @@
-package jobs
+package checks
 
 import (
 	"context"
 	"encoding/hex"
 	"fmt"
-	"net"
-	"os"
-	"strconv"
 	"time"
 
+	"vigil/notify"
 	"vigil/store"
 )
 
@@ -22,7 +20,7 @@ func (s *Scheduler) checkCheckpoint(ctx context.Context, now time.Time) (Report,
 	details := map[string]any{"tree_size": cp.Size, "root_hash": hex.EncodeToString(cp.Root), "checkpoint_id": cp.ID}
 	s.notifier.PushCheckpoint(ctx, cp)
 	if s.cfg.CheckpointSyslog != "" {
-		if err := sendCheckpointSyslog(ctx, s.cfg.CheckpointSyslog, cp, now); err != nil {
+		if err := notify.SendCheckpointSyslog(ctx, s.cfg.CheckpointSyslog, cp, now); err != nil {
 			details["syslog_error"] = err.Error()
 			return Report{Summary: fmt.Sprintf("signed a checkpoint of %d events; sending it to %s failed", cp.Size, s.cfg.CheckpointSyslog), Details: details},
 				fmt.Errorf("checkpoint %d not sent to %s: %w", cp.ID, s.cfg.CheckpointSyslog, err)
@@ -30,27 +28,6 @@ func (s *Scheduler) checkCheckpoint(ctx context.Context, now time.Time) (Report,
 		details["sent_to_syslog"] = s.cfg.CheckpointSyslog
 	}
 	return Report{Summary: fmt.Sprintf("signed a checkpoint of %d events", cp.Size), Details: details}, nil
-}
-
-// sendCheckpointSyslog sends the signed note as one RFC 5424 message,
-// octet-counted over TCP, with MSGID CHECKPOINT.
-func sendCheckpointSyslog(ctx context.Context, addr string, cp store.StoredCheckpoint, now time.Time) error {
-	d := net.Dialer{Timeout: 10 * time.Second}
-	conn, err := d.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	host, _ := os.Hostname()
-	if host == "" {
-		host = "-"
-	}
-	// PRI 110: facility 13 (log audit), severity 6 (informational).
-	msg := fmt.Sprintf(`<110>1 %s %s vigil - CHECKPOINT [checkpoint@32473 tree_size="%d" id="%d"] %s`,
-		now.UTC().Format(time.RFC3339), host, cp.Size, cp.ID, cp.Note)
-	conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
-	_, err = conn.Write([]byte(strconv.Itoa(len(msg)) + " " + msg))
-	return err
 }
 
 // checkRetention applies the retention limits: the oldest events are

@@ -1,4 +1,4 @@
-package jobs
+package checks
 
 import (
 	"context"
@@ -101,7 +101,7 @@ func roundDays(d time.Duration) string {
 func jsonObject(m map[string]any) json.RawMessage {
 	b, err := json.Marshal(m)
 	if err != nil {
-		panic("jobs: encoding " + err.Error())
+		panic("checks: encoding " + err.Error())
 	}
 	return b
 }

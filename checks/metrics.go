@@ -1,4 +1,4 @@
-package jobs
+package checks
 
 import (
 	"context"
@@ -15,13 +15,13 @@ import (
 // database.
 type stateCollector struct {
 	st     *store.Store
-	clock  Clock
+	clock  model.Clock
 	alerts *prometheus.Desc
 	jobs   *prometheus.Desc
 	certs  *prometheus.Desc
 }
 
-func newStateCollector(st *store.Store, clock Clock) *stateCollector {
+func newStateCollector(st *store.Store, clock model.Clock) *stateCollector {
 	return &stateCollector{
 		st:     st,
 		clock:  clock,

@@ -1,8 +1,8 @@
-// Package jobs runs Vigil's scheduled checks on robfig/cron: certificate
+// Package checks runs Vigil's scheduled checks on robfig/cron: certificate
 // expiry, agents gone quiet, stuck jobs, and deployment validation with
 // discovery. Each run is recorded as an AUDIT_LOG event by the scheduler
-// (actor SYSTEM). New alerts go to the webhook notifier.
-package jobs
+// (actor SYSTEM). New alerts go to the webhook notifier of package notify.
+package checks
 
 import (
 	"context"
@@ -17,18 +17,9 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"vigil/model"
+	"vigil/notify"
 	"vigil/store"
 )
-
-// Clock tells the time. Checks take it from the scheduler's clock, so tests
-// run them at chosen instants.
-type Clock interface{ Now() time.Time }
-
-// SystemClock is the wall clock.
-type SystemClock struct{}
-
-// Now returns the current time.
-func (SystemClock) Now() time.Time { return time.Now() }
 
 // The checks, by name.
 const (
@@ -97,8 +88,8 @@ type check struct {
 type Scheduler struct {
 	cfg      Config
 	st       *store.Store
-	notifier *Notifier
-	clock    Clock
+	notifier *notify.Notifier
+	clock    model.Clock
 	log      *slog.Logger
 	cron     *cron.Cron
 	checks   map[string]*check
@@ -110,9 +101,9 @@ type Scheduler struct {
 }
 
 // New returns a scheduler for st; notifier may be nil.
-func New(cfg Config, st *store.Store, notifier *Notifier, clock Clock, log *slog.Logger, reg prometheus.Registerer) (*Scheduler, error) {
+func New(cfg Config, st *store.Store, notifier *notify.Notifier, clock model.Clock, log *slog.Logger, reg prometheus.Registerer) (*Scheduler, error) {
 	if clock == nil {
-		clock = SystemClock{}
+		clock = model.SystemClock{}
 	}
 	if cfg.DialTimeout <= 0 {
 		cfg.DialTimeout = 10 * time.Second
@@ -121,13 +112,13 @@ func New(cfg Config, st *store.Store, notifier *Notifier, clock Clock, log *slog
 		cfg.DialParallel = 4
 	}
 	if len(cfg.ExpiryDays) == 0 {
-		return nil, errors.New("jobs: no expiry thresholds")
+		return nil, errors.New("checks: no expiry thresholds")
 	}
 	cfg.ExpiryDays = slices.Clone(cfg.ExpiryDays)
 	slices.Sort(cfg.ExpiryDays)
 	slices.Reverse(cfg.ExpiryDays)
 	if cfg.AgentOfflineAfter <= 0 || cfg.JobStuckAfter <= 0 {
-		return nil, errors.New("jobs: agent offline and job stuck limits must be positive")
+		return nil, errors.New("checks: agent offline and job stuck limits must be positive")
 	}
 	s := &Scheduler{
 		cfg: cfg, st: st, notifier: notifier, clock: clock, log: log,
@@ -165,7 +156,7 @@ func New(cfg Config, st *store.Store, notifier *Notifier, clock Clock, log *slog
 	if reg != nil {
 		for _, c := range []prometheus.Collector{s.runs, s.failures, s.skipped, s.duration, newStateCollector(st, clock)} {
 			if err := reg.Register(c); err != nil {
-				return nil, fmt.Errorf("jobs: register metrics: %w", err)
+				return nil, fmt.Errorf("checks: register metrics: %w", err)
 			}
 		}
 	}
@@ -186,7 +177,7 @@ func (s *Scheduler) Start(ctx context.Context) error {
 				s.log.Warn("check skipped: previous run still going", "job", c.name)
 			}
 		}); err != nil {
-			return fmt.Errorf("jobs: schedule %s: %w", name, err)
+			return fmt.Errorf("checks: schedule %s: %w", name, err)
 		}
 		s.log.Info("check scheduled", "job", name, "spec", c.spec)
 	}

@@ -18,6 +18,7 @@ import (
 	"vigil/internal/fixture"
 	"vigil/model"
 	"vigil/store"
+	"vigil/ui"
 )
 
 // testEnv is a real Vigil HTTP server on 127.0.0.1 over a real database in
@@ -48,7 +49,7 @@ func newConsoleEnvWith(t *testing.T, cfg Config, opts store.Options) *testEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	cfg.UI = os.DirFS("..")
+	cfg.UI = ui.FS
 	cfg.Version = "test"
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {

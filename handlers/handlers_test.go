@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -21,6 +20,7 @@ import (
 	"vigil/internal/fixture"
 	"vigil/model"
 	"vigil/store"
+	"vigil/ui"
 )
 
 // env is a running API on a real listener over a real database, with one
@@ -47,7 +47,7 @@ func newTestEnv(t testing.TB, maxBody int64) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	srv, err := New(Config{MaxBodyBytes: maxBody, UI: os.DirFS("..")}, st, slog.New(slog.NewTextHandler(io.Discard, nil)), reg)
+	srv, err := New(Config{MaxBodyBytes: maxBody, UI: ui.FS}, st, slog.New(slog.NewTextHandler(io.Discard, nil)), reg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,7 +32,8 @@ type Config struct {
 	// Schedules are the scheduler's checks and cron specs, shown in Settings.
 	Schedules []Schedule
 
-	// UI holds the console's views/ and static/ (embedded by main).
+	// UI holds the console's views/ and static/: ui.FS, embedded in the
+	// binary.
 	UI fs.FS
 	// SessionIdle ends a console session after this long without a
 	// request; SessionMaxAge ends it this long after sign-in regardless.

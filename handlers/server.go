@@ -189,6 +189,11 @@ func (s *Server) Handler() *echo.Echo {
 	return e
 }
 
+// healthz answers whether Vigil is up, and its version.
+func (s *Server) healthz(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok", "version": s.cfg.Version})
+}
+
 func (s *Server) metricsHandler() echo.HandlerFunc {
 	h := promhttp.HandlerFor(s.gatherer, promhttp.HandlerOpts{})
 	return echo.WrapHandler(h)

@@ -8,15 +8,16 @@ DATA    ?= ./data
 .PHONY: build run test bench bench-syslog vet fuzz assets screenshots release syslog-ng
 
 # The console's third-party assets (htmx) come from the npm registry at the
-# versions pinned in package-lock.json and are embedded in the binary.
-VENDOR := static/vendor/htmx.min.js
+# versions pinned in package-lock.json and are embedded in the binary
+# (package ui embeds ui/views and ui/static).
+VENDOR := ui/static/vendor/htmx.min.js
 
 assets: $(VENDOR)
 
 $(VENDOR): package.json package-lock.json
 	npm ci --ignore-scripts --no-audit --no-fund
-	mkdir -p static/vendor
-	cp node_modules/htmx.org/dist/htmx.min.js static/vendor/htmx.min.js
+	mkdir -p $(dir $(VENDOR))
+	cp node_modules/htmx.org/dist/htmx.min.js $(VENDOR)
 
 build: assets
 	$(GO) build -tags $(TAGS) -ldflags "$(LDFLAGS)" -o bin/vigil .

@@ -21,6 +21,7 @@ import (
 	"vigil/model"
 	"vigil/notify"
 	"vigil/store"
+	"vigil/ui"
 )
 
 // App is the appliance wired from one Config: the store, the syslog
@@ -113,7 +114,7 @@ func (a *App) wire(key *model.CheckpointKey) error {
 		return err
 	}
 	srv, err := handlers.New(handlers.Config{
-		MaxBodyBytes: cfg.MaxBodyBytes, Version: version, UI: uiFS, CheckpointKey: key, Schedules: schedules(cfg),
+		MaxBodyBytes: cfg.MaxBodyBytes, Version: version, UI: ui.FS, CheckpointKey: key, Schedules: schedules(cfg),
 		SessionIdle: cfg.SessionIdle, SessionMaxAge: cfg.SessionMaxAge, TrustedProxies: cfg.TrustedProxies,
 		AgentOfflineAfter: cfg.Watch.AgentOfflineAfter, OnAlert: a.Notifier.Notify, Now: a.Clock.Now,
 		EndpointNetworks: cfg.Watch.EndpointNetworks,

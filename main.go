@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"embed"
 	"errors"
 	"flag"
 	"fmt"
@@ -17,12 +16,6 @@ import (
 
 // version is stamped at build time with -ldflags "-X main.version=…".
 var version = "dev"
-
-// uiFS holds the console's templates (views/) and assets (static/, with
-// static/vendor/ filled by make from package-lock.json).
-//
-//go:embed views static
-var uiFS embed.FS
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

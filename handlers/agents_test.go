@@ -13,13 +13,12 @@ import (
 
 	"vigil/internal/fixture"
 	"vigil/model"
-	"vigil/store"
 )
 
 // agentEnv is a test server whose heartbeats are collected as in serve.
 func agentEnv(t *testing.T) *testEnv {
 	t.Helper()
-	return newConsoleEnvWith(t, Config{AgentOfflineAfter: 10 * time.Minute}, store.Options{})
+	return newTestEnv(t, withConfig(Config{AgentOfflineAfter: 10 * time.Minute}))
 }
 
 // agentToken creates, through the Settings form, an agent token of the
@@ -227,7 +226,7 @@ func (env *testEnv) eventsWith(agent string) []model.Event {
 // TestSettingsCreatesAgentTokens checks the token form's agent id: needed
 // for scope agent, ignored for the others, listed with each token.
 func TestSettingsCreatesAgentTokens(t *testing.T) {
-	env := newConsoleEnv(t, Config{})
+	env := newTestEnv(t)
 	admin := env.session("admin")
 	post := func(form url.Values) (int, string) {
 		resp := env.do(http.MethodPost, "/settings/tokens", admin, form.Encode(), nil)

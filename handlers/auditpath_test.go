@@ -138,7 +138,7 @@ func newChangeEnv(t *testing.T) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := newConsoleEnv(t, Config{CheckpointKey: key})
+	env := newTestEnv(t, withConfig(Config{CheckpointKey: key}))
 	fixture.Token(t, env.st.Path(), "operator", "to-revoke", model.ScopeRead) // id 1
 	return env
 }
@@ -261,7 +261,7 @@ func postJSON(t *testing.T, url, token, body string) (int, string) {
 // cannot be written (full disk) is logged; the request is served.
 func TestFailedTouchServesRequest(t *testing.T) {
 	t.Run("Token", func(t *testing.T) {
-		env := newConsoleEnv(t, Config{})
+		env := newTestEnv(t)
 		secret := env.token("operator", model.ScopeRead)
 		failWrites(t, env.st, "UPDATE", "tokens")
 		code, body := getWithToken(t, env.url+"/api/v1/events", secret)
@@ -272,7 +272,7 @@ func TestFailedTouchServesRequest(t *testing.T) {
 	t.Run("Session", func(t *testing.T) {
 		var offset atomic.Int64
 		clock := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
-		env := newConsoleEnvWith(t, Config{Now: clock}, store.Options{Now: clock})
+		env := newTestEnv(t, withClock(clock))
 		cookie := env.session("operator")
 		offset.Store(int64(5 * time.Minute)) // the session's last use is due to be written
 		failWrites(t, env.st, "UPDATE", "sessions")
@@ -305,7 +305,7 @@ func TestSignInOnLockedDatabase(t *testing.T) {
 	if testing.Short() {
 		t.Skip("waits out SQLite's 10 s busy timeout")
 	}
-	env := newConsoleEnv(t, Config{})
+	env := newTestEnv(t)
 	sqlitelock.Hold(t, env.st.Path())
 	resp := env.login("admin", password("admin"), "")
 	body := readBody(t, resp)
@@ -323,7 +323,7 @@ func TestCheckpointSignedWithItsRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	key, _ := model.ParseCheckpointKey(text)
-	env := newConsoleEnv(t, Config{CheckpointKey: key})
+	env := newTestEnv(t, withConfig(Config{CheckpointKey: key}))
 	admin := env.session("admin")
 	env.appendEvents(`{"type":"CERT_USED","message":"before"}`)
 	restore := failWrites(t, env.st, "INSERT", "events")

@@ -10,7 +10,7 @@ import (
 // whole with 413 naming the limit; up to the cap is accepted.
 func TestBatchEventCap(t *testing.T) {
 	const batchCap = 10_000 // the default of --max-batch-events
-	e := newEnv(t, 0)
+	e := newTestEnv(t)
 	cases := []struct {
 		name, ctype, body string
 		want              int

@@ -22,7 +22,8 @@ func BenchmarkHTTPIngest(b *testing.B) {
 		batch     = 1000
 		perClient = 40 // batches: 8 × 40 × 1000 = 320,000 events per run
 	)
-	e := newEnvB(b)
+	e := newTestEnv(b)
+	token := e.key("admin/ingest")
 	bodies := make([][]byte, clients)
 	for c := range bodies {
 		var buf bytes.Buffer
@@ -46,7 +47,7 @@ func BenchmarkHTTPIngest(b *testing.B) {
 				defer wg.Done()
 				for i := 0; i < perClient; i++ {
 					req, _ := http.NewRequest("POST", e.url+"/api/v1/events", bytes.NewReader(bodies[c]))
-					req.Header.Set("Authorization", "Bearer "+e.tokens["admin/ingest"])
+					req.Header.Set("Authorization", "Bearer "+token)
 					req.Header.Set("Content-Type", "application/x-ndjson")
 					resp, err := http.DefaultClient.Do(req)
 					if err != nil {

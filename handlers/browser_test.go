@@ -205,7 +205,7 @@ func seedConsole(env *testEnv) {
 // TestConsoleInBrowser drives the console in headless Chromium the way an
 // operator would, through one browser for all steps.
 func TestConsoleInBrowser(t *testing.T) {
-	env := newConsoleEnv(t, Config{})
+	env := newTestEnv(t)
 	seedConsole(env)
 	ingest := env.token(model.RoleAdmin, model.ScopeIngest)
 	b := newBrowser(t)
@@ -512,7 +512,7 @@ func sessionValue(cookies []*network.Cookie) string {
 // from inside a <template>, as a <div> cannot stand among table rows),
 // while new rows keep arriving.
 func TestIndexNoticeInBrowser(t *testing.T) {
-	env := newConsoleEnv(t, Config{})
+	env := newTestEnv(t)
 	seedConsole(env)
 	b := newBrowser(t)
 	u := env.url

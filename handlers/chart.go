@@ -13,7 +13,7 @@ import (
 // A chart is a stacked bar chart drawn on the server as inline SVG: one
 // bar per time bucket, one segment per series, each segment a link to
 // the filtered page that lists exactly the events it counts. The template
-// (views/partials/chart.html) gets only numbers and escaped text.
+// (ui/views/partials/chart.html) gets only numbers and escaped text.
 
 // chartSeries is one stacked series of a chart.
 type chartSeries struct {

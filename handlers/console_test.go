@@ -37,7 +37,7 @@ func cookieOf(resp *http.Response) *http.Cookie {
 }
 
 func TestLoginStartsFreshSession(t *testing.T) {
-	env := newConsoleEnv(t, Config{})
+	env := newTestEnv(t)
 	first := env.login("operator", password("operator"), "")
 	c1 := cookieOf(first)
 	if first.StatusCode != http.StatusSeeOther || first.Header.Get("Location") != "/events?q=x" || c1 == nil {
@@ -76,7 +76,7 @@ func dbCount(env *testEnv, q string, n *int, args ...any) error {
 }
 
 func TestLoginAnswers(t *testing.T) {
-	env := newConsoleEnv(t, Config{})
+	env := newTestEnv(t)
 	env.st.SetUserDisabled(context.Background(), "viewer", true, func(_, u model.User) ([]model.Event, error) {
 		e, err := model.NewAuditEvent(time.Now(), "USER_DISABLED", "SUCCESS", model.SchedulerActor, model.Entity{Type: "USER", ID: u.Name}, "test", nil)
 		return []model.Event{e}, err
@@ -150,7 +150,7 @@ func TestSafeNext(t *testing.T) {
 }
 
 func TestCrossOriginChangesRefused(t *testing.T) {
-	env := newConsoleEnv(t, Config{})
+	env := newTestEnv(t)
 	for _, tc := range []struct {
 		name   string
 		header http.Header
@@ -176,7 +176,7 @@ func TestCrossOriginChangesRefused(t *testing.T) {
 }
 
 func TestSecurityHeaders(t *testing.T) {
-	env := newConsoleEnv(t, Config{})
+	env := newTestEnv(t)
 	resp := env.do(http.MethodGet, "/events", env.session("admin"), "", nil)
 	h := resp.Header
 	csp := h.Get("Content-Security-Policy")
@@ -204,7 +204,7 @@ func TestSecurityHeaders(t *testing.T) {
 }
 
 func TestLogPages(t *testing.T) {
-	env := newConsoleEnv(t, Config{})
+	env := newTestEnv(t)
 	env.appendEvents(
 		`{"type":"CERT_USED","outcome":"ALLOWED","actor":{"id":"alice"}}`,
 		`{"category":"ACCESS_CONTROL","type":"ACCESS_CHECK","actor":{"id":"alice"}}`,
@@ -255,7 +255,7 @@ func TestLogPages(t *testing.T) {
 }
 
 func TestLivePoll(t *testing.T) {
-	env := newConsoleEnv(t, Config{})
+	env := newTestEnv(t)
 	ids := env.appendEvents(`{"type":"CERT_USED","actor":{"id":"alice"}}`)
 	cookie := env.session("admin")
 	hx := http.Header{"Hx-Request": {"true"}}
@@ -309,7 +309,7 @@ var liveURLRe = regexp.MustCompile(`id="live" class="live" hx-get="([^"]+)"`)
 // in, keeps its count current and takes it away once the index has caught
 // up. The dashboard, Settings and the API's index_lag say the same.
 func TestIndexLagNotice(t *testing.T) {
-	env := newConsoleEnv(t, Config{})
+	env := newTestEnv(t)
 	cookie := env.session("admin")
 	hx := http.Header{"Hx-Request": {"true"}}
 	const notice = "Search is catching up"

@@ -13,7 +13,7 @@ import (
 // locales), and a value that starts a formula, also after leading
 // whitespace, is neutralised in any column.
 func TestCSVQuotesEveryField(t *testing.T) {
-	e := newEnv(t, 0)
+	e := newTestEnv(t)
 	ev := map[string]any{
 		"event_id": "csv-semicolon", "type": "CERT_USED",
 		"message": "total;=1+2",                // second part starts a formula
@@ -28,7 +28,7 @@ func TestCSVQuotesEveryField(t *testing.T) {
 	if code, m := e.post(string(b), "application/json"); code != 202 {
 		t.Fatalf("post: %d %v", code, m)
 	}
-	code, body := e.do("GET", "/api/v1/events.csv?type=CERT_USED", "auditor/read", "", nil)
+	code, body := e.api("GET", "/api/v1/events.csv?type=CERT_USED", "auditor/read", "", nil)
 	if code != 200 {
 		t.Fatalf("export: %d %s", code, body)
 	}

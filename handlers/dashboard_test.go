@@ -16,7 +16,6 @@ import (
 
 	"vigil/internal/testpki"
 	"vigil/model"
-	"vigil/store"
 )
 
 // testClock is a clock that tests set, shared by the store and the
@@ -32,8 +31,7 @@ func newTestClock(t time.Time) *testClock { c := &testClock{}; c.Set(t); return 
 func newDashboardEnv(t *testing.T, cfg Config, now time.Time) (*testEnv, *testClock) {
 	t.Helper()
 	clock := newTestClock(now)
-	cfg.Now = clock.Now
-	return newConsoleEnvWith(t, cfg, store.Options{Now: clock.Now}), clock
+	return newTestEnv(t, withConfig(cfg), withClock(clock.Now)), clock
 }
 
 // activity is what generateActivity stored that the dashboard's cards
@@ -325,7 +323,7 @@ func TestDashboardCards(t *testing.T) {
 }
 
 func TestDashboardAnswers(t *testing.T) {
-	env := newConsoleEnv(t, Config{})
+	env := newTestEnv(t)
 	t.Run("EmptyStates", func(t *testing.T) {
 		code, page := env.dashboard(model.RoleAuditor, "")
 		if code != 200 {

@@ -19,7 +19,7 @@ func TestConsoleEndpointNetworks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := newConsoleEnv(t, Config{EndpointNetworks: nets})
+	env := newTestEnv(t, withConfig(Config{EndpointNetworks: nets}))
 	cookie := env.session(model.RoleOperator)
 	for _, tc := range []struct {
 		host string

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,43 +19,70 @@ import (
 	"vigil/internal/fixture"
 	"vigil/model"
 	"vigil/store"
+	"vigil/ui"
 )
 
 // testEnv is a real Vigil HTTP server on 127.0.0.1 over a real database in
-// a temporary directory, with one user per role.
+// a temporary directory, with one user per role, each named after its
+// role. Console tests sign in as them (session); API tests call with their
+// tokens (api, by "role/scope").
 type testEnv struct {
-	t     *testing.T
+	t     testing.TB
 	st    *store.Store
 	srv   *Server
 	echo  *echo.Echo // the handler being served
 	url   string
 	users map[string]model.User // by role; each user is named after its role
+
+	mu   sync.Mutex
+	keys map[string]string // API tokens by "role/scope", made on first use
 }
 
 // password returns the test password of the user of role.
 func password(role string) string { return "pass-" + role + "-123456" }
 
-func newConsoleEnv(t *testing.T, cfg Config) *testEnv {
-	t.Helper()
-	return newConsoleEnvWith(t, cfg, store.Options{})
+// envOption sets up a testEnv differently from the default: a server with
+// a zero Config (but for UI and Version) over a store with default
+// options.
+type envOption func(*envSetup)
+
+type envSetup struct {
+	cfg Config
+	now func() time.Time
 }
 
-// newConsoleEnvWith is newConsoleEnv over a store opened with opts.
-func newConsoleEnvWith(t *testing.T, cfg Config, opts store.Options) *testEnv {
+// withConfig serves with cfg; its UI and Version are filled in.
+func withConfig(cfg Config) envOption { return func(s *envSetup) { s.cfg = cfg } }
+
+// withClock gives the store and the handlers one clock, now.
+func withClock(now func() time.Time) envOption { return func(s *envSetup) { s.now = now } }
+
+// newTestEnv starts a test server, the one way every handlers test and
+// benchmark gets one.
+func newTestEnv(t testing.TB, options ...envOption) *testEnv {
 	t.Helper()
-	ctx := context.Background()
-	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "vigil.db"), opts)
+	var setup envSetup
+	for _, o := range options {
+		o(&setup)
+	}
+	cfg := setup.cfg
+	cfg.UI = ui.FS
+	cfg.Version = "test"
+	reg := prometheus.NewRegistry()
+	opts := store.Options{Registerer: reg}
+	if setup.now != nil {
+		cfg.Now, opts.Now = setup.now, setup.now
+	}
+	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "vigil.db"), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	cfg.UI = os.DirFS("..")
-	cfg.Version = "test"
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	srv, err := New(cfg, st, log, prometheus.NewRegistry())
+	srv, err := New(cfg, st, log, reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +94,8 @@ func newConsoleEnvWith(t *testing.T, cfg Config, opts store.Options) *testEnv {
 	hs := &http.Server{Handler: e, ReadHeaderTimeout: 5 * time.Second}
 	go hs.Serve(ln)
 	t.Cleanup(func() { hs.Close() })
-	env := &testEnv{t: t, st: st, srv: srv, echo: e, url: "http://" + ln.Addr().String(), users: map[string]model.User{}}
+	env := &testEnv{t: t, st: st, srv: srv, echo: e, url: "http://" + ln.Addr().String(),
+		users: map[string]model.User{}, keys: map[string]string{}}
 	for _, role := range model.Roles {
 		env.users[role] = fixture.User(t, st.Path(), role, role, password(role))
 	}
@@ -153,7 +182,7 @@ func (env *testEnv) do(method, path, cookie string, body string, header http.Hea
 	return resp
 }
 
-func readBody(t *testing.T, resp *http.Response) string {
+func readBody(t testing.TB, resp *http.Response) string {
 	t.Helper()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {

@@ -1,250 +1,452 @@
+// The console's events pages: Events, Audit and System log, three logs of
+// events sharing one handler (eventsPage), one template
+// (ui/views/pages/events.html) and one table partial, and the detail of
+// one event (eventDetail, ui/views/pages/event.html). The events API is in
+// events_api.go.
+
 package handlers
 
 import (
-	"bufio"
-	"errors"
-	"fmt"
-	"io"
-	"mime"
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/labstack/echo/v4"
 
-	"vigil/ingest"
 	"vigil/model"
 )
 
-// maxItemErrors bounds the per-item reasons returned for a refused batch.
-const maxItemErrors = 100
+// logPage is one of the console's event logs: Events, Audit, System log.
+// All three share one handler, one template and one table partial.
+type logPage struct {
+	Path       string
+	Title      string
+	Categories []string // what the page lists
+	Columns    []column
+}
 
-// postEvents takes one JSON object, a JSON array or NDJSON, and answers 202
-// only once the whole batch is durable. A batch with any invalid item is
-// refused whole, naming each bad item (400); so is one reusing an event_id
-// of its token with different content (409). One of more than
-// MaxBatchEvents events is refused whole with 413 as soon as its next event
-// is read.
-func (s *Server) postEvents(c echo.Context) error {
-	req := c.Request()
-	body := http.MaxBytesReader(c.Response(), req.Body, s.cfg.MaxBodyBytes)
-	mt, _, _ := mime.ParseMediaType(req.Header.Get(echo.HeaderContentType))
-	now := s.now()
-	events, items, err := ingest.DecodeBatch(body, mt == "application/x-ndjson" || mt == "application/jsonl", s.cfg.MaxBatchEvents, now)
+// column is one column of a log table: its header and how a cell is made.
+type column struct {
+	Header string
+	Cell   func(e *model.Event) cell
+}
+
+// cell is one table cell. Param and Value, when set, make the cell a link
+// that filters the page by that value; Badge is the class of a badge
+// around the text.
+type cell struct {
+	Text, Title, Class, Badge string
+	Param, Value              string
+	Href                      string // filled from Param and Value
+}
+
+func timeCell(e *model.Event) cell {
+	return cell{Text: e.Time.UTC().Format("2006-01-02 15:04:05"), Title: e.Time.Format("2006-01-02T15:04:05.999999999Z07:00"), Class: "time"}
+}
+
+func filterCell(param string, get func(e *model.Event) string) func(*model.Event) cell {
+	return func(e *model.Event) cell {
+		v := get(e)
+		return cell{Text: v, Param: param, Value: v}
+	}
+}
+
+// searchCell filters by a value that has no parameter of its own, through
+// the full-text query.
+func searchCell(get func(e *model.Event) string) func(*model.Event) cell {
+	return func(e *model.Event) cell {
+		v := get(e)
+		return cell{Text: v, Param: "q", Value: `"` + strings.ReplaceAll(v, `"`, " ") + `"`}
+	}
+}
+
+func outcomeCell(e *model.Event) cell {
+	return cell{Text: e.Outcome, Param: "outcome", Value: e.Outcome, Badge: "outcome-" + strings.ToLower(e.Outcome)}
+}
+
+// sourceCell shows where an event came from: Vigil's own records
+// (internal) stand apart from what senders posted or sent over syslog.
+func sourceCell(e *model.Event) cell {
+	return cell{Text: e.Source, Param: "source", Value: e.Source, Badge: sourceBadge(e.Source)}
+}
+
+func sourceBadge(source string) string {
+	if source == model.SourceInternal {
+		return "source-internal"
+	}
+	return "source-external"
+}
+
+var (
+	userCol    = column{"User", filterCell("actor", func(e *model.Event) string { return e.Actor.ID })}
+	ipCol      = column{"IP", searchCell(func(e *model.Event) string { return e.Actor.IP })}
+	typeCol    = column{"Type", filterCell("type", func(e *model.Event) string { return e.Type })}
+	outcomeCol = column{"Outcome", outcomeCell}
+	sourceCol  = column{"Source", sourceCell}
+	timeCol    = column{"Time (UTC)", timeCell}
+)
+
+// logPages are the three event logs, by path.
+var logPages = map[string]logPage{
+	"/events": {
+		Path: "/events", Title: "Events",
+		Categories: []string{model.CategoryUsage, model.CategoryAuth, model.CategoryAccessControl},
+		Columns: []column{timeCol, userCol, ipCol, typeCol, outcomeCol,
+			{"Certificate", func(e *model.Event) cell {
+				c := searchCell(func(e *model.Event) string { return firstOf(e.Certificate.Subject, e.Certificate.Serial) })(e)
+				c.Title = e.Certificate.Serial
+				return c
+			}},
+			{"Policy", searchCell(func(e *model.Event) string { return e.Policy })},
+			{"Agent", filterCell("agent_id", func(e *model.Event) string { return e.AgentID })},
+			sourceCol,
+		},
+	},
+	"/audit": {
+		Path: "/audit", Title: "Audit",
+		Categories: []string{model.CategoryAuditLog},
+		Columns: []column{timeCol,
+			{"Action", filterCell("type", func(e *model.Event) string { return e.Type })},
+			{"Entity type", searchCell(func(e *model.Event) string { return e.Entity.Type })},
+			{"Entity id", searchCell(func(e *model.Event) string { return e.Entity.ID })},
+			{"Actor type", searchCell(func(e *model.Event) string { return e.Actor.Type })},
+			{"Actor id", filterCell("actor", func(e *model.Event) string { return e.Actor.ID })},
+			outcomeCol, sourceCol,
+		},
+	},
+	"/system": {
+		Path: "/system", Title: "System log",
+		Categories: []string{model.CategorySystem},
+		Columns: []column{timeCol, userCol, ipCol,
+			{"Section", func(e *model.Event) cell { return cell{Text: detailString(e, "section")} }},
+			{"Information", func(e *model.Event) cell { return cell{Text: e.Message, Class: "info"} }},
+			sourceCol,
+		},
+	},
+}
+
+func firstOf(vs ...string) string {
+	for _, v := range vs {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// detailString returns the string value of details[key], or "".
+func detailString(e *model.Event, key string) string {
+	var d map[string]any
+	if json.Unmarshal(e.Details, &d) != nil {
+		return ""
+	}
+	s, _ := d[key].(string)
+	return s
+}
+
+// logView is what the log page template gets.
+type logView struct {
+	Path, Title  string
+	Headers      []string
+	Rows         []tableRow
+	Filter       filterBar
+	ExportURL    string
+	OlderURL     string // next page by cursor, "" when there is none
+	NewestURL    string // first page, when this is not it
+	LiveURL      string // newer-rows poll, "" when not on the first page
+	CountShown   int
+	Start, Limit int
+	Index        indexNotice
+}
+
+// indexNotice is the log pages' notice that the full-text index is behind
+// the events (store.IndexStatus): shown while a search may miss the
+// newest events, kept current by the live poll, gone once it has caught up.
+type indexNotice struct {
+	Behind   bool
+	Lag      int64 // events not yet searchable
+	Filtered bool  // the list shown goes through the index, so it may miss them
+	OOB      bool  // in a live poll's answer: swapped in out of band
+}
+
+// indexBehindParam marks a live poll sent by a page that shows the index
+// notice. While the index is behind, every poll answers with the notice
+// (its count moves); the first poll after it has caught up takes the
+// notice away, even when there are no new rows.
+const indexBehindParam = "index_behind"
+
+// tableRow is one event in a log table.
+type tableRow struct {
+	ID        int64
+	DetailURL string
+	Severity  string
+	Cells     []cell
+}
+
+// filterBar is the state of the filter form.
+type filterBar struct {
+	Q, Type, Outcome, Actor, AgentID, Tenant, From, To string
+	Category                                           string
+	Categories                                         []string // choices; none when the page has one
+	Outcomes                                           []string
+	Source                                             string   // as given: one source or a list
+	Sources                                            []string // choices, with Source when it is a list
+	HideAccessControl, ShowHideAC                      bool
+	Start, Limit                                       string
+	Active                                             bool // any filter set
+	MoreActive                                         bool // a filter behind "More filters" is set
+}
+
+// logQuery is a log page's request: the filter as the user gave it, the
+// filter as run (restricted to the page and the role), and the query that
+// links keep (the user's filter and the page's access-control choice,
+// without paging).
+type logQuery struct {
+	shown, run model.EventFilter
+	base       url.Values
+	hideACFor  bool // the page lists ACCESS_CONTROL, so the toggle applies
+}
+
+// parseLogQuery reads a log page's query string with the API's one filter
+// parser and restricts it to what the page lists and the caller may see.
+func parseLogQuery(c echo.Context, lp logPage) (logQuery, error) {
+	q := c.QueryParams()
+	shown, err := model.ParseEventFilter(q)
 	if err != nil {
-		var mbe *http.MaxBytesError
+		return logQuery{}, err
+	}
+	f := shown
+	for _, cat := range f.Categories {
+		if !slices.Contains(lp.Categories, cat) {
+			return logQuery{}, model.Errorf(model.EINVALID, "%s events are not listed on %s; it lists %s", cat, lp.Title, strings.Join(lp.Categories, ", "))
+		}
+	}
+	if len(f.Categories) == 0 {
+		f.Categories = lp.Categories
+	}
+	hideACFor := slices.Contains(f.Categories, model.CategoryAccessControl)
+	if !q.Has("hide_access_control") {
+		f.HideAccessControl = true // hidden unless asked for (SPEC §2)
+	}
+	f.HideAccessControl = f.HideAccessControl && hideACFor
+	if f, err = visibleToCaller(c, f); err != nil {
+		return logQuery{}, err
+	}
+	if q.Has("after") && (f.Before > 0 || f.Offset > 0) {
+		return logQuery{}, model.Errorf(model.EINVALID, "after (live rows) cannot be combined with before or start")
+	}
+	base := shown.Query()
+	base.Del("hide_access_control")
+	if hideACFor {
+		base.Set("hide_access_control", boolParam(f.HideAccessControl))
+	}
+	if v := q.Get("limit"); v != "" {
+		base.Set("limit", v)
+	}
+	return logQuery{shown: shown, run: f, base: base, hideACFor: hideACFor}, nil
+}
+
+// eventsPage serves a log page and its live poll for rows newer than
+// after=N: one handler for the three logs.
+func (s *Server) eventsPage(lp logPage) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		lq, err := parseLogQuery(c, lp)
+		if err != nil {
+			return err
+		}
+		f := lq.run
+		page, err := s.store.FindEvents(c.Request().Context(), f)
+		if err != nil {
+			return err
+		}
+		events, next, ix := page.Events, page.Next, page.Index
+		view := &logView{Path: lp.Path, Title: lp.Title, CountShown: len(events), Start: f.Offset, Limit: f.Limit,
+			Index: indexNotice{Behind: ix.Behind, Lag: ix.Lag, Filtered: page.ThroughIndex}}
+		for _, col := range lp.Columns {
+			view.Headers = append(view.Headers, col.Header)
+		}
+		for i := range events {
+			view.Rows = append(view.Rows, s.tableRow(lp, &events[i], lq.base))
+		}
+		if f.Before == 0 && f.Offset == 0 {
+			after := f.After
+			if len(events) > 0 {
+				after = events[0].ID
+			}
+			view.LiveURL = lp.Path + "?" + withParam(lq.base, "after", strconv.FormatInt(after, 10))
+			if ix.Behind {
+				view.LiveURL += "&" + indexBehindParam + "=1"
+			}
+		}
+		if c.QueryParams().Has("after") {
+			// Nothing to change on the page: no new rows and no notice to
+			// show, update or take away.
+			if len(events) == 0 && !ix.Behind && c.QueryParam(indexBehindParam) != "1" {
+				return c.NoContent(http.StatusNoContent)
+			}
+			view.Index.OOB = true
+			return s.render(c, http.StatusOK, "events", "live", &pageData{Section: lp.Path, Page: view})
+		}
+		if next > 0 {
+			view.OlderURL = lp.Path + "?" + withParam(lq.base, "before", strconv.FormatInt(next, 10))
+		}
+		if f.Before > 0 || f.Offset > 0 {
+			view.NewestURL = lp.Path + "?" + lq.base.Encode()
+		}
+		view.ExportURL = "/api/v1/events.csv?" + f.Query().Encode()
+		view.Filter = lq.filterBar(c, lp)
+		if !isHTMX(c) {
+			if err := s.recordSystem(c, "E_SECTION_VISITED", "INFO", "Opened "+lp.Title,
+				map[string]any{"filters_used": lq.base.Encode()}); err != nil {
+				return err
+			}
+		}
+		return s.render(c, http.StatusOK, "events", "", &pageData{Title: lp.Title, Section: lp.Path, Page: view})
+	}
+}
+
+// filterBar fills the filter form with the user's filter.
+func (lq logQuery) filterBar(c echo.Context, lp logPage) filterBar {
+	sh := lq.shown
+	fb := filterBar{
+		Q: sh.Q, Type: sh.Type, Outcome: sh.Outcome, Actor: sh.Actor, AgentID: sh.AgentID, Tenant: sh.Tenant,
+		From: formField(sh.From), To: formField(sh.To), Category: strings.Join(sh.Categories, ","),
+		Outcomes: model.Outcomes, Source: strings.Join(sh.Sources, ","), Sources: model.Sources, HideAccessControl: lq.run.HideAccessControl, ShowHideAC: lq.hideACFor,
+		Start: c.QueryParam("start"), Limit: c.QueryParam("limit"),
+		Active: len(sh.Query()) > 0,
+	}
+	if len(sh.Sources) > 1 {
+		fb.Sources = append(slices.Clip(fb.Sources), fb.Source)
+	}
+	fb.MoreActive = fb.Actor != "" || fb.AgentID != "" || fb.From != "" || fb.To != "" || fb.Start != "" || fb.Limit != ""
+	if len(lp.Categories) > 1 {
+		fb.Categories = lp.Categories
+	}
+	return fb
+}
+
+// tableRow renders one event's cells, each filter link keeping base.
+func (s *Server) tableRow(lp logPage, e *model.Event, base url.Values) tableRow {
+	r := tableRow{ID: e.ID, DetailURL: "/events/" + strconv.FormatInt(e.ID, 10), Severity: e.Severity}
+	for _, col := range lp.Columns {
+		cl := col.Cell(e)
+		if cl.Param != "" && cl.Text != "" {
+			cl.Href = lp.Path + "?" + withParam(base, cl.Param, cl.Value)
+		}
+		r.Cells = append(r.Cells, cl)
+	}
+	return r
+}
+
+// withParam returns base with key set to value, encoded.
+func withParam(base url.Values, key, value string) string {
+	q := url.Values{}
+	for k, v := range base {
+		q[k] = v
+	}
+	q.Set(key, value)
+	return q.Encode()
+}
+
+// formField formats t for a datetime-local field, in UTC.
+func formField(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format("2006-01-02T15:04:05")
+}
+
+func boolParam(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
+}
+
+// eventView is an event's full detail.
+type eventView struct {
+	Event    model.Event
+	Fields   []detailField
+	Details  string // pretty-printed JSON
+	Hash     string
+	PrevHash string
+	BackURL  string
+}
+
+// detailField is one labelled value of an event's detail; Href, when set,
+// makes the value a link to its page filtered by it.
+type detailField struct {
+	Label, Value, Href string
+}
+
+// detailFields are the fields the detail view lists, when set: those of
+// model.EventFields with a label, the two ids first.
+var detailFields = func() []model.EventField {
+	var ids, rest []model.EventField
+	for _, f := range model.EventFields {
 		switch {
-		case errors.Is(err, ingest.ErrTooManyEvents):
-			s.ingestRejected.WithLabelValues(model.SourceHTTP, "too_many_events").Inc()
-			// The rest is read, not decoded, so that a client still
-			// sending gets this answer rather than a reset connection.
-			io.Copy(io.Discard, body)
-			return model.Errorf(model.ETOOLARGE, "request holds more than %d events (--max-batch-events); nothing of it was stored; send smaller batches", s.cfg.MaxBatchEvents)
-		case errors.As(err, &mbe):
-			s.ingestRejected.WithLabelValues(model.SourceHTTP, "too_large").Inc()
-			return model.Errorf(model.ETOOLARGE, "request body exceeds %d bytes; send smaller batches", s.cfg.MaxBodyBytes)
+		case f.Label == "":
+		case f.Name == "id" || f.Name == "event_id":
+			ids = append(ids, f)
+		default:
+			rest = append(rest, f)
 		}
-		return model.Errorf(model.EINVALID, "reading request body: %v", err)
 	}
-	s.ingestReceived.WithLabelValues(model.SourceHTTP).Add(float64(len(events) + len(items)))
-	if len(items) > 0 {
-		s.ingestRejected.WithLabelValues(model.SourceHTTP, "invalid").Add(float64(len(items)))
-		msg := fmt.Sprintf("%d invalid item(s); nothing of this batch was stored", len(items))
-		if len(items) > maxItemErrors {
-			items = items[:maxItemErrors]
-		}
-		return &model.Error{Code: model.EINVALID, Message: msg, Items: items}
-	}
-	if len(events) == 0 {
-		return model.Errorf(model.EINVALID, "no events in request body")
-	}
-	if err := principal(c).BindEvents(events); err != nil {
-		return err
-	}
-	// The token scopes event_id: its retries are de-duplicated, another
-	// sender's events never are.
-	sender := ""
-	if p := principal(c); p.TokenID != 0 {
-		sender = model.TokenSender(p.TokenID)
-	}
-	for i := range events {
-		events[i].Source = model.SourceHTTP
-		events[i].Sender = sender
-	}
-	res, err := s.store.AppendEvents(req.Context(), events)
-	if err != nil {
-		var me *model.Error
-		if errors.As(err, &me) && me.Code == model.ECONFLICT {
-			s.ingestRejected.WithLabelValues(model.SourceHTTP, "conflict").Add(float64(len(me.Items)))
-		}
-		return err
-	}
-	return c.JSON(http.StatusAccepted, map[string]int{"accepted": res.Accepted, "duplicates": res.Duplicates})
-}
+	return append(ids, rest...)
+}()
 
-// eventFilter parses the request's filter and restricts it to what the
-// caller's role may see.
-func eventFilter(c echo.Context) (model.EventFilter, error) {
-	f, err := model.ParseEventFilter(c.QueryParams())
-	if err != nil {
-		return f, err
-	}
-	return visibleToCaller(c, f)
-}
-
-// visibleToCaller restricts f to what the caller's role may see and refuses
-// (EFORBIDDEN) a filter naming a category the role may not see. This is the
-// one place that check runs, for the API, the CSV export and the log pages,
-// and it runs here rather than in the store because it must come before a
-// handler answers anything: an export records E_REPORT_REQUESTED and sends
-// 200 before its first row. The store applies f.Visibility in SQL to every
-// read, so a filter that skipped the check could only come back short,
-// never show more.
-func visibleToCaller(c echo.Context, f model.EventFilter) (model.EventFilter, error) {
-	f.Visibility = model.VisibilityFor(principal(c).User)
-	return f, f.CheckVisible()
-}
-
-func (s *Server) listEvents(c echo.Context) error {
-	f, err := eventFilter(c)
-	if err != nil {
-		return err
-	}
-	page, err := s.store.FindEvents(c.Request().Context(), f)
-	if err != nil {
-		return err
-	}
-	var cursor *string
-	if page.Next > 0 {
-		v := strconv.FormatInt(page.Next, 10)
-		cursor = &v
-	}
-	// index_lag: how many of the newest events the listing may miss.
-	return c.JSON(http.StatusOK, struct {
-		Events   []model.Event `json:"events"`
-		Next     *string       `json:"next"`
-		IndexLag int64         `json:"index_lag"`
-	}{page.Events, cursor, page.MayMiss()})
-}
-
-func (s *Server) getEvent(c echo.Context) error {
+// eventDetail shows one event in full: the drawer's content for htmx, a
+// page of its own otherwise.
+func (s *Server) eventDetail(c echo.Context) error {
 	id, err := pathID(c, "event")
 	if err != nil {
 		return err
 	}
-	e, err := s.store.EventByID(c.Request().Context(), id, model.VisibilityFor(principal(c).User))
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, e)
-}
-
-// csvHeader is the header row of an events export: a column for each of
-// model.EventFields, in its order.
-var csvHeader = func() []string {
-	h := make([]string, len(model.EventFields))
-	for i, f := range model.EventFields {
-		h[i] = f.CSV
-	}
-	return h
-}()
-
-func csvRecord(e *model.Event, rec []string) []string {
-	rec = rec[:0]
-	for _, f := range model.EventFields {
-		rec = append(rec, neutralizeFormula(f.Text(e)))
-	}
-	return rec
-}
-
-// appendCSV appends one RFC 4180 record ending in CRLF. Every field is
-// quoted, with its quotes doubled, so that a separator of any locale inside
-// a value (a ';' where spreadsheets split on ';') never starts a second
-// cell; its bytes are otherwise kept exactly (encoding/csv would rewrite a
-// lone CR).
-func appendCSV(b []byte, rec []string) []byte {
-	for i, f := range rec {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, '"')
-		for {
-			j := strings.IndexByte(f, '"')
-			if j < 0 {
-				break
-			}
-			b = append(b, f[:j+1]...)
-			b = append(b, '"')
-			f = f[j+1:]
-		}
-		b = append(b, f...)
-		b = append(b, '"')
-	}
-	return append(b, '\r', '\n')
-}
-
-// neutralizeFormula keeps a spreadsheet from reading a cell as a formula:
-// a cell starting with tab or CR, or with = + - @ after any leading
-// whitespace, gets a leading apostrophe.
-func neutralizeFormula(v string) string {
-	if v == "" {
-		return v
-	}
-	t := strings.TrimLeftFunc(v, unicode.IsSpace)
-	if v[0] == '\t' || v[0] == '\r' || (t != "" && strings.ContainsRune("=+-@", rune(t[0]))) {
-		return "'" + v
-	}
-	return v
-}
-
-// exportEvents streams every matching event as CSV, row by row, and
-// records the export as SYSTEM events E_REPORT_REQUESTED and
-// E_REPORT_GENERATED.
-func (s *Server) exportEvents(c echo.Context) error {
-	f, err := eventFilter(c)
-	if err != nil {
-		return err
-	}
 	ctx := c.Request().Context()
-	filters := f.Query().Encode()
-	if err := s.recordSystem(c, "E_REPORT_REQUESTED", "SUCCESS", "Events export requested",
-		map[string]any{"filters_used": filters, "format": "csv"}); err != nil {
-		return err
-	}
-	// An export may outlast the server's write timeout.
-	_ = http.NewResponseController(c.Response().Writer).SetWriteDeadline(time.Time{})
-	h := c.Response().Header()
-	h.Set(echo.HeaderContentType, "text/csv; charset=utf-8")
-	h.Set(echo.HeaderContentDisposition, fmt.Sprintf(`attachment; filename="vigil-events-%s.csv"`, s.now().UTC().Format("20060102T150405Z")))
-	c.Response().WriteHeader(http.StatusOK)
-	w := bufio.NewWriterSize(c.Response(), 64<<10)
-	var line []byte
-	line = appendCSV(line, csvHeader)
-	w.Write(line)
-	var rec []string
-	n, err := s.store.ExportEvents(ctx, f, func(e *model.Event) error {
-		rec = csvRecord(e, rec)
-		line = appendCSV(line[:0], rec)
-		_, err := w.Write(line)
-		return err
-	})
-	if ferr := w.Flush(); err == nil {
-		err = ferr
-	}
-	outcome := "SUCCESS"
+	e, err := s.store.EventByID(ctx, id, model.VisibilityFor(principal(c).User))
 	if err != nil {
-		outcome = "FAILURE"
-		s.log.Warn("export ended early", "request_id", requestID(c), "rows", n, "err", err)
+		return err
 	}
-	details := map[string]any{"filters_used": filters, "number_of_records": n, "format": "csv"}
-	if rerr := s.recordSystem(c, "E_REPORT_GENERATED", outcome, fmt.Sprintf("Events export of %d records", n), details); rerr != nil {
-		s.log.Error("recording export", "request_id", requestID(c), "err", rerr)
+	prev, err := s.store.PrevHash(ctx, id)
+	if err != nil {
+		return err
 	}
-	return nil
-}
-
-func (s *Server) healthz(c echo.Context) error {
-	return c.JSON(http.StatusOK, map[string]string{"status": "ok", "version": s.cfg.Version})
+	v := &eventView{Event: e, Hash: hex.EncodeToString(e.Hash), PrevHash: hex.EncodeToString(prev)}
+	if len(e.Details) > 0 {
+		var buf bytes.Buffer
+		if json.Indent(&buf, e.Details, "", "  ") == nil {
+			v.Details = buf.String()
+		}
+	}
+	section := "/events"
+	switch e.Category {
+	case model.CategoryAuditLog:
+		section = "/audit"
+	case model.CategorySystem:
+		section = "/system"
+	}
+	for _, f := range detailFields {
+		val := f.Text(&e)
+		if val == "" {
+			continue
+		}
+		if f.Name == "message" {
+			val = model.ValidUTF8(val)
+		}
+		df := detailField{Label: f.Label, Value: val}
+		if f.Name == "source" {
+			df.Href = section + "?" + url.Values{"source": {e.Source}}.Encode()
+		}
+		v.Fields = append(v.Fields, df)
+	}
+	v.BackURL = section
+	return s.render(c, http.StatusOK, "event", "detail", &pageData{
+		Title: "Event " + strconv.FormatInt(e.ID, 10), Section: section, Page: v,
+	})
 }

@@ -13,7 +13,7 @@ import (
 // detail view's field list, both drawn from model.EventFields: their
 // names, order and values.
 func TestEventFieldsExportAndDetail(t *testing.T) {
-	env := newConsoleEnv(t, Config{})
+	env := newTestEnv(t)
 	ids := env.appendEvents(`{"event_id":"ev-1","time":"2026-01-02T03:04:05.5+01:00","category":"AUTH","type":"LOGIN",
 		"outcome":"DENIED","severity":"warning","actor":{"type":"USER","id":"alice","dn":"CN=alice","ip":"10.0.0.1"},
 		"entity":{"type":"HOST","id":"web1"},"certificate":{"serial":"0a","fingerprint":"` + strings.Repeat("ab", 32) + `","subject":"CN=web1"},

@@ -7,99 +7,59 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
-
-	"vigil/internal/fixture"
 	"vigil/model"
-	"vigil/store"
 )
 
-// env is a running API on a real listener over a real database, with one
-// user per role and tokens for them.
-type env struct {
-	t      testing.TB
-	st     *store.Store
-	url    string
-	tokens map[string]string // "role/scope" → secret
+// key returns the API token of key ("admin/ingest": the user of role
+// admin, scope ingest), made on first use; an agent token acts as the
+// agent named after the role.
+func (env *testEnv) key(key string) string {
+	env.t.Helper()
+	env.mu.Lock()
+	defer env.mu.Unlock()
+	if tok, ok := env.keys[key]; ok {
+		return tok
+	}
+	role, scope, _ := strings.Cut(key, "/")
+	if _, ok := env.users[role]; !ok || !model.ScopeAllowedForRole(scope, role) {
+		env.t.Fatalf("no token %s", key)
+	}
+	tok := env.token(role, scope)
+	env.keys[key] = tok
+	return tok
 }
 
-func newEnv(t *testing.T, maxBody int64) *env {
-	t.Helper()
-	return newTestEnv(t, maxBody)
-}
-
-func newEnvB(b *testing.B) *env { return newTestEnv(b, 0) }
-
-func newTestEnv(t testing.TB, maxBody int64) *env {
-	ctx := context.Background()
-	reg := prometheus.NewRegistry()
-	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "vigil.db"), store.Options{Registerer: reg})
+// api sends an API request with the token of key ("admin/ingest"; "" for
+// none) and returns the status and body.
+func (env *testEnv) api(method, path, key, contentType string, body []byte) (int, []byte) {
+	env.t.Helper()
+	req, err := http.NewRequest(method, env.url+path, bytes.NewReader(body))
 	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	srv, err := New(Config{MaxBodyBytes: maxBody, UI: os.DirFS("..")}, st, slog.New(slog.NewTextHandler(io.Discard, nil)), reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(srv.Handler())
-	t.Cleanup(ts.Close)
-	e := &env{t: t, st: st, url: ts.URL, tokens: map[string]string{}}
-	for _, role := range model.Roles {
-		fixture.User(t, st.Path(), role+"1", role, "correct horse battery")
-		for _, scope := range model.Scopes {
-			if !model.ScopeAllowedForRole(scope, role) {
-				continue
-			}
-			agent := ""
-			if scope == model.ScopeAgent {
-				agent = role + "1"
-			}
-			e.tokens[role+"/"+scope] = fixture.AgentToken(t, st.Path(), role+"1", scope, scope, agent)
-		}
-	}
-	return e
-}
-
-// do sends a request with the token of key ("admin/ingest"; "" for none)
-// and returns the status and body.
-func (e *env) do(method, path, key, contentType string, body []byte) (int, []byte) {
-	e.t.Helper()
-	req, err := http.NewRequest(method, e.url+path, bytes.NewReader(body))
-	if err != nil {
-		e.t.Fatal(err)
+		env.t.Fatal(err)
 	}
 	if key != "" {
-		tok, ok := e.tokens[key]
-		if !ok {
-			e.t.Fatalf("no token %s", key)
-		}
-		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Authorization", "Bearer "+env.key(key))
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		e.t.Fatal(err)
+		env.t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, b
 }
 
-func (e *env) post(body string, contentType string) (int, map[string]any) {
+func (e *testEnv) post(body string, contentType string) (int, map[string]any) {
 	e.t.Helper()
-	code, b := e.do("POST", "/api/v1/events", "operator/ingest", contentType, []byte(body))
+	code, b := e.api("POST", "/api/v1/events", "operator/ingest", contentType, []byte(body))
 	var m map[string]any
 	if err := json.Unmarshal(b, &m); err != nil {
 		e.t.Fatalf("response %d %q: %v", code, b, err)
@@ -124,9 +84,9 @@ type listResp struct {
 	Next *string `json:"next"`
 }
 
-func (e *env) list(query, key string) listResp {
+func (e *testEnv) list(query, key string) listResp {
 	e.t.Helper()
-	code, b := e.do("GET", "/api/v1/events?"+query, key, "", nil)
+	code, b := e.api("GET", "/api/v1/events?"+query, key, "", nil)
 	if code != 200 {
 		e.t.Fatalf("GET events?%s: %d %s", query, code, b)
 	}
@@ -138,7 +98,7 @@ func (e *env) list(query, key string) listResp {
 }
 
 func TestIntakeForms(t *testing.T) {
-	e := newEnv(t, 0)
+	e := newTestEnv(t)
 	cases := []struct {
 		name, ctype, body string
 		want              int
@@ -169,7 +129,7 @@ func TestIntakeForms(t *testing.T) {
 }
 
 func TestRetriedBatchStoredOnce(t *testing.T) {
-	e := newEnv(t, 0)
+	e := newTestEnv(t)
 	batch := `[{"event_id":"agent7-1","message":"x"},{"event_id":"agent7-2","message":"y"}]`
 	if code, m := e.post(batch, "application/json"); code != 202 || m["accepted"] != float64(2) {
 		t.Fatalf("first: %d %v", code, m)
@@ -183,7 +143,7 @@ func TestRetriedBatchStoredOnce(t *testing.T) {
 }
 
 func TestInvalidBatchStoresNothing(t *testing.T) {
-	e := newEnv(t, 0)
+	e := newTestEnv(t)
 	body := strings.Join([]string{
 		`{"message":"fine"}`,
 		`{"category":"NOPE"}`,
@@ -219,7 +179,7 @@ func TestInvalidBatchStoresNothing(t *testing.T) {
 }
 
 func TestAuthErrors(t *testing.T) {
-	e := newEnv(t, 1024)
+	e := newTestEnv(t, withConfig(Config{MaxBodyBytes: 1024}))
 	cases := []struct {
 		name, method, path, key, body string
 		want                          int
@@ -243,7 +203,7 @@ func TestAuthErrors(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			code, b := e.do(c.method, c.path, c.key, "application/json", []byte(c.body))
+			code, b := e.api(c.method, c.path, c.key, "application/json", []byte(c.body))
 			if code != c.want {
 				t.Fatalf("%s %s: %d %s, want %d", c.method, c.path, code, b, c.want)
 			}
@@ -258,7 +218,7 @@ func TestAuthErrors(t *testing.T) {
 }
 
 func TestEventVisibilityByID(t *testing.T) {
-	e := newEnv(t, 0)
+	e := newTestEnv(t)
 	ctx := context.Background()
 	sys := func(actorType, actor string) int64 {
 		ev := model.Event{Category: model.CategorySystem, Type: "E_SETTINGS_CHANGED", Source: model.SourceInternal,
@@ -272,7 +232,7 @@ func TestEventVisibilityByID(t *testing.T) {
 		}
 		return res.IDs[0]
 	}
-	adminOwn, operatorOwn, scheduler := sys("USER", "admin1"), sys("USER", "operator1"), sys("SYSTEM", "scheduler")
+	adminOwn, operatorOwn, scheduler := sys("USER", "admin"), sys("USER", "operator"), sys("SYSTEM", "scheduler")
 	cases := []struct {
 		name string
 		id   int64
@@ -288,7 +248,7 @@ func TestEventVisibilityByID(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			code, b := e.do("GET", fmt.Sprintf("/api/v1/events/%d", c.id), c.key, "", nil)
+			code, b := e.api("GET", fmt.Sprintf("/api/v1/events/%d", c.id), c.key, "", nil)
 			if code != c.want {
 				t.Fatalf("got %d %s, want %d", code, b, c.want)
 			}
@@ -307,7 +267,7 @@ func TestEventVisibilityByID(t *testing.T) {
 // filter returns exactly the matching events and that walking the cursor
 // visits every matching row exactly once, newest first.
 func TestFiltersAndCursor(t *testing.T) {
-	e := newEnv(t, 0)
+	e := newTestEnv(t)
 	var lines []string
 	type fields struct{ cat, typ, outcome, actor, agent, tenant, tm string }
 	var all []fields
@@ -408,7 +368,7 @@ func TestFiltersAndCursor(t *testing.T) {
 }
 
 func TestCSVExport(t *testing.T) {
-	e := newEnv(t, 0)
+	e := newTestEnv(t)
 	tricky := []string{
 		`comma, inside`, `"quoted" text`, "line one\nline two", `ünïcødé ✓ 証明書`,
 		`=HYPERLINK("http://x")`, `+1+2`, `-3`, `@SUM(A1)`, "\tTabbed", "\rCarriage",
@@ -421,7 +381,7 @@ func TestCSVExport(t *testing.T) {
 	if code, m := e.post(strings.Join(lines, "\n"), "application/x-ndjson"); code != 202 {
 		t.Fatalf("post: %d %v", code, m)
 	}
-	code, body := e.do("GET", "/api/v1/events.csv?type=CERT_USED", "auditor/read", "", nil)
+	code, body := e.api("GET", "/api/v1/events.csv?type=CERT_USED", "auditor/read", "", nil)
 	if code != 200 {
 		t.Fatalf("export: %d %s", code, body)
 	}
@@ -464,7 +424,7 @@ func TestCSVExport(t *testing.T) {
 		json.Unmarshal(ev.Details, &d)
 		switch ev.Type {
 		case "E_REPORT_REQUESTED":
-			requested = d["filters_used"] == "type=CERT_USED" && ev.Actor.ID == "auditor1"
+			requested = d["filters_used"] == "type=CERT_USED" && ev.Actor.ID == "auditor"
 		case "E_REPORT_GENERATED":
 			generated = d["number_of_records"] == float64(len(tricky)) && d["filters_used"] == "type=CERT_USED"
 		}
@@ -475,12 +435,12 @@ func TestCSVExport(t *testing.T) {
 }
 
 func TestMetricsCountIngest(t *testing.T) {
-	e := newEnv(t, 0)
+	e := newTestEnv(t)
 	if code, _ := e.post(`[{"message":"a"},{"message":"b"},{"message":"c"}]`, "application/json"); code != 202 {
 		t.Fatal(code)
 	}
 	e.post(`{"category":"bogus"}`, "application/json")
-	code, body := e.do("GET", "/metrics", "admin/read", "", nil)
+	code, body := e.api("GET", "/metrics", "admin/read", "", nil)
 	if code != 200 {
 		t.Fatal(code)
 	}

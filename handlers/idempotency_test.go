@@ -7,9 +7,9 @@ import (
 )
 
 // postAs posts body as NDJSON with the token of key and decodes the answer.
-func (e *env) postAs(key, body string) (int, map[string]any) {
+func (e *testEnv) postAs(key, body string) (int, map[string]any) {
 	e.t.Helper()
-	code, b := e.do("POST", "/api/v1/events", key, "application/x-ndjson", []byte(body))
+	code, b := e.api("POST", "/api/v1/events", key, "application/x-ndjson", []byte(body))
 	var m map[string]any
 	if err := json.Unmarshal(b, &m); err != nil {
 		e.t.Fatalf("response %d %q: %v", code, b, err)
@@ -21,7 +21,7 @@ func (e *env) postAs(key, body string) (int, map[string]any) {
 // retries of the token that sent it, and that a retry with other content
 // is refused whole with 409 naming the item.
 func TestEventIDScopedToToken(t *testing.T) {
-	e := newEnv(t, 0)
+	e := newTestEnv(t)
 	const first = `{"event_id":"web-01-0042","type":"CERT_USED","message":"signed"}`
 	cases := []struct {
 		name, key, body  string
@@ -76,7 +76,7 @@ func TestEventIDScopedToToken(t *testing.T) {
 	if len(got) != len(want) || got["web-01-0042"] != 2 || got["b-1"] != 1 {
 		t.Errorf("stored event_ids %v, want %v", got, want)
 	}
-	if _, m := e.do("GET", "/metrics", "auditor/read", "", nil); !strings.Contains(string(m),
+	if _, m := e.api("GET", "/metrics", "auditor/read", "", nil); !strings.Contains(string(m),
 		`vigil_ingest_rejected_total{reason="conflict",source="http"} 2`) {
 		t.Errorf("conflicts not counted in vigil_ingest_rejected_total")
 	}

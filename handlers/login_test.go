@@ -63,7 +63,7 @@ func offSite(location string) bool {
 // any number of decodings, through the sign-in form and for a browser that
 // is signed in already.
 func TestNextStaysOnSite(t *testing.T) {
-	env := newConsoleEnv(t, Config{})
+	env := newTestEnv(t)
 	hiddenNext := regexp.MustCompile(`name="next" value="([^"]*)"`)
 	for _, tc := range []struct{ name, next string }{
 		{"DoubleEncodedTab", "/%252509/evil.example/x"},

@@ -55,7 +55,7 @@ func TestTrustedProxies(t *testing.T) {
 	}
 
 	t.Run("FromTrustedProxy", func(t *testing.T) {
-		env := newConsoleEnv(t, Config{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
+		env := newTestEnv(t, withConfig(Config{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}))
 		// The client's address is the right-most one no trusted proxy
 		// added; what the client itself put further left is ignored.
 		for _, tc := range []struct{ name, xff string }{
@@ -106,7 +106,7 @@ func TestTrustedProxies(t *testing.T) {
 		"NoTrustedProxies":  {},
 	} {
 		t.Run(name, func(t *testing.T) {
-			env := newConsoleEnv(t, cfg)
+			env := newTestEnv(t, withConfig(cfg))
 			env.signInVia("operator", "wrong-password-1", xff(client))
 			if ip := actorIP(env, "operator"); ip != "127.0.0.1" {
 				t.Errorf("X-Forwarded-For from a peer not trusted: audit IP %q, want the peer 127.0.0.1", ip)

@@ -20,7 +20,7 @@ import (
 
 // pageNames lists the templates in views/pages/ that the console needs;
 // boot fails when one is missing.
-var pageNames = []string{"dashboard", "login", "log", "event", "settings", "account", "error",
+var pageNames = []string{"dashboard", "login", "events", "event", "settings", "account", "error",
 	"alerts", "jobs", "job", "certificates", "agents"}
 
 // vendorFiles are the third-party assets copied into static/vendor/ by

@@ -2,17 +2,18 @@ package handlers
 
 import (
 	"io/fs"
-	"os"
 	"strings"
 	"testing"
 	"testing/fstest"
+
+	"vigil/ui"
 )
 
 // uiWithout returns the real views/ and static/ without the named file.
 func uiWithout(t *testing.T, missing string) fs.FS {
 	t.Helper()
 	m := fstest.MapFS{}
-	root := os.DirFS("..")
+	root := ui.FS
 	for _, dir := range []string{"views", "static"} {
 		err := fs.WalkDir(root, dir, func(p string, d fs.DirEntry, err error) error {
 			if err != nil || d.IsDir() || p == missing {

@@ -19,7 +19,7 @@ import (
 // verify stays green.
 func TestRedactedEventShownAsRedacted(t *testing.T) {
 	ctx := context.Background()
-	env := newConsoleEnv(t, Config{})
+	env := newTestEnv(t)
 	old := time.Now().Add(-500 * 24 * time.Hour)
 	var evs []model.Event
 	for i := 1; i <= 300; i++ {

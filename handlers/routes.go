@@ -68,7 +68,7 @@ func (s *Server) routes(e *echo.Echo) {
 	console.POST("/logout", s.logout)
 	console.GET("/", s.dashboardPage, pageAccess("/"))
 	for _, p := range []string{"/events", "/audit", "/system"} {
-		console.GET(p, s.logHandler(logPages[p]), pageAccess(p))
+		console.GET(p, s.eventsPage(logPages[p]), pageAccess(p))
 	}
 	console.GET("/events/:id", s.eventDetail, pageAccess("/events"))
 	console.GET("/alerts", s.alertsPage, pageAccess("/alerts"))

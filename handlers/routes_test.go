@@ -96,7 +96,7 @@ func concretePath(p string) string {
 // routeAccess: allowed callers are not refused (401/403), others get 403,
 // and anonymous callers of a non-public route get 401.
 func TestRouteAccess(t *testing.T) {
-	env := newConsoleEnv(t, Config{})
+	env := newTestEnv(t)
 	env.appendEvents(`{"type":"CERT_USED","outcome":"ALLOWED","message":"route table event"}`)
 	seen := map[string]bool{}
 	for _, r := range env.echo.Routes() {
@@ -158,7 +158,7 @@ func TestAPIDocCoversEveryRoute(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := newConsoleEnv(t, Config{})
+	env := newTestEnv(t)
 	seen := map[string]bool{}
 	for _, r := range env.echo.Routes() {
 		if r.Method == "echo_route_not_found" {
@@ -183,7 +183,7 @@ func TestAPIDocCoversEveryRoute(t *testing.T) {
 // TestBadPathIDs: every route with an :id refuses one that is not a
 // positive integer with 400, naming what the id is of.
 func TestBadPathIDs(t *testing.T) {
-	env := newConsoleEnv(t, Config{})
+	env := newTestEnv(t)
 	admin := env.session("admin")
 	for _, tc := range []struct{ name, method, path, want string }{
 		{"Event", "GET", "/api/v1/events/x", "event id must be a positive integer"},

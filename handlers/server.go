@@ -32,7 +32,8 @@ type Config struct {
 	// Schedules are the scheduler's checks and cron specs, shown in Settings.
 	Schedules []Schedule
 
-	// UI holds the console's views/ and static/ (embedded by main).
+	// UI holds the console's views/ and static/: ui.FS, embedded in the
+	// binary.
 	UI fs.FS
 	// SessionIdle ends a console session after this long without a
 	// request; SessionMaxAge ends it this long after sign-in regardless.
@@ -186,6 +187,11 @@ func (s *Server) Handler() *echo.Echo {
 		}
 	}
 	return e
+}
+
+// healthz answers whether Vigil is up, and its version.
+func (s *Server) healthz(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok", "version": s.cfg.Version})
 }
 
 func (s *Server) metricsHandler() echo.HandlerFunc {

@@ -76,7 +76,7 @@ func TestSettingsChanges(t *testing.T) {
 		{"RevokeMissingToken", "/settings/tokens/77/revoke", nil, 404, "not found", "", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			env := newConsoleEnv(t, Config{})
+			env := newTestEnv(t)
 			victim := env.session("auditor")
 			resp := env.do(http.MethodPost, tc.path, env.session("admin"), tc.form.Encode(), nil)
 			body := readBody(t, resp)
@@ -118,7 +118,7 @@ func TestSettingsChanges(t *testing.T) {
 }
 
 func TestTokenShownOnceAndRevoked(t *testing.T) {
-	env := newConsoleEnv(t, Config{})
+	env := newTestEnv(t)
 	admin := env.session("admin")
 	resp := env.do(http.MethodPost, "/settings/tokens", admin, url.Values{"user": {"operator"}, "name": {"siem"}, "scope": {"read"}}.Encode(), nil)
 	body := readBody(t, resp)
@@ -165,7 +165,7 @@ func TestTokenShownOnceAndRevoked(t *testing.T) {
 }
 
 func TestSystemLogRecordsConsoleActions(t *testing.T) {
-	env := newConsoleEnv(t, Config{})
+	env := newTestEnv(t)
 	resp := env.login("admin", password("admin"), "")
 	cookie := cookieOf(resp).Value
 	env.do(http.MethodGet, "/audit", cookie, "", nil)
@@ -202,7 +202,7 @@ func TestSystemLogRecordsConsoleActions(t *testing.T) {
 }
 
 func TestChangeOwnPassword(t *testing.T) {
-	env := newConsoleEnv(t, Config{})
+	env := newTestEnv(t)
 	other := env.session("viewer")
 	mine := env.session("viewer")
 	for _, tc := range []struct {
@@ -256,7 +256,7 @@ func TestSettingsShowsIntegrityAndSchedules(t *testing.T) {
 		t.Fatal(err)
 	}
 	key, _ := model.ParseCheckpointKey(text)
-	env := newConsoleEnv(t, Config{CheckpointKey: key, Schedules: []Schedule{{Check: "checkpoint", Spec: "@every 10m", About: "signs"}}})
+	env := newTestEnv(t, withConfig(Config{CheckpointKey: key, Schedules: []Schedule{{Check: "checkpoint", Spec: "@every 10m", About: "signs"}}}))
 	admin := env.session("admin")
 	body := readBody(t, env.do(http.MethodGet, "/settings", admin, "", nil))
 	for _, want := range []string{strings.ReplaceAll(key.PublicKey(), "+", "&#43;"), "none yet", "@every 10m", "Sign a checkpoint now"} {

@@ -46,7 +46,7 @@ func (env *testEnv) apiPost(path, token, body string) (int, map[string]any) {
 // console's own record of a role change is refused whole, naming the item;
 // the source a client sends is ignored, so it cannot claim "internal".
 func TestIngestCannotForgeSystem(t *testing.T) {
-	env := newConsoleEnv(t, Config{})
+	env := newTestEnv(t)
 	tok := env.token("admin", "ingest")
 	batch := strings.Join([]string{
 		`{"type":"CERT_USED","message":"fine"}`,
@@ -118,7 +118,7 @@ func sourceFixture(t *testing.T, env *testEnv) {
 // TestSourceFilterAPI: source= selects exactly the events of that source,
 // in the listing and in the CSV export; an unknown source is a 400.
 func TestSourceFilterAPI(t *testing.T) {
-	env := newConsoleEnv(t, Config{})
+	env := newTestEnv(t)
 	sourceFixture(t, env)
 	tok := env.token("auditor", "read")
 	messages := func(query string) []string {
@@ -186,7 +186,7 @@ func TestSourceFilterAPI(t *testing.T) {
 // filter the page by that source, filters by source= and shows the source
 // in the detail drawer.
 func TestLogPagesShowSource(t *testing.T) {
-	env := newConsoleEnv(t, Config{})
+	env := newTestEnv(t)
 	sourceFixture(t, env)
 	admin := env.session("admin")
 	page := func(path string, want int) string {

@@ -16,7 +16,7 @@ import (
 // password is checked, so a burst of parallel guesses for one account gets
 // no more checked answers than the limit; the rest wait (429).
 func TestParallelGuessesReserveAttempts(t *testing.T) {
-	env := newConsoleEnv(t, Config{})
+	env := newTestEnv(t)
 	const guesses = 100
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -62,7 +62,7 @@ func TestParallelGuessesReserveAttempts(t *testing.T) {
 // TestOtherAccountNotLockedOut: failures for one account never refuse
 // another account's right password from the same address.
 func TestOtherAccountNotLockedOut(t *testing.T) {
-	env := newConsoleEnv(t, Config{})
+	env := newTestEnv(t)
 	for i := range 10 {
 		code, _, err := env.tryLogin("operator", fmt.Sprintf("wrong-guess-%02d", i), "/", nil)
 		if err != nil || (code != http.StatusUnauthorized && code != http.StatusTooManyRequests) {
@@ -169,7 +169,7 @@ func TestThrottleReservesPending(t *testing.T) {
 // name from another address (so no throttle holds them back), runs no more
 // password hashes at once than there are cores.
 func TestPasswordHashesBounded(t *testing.T) {
-	env := newConsoleEnv(t, Config{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
+	env := newTestEnv(t, withConfig(Config{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}))
 	const burst = 150
 	var wg sync.WaitGroup
 	var mu sync.Mutex

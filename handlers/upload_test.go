@@ -52,7 +52,7 @@ func multipartFile(t *testing.T, field string, data []byte) (string, http.Header
 // pem) and through the console form (field pem_file) is added to the
 // inventory.
 func TestUploadCertificateFile(t *testing.T) {
-	env := newConsoleEnv(t, Config{})
+	env := newTestEnv(t)
 	body, header := multipartFile(t, "pem", certPEM(t, "api.example"))
 	header.Set("Authorization", "Bearer "+env.token("admin", model.ScopeManage))
 	if resp := env.do("POST", "/api/v1/certificates", "", body, header); resp.StatusCode != http.StatusCreated {

@@ -17,9 +17,9 @@ import (
 )
 
 // verifyRuns reads how often the API has verified the chain from /metrics.
-func (e *env) verifyRuns() int {
+func (e *testEnv) verifyRuns() int {
 	e.t.Helper()
-	code, body := e.do("GET", "/metrics", "admin/read", "", nil)
+	code, body := e.api("GET", "/metrics", "admin/read", "", nil)
 	if code != 200 {
 		e.t.Fatalf("/metrics: %d", code)
 	}
@@ -39,9 +39,9 @@ type verifyResp struct {
 	VerifiedAt string `json:"verified_at"`
 }
 
-func (e *env) verify() verifyResp {
+func (e *testEnv) verify() verifyResp {
 	e.t.Helper()
-	code, body := e.do("GET", "/api/v1/audit/verify", "auditor/read", "", nil)
+	code, body := e.api("GET", "/api/v1/audit/verify", "auditor/read", "", nil)
 	var a verifyResp
 	if err := json.Unmarshal(body, &a); code != 200 || err != nil {
 		e.t.Errorf("verify: %d %s %v", code, body, err)
@@ -53,7 +53,7 @@ func (e *env) verify() verifyResp {
 // share one verification, and a later call at the same tree size answers
 // from it; a grown tree is verified again.
 func TestVerifyRunsOnceAtATime(t *testing.T) {
-	e := newEnv(t, 0)
+	e := newTestEnv(t)
 	const events = 5000
 	if code, m := e.post(strings.Repeat(`{"message":"v"}`+"\n", events), "application/x-ndjson"); code != 202 {
 		t.Fatalf("post: %d %v", code, m)
@@ -101,7 +101,7 @@ func TestVerifyRunsOnceAtATime(t *testing.T) {
 // TestVerifyAnswerAges: an answer is reused at the same tree head for
 // verifyReuseFor at most; after that the chain is verified again.
 func TestVerifyAnswerAges(t *testing.T) {
-	e := newEnv(t, 0)
+	e := newTestEnv(t)
 	if code, m := e.post(`{"message":"v"}`, "application/json"); code != 202 {
 		t.Fatalf("post: %d %v", code, m)
 	}

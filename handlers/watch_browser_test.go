@@ -84,7 +84,7 @@ func seedWatch(t *testing.T, env *testEnv) (soonID int64) {
 // TestWatchPagesInBrowser drives the Alerts, Jobs, Certificates and Agents
 // pages in headless Chromium as an operator, then as a viewer.
 func TestWatchPagesInBrowser(t *testing.T) {
-	env := newConsoleEnv(t, Config{AgentOfflineAfter: 10 * time.Minute})
+	env := newTestEnv(t, withConfig(Config{AgentOfflineAfter: 10 * time.Minute}))
 	seedWatch(t, env)
 	b := newBrowser(t)
 	u := env.url

@@ -8,7 +8,6 @@ import (
 	"mime/multipart"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -35,7 +34,7 @@ func decodeJSON(c echo.Context, v any, optional bool) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return model.Errorf(model.EINVALID, "body: %s", strings.TrimPrefix(err.Error(), "json: "))
+		return model.Errorf(model.EINVALID, "body: %s", model.JSONReason(err))
 	}
 	if dec.More() {
 		return model.Errorf(model.EINVALID, "body: trailing data after the JSON object")

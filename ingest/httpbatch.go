@@ -188,12 +188,7 @@ func decodeItem(index int, raw []byte, now time.Time) (model.Event, *model.ItemE
 	return e, nil
 }
 
-func jsonReason(err error) string {
-	if errors.Is(err, io.ErrUnexpectedEOF) {
-		return "unexpected end of the body"
-	}
-	return strings.TrimPrefix(err.Error(), "json: ")
-}
+func jsonReason(err error) string { return model.JSONReason(err) }
 
 // errReader keeps the first error reading r other than io.EOF, so that a
 // failed read (a body over the size limit, a client gone) is told apart

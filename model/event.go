@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -197,7 +198,7 @@ func DecodeEvent(data []byte, now time.Time) (Event, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&w); err != nil {
-		return Event{}, fmt.Errorf("%s", strings.TrimPrefix(err.Error(), "json: "))
+		return Event{}, errors.New(JSONReason(err))
 	}
 	if dec.More() {
 		return Event{}, fmt.Errorf("trailing data after the event object")

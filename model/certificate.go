@@ -165,9 +165,12 @@ func CertificateFromX509(x *x509.Certificate) Certificate {
 // NormalizeSerial canonicalizes a serial number as events carry it
 // ("4F:2A", "0x4f2a", "4f 2a") to lower-case hex without leading zeros.
 func NormalizeSerial(s string) string {
+	if s == "" {
+		return ""
+	}
 	s = strings.ToLower(strings.TrimSpace(s))
 	s = strings.TrimPrefix(s, "0x")
-	s = strings.NewReplacer(":", "", " ", "", "-", "").Replace(s)
+	s = serialSeparators.Replace(s)
 	s = strings.TrimLeft(s, "0")
 	if s == "" || strings.Trim(s, "0123456789abcdef") != "" {
 		return ""
@@ -175,10 +178,20 @@ func NormalizeSerial(s string) string {
 	return s
 }
 
+// The separators that serials and fingerprints are written with; a
+// Replacer is built once, as building one costs more than using it.
+var (
+	serialSeparators      = strings.NewReplacer(":", "", " ", "", "-", "")
+	fingerprintSeparators = strings.NewReplacer(":", "", " ", "")
+)
+
 // NormalizeFingerprint canonicalizes a SHA-256 fingerprint to lower-case
 // hex without separators; "" when it is not one.
 func NormalizeFingerprint(s string) string {
-	s = strings.ToLower(strings.NewReplacer(":", "", " ", "").Replace(strings.TrimSpace(s)))
+	if s == "" {
+		return ""
+	}
+	s = strings.ToLower(fingerprintSeparators.Replace(strings.TrimSpace(s)))
 	if len(s) != 64 || strings.Trim(s, "0123456789abcdef") != "" {
 		return ""
 	}

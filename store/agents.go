@@ -21,7 +21,16 @@ type sightings struct {
 	mu     sync.Mutex
 	agents map[string]*agentSighting
 	certs  map[string]*certSighting
+	// full is signalled when the buffer holds flushAt sightings or more,
+	// so that a busy store writes them out long before its next read.
+	full    chan struct{}
+	flushAt int
 }
+
+// sightingsFlushAt is how many agents and certificates the buffer holds
+// before it is written out: a flood of events naming ever new certificates
+// must not grow it until the next read (tens of MiB at most).
+const sightingsFlushAt = 50_000
 
 type agentSighting struct {
 	first, last time.Time
@@ -36,8 +45,9 @@ type certSighting struct {
 	uses                         int64
 }
 
-func newSightings() *sightings {
-	return &sightings{agents: map[string]*agentSighting{}, certs: map[string]*certSighting{}}
+func newSightings(flushAt int) *sightings {
+	return &sightings{agents: map[string]*agentSighting{}, certs: map[string]*certSighting{},
+		full: make(chan struct{}, 1), flushAt: flushAt}
 }
 
 // observe records the agents and certificates named by events just
@@ -85,6 +95,26 @@ func (sg *sightings) observe(events []model.Event) {
 				c.last, c.agent, c.host = at, e.AgentID, e.Host
 			}
 			c.uses++
+		}
+	}
+	if len(sg.agents)+len(sg.certs) >= sg.flushAt {
+		select {
+		case sg.full <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// flushWhenFull writes the sightings out each time the buffer fills, until
+// stop is closed.
+func (s *Store) flushWhenFull(stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	for {
+		select {
+		case <-stop:
+			return
+		case <-s.sightings.full:
+			s.flushBeforeRead(context.Background())
 		}
 	}
 }

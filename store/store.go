@@ -30,6 +30,9 @@ import (
 
 // Options tune a Store. Zero values take the defaults.
 type Options struct {
+	// SightingsFlushAt is how many agents and certificates named by events
+	// are held in memory before they are written out (default 50,000).
+	SightingsFlushAt int
 	// Registerer receives the store's metrics; nil registers nowhere.
 	Registerer prometheus.Registerer
 	// QueueSize bounds the append requests waiting for the writer.
@@ -62,6 +65,8 @@ type Store struct {
 	// sightings are the agents and certificates named by committed events,
 	// not yet written to their tables.
 	sightings *sightings
+	// stopFlush ends flushWhenFull, which closes flushDone.
+	stopFlush, flushDone chan struct{}
 
 	latestFile string    // see Options.LatestCheckpointFile
 	hashes     *hashGate // password hashes running at once
@@ -91,6 +96,9 @@ func openWithSchema(ctx context.Context, dbPath string, schema fs.FS, opts Optio
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	if opts.SightingsFlushAt <= 0 {
+		opts.SightingsFlushAt = sightingsFlushAt
 	}
 	if opts.QueueSize <= 0 {
 		opts.QueueSize = 1024
@@ -152,7 +160,8 @@ func openWithSchema(ctx context.Context, dbPath string, schema fs.FS, opts Optio
 	rdb.SetMaxIdleConns(8)
 	ix.events = rdb
 	s := &Store{path: dbPath, wdb: wdb, rdb: rdb, ix: ix, now: opts.Now, log: opts.Logger, latestFile: opts.LatestCheckpointFile,
-		hashes: newHashGate(runtime.NumCPU()), sightings: newSightings()}
+		hashes: newHashGate(runtime.NumCPU()), sightings: newSightings(opts.SightingsFlushAt),
+		stopFlush: make(chan struct{}), flushDone: make(chan struct{})}
 	s.writer, err = newWriter(ctx, wdb, ix, maxID, s.sightings.observe, opts)
 	if err != nil {
 		rdb.Close()
@@ -161,6 +170,7 @@ func openWithSchema(ctx context.Context, dbPath string, schema fs.FS, opts Optio
 		return nil, err
 	}
 	ix.start()
+	go s.flushWhenFull(s.stopFlush, s.flushDone)
 	if err := s.acknowledgeLegacyRetention(ctx); err != nil {
 		s.Close()
 		return nil, err
@@ -178,6 +188,8 @@ func openWithSchema(ctx context.Context, dbPath string, schema fs.FS, opts Optio
 // collected and closes the database.
 func (s *Store) Close() error {
 	s.writer.close()
+	close(s.stopFlush)
+	<-s.flushDone
 	if err := s.flushSightings(context.Background()); err != nil {
 		s.log.Error("flushing agent and certificate sightings", "err", err)
 	}

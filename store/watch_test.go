@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -267,5 +268,44 @@ func TestRenewalOutcomes(t *testing.T) {
 				t.Errorf("job keeps no issued certificate id")
 			}
 		})
+	}
+}
+
+// TestSightingsBoundedWhileBusy: events naming ever new certificates do not
+// grow the sightings buffer until the next read: once it holds
+// SightingsFlushAt of them it is written out by itself, with no read and no
+// close, and what is left in memory stays near that bound.
+func TestSightingsBoundedWhileBusy(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "vigil.db"), Options{SightingsFlushAt: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for batch := 0; batch < 10; batch++ {
+		events := make([]model.Event, 100)
+		for i := range events {
+			events[i] = ev(t, fmt.Sprintf(`{"type":"CERT_USED","certificate":{"serial":"%X"}}`, batch*1000+i+1))
+		}
+		if _, err := s.AppendEvents(ctx, events); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	var written int
+	for time.Now().Before(deadline) {
+		if err := s.rdb.QueryRowContext(ctx, `SELECT count(*) FROM certificate_usage`).Scan(&written); err != nil {
+			t.Fatal(err)
+		}
+		if written >= 900 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	s.sightings.mu.Lock()
+	held := len(s.sightings.certs)
+	s.sightings.mu.Unlock()
+	if written < 900 || held > 200 {
+		t.Errorf("1,000 certificates seen: %d written without a read, %d still held in memory (bound 100)", written, held)
 	}
 }

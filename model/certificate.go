@@ -165,35 +165,53 @@ func CertificateFromX509(x *x509.Certificate) Certificate {
 // NormalizeSerial canonicalizes a serial number as events carry it
 // ("4F:2A", "0x4f2a", "4f 2a") to lower-case hex without leading zeros.
 func NormalizeSerial(s string) string {
-	if s == "" {
-		return ""
+	s = strings.TrimSpace(s)
+	if len(s) >= 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X') {
+		s = s[2:]
 	}
-	s = strings.ToLower(strings.TrimSpace(s))
-	s = strings.TrimPrefix(s, "0x")
-	s = serialSeparators.Replace(s)
-	s = strings.TrimLeft(s, "0")
-	if s == "" || strings.Trim(s, "0123456789abcdef") != "" {
+	return normalizeHex(s, ":- ", true)
+}
+
+// NormalizeFingerprint canonicalizes a SHA-256 fingerprint to lower-case
+// hex without separators; "" when it is not one.
+func NormalizeFingerprint(s string) string {
+	s = normalizeHex(strings.TrimSpace(s), ": ", false)
+	if len(s) != 64 {
 		return ""
 	}
 	return s
 }
 
-// The separators that serials and fingerprints are written with; a
-// Replacer is built once, as building one costs more than using it.
-var (
-	serialSeparators      = strings.NewReplacer(":", "", " ", "", "-", "")
-	fingerprintSeparators = strings.NewReplacer(":", "", " ", "")
-)
-
-// NormalizeFingerprint canonicalizes a SHA-256 fingerprint to lower-case
-// hex without separators; "" when it is not one.
-func NormalizeFingerprint(s string) string {
-	if s == "" {
-		return ""
+// normalizeHex returns s as lower-case hex without the separator bytes in
+// seps (and without leading zeros when trimZeros), or "" when anything
+// else is in it. Every event naming a certificate goes through it, so a
+// value already in that form is returned as it is, without allocating.
+func normalizeHex(s, seps string, trimZeros bool) string {
+	clean := true
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case '0' <= c && c <= '9' || 'a' <= c && c <= 'f':
+		case 'A' <= c && c <= 'F' || strings.IndexByte(seps, c) >= 0:
+			clean = false
+		default:
+			return ""
+		}
 	}
-	s = strings.ToLower(fingerprintSeparators.Replace(strings.TrimSpace(s)))
-	if len(s) != 64 || strings.Trim(s, "0123456789abcdef") != "" {
-		return ""
+	if !clean {
+		b := make([]byte, 0, len(s))
+		for i := 0; i < len(s); i++ {
+			switch c := s[i]; {
+			case 'A' <= c && c <= 'F':
+				b = append(b, c+('a'-'A'))
+			case strings.IndexByte(seps, c) < 0:
+				b = append(b, c)
+			}
+		}
+		s = string(b)
+	}
+	if trimZeros {
+		s = strings.TrimLeft(s, "0")
 	}
 	return s
 }

@@ -144,3 +144,25 @@ func TestJobValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestNormalizeSerialAndFingerprint: the forms events write serials and
+// fingerprints in come out as one lower-case hex form; anything else is "".
+func TestNormalizeSerialAndFingerprint(t *testing.T) {
+	for in, want := range map[string]string{
+		"4F:2A": "4f2a", "0x4f2a": "4f2a", " 0X004F 2A ": "4f2a", "4f-2a": "4f2a", "4f2a": "4f2a",
+		"00": "", "": "", "4g2a": "", "0x": "", "4F:2A:": "4f2a",
+	} {
+		if got := NormalizeSerial(in); got != want {
+			t.Errorf("NormalizeSerial(%q) = %q, want %q", in, got, want)
+		}
+	}
+	fp := strings.Repeat("ab", 32)
+	for in, want := range map[string]string{
+		fp: fp, strings.ToUpper(fp): fp, strings.Repeat("AB:", 31) + "AB": fp, " " + fp + " ": fp,
+		fp[:62]: "", fp + "00": "", strings.Repeat("zz", 32): "", "0x" + fp[2:]: "",
+	} {
+		if got := NormalizeFingerprint(in); got != want {
+			t.Errorf("NormalizeFingerprint(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -20,7 +20,7 @@ import (
 type sightings struct {
 	mu     sync.Mutex
 	agents map[string]*agentSighting
-	certs  map[string]*certSighting
+	certs  map[certKey]*certSighting
 	// full is signalled when the buffer holds flushAt sightings or more,
 	// so that a busy store writes them out long before its next read.
 	full    chan struct{}
@@ -46,7 +46,7 @@ type certSighting struct {
 }
 
 func newSightings(flushAt int) *sightings {
-	return &sightings{agents: map[string]*agentSighting{}, certs: map[string]*certSighting{},
+	return &sightings{agents: map[string]*agentSighting{}, certs: map[certKey]*certSighting{},
 		full: make(chan struct{}, 1), flushAt: flushAt}
 }
 
@@ -80,8 +80,8 @@ func (sg *sightings) observe(events []model.Event) {
 			continue
 		}
 		fp, serial := model.NormalizeFingerprint(e.Certificate.Fingerprint), model.NormalizeSerial(e.Certificate.Serial)
-		for _, key := range [...]string{keyIf("fp:", fp), keyIf("serial:", serial)} {
-			if key == "" {
+		for _, key := range [...]certKey{{"fp:", fp}, {"serial:", serial}} {
+			if key.value == "" {
 				continue
 			}
 			c := sg.certs[key]
@@ -119,12 +119,12 @@ func (s *Store) flushWhenFull(stop <-chan struct{}, done chan<- struct{}) {
 	}
 }
 
-func keyIf(prefix, v string) string {
-	if v == "" {
-		return ""
-	}
-	return prefix + v
-}
+// certKey is a certificate's key in certificate_usage, "fp:" or
+// "serial:" and the value, kept apart so that noting a use allocates
+// nothing.
+type certKey struct{ kind, value string }
+
+func (k certKey) String() string { return k.kind + k.value }
 
 func orKeep(v, old string) string {
 	if v != "" {
@@ -134,17 +134,17 @@ func orKeep(v, old string) string {
 }
 
 // take returns what was collected and starts afresh.
-func (sg *sightings) take() (map[string]*agentSighting, map[string]*certSighting) {
+func (sg *sightings) take() (map[string]*agentSighting, map[certKey]*certSighting) {
 	sg.mu.Lock()
 	defer sg.mu.Unlock()
 	a, c := sg.agents, sg.certs
-	sg.agents, sg.certs = map[string]*agentSighting{}, map[string]*certSighting{}
+	sg.agents, sg.certs = map[string]*agentSighting{}, map[certKey]*certSighting{}
 	return a, c
 }
 
 // putBack merges sightings that could not be written back into sg, so
 // that a failed flush loses nothing.
-func (sg *sightings) putBack(agents map[string]*agentSighting, certs map[string]*certSighting) {
+func (sg *sightings) putBack(agents map[string]*agentSighting, certs map[certKey]*certSighting) {
 	sg.mu.Lock()
 	defer sg.mu.Unlock()
 	for id, a := range agents {
@@ -196,7 +196,7 @@ func (s *Store) flushBeforeRead(ctx context.Context) {
 	}
 }
 
-func (s *Store) writeSightings(ctx context.Context, agents map[string]*agentSighting, certs map[string]*certSighting) error {
+func (s *Store) writeSightings(ctx context.Context, agents map[string]*agentSighting, certs map[certKey]*certSighting) error {
 	tx, err := s.wdb.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: flush sightings: %w", err)
@@ -226,7 +226,7 @@ func (s *Store) writeSightings(ctx context.Context, agents map[string]*agentSigh
 				last_seen    = CASE WHEN excluded.last_seen_ns >= last_seen_ns THEN excluded.last_seen ELSE last_seen END,
 				last_seen_ns = max(last_seen_ns, excluded.last_seen_ns),
 				uses         = uses + excluded.uses`,
-			key, nullStr(c.fingerprint), nullStr(c.serial), nullStr(c.subject), timeText(c.first), timeText(c.last),
+			key.String(), nullStr(c.fingerprint), nullStr(c.serial), nullStr(c.subject), timeText(c.first), timeText(c.last),
 			c.last.UnixNano(), nullStr(c.agent), nullStr(c.host), c.uses)
 		if err != nil {
 			return fmt.Errorf("store: flush certificate usage: %w", err)

@@ -1,7 +1,9 @@
 package handlers
 
 import (
+	"context"
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"strconv"
 
@@ -62,11 +64,29 @@ func (s *Server) createCheckpoint(c echo.Context) error {
 	if s.cfg.CheckpointKey == nil {
 		return model.Errorf(model.EUNAVAILABLE, "no checkpoint key is configured")
 	}
-	cp, err := s.store.CreateCheckpoint(c.Request().Context(), s.cfg.CheckpointKey)
+	cp, err := s.signAuditedCheckpoint(c)
 	if err != nil {
 		return err
 	}
 	return c.JSON(http.StatusCreated, s.checkpointJSON(cp))
+}
+
+// signAuditedCheckpoint signs the current tree head for the caller, with
+// its E_CHECKPOINT_SIGNED event in the same transaction, and hands the
+// checkpoint to OnCheckpoint to be sent off the box.
+func (s *Server) signAuditedCheckpoint(c echo.Context) (store.StoredCheckpoint, error) {
+	cp, err := s.store.SignCheckpoint(c.Request().Context(), s.cfg.CheckpointKey, func(cp store.StoredCheckpoint) ([]model.Event, error) {
+		e, err := s.consoleEvent(c, model.CategorySystem, principal(c).User.Name, "E_CHECKPOINT_SIGNED", "SUCCESS",
+			fmt.Sprintf("Signed a checkpoint of %d events", cp.Size), map[string]any{"tree_size": cp.Size, "checkpoint_id": cp.ID})
+		return []model.Event{e}, err
+	})
+	if err != nil {
+		return store.StoredCheckpoint{}, err
+	}
+	if s.cfg.OnCheckpoint != nil {
+		s.cfg.OnCheckpoint(context.WithoutCancel(c.Request().Context()), cp)
+	}
+	return cp, nil
 }
 
 func (s *Server) eventProof(c echo.Context) error {

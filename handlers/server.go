@@ -61,6 +61,10 @@ type Config struct {
 	OnAlert           func(context.Context, model.Alert) // told of each alert a request raises (webhook)
 	EndpointNetworks  model.EndpointNetworks             // where endpoints may point (--endpoint-networks)
 
+	// OnCheckpoint is told of each checkpoint signed on request (API or
+	// Settings), to send a copy off the box (webhook, --checkpoint-syslog).
+	OnCheckpoint func(context.Context, store.StoredCheckpoint)
+
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }

@@ -1,0 +1,74 @@
+package handlers
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// TestCheckpointAccept: GET /api/v1/audit/checkpoint answers the signed
+// note to whoever prefers text/plain, however the Accept header spells it,
+// and JSON otherwise.
+func TestCheckpointAccept(t *testing.T) {
+	env := newChangeEnv(t)
+	tok := env.token("admin", "manage")
+	auth := func(accept string) http.Header {
+		h := http.Header{"Authorization": {"Bearer " + tok}}
+		if accept != "" {
+			h.Set("Accept", accept)
+		}
+		return h
+	}
+	if resp := env.do(http.MethodPost, "/api/v1/audit/checkpoint", "", "", auth("")); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("checkpoint: %d %s", resp.StatusCode, readBody(t, resp))
+	}
+	for _, tc := range []struct{ accept, want string }{
+		{"text/plain", "note"},
+		{"text/plain; charset=utf-8", "note"},
+		{"text/plain, */*", "note"},
+		{"TEXT/PLAIN;q=0.9, application/json;q=0.5", "note"},
+		{"application/json, text/plain;q=0.5", "json"},
+		{"application/json;q=0.1, text/*", "note"},
+		{"text/plain;q=0, */*", "json"},
+		{"*/*", "json"},
+		{"", "json"},
+	} {
+		resp := env.do(http.MethodGet, "/api/v1/audit/checkpoint", "", "", auth(tc.accept))
+		body := readBody(t, resp)
+		got := "json"
+		if !strings.HasPrefix(body, "{") {
+			got = "note"
+		}
+		if resp.StatusCode != http.StatusOK || got != tc.want || (got == "note" && !strings.Contains(body, "\n— ")) {
+			t.Errorf("Accept %q: %d %s, want the %s:\n%s", tc.accept, resp.StatusCode, got, tc.want, body)
+		}
+	}
+}
+
+// TestProofImpossibleSizes: a proof of a tree that cannot exist is refused
+// with 400, not answered for another tree.
+func TestProofImpossibleSizes(t *testing.T) {
+	env := newTestEnv(t)
+	env.appendEvents(`{"message":"a"}`, `{"message":"b"}`, `{"message":"c"}`)
+	tok := env.token("admin", "read")
+	h := http.Header{"Authorization": {"Bearer " + tok}}
+	for _, path := range []string{
+		"/api/v1/events/2/proof?size=0",
+		"/api/v1/events/2/proof?size=1",
+		"/api/v1/events/2/proof?size=99",
+		"/api/v1/events/2/proof?size=-1",
+		"/api/v1/events/2/proof?size=x",
+		"/api/v1/audit/consistency?from=0&to=3",
+		"/api/v1/audit/consistency?from=1&to=0",
+		"/api/v1/audit/consistency?from=3&to=2",
+	} {
+		if resp := env.do(http.MethodGet, path, "", "", h); resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("%s: %d, want 400: %s", path, resp.StatusCode, readBody(t, resp))
+		}
+	}
+	for _, path := range []string{"/api/v1/events/2/proof", "/api/v1/events/2/proof?size=3", "/api/v1/audit/consistency?from=1"} {
+		if resp := env.do(http.MethodGet, path, "", "", h); resp.StatusCode != http.StatusOK {
+			t.Errorf("%s: %d, want 200: %s", path, resp.StatusCode, readBody(t, resp))
+		}
+	}
+}

@@ -1,9 +1,15 @@
 package handlers
 
 import (
+	"context"
+	"fmt"
+	"time"
+
 	"net/http"
 	"strings"
 	"testing"
+	"vigil/model"
+	"vigil/store"
 )
 
 // TestCheckpointAccept: GET /api/v1/audit/checkpoint answers the signed
@@ -70,5 +76,52 @@ func TestProofImpossibleSizes(t *testing.T) {
 		if resp := env.do(http.MethodGet, path, "", "", h); resp.StatusCode != http.StatusOK {
 			t.Errorf("%s: %d, want 200: %s", path, resp.StatusCode, readBody(t, resp))
 		}
+	}
+}
+
+// TestRemovedEventIsGone: an event retention removed answers 410 Gone
+// naming the retention record that removed it, on the API and on its
+// console page; an id never used is still 404.
+func TestRemovedEventIsGone(t *testing.T) {
+	env := newTestEnv(t)
+	ctx := context.Background()
+	var evs []model.Event
+	// Retention keeps the newest block of 256 events whatever their age.
+	for i := 1; i <= 300; i++ {
+		received := time.Now()
+		if i <= 10 {
+			received = received.Add(-500 * 24 * time.Hour)
+		}
+		e, err := model.DecodeEvent([]byte(fmt.Sprintf(`{"message":"event %d"}`, i)), received)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.Source = model.SourceHTTP
+		evs = append(evs, e)
+	}
+	if _, err := env.st.AppendEvents(ctx, evs); err != nil {
+		t.Fatal(err)
+	}
+	res, err := env.st.ApplyRetention(ctx, store.RetentionPolicy{Cutoff: time.Now().Add(-400 * 24 * time.Hour)})
+	if err != nil || res.RecordID == 0 || res.LastID != 10 {
+		t.Fatalf("retention: %+v %v", res, err)
+	}
+	want := fmt.Sprintf("retention record, event %d", res.RecordID)
+	h := http.Header{"Authorization": {"Bearer " + env.token("admin", "read")}}
+	resp := env.do(http.MethodGet, "/api/v1/events/2", "", "", h)
+	if body := readBody(t, resp); resp.StatusCode != http.StatusGone || !strings.Contains(body, want) {
+		t.Errorf("API: %d %s, want 410 naming the %s", resp.StatusCode, body, want)
+	}
+	resp = env.do(http.MethodGet, "/api/v1/events/2/proof", "", "", h)
+	if body := readBody(t, resp); resp.StatusCode != http.StatusGone || !strings.Contains(body, want) {
+		t.Errorf("proof: %d %s, want 410 naming the %s", resp.StatusCode, body, want)
+	}
+	resp = env.do(http.MethodGet, "/events/2", env.session("admin"), "", http.Header{"Accept": {"text/html"}})
+	if body := readBody(t, resp); resp.StatusCode != http.StatusGone || !strings.Contains(body, "removed by retention") || !strings.Contains(body, want) {
+		t.Errorf("page: %d, want 410 saying retention removed it:\n%s", resp.StatusCode, body)
+	}
+	resp = env.do(http.MethodGet, "/api/v1/events/9999", "", "", h)
+	if body := readBody(t, resp); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("unused id: %d %s, want 404", resp.StatusCode, body)
 	}
 }

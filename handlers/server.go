@@ -213,6 +213,7 @@ type apiError struct {
 var statusOf = map[string]int{
 	model.EINVALID:      http.StatusBadRequest,
 	model.ENOTFOUND:     http.StatusNotFound,
+	model.EGONE:         http.StatusGone,
 	model.ECONFLICT:     http.StatusConflict,
 	model.EUNAUTHORIZED: http.StatusUnauthorized,
 	model.EFORBIDDEN:    http.StatusForbidden,

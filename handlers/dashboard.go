@@ -100,7 +100,13 @@ func (s *Server) dashboardPage(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		view.Charts = append(view.Charts, buildChart(spec, model.NewTrend(counts)))
+		var totals []model.TrendCount
+		if spec.Window > 0 {
+			if totals, err = s.store.EventTrend(ctx, spec.windowQuery()); err != nil {
+				return err
+			}
+		}
+		view.Charts = append(view.Charts, buildChart(spec, model.NewTrend(counts), model.NewTrend(totals)))
 	}
 
 	if !isHTMX(c) {
@@ -120,7 +126,9 @@ func (s *Server) trendOf(ctx context.Context, spec chartSpec) ([]model.TrendCoun
 }
 
 // eventsChart counts the events the role sees per hour and category over
-// the range; each segment opens the log that lists the category.
+// the range; each segment opens the log that lists the category. Its
+// caption and legend count exactly the range up to now: events dated
+// after now are drawn in the current hour's bar but not counted there.
 func eventsChart(rg dashboardRange, now time.Time, vis model.Visibility) chartSpec {
 	hour := now.Truncate(time.Hour)
 	spec := chartSpec{
@@ -135,6 +143,7 @@ func eventsChart(rg dashboardRange, now time.Time, vis model.Visibility) chartSp
 		},
 		Labeled: func(t time.Time) bool { return t.Hour()%rg.LabelEvery == 0 },
 		Empty:   "No events in " + rg.Span + ". Connect an agent (docs/agents.md) or post one to /api/v1/events.",
+		Window:  time.Duration(rg.Hours) * time.Hour, Now: now,
 	}
 	for i, cat := range model.Categories {
 		if vis.MaySeeCategory(cat) {

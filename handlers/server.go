@@ -180,6 +180,7 @@ func (s *Server) Handler() *echo.Echo {
 	e.HideBanner = true
 	e.HidePort = true
 	e.HTTPErrorHandler = s.errorHandler
+	e.JSONSerializer = jsonSerializer{}
 	// Client addresses come from the connection, or from X-Forwarded-For
 	// of trusted proxies only.
 	e.IPExtractor = s.proxies.clientIP

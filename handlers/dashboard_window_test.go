@@ -1,7 +1,12 @@
 package handlers
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
+	"html"
+	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -53,4 +58,39 @@ func legendHref(t *testing.T, page, label string) string {
 	}
 	k := strings.LastIndex(page[:j], `href="`)
 	return page[k+6 : k+6+strings.Index(page[k+6:], `"`)]
+}
+
+// TestIngestRateLinksToWhatItCounts: the ingest-rate card links to a
+// listing of exactly the events it counts (received in the last 5
+// minutes, every category).
+func TestIngestRateLinksToWhatItCounts(t *testing.T) {
+	now := time.Now().UTC()
+	env, _ := newDashboardEnv(t, Config{}, now)
+	var evs []model.Event
+	for i, ago := range []time.Duration{20 * time.Minute, 10 * time.Minute, 6 * time.Minute, 4 * time.Minute, 3 * time.Minute, 2 * time.Minute, time.Minute} {
+		cat := []string{model.CategoryUsage, model.CategoryAuth, model.CategoryAuditLog}[i%3]
+		e, err := model.DecodeEvent([]byte(fmt.Sprintf(`{"message":"event %d","category":%q}`, i, cat)), now.Add(-ago))
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs = append(evs, e)
+	}
+	if _, err := env.st.AppendEvents(context.Background(), evs); err != nil {
+		t.Fatal(err)
+	}
+	_, page := env.dashboard(model.RoleAdmin, "")
+	if got := cardValue(t, page, "Ingest rate"); got != "0.8/min" {
+		t.Fatalf("ingest rate %s, want 0.8/min (4 events in 5 minutes)", got)
+	}
+	m := regexp.MustCompile(`<a href="([^"]*)"><span class="value">[^<]*</span><span class="label">Ingest rate</span>`).FindStringSubmatch(page)
+	if m == nil {
+		i := strings.Index(page, "Ingest rate")
+		t.Fatalf("no link on the ingest-rate card:\n%s", page[max(0, i-300):i+50])
+	}
+	href := html.UnescapeString(m[1])
+	resp := env.do(http.MethodGet, href, env.session(model.RoleAdmin), "", nil)
+	var listed struct{ Events []model.Event }
+	if err := json.Unmarshal([]byte(readBody(t, resp)), &listed); err != nil || resp.StatusCode != http.StatusOK || len(listed.Events) != 4 {
+		t.Errorf("the card links to %s, which lists %d events (%d, %v); want the 4 it counts", href, len(listed.Events), resp.StatusCode, err)
+	}
 }

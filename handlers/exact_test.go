@@ -125,3 +125,46 @@ func TestRemovedEventIsGone(t *testing.T) {
 		t.Errorf("unused id: %d %s, want 404", resp.StatusCode, body)
 	}
 }
+
+// TestCheckpointsOnRequestAreSentOffTheBox: a checkpoint signed in
+// Settings or through the API is handed to OnCheckpoint (the webhook and
+// --checkpoint-syslog) once stored with its record; one that could not be
+// recorded is neither stored nor sent.
+func TestCheckpointsOnRequestAreSentOffTheBox(t *testing.T) {
+	text, err := model.NewCheckpointKeyText("offbox.example/vigil")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _ := model.ParseCheckpointKey(text)
+	sent := make(chan store.StoredCheckpoint, 4)
+	env := newTestEnv(t, withConfig(Config{CheckpointKey: key, OnCheckpoint: func(_ context.Context, cp store.StoredCheckpoint) { sent <- cp }}))
+	api := http.Header{"Authorization": {"Bearer " + env.token("admin", model.ScopeManage)}}
+	restore := failWrites(t, env.st, "INSERT", "events")
+	if resp := env.do(http.MethodPost, "/api/v1/audit/checkpoint", "", "", api); resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("API while writes fail: %d %s", resp.StatusCode, readBody(t, resp))
+	}
+	restore()
+	env.appendEvents(`{"message":"storage works again"}`)
+	if len(sent) != 0 {
+		t.Fatalf("a checkpoint that was not recorded was sent: %+v", <-sent)
+	}
+	if resp := env.do(http.MethodPost, "/settings/checkpoint", env.session("admin"), "", nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("Settings: %d %s", resp.StatusCode, readBody(t, resp))
+	}
+	if resp := env.do(http.MethodPost, "/api/v1/audit/checkpoint", "", "", api); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("API: %d %s", resp.StatusCode, readBody(t, resp))
+	}
+	for want := int64(1); want <= 2; want++ {
+		select {
+		case cp := <-sent:
+			if cp.ID != want || cp.Note == "" {
+				t.Errorf("sent checkpoint %d (%q), want %d", cp.ID, cp.Note, want)
+			}
+		default:
+			t.Fatalf("checkpoint %d was not sent", want)
+		}
+	}
+	if ev := env.eventsOf(model.CategorySystem, "E_CHECKPOINT_SIGNED"); len(ev) != 2 {
+		t.Errorf("E_CHECKPOINT_SIGNED events: %d, want 2", len(ev))
+	}
+}

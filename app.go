@@ -119,12 +119,23 @@ func (a *App) wire(key *model.CheckpointKey) error {
 		AgentOfflineAfter: cfg.Watch.AgentOfflineAfter, OnAlert: a.Notifier.Notify, Now: a.Clock.Now,
 		EndpointNetworks: cfg.Watch.EndpointNetworks,
 		MaxBatchEvents:   cfg.MaxBatchEvents,
+		OnCheckpoint:     a.publishCheckpoint,
 	}, st, log, reg)
 	if err != nil {
 		return err
 	}
 	a.Handler = srv.Handler()
 	return nil
+}
+
+// publishCheckpoint sends a checkpoint signed on request off the box, as
+// the scheduler does its own: to the webhook and to --checkpoint-syslog.
+func (a *App) publishCheckpoint(ctx context.Context, cp store.StoredCheckpoint) {
+	go func() {
+		if err := a.Notifier.PublishCheckpoint(ctx, cp, a.cfg.Watch.CheckpointSyslog, a.Clock.Now()); err != nil {
+			a.Log.Error("sending checkpoint", "checkpoint_id", cp.ID, "err", err)
+		}
+	}()
 }
 
 // recordOutage records in the store, once writes succeed again, that they

@@ -61,6 +61,7 @@ type webhookReceiver struct {
 	failFor  int // the first failFor requests answer 500
 	requests int
 	alerts   map[int64]int // alert id → deliveries accepted
+	bodies   []string      // the accepted alert payloads, as sent
 }
 
 func (w *webhookReceiver) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
@@ -81,6 +82,7 @@ func (w *webhookReceiver) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.alerts[p.Alert.ID]++
+	w.bodies = append(w.bodies, string(body))
 	rw.WriteHeader(http.StatusNoContent)
 }
 

@@ -90,11 +90,19 @@ func (s *Scheduler) checkExpiry(ctx context.Context, now time.Time) (Report, err
 	}, nil
 }
 
+// roundDays says how long d is in whole days and hours, both truncated,
+// so that its days are the certificate's days_left (Certificate.DaysLeft).
 func roundDays(d time.Duration) string {
-	if d >= day {
-		return fmt.Sprintf("%.1f days", d.Hours()/24)
+	if d < day {
+		return d.Truncate(time.Minute).String()
 	}
-	return d.Round(time.Minute).String()
+	plural := func(n int, unit string) string {
+		if n == 1 {
+			return "1 " + unit
+		}
+		return fmt.Sprintf("%d %ss", n, unit)
+	}
+	return plural(int(d/day), "day") + " " + plural(int(d%day/time.Hour), "hour")
 }
 
 // jsonObject encodes a map of plain values.

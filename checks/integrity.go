@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"vigil/notify"
 	"vigil/store"
 )
 
@@ -18,13 +17,11 @@ func (s *Scheduler) checkCheckpoint(ctx context.Context, now time.Time) (Report,
 		return Report{}, err
 	}
 	details := map[string]any{"tree_size": cp.Size, "root_hash": hex.EncodeToString(cp.Root), "checkpoint_id": cp.ID}
-	s.notifier.PushCheckpoint(ctx, cp)
+	if err := s.notifier.PublishCheckpoint(ctx, cp, s.cfg.CheckpointSyslog, now); err != nil {
+		details["syslog_error"] = err.Error()
+		return Report{Summary: fmt.Sprintf("signed a checkpoint of %d events; sending it to %s failed", cp.Size, s.cfg.CheckpointSyslog), Details: details}, err
+	}
 	if s.cfg.CheckpointSyslog != "" {
-		if err := notify.SendCheckpointSyslog(ctx, s.cfg.CheckpointSyslog, cp, now); err != nil {
-			details["syslog_error"] = err.Error()
-			return Report{Summary: fmt.Sprintf("signed a checkpoint of %d events; sending it to %s failed", cp.Size, s.cfg.CheckpointSyslog), Details: details},
-				fmt.Errorf("checkpoint %d not sent to %s: %w", cp.ID, s.cfg.CheckpointSyslog, err)
-		}
 		details["sent_to_syslog"] = s.cfg.CheckpointSyslog
 	}
 	return Report{Summary: fmt.Sprintf("signed a checkpoint of %d events", cp.Size), Details: details}, nil

@@ -1,7 +1,9 @@
 package handlers
 
 import (
+	"context"
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"strconv"
 
@@ -44,14 +46,15 @@ func (s *Server) checkpointJSON(cp store.StoredCheckpoint) checkpointJSON {
 	return j
 }
 
-// latestCheckpoint returns the newest checkpoint; with Accept: text/plain
-// just its signed note.
+// latestCheckpoint returns the newest checkpoint as JSON, or just its
+// signed note to a client whose Accept header prefers text/plain.
 func (s *Server) latestCheckpoint(c echo.Context) error {
 	cp, err := s.store.LatestCheckpoint(c.Request().Context())
 	if err != nil {
 		return err
 	}
-	if c.Request().Header.Get(echo.HeaderAccept) == echo.MIMETextPlain {
+	c.Response().Header().Set(echo.HeaderVary, echo.HeaderAccept)
+	if prefers(c.Request().Header.Get(echo.HeaderAccept), "text/plain", "application/json") {
 		return c.String(http.StatusOK, cp.Note)
 	}
 	return c.JSON(http.StatusOK, s.checkpointJSON(cp))
@@ -62,11 +65,29 @@ func (s *Server) createCheckpoint(c echo.Context) error {
 	if s.cfg.CheckpointKey == nil {
 		return model.Errorf(model.EUNAVAILABLE, "no checkpoint key is configured")
 	}
-	cp, err := s.store.CreateCheckpoint(c.Request().Context(), s.cfg.CheckpointKey)
+	cp, err := s.signAuditedCheckpoint(c)
 	if err != nil {
 		return err
 	}
 	return c.JSON(http.StatusCreated, s.checkpointJSON(cp))
+}
+
+// signAuditedCheckpoint signs the current tree head for the caller, with
+// its E_CHECKPOINT_SIGNED event in the same transaction, and hands the
+// checkpoint to OnCheckpoint to be sent off the box.
+func (s *Server) signAuditedCheckpoint(c echo.Context) (store.StoredCheckpoint, error) {
+	cp, err := s.store.SignCheckpoint(c.Request().Context(), s.cfg.CheckpointKey, func(cp store.StoredCheckpoint) ([]model.Event, error) {
+		e, err := s.consoleEvent(c, model.CategorySystem, principal(c).User.Name, "E_CHECKPOINT_SIGNED", "SUCCESS",
+			fmt.Sprintf("Signed a checkpoint of %d events", cp.Size), map[string]any{"tree_size": cp.Size, "checkpoint_id": cp.ID})
+		return []model.Event{e}, err
+	})
+	if err != nil {
+		return store.StoredCheckpoint{}, err
+	}
+	if s.cfg.OnCheckpoint != nil {
+		s.cfg.OnCheckpoint(context.WithoutCancel(c.Request().Context()), cp)
+	}
+	return cp, nil
 }
 
 func (s *Server) eventProof(c echo.Context) error {
@@ -78,7 +99,7 @@ func (s *Server) eventProof(c echo.Context) error {
 	if _, err := s.store.EventByID(c.Request().Context(), id, model.VisibilityFor(principal(c).User)); err != nil {
 		return err
 	}
-	size, err := uintParam(c, "size")
+	size, err := treeSizeParam(c, "size")
 	if err != nil {
 		return err
 	}
@@ -94,7 +115,7 @@ func (s *Server) consistencyProof(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	to, err := uintParam(c, "to")
+	to, err := treeSizeParam(c, "to")
 	if err != nil {
 		return err
 	}
@@ -103,6 +124,16 @@ func (s *Server) consistencyProof(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, p)
+}
+
+// treeSizeParam parses an optional tree size: absent means the current
+// tree (0); a tree of 0 events has no proofs, so an explicit 0 is refused.
+func treeSizeParam(c echo.Context, name string) (uint64, error) {
+	n, err := uintParam(c, name)
+	if err == nil && n == 0 && c.QueryParam(name) != "" {
+		return 0, model.Errorf(model.EINVALID, "%s must be at least 1 (omit it for the current tree)", name)
+	}
+	return n, err
 }
 
 // uintParam parses an optional non-negative integer query parameter.

@@ -38,6 +38,18 @@ type chartSpec struct {
 	Label   func(start time.Time) string
 	Labeled func(start time.Time) bool
 	Empty   string // shown instead of the chart when it counts nothing
+	// Window, when set, is what the caption and the legend count: the
+	// events of exactly [Now-Window, Now), while the bars are whole
+	// buckets (the last of which may run past now).
+	Window time.Duration
+	Now    time.Time
+}
+
+// windowQuery is spec's event trend over its Window, in one bucket.
+func (spec chartSpec) windowQuery() model.TrendQuery {
+	q := spec.Query
+	q.From, q.Step, q.Buckets = spec.Now.Add(-spec.Window), spec.Window, 1
+	return q
 }
 
 // chartView is what the chart template draws.
@@ -79,8 +91,9 @@ const (
 	chartLabelBaseline = 190
 )
 
-// buildChart lays out spec's trend as stacked bars.
-func buildChart(spec chartSpec, trend model.Trend) chartView {
+// buildChart lays out spec's trend as stacked bars; totals, when spec has a
+// Window, is its trend over the window.
+func buildChart(spec chartSpec, trend, totals model.Trend) chartView {
 	q := spec.Query
 	v := chartView{ID: spec.ID, Title: spec.Title, Span: spec.Span, Width: chartW, Height: chartH}
 	highest := 0
@@ -122,12 +135,15 @@ func buildChart(spec chartSpec, trend model.Trend) chartView {
 		y := num(float64(plotB) - float64(t)*scale)
 		v.Ticks = append(v.Ticks, chartTick{Y: y, X1: num(plotL), X2: num(plotR), TX: num(plotL - 6), Text: strconv.Itoa(t)})
 	}
-	end := q.To().Add(-time.Nanosecond)
+	from, end, counted := q.From, q.To().Add(-time.Nanosecond), trend
+	if spec.Window > 0 {
+		from, end, counted = spec.Now.Add(-spec.Window), spec.Now.Add(-time.Nanosecond), totals
+	}
 	desc := ""
 	for _, s := range spec.Series {
-		n := trend.Total(s.Key)
+		n := counted.Total(s.Key)
 		v.Total += n
-		v.Legend = append(v.Legend, legendItem{Label: s.Label, Class: s.Class, Total: n, Href: s.Link(q.From, end)})
+		v.Legend = append(v.Legend, legendItem{Label: s.Label, Class: s.Class, Total: n, Href: s.Link(from, end)})
 		if desc != "" {
 			desc += ", "
 		}

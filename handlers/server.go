@@ -61,6 +61,10 @@ type Config struct {
 	OnAlert           func(context.Context, model.Alert) // told of each alert a request raises (webhook)
 	EndpointNetworks  model.EndpointNetworks             // where endpoints may point (--endpoint-networks)
 
+	// OnCheckpoint is told of each checkpoint signed on request (API or
+	// Settings), to send a copy off the box (webhook, --checkpoint-syslog).
+	OnCheckpoint func(context.Context, store.StoredCheckpoint)
+
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -176,6 +180,7 @@ func (s *Server) Handler() *echo.Echo {
 	e.HideBanner = true
 	e.HidePort = true
 	e.HTTPErrorHandler = s.errorHandler
+	e.JSONSerializer = jsonSerializer{}
 	// Client addresses come from the connection, or from X-Forwarded-For
 	// of trusted proxies only.
 	e.IPExtractor = s.proxies.clientIP
@@ -209,6 +214,7 @@ type apiError struct {
 var statusOf = map[string]int{
 	model.EINVALID:      http.StatusBadRequest,
 	model.ENOTFOUND:     http.StatusNotFound,
+	model.EGONE:         http.StatusGone,
 	model.ECONFLICT:     http.StatusConflict,
 	model.EUNAUTHORIZED: http.StatusUnauthorized,
 	model.EFORBIDDEN:    http.StatusForbidden,

@@ -189,10 +189,6 @@ func (s *Server) signCheckpoint(c echo.Context) error {
 	if s.cfg.CheckpointKey == nil {
 		return model.Errorf(model.EUNAVAILABLE, "no checkpoint key is configured")
 	}
-	_, err := s.store.SignCheckpoint(c.Request().Context(), s.cfg.CheckpointKey, func(cp store.StoredCheckpoint) ([]model.Event, error) {
-		e, err := s.consoleEvent(c, model.CategorySystem, principal(c).User.Name, "E_CHECKPOINT_SIGNED", "SUCCESS",
-			fmt.Sprintf("Signed a checkpoint of %d events", cp.Size), map[string]any{"tree_size": cp.Size, "checkpoint_id": cp.ID})
-		return []model.Event{e}, err
-	})
+	_, err := s.signAuditedCheckpoint(c)
 	return s.settingsChanged(c, err, "checkpoint")
 }

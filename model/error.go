@@ -11,6 +11,7 @@ import (
 const (
 	EINVALID      = "invalid"
 	ENOTFOUND     = "not_found"
+	EGONE         = "gone" // was here and was removed on purpose (retention)
 	ECONFLICT     = "conflict"
 	EUNAUTHORIZED = "unauthorized"
 	EFORBIDDEN    = "forbidden"

@@ -184,7 +184,15 @@ func (e Event) MarshalJSON() ([]byte, error) {
 	if e.Certificate != (CertRef{}) {
 		w.Certificate = &e.Certificate
 	}
-	return json.Marshal(w)
+	// Without HTML escaping: details come out byte for byte as stored, the
+	// bytes the chain hash covers (docs/verification.md).
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(w); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // DecodeEvent decodes one event as a client posts it over HTTP and

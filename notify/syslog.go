@@ -11,6 +11,20 @@ import (
 	"vigil/store"
 )
 
+// PublishCheckpoint sends a copy of a new checkpoint off the box: to the
+// webhook (n may be nil: none) in the background, and to the remote syslog
+// receiver syslogAddr if it is set. It returns the syslog error, if any.
+func (n *Notifier) PublishCheckpoint(ctx context.Context, cp store.StoredCheckpoint, syslogAddr string, now time.Time) error {
+	n.PushCheckpoint(ctx, cp)
+	if syslogAddr == "" {
+		return nil
+	}
+	if err := SendCheckpointSyslog(ctx, syslogAddr, cp, now); err != nil {
+		return fmt.Errorf("checkpoint %d not sent to %s: %w", cp.ID, syslogAddr, err)
+	}
+	return nil
+}
+
 // SendCheckpointSyslog sends the signed note as one RFC 5424 message,
 // octet-counted over TCP, with MSGID CHECKPOINT.
 func SendCheckpointSyslog(ctx context.Context, addr string, cp store.StoredCheckpoint, now time.Time) error {

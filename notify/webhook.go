@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -144,9 +145,20 @@ func (n *Notifier) Notify(ctx context.Context, a model.Alert) {
 
 // payload is the JSON body posted for an alert.
 type payload struct {
-	Kind  string      `json:"kind"` // "alert"
-	Sent  time.Time   `json:"sent_at"`
-	Alert model.Alert `json:"alert"`
+	Kind  string    `json:"kind"` // "alert"
+	Sent  time.Time `json:"sent_at"`
+	Alert alertJSON `json:"alert"`
+}
+
+// alertJSON is an alert as posted: without its delivery state (the
+// receiver is that delivery) and, for a certificate's alert, with the
+// certificate's not_after and its days_left when the alert was raised,
+// the days its message states.
+type alertJSON struct {
+	model.Alert
+	Delivery *model.Delivery `json:"delivery,omitempty"` // never set: hides the alert's own
+	NotAfter *time.Time      `json:"not_after,omitempty"`
+	DaysLeft *int            `json:"days_left,omitempty"`
 }
 
 // deliver posts a until the receiver answers 2xx or the attempts run out,
@@ -203,8 +215,16 @@ func (n *Notifier) record(id int64, d model.Delivery) {
 }
 
 func (n *Notifier) post(ctx context.Context, a model.Alert) error {
-	a.Delivery = model.Delivery{}
-	body, err := json.Marshal(payload{Kind: "alert", Sent: time.Now().UTC(), Alert: a})
+	aj := alertJSON{Alert: a}
+	if a.Entity.Type == "CERTIFICATE" {
+		if id, err := strconv.ParseInt(a.Entity.ID, 10, 64); err == nil {
+			if c, err := n.st.CertificateByID(ctx, id); err == nil {
+				days, notAfter := c.DaysLeft(a.CreatedAt), c.NotAfter.UTC()
+				aj.DaysLeft, aj.NotAfter = &days, &notAfter
+			}
+		}
+	}
+	body, err := json.Marshal(payload{Kind: "alert", Sent: time.Now().UTC(), Alert: aj})
 	if err != nil {
 		return err
 	}

@@ -49,18 +49,19 @@ func (s *Store) EventTrend(ctx context.Context, q model.TrendQuery) ([]model.Tre
 }
 
 // ReceivedSince returns how many stored events were received at or after
-// t. Sequence ids follow the order of receipt closely (the writer commits
-// in arrival order), so the first id received at t is found by a binary
-// search over the primary key instead of a scan.
-func (s *Store) ReceivedSince(ctx context.Context, t time.Time) (int64, error) {
+// t, and the first of them (0 when there is none): exactly the events with
+// an id at or above it. Sequence ids follow the order of receipt closely
+// (the writer commits in arrival order), so the first id received at t is
+// found by a binary search over the primary key instead of a scan.
+func (s *Store) ReceivedSince(ctx context.Context, t time.Time) (n, first int64, err error) {
 	var lo, hi int64
 	// Two subqueries: SQLite answers a lone min() or max() from the index.
-	err := s.rdb.QueryRowContext(ctx, `SELECT coalesce((SELECT min(id) FROM events), 0), coalesce((SELECT max(id) FROM events), 0)`).Scan(&lo, &hi)
+	err = s.rdb.QueryRowContext(ctx, `SELECT coalesce((SELECT min(id) FROM events), 0), coalesce((SELECT max(id) FROM events), 0)`).Scan(&lo, &hi)
 	if err != nil {
-		return 0, fmt.Errorf("store: received since: %w", err)
+		return 0, 0, fmt.Errorf("store: received since: %w", err)
 	}
 	if hi == 0 {
-		return 0, nil
+		return 0, 0, nil
 	}
 	last, hiID := hi, hi
 	hi++ // the answer lies in [lo, hi]; hi means "none"
@@ -74,7 +75,7 @@ func (s *Store) ReceivedSince(ctx context.Context, t time.Time) (int64, error) {
 			continue
 		}
 		if err != nil {
-			return 0, fmt.Errorf("store: received since: %w", err)
+			return 0, 0, fmt.Errorf("store: received since: %w", err)
 		}
 		if received >= at {
 			hi = mid
@@ -83,9 +84,9 @@ func (s *Store) ReceivedSince(ctx context.Context, t time.Time) (int64, error) {
 		}
 	}
 	if lo > hiID {
-		return 0, nil
+		return 0, 0, nil
 	}
-	return last - lo + 1, nil
+	return last - lo + 1, lo, nil
 }
 
 // CertificateExpiry counts the watched certificates (current: neither

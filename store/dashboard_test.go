@@ -82,7 +82,7 @@ func TestEventTrend(t *testing.T) {
 func TestReceivedSince(t *testing.T) {
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	s := openTest(t)
-	if n, err := s.ReceivedSince(context.Background(), now); err != nil || n != 0 {
+	if n, _, err := s.ReceivedSince(context.Background(), now); err != nil || n != 0 {
 		t.Fatalf("empty database: %d %v", n, err)
 	}
 	// 10 events received each minute for 30 minutes.
@@ -101,7 +101,7 @@ func TestReceivedSince(t *testing.T) {
 		since time.Duration
 		want  int64
 	}{{-time.Hour, 300}, {0, 300}, {time.Minute, 290}, {25 * time.Minute, 50}, {29 * time.Minute, 10}, {30 * time.Minute, 0}} {
-		if n, err := s.ReceivedSince(context.Background(), now.Add(tc.since)); err != nil || n != tc.want {
+		if n, _, err := s.ReceivedSince(context.Background(), now.Add(tc.since)); err != nil || n != tc.want {
 			t.Errorf("ReceivedSince(now%+v) = %d, %v; want %d", tc.since, n, err, tc.want)
 		}
 	}
@@ -152,7 +152,7 @@ func BenchmarkDashboardQueries(b *testing.B) {
 	})
 	b.Run("ReceivedSince5m", func(b *testing.B) {
 		for b.Loop() {
-			if _, err := s.ReceivedSince(ctx, time.Now().Add(-5*time.Minute)); err != nil {
+			if _, _, err := s.ReceivedSince(ctx, time.Now().Add(-5*time.Minute)); err != nil {
 				b.Fatal(err)
 			}
 		}

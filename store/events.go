@@ -154,7 +154,7 @@ func scanEvent(sc scanner) (model.Event, error) {
 func (s *Store) EventByID(ctx context.Context, id int64, vis model.Visibility) (model.Event, error) {
 	e, err := scanEvent(s.rdb.QueryRowContext(ctx, `SELECT `+eventColumns+` FROM events WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return e, model.Errorf(model.ENOTFOUND, "event %d not found", id)
+		return e, missingEvent(ctx, s.rdb, id)
 	}
 	if err != nil {
 		return e, fmt.Errorf("store: event by id: %w", err)

@@ -290,6 +290,26 @@ func hashAt(ctx context.Context, q querier, id int64) ([]byte, error) {
 	return h, nil
 }
 
+// missingEvent is the error for an event id with no row: EGONE naming the
+// retention record that removed it (the oldest record whose removed prefix
+// reaches id), ENOTFOUND for an id never used. It is ENOTFOUND as well
+// should the lookup itself fail: the event is missing either way.
+func missingEvent(ctx context.Context, q querier, id int64) error {
+	var rec, maxID int64
+	err := q.QueryRowContext(ctx, `SELECT coalesce((SELECT r.id FROM retention_records r JOIN events e ON e.id = r.id
+		WHERE json_extract(e.details, '$.last_removed_id') >= ? ORDER BY r.id LIMIT 1), 0),
+		coalesce((SELECT max(id) FROM events), 0)`, id).Scan(&rec, &maxID)
+	switch {
+	case err == nil && rec > 0:
+		return model.Errorf(model.EGONE, "event %d was removed by retention: see the retention record, event %d (/events/%d)", id, rec, rec)
+	case err == nil && id >= 1 && id < maxID:
+		if base, _, err := chainBase(ctx, q); err == nil && id <= base {
+			return model.Errorf(model.EGONE, "event %d was removed by retention before it kept records in the chain (chain base: event %d)", id, base)
+		}
+	}
+	return model.Errorf(model.ENOTFOUND, "event %d not found", id)
+}
+
 // retentionPlan is what a run will do, found on a reader before the record
 // is written. Events up to limitID change only through retention, which
 // runs one at a time, so the plan still holds when it is carried out.

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"log/slog"
 	"net/url"
 	"path/filepath"
@@ -240,6 +241,8 @@ func TestDeepListingPlans(t *testing.T) {
 		{"DeepCursor", "before=1000", pk, false},
 		{"CursorHalfway", "before=10000", pk, false},
 		{"CursorAtOldest", "before=3", pk, false},
+		{"StartIndex", "start=15000", pk, false},
+		{"StartIndexBelowCursor", "before=10000&start=5000", pk, false},
 	}
 	// Windows at depth: events are 10 s apart, the store spans 55 hours.
 	window := func(from time.Time, d time.Duration) string {
@@ -293,15 +296,80 @@ func TestDeepListingPlans(t *testing.T) {
 func listingPlan(t *testing.T, s *Store, f model.EventFilter) string {
 	t.Helper()
 	ctx := context.Background()
-	sqlText, args, err := s.eventQuery(ctx, f)
+	sqlText, args, err := s.pageQuery(ctx, f, 101)
 	if err != nil {
 		t.Fatal(err)
 	}
-	text, err := s.queryPlan(ctx, sqlText+` LIMIT 101`, args)
+	text, err := s.queryPlan(ctx, sqlText, args)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return text
+}
+
+// TestStartIndexMatchesOffset: an unfiltered start index read as an id
+// bound lists exactly what skipping that many rows lists, on stores whose
+// ids have a removed prefix, redacted rows, and holes left by retention of
+// an older version.
+func TestStartIndexMatchesOffset(t *testing.T) {
+	ctx := context.Background()
+	t.Run("RemovedPrefixAndRedacted", func(t *testing.T) {
+		s, p := retentionFixture(t)
+		if res, err := s.ApplyRetention(ctx, p); err != nil || res.Removed == 0 || res.Redacted == 0 {
+			t.Fatalf("retention: %+v %v", res, err)
+		}
+		checkStartIndex(t, s)
+	})
+	t.Run("LegacyHoles", func(t *testing.T) {
+		s, _ := retentionFixture(t)
+		mustExec(t, s, `INSERT INTO retention_gate (open) VALUES (1);
+			INSERT INTO pruned_events (id, hash) SELECT id, hash FROM events WHERE id <= 400 AND category <> 'AUDIT_LOG';
+			DELETE FROM events WHERE id <= 400 AND category <> 'AUDIT_LOG';
+			DELETE FROM retention_gate`)
+		checkStartIndex(t, s)
+	})
+}
+
+func checkStartIndex(t *testing.T, s *Store) {
+	t.Helper()
+	ctx := context.Background()
+	admin := model.VisibilityFor(model.User{Role: model.RoleAdmin})
+	viewer := model.VisibilityFor(model.User{Role: model.RoleViewer})
+	for _, vis := range []model.Visibility{admin, viewer} {
+		for _, before := range []int64{0, 1, 300, 395, 601, 1001, 1002, 5000} {
+			for _, start := range []int{1, 5, 100, 300, 590, 599, 600, 601, 605, 990, 1000, 1001, 3000} {
+				f := model.EventFilter{Before: before, Offset: start, Limit: 7, Visibility: vis}
+				page, err := s.FindEvents(ctx, f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got []int64
+				for _, e := range page.Events {
+					got = append(got, e.ID)
+				}
+				q, args, err := s.eventQuery(ctx, f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				rows, err := s.rdb.QueryContext(ctx, q+` LIMIT ? OFFSET ?`, append(args, f.Limit, f.Offset)...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var want []int64
+				for rows.Next() {
+					e, err := scanEvent(rows)
+					if err != nil {
+						t.Fatal(err)
+					}
+					want = append(want, e.ID)
+				}
+				rows.Close()
+				if fmt.Sprint(got) != fmt.Sprint(want) {
+					t.Errorf("all=%v before=%d start=%d: got %v, skipping rows gives %v", vis.All(), before, start, got, want)
+				}
+			}
+		}
+	}
 }
 
 // TestStaleStatisticsHealed: closing a store that holds two events leaves

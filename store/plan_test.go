@@ -429,3 +429,29 @@ func TestStaleStatisticsHealed(t *testing.T) {
 		t.Fatalf("cursor plan after the next start: %s", plan)
 	}
 }
+
+// TestOptimizeKeepsEventStatistics: the hourly PRAGMA optimize of a running
+// store refreshes the other tables' statistics but leaves events pinned.
+func TestOptimizeKeepsEventStatistics(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	var evs []model.Event
+	for j := 0; j < 3000; j++ {
+		evs = append(evs, benchEvent(j, time.Now()))
+	}
+	if _, err := s.AppendEvents(ctx, evs); err != nil {
+		t.Fatal(err)
+	}
+	// The writer's connection has read events, so optimize considers it.
+	if _, err := s.wdb.ExecContext(ctx, `ANALYZE events`); err != nil {
+		t.Fatal(err)
+	}
+	s.optimize(ctx)
+	var stat string
+	if err := s.wdb.QueryRowContext(ctx, `SELECT group_concat(coalesce(idx, '') || '|' || stat, '; ') FROM sqlite_stat1 WHERE tbl = 'events'`).Scan(&stat); err != nil {
+		t.Fatal(err)
+	}
+	if want := "events_time|" + eventStatistics; stat != want {
+		t.Fatalf("after optimize, events statistics are %q, want %q", stat, want)
+	}
+}

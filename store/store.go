@@ -67,6 +67,8 @@ type Store struct {
 	sightings *sightings
 	// stopFlush ends flushWhenFull, which closes flushDone.
 	stopFlush, flushDone chan struct{}
+	// stopOptimize ends optimizeEvery, which closes optimizeDone.
+	stopOptimize, optimizeDone chan struct{}
 
 	latestFile string    // see Options.LatestCheckpointFile
 	hashes     *hashGate // password hashes running at once
@@ -165,7 +167,8 @@ func openWithSchema(ctx context.Context, dbPath string, schema fs.FS, opts Optio
 	ix.events = rdb
 	s := &Store{path: dbPath, wdb: wdb, rdb: rdb, ix: ix, now: opts.Now, log: opts.Logger, latestFile: opts.LatestCheckpointFile,
 		hashes: newHashGate(runtime.NumCPU()), sightings: newSightings(opts.SightingsFlushAt),
-		stopFlush: make(chan struct{}), flushDone: make(chan struct{})}
+		stopFlush: make(chan struct{}), flushDone: make(chan struct{}),
+		stopOptimize: make(chan struct{}), optimizeDone: make(chan struct{})}
 	s.writer, err = newWriter(ctx, wdb, ix, maxID, s.sightings.observe, opts)
 	if err != nil {
 		rdb.Close()
@@ -175,6 +178,7 @@ func openWithSchema(ctx context.Context, dbPath string, schema fs.FS, opts Optio
 	}
 	ix.start()
 	go s.flushWhenFull(s.stopFlush, s.flushDone)
+	go s.optimizeEvery(optimizeInterval)
 	if err := s.acknowledgeLegacyRetention(ctx); err != nil {
 		s.Close()
 		return nil, err
@@ -191,6 +195,8 @@ func openWithSchema(ctx context.Context, dbPath string, schema fs.FS, opts Optio
 // Close drains the write queue, stops the writer, writes the sightings it
 // collected and closes the database.
 func (s *Store) Close() error {
+	close(s.stopOptimize)
+	<-s.optimizeDone
 	s.writer.close()
 	close(s.stopFlush)
 	<-s.flushDone
@@ -240,6 +246,25 @@ func (s *Store) optimize(ctx context.Context) {
 	}
 	if err := pinEventStatistics(ctx, s.wdb); err != nil {
 		s.log.Warn("optimizing the database", "err", err)
+	}
+}
+
+// optimizeInterval is how often a running store refreshes its statistics,
+// as SQLite recommends for long-lived connections.
+const optimizeInterval = time.Hour
+
+// optimizeEvery runs optimize every interval until stopOptimize is closed.
+func (s *Store) optimizeEvery(interval time.Duration) {
+	defer close(s.optimizeDone)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stopOptimize:
+			return
+		case <-t.C:
+			s.optimize(context.Background())
+		}
 	}
 }
 

@@ -512,7 +512,7 @@ const timeWindowScan = 500_000
 func (s *Store) maxIDInTimeRange(ctx context.Context, from, to int64) (int64, bool, error) {
 	var hi sql.NullInt64
 	var n int64
-	err := s.rdb.QueryRowContext(ctx, `SELECT max(id), count(*) FROM (SELECT id FROM events WHERE time_ns BETWEEN ? AND ? LIMIT ?)`,
+	err := s.rdb.QueryRowContext(ctx, `SELECT max(id), count(*) FROM (SELECT id FROM events INDEXED BY events_time WHERE time_ns BETWEEN ? AND ? LIMIT ?)`,
 		from, to, timeWindowScan+1).Scan(&hi, &n)
 	if err != nil {
 		return 0, false, fmt.Errorf("store: time window: %w", err)
@@ -524,7 +524,7 @@ func (s *Store) maxIDInTimeRange(ctx context.Context, from, to int64) (int64, bo
 // event time in [from, to], counting no further than that.
 func (s *Store) fewInTimeRange(ctx context.Context, from, to int64) (bool, error) {
 	var n int
-	err := s.rdb.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM events WHERE time_ns BETWEEN ? AND ? LIMIT ?)`,
+	err := s.rdb.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM events INDEXED BY events_time WHERE time_ns BETWEEN ? AND ? LIMIT ?)`,
 		from, to, timeIndexProbe+1).Scan(&n)
 	if err != nil {
 		return false, fmt.Errorf("store: probe time range: %w", err)

@@ -96,28 +96,7 @@ func checkQueryPlans(t *testing.T, staleStats bool) {
 		{"NarrowTimeRange", "from=2030-01-01T00:00:00Z", admin, "USING INDEX events_time", true},
 	}
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			q, _ := url.ParseQuery(c.query)
-			f, err := model.ParseEventFilter(q)
-			if err != nil {
-				t.Fatal(err)
-			}
-			f.Visibility = c.vis
-			sqlText, args, err := s.eventQuery(ctx, f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			text, err := s.queryPlan(ctx, sqlText+` LIMIT 100`, args)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if strings.Contains(text, "TEMP B-TREE") && !c.sorts {
-				t.Errorf("plan sorts in a temporary B-tree: %s", text)
-			}
-			if !strings.Contains(text, c.want) {
-				t.Errorf("plan %q lacks %q", text, c.want)
-			}
-		})
+		t.Run(c.name, func(t *testing.T) { assertPlan(t, s, c.query, c.vis, c.want, c.sorts) })
 	}
 }
 
@@ -267,28 +246,26 @@ func TestDeepListingPlans(t *testing.T) {
 			listing{"PastWindow" + w.name + "Categories", w.query + "&category=USAGE,AUTH", w.want, w.want != pk})
 	}
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			q, _ := url.ParseQuery(c.query)
-			f, err := model.ParseEventFilter(q)
-			if err != nil {
-				t.Fatal(err)
-			}
-			f.Visibility = admin
-			text := listingPlan(t, s, f)
-			if strings.Contains(text, "TEMP B-TREE") && !c.sorts {
-				t.Errorf("plan sorts in a temporary B-tree: %s", text)
-			}
-			if !strings.Contains(text, c.want) {
-				var stat []string
-				rows, _ := s.wdb.QueryContext(ctx, `SELECT tbl || '|' || coalesce(idx, '') || '|' || stat FROM sqlite_stat1 WHERE tbl = 'events'`)
-				for rows != nil && rows.Next() {
-					var line string
-					rows.Scan(&line)
-					stat = append(stat, line)
-				}
-				t.Errorf("plan %q lacks %q (sqlite_stat1: %v)", text, c.want, stat)
-			}
-		})
+		t.Run(c.name, func(t *testing.T) { assertPlan(t, s, c.query, admin, c.want, c.sorts) })
+	}
+}
+
+// assertPlan checks the plan of the listing of query (URL parameters) for
+// vis: it contains want, and sorts in a temporary B-tree only if sorts.
+func assertPlan(t *testing.T, s *Store, query string, vis model.Visibility, want string, sorts bool) {
+	t.Helper()
+	q, _ := url.ParseQuery(query)
+	f, err := model.ParseEventFilter(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Visibility = vis
+	text := listingPlan(t, s, f)
+	if strings.Contains(text, "TEMP B-TREE") && !sorts {
+		t.Errorf("plan sorts in a temporary B-tree: %s", text)
+	}
+	if !strings.Contains(text, want) {
+		t.Errorf("plan %q lacks %q", text, want)
 	}
 }
 

@@ -210,12 +210,10 @@ func (s *Store) findEvents(ctx context.Context, f model.EventFilter) ([]model.Ev
 	}
 	// The index first: a prefix expands to the words it holds.
 	s.waitIndexed(ctx, f)
-	q, args, err := s.eventQuery(ctx, f)
+	q, args, err := s.pageQuery(ctx, f, limit+1)
 	if err != nil {
 		return nil, 0, err
 	}
-	q += ` LIMIT ? OFFSET ?`
-	args = append(args, limit+1, f.Offset)
 	start := time.Now()
 	defer func() { s.logSlowQuery(ctx, start, q, args) }()
 	rows, err := s.rdb.QueryContext(ctx, q, args...)
@@ -240,6 +238,64 @@ func (s *Store) findEvents(ctx context.Context, f model.EventFilter) ([]model.Ev
 		next = events[limit-1].ID
 	}
 	return events, next, nil
+}
+
+// pageQuery is the query of at most limit events of f from its start index
+// (f.Offset) on. An unfiltered listing turns the start index into an id
+// bound (startBound), so its cost does not grow with the index; a filtered
+// one skips the rows before it with OFFSET.
+func (s *Store) pageQuery(ctx context.Context, f model.EventFilter, limit int) (string, []any, error) {
+	skip := f.Offset
+	if skip > 0 && unfiltered(f) {
+		bound, ok, err := s.startBound(ctx, f.Before, int64(skip))
+		if err != nil {
+			return "", nil, err
+		}
+		if ok {
+			// id <= bound; Before = 1 (no id below it) when bound < 1.
+			f.Before, skip = max(bound, 0)+1, 0
+		}
+	}
+	q, args, err := s.eventQuery(ctx, f)
+	if err != nil {
+		return "", nil, err
+	}
+	return q + ` LIMIT ? OFFSET ?`, append(args, limit, skip), nil
+}
+
+// unfiltered reports whether f lists every event (but for its cursors):
+// no text, field, category, access-control, time or visibility filter.
+func unfiltered(f model.EventFilter) bool {
+	return !usesFullText(f) && len(f.Categories) == 0 && !f.HideAccessControl &&
+		f.From.IsZero() && f.To.IsZero() && f.Visibility.All()
+}
+
+// startBound returns the largest id of the unfiltered listing below the
+// cursor before (0: none) once skip events are skipped. Ids are dense: the
+// writer numbers events one after another, retention removes an oldest
+// prefix and redaction keeps ids, so the skipped events are the ids just
+// below the top. Only events removed by retention of an older version
+// (pruned_events above the oldest stored id) leave holes; ok is false when
+// the skipped ids reach into them, and the caller skips by OFFSET.
+func (s *Store) startBound(ctx context.Context, before, skip int64) (bound int64, ok bool, err error) {
+	var minID, maxID, maxPruned sql.NullInt64
+	err = s.rdb.QueryRowContext(ctx, `SELECT (SELECT min(id) FROM events), (SELECT max(id) FROM events),
+		(SELECT max(id) FROM pruned_events)`).Scan(&minID, &maxID, &maxPruned)
+	if err != nil {
+		return 0, false, fmt.Errorf("store: start index: %w", err)
+	}
+	if !maxID.Valid {
+		return 0, true, nil
+	}
+	top := maxID.Int64
+	if before > 0 && before-1 < top {
+		top = before - 1
+	}
+	bound = top - skip
+	if maxPruned.Valid && maxPruned.Int64 > minID.Int64 && bound < maxPruned.Int64 {
+		return 0, false, nil
+	}
+	return bound, true, nil
 }
 
 // ExportEvents calls fn for every event matching f, newest first, without a
@@ -456,7 +512,7 @@ const timeWindowScan = 500_000
 func (s *Store) maxIDInTimeRange(ctx context.Context, from, to int64) (int64, bool, error) {
 	var hi sql.NullInt64
 	var n int64
-	err := s.rdb.QueryRowContext(ctx, `SELECT max(id), count(*) FROM (SELECT id FROM events WHERE time_ns BETWEEN ? AND ? LIMIT ?)`,
+	err := s.rdb.QueryRowContext(ctx, `SELECT max(id), count(*) FROM (SELECT id FROM events INDEXED BY events_time WHERE time_ns BETWEEN ? AND ? LIMIT ?)`,
 		from, to, timeWindowScan+1).Scan(&hi, &n)
 	if err != nil {
 		return 0, false, fmt.Errorf("store: time window: %w", err)
@@ -468,7 +524,7 @@ func (s *Store) maxIDInTimeRange(ctx context.Context, from, to int64) (int64, bo
 // event time in [from, to], counting no further than that.
 func (s *Store) fewInTimeRange(ctx context.Context, from, to int64) (bool, error) {
 	var n int
-	err := s.rdb.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM events WHERE time_ns BETWEEN ? AND ? LIMIT ?)`,
+	err := s.rdb.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM events INDEXED BY events_time WHERE time_ns BETWEEN ? AND ? LIMIT ?)`,
 		from, to, timeIndexProbe+1).Scan(&n)
 	if err != nil {
 		return false, fmt.Errorf("store: probe time range: %w", err)

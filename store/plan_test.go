@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"fmt"
 	"log/slog"
 	"net/url"
 	"path/filepath"
@@ -45,14 +47,14 @@ func checkQueryPlans(t *testing.T, staleStats bool) {
 	}
 	s := open()
 	if staleStats {
-		// As after "vigil user add" on a new store: a few events, then the
-		// store closes (and runs PRAGMA optimize).
-		if _, err := s.AppendEvents(ctx, evs[:3]); err != nil {
+		// As after "vigil token create" on a new store: two events, then
+		// the store closes (and runs PRAGMA optimize).
+		if _, err := s.AppendEvents(ctx, evs[:2]); err != nil {
 			t.Fatal(err)
 		}
 		s.Close()
 		s = open()
-		evs = evs[3:]
+		evs = evs[2:]
 	}
 	t.Cleanup(func() { s.Close() })
 	if _, err := s.AppendEvents(ctx, evs); err != nil {
@@ -94,28 +96,7 @@ func checkQueryPlans(t *testing.T, staleStats bool) {
 		{"NarrowTimeRange", "from=2030-01-01T00:00:00Z", admin, "USING INDEX events_time", true},
 	}
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			q, _ := url.ParseQuery(c.query)
-			f, err := model.ParseEventFilter(q)
-			if err != nil {
-				t.Fatal(err)
-			}
-			f.Visibility = c.vis
-			sqlText, args, err := s.eventQuery(ctx, f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			text, err := s.queryPlan(ctx, sqlText+` LIMIT 100`, args)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if strings.Contains(text, "TEMP B-TREE") && !c.sorts {
-				t.Errorf("plan sorts in a temporary B-tree: %s", text)
-			}
-			if !strings.Contains(text, c.want) {
-				t.Errorf("plan %q lacks %q", text, c.want)
-			}
-		})
+		t.Run(c.name, func(t *testing.T) { assertPlan(t, s, c.query, c.vis, c.want, c.sorts) })
 	}
 }
 
@@ -194,5 +175,260 @@ func TestSlowListingLogged(t *testing.T) {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("slow listing log lacks %q:\n%s", want, logs.String())
 		}
+	}
+}
+
+// TestDeepListingPlans reproduces how a real install gets its statistics:
+// a command (vigil token create, user add) closes the store while events
+// holds two rows, and PRAGMA optimize used to record events_time as "2 1".
+// With those numbers SQLite scanned every event for a deep cursor, a start
+// index or a window in the past. Each must keep its access path.
+func TestDeepListingPlans(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "vigil.db")
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var evs []model.Event
+	for j := 0; j < 20000; j++ {
+		e := benchEvent(j, start.Add(time.Duration(j)*10*time.Second))
+		e.Time = start.Add(time.Duration(j) * 10 * time.Second)
+		evs = append(evs, e)
+	}
+	s, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AppendEvents(ctx, evs[:2]); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s, err = Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if _, err := s.AppendEvents(ctx, evs[2:]); err != nil {
+		t.Fatal(err)
+	}
+	admin := model.VisibilityFor(model.User{Role: model.RoleAdmin})
+	const pk = "SEARCH e USING INTEGER PRIMARY KEY (rowid<?)"
+	const fts = "SCAN f VIRTUAL TABLE INDEX"
+	type listing struct {
+		name, query, want string
+		sorts             bool // a sort is allowed: at most timeIndexProbe rows
+	}
+	cases := []listing{
+		{"DeepCursor", "before=1000", pk, false},
+		{"CursorHalfway", "before=10000", pk, false},
+		{"CursorAtOldest", "before=3", pk, false},
+		{"StartIndex", "start=15000", pk, false},
+		{"StartIndexBelowCursor", "before=10000&start=5000", pk, false},
+	}
+	// Windows at depth: events are 10 s apart, the store spans 55 hours.
+	window := func(from time.Time, d time.Duration) string {
+		return "from=" + from.Format(time.RFC3339) + "&to=" + from.Add(d).Format(time.RFC3339)
+	}
+	deep := start.Add(5 * time.Hour)
+	for _, w := range []struct {
+		name  string
+		query string
+		want  string
+	}{
+		{"Minute", window(deep, time.Minute), "USING INDEX events_time"},
+		{"Hour", window(deep, time.Hour), "USING INDEX events_time"},
+		{"Day", window(deep, 24*time.Hour), pk},
+		{"Week", window(start.Add(-6*24*time.Hour), 7*24*time.Hour), pk},
+	} {
+		cases = append(cases,
+			listing{"PastWindow" + w.name, w.query, w.want, w.want != pk},
+			listing{"PastWindow" + w.name + "Cursor", w.query + "&before=1500", w.want, w.want != pk},
+			listing{"PastWindow" + w.name + "Text", w.query + "&q=signtool", fts, false},
+			listing{"PastWindow" + w.name + "Type", w.query + "&type=CERT_USED", fts, false},
+			listing{"PastWindow" + w.name + "Categories", w.query + "&category=USAGE,AUTH", w.want, w.want != pk})
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) { assertPlan(t, s, c.query, admin, c.want, c.sorts) })
+	}
+}
+
+// assertPlan checks the plan of the listing of query (URL parameters) for
+// vis: it contains want, and sorts in a temporary B-tree only if sorts.
+func assertPlan(t *testing.T, s *Store, query string, vis model.Visibility, want string, sorts bool) {
+	t.Helper()
+	q, _ := url.ParseQuery(query)
+	f, err := model.ParseEventFilter(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Visibility = vis
+	text := listingPlan(t, s, f)
+	if strings.Contains(text, "TEMP B-TREE") && !sorts {
+		t.Errorf("plan sorts in a temporary B-tree: %s", text)
+	}
+	if !strings.Contains(text, want) {
+		t.Errorf("plan %q lacks %q", text, want)
+	}
+}
+
+// listingPlan returns the plan of the page query FindEvents runs for f.
+func listingPlan(t *testing.T, s *Store, f model.EventFilter) string {
+	t.Helper()
+	ctx := context.Background()
+	sqlText, args, err := s.pageQuery(ctx, f, 101)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, err := s.queryPlan(ctx, sqlText, args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return text
+}
+
+// TestStartIndexMatchesOffset: an unfiltered start index read as an id
+// bound lists exactly what skipping that many rows lists, on stores whose
+// ids have a removed prefix, redacted rows, and holes left by retention of
+// an older version.
+func TestStartIndexMatchesOffset(t *testing.T) {
+	ctx := context.Background()
+	t.Run("RemovedPrefixAndRedacted", func(t *testing.T) {
+		s, p := retentionFixture(t)
+		if res, err := s.ApplyRetention(ctx, p); err != nil || res.Removed == 0 || res.Redacted == 0 {
+			t.Fatalf("retention: %+v %v", res, err)
+		}
+		checkStartIndex(t, s)
+	})
+	t.Run("LegacyHoles", func(t *testing.T) {
+		s, _ := retentionFixture(t)
+		mustExec(t, s, `INSERT INTO retention_gate (open) VALUES (1);
+			INSERT INTO pruned_events (id, hash) SELECT id, hash FROM events WHERE id <= 400 AND category <> 'AUDIT_LOG';
+			DELETE FROM events WHERE id <= 400 AND category <> 'AUDIT_LOG';
+			DELETE FROM retention_gate`)
+		checkStartIndex(t, s)
+	})
+}
+
+func checkStartIndex(t *testing.T, s *Store) {
+	t.Helper()
+	ctx := context.Background()
+	admin := model.VisibilityFor(model.User{Role: model.RoleAdmin})
+	viewer := model.VisibilityFor(model.User{Role: model.RoleViewer})
+	for _, vis := range []model.Visibility{admin, viewer} {
+		for _, before := range []int64{0, 1, 300, 395, 601, 1001, 1002, 5000} {
+			for _, start := range []int{1, 5, 100, 300, 590, 599, 600, 601, 605, 990, 1000, 1001, 3000} {
+				f := model.EventFilter{Before: before, Offset: start, Limit: 7, Visibility: vis}
+				page, err := s.FindEvents(ctx, f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got []int64
+				for _, e := range page.Events {
+					got = append(got, e.ID)
+				}
+				q, args, err := s.eventQuery(ctx, f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				rows, err := s.rdb.QueryContext(ctx, q+` LIMIT ? OFFSET ?`, append(args, f.Limit, f.Offset)...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var want []int64
+				for rows.Next() {
+					e, err := scanEvent(rows)
+					if err != nil {
+						t.Fatal(err)
+					}
+					want = append(want, e.ID)
+				}
+				rows.Close()
+				if fmt.Sprint(got) != fmt.Sprint(want) {
+					t.Errorf("all=%v before=%d start=%d: got %v, skipping rows gives %v", vis.All(), before, start, got, want)
+				}
+			}
+		}
+	}
+}
+
+// TestStaleStatisticsHealed: closing a store that holds two events leaves
+// the pinned statistics of events, and a store an older version left with
+// the numbers of a nearly empty table gets them back on its next start.
+func TestStaleStatisticsHealed(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "vigil.db")
+	s, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AppendEvents(ctx, []model.Event{benchEvent(1, time.Now()), benchEvent(2, time.Now())}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	db, err := sql.Open("sqlite3", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	stat := func() string {
+		var lines []string
+		rows, err := db.Query(`SELECT tbl || '|' || coalesce(idx, '') || '|' || stat FROM sqlite_stat1 WHERE tbl = 'events'`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var line string
+			if err := rows.Scan(&line); err != nil {
+				t.Fatal(err)
+			}
+			lines = append(lines, line)
+		}
+		return strings.Join(lines, "; ")
+	}
+	const pinned = "events|events_time|" + eventStatistics
+	if got := stat(); got != pinned {
+		t.Fatalf("after closing a store of two events, sqlite_stat1 holds %q, want %q", got, pinned)
+	}
+	// What an older version left after "vigil token create".
+	if _, err := db.Exec(`DELETE FROM sqlite_stat1 WHERE tbl = 'events';
+		INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES ('events', 'events_time', '2 1')`); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got := stat(); got != pinned {
+		t.Fatalf("after the next start, sqlite_stat1 holds %q, want %q", got, pinned)
+	}
+	f := model.EventFilter{Before: 2, Visibility: model.VisibilityFor(model.User{Role: model.RoleAdmin})}
+	if plan := listingPlan(t, s, f); !strings.Contains(plan, "SEARCH e USING INTEGER PRIMARY KEY (rowid<?)") {
+		t.Fatalf("cursor plan after the next start: %s", plan)
+	}
+}
+
+// TestOptimizeKeepsEventStatistics: the hourly PRAGMA optimize of a running
+// store refreshes the other tables' statistics but leaves events pinned.
+func TestOptimizeKeepsEventStatistics(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	var evs []model.Event
+	for j := 0; j < 3000; j++ {
+		evs = append(evs, benchEvent(j, time.Now()))
+	}
+	if _, err := s.AppendEvents(ctx, evs); err != nil {
+		t.Fatal(err)
+	}
+	// The writer's connection has read events, so optimize considers it.
+	if _, err := s.wdb.ExecContext(ctx, `ANALYZE events`); err != nil {
+		t.Fatal(err)
+	}
+	s.optimize(ctx)
+	var stat string
+	if err := s.wdb.QueryRowContext(ctx, `SELECT group_concat(coalesce(idx, '') || '|' || stat, '; ') FROM sqlite_stat1 WHERE tbl = 'events'`).Scan(&stat); err != nil {
+		t.Fatal(err)
+	}
+	if want := "events_time|" + eventStatistics; stat != want {
+		t.Fatalf("after optimize, events statistics are %q, want %q", stat, want)
 	}
 }

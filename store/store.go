@@ -67,6 +67,8 @@ type Store struct {
 	sightings *sightings
 	// stopFlush ends flushWhenFull, which closes flushDone.
 	stopFlush, flushDone chan struct{}
+	// stopOptimize ends optimizeEvery, which closes optimizeDone.
+	stopOptimize, optimizeDone chan struct{}
 
 	latestFile string    // see Options.LatestCheckpointFile
 	hashes     *hashGate // password hashes running at once
@@ -135,6 +137,10 @@ func openWithSchema(ctx context.Context, dbPath string, schema fs.FS, opts Optio
 		wdb.Close()
 		return nil, err
 	}
+	if err := pinEventStatistics(ctx, wdb); err != nil {
+		wdb.Close()
+		return nil, err
+	}
 	var maxID int64
 	if err := wdb.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) FROM events`).Scan(&maxID); err != nil {
 		wdb.Close()
@@ -161,7 +167,8 @@ func openWithSchema(ctx context.Context, dbPath string, schema fs.FS, opts Optio
 	ix.events = rdb
 	s := &Store{path: dbPath, wdb: wdb, rdb: rdb, ix: ix, now: opts.Now, log: opts.Logger, latestFile: opts.LatestCheckpointFile,
 		hashes: newHashGate(runtime.NumCPU()), sightings: newSightings(opts.SightingsFlushAt),
-		stopFlush: make(chan struct{}), flushDone: make(chan struct{})}
+		stopFlush: make(chan struct{}), flushDone: make(chan struct{}),
+		stopOptimize: make(chan struct{}), optimizeDone: make(chan struct{})}
 	s.writer, err = newWriter(ctx, wdb, ix, maxID, s.sightings.observe, opts)
 	if err != nil {
 		rdb.Close()
@@ -171,6 +178,7 @@ func openWithSchema(ctx context.Context, dbPath string, schema fs.FS, opts Optio
 	}
 	ix.start()
 	go s.flushWhenFull(s.stopFlush, s.flushDone)
+	go s.optimizeEvery(optimizeInterval)
 	if err := s.acknowledgeLegacyRetention(ctx); err != nil {
 		s.Close()
 		return nil, err
@@ -187,6 +195,8 @@ func openWithSchema(ctx context.Context, dbPath string, schema fs.FS, opts Optio
 // Close drains the write queue, stops the writer, writes the sightings it
 // collected and closes the database.
 func (s *Store) Close() error {
+	close(s.stopOptimize)
+	<-s.optimizeDone
 	s.writer.close()
 	close(s.stopFlush)
 	<-s.flushDone
@@ -194,12 +204,73 @@ func (s *Store) Close() error {
 		s.log.Error("flushing agent and certificate sightings", "err", err)
 	}
 	ierr := s.ix.close()
-	_, _ = s.wdb.Exec("PRAGMA optimize")
+	s.optimize(context.Background())
 	rerr := errors.Join(ierr, s.rdb.Close())
 	// Fold the WAL into the database so a cleanly stopped one is one file.
 	_, _ = s.wdb.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
 	return errors.Join(rerr, s.wdb.Close())
 }
+
+// eventStatistics is what sqlite_stat1 says of events: a million rows,
+// about one per event time. SQLite picks between walking ids from a cursor
+// and scanning the whole table by the table's size in these statistics, and
+// no clause of a query overrides that: with "2 1", taken by PRAGMA optimize
+// when a command closed a store holding two events, a deep cursor, a start
+// index and a window in the past each scanned every event. The real
+// numbers only ever make the walk look better, so they are never measured.
+const eventStatistics = "1000000 1"
+
+// pinEventStatistics replaces whatever sqlite_stat1 holds for events (on a
+// store of an older version, the numbers of a nearly empty table) with
+// eventStatistics and makes db's connection read them; connections opened
+// later read them when they open.
+func pinEventStatistics(ctx context.Context, db *sql.DB) error {
+	// ANALYZE sqlite_schema reads no table: it creates sqlite_stat1 when
+	// missing and reloads the statistics.
+	_, err := db.ExecContext(ctx, `ANALYZE sqlite_schema;
+		DELETE FROM sqlite_stat1 WHERE tbl = 'events';
+		INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES ('events', 'events_time', ?);
+		ANALYZE sqlite_schema`, eventStatistics)
+	if err != nil {
+		return fmt.Errorf("store: pin event statistics: %w", err)
+	}
+	return nil
+}
+
+// optimize lets SQLite refresh the statistics of the other tables (PRAGMA
+// optimize, reading at most analysisLimit rows of an index), then pins
+// those of events again.
+func (s *Store) optimize(ctx context.Context) {
+	if _, err := s.wdb.ExecContext(ctx, fmt.Sprintf(`PRAGMA analysis_limit = %d; PRAGMA optimize`, analysisLimit)); err != nil {
+		s.log.Warn("optimizing the database", "err", err)
+	}
+	if err := pinEventStatistics(ctx, s.wdb); err != nil {
+		s.log.Warn("optimizing the database", "err", err)
+	}
+}
+
+// optimizeInterval is how often a running store refreshes its statistics,
+// as SQLite recommends for long-lived connections.
+const optimizeInterval = time.Hour
+
+// optimizeEvery runs optimize every interval until stopOptimize is closed.
+func (s *Store) optimizeEvery(interval time.Duration) {
+	defer close(s.optimizeDone)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stopOptimize:
+			return
+		case <-t.C:
+			s.optimize(context.Background())
+		}
+	}
+}
+
+// analysisLimit bounds the rows PRAGMA optimize reads per index, as SQLite
+// recommends for it.
+const analysisLimit = 1000
 
 // Path returns the database file's path.
 func (s *Store) Path() string { return s.path }

@@ -50,6 +50,8 @@ type Options struct {
 	LatestCheckpointFile string
 	// Logger receives the store's log lines; nil means slog.Default().
 	Logger *slog.Logger
+
+	rollups bool // the schema has event_rollups (set by Open)
 }
 
 // Store is Vigil's database.
@@ -67,11 +69,17 @@ type Store struct {
 	sightings *sightings
 	// stopFlush ends flushWhenFull, which closes flushDone.
 	stopFlush, flushDone chan struct{}
+	// stopRollups ends buildRollups, which closes rollupsDone.
+	stopRollups, rollupsDone chan struct{}
 
 	latestFile string    // see Options.LatestCheckpointFile
 	hashes     *hashGate // password hashes running at once
 
 	retentionMu sync.Mutex // one retention run at a time
+
+	// rollups is false for a schema before migration 0012 (as tests of
+	// upgrades open): nothing keeps or reads event_rollups then.
+	rollups bool
 }
 
 // schemaFS holds the base schema and the numbered migrations the store
@@ -161,8 +169,13 @@ func openWithSchema(ctx context.Context, dbPath string, schema fs.FS, opts Optio
 	ix.events = rdb
 	s := &Store{path: dbPath, wdb: wdb, rdb: rdb, ix: ix, now: opts.Now, log: opts.Logger, latestFile: opts.LatestCheckpointFile,
 		hashes: newHashGate(runtime.NumCPU()), sightings: newSightings(opts.SightingsFlushAt),
-		stopFlush: make(chan struct{}), flushDone: make(chan struct{})}
-	s.writer, err = newWriter(ctx, wdb, ix, maxID, s.sightings.observe, opts)
+		stopFlush: make(chan struct{}), flushDone: make(chan struct{}),
+		stopRollups: make(chan struct{}), rollupsDone: make(chan struct{})}
+	err = wdb.QueryRowContext(ctx, `SELECT count(*) > 0 FROM sqlite_master WHERE name = 'event_rollups'`).Scan(&s.rollups)
+	if err == nil {
+		opts.rollups = s.rollups
+		s.writer, err = newWriter(ctx, wdb, ix, maxID, s.sightings.observe, opts)
+	}
 	if err != nil {
 		rdb.Close()
 		ix.db.Close()
@@ -171,6 +184,12 @@ func openWithSchema(ctx context.Context, dbPath string, schema fs.FS, opts Optio
 	}
 	ix.start()
 	go s.flushWhenFull(s.stopFlush, s.flushDone)
+	go func() {
+		defer close(s.rollupsDone)
+		if err := s.buildRollups(s.stopRollups); err != nil {
+			s.log.Error("counting stored events for the dashboard; it counts from the events until the next start", "err", err)
+		}
+	}()
 	if err := s.acknowledgeLegacyRetention(ctx); err != nil {
 		s.Close()
 		return nil, err
@@ -187,6 +206,8 @@ func openWithSchema(ctx context.Context, dbPath string, schema fs.FS, opts Optio
 // Close drains the write queue, stops the writer, writes the sightings it
 // collected and closes the database.
 func (s *Store) Close() error {
+	close(s.stopRollups)
+	<-s.rollupsDone
 	s.writer.close()
 	close(s.stopFlush)
 	<-s.flushDone

@@ -11,12 +11,15 @@ import (
 )
 
 // Event rollups: how many events fell in each hour of event time, per
-// category, type, outcome and (SYSTEM events only) actor, in
+// category, outcome, type (AUDIT_LOG events only) and actor (SYSTEM events
+// only), in
 // event_rollups (migration 0012). The writer adds a batch's counts in the
 // transaction that stores it, retention takes out what it removes or
 // redacts in the transaction that does so, so the counts always agree with
 // the events; the dashboard's charts and tiles read them instead of the
-// events (EventTrend).
+// events (EventTrend). Types are kept for AUDIT_LOG alone (the lifecycle
+// chart's actions): a syslog sender's MSGID is any text, and one rollup row
+// per distinct MSGID would grow with the events.
 
 const hourNS = int64(time.Hour)
 
@@ -34,7 +37,10 @@ type rollupKey struct {
 // category and time; its type and outcome are REDACTED and its actor
 // empty, as the listings see it.
 func rollupKeyOf(r *row) rollupKey {
-	k := rollupKey{hour: hourOf(r.timeNS), category: r.category, typ: r.typ, outcome: r.outcome}
+	k := rollupKey{hour: hourOf(r.timeNS), category: r.category, outcome: r.outcome}
+	if r.category == model.CategoryAuditLog {
+		k.typ = r.typ
+	}
 	if r.category == model.CategorySystem {
 		k.actorType, k.actorID = r.actorType, r.actorID
 	}
@@ -52,7 +58,7 @@ func hourOf(ns int64) int64 {
 
 // rollupKeySQL is rollupKeyOf in SQL over events.
 const rollupKeySQL = `CASE WHEN time_ns >= 0 THEN time_ns / 3600000000000 ELSE (time_ns + 1) / 3600000000000 - 1 END,
-	category, type, outcome,
+	category, CASE WHEN category = 'AUDIT_LOG' THEN type ELSE '' END, outcome,
 	CASE WHEN category = 'SYSTEM' THEN coalesce(actor_type, '') ELSE '' END,
 	CASE WHEN category = 'SYSTEM' THEN coalesce(actor_id, '') ELSE '' END`
 
@@ -217,10 +223,12 @@ func (s *Store) RollupsReady(ctx context.Context) (bool, error) {
 }
 
 // trendFromRollups is EventTrend read from the rollups; ok is false when
-// they cannot answer q (not built yet, or buckets not whole hours).
+// they cannot answer q (not built yet, buckets not whole hours, or types
+// asked of a category other than AUDIT_LOG).
 func (s *Store) trendFromRollups(ctx context.Context, q model.TrendQuery) (counts []model.TrendCount, ok bool, err error) {
 	from, step := q.From.UnixNano(), int64(q.Step)
-	if !s.rollups || from%hourNS != 0 || step%hourNS != 0 {
+	byType := q.By == model.TrendByType || len(q.Types) > 0
+	if !s.rollups || from%hourNS != 0 || step%hourNS != 0 || byType && q.Category != model.CategoryAuditLog {
 		return nil, false, nil
 	}
 	st, err := readRollupState(ctx, s.rdb)

@@ -103,6 +103,12 @@ func checkRollupsAgree(t *testing.T, s *Store, end time.Time, when string) {
 	if total == 0 {
 		t.Fatalf("%s: nothing counted", when)
 	}
+	// Types of other categories than AUDIT_LOG are not kept: counted from
+	// the events.
+	q := model.TrendQuery{From: end.Truncate(time.Hour), Step: time.Hour, Buckets: 1, By: model.TrendByType, Category: model.CategoryUsage}
+	if _, ok, err := s.trendFromRollups(ctx, q); ok || err != nil {
+		t.Fatalf("%s: rollups answer USAGE by type (%v)", when, err)
+	}
 }
 
 // TestRollupsAgreeWithEvents appends events in many batches, applies

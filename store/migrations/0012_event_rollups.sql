@@ -1,7 +1,8 @@
 -- event_rollups counts the events per hour of event time and per what the
--- dashboard's charts and tiles count or filter by: category, type, outcome,
--- and, for SYSTEM events only, the actor (the part of an operator's
--- visibility that is not whole categories; '' elsewhere). The writer keeps
+-- dashboard's charts and tiles count or filter by: category, outcome, the
+-- type of AUDIT_LOG events only (other types, such as a syslog MSGID, are
+-- any text: ''), and, for SYSTEM events only, the actor (the part of an
+-- operator's visibility that is not whole categories; '' elsewhere). The writer keeps
 -- it in the transaction that stores the events, retention in the one that
 -- removes or redacts them (store/rollups.go). n is never zero: a key whose
 -- count reaches zero is deleted.

@@ -281,7 +281,9 @@ func flagged(cd card, n int, class string) card {
 }
 
 // eventCards are the figures taken from the events: intake rate, and the
-// last 24 hours' denied certificate uses and failed sign-ins.
+// last 24 hours' denied certificate uses and failed sign-ins. Those count
+// whole hours (the current one and the 23 before it), which the event
+// rollups answer whatever the number of events.
 func (s *Server) eventCards(ctx context.Context, now time.Time, vis model.Visibility) ([]card, error) {
 	last5, first, err := s.store.ReceivedSince(ctx, now.Add(-5*time.Minute))
 	if err != nil {
@@ -307,7 +309,8 @@ func (s *Server) eventCards(ctx context.Context, now time.Time, vis model.Visibi
 		cards[0].Note += "; search is catching up: " + thousands(ix.Lag) + " not yet searchable"
 		cards[0].Class = "warning"
 	}
-	dayAgo := now.Add(-24 * time.Hour)
+	since := now.Truncate(time.Hour).Add(-23 * time.Hour)
+	sinceNote := "last 24 hours, since " + since.Format("15:04") + " UTC"
 	for _, f := range []struct {
 		label, category, outcome string
 	}{
@@ -317,14 +320,15 @@ func (s *Server) eventCards(ctx context.Context, now time.Time, vis model.Visibi
 		if !vis.MaySeeCategory(f.category) {
 			continue
 		}
-		counts, err := s.store.EventTrend(ctx, model.TrendQuery{From: dayAgo, Step: 24 * time.Hour, Buckets: 1,
-			By: model.TrendByCategory, Category: f.category, Outcome: f.outcome, Visibility: vis})
+		q := model.TrendQuery{From: since, Step: 24 * time.Hour, Buckets: 1,
+			By: model.TrendByCategory, Category: f.category, Outcome: f.outcome, Visibility: vis}
+		counts, err := s.store.EventTrend(ctx, q)
 		if err != nil {
 			return nil, err
 		}
 		n := model.NewTrend(counts).Total("")
-		cards = append(cards, flagged(card{Label: f.label, Value: strconv.Itoa(n), Note: "last 24 hours",
-			Href: categoryLink(f.category, "", f.outcome)(dayAgo, now)}, n, "attention"))
+		cards = append(cards, flagged(card{Label: f.label, Value: strconv.Itoa(n), Note: sinceNote,
+			Href: categoryLink(f.category, "", f.outcome)(since, q.To().Add(-time.Nanosecond))}, n, "attention"))
 	}
 	return cards, nil
 }

@@ -57,24 +57,29 @@ func generateActivity(env *testEnv, clock *testClock, now time.Time) activity {
 	act := activity{unread: map[string]int{}}
 	users := []string{"alice", "bob", "carol", "dave", "erin"}
 	var objs []string
+	// The event cards count the current hour and the 23 before it.
+	since := now.Truncate(time.Hour).Add(-23 * time.Hour)
 	ago := func(maxAgo time.Duration) time.Time { return now.Add(-time.Duration(rng.Int64N(int64(maxAgo)))) }
 	stamp := func(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 	for range 420 {
 		outcome, at := "ALLOWED", ago(7*24*time.Hour)
 		if rng.IntN(6) == 0 {
 			outcome = "DENIED"
-			if now.Sub(at) < 24*time.Hour {
+			if !at.Before(since) {
 				act.deniedUses24h++
 			}
 		}
 		objs = append(objs, fmt.Sprintf(`{"time":%q,"type":"CERT_USED","outcome":%q,"actor":{"type":"USER","id":%q},"agent_id":"agent-%02d","policy":"code-signing","certificate":{"serial":"4F:%02X"},"message":"signtool used build-signing"}`,
 			stamp(at), outcome, users[rng.IntN(len(users))], rng.IntN(6), rng.IntN(200)))
 	}
+	// Within 24 hours of now but before the first hour the cards count.
+	objs = append(objs, fmt.Sprintf(`{"time":%q,"type":"CERT_USED","outcome":"DENIED","actor":{"type":"USER","id":"alice"},"message":"signtool used build-signing"}`,
+		stamp(since.Add(-time.Minute))))
 	for range 110 {
 		typ, outcome, at := "E_LOGIN_SUCCEEDED", "SUCCESS", ago(7*24*time.Hour)
 		if rng.IntN(4) == 0 {
 			typ, outcome = "E_LOGIN_FAILED", "FAILURE"
-			if now.Sub(at) < 24*time.Hour {
+			if !at.Before(since) {
 				act.failedLogin24++
 			}
 		}
@@ -296,6 +301,16 @@ func cardValue(t *testing.T, page, label string) string {
 	return m[1]
 }
 
+// cardHref returns the link of the dashboard card labelled label.
+func cardHref(t *testing.T, page, label string) string {
+	t.Helper()
+	m := regexp.MustCompile(`<a href="([^"]*)"><span class="value">[^<]*</span><span class="label">` + regexp.QuoteMeta(label) + `</span>`).FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no card %q", label)
+	}
+	return m[1]
+}
+
 func TestDashboardCards(t *testing.T) {
 	now := time.Now().UTC()
 	env, clock := newDashboardEnv(t, Config{}, now)
@@ -313,6 +328,13 @@ func TestDashboardCards(t *testing.T) {
 	}
 	if act.failedJobs == 0 || act.unread[model.SeverityError] == 0 {
 		t.Fatalf("the generator made no failed job or unread ERROR alert: %+v", act)
+	}
+	// The event cards link to the page listing what they count.
+	for _, label := range []string{"Denied certificate uses", "Failed sign-ins"} {
+		href := cardHref(t, page, label)
+		if got := env.countOnPage(model.RoleViewer, href); strconv.Itoa(got) != cardValue(t, page, label) {
+			t.Errorf("card %q shows %s and links to %s, which lists %d", label, cardValue(t, page, label), href, got)
+		}
 	}
 	for _, link := range []string{`href="/alerts?severity=ERROR&amp;unread=1"`, `href="/jobs?status=FAILED"`,
 		`href="/certificates?expiring_within=7d"`, `href="/agents"`} {

@@ -14,15 +14,35 @@ import (
 // trendColumns are the columns a trend may count by.
 var trendColumns = map[string]string{model.TrendByCategory: "e.category", model.TrendByType: "e.type"}
 
-// EventTrend counts the events of q per bucket and key, through the event
-// time index. Buckets and keys without events are absent.
+// EventTrend counts the events of q per bucket and key. Buckets and keys
+// without events are absent. Whole-hour buckets are read from the rollups
+// (at most one row per hour and key, whatever the number of events); other
+// buckets, and every bucket while the rollups are being rebuilt, are
+// counted from the events through the event time index.
 func (s *Store) EventTrend(ctx context.Context, q model.TrendQuery) ([]model.TrendCount, error) {
 	if err := q.Validate(); err != nil {
 		return nil, err
 	}
+	counts, ok, err := s.trendFromRollups(ctx, q)
+	if err != nil || ok {
+		return counts, err
+	}
+	return s.trendFromEvents(ctx, q)
+}
+
+// trendFromEvents is EventTrend counted from the events.
+func (s *Store) trendFromEvents(ctx context.Context, q model.TrendQuery) ([]model.TrendCount, error) {
 	from, step := q.From.UnixNano(), int64(q.Step)
 	where := []string{`e.time_ns >= ?`, `e.time_ns < ?`}
 	args := []any{from, step, from, q.To().UnixNano()}
+	where, args = trendConds(q, where, args)
+	return queryAll(ctx, s.rdb, "event trend", scanTrendCount,
+		`SELECT (e.time_ns - ?) / ?, `+trendColumns[q.By]+`, count(*) FROM events e WHERE `+strings.Join(where, ` AND `)+` GROUP BY 1, 2`, args...)
+}
+
+// trendConds adds q's visibility, category, types and outcome to a trend's
+// conditions; events and event_rollups (both as e) have those columns.
+func trendConds(q model.TrendQuery, where []string, args []any) ([]string, []any) {
 	if cond, a := visibilityCond(q.Visibility); cond != "" {
 		where = append(where, cond)
 		args = append(args, a...)
@@ -41,11 +61,12 @@ func (s *Store) EventTrend(ctx context.Context, q model.TrendQuery) ([]model.Tre
 		where = append(where, `+e.outcome = ?`)
 		args = append(args, q.Outcome)
 	}
-	col := trendColumns[q.By]
-	return queryAll(ctx, s.rdb, "event trend", func(sc scanner) (model.TrendCount, error) {
-		var c model.TrendCount
-		return c, sc.Scan(&c.Bucket, &c.Key, &c.Count)
-	}, `SELECT (e.time_ns - ?) / ?, `+col+`, count(*) FROM events e WHERE `+strings.Join(where, ` AND `)+` GROUP BY 1, 2`, args...)
+	return where, args
+}
+
+func scanTrendCount(sc scanner) (model.TrendCount, error) {
+	var c model.TrendCount
+	return c, sc.Scan(&c.Bucket, &c.Key, &c.Count)
 }
 
 // ReceivedSince returns how many stored events were received at or after

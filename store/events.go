@@ -338,7 +338,15 @@ func (s *Store) ExportEvents(ctx context.Context, f model.EventFilter, fn func(*
 // the newest events.
 func usesFullText(f model.EventFilter) bool {
 	return f.Q != "" || f.Type != "" || f.Actor != "" || f.AgentID != "" || f.Tenant != "" ||
-		len(f.Categories) == 1 || f.Outcome != "" || len(f.Sources) > 0
+		len(f.Categories) == 1 && ownCategoryIndex[f.Categories[0]].name == "" || f.Outcome != "" || len(f.Sources) > 0
+}
+
+// ownCategoryIndex are the partial indexes of the rare categories
+// (migration 0013), with the condition that lets SQLite use each: a
+// listing of one of them alone reads its index newest first.
+var ownCategoryIndex = map[string]struct{ name, cond string }{
+	model.CategoryAuditLog: {"events_category_audit_log", `e.category = 'AUDIT_LOG'`},
+	model.CategorySystem:   {"events_category_system", `e.category = 'SYSTEM'`},
 }
 
 // waitIndexed lets the full-text index catch up with the events committed
@@ -365,9 +373,15 @@ func (s *Store) eventQuery(ctx context.Context, f model.EventFilter) (string, []
 	// Type, actor, agent, tenant, category, outcome and source are found through
 	// their filter tokens in the full-text index and then compared exactly.
 	var tokens []string
+	var ownIndex string // a rare category alone: read through its index
 	switch len(f.Categories) {
 	case 0:
 	case 1:
+		if ix := ownCategoryIndex[f.Categories[0]]; ix.name != "" {
+			add(ix.cond)
+			ownIndex = ix.name
+			break
+		}
 		add(`e.category = ?`, f.Categories[0])
 		tokens = append(tokens, `"`+string(filterToken(nil, fieldCategory, f.Categories[0]))+`"`)
 	default:
@@ -405,6 +419,11 @@ func (s *Store) eventQuery(ctx context.Context, f model.EventFilter) (string, []
 			add(fv.col+` = ?`, fv.value)
 			tokens = append(tokens, `"`+string(filterToken(nil, fv.field, fv.value))+`"`)
 		}
+	}
+	if ownIndex != "" && (f.Q != "" || len(tokens) > 0) {
+		// With other token filters the full-text index finds the rows.
+		tokens = append(tokens, `"`+string(filterToken(nil, fieldCategory, f.Categories[0]))+`"`)
+		ownIndex = ""
 	}
 	if !f.From.IsZero() || !f.To.IsZero() {
 		from, to := int64(-1<<63), int64(1<<63-1)
@@ -445,6 +464,8 @@ func (s *Store) eventQuery(ctx context.Context, f model.EventFilter) (string, []
 		// Named, so that statistics taken when the table was small cannot
 		// turn the walk into a scan of every event.
 		from = `events e INDEXED BY events_time`
+	} else if ownIndex != "" {
+		from = `events e INDEXED BY ` + ownIndex
 	}
 	if f.Q != "" || len(tokens) > 0 {
 		match := strings.Join(tokens, " AND ")

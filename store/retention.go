@@ -586,6 +586,21 @@ func (s *Store) removeChunk(ctx context.Context, ids []int64) (err error) {
 	if _, err := tx.ExecContext(ctx, `INSERT INTO retention_gate (open) VALUES (1)`); err != nil {
 		return err
 	}
+	// ids are every stored id from the first to the last: the rollups
+	// lose what they counted of them.
+	if s.rollups {
+		st, err := readRollupState(ctx, tx)
+		if err != nil {
+			return err
+		}
+		removed := rollupDelta{}
+		if err := countRange(ctx, tx, st, ids[0], ids[len(ids)-1], -1, removed); err != nil {
+			return err
+		}
+		if err := removed.applyTx(ctx, tx); err != nil {
+			return err
+		}
+	}
 	keep, err := tx.PrepareContext(ctx, `INSERT INTO pruned_events (id, hash) SELECT id, hash FROM events WHERE id = ?`)
 	if err != nil {
 		return err
@@ -651,6 +666,7 @@ func (s *Store) redactChunk(ctx context.Context, rule retentionRule, recID, afte
 		return 0, 0, err
 	}
 	var todo []row
+	var was []rollupKey // each redacted row's rollup key before
 	next := upTo
 	read := 0
 	for rows.Next() {
@@ -663,6 +679,7 @@ func (s *Store) redactChunk(ctx context.Context, rule retentionRule, recID, afte
 		next = r.id
 		if r.outcome != model.OutcomeRedacted && rule.redactable(&r) {
 			todo = append(todo, redactedRow(&r, recID, contentHash(&r)))
+			was = append(was, rollupKeyOf(&r))
 		}
 	}
 	rows.Close()
@@ -686,6 +703,24 @@ func (s *Store) redactChunk(ctx context.Context, rule retentionRule, recID, afte
 	upd, err := tx.PrepareContext(ctx, redactSQL)
 	if err != nil {
 		return 0, 0, err
+	}
+	// The rollups count a redacted event under type and outcome REDACTED,
+	// as the listings show it.
+	if s.rollups {
+		st, err := readRollupState(ctx, tx)
+		if err != nil {
+			return 0, 0, err
+		}
+		moved := rollupDelta{}
+		for i := range todo {
+			if st.counts(todo[i].id) {
+				moved[was[i]]--
+				moved[rollupKeyOf(&todo[i])]++
+			}
+		}
+		if err := moved.applyTx(ctx, tx); err != nil {
+			return 0, 0, err
+		}
 	}
 	docs := make(map[int64][]byte, len(todo))
 	for i := range todo {

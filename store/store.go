@@ -50,6 +50,8 @@ type Options struct {
 	LatestCheckpointFile string
 	// Logger receives the store's log lines; nil means slog.Default().
 	Logger *slog.Logger
+
+	rollups bool // the schema has event_rollups (set by Open)
 }
 
 // Store is Vigil's database.
@@ -69,11 +71,17 @@ type Store struct {
 	stopFlush, flushDone chan struct{}
 	// stopOptimize ends optimizeEvery, which closes optimizeDone.
 	stopOptimize, optimizeDone chan struct{}
+	// stopRollups ends buildRollups, which closes rollupsDone.
+	stopRollups, rollupsDone chan struct{}
 
 	latestFile string    // see Options.LatestCheckpointFile
 	hashes     *hashGate // password hashes running at once
 
 	retentionMu sync.Mutex // one retention run at a time
+
+	// rollups is false for a schema before migration 0012 (as tests of
+	// upgrades open): nothing keeps or reads event_rollups then.
+	rollups bool
 }
 
 // schemaFS holds the base schema and the numbered migrations the store
@@ -168,8 +176,13 @@ func openWithSchema(ctx context.Context, dbPath string, schema fs.FS, opts Optio
 	s := &Store{path: dbPath, wdb: wdb, rdb: rdb, ix: ix, now: opts.Now, log: opts.Logger, latestFile: opts.LatestCheckpointFile,
 		hashes: newHashGate(runtime.NumCPU()), sightings: newSightings(opts.SightingsFlushAt),
 		stopFlush: make(chan struct{}), flushDone: make(chan struct{}),
-		stopOptimize: make(chan struct{}), optimizeDone: make(chan struct{})}
-	s.writer, err = newWriter(ctx, wdb, ix, maxID, s.sightings.observe, opts)
+		stopOptimize: make(chan struct{}), optimizeDone: make(chan struct{}),
+		stopRollups: make(chan struct{}), rollupsDone: make(chan struct{})}
+	err = wdb.QueryRowContext(ctx, `SELECT count(*) > 0 FROM sqlite_master WHERE name = 'event_rollups'`).Scan(&s.rollups)
+	if err == nil {
+		opts.rollups = s.rollups
+		s.writer, err = newWriter(ctx, wdb, ix, maxID, s.sightings.observe, opts)
+	}
 	if err != nil {
 		rdb.Close()
 		ix.db.Close()
@@ -179,6 +192,12 @@ func openWithSchema(ctx context.Context, dbPath string, schema fs.FS, opts Optio
 	ix.start()
 	go s.flushWhenFull(s.stopFlush, s.flushDone)
 	go s.optimizeEvery(optimizeInterval)
+	go func() {
+		defer close(s.rollupsDone)
+		if err := s.buildRollups(s.stopRollups); err != nil {
+			s.log.Error("counting stored events for the dashboard; it counts from the events until the next start", "err", err)
+		}
+	}()
 	if err := s.acknowledgeLegacyRetention(ctx); err != nil {
 		s.Close()
 		return nil, err
@@ -197,6 +216,8 @@ func openWithSchema(ctx context.Context, dbPath string, schema fs.FS, opts Optio
 func (s *Store) Close() error {
 	close(s.stopOptimize)
 	<-s.optimizeDone
+	close(s.stopRollups)
+	<-s.rollupsDone
 	s.writer.close()
 	close(s.stopFlush)
 	<-s.flushDone

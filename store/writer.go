@@ -131,6 +131,11 @@ type writer struct {
 	newHashes  [][]byte
 	insertNode *sql.Stmt
 
+	// rollups are the batch's counts per event_rollups key, added in one
+	// upsert per key at the end of its transaction.
+	rollups      rollupDelta
+	upsertRollup *sql.Stmt
+
 	stored    *prometheus.CounterVec
 	dupes     prometheus.Counter
 	batchSize prometheus.Histogram
@@ -206,6 +211,10 @@ func newWriter(ctx context.Context, db *sql.DB, ix *indexer, lastID int64, onCom
 	w.insertKey = prep(`INSERT INTO event_keys (sender, event_id, id, content_hash) VALUES (?, ?, ?, ?)`)
 	w.tip = prep(`SELECT id, hash FROM events ORDER BY id DESC LIMIT 1`)
 	w.insertNode = prep(`INSERT INTO merkle_nodes (level, idx, hash) VALUES (?, ?, ?)`)
+	w.rollups = rollupDelta{}
+	if opts.rollups {
+		w.upsertRollup = prep(upsertRollupSQL)
+	}
 	if err == nil {
 		w.inserts, err = newInserts(ctx, db)
 	}
@@ -421,6 +430,7 @@ func (w *writer) commit(batch []*appendReq) (answers []appendAnswer, stored []mo
 	docs.ends = make([]int, 0, total)
 	insNode := tx.Stmt(w.insertNode)
 	answers = make([]appendAnswer, len(batch))
+	clear(w.rollups) // what a failed commit left
 	var counts = map[string]int{}
 	for bi, req := range batch {
 		a := &answers[bi]
@@ -475,6 +485,9 @@ func (w *writer) commit(batch []*appendReq) (answers []appendAnswer, stored []mo
 			if err := w.appendLeaf(insNode, e.Hash); err != nil {
 				return nil, nil, err
 			}
+			if w.upsertRollup != nil {
+				w.rollups[rollupKeyOf(&r)]++
+			}
 			// The full-text document, handed to the indexer after commit.
 			if docs.first == 0 {
 				docs.first = lastID
@@ -496,6 +509,13 @@ func (w *writer) commit(batch []*appendReq) (answers []appendAnswer, stored []mo
 			if w.onCommit != nil {
 				stored = append(stored, *e)
 			}
+		}
+	}
+	if w.upsertRollup != nil {
+		err = w.rollups.apply(context.Background(), tx, tx.Stmt(w.upsertRollup))
+		clear(w.rollups)
+		if err != nil {
+			return nil, nil, err
 		}
 	}
 	if err := tx.Commit(); err != nil {

@@ -60,7 +60,16 @@ var listeningRE = regexp.MustCompile(`listener=http addr=(\S+)`)
 // startVigil starts vigil serve on a free port and waits for it to listen.
 func startVigil(t testing.TB, dir string) *process {
 	t.Helper()
-	cmd := exec.Command(vigilBinary(t), "serve", "--data", dir, "--http", "127.0.0.1:0", "--syslog-udp", "", "--syslog-tcp", "")
+	return startVigilBinary(t, vigilBinary(t), dir)
+}
+
+// startVigilBinary starts bin serve on a free HTTP port, without syslog
+// listeners unless extra flags (which win) open them, and waits for it to
+// listen.
+func startVigilBinary(t testing.TB, bin, dir string, extra ...string) *process {
+	t.Helper()
+	args := append([]string{"serve", "--data", dir, "--http", "127.0.0.1:0", "--syslog-udp", "", "--syslog-tcp", ""}, extra...)
+	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "VIGIL_ADMIN_PASSWORD=crash-test-password")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

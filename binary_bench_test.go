@@ -48,8 +48,8 @@ func BenchmarkBinary(b *testing.B) {
 	n := 1_000_000
 	if v := os.Getenv("VIGIL_BENCH_BINARY_MSGS"); v != "" {
 		var err error
-		if n, err = strconv.Atoi(v); err != nil || n < 10 {
-			b.Fatalf("VIGIL_BENCH_BINARY_MSGS=%q: want a number of messages ≥ 10", v)
+		if n, err = strconv.Atoi(v); err != nil || n < 10 || n%2 != 0 {
+			b.Fatalf("VIGIL_BENCH_BINARY_MSGS=%q: want an even number of messages ≥ 10 (two connections)", v)
 		}
 	}
 	bin := releaseBinary(b)
@@ -147,14 +147,7 @@ func runFill(b *testing.B, bin, source string, n int, extra []string, drive func
 		p.cmd.Process.Kill()
 		p.cmd.Wait()
 	}()
-	token := func(name, scope string) string {
-		out, err := exec.Command(bin, "token", "create", "--data", dir, "--user", "admin", "--name", name, "--scope", scope).Output()
-		if err != nil {
-			b.Fatalf("vigil token create: %v", err)
-		}
-		return strings.TrimSpace(string(out))
-	}
-	ingest, read := token("bench-ingest", "ingest"), token("bench-read", "read")
+	ingest, read := createToken(b, bin, dir, "bench-ingest", "ingest"), createToken(b, bin, dir, "bench-read", "read")
 	var start time.Time
 	read1 := func() sample {
 		asked := time.Since(start)
@@ -215,6 +208,12 @@ func runFill(b *testing.B, bin, source string, n int, extra []string, drive func
 	<-done
 	if driveErr != nil {
 		b.Fatal(driveErr)
+	}
+	// Exactly n sent: a driver that sent more would have made the fill
+	// look durable early.
+	time.Sleep(200 * time.Millisecond)
+	if s := read1(); s.stored != n {
+		b.Fatalf("%s fill: %d events stored, %d sent\n%s", source, s.stored, n, out)
 	}
 	f := fill{rate: float64(n) / durable.Seconds(), rss: peakRSS(b, p.cmd.Process.Pid)}
 	f.window = min(1_000_000, n/10)

@@ -99,6 +99,17 @@ func startVigilBinary(t testing.TB, bin, dir string, extra ...string) *process {
 	return p
 }
 
+// createToken makes an API token with bin token create, as an operator
+// would, beside a running server.
+func createToken(t testing.TB, bin, dir, name, scope string) string {
+	t.Helper()
+	out, err := exec.Command(bin, "token", "create", "--data", dir, "--user", "admin", "--name", name, "--scope", scope).Output()
+	if err != nil {
+		t.Fatalf("vigil token create: %v", err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
 // crashRound posts batches from several clients, kills the server with
 // SIGKILL after a random delay, and returns the event ids acknowledged.
 func crashRound(t testing.TB, p *process, token string, round int, rng *rand.Rand) []string {
@@ -144,11 +155,7 @@ func runCrashRounds(t testing.TB, rounds int) (acked int) {
 	dir := t.TempDir()
 	bin := vigilBinary(t)
 	p := startVigil(t, dir)
-	out, err := exec.Command(bin, "token", "create", "--data", dir, "--user", "admin", "--name", "crash", "--scope", "ingest").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	token := strings.TrimSpace(string(out))
+	token := createToken(t, bin, dir, "crash", "ingest")
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
 	var all []string
 	for r := 0; r < rounds; r++ {

@@ -25,7 +25,7 @@ func Path() string { return os.Getenv("VIGIL_LOGGEN") }
 // Traffic is what loggen sends: RFC 5424 (-P), octet-counted over TCP
 // (-i -S), Size-byte messages with SData, as fast as it can.
 type Traffic struct {
-	Messages    int    // in all (--number)
+	Messages    int    // in all, a multiple of Connections
 	Connections int    // --active-connections; 0 is 1
 	Size        int    // --size
 	SData       string // --sdata, one or more SD elements
@@ -33,12 +33,15 @@ type Traffic struct {
 
 // Run sends t to 127.0.0.1:port and returns loggen's output.
 func Run(loggen string, port int, t Traffic) ([]byte, error) {
+	conns := max(1, t.Connections)
+	if t.Messages%conns != 0 {
+		return nil, fmt.Errorf("loggen: %d messages do not split evenly over %d connections", t.Messages, conns)
+	}
+	// loggen's --number counts per connection.
 	args := []string{"--inet", "--stream", "--syslog-proto",
 		"--sdata", t.SData, "--size", strconv.Itoa(t.Size),
-		"--rate", "100000000", "--number", strconv.Itoa(t.Messages)}
-	if t.Connections > 1 {
-		args = append(args, "--active-connections", strconv.Itoa(t.Connections))
-	}
+		"--rate", "100000000", "--number", strconv.Itoa(t.Messages / conns),
+		"--active-connections", strconv.Itoa(conns)}
 	args = append(args, "127.0.0.1", strconv.Itoa(port))
 	out, err := exec.Command(loggen, args...).CombinedOutput()
 	if err != nil {
@@ -124,7 +127,13 @@ func RsyslogFileRate(loggen, dir string, t Traffic) (float64, []byte, error) {
 	if err := WaitFor("rsyslog to write", 30*time.Minute, func() bool { return lines.Count() >= t.Messages }); err != nil {
 		return 0, out, err
 	}
-	return float64(t.Messages) / time.Since(start).Seconds(), out, nil
+	rate := float64(t.Messages) / time.Since(start).Seconds()
+	// More lines than sent would have ended the wait early.
+	time.Sleep(200 * time.Millisecond)
+	if k := lines.Count(); k != t.Messages {
+		return 0, out, fmt.Errorf("rsyslog wrote %d lines, %d sent", k, t.Messages)
+	}
+	return rate, out, nil
 }
 
 // LineCounter counts the lines of a growing file incrementally.

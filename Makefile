@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 DATA    ?= ./data
 
-.PHONY: build run test bench bench-syslog vet fuzz assets screenshots release syslog-ng
+.PHONY: build run test bench bench-syslog bench-binary vet fuzz assets screenshots release syslog-ng
 
 # The console's third-party assets (htmx) come from the npm registry at the
 # versions pinned in package-lock.json and are embedded in the binary
@@ -61,8 +61,11 @@ syslog-ng: $(LOGGEN_DIR)/usr/bin/loggen
 bench-syslog: $(LOGGEN_DIR)/usr/bin/loggen
 	$(LOGGEN_ENV) $(GO) test -tags $(TAGS) -run '^$$' -bench '^BenchmarkLoggen$$' -benchtime 1x -v -timeout 20m ./ingest
 
-# The benchmark harness, in one go, each benchmark run once: loggen to
-# Vigil's TCP listener and to rsyslog writing a file; TCP syslog intake into
+# The benchmark harness, in one go, each benchmark run once: the release
+# binary (dist/vigil) as a black box, fed BENCH_BINARY_MSGS messages by
+# loggen over TCP and as many events over HTTP NDJSON by tools/ndjsonload,
+# and rsyslog writing a file fed the same loggen traffic; loggen to
+# Vigil's TCP listener and to rsyslog writing a file, in process; TCP syslog intake into
 # an empty store and into one already holding BENCH_STORED events, and the
 # store writer's ceiling; durable HTTP NDJSON intake; queries and export at
 # each of BENCH_ROWS events; peak memory under full load. The raw output
@@ -72,12 +75,13 @@ bench-syslog: $(LOGGEN_DIR)/usr/bin/loggen
 # log stays. At the default sizes it takes about 15 minutes of both cores
 # and ~10 GB of temporary disk: run it on an otherwise idle machine.
 BENCH_STORED ?= 10000000
+BENCH_BINARY_MSGS ?= 10000000
 BENCH_ROWS   ?= 1000000,10000000
 BENCH_LOG    ?= .cache/bench/bench-$(BENCH_STAMP).log
 BENCH_STAMP  := $(shell date -u +%Y%m%dT%H%M%SZ)
 BENCH_REPORT := .cache/bench/benchreport
 # The command as typed, for the report: sizes only when they were changed.
-BENCH_CMD    := make bench$(if $(filter-out file,$(origin BENCH_STORED)), BENCH_STORED=$(BENCH_STORED))$(if $(filter-out file,$(origin BENCH_ROWS)), BENCH_ROWS=$(BENCH_ROWS))
+BENCH_CMD    := make bench$(if $(filter-out file,$(origin BENCH_BINARY_MSGS)), BENCH_BINARY_MSGS=$(BENCH_BINARY_MSGS))$(if $(filter-out file,$(origin BENCH_STORED)), BENCH_STORED=$(BENCH_STORED))$(if $(filter-out file,$(origin BENCH_ROWS)), BENCH_ROWS=$(BENCH_ROWS))
 
 # bench-run WHAT,ENV,PATTERN,PACKAGE: one go test run, its output added to
 # BENCH_LOG and its exit status recorded there for the report.
@@ -86,7 +90,14 @@ define bench-run
   echo "# bench exit $$? $(1)"; } 2>&1 | tee -a $(BENCH_LOG)
 endef
 
-bench: assets $(LOGGEN_DIR)/usr/bin/loggen
+# BenchmarkBinary alone: the release binary driven as a black box, with
+# rsyslog writing a file fed the same loggen traffic (package main).
+BINARY_BENCH_ENV = $(LOGGEN_ENV) VIGIL_BINARY=$(CURDIR)/dist/vigil VIGIL_BENCH_BINARY_MSGS=$(BENCH_BINARY_MSGS)
+
+bench-binary: release $(LOGGEN_DIR)/usr/bin/loggen
+	$(BINARY_BENCH_ENV) $(GO) test -tags $(TAGS) -run '^$$' -bench '^BenchmarkBinary$$' -benchtime 1x -v -timeout 60m .
+
+bench: release $(LOGGEN_DIR)/usr/bin/loggen
 	mkdir -p $(sort $(dir $(BENCH_LOG) $(BENCH_REPORT)))
 	$(GO) build -o $(BENCH_REPORT) ./tools/benchreport
 	# Let the machine settle first (writeback of what ran before, a test
@@ -95,6 +106,7 @@ bench: assets $(LOGGEN_DIR)/usr/bin/loggen
 	sync
 	@i=0; while [ $$i -lt 60 ] && awk '{ exit !($$1 >= 0.5) }' /proc/loadavg; do sleep 2; i=$$((i+1)); done
 	$(BENCH_REPORT) -header -command '$(BENCH_CMD)' > $(BENCH_LOG)
+	$(call bench-run,binary,$(BINARY_BENCH_ENV),^BenchmarkBinary$$,.)
 	$(call bench-run,ingest,$(LOGGEN_ENV) VIGIL_BENCH_STORED=$(BENCH_STORED),^(BenchmarkLoggen|BenchmarkTCPIngest|BenchmarkStoreAppend)$$,./ingest)
 	$(call bench-run,handlers,,^BenchmarkHTTPIngest$$,./handlers)
 	$(call bench-run,store,VIGIL_BENCH_ROWS=$(BENCH_ROWS),^BenchmarkQueries$$,./store)

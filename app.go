@@ -46,7 +46,8 @@ type App struct {
 	stopBg     context.CancelFunc
 	httpServer *http.Server
 	metrics    *http.Server
-	errc       chan error // a listener that stopped serving
+	pprof      *http.Server // --pprof-listen
+	errc       chan error   // a listener that stopped serving
 }
 
 // build wires the appliance of cfg: it opens (creating on first start) the
@@ -175,6 +176,14 @@ func (a *App) Start() error {
 		a.metrics = ms
 		a.listening("metrics", ms.Addr)
 	}
+	if a.cfg.PprofAddr != "" {
+		ps, err := servePprof(a.cfg.PprofAddr, a.logs, a.errc)
+		if err != nil {
+			return err
+		}
+		a.pprof = ps
+		a.listening("pprof", ps.Addr)
+	}
 	return a.serveHTTP()
 }
 
@@ -251,6 +260,9 @@ func (a *App) Close() {
 		if err := a.Syslog.Close(); err != nil {
 			a.Log.Warn("syslog shutdown", "err", err)
 		}
+	}
+	if a.pprof != nil {
+		a.pprof.Close()
 	}
 	if a.metrics != nil {
 		a.metrics.Close()

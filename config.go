@@ -21,6 +21,7 @@ type Config struct {
 	DataDir       string
 	HTTPAddr      string
 	MetricsAddr   string // a listener serving only /metrics, without authentication; "" is off
+	PprofAddr     string // a loopback listener serving Go's profiler (/debug/pprof/); "" is off
 	MaxBodyBytes  int64
 	AdminPassword string
 	LogFormat     string
@@ -71,6 +72,7 @@ func parseServeConfig(args []string) (Config, error) {
 	fs.StringVar(&cfg.HTTPAddr, "http", "127.0.0.1:8080", "HTTP listen address for the console and API; empty turns it off")
 	fs.StringVar(&cfg.MetricsAddr, "metrics-listen", "", "listen address serving only /metrics, open to anyone who can reach it (e.g. 127.0.0.1:9090); "+
 		"without it, /metrics on --http needs a token of scope read")
+	fs.StringVar(&cfg.PprofAddr, "pprof-listen", "", "loopback listen address serving Go's profiler at /debug/pprof/ (e.g. 127.0.0.1:6060); off by default")
 	sizeVar(fs, &cfg.MaxBodyBytes, "max-body", "16MiB", "largest accepted HTTP request body, a `size` (e.g. 512KiB, 16MiB)")
 	fs.IntVar(&cfg.MaxBatchEvents, "max-batch-events", 10_000, "most events in one HTTP request; a request with more is refused whole (413)")
 	fs.StringVar(&cfg.LogFormat, "log-format", "text", "log format: text or json")
@@ -163,7 +165,26 @@ func checkServeConfig(cfg *Config, f serveFlags) error {
 	if cfg.AdminPassword, err = secretFromEnv("VIGIL_ADMIN_PASSWORD"); err != nil {
 		return err
 	}
+	if err := checkLoopback("--pprof-listen", cfg.PprofAddr); err != nil {
+		return err
+	}
 	return checkAddrs(listenFlag{"--http", cfg.HTTPAddr}, listenFlag{"--metrics-listen", cfg.MetricsAddr})
+}
+
+// checkLoopback checks that addr, if given, is host:port on a loopback
+// address (an IP or localhost).
+func checkLoopback(flag, addr string) error {
+	if addr == "" {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return usageError{flag + ": " + err.Error()}
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return usageError{fmt.Sprintf("%s: %q is not a loopback address (127.0.0.1, [::1] or localhost)", flag, addr)}
+	}
+	return nil
 }
 
 // listenFlag is a listen address and the flag that gave it.

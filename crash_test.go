@@ -60,7 +60,16 @@ var listeningRE = regexp.MustCompile(`listener=http addr=(\S+)`)
 // startVigil starts vigil serve on a free port and waits for it to listen.
 func startVigil(t testing.TB, dir string) *process {
 	t.Helper()
-	cmd := exec.Command(vigilBinary(t), "serve", "--data", dir, "--http", "127.0.0.1:0", "--syslog-udp", "", "--syslog-tcp", "")
+	return startVigilBinary(t, vigilBinary(t), dir)
+}
+
+// startVigilBinary starts bin serve on a free HTTP port, without syslog
+// listeners unless extra flags (which win) open them, and waits for it to
+// listen.
+func startVigilBinary(t testing.TB, bin, dir string, extra ...string) *process {
+	t.Helper()
+	args := append([]string{"serve", "--data", dir, "--http", "127.0.0.1:0", "--syslog-udp", "", "--syslog-tcp", ""}, extra...)
+	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "VIGIL_ADMIN_PASSWORD=crash-test-password")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -88,6 +97,17 @@ func startVigil(t testing.TB, dir string) *process {
 		t.Fatalf("vigil did not start:\n%s", p.logs.String())
 	}
 	return p
+}
+
+// createToken makes an API token with bin token create, as an operator
+// would, beside a running server.
+func createToken(t testing.TB, bin, dir, name, scope string) string {
+	t.Helper()
+	out, err := exec.Command(bin, "token", "create", "--data", dir, "--user", "admin", "--name", name, "--scope", scope).Output()
+	if err != nil {
+		t.Fatalf("vigil token create: %v", err)
+	}
+	return strings.TrimSpace(string(out))
 }
 
 // crashRound posts batches from several clients, kills the server with
@@ -135,11 +155,7 @@ func runCrashRounds(t testing.TB, rounds int) (acked int) {
 	dir := t.TempDir()
 	bin := vigilBinary(t)
 	p := startVigil(t, dir)
-	out, err := exec.Command(bin, "token", "create", "--data", dir, "--user", "admin", "--name", "crash", "--scope", "ingest").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	token := strings.TrimSpace(string(out))
+	token := createToken(t, bin, dir, "crash", "ingest")
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
 	var all []string
 	for r := 0; r < rounds; r++ {

@@ -17,7 +17,7 @@ import (
 
 // scrape GETs a /metrics URL (with token, if any) and parses it with
 // Prometheus's own text parser.
-func scrape(t *testing.T, url, token string) map[string]*dto.MetricFamily {
+func scrape(t testing.TB, url, token string) map[string]*dto.MetricFamily {
 	t.Helper()
 	req, _ := http.NewRequest("GET", url, nil)
 	if token != "" {

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,14 +26,7 @@ func BenchmarkPeakRSS(b *testing.B) {
 		p.cmd.Process.Kill()
 		p.cmd.Wait()
 	}()
-	token := func(name, scope string) string {
-		out, err := exec.Command(bin, "token", "create", "--data", dir, "--user", "admin", "--name", name, "--scope", scope).Output()
-		if err != nil {
-			b.Fatal(err)
-		}
-		return strings.TrimSpace(string(out))
-	}
-	ingest, read := token("load", "ingest"), token("reader", "read")
+	ingest, read := createToken(b, bin, dir, "load", "ingest"), createToken(b, bin, dir, "reader", "read")
 	const clients, batches, batch = 8, 125, 1000 // 1,000,000 events
 	var wg sync.WaitGroup
 	stop := make(chan struct{})

@@ -4,6 +4,9 @@ TAGS    := sqlite_fts5
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 DATA    ?= ./data
+# make run HTTP=127.0.0.1:9090: the console's and API's address (--http);
+# unset, vigil takes VIGIL_HTTP or 127.0.0.1:8080.
+HTTP    ?=
 
 .PHONY: build run test bench bench-syslog vet fuzz assets screenshots release syslog-ng
 
@@ -35,7 +38,7 @@ release: assets
 	CGO_ENABLED=1 $(GO) build -trimpath -tags "$(RELEASE_TAGS)" -ldflags "$(RELEASE_LDFLAGS)" -o dist/vigil .
 
 run: build
-	./bin/vigil serve --data $(DATA)
+	./bin/vigil serve --data $(DATA)$(if $(HTTP), --http $(HTTP))
 
 # .ci/test-deps installs what the tests run (chromium, rsyslog, logger,
 # syslog-ng, ...) when it can (root and apt-get); a test whose program is

@@ -4,6 +4,9 @@ TAGS    := sqlite_fts5
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 DATA    ?= ./data
+# make run HTTP=127.0.0.1:9090: the console's and API's address (--http);
+# unset, vigil takes VIGIL_HTTP or 127.0.0.1:8080.
+HTTP    ?=
 
 .PHONY: build run test bench bench-syslog bench-binary vet fuzz assets screenshots release syslog-ng
 
@@ -35,11 +38,20 @@ release: assets
 	CGO_ENABLED=1 $(GO) build -trimpath -tags "$(RELEASE_TAGS)" -ldflags "$(RELEASE_LDFLAGS)" -o dist/vigil .
 
 run: build
-	./bin/vigil serve --data $(DATA)
+	./bin/vigil serve --data $(DATA)$(if $(HTTP), --http $(HTTP))
 
+# .ci/test-deps installs what the tests run (chromium, rsyslog, logger,
+# syslog-ng, ...) when it can (root and apt-get); a test whose program is
+# still missing is skipped and recorded in the file VIGIL_TEST_SKIPS, and
+# the run ends with one "SKIPPED GROUP" line per group. The exit status is
+# go test's. VIGIL_TEST_REQUIRE_ALL=1 (.ci/run) makes every such skip a failure.
 test: assets
+	@./.ci/test-deps
 	$(GO) vet -tags $(TAGS) ./...
-	$(GO) test -tags $(TAGS) -count=1 -timeout 15m ./...
+	@skips=$$(mktemp "$${TMPDIR:-/tmp}/vigil-test-skips.XXXXXX"); \
+	echo "VIGIL_TEST_SKIPS=$$skips $(GO) test -tags $(TAGS) -count=1 -timeout 15m ./..."; \
+	VIGIL_TEST_SKIPS=$$skips $(GO) test -tags $(TAGS) -count=1 -timeout 15m ./...; status=$$?; \
+	./.ci/test-deps --summary $$skips; rm -f $$skips; exit $$status
 	@# The syslog interop corpus, pass counts per source (ingest/testdata/interop).
 	@$(GO) test -tags $(TAGS) -count=1 -run '^TestInteropCorpus$$' -v ./ingest | grep -a 'corpus:'
 

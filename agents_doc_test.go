@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"vigil/internal/sendertest"
+	"vigil/internal/testtools"
 )
 
 // docSnippet returns the fenced code block that follows the marker
@@ -118,9 +119,7 @@ func waitForEvents(t *testing.T, api, token, source, query string, want int) []d
 func TestAgentSnippets(t *testing.T) {
 	rsyslogd := sendertest.Path(t)
 	for _, tool := range []string{"bash", "openssl", "logger", "curl"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s is not installed (see .ci/run)", tool)
-		}
+		testtools.Require(t, tool)
 	}
 	b, err := os.ReadFile("docs/agents.md")
 	if err != nil {
@@ -266,14 +265,17 @@ type syslogNGBinary struct{ root string }
 // syslogNG returns the unpacked syslog-ng, or skips the test without it.
 func syslogNG(t *testing.T) syslogNGBinary {
 	root, _ := filepath.Abs(syslogNGRoot)
+	if testtools.Hidden("syslog-ng") {
+		testtools.Missing(t, "syslog-ng", "syslog-ng not found (hidden by VIGIL_TEST_HIDE)", "make syslog-ng")
+	}
 	if _, err := os.Stat(filepath.Join(root, "usr/sbin/syslog-ng")); err != nil {
-		t.Skip("syslog-ng is not unpacked: run make syslog-ng (.ci/run does)")
+		testtools.Missing(t, "syslog-ng", "syslog-ng is not unpacked in "+syslogNGRoot, "make syslog-ng")
 	}
 	s := syslogNGBinary{root}
 	cmd := exec.Command(filepath.Join(root, "usr/sbin/syslog-ng"), "--version")
 	cmd.Env = s.env()
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Skipf("the unpacked syslog-ng does not run (its libraries: apt-get install libivykis0 libnet1 libwrap0 libpcre3): %v %s", err, out)
+		testtools.Missing(t, "syslog-ng", fmt.Sprintf("the unpacked syslog-ng does not run (%v %s)", err, strings.TrimSpace(string(out))), "apt-get install -y libivykis0 libnet1 libwrap0 libpcre3")
 	}
 	return s
 }

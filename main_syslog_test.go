@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"vigil/internal/testtools"
 )
 
 // TestSyslogEndToEnd runs serve with its syslog listeners, sends with
@@ -16,9 +18,7 @@ import (
 // reads each event back through the API, and checks that shutdown stores
 // everything already sent.
 func TestSyslogEndToEnd(t *testing.T) {
-	if _, err := exec.LookPath("logger"); err != nil {
-		t.Skip("util-linux logger is not installed")
-	}
+	testtools.Require(t, "logger")
 	dir := t.TempDir()
 	t.Setenv("VIGIL_ADMIN_PASSWORD", "first-admin-password")
 	addrs, stop := serveArgs(t, "--data", dir, "--http", "127.0.0.1:0",

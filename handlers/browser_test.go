@@ -18,11 +18,9 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
+	"vigil/internal/testtools"
 	"vigil/model"
 )
-
-// chromiumPath is Debian's Chromium, which .ci/run installs.
-const chromiumPath = "/usr/bin/chromium"
 
 // browser is one headless Chromium tab that remembers the console errors
 // and the status of each page it loaded.
@@ -36,9 +34,8 @@ type browser struct {
 
 func newBrowser(t *testing.T) *browser {
 	t.Helper()
-	if _, err := os.Stat(chromiumPath); err != nil {
-		t.Fatalf("the browser tests need Debian's chromium at %s (apt-get install -y chromium; .ci/run does it)", chromiumPath)
-	}
+	// Debian's Chromium, which .ci/test-deps installs.
+	chromiumPath := testtools.Require(t, "chromium")
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromiumPath),
 		chromedp.Flag("headless", true),

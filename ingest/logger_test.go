@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"vigil/internal/testtools"
 	"vigil/model"
 	"vigil/store"
 )
@@ -14,9 +15,7 @@ import (
 // TestLoggerSenders sends with util-linux logger over each transport and
 // framing and checks every mapped field of the stored event.
 func TestLoggerSenders(t *testing.T) {
-	if _, err := exec.LookPath("logger"); err != nil {
-		t.Skip("util-linux logger is not installed")
-	}
+	testtools.Require(t, "logger")
 	h := newHarness(t, Config{}, store.Options{}, "udp", "tcp")
 	sd := []string{
 		"--sd-id", "vigil@32473",
@@ -89,9 +88,7 @@ func port(addr string) string { return addr[strings.LastIndexByte(addr, ':')+1:]
 // TestIPv6Senders sends over ::1 on both transports: the peer address is
 // the plain IPv6 address.
 func TestIPv6Senders(t *testing.T) {
-	if _, err := exec.LookPath("logger"); err != nil {
-		t.Skip("util-linux logger is not installed")
-	}
+	testtools.Require(t, "logger")
 	h := newHarness(t, Config{}, store.Options{})
 	udp, err := h.srv.ListenUDP("[::1]:0")
 	if err != nil {

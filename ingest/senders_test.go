@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"vigil/internal/sendertest"
+	"vigil/internal/testtools"
 	"vigil/model"
 	"vigil/store"
 )
@@ -35,10 +36,7 @@ h.close()
 // TestPythonSysLogHandler sends with Python's SysLogHandler over UDP and
 // TCP: each message is one event with its tag, pid, severity and facility.
 func TestPythonSysLogHandler(t *testing.T) {
-	python, err := exec.LookPath("python3")
-	if err != nil {
-		t.Skip("python3 is not installed")
-	}
+	python := testtools.Require(t, "python3")
 	h := newHarness(t, Config{}, store.Options{}, "udp", "tcp")
 	script := filepath.Join(t.TempDir(), "sender.py")
 	if err := os.WriteFile(script, []byte(pythonSender), 0o600); err != nil {

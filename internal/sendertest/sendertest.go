@@ -13,17 +13,14 @@ import (
 	"testing"
 
 	"vigil/internal/syncbuf"
+	"vigil/internal/testtools"
 )
 
 // Path returns the rsyslogd executable, or skips the test when rsyslog is
-// not installed.
+// not installed (see testtools.Require).
 func Path(t testing.TB) string {
 	t.Helper()
-	p, err := exec.LookPath("rsyslogd")
-	if err != nil {
-		t.Skip("rsyslogd is not installed (apt-get install rsyslog rsyslog-gnutls; .ci/run does it)")
-	}
-	return p
+	return testtools.Require(t, "rsyslogd")
 }
 
 // Forward runs rsyslogd reading lines from a file (imfile, as program

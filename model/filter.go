@@ -27,6 +27,9 @@ type EventFilter struct {
 	Actor             string // actor id
 	AgentID           string
 	Tenant            string
+	IP                string    // actor ip, exactly
+	CertSerial        string    // certificate serial, exactly
+	Policy            string    // exactly
 	From, To          time.Time // event time, inclusive
 	Before            int64     // id < Before (cursor)
 	After             int64     // id > After (newer rows for live tables)
@@ -44,13 +47,16 @@ type EventFilter struct {
 // known ones are an EINVALID error.
 func ParseEventFilter(q url.Values) (EventFilter, error) {
 	f := EventFilter{
-		Q:       strings.TrimSpace(q.Get("q")),
-		Type:    strings.TrimSpace(q.Get("type")),
-		Outcome: strings.ToUpper(strings.TrimSpace(q.Get("outcome"))),
-		Actor:   strings.TrimSpace(q.Get("actor")),
-		AgentID: strings.TrimSpace(q.Get("agent_id")),
-		Tenant:  strings.TrimSpace(q.Get("tenant")),
-		Limit:   DefaultLimit,
+		Q:          strings.TrimSpace(q.Get("q")),
+		Type:       strings.TrimSpace(q.Get("type")),
+		Outcome:    strings.ToUpper(strings.TrimSpace(q.Get("outcome"))),
+		Actor:      strings.TrimSpace(q.Get("actor")),
+		AgentID:    strings.TrimSpace(q.Get("agent_id")),
+		Tenant:     strings.TrimSpace(q.Get("tenant")),
+		IP:         strings.TrimSpace(q.Get("ip")),
+		Policy:     strings.TrimSpace(q.Get("policy")),
+		CertSerial: strings.TrimSpace(q.Get("cert_serial")),
+		Limit:      DefaultLimit,
 	}
 	var err error
 	if f.Categories, err = parseList(q, "category", Categories, strings.ToUpper); err != nil {
@@ -190,6 +196,9 @@ func (f EventFilter) Query() url.Values {
 	set("actor", f.Actor)
 	set("agent_id", f.AgentID)
 	set("tenant", f.Tenant)
+	set("ip", f.IP)
+	set("cert_serial", f.CertSerial)
+	set("policy", f.Policy)
 	if !f.From.IsZero() {
 		set("from", f.From.Format(time.RFC3339Nano))
 	}

@@ -183,11 +183,7 @@ func (f EventFilter) CheckVisible() error {
 // used for export links and recorded in E_REPORT_* events.
 func (f EventFilter) Query() url.Values {
 	q := url.Values{}
-	set := func(k, v string) {
-		if v != "" {
-			q.Set(k, v)
-		}
-	}
+	set := func(k, v string) { setParam(q, k, v) }
 	set("q", f.Q)
 	set("category", strings.Join(f.Categories, ","))
 	set("source", strings.Join(f.Sources, ","))
@@ -199,16 +195,28 @@ func (f EventFilter) Query() url.Values {
 	set("ip", f.IP)
 	set("cert_serial", f.CertSerial)
 	set("policy", f.Policy)
-	if !f.From.IsZero() {
-		set("from", f.From.Format(time.RFC3339Nano))
-	}
-	if !f.To.IsZero() {
-		set("to", f.To.Format(time.RFC3339Nano))
-	}
+	setTimeParams(q, f.From, f.To)
 	if f.HideAccessControl {
 		set("hide_access_control", "1")
 	}
 	return q
+}
+
+// setParam sets q's parameter k to v unless v is empty.
+func setParam(q url.Values, k, v string) {
+	if v != "" {
+		q.Set(k, v)
+	}
+}
+
+// setTimeParams sets q's from and to parameters to the times that are set.
+func setTimeParams(q url.Values, from, to time.Time) {
+	if !from.IsZero() {
+		q.Set("from", from.Format(time.RFC3339Nano))
+	}
+	if !to.IsZero() {
+		q.Set("to", to.Format(time.RFC3339Nano))
+	}
 }
 
 // String describes the filter for logs and reports.

@@ -49,6 +49,9 @@ func TestFilterFormInBrowser(t *testing.T) {
 			}
 			has := get(t, b, 5*time.Second, chromedp.Evaluate[string](`(document.getElementById('f-actor')||{}).value + '|' +
 				((document.querySelector('form.filters .filter-error')||{}).textContent||'').trim() + '|' + document.querySelectorAll('#events-table').length`))
+			if path == "/events?q=AND&actor=alice" {
+				b.screenshot(t, "events-bad-filter")
+			}
 			parts := strings.SplitN(has, "|", 3)
 			if parts[0] != "alice" || parts[1] == "" || parts[2] != "1" {
 				t.Errorf("%s: actor field %q, message %q, tables %s; want the form with alice, a message and an empty table", path, parts[0], parts[1], parts[2])
@@ -89,5 +92,6 @@ func TestFilterFormInBrowser(t *testing.T) {
 		if n := count(t); n != 1 {
 			t.Errorf("tenant acme lists %d rows, want 1", n)
 		}
+		b.screenshot(t, "events-tenant")
 	})
 }

@@ -39,6 +39,7 @@ func TestMarkShownReadInBrowser(t *testing.T) {
 	if !strings.Contains(flash, "2 alerts marked read") {
 		t.Errorf("the page says %q, want how many were marked", flash)
 	}
+	b.screenshot(t, "alerts-marked")
 	var details string
 	db, err := openSQL(env.st.Path())
 	if err != nil {

@@ -105,6 +105,7 @@ type alertsView struct {
 	SelfURL    string
 	OlderURL   string
 	CanChange  bool
+	Filtered   bool // a filter is set: "Mark all read" marks what it selects
 	// OOB: the table is an htmx answer, so it also updates the unread
 	// count in the navigation.
 	OOB     bool
@@ -129,7 +130,7 @@ func (s *Server) showAlerts(c echo.Context, status int, data *pageData) error {
 	next := l.next
 	v := &alertsView{Alerts: l.alerts, Unread: l.unread, Filter: l.filter, Severities: model.AlertSeverities, Types: alertTypes,
 		SelfURL: selfURL(c), CanChange: canChange(c), OOB: isHTMX(c), CountID: navCountsID,
-		From: formField(l.filter.From), To: formField(l.filter.To)}
+		From: formField(l.filter.From), To: formField(l.filter.To), Filtered: len(l.filter.Query()) > 0}
 	if next > 0 {
 		u, _ := url.Parse(v.SelfURL)
 		q := u.Query()
@@ -149,8 +150,41 @@ func (s *Server) consoleReadAlert(c echo.Context) error {
 	return s.watchChanged(c, err, "", func(status int, d *pageData) error { return s.showAlerts(c, status, d) })
 }
 
-// consoleReadAllAlerts marks every alert read from the console.
+// consoleReadAllAlerts marks read, from the console, the unread alerts of
+// the view the form was sent from (its back URL's filter, all its pages),
+// and comes back to it saying how many.
 func (s *Server) consoleReadAllAlerts(c echo.Context) error {
-	_, err := s.store.MarkAllAlertsRead(c.Request().Context(), s.actor(c))
-	return s.watchChanged(c, err, "", func(status int, d *pageData) error { return s.showAlerts(c, status, d) })
+	back, err := url.Parse(safeNext(c.FormValue("back")))
+	if err != nil {
+		return model.Errorf(model.EINVALID, "back: %v", err)
+	}
+	var n int64
+	f, err := model.ParseAlertFilter(back.Query())
+	if err == nil {
+		n, err = s.store.MarkAlertsRead(c.Request().Context(), f, s.actor(c))
+	}
+	if err != nil {
+		return s.watchChanged(c, err, "", func(status int, d *pageData) error { return s.showAlerts(c, status, d) })
+	}
+	q := back.Query()
+	q.Set("done", markedDone)
+	q.Set(markedParam, strconv.FormatInt(n, 10))
+	back.RawQuery = q.Encode()
+	return c.Redirect(http.StatusSeeOther, back.String())
+}
+
+// markedDone confirms "Mark all read" with the number marked (markedParam).
+const markedDone, markedParam = "marked", "marked_count"
+
+// markedFlash is the confirmation of "Mark all read": a number, never
+// words from the link.
+func markedFlash(c echo.Context) string {
+	n, err := strconv.ParseInt(c.QueryParam(markedParam), 10, 64)
+	if c.QueryParam("done") != markedDone || err != nil || n < 0 {
+		return ""
+	}
+	if n == 1 {
+		return "1 alert marked read."
+	}
+	return strconv.FormatInt(n, 10) + " alerts marked read."
 }

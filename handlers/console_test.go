@@ -415,3 +415,25 @@ func TestIndexLagNotice(t *testing.T) {
 		t.Errorf("Settings once caught up does not say the index is current")
 	}
 }
+
+// TestDetailShowsFiltersUsed checks that the detail of a page visit shows
+// its filters_used as typed: & and < are not \u escapes.
+func TestDetailShowsFiltersUsed(t *testing.T) {
+	env := newTestEnv(t)
+	cookie := env.session("admin")
+	html := http.Header{"Accept": {"text/html"}}
+	readBody(t, env.do(http.MethodGet, "/events?actor=alice&type=CERT_USED", cookie, "", html))
+	var id int64
+	db, err := openSQL(env.st.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.QueryRow(`SELECT max(id) FROM events WHERE type = 'E_SECTION_VISITED'`).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	body := readBody(t, env.do(http.MethodGet, "/events/"+strconvI(id), cookie, "", html))
+	if strings.Contains(body, `\u0026`) || !strings.Contains(body, "actor=alice&amp;") {
+		t.Errorf("filters_used is not shown as typed:\n%s", body)
+	}
+}

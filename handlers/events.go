@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"slices"
@@ -66,6 +67,17 @@ func searchCell(get func(e *model.Event) string) func(*model.Event) cell {
 	}
 }
 
+// certCell shows an event's certificate by subject (or serial) and
+// filters by its serial, exactly; a certificate without serial is not a
+// link.
+func certCell(e *model.Event) cell {
+	c := cell{Text: firstOf(e.Certificate.Subject, e.Certificate.Serial), Title: e.Certificate.Serial}
+	if e.Certificate.Serial != "" {
+		c.Param, c.Value = "cert_serial", e.Certificate.Serial
+	}
+	return c
+}
+
 func outcomeCell(e *model.Event) cell {
 	return cell{Text: e.Outcome, Param: "outcome", Value: e.Outcome, Badge: "outcome-" + strings.ToLower(e.Outcome)}
 }
@@ -85,7 +97,7 @@ func sourceBadge(source string) string {
 
 var (
 	userCol    = column{"User", filterCell("actor", func(e *model.Event) string { return e.Actor.ID })}
-	ipCol      = column{"IP", searchCell(func(e *model.Event) string { return e.Actor.IP })}
+	ipCol      = column{"IP", filterCell("ip", func(e *model.Event) string { return e.Actor.IP })}
 	typeCol    = column{"Type", filterCell("type", func(e *model.Event) string { return e.Type })}
 	outcomeCol = column{"Outcome", outcomeCell}
 	sourceCol  = column{"Source", sourceCell}
@@ -98,12 +110,8 @@ var logPages = map[string]logPage{
 		Path: "/events", Title: "Events",
 		Categories: []string{model.CategoryUsage, model.CategoryAuth, model.CategoryAccessControl},
 		Columns: []column{timeCol, userCol, ipCol, typeCol, outcomeCol,
-			{"Certificate", func(e *model.Event) cell {
-				c := searchCell(func(e *model.Event) string { return firstOf(e.Certificate.Subject, e.Certificate.Serial) })(e)
-				c.Title = e.Certificate.Serial
-				return c
-			}},
-			{"Policy", searchCell(func(e *model.Event) string { return e.Policy })},
+			{"Certificate", certCell},
+			{"Policy", filterCell("policy", func(e *model.Event) string { return e.Policy })},
 			{"Agent", filterCell("agent_id", func(e *model.Event) string { return e.AgentID })},
 			sourceCol,
 		},
@@ -192,6 +200,7 @@ type tableRow struct {
 // filterBar is the state of the filter form.
 type filterBar struct {
 	Q, Type, Outcome, Actor, AgentID, Tenant, From, To string
+	IP, CertSerial, Policy                             string
 	Category                                           string
 	Categories                                         []string // choices; none when the page has one
 	Outcomes                                           []string
@@ -199,8 +208,9 @@ type filterBar struct {
 	Sources                                            []string // choices, with Source when it is a list
 	HideAccessControl, ShowHideAC                      bool
 	Start, Limit                                       string
-	Active                                             bool // any filter set
-	MoreActive                                         bool // a filter behind "More filters" is set
+	Active                                             bool   // any filter set
+	MoreActive                                         bool   // a filter behind "More filters" is set
+	Error                                              string // why the filter was refused
 }
 
 // logQuery is a log page's request: the filter as the user gave it, the
@@ -230,7 +240,10 @@ func parseLogQuery(c echo.Context, lp logPage) (logQuery, error) {
 	if len(f.Categories) == 0 {
 		f.Categories = lp.Categories
 	}
-	hideACFor := slices.Contains(f.Categories, model.CategoryAccessControl)
+	// Asking for ACCESS_CONTROL by name shows it: the hide toggle applies
+	// only when the category is not chosen, and the form leaves it out.
+	hideACFor := !slices.Contains(shown.Categories, model.CategoryAccessControl) &&
+		slices.Contains(f.Categories, model.CategoryAccessControl)
 	if !q.Has("hide_access_control") {
 		f.HideAccessControl = true // hidden unless asked for (SPEC §2)
 	}
@@ -258,12 +271,12 @@ func (s *Server) eventsPage(lp logPage) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		lq, err := parseLogQuery(c, lp)
 		if err != nil {
-			return err
+			return s.badFilterPage(c, lp, err)
 		}
 		f := lq.run
 		page, err := s.store.FindEvents(c.Request().Context(), f)
 		if err != nil {
-			return err
+			return s.badFilterPage(c, lp, err)
 		}
 		events, next, ix := page.Events, page.Next, page.Index
 		view := &logView{Path: lp.Path, Title: lp.Title, CountShown: len(events), Start: f.Offset, Limit: f.Limit,
@@ -311,20 +324,55 @@ func (s *Server) eventsPage(lp logPage) echo.HandlerFunc {
 	}
 }
 
+// badFilterPage answers a log page whose filter is malformed (err is
+// EINVALID) with the page itself: the message beside the form, the form
+// as typed and an empty table, status 400. Other errors, and live polls,
+// go to the error handler.
+func (s *Server) badFilterPage(c echo.Context, lp logPage, err error) error {
+	var me *model.Error
+	if !errors.As(err, &me) || me.Code != model.EINVALID || c.QueryParams().Has("after") || isHTMX(c) {
+		return err
+	}
+	view := &logView{Path: lp.Path, Title: lp.Title}
+	for _, col := range lp.Columns {
+		view.Headers = append(view.Headers, col.Header)
+	}
+	q := c.QueryParams()
+	category := strings.TrimSpace(q.Get("category"))
+	fb := filterBar{
+		Q: q.Get("q"), Type: q.Get("type"), Outcome: q.Get("outcome"), Actor: q.Get("actor"), AgentID: q.Get("agent_id"),
+		Tenant: q.Get("tenant"), IP: q.Get("ip"), CertSerial: q.Get("cert_serial"), Policy: q.Get("policy"),
+		From: q.Get("from"), To: q.Get("to"), Category: category, Source: q.Get("source"),
+		Start: q.Get("start"), Limit: q.Get("limit"), Active: true, Error: me.Message,
+		HideAccessControl: !q.Has("hide_access_control") || slices.Contains([]string{"1", "true", "on"}, q.Get("hide_access_control")),
+		ShowHideAC:        slices.Contains(lp.Categories, model.CategoryAccessControl) && !strings.EqualFold(category, model.CategoryAccessControl),
+	}
+	view.Filter = fb.complete(lp)
+	return s.render(c, http.StatusBadRequest, "events", "", &pageData{Title: lp.Title, Section: lp.Path, Page: view})
+}
+
 // filterBar fills the filter form with the user's filter.
 func (lq logQuery) filterBar(c echo.Context, lp logPage) filterBar {
 	sh := lq.shown
 	fb := filterBar{
 		Q: sh.Q, Type: sh.Type, Outcome: sh.Outcome, Actor: sh.Actor, AgentID: sh.AgentID, Tenant: sh.Tenant,
+		IP: sh.IP, CertSerial: sh.CertSerial, Policy: sh.Policy,
 		From: formField(sh.From), To: formField(sh.To), Category: strings.Join(sh.Categories, ","),
-		Outcomes: model.Outcomes, Source: strings.Join(sh.Sources, ","), Sources: model.Sources, HideAccessControl: lq.run.HideAccessControl, ShowHideAC: lq.hideACFor,
+		Source: strings.Join(sh.Sources, ","), HideAccessControl: lq.run.HideAccessControl, ShowHideAC: lq.hideACFor,
 		Start: c.QueryParam("start"), Limit: c.QueryParam("limit"),
 		Active: len(sh.Query()) > 0,
 	}
-	if len(sh.Sources) > 1 {
+	return fb.complete(lp)
+}
+
+// complete adds the form's choices and what "More filters" opens with.
+func (fb filterBar) complete(lp logPage) filterBar {
+	fb.Outcomes, fb.Sources = model.Outcomes, model.Sources
+	if strings.Contains(fb.Source, ",") {
 		fb.Sources = append(slices.Clip(fb.Sources), fb.Source)
 	}
-	fb.MoreActive = fb.Actor != "" || fb.AgentID != "" || fb.From != "" || fb.To != "" || fb.Start != "" || fb.Limit != ""
+	fb.MoreActive = fb.Actor != "" || fb.AgentID != "" || fb.Tenant != "" || fb.IP != "" || fb.CertSerial != "" || fb.Policy != "" ||
+		fb.From != "" || fb.To != "" || fb.Start != "" || fb.Limit != ""
 	if len(lp.Categories) > 1 {
 		fb.Categories = lp.Categories
 	}
@@ -421,7 +469,7 @@ func (s *Server) eventDetail(c echo.Context) error {
 	if len(e.Details) > 0 {
 		var buf bytes.Buffer
 		if json.Indent(&buf, e.Details, "", "  ") == nil {
-			v.Details = buf.String()
+			v.Details = unescapeHTMLInJSON(buf.String())
 		}
 	}
 	section := "/events"
@@ -449,4 +497,40 @@ func (s *Server) eventDetail(c echo.Context) error {
 	return s.render(c, http.StatusOK, "event", "detail", &pageData{
 		Title: "Event " + strconv.FormatInt(e.ID, 10), Section: section, Page: v,
 	})
+}
+
+// unescapeHTMLInJSON turns the \u0026, \u003c and \u003e escapes that
+// Go's JSON encoder writes for &, < and > back into the characters, so a
+// recorded value (filters_used) reads as it was given; the template still
+// escapes them for HTML. An escaped backslash is kept as it is.
+func unescapeHTMLInJSON(s string) string {
+	if !strings.Contains(s, `\u00`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] != '\\' || i+1 >= len(s) {
+			b.WriteByte(s[i])
+			continue
+		}
+		if s[i+1] == 'u' && i+6 <= len(s) {
+			switch strings.ToLower(s[i+2 : i+6]) {
+			case "0026":
+				b.WriteByte('&')
+				i += 5
+				continue
+			case "003c":
+				b.WriteByte('<')
+				i += 5
+				continue
+			case "003e":
+				b.WriteByte('>')
+				i += 5
+				continue
+			}
+		}
+		b.WriteString(s[i : i+2])
+		i++
+	}
+	return b.String()
 }

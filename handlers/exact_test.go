@@ -168,3 +168,20 @@ func TestCheckpointsOnRequestAreSentOffTheBox(t *testing.T) {
 		t.Errorf("E_CHECKPOINT_SIGNED events: %d, want 2", len(ev))
 	}
 }
+
+// TestExactFieldFilters checks the API's ip, cert_serial and policy
+// filters: each matches its field exactly, never a value that only shares
+// its words.
+func TestExactFieldFilters(t *testing.T) {
+	env := newTestEnv(t)
+	env.appendEvents(
+		`{"type":"CERT_USED","actor":{"id":"alice","ip":"10.0.8.89"},"certificate":{"serial":"4F:2A:10"},"policy":"code-signing-prod"}`,
+		`{"type":"CERT_USED","actor":{"id":"bob","ip":"10.8.0.89"},"certificate":{"serial":"4F:2A:10:00"},"policy":"code-signing-prod-eu"}`,
+	)
+	for _, q := range []string{"ip=10.0.8.89", "cert_serial=4F:2A:10", "policy=code-signing-prod"} {
+		r := env.list(q, "admin/read")
+		if len(r.Events) != 1 || r.Events[0].Actor.ID != "alice" {
+			t.Errorf("%s: got %+v, want alice's event alone", q, r.Events)
+		}
+	}
+}

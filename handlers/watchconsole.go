@@ -27,7 +27,7 @@ var watchDone = map[string]string{
 func (s *Server) openWatchPage(c echo.Context, status int, page, title, block string, data *pageData) error {
 	data.Title, data.Section = title, "/"+page
 	if data.Flash == "" {
-		data.Flash = watchDone[c.QueryParam("done")]
+		data.Flash = firstOf(watchDone[c.QueryParam("done")], markedFlash(c))
 	}
 	if c.Request().Method == http.MethodGet && !isHTMX(c) {
 		if err := s.recordSystem(c, "E_SECTION_VISITED", "INFO", "Opened "+title, map[string]any{"filters_used": c.QueryParams().Encode()}); err != nil {
@@ -68,7 +68,7 @@ func canChange(c echo.Context) bool { return model.RoleMayChange(principal(c).Us
 func selfURL(c echo.Context) string {
 	q := url.Values{}
 	for k, v := range c.QueryParams() {
-		if k != "done" {
+		if k != "done" && k != markedParam {
 			q[k] = v
 		}
 	}

@@ -125,6 +125,22 @@ func ParseAlertFilter(q url.Values) (AlertFilter, error) {
 	return f, err
 }
 
+// Query returns the filter as query parameters (without paging), the form
+// recorded in audit events.
+func (f AlertFilter) Query() url.Values {
+	q := url.Values{}
+	if f.Unread {
+		q.Set("unread", "1")
+	}
+	if f.Open {
+		q.Set("open", "1")
+	}
+	setParam(q, "severity", f.Severity)
+	setParam(q, "type", f.Type)
+	setTimeParams(q, f.From, f.To)
+	return q
+}
+
 // parseFlagParam parses a boolean query parameter: 1/true/on or 0/false/"".
 func parseFlagParam(name, v string) (bool, error) {
 	switch v {

@@ -27,6 +27,9 @@ type EventFilter struct {
 	Actor             string // actor id
 	AgentID           string
 	Tenant            string
+	IP                string    // actor ip, exactly
+	CertSerial        string    // certificate serial, exactly
+	Policy            string    // exactly
 	From, To          time.Time // event time, inclusive
 	Before            int64     // id < Before (cursor)
 	After             int64     // id > After (newer rows for live tables)
@@ -44,13 +47,16 @@ type EventFilter struct {
 // known ones are an EINVALID error.
 func ParseEventFilter(q url.Values) (EventFilter, error) {
 	f := EventFilter{
-		Q:       strings.TrimSpace(q.Get("q")),
-		Type:    strings.TrimSpace(q.Get("type")),
-		Outcome: strings.ToUpper(strings.TrimSpace(q.Get("outcome"))),
-		Actor:   strings.TrimSpace(q.Get("actor")),
-		AgentID: strings.TrimSpace(q.Get("agent_id")),
-		Tenant:  strings.TrimSpace(q.Get("tenant")),
-		Limit:   DefaultLimit,
+		Q:          strings.TrimSpace(q.Get("q")),
+		Type:       strings.TrimSpace(q.Get("type")),
+		Outcome:    strings.ToUpper(strings.TrimSpace(q.Get("outcome"))),
+		Actor:      strings.TrimSpace(q.Get("actor")),
+		AgentID:    strings.TrimSpace(q.Get("agent_id")),
+		Tenant:     strings.TrimSpace(q.Get("tenant")),
+		IP:         strings.TrimSpace(q.Get("ip")),
+		Policy:     strings.TrimSpace(q.Get("policy")),
+		CertSerial: strings.TrimSpace(q.Get("cert_serial")),
+		Limit:      DefaultLimit,
 	}
 	var err error
 	if f.Categories, err = parseList(q, "category", Categories, strings.ToUpper); err != nil {
@@ -177,11 +183,7 @@ func (f EventFilter) CheckVisible() error {
 // used for export links and recorded in E_REPORT_* events.
 func (f EventFilter) Query() url.Values {
 	q := url.Values{}
-	set := func(k, v string) {
-		if v != "" {
-			q.Set(k, v)
-		}
-	}
+	set := func(k, v string) { setParam(q, k, v) }
 	set("q", f.Q)
 	set("category", strings.Join(f.Categories, ","))
 	set("source", strings.Join(f.Sources, ","))
@@ -190,16 +192,31 @@ func (f EventFilter) Query() url.Values {
 	set("actor", f.Actor)
 	set("agent_id", f.AgentID)
 	set("tenant", f.Tenant)
-	if !f.From.IsZero() {
-		set("from", f.From.Format(time.RFC3339Nano))
-	}
-	if !f.To.IsZero() {
-		set("to", f.To.Format(time.RFC3339Nano))
-	}
+	set("ip", f.IP)
+	set("cert_serial", f.CertSerial)
+	set("policy", f.Policy)
+	setTimeParams(q, f.From, f.To)
 	if f.HideAccessControl {
 		set("hide_access_control", "1")
 	}
 	return q
+}
+
+// setParam sets q's parameter k to v unless v is empty.
+func setParam(q url.Values, k, v string) {
+	if v != "" {
+		q.Set(k, v)
+	}
+}
+
+// setTimeParams sets q's from and to parameters to the times that are set.
+func setTimeParams(q url.Values, from, to time.Time) {
+	if !from.IsZero() {
+		q.Set("from", from.Format(time.RFC3339Nano))
+	}
+	if !to.IsZero() {
+		q.Set("to", to.Format(time.RFC3339Nano))
+	}
 }
 
 // String describes the filter for logs and reports.

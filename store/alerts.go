@@ -137,22 +137,7 @@ func (s *Store) AlertByID(ctx context.Context, id int64) (model.Alert, error) {
 // FindAlerts returns the alerts matching f, newest first, and the cursor of
 // the next page (0 when there is none).
 func (s *Store) FindAlerts(ctx context.Context, f model.AlertFilter) ([]model.Alert, int64, error) {
-	var where []string
-	var args []any
-	if f.Unread {
-		where = append(where, `read_at IS NULL`)
-	}
-	if f.Open {
-		where = append(where, `resolved_at IS NULL`)
-	}
-	if f.Severity != "" {
-		where, args = append(where, `severity = ?`), append(args, f.Severity)
-	}
-	if f.Type != "" {
-		where, args = append(where, `type = ?`), append(args, f.Type)
-	}
-	conds, a := timeRangeConds("created_at", f.From, f.To)
-	where, args = append(where, conds...), append(args, a...)
+	where, args := alertConds(f)
 	if f.Before > 0 {
 		where, args = append(where, `id < ?`), append(args, f.Before)
 	}
@@ -168,6 +153,24 @@ func (s *Store) FindAlerts(ctx context.Context, f model.AlertFilter) ([]model.Al
 		next = alerts[limit-1].ID
 	}
 	return alerts, next, nil
+}
+
+// alertConds are the conditions of f but for its paging.
+func alertConds(f model.AlertFilter) (where []string, args []any) {
+	if f.Unread {
+		where = append(where, `read_at IS NULL`)
+	}
+	if f.Open {
+		where = append(where, `resolved_at IS NULL`)
+	}
+	if f.Severity != "" {
+		where, args = append(where, `severity = ?`), append(args, f.Severity)
+	}
+	if f.Type != "" {
+		where, args = append(where, `type = ?`), append(args, f.Type)
+	}
+	conds, a := timeRangeConds("created_at", f.From, f.To)
+	return append(where, conds...), append(args, a...)
 }
 
 // CountUnreadAlerts returns the number of unread alerts.
@@ -246,10 +249,20 @@ func (s *Store) MarkAlertRead(ctx context.Context, id int64, actor model.Actor) 
 
 // MarkAllAlertsRead marks every unread alert read and returns how many.
 func (s *Store) MarkAllAlertsRead(ctx context.Context, actor model.Actor) (int64, error) {
+	return s.MarkAlertsRead(ctx, model.AlertFilter{}, actor)
+}
+
+// MarkAlertsRead marks the unread alerts f selects (all its pages: its
+// cursor and limit are ignored) read and returns how many; the
+// ALERTS_READ audit event records the count and the filter.
+func (s *Store) MarkAlertsRead(ctx context.Context, f model.AlertFilter, actor model.Actor) (int64, error) {
 	var n int64
 	now := s.now()
+	f.Before, f.Limit = 0, 0
+	where, args := alertConds(f)
+	where = append(where, `read_at IS NULL`)
 	_, err := s.applyAndAppend(ctx, func(tx *sql.Tx) ([]model.Event, error) {
-		res, err := tx.Exec(`UPDATE alerts SET read_at = ?, read_by = ? WHERE read_at IS NULL`, timeText(now), actor.ID)
+		res, err := tx.Exec(`UPDATE alerts SET read_at = ?, read_by = ?`+whereSQL(where), append([]any{timeText(now), actor.ID}, args...)...)
 		if err != nil {
 			return nil, fmt.Errorf("store: mark all alerts read: %w", err)
 		}
@@ -257,7 +270,7 @@ func (s *Store) MarkAllAlertsRead(ctx context.Context, actor model.Actor) (int64
 			return nil, nil
 		}
 		e, err := model.NewAuditEvent(now, "ALERTS_READ", "SUCCESS", actor, model.Entity{Type: "ALERT", ID: "*"},
-			fmt.Sprintf("%d alerts marked read by %s", n, actor.ID), map[string]any{"count": n})
+			fmt.Sprintf("%d alerts marked read by %s", n, actor.ID), map[string]any{"count": n, "filters_used": f.Query().Encode()})
 		return []model.Event{e}, err
 	})
 	return n, err

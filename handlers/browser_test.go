@@ -159,14 +159,36 @@ func (b *browser) screenshot(t *testing.T, name string) {
 }
 
 // signIn fills and sends the sign-in form.
+// The page it submits from is marked, and the action returns once the
+// answer has replaced it: a slow answer (sign-ins paced after failures)
+// must not land while the next step already works on the sign-in page.
 func signIn(url, name, pw string) chromedp.Action[chromedp.Void] {
 	return chromedp.Steps(
 		chromedp.Navigate(url+"/login"),
 		chromedp.WaitVisible(chromedp.ID("username")),
 		chromedp.SetValue(chromedp.ID("username"), name),
 		chromedp.SetValue(chromedp.ID("password"), pw),
+		chromedp.Evaluate[chromedp.Void](`window.vigilSubmitted = true`),
 		chromedp.Submit(chromedp.ID("password")),
+		answered,
 	)
+}
+
+// answered waits until the page signIn submitted from has been replaced by
+// the answer and that has loaded. While the page changes the check itself
+// may fail (its document is gone); it is tried again.
+func answered(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+	for {
+		done, err := chromedp.Evaluate[bool](`!window.vigilSubmitted && document.readyState === "complete"`)(ctx, t)
+		if err == nil && done {
+			return chromedp.Void{}, nil
+		}
+		select {
+		case <-ctx.Done():
+			return chromedp.Void{}, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // rowCount counts the visible rows of the event table.

@@ -168,28 +168,37 @@ func signIn(url, name, pw string) chromedp.Action[chromedp.Void] {
 		chromedp.WaitVisible(chromedp.ID("username")),
 		chromedp.SetValue(chromedp.ID("username"), name),
 		chromedp.SetValue(chromedp.ID("password"), pw),
-		chromedp.Evaluate[chromedp.Void](`window.vigilSubmitted = true`),
+		leaving,
 		chromedp.Submit(chromedp.ID("password")),
-		answered,
+		until(loaded),
 	)
 }
 
-// answered waits until the page signIn submitted from has been replaced by
-// the answer and that has loaded. While the page changes the check itself
-// may fail (its document is gone); it is tried again.
-func answered(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
-	for {
-		done, err := chromedp.Evaluate[bool](`!window.vigilSubmitted && document.readyState === "complete"`)(ctx, t)
-		if err == nil && done {
-			return chromedp.Void{}, nil
-		}
-		select {
-		case <-ctx.Done():
-			return chromedp.Void{}, ctx.Err()
-		case <-time.After(20 * time.Millisecond):
+// until waits until the JavaScript expression is true on the page. While
+// the page changes (a form sent, a link followed) the check itself may
+// fail, its document gone; it is tried again.
+func until(expr string) chromedp.Action[chromedp.Void] {
+	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+		for {
+			done, err := chromedp.Evaluate[bool](expr)(ctx, t)
+			if err == nil && done {
+				return chromedp.Void{}, nil
+			}
+			select {
+			case <-ctx.Done():
+				return chromedp.Void{}, ctx.Err()
+			case <-time.After(20 * time.Millisecond):
+			}
 		}
 	}
 }
+
+// loaded is true once the page has loaded and is not the one marked before
+// a form was sent or a link followed (window.vigilSubmitted).
+const loaded = `!window.vigilSubmitted && document.readyState === "complete"`
+
+// leaving marks the page, so that until(loaded) waits for the next one.
+var leaving = chromedp.Evaluate[chromedp.Void](`window.vigilSubmitted = true`)
 
 // rowCount counts the visible rows of the event table.
 const rowCount = `document.querySelectorAll('#events-table tbody:not([hidden]) tr').length`

@@ -34,7 +34,9 @@ func TestFilterFormInBrowser(t *testing.T) {
 	t.Run("CategoryAccessControlShown", func(t *testing.T) {
 		b.do(t, 10*time.Second, chromedp.Navigate(u+"/events"), chromedp.WaitVisible(chromedp.ID("f-category")),
 			chromedp.SetValue(chromedp.ID("f-category"), "ACCESS_CONTROL"),
+			leaving,
 			chromedp.Click(chromedp.CSS(`form.filters button[type=submit]`)),
+			until(loaded),
 			chromedp.WaitVisible(chromedp.CSS(`#events-table`)))
 		if n := count(t); n != 1 {
 			t.Errorf("category ACCESS_CONTROL lists %d rows, want 1 (%s)", n, search(t))
@@ -43,7 +45,7 @@ func TestFilterFormInBrowser(t *testing.T) {
 
 	t.Run("BadFilterKeepsForm", func(t *testing.T) {
 		for _, path := range []string{"/events?q=AND&actor=alice", "/events?limit=abc&actor=alice", "/audit?limit=abc&actor=alice", "/system?limit=abc&actor=alice"} {
-			b.do(t, 10*time.Second, chromedp.Navigate(u+path), chromedp.WaitReady(chromedp.CSS("body")))
+			b.do(t, 10*time.Second, chromedp.Navigate(u+path), until(loaded), chromedp.WaitReady(chromedp.CSS("body")))
 			if st := b.status(u + path); st != http.StatusBadRequest {
 				t.Errorf("%s: status %d, want 400", path, st)
 			}
@@ -62,8 +64,9 @@ func TestFilterFormInBrowser(t *testing.T) {
 	click := func(t *testing.T, text string) {
 		t.Helper()
 		b.do(t, 10*time.Second, chromedp.Navigate(u+"/events"), chromedp.WaitVisible(chromedp.CSS(`#events-table`)),
+			leaving,
 			chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`[...document.querySelectorAll("#events-table a.filter")].find(a => a.textContent.trim() === %q).click()`, text)),
-			chromedp.Sleep(300*time.Millisecond),
+			until(loaded),
 			chromedp.WaitVisible(chromedp.CSS(`#events-table`)))
 	}
 	for _, v := range []string{"10.0.8.89", "CN=build-signing", "code-signing-prod"} {
@@ -84,8 +87,8 @@ func TestFilterFormInBrowser(t *testing.T) {
 		if val != "acme" {
 			t.Fatalf("tenant field holds %q, want acme", val)
 		}
-		b.do(t, 10*time.Second, chromedp.Click(chromedp.CSS(`form.filters button[type=submit]`)),
-			chromedp.Sleep(300*time.Millisecond), chromedp.WaitVisible(chromedp.CSS(`#events-table`)))
+		b.do(t, 10*time.Second, leaving, chromedp.Click(chromedp.CSS(`form.filters button[type=submit]`)),
+			until(loaded), chromedp.WaitVisible(chromedp.CSS(`#events-table`)))
 		if s := search(t); !strings.Contains(s, "tenant=acme") {
 			t.Errorf("Filter dropped the tenant: %s", s)
 		}

@@ -30,8 +30,8 @@ func TestMarkShownReadInBrowser(t *testing.T) {
 	u := env.url
 	b.do(t, 15*time.Second, signIn(u, "admin", password("admin")), chromedp.WaitVisible(chromedp.CSS("header.top .user")),
 		chromedp.Navigate(u+"/alerts?severity=WARN"), chromedp.WaitVisible(chromedp.ID("read-all")),
-		chromedp.Click(chromedp.ID("read-all")),
-		chromedp.Sleep(300*time.Millisecond), chromedp.WaitVisible(chromedp.ID("alerts")))
+		leaving, chromedp.Click(chromedp.ID("read-all")),
+		until(loaded), chromedp.WaitVisible(chromedp.ID("alerts")))
 	if n, err := env.st.CountUnreadAlerts(ctx); err != nil || n != 1 {
 		t.Errorf("after marking the WARN view read %d alerts are unread (%v), want the ERROR one", n, err)
 	}

@@ -11,6 +11,9 @@ import (
 func (s *Server) routes(e *echo.Echo) {
 	e.Use(middleware.RequestID())
 	e.Use(s.observe)
+	// Pages and assets go compressed to browsers that ask; API answers,
+	// metrics and streamed exports are left as they are.
+	e.Use(middleware.GzipWithConfig(middleware.GzipConfig{Skipper: notForGzip}))
 	e.Use(middleware.Recover())
 	e.Use(securityHeaders)
 	e.Use(crossOriginProtection())
@@ -20,7 +23,7 @@ func (s *Server) routes(e *echo.Echo) {
 
 	// Public.
 	e.GET("/healthz", s.healthz)
-	e.StaticFS("/static", s.static)
+	e.GET("/static/*", s.serveStatic)
 	e.GET("/login", s.loginPage)
 	e.POST("/login", s.login)
 

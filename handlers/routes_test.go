@@ -27,7 +27,7 @@ var (
 // route cannot land without saying who may use it.
 var routeAccess = map[string][]string{
 	"GET /healthz":                        public,
-	"GET /static*":                        public,
+	"GET /static/*":                       public,
 	"GET /login":                          public,
 	"POST /login":                         public,
 	"POST /api/v1/events":                 nobody, // ingest tokens only
@@ -87,7 +87,7 @@ var routeAccess = map[string][]string{
 func concretePath(p string) string {
 	p = strings.ReplaceAll(p, ":id", "1")
 	p = strings.ReplaceAll(p, ":name", "nobody-here")
-	p = strings.ReplaceAll(p, "/static*", "/static/css/vigil.css")
+	p = strings.ReplaceAll(p, "/static/*", "/static/css/vigil.css")
 	return p
 }
 
@@ -165,7 +165,6 @@ func TestAPIDocCoversEveryRoute(t *testing.T) {
 			continue
 		}
 		p := regexp.MustCompile(`:([a-z]+)`).ReplaceAllString(r.Path, "{$1}")
-		p = strings.Replace(p, "/static*", "/static/*", 1) // echo's StaticFS
 		line := "`" + r.Method + " " + p + "`"
 		if seen[line] {
 			continue

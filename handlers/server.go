@@ -84,13 +84,14 @@ type Server struct {
 	gatherer prometheus.Gatherer
 	now      func() time.Time
 
-	pages    map[string]*template.Template // by page name, parsed at boot
-	static   fs.FS
-	served   map[string]bool // GET paths with a route, for the navigation
-	sessions *sessionStore
-	throttle *loginThrottle
-	proxies  *proxies
-	verifier *chainVerifier
+	pages map[string]*template.Template // by page name, parsed at boot
+	// staticFiles are static's files, read once, with their ETags.
+	staticFiles map[string]staticFile
+	served      map[string]bool // GET paths with a route, for the navigation
+	sessions    *sessionStore
+	throttle    *loginThrottle
+	proxies     *proxies
+	verifier    *chainVerifier
 
 	ingestReceived *prometheus.CounterVec
 	ingestRejected *prometheus.CounterVec
@@ -139,10 +140,14 @@ func New(cfg Config, st *store.Store, log *slog.Logger, reg *prometheus.Registry
 	if err != nil {
 		return nil, err
 	}
+	files, err := staticFiles(static)
+	if err != nil {
+		return nil, err
+	}
 	px := &proxies{trusted: cfg.TrustedProxies}
 	s := &Server{
 		cfg: cfg, store: st, log: log, gatherer: reg, now: cfg.Now,
-		pages: pages, static: static,
+		pages: pages, staticFiles: files,
 		sessions: &sessionStore{st: st, idle: cfg.SessionIdle, maxAge: cfg.SessionMaxAge, proxies: px},
 		proxies:  px,
 		throttle: newLoginThrottle(cfg.LoginFailures, cfg.LoginWindow),

@@ -276,17 +276,7 @@ func TestCommandLineErrors(t *testing.T) {
 func TestVerifyAgainstExportedCheckpoint(t *testing.T) {
 	dir := t.TempDir()
 	t.Setenv("VIGIL_ADMIN_PASSWORD", "first-admin-password")
-	url, stop := serve(t, dir)
-	_, manage, _ := vigil(t, "", "token", "create", "--data", dir, "--user", "admin", "--name", "m", "--scope", "manage")
-	_, ingest, _ := vigil(t, "", "token", "create", "--data", dir, "--user", "admin", "--name", "i", "--scope", "ingest")
-	manage, ingest = strings.TrimSpace(manage), strings.TrimSpace(ingest)
-	var lines []string
-	for i := 0; i < 40; i++ {
-		lines = append(lines, fmt.Sprintf(`{"message":"event %d"}`, i))
-	}
-	if code, body := request(t, "POST", url+"/api/v1/events", ingest, strings.Join(lines, "\n")); code != 202 {
-		t.Fatalf("post: %d %s", code, body)
-	}
+	url, stop, manage, _ := serveWith40Events(t, dir)
 	if code, body := request(t, "POST", url+"/api/v1/audit/checkpoint", manage, ""); code != 201 || !strings.Contains(body, `"tree_size":43`) {
 		t.Fatalf("checkpoint: %d %s", code, body)
 	}
@@ -401,17 +391,7 @@ func postNDJSON(ctx context.Context, url, token string, body io.Reader) (int, ht
 func TestVerifyCatchesRemovalThroughRetentionGate(t *testing.T) {
 	dir := t.TempDir()
 	t.Setenv("VIGIL_ADMIN_PASSWORD", "first-admin-password")
-	url, stop := serve(t, dir)
-	_, manage, _ := vigil(t, "", "token", "create", "--data", dir, "--user", "admin", "--name", "m", "--scope", "manage")
-	_, ingest, _ := vigil(t, "", "token", "create", "--data", dir, "--user", "admin", "--name", "i", "--scope", "ingest")
-	manage, ingest = strings.TrimSpace(manage), strings.TrimSpace(ingest)
-	var lines []string
-	for i := 0; i < 40; i++ {
-		lines = append(lines, fmt.Sprintf(`{"message":"event %d"}`, i))
-	}
-	if code, body := request(t, "POST", url+"/api/v1/events", ingest, strings.Join(lines, "\n")); code != 202 {
-		t.Fatalf("post: %d %s", code, body)
-	}
+	url, stop, manage, _ := serveWith40Events(t, dir)
 	req, _ := http.NewRequest("POST", url+"/api/v1/audit/checkpoint", nil)
 	req.Header.Set("Authorization", "Bearer "+manage)
 	req.Header.Set("Accept", "text/plain")
@@ -453,4 +433,22 @@ func TestVerifyCatchesRemovalThroughRetentionGate(t *testing.T) {
 			t.Errorf("%s after removing events 12-15 through the gate: exit %d %q, want exit 1 naming 12", strings.Join(args, " "), code, out)
 		}
 	}
+}
+
+// serveWith40Events serves dir, makes a manage and an ingest token of
+// admin with the CLI, as an operator would, and posts 40 events.
+func serveWith40Events(t *testing.T, dir string) (url string, stop func() error, manage, ingest string) {
+	t.Helper()
+	url, stop = serve(t, dir)
+	_, manage, _ = vigil(t, "", "token", "create", "--data", dir, "--user", "admin", "--name", "m", "--scope", "manage")
+	_, ingest, _ = vigil(t, "", "token", "create", "--data", dir, "--user", "admin", "--name", "i", "--scope", "ingest")
+	manage, ingest = strings.TrimSpace(manage), strings.TrimSpace(ingest)
+	var lines []string
+	for i := 0; i < 40; i++ {
+		lines = append(lines, fmt.Sprintf(`{"message":"event %d"}`, i))
+	}
+	if code, body := request(t, "POST", url+"/api/v1/events", ingest, strings.Join(lines, "\n")); code != 202 {
+		t.Fatalf("post: %d %s", code, body)
+	}
+	return url, stop, manage, ingest
 }

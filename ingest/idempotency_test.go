@@ -56,22 +56,7 @@ func TestPlainSyslogNeverDeduplicates(t *testing.T) {
 func TestTLSClientCertificateScopesEventID(t *testing.T) {
 	p := newTestPKI(t)
 	h := newHarness(t, Config{}, store.Options{})
-	required, err := TLSConfig(p.serverCert, p.serverKey, p.caFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	optional, err := TLSConfig(p.serverCert, p.serverKey, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	withCA, err := h.srv.ListenTLS("127.0.0.1:0", required)
-	if err != nil {
-		t.Fatal(err)
-	}
-	noCA, err := h.srv.ListenTLS("127.0.0.1:0", optional)
-	if err != nil {
-		t.Fatal(err)
-	}
+	withCA, noCA := p.listeners(t, h)
 	web01 := []tls.Certificate{p.client(t, "web-01", true)}
 	db07 := []tls.Certificate{p.client(t, "db-07", true)}
 	const msg = `<14>1 2026-01-02T03:04:05Z web-01 app - CERT_USED [x@1 event_id="web-01-0042"] signed`

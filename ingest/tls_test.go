@@ -100,6 +100,28 @@ func (p *testPKI) write(t *testing.T, name, typ string, der []byte) string {
 	return path
 }
 
+// listeners opens two TLS listeners on h: one that requires a client
+// certificate signed by the test CA and one where it is optional.
+func (p *testPKI) listeners(t *testing.T, h *harness) (withCA, noCA net.Addr) {
+	t.Helper()
+	for _, ca := range []string{p.caFile, ""} {
+		tc, err := TLSConfig(p.serverCert, p.serverKey, ca)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := h.srv.ListenTLS("127.0.0.1:0", tc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ca != "" {
+			withCA = a
+		} else {
+			noCA = a
+		}
+	}
+	return withCA, noCA
+}
+
 // sendTLS connects, sends one octet-counted message and closes; it returns
 // the first error of the handshake, write or close.
 func sendTLS(addr string, pool *x509.CertPool, certs []tls.Certificate, msg string) error {
@@ -123,22 +145,7 @@ func sendTLS(addr string, pool *x509.CertPool, certs []tls.Certificate, msg stri
 func TestTLSListener(t *testing.T) {
 	p := newTestPKI(t)
 	h := newHarness(t, Config{HandshakeTimeout: 500 * time.Millisecond}, store.Options{})
-	required, err := TLSConfig(p.serverCert, p.serverKey, p.caFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	optional, err := TLSConfig(p.serverCert, p.serverKey, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	withCA, err := h.srv.ListenTLS("127.0.0.1:0", required)
-	if err != nil {
-		t.Fatal(err)
-	}
-	noCA, err := h.srv.ListenTLS("127.0.0.1:0", optional)
-	if err != nil {
-		t.Fatal(err)
-	}
+	withCA, noCA := p.listeners(t, h)
 	cases := []struct {
 		name   string
 		addr   net.Addr

@@ -52,11 +52,10 @@ func newSightings(flushAt int) *sightings {
 
 // observe records the agents and certificates named by events just
 // committed. It never blocks on I/O.
-func (sg *sightings) observe(events []model.Event) {
+func (sg *sightings) observe(events []*model.Event) {
 	sg.mu.Lock()
 	defer sg.mu.Unlock()
-	for i := range events {
-		e := &events[i]
+	for _, e := range events {
 		at := e.ReceivedAt
 		if e.AgentID != "" {
 			a := sg.agents[e.AgentID]

@@ -97,7 +97,7 @@ type writer struct {
 	db       *sql.DB
 	queue    chan *appendReq
 	maxBatch int
-	onCommit func([]model.Event)
+	onCommit func([]*model.Event)
 
 	ix        *indexer     // told of each commit
 	committed atomic.Int64 // the newest committed event id
@@ -143,7 +143,7 @@ type writer struct {
 	failures  prometheus.Counter
 }
 
-func newWriter(ctx context.Context, db *sql.DB, ix *indexer, lastID int64, onCommit func([]model.Event), opts Options) (*writer, error) {
+func newWriter(ctx context.Context, db *sql.DB, ix *indexer, lastID int64, onCommit func([]*model.Event), opts Options) (*writer, error) {
 	w := &writer{
 		ix:       ix,
 		db:       db,
@@ -334,7 +334,8 @@ func (w *writer) commitBatch(batch []*appendReq) {
 		w.noteSuccess()
 	}
 	// The hook sees a batch before its producers are answered, so that
-	// whatever it records is visible once an append has returned.
+	// whatever it records is visible once an append has returned, and while
+	// the events it points to are still the producers' (they may reuse them).
 	if err == nil && len(stored) > 0 {
 		w.onCommit(stored)
 	}
@@ -388,7 +389,7 @@ func (w *writer) appendLeaf(insNode *sql.Stmt, eventHash []byte) error {
 	return nil
 }
 
-func (w *writer) commit(batch []*appendReq) (answers []appendAnswer, stored []model.Event, err error) {
+func (w *writer) commit(batch []*appendReq) (answers []appendAnswer, stored []*model.Event, err error) {
 	start := time.Now()
 	tx, err := w.db.Begin()
 	if err != nil {
@@ -507,7 +508,7 @@ func (w *writer) commit(batch []*appendReq) (answers []appendAnswer, stored []mo
 			a.res.Accepted++
 			counts[e.Source]++
 			if w.onCommit != nil {
-				stored = append(stored, *e)
+				stored = append(stored, e)
 			}
 		}
 	}

@@ -57,12 +57,7 @@ func (s *Store) RecordOutage(ctx context.Context, o Outage) (model.Alert, bool, 
 		"since": o.Since.UTC().Format(time.RFC3339Nano), "until": o.Until.UTC().Format(time.RFC3339Nano),
 		"failed_batches": o.FailedBatches, "error": o.Err,
 	}
-	e, err := model.NewSystemEvent(time.Now(), "E_STORAGE_UNAVAILABLE", "FAILURE", "err", fmt.Sprintf("Events could not be written for %s: %s", took, o.Err), details)
-	if err == nil {
-		if _, err = s.AppendEvents(ctx, []model.Event{e}); err != nil {
-			s.log.Error("recording storage outage", "err", err)
-		}
-	}
+	// The alert goes first: whoever sees the event also finds the alert.
 	a, created, err := s.RaiseAlert(ctx, model.Alert{
 		Severity: model.SeverityError, Type: "STORAGE_FAILED",
 		Title: "Events could not be stored",
@@ -72,7 +67,13 @@ func (s *Store) RecordOutage(ctx context.Context, o Outage) (model.Alert, bool, 
 		Key:    "storage-failed:" + o.Since.UTC().Format(time.RFC3339Nano),
 	})
 	if err != nil {
-		return a, false, fmt.Errorf("store: raise storage alert: %w", err)
+		err = fmt.Errorf("store: raise storage alert: %w", err)
 	}
-	return a, created, nil
+	e, eventErr := model.NewSystemEvent(time.Now(), "E_STORAGE_UNAVAILABLE", "FAILURE", "err", fmt.Sprintf("Events could not be written for %s: %s", took, o.Err), details)
+	if eventErr == nil {
+		if _, eventErr = s.AppendEvents(ctx, []model.Event{e}); eventErr != nil {
+			s.log.Error("recording storage outage", "err", eventErr)
+		}
+	}
+	return a, created && err == nil, err
 }

@@ -134,7 +134,7 @@ type writer struct {
 	// rollups are the batch's counts per event_rollups key, added in one
 	// upsert per key at the end of its transaction.
 	rollups      rollupDelta
-	upsertRollup *sql.Stmt
+	upsertRollup rollupStmts
 
 	stored    *prometheus.CounterVec
 	dupes     prometheus.Counter
@@ -213,7 +213,7 @@ func newWriter(ctx context.Context, db *sql.DB, ix *indexer, lastID int64, onCom
 	w.insertNode = prep(`INSERT INTO merkle_nodes (level, idx, hash) VALUES (?, ?, ?)`)
 	w.rollups = rollupDelta{}
 	if opts.rollups {
-		w.upsertRollup = prep(upsertRollupSQL)
+		w.upsertRollup = prepareRollups(prep)
 	}
 	if err == nil {
 		w.inserts, err = newInserts(ctx, db)
@@ -486,8 +486,8 @@ func (w *writer) commit(batch []*appendReq) (answers []appendAnswer, stored []*m
 			if err := w.appendLeaf(insNode, e.Hash); err != nil {
 				return nil, nil, err
 			}
-			if w.upsertRollup != nil {
-				w.rollups[rollupKeyOf(&r)]++
+			if w.upsertRollup[byHour] != nil {
+				w.rollups.add(&r, 1)
 			}
 			// The full-text document, handed to the indexer after commit.
 			if docs.first == 0 {
@@ -512,8 +512,12 @@ func (w *writer) commit(batch []*appendReq) (answers []appendAnswer, stored []*m
 			}
 		}
 	}
-	if w.upsertRollup != nil {
-		err = w.rollups.apply(context.Background(), tx, tx.Stmt(w.upsertRollup))
+	if w.upsertRollup[byHour] != nil {
+		var ups rollupStmts
+		for u, st := range w.upsertRollup {
+			ups[u] = tx.Stmt(st)
+		}
+		err = w.rollups.apply(context.Background(), tx, ups)
 		clear(w.rollups)
 		if err != nil {
 			return nil, nil, err

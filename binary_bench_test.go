@@ -57,6 +57,7 @@ func BenchmarkBinary(b *testing.B) {
 	traffic := loggen.Traffic{Messages: n, Connections: 2, Size: 300, SData: binarySData}
 	var tcp, web fill
 	var rsyslogRate float64
+	var pagesFull, pagesSmall pageFigures
 	// Not b.Loop: go1.26.8's compiler fails (internal compiler error) on
 	// this body inside a b.Loop loop.
 	for i := 0; i < b.N; i++ {
@@ -67,8 +68,25 @@ func BenchmarkBinary(b *testing.B) {
 		}
 		tcp = runFill(b, bin, model.SourceSyslogTCP, n, []string{"--syslog-tcp", fmt.Sprintf("127.0.0.1:%d", port)}, func(string, string) ([]byte, error) {
 			return loggen.Run(lg, port, traffic)
+		}, func(f filled) {
+			pagesFull = measurePages(b, f, n)
 		})
 		b.Logf("binary, TCP syslog from loggen: %s", tcp)
+		b.Logf("binary, pages: %s", pagesFull)
+
+		// A smaller store filled the same way, for the pages at a fifth of
+		// the size.
+		if port, err = loggen.FreePort(); err != nil {
+			b.Fatal(err)
+		}
+		small := traffic
+		small.Messages = n / 5 / 2 * 2
+		runFill(b, bin, model.SourceSyslogTCP, small.Messages, []string{"--syslog-tcp", fmt.Sprintf("127.0.0.1:%d", port)}, func(string, string) ([]byte, error) {
+			return loggen.Run(lg, port, small)
+		}, func(f filled) {
+			pagesSmall = measurePages(b, f, small.Messages)
+		})
+		b.Logf("binary, pages: %s", pagesSmall)
 
 		// rsyslog writing a plain file, the same traffic.
 		rate, out, err := loggen.RsyslogFileRate(lg, b.TempDir(), traffic)
@@ -89,7 +107,7 @@ func BenchmarkBinary(b *testing.B) {
 				return out, fmt.Errorf("ndjsonload: %v\n%s", err, out)
 			}
 			return out, nil
-		})
+		}, nil)
 		b.Logf("binary, HTTP NDJSON from ndjsonload: %s", web)
 	}
 	b.ReportMetric(float64(n), "msgs")
@@ -109,6 +127,8 @@ func BenchmarkBinary(b *testing.B) {
 	b.ReportMetric(web.last/web.first, "http-last/first")
 	b.ReportMetric(web.maxLag.Seconds(), "http-max-fts-lag-s")
 	b.ReportMetric(web.rss, "http-peak-RSS-MiB")
+	pagesFull.report(b, "full")
+	pagesSmall.report(b, "fifth")
 }
 
 // fill is what one fill of a vigil process measured.
@@ -140,23 +160,15 @@ type sample struct {
 // makes ingest and read tokens with vigil token create, runs drive
 // (given the base URL and the ingest token) and samples GET /metrics until
 // n events of source are durable and the full-text index has caught up.
-func runFill(b *testing.B, bin, source string, n int, extra []string, drive func(url, token string) ([]byte, error)) fill {
+func runFill(b *testing.B, bin, source string, n int, extra []string, drive func(url, token string) ([]byte, error), after func(filled)) fill {
 	dir := b.TempDir()
 	p := startVigilBinary(b, bin, dir, extra...)
 	defer func() {
 		p.cmd.Process.Kill()
 		p.cmd.Wait()
 	}()
-	ingest, read := createToken(b, bin, dir, "bench-ingest", "ingest"), createToken(b, bin, dir, "bench-read", "read")
-	var start time.Time
-	read1 := func() sample {
-		asked := time.Since(start)
-		m := scrape(b, p.url+"/metrics", read)
-		last := int(metricValue(m, "vigil_events_last_id"))
-		return sample{asked: asked, at: time.Since(start),
-			stored: int(metricValue(m, "vigil_events_stored_total", "source", source)),
-			lastID: last, upto: last - int(metricValue(m, "vigil_fts_lag_events"))}
-	}
+	f := filled{p: p, ingest: createToken(b, bin, dir, "bench-ingest", "ingest"), read: createToken(b, bin, dir, "bench-read", "read")}
+	read1 := func() sample { return f.sample(b, source) }
 	if s := read1(); s.stored != 0 {
 		b.Fatalf("%d %s events stored before the fill", s.stored, source)
 	}
@@ -165,9 +177,9 @@ func runFill(b *testing.B, bin, source string, n int, extra []string, drive func
 	var out []byte
 	var driveErr error
 	done := make(chan struct{})
-	start = time.Now()
+	f.start = time.Now()
 	go func() {
-		o, err := drive(p.url, ingest)
+		o, err := drive(p.url, f.ingest)
 		mu.Lock()
 		out, driveErr = o, err
 		mu.Unlock()
@@ -175,7 +187,7 @@ func runFill(b *testing.B, bin, source string, n int, extra []string, drive func
 	}()
 	var samples []sample
 	var durable, progress time.Duration
-	deadline := start.Add(30*time.Minute + time.Duration(n)*time.Millisecond)
+	deadline := f.start.Add(30*time.Minute + time.Duration(n)*time.Millisecond)
 	for {
 		s := read1()
 		samples = append(samples, s)
@@ -215,19 +227,58 @@ func runFill(b *testing.B, bin, source string, n int, extra []string, drive func
 	if s := read1(); s.stored != n {
 		b.Fatalf("%s fill: %d events stored, %d sent\n%s", source, s.stored, n, out)
 	}
-	f := fill{rate: float64(n) / durable.Seconds(), rss: peakRSS(b, p.cmd.Process.Pid)}
-	f.window = min(1_000_000, n/10)
+	r := fill{rate: float64(n) / durable.Seconds(), rss: peakRSS(b, p.cmd.Process.Pid)}
+	r.window = min(1_000_000, n/10)
 	stored := func(s sample) int { return s.stored }
-	f.first = float64(f.window) / samples[firstSample(samples, stored, f.window)].at.Seconds()
-	f.last = float64(f.window) / (durable - samples[firstSample(samples, stored, n-f.window)].at).Seconds()
-	f.searchable = samples[len(samples)-1].at - durable
-	f.maxLag = maxSearchLag(samples)
+	r.first = float64(r.window) / samples[firstSample(samples, stored, r.window)].at.Seconds()
+	r.last = float64(r.window) / (durable - samples[firstSample(samples, stored, n-r.window)].at).Seconds()
+	r.searchable = samples[len(samples)-1].at - durable
+	r.maxLag = maxSearchLag(samples)
 	if loggen.Rate(out) != "" {
-		f.driver = "loggen: " + loggen.Rate(out)
+		r.driver = "loggen: " + loggen.Rate(out)
 	} else {
-		f.driver = strings.TrimSpace(string(out))
+		r.driver = strings.TrimSpace(string(out))
 	}
-	return f
+	if after != nil {
+		f.durable = durable
+		after(f)
+	}
+	return r
+}
+
+// filled is a running vigil process runFill has filled, with its tokens
+// and when its fill ran.
+type filled struct {
+	p            *process
+	ingest, read string
+	start        time.Time     // the first byte sent
+	durable      time.Duration // from start to the last message durable
+}
+
+// sample reads /metrics once: events of source stored, the newest id and
+// how far the full-text index has come.
+func (f filled) sample(b *testing.B, source string) sample {
+	asked := time.Since(f.start)
+	m := scrape(b, f.p.url+"/metrics", f.read)
+	last := int(metricValue(m, "vigil_events_last_id"))
+	return sample{asked: asked, at: time.Since(f.start),
+		stored: int(metricValue(m, "vigil_events_stored_total", "source", source)),
+		lastID: last, upto: last - int(metricValue(m, "vigil_fts_lag_events"))}
+}
+
+// lastID returns the id of the newest committed event.
+func (f filled) lastID(b *testing.B) int { return f.sample(b, "").lastID }
+
+// waitSearchable waits until every committed event is searchable.
+func (f filled) waitSearchable(b *testing.B) {
+	for deadline := time.Now().Add(5 * time.Minute); ; time.Sleep(20 * time.Millisecond) {
+		if s := f.sample(b, ""); s.upto >= s.lastID {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.Fatal("the full-text index did not catch up within 5 minutes")
+		}
+	}
 }
 
 // firstSample returns the index of the first sample where v is at least

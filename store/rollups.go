@@ -304,18 +304,21 @@ func (s *Store) trendFromRollups(ctx context.Context, q model.TrendQuery) (count
 		return counts, err == nil, err
 	}
 	sum := map[string]int{}
-	add := func(cs []model.TrendCount, err error) error {
+	add := func(sign int, cs []model.TrendCount, err error) error {
 		for _, c := range cs {
-			sum[c.Key] += c.Count
+			sum[c.Key] += sign * c.Count
 		}
 		return err
 	}
 	// [a, b) splits into events [a, m1) + minutes [m1, h1) + hours [h1, h2)
-	// + minutes [h2, m2) + events [m2, b), the bounds rounded inwards.
+	// + minutes [h2, m2) + the minute from m2 less the events in [b, m2 +
+	// 1 min), the bounds rounded inwards. b is usually now: what is dated
+	// after it is rare (senders' clocks ahead), while the current minute may
+	// hold a burst of events. a is a day or a week ago.
 	a, b := from, q.To().UnixNano()
 	m1, m2 := ceilDiv(a, minuteNS)*minuteNS, floorDiv(b, minuteNS)*minuteNS
-	if m1 >= m2 {
-		return nil, false, nil // under two minutes: the events answer
+	if m1 > m2 {
+		return nil, false, nil // within one minute: the events answer
 	}
 	h1, h2 := max(ceilDiv(a, hourNS)*hourNS, m1), min(floorDiv(b, hourNS)*hourNS, m2)
 	if h1 > h2 {
@@ -326,25 +329,35 @@ func (s *Store) trendFromRollups(ctx context.Context, q model.TrendQuery) (count
 		p.From, p.Step, p.Buckets = time.Unix(0, lo), time.Duration(hi-lo), 1
 		return p
 	}
-	for _, piece := range []struct {
+	rolled := func(unit rollupUnit, lo, hi int64) ([]model.TrendCount, error) {
+		size := minuteNS
+		if unit == byHour {
+			size = hourNS
+		}
+		return s.rollupCounts(ctx, q, unit, lo, hi-lo, lo/size, hi/size)
+	}
+	type piece struct {
 		lo, hi int64
+		sign   int
 		unit   rollupUnit
 		events bool
-	}{{a, m1, 0, true}, {m1, h1, byMinute, false}, {h1, h2, byHour, false}, {h2, m2, byMinute, false}, {m2, b, 0, true}} {
+	}
+	pieces := []piece{{a, m1, 1, 0, true}, {m1, h1, 1, byMinute, false}, {h1, h2, 1, byHour, false}, {h2, m2, 1, byMinute, false}}
+	if b > m2 {
+		pieces = append(pieces, piece{m2, m2 + minuteNS, 1, byMinute, false}, piece{b, m2 + minuteNS, -1, 0, true})
+	}
+	for _, piece := range pieces {
 		if piece.lo >= piece.hi {
 			continue
 		}
+		var cs []model.TrendCount
 		var err error
 		if piece.events {
-			err = add(s.trendFromEvents(ctx, one(piece.lo, piece.hi)))
+			cs, err = s.trendFromEvents(ctx, one(piece.lo, piece.hi))
 		} else {
-			n := minuteNS
-			if piece.unit == byHour {
-				n = hourNS
-			}
-			err = add(s.rollupCounts(ctx, q, piece.unit, piece.lo, piece.hi-piece.lo, piece.lo/n, piece.hi/n))
+			cs, err = rolled(piece.unit, piece.lo, piece.hi)
 		}
-		if err != nil {
+		if err := add(piece.sign, cs, err); err != nil {
 			return nil, false, err
 		}
 	}

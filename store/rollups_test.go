@@ -67,8 +67,11 @@ func rollupQueries(end time.Time) []model.TrendQuery {
 			{5*time.Hour + 13*time.Minute + 500*time.Millisecond, 29 * time.Minute},
 			{40*time.Hour + 59*time.Minute + 59*time.Second, 3*time.Minute + time.Nanosecond},
 		} {
+			from := end.Add(-w.back)
 			qs = append(qs,
-				model.TrendQuery{From: end.Add(-w.back), Step: w.span, Buckets: 1, By: model.TrendByCategory, Visibility: vis},
+				model.TrendQuery{From: from, Step: w.span, Buckets: 1, By: model.TrendByCategory, Visibility: vis},
+				// ending on a minute
+				model.TrendQuery{From: from, Step: from.Add(w.span).Truncate(time.Minute).Sub(from), Buckets: 1, By: model.TrendByCategory, Visibility: vis},
 				model.TrendQuery{From: end.Add(-w.back), Step: w.span, Buckets: 1, By: model.TrendByType,
 					Category: model.CategoryAuditLog, Outcome: "SUCCESS", Visibility: vis})
 		}

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,6 +39,10 @@ const binarySData = `[vigil@32473 user="svc-build" ip="10.20.30.40" entity_id="k
 // full-text index caught up, the longest any event waited from its commit
 // to searchable (sampled every 20 ms; see maxSearchLag), and the peak RSS
 // (VmHWM) of each vigil process.
+//
+// With VIGIL_BENCH_PROFILE=DIR each fill also runs the binary with
+// --pprof-listen and writes a 10-second CPU profile, taken once half the
+// messages are durable, to DIR.
 //
 // VIGIL_BINARY names the binary to run (make bench passes dist/vigil,
 // built by make release); without it the binary is built here with the
@@ -162,6 +169,18 @@ type sample struct {
 // n events of source are durable and the full-text index has caught up.
 func runFill(b *testing.B, bin, source string, n int, extra []string, drive func(url, token string) ([]byte, error), after func(filled)) fill {
 	dir := b.TempDir()
+	// VIGIL_BENCH_PROFILE=DIR: a CPU profile of the binary over the fill's
+	// middle is written to DIR (see profileFill).
+	profDir := os.Getenv("VIGIL_BENCH_PROFILE")
+	var pprofAddr string
+	if profDir != "" {
+		port, err := loggen.FreePort()
+		if err != nil {
+			b.Fatal(err)
+		}
+		pprofAddr = fmt.Sprintf("127.0.0.1:%d", port)
+		extra = append(extra, "--pprof-listen", pprofAddr)
+	}
 	p := startVigilBinary(b, bin, dir, extra...)
 	defer func() {
 		p.cmd.Process.Kill()
@@ -187,12 +206,17 @@ func runFill(b *testing.B, bin, source string, n int, extra []string, drive func
 	}()
 	var samples []sample
 	var durable, progress time.Duration
+	profiled := profDir == ""
 	deadline := f.start.Add(30*time.Minute + time.Duration(n)*time.Millisecond)
 	for {
 		s := read1()
 		samples = append(samples, s)
 		if durable == 0 && s.stored >= n {
 			durable = s.at
+		}
+		if !profiled && s.stored >= n/2 {
+			profiled = true
+			go profileFill(b, pprofAddr, filepath.Join(profDir, fmt.Sprintf("%s-%d.pprof", source, n)))
 		}
 		if durable != 0 && s.upto >= s.lastID {
 			break
@@ -334,4 +358,25 @@ func ndjsonLoad(b *testing.B) string {
 		b.Fatalf("go build ./tools/ndjsonload: %v\n%s", err, out)
 	}
 	return bin
+}
+
+// profileFill saves a 10-second CPU profile of the vigil process serving
+// the profiler on addr to path (go tool pprof reads it with the binary).
+func profileFill(b *testing.B, addr, path string) {
+	resp, err := http.Get("http://" + addr + "/debug/pprof/profile?seconds=10")
+	if err != nil {
+		b.Logf("profile: %v", err)
+		return
+	}
+	defer resp.Body.Close()
+	f, err := os.Create(path)
+	if err == nil {
+		_, err = io.Copy(f, resp.Body)
+		err = cmp.Or(err, f.Close())
+	}
+	if err != nil {
+		b.Logf("profile: %v", err)
+		return
+	}
+	b.Logf("CPU profile of the binary from half the fill on: %s", path)
 }

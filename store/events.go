@@ -248,8 +248,10 @@ func (s *Store) findEvents(ctx context.Context, f model.EventFilter) ([]model.Ev
 
 // pageQuery is the query of at most limit events of f from its start index
 // (f.Offset) on. An unfiltered listing turns the start index into an id
-// bound (startBound), so its cost does not grow with the index; a filtered
-// one skips the rows before it with OFFSET.
+// bound (startBound), so its cost does not grow with the index; one by
+// category and role (the Events page, Audit, System log) adds the rollups'
+// per-block counts until the block holding it (blockStart) and skips by
+// OFFSET within that block only; other filters skip with OFFSET.
 func (s *Store) pageQuery(ctx context.Context, f model.EventFilter, limit int) (string, []any, error) {
 	skip := f.Offset
 	if skip > 0 && unfiltered(f) {
@@ -260,6 +262,15 @@ func (s *Store) pageQuery(ctx context.Context, f model.EventFilter, limit int) (
 		if ok {
 			// id <= bound; Before = 1 (no id below it) when bound < 1.
 			f.Before, skip = max(bound, 0)+1, 0
+		}
+	}
+	if skip > 0 && byCategoryOnly(f) {
+		before, rest, ok, err := s.blockStart(ctx, f, int64(skip))
+		if err != nil {
+			return "", nil, err
+		}
+		if ok {
+			f.Before, skip = before, int(rest)
 		}
 	}
 	q, args, err := s.eventQuery(ctx, f)
@@ -274,6 +285,86 @@ func (s *Store) pageQuery(ctx context.Context, f model.EventFilter, limit int) (
 func unfiltered(f model.EventFilter) bool {
 	return !usesFullText(f) && len(f.Categories) == 0 && !f.HideAccessControl &&
 		f.From.IsZero() && f.To.IsZero() && f.Visibility.All()
+}
+
+// byCategoryOnly reports whether f filters by categories and the role's
+// visibility alone (and a cursor), which the per-block rollups count.
+func byCategoryOnly(f model.EventFilter) bool {
+	return !usesFullText(f) && f.From.IsZero() && f.To.IsZero() && f.After == 0
+}
+
+// blockStart finds where the listing of f (byCategoryOnly) is after skip
+// of its events: below the cursor before, skipping rest more events. The
+// events of the block holding the cursor's top are counted one by one (at
+// most blockIDs rows), the blocks under it from event_rollups_block, newest
+// first, until the one holding the start; rest is then within that block.
+// ok is false while the rollups are being rebuilt.
+func (s *Store) blockStart(ctx context.Context, f model.EventFilter, skip int64) (before, rest int64, ok bool, err error) {
+	if !s.rollups {
+		return 0, 0, false, nil
+	}
+	if st, err := readRollupState(ctx, s.rdb); err != nil || !st.ready() {
+		return 0, 0, false, err
+	}
+	top := f.Before // ids below top
+	if top <= 0 {
+		var maxID sql.NullInt64
+		if err := s.rdb.QueryRowContext(ctx, `SELECT max(id) FROM events`).Scan(&maxID); err != nil {
+			return 0, 0, false, fmt.Errorf("store: start index: %w", err)
+		}
+		top = maxID.Int64 + 1
+	}
+	// The top block, from its first id to the cursor.
+	first := (top - 1) / blockIDs * blockIDs
+	g := f
+	g.Before, g.After, g.Offset = top, first-1, 0
+	q, args, err := s.eventQuery(ctx, g)
+	if err != nil {
+		return 0, 0, false, err
+	}
+	var n int64
+	if err := s.rdb.QueryRowContext(ctx, `SELECT count(*) FROM (`+q+`)`, args...).Scan(&n); err != nil {
+		return 0, 0, false, fmt.Errorf("store: start index: %w", err)
+	}
+	if skip < n {
+		return top, skip, true, nil
+	}
+	skip -= n
+	// The whole blocks below it.
+	where := []string{`e.block < ?`}
+	args = []any{first / blockIDs}
+	if cond, a := visibilityCond(f.Visibility); cond != "" {
+		where, args = append(where, cond), append(args, a...)
+	}
+	if len(f.Categories) > 0 {
+		where = append(where, `e.category IN (`+placeholders(len(f.Categories))+`)`)
+		for _, c := range f.Categories {
+			args = append(args, c)
+		}
+	}
+	if f.HideAccessControl {
+		where = append(where, `e.category <> 'ACCESS_CONTROL'`)
+	}
+	rows, err := s.rdb.QueryContext(ctx, `SELECT e.block, sum(e.n) FROM event_rollups_block e WHERE `+strings.Join(where, ` AND `)+
+		` GROUP BY e.block ORDER BY e.block DESC`, args...)
+	if err != nil {
+		return 0, 0, false, fmt.Errorf("store: start index: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var block int64
+		if err := rows.Scan(&block, &n); err != nil {
+			return 0, 0, false, fmt.Errorf("store: start index: %w", err)
+		}
+		if skip < n {
+			return (block + 1) * blockIDs, skip, true, nil
+		}
+		skip -= n
+	}
+	if err := rows.Err(); err != nil {
+		return 0, 0, false, fmt.Errorf("store: start index: %w", err)
+	}
+	return 1, 0, true, nil // past the oldest: an empty page
 }
 
 // startBound returns the largest id of the unfiltered listing below the

@@ -434,3 +434,75 @@ func TestOptimizeKeepsEventStatistics(t *testing.T) {
 		t.Fatalf("after optimize, events statistics are %q, want %q", stat, want)
 	}
 }
+
+// TestStartIndexByBlocks: a start index into a listing by category and
+// role, several blocks of ids deep, lands where skipping rows one by one
+// does, while reading rows of one block only; so after retention removes
+// a prefix and redacts above it.
+func TestStartIndexByBlocks(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	end := time.Now().UTC()
+	evs := rollupEvents(t, 3*blockIDs+777, end, 3)
+	for i := 0; i < len(evs); i += 1000 {
+		if _, err := s.AppendEvents(ctx, evs[i:min(i+1000, len(evs))]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(when string) {
+		t.Helper()
+		operator := model.VisibilityFor(model.User{Role: model.RoleOperator, Name: "olga"})
+		admin := model.VisibilityFor(model.User{Role: model.RoleAdmin})
+		viewer := model.VisibilityFor(model.User{Role: model.RoleViewer})
+		filters := map[string]model.EventFilter{
+			"events page, admin":    {HideAccessControl: true, Visibility: admin},
+			"events page, operator": {HideAccessControl: true, Visibility: operator},
+			"three categories":      {Categories: []string{model.CategoryUsage, model.CategoryAuth, model.CategoryAccessControl}, Visibility: viewer},
+			"audit":                 {Categories: []string{model.CategoryAuditLog}, Visibility: admin},
+			"system, operator":      {Categories: []string{model.CategorySystem}, Visibility: operator},
+			"viewer":                {Visibility: viewer},
+		}
+		for name, f := range filters {
+			for _, before := range []int64{0, 1, blockIDs, blockIDs + 1, 2*blockIDs + 5, 3*blockIDs - 1, 99_999} {
+				for _, start := range []int{1, 99, blockIDs - 1, blockIDs, blockIDs + 3, 2 * blockIDs, 3*blockIDs + 100, 5 * blockIDs} {
+					f.Before, f.Offset, f.Limit = before, start, 5
+					_, args, err := s.pageQuery(ctx, f, f.Limit)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if skip := args[len(args)-1].(int); skip >= blockIDs {
+						t.Fatalf("%s: %s before=%d start=%d skips %d rows", when, name, before, start, skip)
+					}
+					page, err := s.FindEvents(ctx, f)
+					if err != nil {
+						t.Fatal(err)
+					}
+					var got []int64
+					for _, e := range page.Events {
+						got = append(got, e.ID)
+					}
+					q, args, err := s.eventQuery(ctx, f)
+					if err != nil {
+						t.Fatal(err)
+					}
+					want, err := queryAll(ctx, s.rdb, "ids", func(sc scanner) (int64, error) {
+						e, err := scanEvent(sc)
+						return e.ID, err
+					}, q+` LIMIT ? OFFSET ?`, append(args, f.Limit, f.Offset)...)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if fmt.Sprint(got) != fmt.Sprint(want) {
+						t.Fatalf("%s: %s before=%d start=%d: got %v, skipping rows gives %v", when, name, before, start, got, want)
+					}
+				}
+			}
+		}
+	}
+	check("after appends")
+	res, err := s.ApplyRetention(ctx, RetentionPolicy{Cutoff: end.Add(-400 * 24 * time.Hour), ChunkSize: 997})
+	if err != nil || res.Removed == 0 || res.Redacted == 0 {
+		t.Fatalf("retention: %+v %v", res, err)
+	}
+	check("after retention")
+}

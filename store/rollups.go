@@ -39,13 +39,18 @@ type rollupUnit int
 const (
 	byHour   rollupUnit = iota // event_rollups
 	byMinute                   // event_rollups_minute (migration 0016)
+	byBlock                    // event_rollups_block (migration 0016): blocks of ids
 )
 
 // rollupTables are the table and bucket column of each unit.
 var rollupTables = [...]struct{ table, column string }{
 	byHour:   {"event_rollups", "hour"},
 	byMinute: {"event_rollups_minute", "minute"},
+	byBlock:  {"event_rollups_block", "block"},
 }
+
+// blockIDs is how many ids a byBlock bucket spans.
+const blockIDs = 4096
 
 // upsertRollupSQL adds to a count of unit u.
 func upsertRollupSQL(u rollupUnit) string {
@@ -61,7 +66,8 @@ type rollupKey struct {
 	category, typ, outcome, actorType, actorID string
 }
 
-// add counts r n times (n < 0 takes it out), in its hour and its minute.
+// add counts r n times (n < 0 takes it out), in its hour, its minute and
+// its block of ids.
 // A redacted row keeps its category and time; its type and outcome are
 // REDACTED and its actor empty, as the listings see it.
 func (d rollupDelta) add(r *row, n int64) {
@@ -74,6 +80,8 @@ func (d rollupDelta) add(r *row, n int64) {
 	}
 	d[k] += n
 	k.unit, k.bucket = byMinute, floorDiv(r.timeNS, minuteNS)
+	d[k] += n
+	k.unit, k.bucket = byBlock, r.id/blockIDs
 	d[k] += n
 }
 
@@ -89,10 +97,11 @@ func floorDiv(a, b int64) int64 {
 // ceilDiv is ceil(a / b) for b > 0.
 func ceilDiv(a, b int64) int64 { return -floorDiv(-a, b) }
 
-// rollupKeySQL is the minute key of rollupDelta.add in SQL over events;
-// the hour follows from the minute.
+// rollupKeySQL is the minute and the block of rollupDelta.add's keys in
+// SQL over events, then the rest of the key; the hour follows from the
+// minute.
 const rollupKeySQL = `CASE WHEN time_ns >= 0 THEN time_ns / 60000000000 ELSE (time_ns + 1) / 60000000000 - 1 END,
-	category, CASE WHEN category = 'AUDIT_LOG' THEN type ELSE '' END, outcome,
+	id / 4096, category, CASE WHEN category = 'AUDIT_LOG' THEN type ELSE '' END, outcome,
 	CASE WHEN category = 'SYSTEM' THEN coalesce(actor_type, '') ELSE '' END,
 	CASE WHEN category = 'SYSTEM' THEN coalesce(actor_id, '') ELSE '' END`
 
@@ -180,19 +189,22 @@ func readRollupState(ctx context.Context, q querier) (rollupState, error) {
 // counts to d.
 func countRange(ctx context.Context, tx *sql.Tx, st rollupState, lo, hi int64, sign int64, d rollupDelta) error {
 	rows, err := tx.QueryContext(ctx, `SELECT `+rollupKeySQL+`, count(*) FROM events
-		WHERE id BETWEEN ? AND ? AND (id <= ? OR id > ?) GROUP BY 1, 2, 3, 4, 5, 6`, lo, hi, st.countedUpto, st.rebuildEnd)
+		WHERE id BETWEEN ? AND ? AND (id <= ? OR id > ?) GROUP BY 1, 2, 3, 4, 5, 6, 7`, lo, hi, st.countedUpto, st.rebuildEnd)
 	if err != nil {
 		return fmt.Errorf("count events for rollups: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		k := rollupKey{unit: byMinute}
-		var n int64
-		if err := rows.Scan(&k.bucket, &k.category, &k.typ, &k.outcome, &k.actorType, &k.actorID, &n); err != nil {
+		var block, n int64
+		if err := rows.Scan(&k.bucket, &block, &k.category, &k.typ, &k.outcome, &k.actorType, &k.actorID, &n); err != nil {
 			return fmt.Errorf("count events for rollups: %w", err)
 		}
 		d[k] += sign * n
-		k.unit, k.bucket = byHour, floorDiv(k.bucket, hourNS/minuteNS)
+		minute := k.bucket
+		k.unit, k.bucket = byHour, floorDiv(minute, hourNS/minuteNS)
+		d[k] += sign * n
+		k.unit, k.bucket = byBlock, block
 		d[k] += sign * n
 	}
 	return rows.Err()
@@ -253,7 +265,7 @@ func (s *Store) RebuildRollups(ctx context.Context) error {
 		return fmt.Errorf("store: rebuild rollups: %w", err)
 	}
 	defer tx.Rollback()
-	for _, q := range []string{`DELETE FROM event_rollups`, `DELETE FROM event_rollups_minute`,
+	for _, q := range []string{`DELETE FROM event_rollups`, `DELETE FROM event_rollups_minute`, `DELETE FROM event_rollups_block`,
 		`UPDATE event_rollup_state SET counted_upto = 0, rebuild_end = (SELECT coalesce(max(id), 0) FROM events) WHERE one = 1`} {
 		if _, err := tx.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("store: rebuild rollups: %w", err)

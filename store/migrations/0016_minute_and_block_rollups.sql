@@ -4,7 +4,7 @@
 -- event_rollups, whole minutes at the window's edges from this table, and
 -- only the seconds at its two ends from the events. Both tables are
 -- rebuilt from the events (in the background, in chunks of ids) so that
--- they agree.
+-- they agree, with the per-block counts below.
 CREATE TABLE event_rollups_minute (
     minute     INTEGER NOT NULL,  -- floor(time_ns / 1 min)
     category   TEXT    NOT NULL,
@@ -14,6 +14,21 @@ CREATE TABLE event_rollups_minute (
     actor_id   TEXT    NOT NULL,
     n          INTEGER NOT NULL,
     PRIMARY KEY (minute, category, type, outcome, actor_type, actor_id)
+) WITHOUT ROWID;
+
+-- event_rollups_block counts the events per block of 4,096 ids, under the
+-- same keys: a start index into a listing by category (the Events page,
+-- Audit, System log, any role) adds whole blocks newest first and skips
+-- by OFFSET only within one block.
+CREATE TABLE event_rollups_block (
+    block      INTEGER NOT NULL,  -- id / 4096
+    category   TEXT    NOT NULL,
+    type       TEXT    NOT NULL,
+    outcome    TEXT    NOT NULL,
+    actor_type TEXT    NOT NULL,
+    actor_id   TEXT    NOT NULL,
+    n          INTEGER NOT NULL,
+    PRIMARY KEY (block, category, type, outcome, actor_type, actor_id)
 ) WITHOUT ROWID;
 
 DELETE FROM event_rollups;

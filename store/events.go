@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -461,6 +462,7 @@ func (s *Store) eventQuery(ctx context.Context, f model.EventFilter) (string, []
 	var where []string
 	var args []any
 	var upTo int64     // when > 0, no matching event has a larger id
+	var downTo int64   // when > 0, no matching event has a smaller id
 	var timeIndex bool // a narrow time range, read through events_time
 	add := func(cond string, a ...any) {
 		where = append(where, cond)
@@ -548,13 +550,13 @@ func (s *Store) eventQuery(ctx context.Context, f model.EventFilter) (string, []
 		add(col+` BETWEEN ? AND ?`, from, to)
 		if col != `e.time_ns` && !f.To.IsZero() {
 			// A window in the past: the walk starts at the newest event in
-			// it instead of the newest of all.
-			hi, ok, err := s.maxIDInTimeRange(ctx, from, to)
+			// it instead of the newest of all, and stops at its oldest.
+			lo, hi, ok, err := s.timeRangeIDs(ctx, from, to)
 			if err != nil {
 				return "", nil, err
 			}
 			if ok {
-				upTo = hi
+				upTo, downTo = max(hi, 0), lo
 			}
 		}
 	}
@@ -586,8 +588,11 @@ func (s *Store) eventQuery(ctx context.Context, f model.EventFilter) (string, []
 		where = append([]string{`events_fts MATCH ?`}, where...)
 		args = append([]any{match}, args...)
 	}
-	if upTo > 0 {
+	if upTo > 0 || downTo > 0 {
 		add(idCol+` <= ?`, upTo)
+	}
+	if downTo > 0 {
+		add(idCol+` >= ?`, downTo)
 	}
 	if f.Before > 0 {
 		add(idCol+` < ?`, f.Before)
@@ -621,6 +626,77 @@ func visibilityCond(v model.Visibility) (string, []any) {
 		args = append(args, v.OwnSystem)
 	}
 	return cond, args
+}
+
+// blockProbes bounds how many blocks of ids timeRangeIDs reads from each
+// end before it turns to the time index: blocks whose time span covers the
+// window but that hold none of its events (a sender's clock far off puts
+// one event in many blocks' spans).
+const blockProbes = 16
+
+// timeRangeIDs returns ids lo and hi such that every event with a time in
+// [from, to] has an id in [lo, hi] (hi < lo: there is none); ok is false
+// when they are not known. Blocks of ids whose time span (event_blocks)
+// meets the window are read newest first for hi and oldest first for lo,
+// each block at most blockIDs rows; without them (rollups being rebuilt)
+// or after blockProbes empty blocks, the time index gives hi alone.
+func (s *Store) timeRangeIDs(ctx context.Context, from, to int64) (lo, hi int64, ok bool, err error) {
+	if s.rollups {
+		if st, err := readRollupState(ctx, s.rdb); err != nil {
+			return 0, 0, false, err
+		} else if st.ready() {
+			lo, hi, ok, err = s.blockRangeIDs(ctx, from, to)
+			if err != nil || ok {
+				return lo, hi, ok, err
+			}
+		}
+	}
+	hi, ok, err = s.maxIDInTimeRange(ctx, from, to)
+	return 0, hi, ok, err
+}
+
+// blockRangeIDs is timeRangeIDs read through event_blocks.
+func (s *Store) blockRangeIDs(ctx context.Context, from, to int64) (lo, hi int64, ok bool, err error) {
+	blocks, err := queryAll(ctx, s.rdb, "time window", func(sc scanner) (int64, error) {
+		var b int64
+		return b, sc.Scan(&b)
+	}, `SELECT block FROM event_blocks WHERE min_time_ns <= ? AND max_time_ns >= ? ORDER BY block`, to, from)
+	if err != nil {
+		return 0, 0, false, err
+	}
+	if len(blocks) == 0 {
+		return 1, 0, true, nil
+	}
+	// edge returns agg(id) of the window's events in the first block of
+	// order holding one.
+	edge := func(agg string, order []int64) (int64, bool, error) {
+		for i, b := range order {
+			if i == blockProbes {
+				return 0, false, nil
+			}
+			var id sql.NullInt64
+			if err := s.rdb.QueryRowContext(ctx, `SELECT `+agg+`(id) FROM events WHERE id BETWEEN ? AND ? AND time_ns BETWEEN ? AND ?`,
+				b*blockIDs, b*blockIDs+blockIDs-1, from, to).Scan(&id); err != nil {
+				return 0, false, fmt.Errorf("store: time window: %w", err)
+			}
+			if id.Valid {
+				return id.Int64, true, nil
+			}
+		}
+		return 0, true, nil // none in any block
+	}
+	newest := slices.Clone(blocks)
+	slices.Reverse(newest)
+	if hi, ok, err = edge("max", newest); err != nil || !ok {
+		return 0, 0, false, err
+	}
+	if hi == 0 {
+		return 1, 0, true, nil
+	}
+	if lo, ok, err = edge("min", blocks); err != nil || !ok {
+		return 0, 0, false, err
+	}
+	return lo, hi, true, nil
 }
 
 // timeWindowScan bounds how many time-index entries maxIDInTimeRange reads.

@@ -169,6 +169,32 @@ func (d rollupDelta) applyTx(ctx context.Context, tx *sql.Tx) error {
 	return d.apply(ctx, tx, ups)
 }
 
+// blockTimes are the earliest and latest event time seen per block of ids.
+type blockTimes map[int64][2]int64
+
+// observe widens r's block to r's time.
+func (bt blockTimes) observe(r *row) {
+	b := r.id / blockIDs
+	t, ok := bt[b]
+	if !ok {
+		t = [2]int64{r.timeNS, r.timeNS}
+	}
+	bt[b] = [2]int64{min(t[0], r.timeNS), max(t[1], r.timeNS)}
+}
+
+const upsertBlockTimesSQL = `INSERT INTO event_blocks (block, min_time_ns, max_time_ns) VALUES (?, ?, ?)
+	ON CONFLICT (block) DO UPDATE SET min_time_ns = min(min_time_ns, excluded.min_time_ns), max_time_ns = max(max_time_ns, excluded.max_time_ns)`
+
+// apply widens event_blocks to bt through up (upsertBlockTimesSQL).
+func (bt blockTimes) apply(ctx context.Context, up *sql.Stmt) error {
+	for b, t := range bt {
+		if _, err := up.ExecContext(ctx, b, t[0], t[1]); err != nil {
+			return fmt.Errorf("update event blocks: %w", err)
+		}
+	}
+	return nil
+}
+
 // rollupState says which events the rollups count: those with an id at
 // most countedUpto or above rebuildEnd.
 type rollupState struct{ countedUpto, rebuildEnd int64 }
@@ -251,6 +277,12 @@ func (s *Store) countRollupChunk(ctx context.Context) (done bool, err error) {
 	if err := d.applyTx(ctx, tx); err != nil {
 		return false, err
 	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO event_blocks (block, min_time_ns, max_time_ns)
+		SELECT id / 4096, min(time_ns), max(time_ns) FROM events WHERE id BETWEEN ? AND ? GROUP BY 1
+		ON CONFLICT (block) DO UPDATE SET min_time_ns = min(min_time_ns, excluded.min_time_ns), max_time_ns = max(max_time_ns, excluded.max_time_ns)`,
+		st.countedUpto+1, hi); err != nil {
+		return false, fmt.Errorf("update event blocks: %w", err)
+	}
 	if _, err := tx.ExecContext(ctx, `UPDATE event_rollup_state SET counted_upto = ? WHERE one = 1`, hi); err != nil {
 		return false, err
 	}
@@ -265,7 +297,7 @@ func (s *Store) RebuildRollups(ctx context.Context) error {
 		return fmt.Errorf("store: rebuild rollups: %w", err)
 	}
 	defer tx.Rollback()
-	for _, q := range []string{`DELETE FROM event_rollups`, `DELETE FROM event_rollups_minute`, `DELETE FROM event_rollups_block`,
+	for _, q := range []string{`DELETE FROM event_rollups`, `DELETE FROM event_rollups_minute`, `DELETE FROM event_rollups_block`, `DELETE FROM event_blocks`,
 		`UPDATE event_rollup_state SET counted_upto = 0, rebuild_end = (SELECT coalesce(max(id), 0) FROM events) WHERE one = 1`} {
 		if _, err := tx.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("store: rebuild rollups: %w", err)

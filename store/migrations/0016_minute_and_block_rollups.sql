@@ -31,5 +31,15 @@ CREATE TABLE event_rollups_block (
     PRIMARY KEY (block, category, type, outcome, actor_type, actor_id)
 ) WITHOUT ROWID;
 
+-- event_blocks holds, per block of 4,096 ids, the earliest and latest event
+-- time in it (never narrower than what the block holds): a window in the
+-- past is read from the newest block that can hold one of its events down
+-- to the oldest, instead of from the newest event of all.
+CREATE TABLE event_blocks (
+    block       INTEGER PRIMARY KEY,  -- id / 4096
+    min_time_ns INTEGER NOT NULL,
+    max_time_ns INTEGER NOT NULL
+);
+
 DELETE FROM event_rollups;
 UPDATE event_rollup_state SET counted_upto = 0, rebuild_end = (SELECT coalesce(max(id), 0) FROM events);

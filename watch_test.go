@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -627,6 +628,84 @@ func TestCertificateWatchCycle(t *testing.T) {
 			t.Errorf("alert %d received %d times", id, n)
 		}
 	}
+}
+
+// TestUploadChecksExpiryAtOnce: a certificate uploaded through the API or
+// the console's form is checked for expiry at once, without waiting for the
+// next scheduled run: one close to expiry has its EXPIRING_SOON alert and
+// its RENEWAL job when the upload is answered; a later scheduled run
+// repeats neither, and one far from expiry gets nothing.
+func TestUploadChecksExpiryAtOnce(t *testing.T) {
+	r := newWatchRig(t, 0)
+	ca := testpki.NewCA(t)
+	now := r.clock.Now()
+	apiSoon := ca.Issue(t, "api-soon.example.test", []string{"api-soon.example.test"}, now.Add(-80*day), now.Add(10*day))
+	formSoon := ca.Issue(t, "form-soon.example.test", []string{"form-soon.example.test"}, now.Add(-80*day), now.Add(3*day))
+	far := ca.Issue(t, "far.example.test", []string{"far.example.test"}, now.Add(-time.Hour), now.Add(200*day))
+
+	var up struct {
+		Certificates []store.AddedCertificate `json:"certificates"`
+	}
+	r.must(201, "POST", "/api/v1/certificates", r.tokens[model.RoleOperator], bundle(apiSoon, far), &up)
+	apiID, farID := up.Certificates[0].ID, up.Certificates[1].ID
+
+	// The console's form, as a signed-in operator.
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.PostForm(r.url+"/login", url.Values{"username": {"ops"}, "password": {"correct horse battery"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || len(resp.Cookies()) == 0 {
+		t.Fatalf("sign-in: %d", resp.StatusCode)
+	}
+	req, _ := http.NewRequest("POST", r.url+"/certificates", strings.NewReader(url.Values{"pem": {formSoon.PEM}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for _, c := range resp.Cookies() {
+		req.AddCookie(c)
+	}
+	if resp, err = client.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode >= 400 {
+		t.Fatalf("console upload: %d", resp.StatusCode)
+	}
+	var formID int64
+	r.must(200, "GET", "/api/v1/certificates?subject=form-soon", r.tokens[model.RoleViewer], "", &up)
+	if len(up.Certificates) != 1 {
+		t.Fatalf("console upload stored %+v", up.Certificates)
+	}
+	formID = up.Certificates[0].ID
+
+	want := map[string]bool{
+		fmt.Sprintf("EXPIRING_SOON:cert:%d:14", apiID): true,
+		fmt.Sprintf("EXPIRING_SOON:cert:%d:7", formID): true,
+	}
+	check := func(when string) {
+		t.Helper()
+		alerts := r.alerts("", model.AlertExpiringSoon)
+		got := map[string]bool{}
+		for _, a := range alerts {
+			got[a.Key] = true
+			if a.Entity.ID == strconv.FormatInt(farID, 10) {
+				t.Errorf("%s: alert for a certificate 200 days from expiry: %+v", when, a)
+			}
+		}
+		if len(alerts) != len(want) || !got[fmt.Sprintf("EXPIRING_SOON:cert:%d:14", apiID)] || !got[fmt.Sprintf("EXPIRING_SOON:cert:%d:7", formID)] {
+			t.Errorf("%s: EXPIRING_SOON alerts %+v, want keys %v", when, alerts, want)
+		}
+		var jl struct {
+			Jobs []model.Job `json:"jobs"`
+		}
+		r.must(200, "GET", "/api/v1/jobs?type=RENEWAL", r.tokens[model.RoleViewer], "", &jl)
+		if len(jl.Jobs) != 2 {
+			t.Errorf("%s: renewal jobs %+v, want one each for certificates %d and %d", when, jl.Jobs, apiID, formID)
+		}
+	}
+	check("right after the uploads")
+	r.run(checks.CheckExpiry)
+	check("after a scheduled run")
 }
 
 // TestWatchRoles checks SPEC §5 on the watch routes: every role reads

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"fmt"
 	"mime"
 	"net/http"
@@ -50,7 +51,7 @@ func (s *Server) uploadCertificates(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	added, err := s.store.AddCertificates(c.Request().Context(), certs, model.CertSourceUpload, s.actor(c))
+	added, err := s.addUploaded(c, certs)
 	if err != nil {
 		return err
 	}
@@ -234,9 +235,24 @@ func (s *Server) consoleUpload(c echo.Context) error {
 	}
 	certs, err := model.ParsePEMBundle(data)
 	if err == nil {
-		_, err = s.store.AddCertificates(c.Request().Context(), certs, model.CertSourceUpload, s.actor(c))
+		_, err = s.addUploaded(c, certs)
 	}
 	return s.watchChanged(c, err, "uploaded", show)
+}
+
+// addUploaded adds the certificates of an upload (API or console) to the
+// inventory and has the new ones checked for expiry at once. A failed
+// check is logged, not the upload's failure: the scheduled run catches up.
+func (s *Server) addUploaded(c echo.Context, certs []model.Certificate) ([]store.AddedCertificate, error) {
+	ctx := c.Request().Context()
+	added, err := s.store.AddCertificates(ctx, certs, model.CertSourceUpload, s.actor(c))
+	if err != nil || s.cfg.OnCertificatesAdded == nil {
+		return added, err
+	}
+	if err := s.cfg.OnCertificatesAdded(context.WithoutCancel(ctx), added); err != nil {
+		s.log.Error("expiry check of uploaded certificates", "request_id", requestID(c), "err", err)
+	}
+	return added, nil
 }
 
 // consoleAddEndpoint registers an endpoint from the Certificates page form.

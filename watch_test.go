@@ -708,6 +708,108 @@ func TestUploadChecksExpiryAtOnce(t *testing.T) {
 	check("after a scheduled run")
 }
 
+// TestDeployCheckRecordsChanges: scheduled deployment checks of endpoints
+// that serve the same thing run after run make one DEPLOYMENT_VALIDATION
+// job (and one alert for a failing one) each, not one per run; each run
+// still updates the endpoint (last checked, result, certificate served)
+// and its SCHEDULER_RUN event names the failing endpoints. A change of what
+// an endpoint serves or of its result makes one more job; a person asking
+// for a validation still gets a job.
+func TestDeployCheckRecordsChanges(t *testing.T) {
+	r := newWatchRig(t, 0)
+	ca := testpki.NewCA(t)
+	now := r.clock.Now()
+	ops, viewer := r.tokens[model.RoleOperator], r.tokens[model.RoleViewer]
+	good := ca.Issue(t, "good.example.test", []string{"good.example.test"}, now.Add(-time.Hour), now.Add(90*day))
+	other := ca.Issue(t, "good.example.test", []string{"good.example.test"}, now.Add(-time.Hour), now.Add(80*day))
+	wrong := ca.Issue(t, "wrong.example.test", []string{"wrong.example.test"}, now.Add(-time.Hour), now.Add(90*day))
+	srvGood, srvWrong := startTLS(t, good), startTLS(t, wrong)
+	var epGood, epDead, epWrong model.Endpoint
+	r.must(201, "POST", "/api/v1/endpoints", ops, endpointBody(srvGood.port, "good.example.test", good.Fingerprint), &epGood)
+	r.must(201, "POST", "/api/v1/endpoints", ops, endpointBody(deadPort(t), "dead.example.test", ""), &epDead)
+	r.must(201, "POST", "/api/v1/endpoints", ops, endpointBody(srvWrong.port, "www.example.test", ""), &epWrong)
+
+	jobsOf := func() map[int64][]model.Job {
+		t.Helper()
+		var jl struct {
+			Jobs []model.Job `json:"jobs"`
+		}
+		r.must(200, "GET", "/api/v1/jobs?type=DEPLOYMENT_VALIDATION&limit=1000", viewer, "", &jl)
+		out := map[int64][]model.Job{}
+		for _, j := range jl.Jobs {
+			out[j.EndpointID] = append(out[j.EndpointID], j)
+		}
+		return out
+	}
+	wantJobs := func(when string, want map[int64][]string) {
+		t.Helper()
+		got := jobsOf()
+		for id, statuses := range want {
+			var have []string
+			for _, j := range got[id] { // newest first
+				have = append(have, j.Status)
+			}
+			if strings.Join(have, ",") != strings.Join(statuses, ",") {
+				t.Errorf("%s: endpoint %d jobs %v, want %v", when, id, have, statuses)
+			}
+		}
+	}
+	for range 4 {
+		r.clock.Advance(15 * time.Minute)
+		r.run(checks.CheckDeploy)
+	}
+	wantJobs("after 4 runs", map[int64][]string{
+		epGood.ID: {model.JobSuccess}, epDead.ID: {model.JobFailed}, epWrong.ID: {model.JobFailed}})
+	if a := r.alerts("", model.AlertDeploymentFailed); len(a) != 2 {
+		t.Errorf("after 4 runs: deployment alerts %+v, want one each for endpoints %d and %d", a, epDead.ID, epWrong.ID)
+	}
+	var eps struct {
+		Endpoints []model.Endpoint `json:"endpoints"`
+	}
+	r.must(200, "GET", "/api/v1/endpoints", viewer, "", &eps)
+	for _, ep := range eps.Endpoints {
+		if ep.LastChecked == nil || !ep.LastChecked.Equal(r.clock.Now()) {
+			t.Errorf("endpoint %d last checked %v, want the last run at %v", ep.ID, ep.LastChecked, r.clock.Now())
+		}
+		if ep.ID == epGood.ID && (ep.LastStatus != "OK" || ep.LastFingerprint != good.Fingerprint) {
+			t.Errorf("endpoint %d: %s serving %s", ep.ID, ep.LastStatus, ep.LastFingerprint)
+		}
+		if ep.ID == epDead.ID && (ep.LastStatus != "FAILED" || !strings.Contains(ep.LastError, "cannot connect")) {
+			t.Errorf("endpoint %d: %s %q", ep.ID, ep.LastStatus, ep.LastError)
+		}
+	}
+	runs := r.events("type=SCHEDULER_RUN")
+	if len(runs) != 4 || !strings.Contains(string(runs[0].Detail), fmt.Sprintf(`"failing_endpoints":[%d,%d]`, epDead.ID, epWrong.ID)) {
+		t.Errorf("run events %d, the last with details %s", len(runs), runs[0].Detail)
+	}
+
+	// What endpoint good serves changes: one FAILED job; back: one SUCCESS.
+	srvGood.serve(other)
+	r.clock.Advance(15 * time.Minute)
+	r.run(checks.CheckDeploy)
+	r.clock.Advance(15 * time.Minute)
+	r.run(checks.CheckDeploy)
+	wantJobs("after a change", map[int64][]string{
+		epGood.ID: {model.JobFailed, model.JobSuccess}, epDead.ID: {model.JobFailed}, epWrong.ID: {model.JobFailed}})
+	if a := r.alerts("open=1", model.AlertDeploymentFailed); len(a) != 3 {
+		t.Errorf("after a change: open deployment alerts %+v, want 3", a)
+	}
+	srvGood.serve(good)
+	r.clock.Advance(15 * time.Minute)
+	r.run(checks.CheckDeploy)
+	r.clock.Advance(15 * time.Minute)
+	r.run(checks.CheckDeploy)
+	wantJobs("after the change back", map[int64][]string{
+		epGood.ID: {model.JobSuccess, model.JobFailed, model.JobSuccess}, epDead.ID: {model.JobFailed}, epWrong.ID: {model.JobFailed}})
+	if a := r.alerts("open=1", model.AlertDeploymentFailed); len(a) != 2 {
+		t.Errorf("after the change back: open deployment alerts %+v, want 2", a)
+	}
+
+	// A person asks: a job, whatever the last result.
+	r.must(201, "POST", "/api/v1/jobs", ops, fmt.Sprintf(`{"type":"DEPLOYMENT_VALIDATION","endpoint_id":%d}`, epDead.ID), nil)
+	wantJobs("after a request", map[int64][]string{epDead.ID: {model.JobQueued, model.JobFailed}})
+}
+
 // TestWatchRoles checks SPEC §5 on the watch routes: every role reads
 // alerts, jobs, certificates and agents; only admin and operator change
 // them; only agent tokens claim jobs.

@@ -192,7 +192,7 @@ func (s *Scheduler) recordDeployChange(ctx context.Context, ep model.Endpoint, l
 		Severity: model.SeverityError, Type: model.AlertDeploymentFailed,
 		Title:   fmt.Sprintf("Deployment validation failed on %s", ep.Addr()),
 		Message: reason + ".",
-		Entity:  model.Entity{Type: "ENDPOINT", ID: fmt.Sprint(ep.ID)}, Key: key,
+		Entity:  model.EndpointEntity(ep.ID), Key: key,
 	})
 	return err
 }

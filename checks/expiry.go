@@ -103,7 +103,7 @@ func (s *Scheduler) expiryOf(ctx context.Context, c model.Certificate, now time.
 			Key:     fmt.Sprintf("EXPIRING_SOON:cert:%d:%d", c.ID, level),
 		}
 	}
-	a.Entity = model.Entity{Type: "CERTIFICATE", ID: fmt.Sprint(c.ID)}
+	a.Entity = model.CertificateEntity(c.ID)
 	used, err := s.st.AlertKeyUsed(ctx, a.Key)
 	if err != nil {
 		return found, err

@@ -754,10 +754,13 @@ func TestDeployCheckRecordsChanges(t *testing.T) {
 			}
 		}
 	}
-	for range 4 {
-		r.clock.Advance(15 * time.Minute)
-		r.run(checks.CheckDeploy)
+	runEvery15m := func(n int) {
+		for range n {
+			r.clock.Advance(15 * time.Minute)
+			r.run(checks.CheckDeploy)
+		}
 	}
+	runEvery15m(4)
 	wantJobs("after 4 runs", map[int64][]string{
 		epGood.ID: {model.JobSuccess}, epDead.ID: {model.JobFailed}, epWrong.ID: {model.JobFailed}})
 	if a := r.alerts("", model.AlertDeploymentFailed); len(a) != 2 {
@@ -784,25 +787,21 @@ func TestDeployCheckRecordsChanges(t *testing.T) {
 	}
 
 	// What endpoint good serves changes: one FAILED job; back: one SUCCESS.
-	srvGood.serve(other)
-	r.clock.Advance(15 * time.Minute)
-	r.run(checks.CheckDeploy)
-	r.clock.Advance(15 * time.Minute)
-	r.run(checks.CheckDeploy)
-	wantJobs("after a change", map[int64][]string{
-		epGood.ID: {model.JobFailed, model.JobSuccess}, epDead.ID: {model.JobFailed}, epWrong.ID: {model.JobFailed}})
-	if a := r.alerts("open=1", model.AlertDeploymentFailed); len(a) != 3 {
-		t.Errorf("after a change: open deployment alerts %+v, want 3", a)
-	}
-	srvGood.serve(good)
-	r.clock.Advance(15 * time.Minute)
-	r.run(checks.CheckDeploy)
-	r.clock.Advance(15 * time.Minute)
-	r.run(checks.CheckDeploy)
-	wantJobs("after the change back", map[int64][]string{
-		epGood.ID: {model.JobSuccess, model.JobFailed, model.JobSuccess}, epDead.ID: {model.JobFailed}, epWrong.ID: {model.JobFailed}})
-	if a := r.alerts("open=1", model.AlertDeploymentFailed); len(a) != 2 {
-		t.Errorf("after the change back: open deployment alerts %+v, want 2", a)
+	for _, step := range []struct {
+		when      string
+		serve     testpki.Issued
+		goodJobs  []string
+		openAlert int
+	}{
+		{"after a change", other, []string{model.JobFailed, model.JobSuccess}, 3},
+		{"after the change back", good, []string{model.JobSuccess, model.JobFailed, model.JobSuccess}, 2},
+	} {
+		srvGood.serve(step.serve)
+		runEvery15m(2)
+		wantJobs(step.when, map[int64][]string{epGood.ID: step.goodJobs, epDead.ID: {model.JobFailed}, epWrong.ID: {model.JobFailed}})
+		if a := r.alerts("open=1", model.AlertDeploymentFailed); len(a) != step.openAlert {
+			t.Errorf("%s: open deployment alerts %+v, want %d", step.when, a, step.openAlert)
+		}
 	}
 
 	// A person asks: a job, whatever the last result.

@@ -387,7 +387,7 @@ func (s *Server) issuerChain(c echo.Context, cert model.Certificate) ([]model.Ce
 	cur := cert
 	for range maxChain {
 		if cur.IssuedBy(cur) {
-			return chain, "self-signed", nil
+			return chain, fmt.Sprintf("certificate %d is self-signed: the chain ends there", cur.ID), nil
 		}
 		cands, err := s.store.CertificatesBySubject(c.Request().Context(), cur.Issuer)
 		if err != nil {

@@ -428,9 +428,11 @@ type eventView struct {
 }
 
 // detailField is one labelled value of an event's detail; Href, when set,
-// makes the value a link to its page filtered by it.
+// makes the value a link to its page filtered by it, or with Page, to the
+// page of what it names.
 type detailField struct {
 	Label, Value, Href string
+	Page               bool
 }
 
 // detailFields are the fields the detail view lists, when set: those of
@@ -488,8 +490,11 @@ func (s *Server) eventDetail(c echo.Context) error {
 			val = model.ValidUTF8(val)
 		}
 		df := detailField{Label: f.Label, Value: val}
-		if f.Name == "source" {
+		switch f.Name {
+		case "source":
 			df.Href = section + "?" + url.Values{"source": {e.Source}}.Encode()
+		case "entity.id":
+			df.Href, df.Page = entityURL(e.Entity), true // the certificate's, endpoint's or job's page
 		}
 		v.Fields = append(v.Fields, df)
 	}

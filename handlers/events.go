@@ -78,6 +78,30 @@ func certCell(e *model.Event) cell {
 	return c
 }
 
+// messageCell shows what happened on one line, cut with an ellipsis by the
+// stylesheet (td.message); its title holds up to messageTitleLen of it and
+// the detail drawer all of it.
+func messageCell(e *model.Event) cell {
+	m := model.ValidUTF8(e.Message)
+	return cell{Text: clip(m, messageTextLen), Title: clip(m, messageTitleLen), Class: "message"}
+}
+
+// A message is up to 64 KiB: the table carries what a line and a tooltip
+// can show.
+const messageTextLen, messageTitleLen = 300, 1000
+
+// clip returns s cut to at most n runes, with an ellipsis when cut.
+func clip(s string, n int) string {
+	i := 0
+	for at := range s {
+		if i == n {
+			return s[:at] + "…"
+		}
+		i++
+	}
+	return s
+}
+
 func outcomeCell(e *model.Event) cell {
 	return cell{Text: e.Outcome, Param: "outcome", Value: e.Outcome, Badge: "outcome-" + strings.ToLower(e.Outcome)}
 }
@@ -102,6 +126,7 @@ var (
 	outcomeCol = column{"Outcome", outcomeCell}
 	sourceCol  = column{"Source", sourceCell}
 	timeCol    = column{"Time (UTC)", timeCell}
+	messageCol = column{"Message", messageCell}
 )
 
 // logPages are the three event logs, by path.
@@ -109,7 +134,7 @@ var logPages = map[string]logPage{
 	"/events": {
 		Path: "/events", Title: "Events",
 		Categories: []string{model.CategoryUsage, model.CategoryAuth, model.CategoryAccessControl},
-		Columns: []column{timeCol, userCol, ipCol, typeCol, outcomeCol,
+		Columns: []column{timeCol, userCol, ipCol, typeCol, outcomeCol, messageCol,
 			{"Certificate", certCell},
 			{"Policy", filterCell("policy", func(e *model.Event) string { return e.Policy })},
 			{"Agent", filterCell("agent_id", func(e *model.Event) string { return e.AgentID })},
@@ -125,7 +150,7 @@ var logPages = map[string]logPage{
 			{"Entity id", searchCell(func(e *model.Event) string { return e.Entity.ID })},
 			{"Actor type", searchCell(func(e *model.Event) string { return e.Actor.Type })},
 			{"Actor id", filterCell("actor", func(e *model.Event) string { return e.Actor.ID })},
-			outcomeCol, sourceCol,
+			outcomeCol, messageCol, sourceCol,
 		},
 	},
 	"/system": {
@@ -133,7 +158,7 @@ var logPages = map[string]logPage{
 		Categories: []string{model.CategorySystem},
 		Columns: []column{timeCol, userCol, ipCol,
 			{"Section", func(e *model.Event) cell { return cell{Text: detailString(e, "section")} }},
-			{"Information", func(e *model.Event) cell { return cell{Text: e.Message, Class: "info"} }},
+			{"Information", messageCell}, // the seed's name for the message
 			sourceCol,
 		},
 	},

@@ -70,3 +70,45 @@ func TestEventMessageInBrowser(t *testing.T) {
 		}
 	})
 }
+
+// TestInfoRowsNeutralInBrowser: an info event's row looks like any row
+// (no background, the text's own colour); severity shows as the marker of
+// the warning and error rows, and as the badge of an alert.
+func TestInfoRowsNeutralInBrowser(t *testing.T) {
+	env := newTestEnv(t)
+	seedConsole(env)
+	seedWatch(t, env)
+	b := newBrowser(t)
+	u := env.url
+	b.do(t, 15*time.Second, signIn(u, "admin", password("admin")), chromedp.WaitVisible(chromedp.CSS("header.top .user")),
+		chromedp.Navigate(u+"/events"), chromedp.WaitVisible(chromedp.ID("events-table")))
+	// Each row as "severity background colour marker", the colour that of
+	// its message against the page's.
+	rows := get(t, b, 5*time.Second, chromedp.Evaluate[[]string](`[...document.querySelectorAll('#rows tr')].map(tr => {
+		const s = getComputedStyle(tr), msg = getComputedStyle(tr.querySelector('td.message'));
+		const ink = msg.color === getComputedStyle(document.body).color ? 'ink' : msg.color;
+		const marker = getComputedStyle(tr.querySelector('td.seq')).boxShadow !== 'none' ? 'marker' : 'plain';
+		return tr.className + ' ' + s.backgroundColor.replace(/ /g, '') + ' ' + ink.replace(/ /g, '') + ' ' + marker; })`))
+	infos, warnings := 0, 0
+	for _, r := range rows {
+		switch sev := strings.Fields(r)[0]; sev {
+		case "sev-info":
+			infos++
+			if r != "sev-info rgba(0,0,0,0) ink plain" {
+				t.Errorf("an info row is %q, want no background, the page's text colour and no marker", r)
+			}
+		case "sev-warning":
+			warnings++
+			if !strings.HasSuffix(r, " marker") {
+				t.Errorf("a warning row has no marker: %q", r)
+			}
+		}
+	}
+	if infos == 0 || warnings == 0 {
+		t.Fatalf("rows %q: want info and warning rows", rows)
+	}
+	b.do(t, 10*time.Second, chromedp.Navigate(u+"/alerts"), chromedp.WaitVisible(chromedp.ID("alerts")))
+	if bg := get(t, b, 5*time.Second, chromedp.Evaluate[string](`getComputedStyle(document.querySelector('#alerts .badge.sev-info')).backgroundColor`)); bg == "rgba(0, 0, 0, 0)" {
+		t.Errorf("the INFO badge of an alert lost its colour")
+	}
+}

@@ -192,6 +192,7 @@ type logView struct {
 	ExportURL    string
 	OlderURL     string // next page by cursor, "" when there is none
 	NewestURL    string // first page, when this is not it
+	NewerURL     string // the page before this one, when this is not the first
 	LiveURL      string // newer-rows poll, "" when not on the first page
 	CountShown   int
 	Start, Limit int
@@ -336,6 +337,9 @@ func (s *Server) eventsPage(lp logPage) echo.HandlerFunc {
 		}
 		if f.Before > 0 || f.Offset > 0 {
 			view.NewestURL = lp.Path + "?" + lq.base.Encode()
+			if view.NewerURL, err = s.newerURL(c, lp, lq); err != nil {
+				return err
+			}
 		}
 		view.ExportURL = "/api/v1/events.csv?" + f.Query().Encode()
 		view.Filter = lq.filterBar(c, lp)
@@ -347,6 +351,34 @@ func (s *Server) eventsPage(lp logPage) echo.HandlerFunc {
 		}
 		return s.render(c, http.StatusOK, "events", "", &pageData{Title: lp.Title, Section: lp.Path, Page: view})
 	}
+}
+
+// newerURL is the link to the page before this one (newer events): a
+// start index steps back by a page; a cursor moves to the one whose page
+// ends just above it (store.NewerCursor), or to the newest page.
+func (s *Server) newerURL(c echo.Context, lp logPage, lq logQuery) (string, error) {
+	f := lq.run
+	q := url.Values{}
+	for k, v := range lq.base {
+		q[k] = v
+	}
+	if f.Offset > 0 {
+		if f.Before > 0 {
+			q.Set("before", strconv.FormatInt(f.Before, 10))
+		}
+		if start := f.Offset - f.Limit; start > 0 {
+			q.Set("start", strconv.Itoa(start))
+		}
+		return lp.Path + "?" + q.Encode(), nil
+	}
+	before, ok, err := s.store.NewerCursor(c.Request().Context(), f)
+	if err != nil {
+		return "", err
+	}
+	if ok {
+		q.Set("before", strconv.FormatInt(before, 10))
+	}
+	return lp.Path + "?" + q.Encode(), nil
 }
 
 // badFilterPage answers a log page whose filter is malformed (err is

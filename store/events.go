@@ -247,6 +247,38 @@ func (s *Store) findEvents(ctx context.Context, f model.EventFilter) ([]model.Ev
 	return events, next, nil
 }
 
+// NewerCursor returns the cursor (before=) of the page of f that comes just
+// before f's page, newer events: f.Before is the cursor of f's page, and
+// the newer page lists the f.Limit matching events from f.Before up. ok is
+// false when that page is the first one, which has no cursor. The start
+// index (f.Offset) is the caller's to step back.
+func (s *Store) NewerCursor(ctx context.Context, f model.EventFilter) (before int64, ok bool, err error) {
+	if f.Before <= 0 {
+		return 0, false, nil
+	}
+	limit := f.Limit
+	if limit <= 0 || limit > model.MaxLimit {
+		limit = model.DefaultLimit
+	}
+	f.After, f.Before, f.Offset = f.Before-1, 0, 0
+	q, args, err := s.orderedEventQuery(ctx, f, "ASC")
+	if err != nil {
+		return 0, false, err
+	}
+	// The limit+1-th matching event from the old cursor up, if there is
+	// one, is the newer page's cursor: the page lists the limit below it.
+	var n int
+	var top sql.NullInt64
+	err = s.rdb.QueryRowContext(ctx, `SELECT count(*), max(id) FROM (`+q+` LIMIT ?)`, append(args, limit+1)...).Scan(&n, &top)
+	if err != nil {
+		return 0, false, fmt.Errorf("store: newer page: %w", err)
+	}
+	if n <= limit || !top.Valid {
+		return 0, false, nil
+	}
+	return top.Int64, true, nil
+}
+
 // pageQuery is the query of at most limit events of f from its start index
 // (f.Offset) on. An unfiltered listing turns the start index into an id
 // bound (startBound), so its cost does not grow with the index; one by
@@ -459,6 +491,12 @@ func (s *Store) waitIndexed(ctx context.Context, f model.EventFilter) {
 
 // eventQuery builds the SELECT for f, ordered newest first, without LIMIT.
 func (s *Store) eventQuery(ctx context.Context, f model.EventFilter) (string, []any, error) {
+	return s.orderedEventQuery(ctx, f, "DESC")
+}
+
+// orderedEventQuery builds the SELECT for f ordered by id, order "DESC"
+// (newest first) or "ASC" (oldest first), without LIMIT.
+func (s *Store) orderedEventQuery(ctx context.Context, f model.EventFilter, order string) (string, []any, error) {
 	var where []string
 	var args []any
 	var upTo int64     // when > 0, no matching event has a larger id
@@ -604,7 +642,10 @@ func (s *Store) eventQuery(ctx context.Context, f model.EventFilter) (string, []
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, ` AND `)
 	}
-	q += ` ORDER BY ` + idCol + ` DESC`
+	if order != "ASC" {
+		order = "DESC"
+	}
+	q += ` ORDER BY ` + idCol + ` ` + order
 	return q, args, nil
 }
 

@@ -311,41 +311,42 @@ func TestStartIndexMatchesOffset(t *testing.T) {
 	})
 }
 
-func checkStartIndex(t *testing.T, s *Store) {
+// pageAndSkipped returns the ids of f's page as FindEvents finds it and
+// as skipping f.Offset rows one by one does.
+func pageAndSkipped(t *testing.T, s *Store, f model.EventFilter) (page, skipped string) {
 	t.Helper()
 	ctx := context.Background()
+	p, err := s.FindEvents(ctx, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []int64
+	for _, e := range p.Events {
+		got = append(got, e.ID)
+	}
+	q, args, err := s.eventQuery(ctx, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := queryAll(ctx, s.rdb, "ids", func(sc scanner) (int64, error) {
+		e, err := scanEvent(sc)
+		return e.ID, err
+	}, q+` LIMIT ? OFFSET ?`, append(args, f.Limit, f.Offset)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprint(got), fmt.Sprint(want)
+}
+
+func checkStartIndex(t *testing.T, s *Store) {
+	t.Helper()
 	admin := model.VisibilityFor(model.User{Role: model.RoleAdmin})
 	viewer := model.VisibilityFor(model.User{Role: model.RoleViewer})
 	for _, vis := range []model.Visibility{admin, viewer} {
 		for _, before := range []int64{0, 1, 300, 395, 601, 1001, 1002, 5000} {
 			for _, start := range []int{1, 5, 100, 300, 590, 599, 600, 601, 605, 990, 1000, 1001, 3000} {
 				f := model.EventFilter{Before: before, Offset: start, Limit: 7, Visibility: vis}
-				page, err := s.FindEvents(ctx, f)
-				if err != nil {
-					t.Fatal(err)
-				}
-				var got []int64
-				for _, e := range page.Events {
-					got = append(got, e.ID)
-				}
-				q, args, err := s.eventQuery(ctx, f)
-				if err != nil {
-					t.Fatal(err)
-				}
-				rows, err := s.rdb.QueryContext(ctx, q+` LIMIT ? OFFSET ?`, append(args, f.Limit, f.Offset)...)
-				if err != nil {
-					t.Fatal(err)
-				}
-				var want []int64
-				for rows.Next() {
-					e, err := scanEvent(rows)
-					if err != nil {
-						t.Fatal(err)
-					}
-					want = append(want, e.ID)
-				}
-				rows.Close()
-				if fmt.Sprint(got) != fmt.Sprint(want) {
+				if got, want := pageAndSkipped(t, s, f); got != want {
 					t.Errorf("all=%v before=%d start=%d: got %v, skipping rows gives %v", vis.All(), before, start, got, want)
 				}
 			}
@@ -475,26 +476,7 @@ func TestStartIndexByBlocks(t *testing.T) {
 					if skip := args[len(args)-1].(int); skip >= blockIDs {
 						t.Fatalf("%s: %s before=%d start=%d skips %d rows", when, name, before, start, skip)
 					}
-					page, err := s.FindEvents(ctx, f)
-					if err != nil {
-						t.Fatal(err)
-					}
-					var got []int64
-					for _, e := range page.Events {
-						got = append(got, e.ID)
-					}
-					q, args, err := s.eventQuery(ctx, f)
-					if err != nil {
-						t.Fatal(err)
-					}
-					want, err := queryAll(ctx, s.rdb, "ids", func(sc scanner) (int64, error) {
-						e, err := scanEvent(sc)
-						return e.ID, err
-					}, q+` LIMIT ? OFFSET ?`, append(args, f.Limit, f.Offset)...)
-					if err != nil {
-						t.Fatal(err)
-					}
-					if fmt.Sprint(got) != fmt.Sprint(want) {
+					if got, want := pageAndSkipped(t, s, f); got != want {
 						t.Fatalf("%s: %s before=%d start=%d: got %v, skipping rows gives %v", when, name, before, start, got, want)
 					}
 				}

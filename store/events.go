@@ -404,15 +404,22 @@ func (s *Store) eventQuery(ctx context.Context, f model.EventFilter) (string, []
 	if f.HideAccessControl {
 		add(`e.category <> 'ACCESS_CONTROL'`)
 	}
-	if len(f.Sources) > 0 {
-		// One token per source, any of them; then the exact comparison.
+	// One token per value, any of them; then the exact comparison.
+	anyOf := func(field filterField, col string, values []string) {
 		var alts []string
-		for _, src := range f.Sources {
-			args = append(args, src)
-			alts = append(alts, `"`+string(filterToken(nil, fieldSource, src))+`"`)
+		for _, v := range values {
+			args = append(args, v)
+			alts = append(alts, `"`+string(filterToken(nil, field, v))+`"`)
 		}
-		where = append(where, `e.source IN (`+placeholders(len(f.Sources))+`)`)
+		where = append(where, col+` IN (`+placeholders(len(values))+`)`)
 		tokens = append(tokens, `(`+strings.Join(alts, ` OR `)+`)`)
+	}
+	if len(f.Sources) > 0 {
+		anyOf(fieldSource, `e.source`, f.Sources)
+	}
+	if f.Type != "" {
+		// A renamed action is found under its former names too.
+		anyOf(fieldType, `e.type`, model.TypeNames(f.Type))
 	}
 	if f.Outcome != "" {
 		add(`e.outcome = ?`, f.Outcome)
@@ -422,7 +429,7 @@ func (s *Store) eventQuery(ctx context.Context, f model.EventFilter) (string, []
 		field filterField
 		col   string
 		value string
-	}{{fieldType, "e.type", f.Type}, {fieldActor, "e.actor_id", f.Actor}, {fieldAgent, "e.agent_id", f.AgentID}, {fieldTenant, "e.tenant", f.Tenant},
+	}{{fieldActor, "e.actor_id", f.Actor}, {fieldAgent, "e.agent_id", f.AgentID}, {fieldTenant, "e.tenant", f.Tenant},
 		{fieldIP, "e.actor_ip", f.IP}, {fieldCertSerial, "e.cert_serial", f.CertSerial}, {fieldPolicy, "e.policy", f.Policy}} {
 		if fv.value != "" {
 			add(fv.col+` = ?`, fv.value)

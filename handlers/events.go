@@ -160,17 +160,18 @@ func detailString(e *model.Event, key string) string {
 
 // logView is what the log page template gets.
 type logView struct {
-	Path, Title  string
-	Headers      []string
-	Rows         []tableRow
-	Filter       filterBar
-	ExportURL    string
-	OlderURL     string // next page by cursor, "" when there is none
-	NewestURL    string // first page, when this is not it
-	LiveURL      string // newer-rows poll, "" when not on the first page
-	CountShown   int
-	Start, Limit int
-	Index        indexNotice
+	Path, Title   string
+	Headers       []string
+	Rows          []tableRow
+	Filter        filterBar
+	ExportURL     string // every event of the filter
+	ExportPageURL string // the rows shown (pageExport)
+	OlderURL      string // next page by cursor, "" when there is none
+	NewestURL     string // first page, when this is not it
+	LiveURL       string // newer-rows poll, "" when not on the first page
+	CountShown    int
+	Start, Limit  int
+	Index         indexNotice
 }
 
 // indexNotice is the log pages' notice that the full-text index is behind
@@ -313,6 +314,7 @@ func (s *Server) eventsPage(lp logPage) echo.HandlerFunc {
 			view.NewestURL = lp.Path + "?" + lq.base.Encode()
 		}
 		view.ExportURL = "/api/v1/events.csv?" + f.Query().Encode()
+		view.ExportPageURL = "/api/v1/events.csv?" + pageExport(f, events).Encode()
 		view.Filter = lq.filterBar(c, lp)
 		if !isHTMX(c) {
 			if err := s.recordSystem(c, "E_SECTION_VISITED", "INFO", "Opened "+lp.Title,
@@ -322,6 +324,24 @@ func (s *Server) eventsPage(lp logPage) echo.HandlerFunc {
 		}
 		return s.render(c, http.StatusOK, "events", "", &pageData{Title: lp.Title, Section: lp.Path, Page: view})
 	}
+}
+
+// pageExport is the export query of the page of f that shows events:
+// pinned below the newest of them (before), so that events arriving
+// later do not shift it, with the page's max count.
+func pageExport(f model.EventFilter, events []model.Event) url.Values {
+	q := f.Query()
+	q.Set("scope", exportPage)
+	switch {
+	case len(events) > 0:
+		q.Set("before", strconv.FormatInt(events[0].ID+1, 10))
+	case f.Before > 0:
+		q.Set("before", strconv.FormatInt(f.Before, 10))
+	case f.Offset > 0:
+		q.Set("start", strconv.Itoa(f.Offset))
+	}
+	q.Set("limit", strconv.Itoa(f.Limit))
+	return q
 }
 
 // badFilterPage answers a log page whose filter is malformed (err is

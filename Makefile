@@ -138,4 +138,4 @@ fuzz:
 
 # Screenshots of the console for the README, taken by the browser tests.
 screenshots: assets
-	VIGIL_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -tags $(TAGS) -count=1 -run 'TestConsoleInBrowser|TestWatchPagesInBrowser|TestDashboardInBrowser' ./handlers/
+	VIGIL_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -tags $(TAGS) -count=1 -run 'TestConsoleInBrowser|TestWatchPagesInBrowser|TestDashboardInBrowser|TestConsoleLayoutInBrowser' ./handlers/

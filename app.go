@@ -118,9 +118,10 @@ func (a *App) wire(key *model.CheckpointKey) error {
 		MaxBodyBytes: cfg.MaxBodyBytes, Version: version, UI: ui.FS, CheckpointKey: key, Schedules: schedules(cfg),
 		SessionIdle: cfg.SessionIdle, SessionMaxAge: cfg.SessionMaxAge, TrustedProxies: cfg.TrustedProxies,
 		AgentOfflineAfter: cfg.Watch.AgentOfflineAfter, OnAlert: a.Notifier.Notify, Now: a.Clock.Now,
-		EndpointNetworks: cfg.Watch.EndpointNetworks,
-		MaxBatchEvents:   cfg.MaxBatchEvents,
-		OnCheckpoint:     a.publishCheckpoint,
+		EndpointNetworks:    cfg.Watch.EndpointNetworks,
+		MaxBatchEvents:      cfg.MaxBatchEvents,
+		OnCheckpoint:        a.publishCheckpoint,
+		OnCertificatesAdded: a.Scheduler.CheckAddedCertificates,
 	}, st, log, reg)
 	if err != nil {
 		return err

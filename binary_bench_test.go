@@ -1,8 +1,11 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -37,6 +40,10 @@ const binarySData = `[vigil@32473 user="svc-build" ip="10.20.30.40" entity_id="k
 // to searchable (sampled every 20 ms; see maxSearchLag), and the peak RSS
 // (VmHWM) of each vigil process.
 //
+// With VIGIL_BENCH_PROFILE=DIR each fill also runs the binary with
+// --pprof-listen and writes a 10-second CPU profile, taken once half the
+// messages are durable, to DIR.
+//
 // VIGIL_BINARY names the binary to run (make bench passes dist/vigil,
 // built by make release); without it the binary is built here with the
 // release tags (not linked statically). VIGIL_LOGGEN is required.
@@ -57,6 +64,7 @@ func BenchmarkBinary(b *testing.B) {
 	traffic := loggen.Traffic{Messages: n, Connections: 2, Size: 300, SData: binarySData}
 	var tcp, web fill
 	var rsyslogRate float64
+	var pagesFull, pagesSmall pageFigures
 	// Not b.Loop: go1.26.8's compiler fails (internal compiler error) on
 	// this body inside a b.Loop loop.
 	for i := 0; i < b.N; i++ {
@@ -67,8 +75,25 @@ func BenchmarkBinary(b *testing.B) {
 		}
 		tcp = runFill(b, bin, model.SourceSyslogTCP, n, []string{"--syslog-tcp", fmt.Sprintf("127.0.0.1:%d", port)}, func(string, string) ([]byte, error) {
 			return loggen.Run(lg, port, traffic)
+		}, func(f filled) {
+			pagesFull = measurePages(b, f, n)
 		})
 		b.Logf("binary, TCP syslog from loggen: %s", tcp)
+		b.Logf("binary, pages: %s", pagesFull)
+
+		// A smaller store filled the same way, for the pages at a fifth of
+		// the size.
+		if port, err = loggen.FreePort(); err != nil {
+			b.Fatal(err)
+		}
+		small := traffic
+		small.Messages = n / 5 / 2 * 2
+		runFill(b, bin, model.SourceSyslogTCP, small.Messages, []string{"--syslog-tcp", fmt.Sprintf("127.0.0.1:%d", port)}, func(string, string) ([]byte, error) {
+			return loggen.Run(lg, port, small)
+		}, func(f filled) {
+			pagesSmall = measurePages(b, f, small.Messages)
+		})
+		b.Logf("binary, pages: %s", pagesSmall)
 
 		// rsyslog writing a plain file, the same traffic.
 		rate, out, err := loggen.RsyslogFileRate(lg, b.TempDir(), traffic)
@@ -89,7 +114,7 @@ func BenchmarkBinary(b *testing.B) {
 				return out, fmt.Errorf("ndjsonload: %v\n%s", err, out)
 			}
 			return out, nil
-		})
+		}, nil)
 		b.Logf("binary, HTTP NDJSON from ndjsonload: %s", web)
 	}
 	b.ReportMetric(float64(n), "msgs")
@@ -109,6 +134,8 @@ func BenchmarkBinary(b *testing.B) {
 	b.ReportMetric(web.last/web.first, "http-last/first")
 	b.ReportMetric(web.maxLag.Seconds(), "http-max-fts-lag-s")
 	b.ReportMetric(web.rss, "http-peak-RSS-MiB")
+	pagesFull.report(b, "full")
+	pagesSmall.report(b, "fifth")
 }
 
 // fill is what one fill of a vigil process measured.
@@ -140,23 +167,27 @@ type sample struct {
 // makes ingest and read tokens with vigil token create, runs drive
 // (given the base URL and the ingest token) and samples GET /metrics until
 // n events of source are durable and the full-text index has caught up.
-func runFill(b *testing.B, bin, source string, n int, extra []string, drive func(url, token string) ([]byte, error)) fill {
+func runFill(b *testing.B, bin, source string, n int, extra []string, drive func(url, token string) ([]byte, error), after func(filled)) fill {
 	dir := b.TempDir()
+	// VIGIL_BENCH_PROFILE=DIR: a CPU profile of the binary over the fill's
+	// middle is written to DIR (see profileFill).
+	profDir := os.Getenv("VIGIL_BENCH_PROFILE")
+	var pprofAddr string
+	if profDir != "" {
+		port, err := loggen.FreePort()
+		if err != nil {
+			b.Fatal(err)
+		}
+		pprofAddr = fmt.Sprintf("127.0.0.1:%d", port)
+		extra = append(extra, "--pprof-listen", pprofAddr)
+	}
 	p := startVigilBinary(b, bin, dir, extra...)
 	defer func() {
 		p.cmd.Process.Kill()
 		p.cmd.Wait()
 	}()
-	ingest, read := createToken(b, bin, dir, "bench-ingest", "ingest"), createToken(b, bin, dir, "bench-read", "read")
-	var start time.Time
-	read1 := func() sample {
-		asked := time.Since(start)
-		m := scrape(b, p.url+"/metrics", read)
-		last := int(metricValue(m, "vigil_events_last_id"))
-		return sample{asked: asked, at: time.Since(start),
-			stored: int(metricValue(m, "vigil_events_stored_total", "source", source)),
-			lastID: last, upto: last - int(metricValue(m, "vigil_fts_lag_events"))}
-	}
+	f := filled{p: p, ingest: createToken(b, bin, dir, "bench-ingest", "ingest"), read: createToken(b, bin, dir, "bench-read", "read")}
+	read1 := func() sample { return f.sample(b, source) }
 	if s := read1(); s.stored != 0 {
 		b.Fatalf("%d %s events stored before the fill", s.stored, source)
 	}
@@ -165,9 +196,9 @@ func runFill(b *testing.B, bin, source string, n int, extra []string, drive func
 	var out []byte
 	var driveErr error
 	done := make(chan struct{})
-	start = time.Now()
+	f.start = time.Now()
 	go func() {
-		o, err := drive(p.url, ingest)
+		o, err := drive(p.url, f.ingest)
 		mu.Lock()
 		out, driveErr = o, err
 		mu.Unlock()
@@ -175,12 +206,17 @@ func runFill(b *testing.B, bin, source string, n int, extra []string, drive func
 	}()
 	var samples []sample
 	var durable, progress time.Duration
-	deadline := start.Add(30*time.Minute + time.Duration(n)*time.Millisecond)
+	profiled := profDir == ""
+	deadline := f.start.Add(30*time.Minute + time.Duration(n)*time.Millisecond)
 	for {
 		s := read1()
 		samples = append(samples, s)
 		if durable == 0 && s.stored >= n {
 			durable = s.at
+		}
+		if !profiled && s.stored >= n/2 {
+			profiled = true
+			go profileFill(b, pprofAddr, filepath.Join(profDir, fmt.Sprintf("%s-%d.pprof", source, n)))
 		}
 		if durable != 0 && s.upto >= s.lastID {
 			break
@@ -215,19 +251,58 @@ func runFill(b *testing.B, bin, source string, n int, extra []string, drive func
 	if s := read1(); s.stored != n {
 		b.Fatalf("%s fill: %d events stored, %d sent\n%s", source, s.stored, n, out)
 	}
-	f := fill{rate: float64(n) / durable.Seconds(), rss: peakRSS(b, p.cmd.Process.Pid)}
-	f.window = min(1_000_000, n/10)
+	r := fill{rate: float64(n) / durable.Seconds(), rss: peakRSS(b, p.cmd.Process.Pid)}
+	r.window = min(1_000_000, n/10)
 	stored := func(s sample) int { return s.stored }
-	f.first = float64(f.window) / samples[firstSample(samples, stored, f.window)].at.Seconds()
-	f.last = float64(f.window) / (durable - samples[firstSample(samples, stored, n-f.window)].at).Seconds()
-	f.searchable = samples[len(samples)-1].at - durable
-	f.maxLag = maxSearchLag(samples)
+	r.first = float64(r.window) / samples[firstSample(samples, stored, r.window)].at.Seconds()
+	r.last = float64(r.window) / (durable - samples[firstSample(samples, stored, n-r.window)].at).Seconds()
+	r.searchable = samples[len(samples)-1].at - durable
+	r.maxLag = maxSearchLag(samples)
 	if loggen.Rate(out) != "" {
-		f.driver = "loggen: " + loggen.Rate(out)
+		r.driver = "loggen: " + loggen.Rate(out)
 	} else {
-		f.driver = strings.TrimSpace(string(out))
+		r.driver = strings.TrimSpace(string(out))
 	}
-	return f
+	if after != nil {
+		f.durable = durable
+		after(f)
+	}
+	return r
+}
+
+// filled is a running vigil process runFill has filled, with its tokens
+// and when its fill ran.
+type filled struct {
+	p            *process
+	ingest, read string
+	start        time.Time     // the first byte sent
+	durable      time.Duration // from start to the last message durable
+}
+
+// sample reads /metrics once: events of source stored, the newest id and
+// how far the full-text index has come.
+func (f filled) sample(b *testing.B, source string) sample {
+	asked := time.Since(f.start)
+	m := scrape(b, f.p.url+"/metrics", f.read)
+	last := int(metricValue(m, "vigil_events_last_id"))
+	return sample{asked: asked, at: time.Since(f.start),
+		stored: int(metricValue(m, "vigil_events_stored_total", "source", source)),
+		lastID: last, upto: last - int(metricValue(m, "vigil_fts_lag_events"))}
+}
+
+// lastID returns the id of the newest committed event.
+func (f filled) lastID(b *testing.B) int { return f.sample(b, "").lastID }
+
+// waitSearchable waits until every committed event is searchable.
+func (f filled) waitSearchable(b *testing.B) {
+	for deadline := time.Now().Add(5 * time.Minute); ; time.Sleep(20 * time.Millisecond) {
+		if s := f.sample(b, ""); s.upto >= s.lastID {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.Fatal("the full-text index did not catch up within 5 minutes")
+		}
+	}
 }
 
 // firstSample returns the index of the first sample where v is at least
@@ -283,4 +358,25 @@ func ndjsonLoad(b *testing.B) string {
 		b.Fatalf("go build ./tools/ndjsonload: %v\n%s", err, out)
 	}
 	return bin
+}
+
+// profileFill saves a 10-second CPU profile of the vigil process serving
+// the profiler on addr to path (go tool pprof reads it with the binary).
+func profileFill(b *testing.B, addr, path string) {
+	resp, err := http.Get("http://" + addr + "/debug/pprof/profile?seconds=10")
+	if err != nil {
+		b.Logf("profile: %v", err)
+		return
+	}
+	defer resp.Body.Close()
+	f, err := os.Create(path)
+	if err == nil {
+		_, err = io.Copy(f, resp.Body)
+		err = cmp.Or(err, f.Close())
+	}
+	if err != nil {
+		b.Logf("profile: %v", err)
+		return
+	}
+	b.Logf("CPU profile of the binary from half the fill on: %s", path)
 }

@@ -63,6 +63,10 @@ func startVigil(t testing.TB, dir string) *process {
 	return startVigilBinary(t, vigilBinary(t), dir)
 }
 
+// crashAdminPassword is the admin's password in a store startVigilBinary
+// creates.
+const crashAdminPassword = "crash-test-password"
+
 // startVigilBinary starts bin serve on a free HTTP port, without syslog
 // listeners unless extra flags (which win) open them, and waits for it to
 // listen.
@@ -70,7 +74,7 @@ func startVigilBinary(t testing.TB, bin, dir string, extra ...string) *process {
 	t.Helper()
 	args := append([]string{"serve", "--data", dir, "--http", "127.0.0.1:0", "--syslog-udp", "", "--syslog-tcp", ""}, extra...)
 	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), "VIGIL_ADMIN_PASSWORD=crash-test-password")
+	cmd.Env = append(os.Environ(), "VIGIL_ADMIN_PASSWORD="+crashAdminPassword)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -627,6 +628,185 @@ func TestCertificateWatchCycle(t *testing.T) {
 			t.Errorf("alert %d received %d times", id, n)
 		}
 	}
+}
+
+// TestUploadChecksExpiryAtOnce: a certificate uploaded through the API or
+// the console's form is checked for expiry at once, without waiting for the
+// next scheduled run: one close to expiry has its EXPIRING_SOON alert and
+// its RENEWAL job when the upload is answered; a later scheduled run
+// repeats neither, and one far from expiry gets nothing.
+func TestUploadChecksExpiryAtOnce(t *testing.T) {
+	r := newWatchRig(t, 0)
+	ca := testpki.NewCA(t)
+	now := r.clock.Now()
+	apiSoon := ca.Issue(t, "api-soon.example.test", []string{"api-soon.example.test"}, now.Add(-80*day), now.Add(10*day))
+	formSoon := ca.Issue(t, "form-soon.example.test", []string{"form-soon.example.test"}, now.Add(-80*day), now.Add(3*day))
+	far := ca.Issue(t, "far.example.test", []string{"far.example.test"}, now.Add(-time.Hour), now.Add(200*day))
+
+	var up struct {
+		Certificates []store.AddedCertificate `json:"certificates"`
+	}
+	r.must(201, "POST", "/api/v1/certificates", r.tokens[model.RoleOperator], bundle(apiSoon, far), &up)
+	apiID, farID := up.Certificates[0].ID, up.Certificates[1].ID
+
+	// The console's form, as a signed-in operator.
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.PostForm(r.url+"/login", url.Values{"username": {"ops"}, "password": {"correct horse battery"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || len(resp.Cookies()) == 0 {
+		t.Fatalf("sign-in: %d", resp.StatusCode)
+	}
+	req, _ := http.NewRequest("POST", r.url+"/certificates", strings.NewReader(url.Values{"pem": {formSoon.PEM}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for _, c := range resp.Cookies() {
+		req.AddCookie(c)
+	}
+	if resp, err = client.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode >= 400 {
+		t.Fatalf("console upload: %d", resp.StatusCode)
+	}
+	var formID int64
+	r.must(200, "GET", "/api/v1/certificates?subject=form-soon", r.tokens[model.RoleViewer], "", &up)
+	if len(up.Certificates) != 1 {
+		t.Fatalf("console upload stored %+v", up.Certificates)
+	}
+	formID = up.Certificates[0].ID
+
+	want := map[string]bool{
+		fmt.Sprintf("EXPIRING_SOON:cert:%d:14", apiID): true,
+		fmt.Sprintf("EXPIRING_SOON:cert:%d:7", formID): true,
+	}
+	check := func(when string) {
+		t.Helper()
+		alerts := r.alerts("", model.AlertExpiringSoon)
+		got := map[string]bool{}
+		for _, a := range alerts {
+			got[a.Key] = true
+			if a.Entity.ID == strconv.FormatInt(farID, 10) {
+				t.Errorf("%s: alert for a certificate 200 days from expiry: %+v", when, a)
+			}
+		}
+		if len(alerts) != len(want) || !got[fmt.Sprintf("EXPIRING_SOON:cert:%d:14", apiID)] || !got[fmt.Sprintf("EXPIRING_SOON:cert:%d:7", formID)] {
+			t.Errorf("%s: EXPIRING_SOON alerts %+v, want keys %v", when, alerts, want)
+		}
+		var jl struct {
+			Jobs []model.Job `json:"jobs"`
+		}
+		r.must(200, "GET", "/api/v1/jobs?type=RENEWAL", r.tokens[model.RoleViewer], "", &jl)
+		if len(jl.Jobs) != 2 {
+			t.Errorf("%s: renewal jobs %+v, want one each for certificates %d and %d", when, jl.Jobs, apiID, formID)
+		}
+	}
+	check("right after the uploads")
+	r.run(checks.CheckExpiry)
+	check("after a scheduled run")
+}
+
+// TestDeployCheckRecordsChanges: scheduled deployment checks of endpoints
+// that serve the same thing run after run make one DEPLOYMENT_VALIDATION
+// job (and one alert for a failing one) each, not one per run; each run
+// still updates the endpoint (last checked, result, certificate served)
+// and its SCHEDULER_RUN event names the failing endpoints. A change of what
+// an endpoint serves or of its result makes one more job; a person asking
+// for a validation still gets a job.
+func TestDeployCheckRecordsChanges(t *testing.T) {
+	r := newWatchRig(t, 0)
+	ca := testpki.NewCA(t)
+	now := r.clock.Now()
+	ops, viewer := r.tokens[model.RoleOperator], r.tokens[model.RoleViewer]
+	good := ca.Issue(t, "good.example.test", []string{"good.example.test"}, now.Add(-time.Hour), now.Add(90*day))
+	other := ca.Issue(t, "good.example.test", []string{"good.example.test"}, now.Add(-time.Hour), now.Add(80*day))
+	wrong := ca.Issue(t, "wrong.example.test", []string{"wrong.example.test"}, now.Add(-time.Hour), now.Add(90*day))
+	srvGood, srvWrong := startTLS(t, good), startTLS(t, wrong)
+	var epGood, epDead, epWrong model.Endpoint
+	r.must(201, "POST", "/api/v1/endpoints", ops, endpointBody(srvGood.port, "good.example.test", good.Fingerprint), &epGood)
+	r.must(201, "POST", "/api/v1/endpoints", ops, endpointBody(deadPort(t), "dead.example.test", ""), &epDead)
+	r.must(201, "POST", "/api/v1/endpoints", ops, endpointBody(srvWrong.port, "www.example.test", ""), &epWrong)
+
+	jobsOf := func() map[int64][]model.Job {
+		t.Helper()
+		var jl struct {
+			Jobs []model.Job `json:"jobs"`
+		}
+		r.must(200, "GET", "/api/v1/jobs?type=DEPLOYMENT_VALIDATION&limit=1000", viewer, "", &jl)
+		out := map[int64][]model.Job{}
+		for _, j := range jl.Jobs {
+			out[j.EndpointID] = append(out[j.EndpointID], j)
+		}
+		return out
+	}
+	wantJobs := func(when string, want map[int64][]string) {
+		t.Helper()
+		got := jobsOf()
+		for id, statuses := range want {
+			var have []string
+			for _, j := range got[id] { // newest first
+				have = append(have, j.Status)
+			}
+			if strings.Join(have, ",") != strings.Join(statuses, ",") {
+				t.Errorf("%s: endpoint %d jobs %v, want %v", when, id, have, statuses)
+			}
+		}
+	}
+	runEvery15m := func(n int) {
+		for range n {
+			r.clock.Advance(15 * time.Minute)
+			r.run(checks.CheckDeploy)
+		}
+	}
+	runEvery15m(4)
+	wantJobs("after 4 runs", map[int64][]string{
+		epGood.ID: {model.JobSuccess}, epDead.ID: {model.JobFailed}, epWrong.ID: {model.JobFailed}})
+	if a := r.alerts("", model.AlertDeploymentFailed); len(a) != 2 {
+		t.Errorf("after 4 runs: deployment alerts %+v, want one each for endpoints %d and %d", a, epDead.ID, epWrong.ID)
+	}
+	var eps struct {
+		Endpoints []model.Endpoint `json:"endpoints"`
+	}
+	r.must(200, "GET", "/api/v1/endpoints", viewer, "", &eps)
+	for _, ep := range eps.Endpoints {
+		if ep.LastChecked == nil || !ep.LastChecked.Equal(r.clock.Now()) {
+			t.Errorf("endpoint %d last checked %v, want the last run at %v", ep.ID, ep.LastChecked, r.clock.Now())
+		}
+		if ep.ID == epGood.ID && (ep.LastStatus != "OK" || ep.LastFingerprint != good.Fingerprint) {
+			t.Errorf("endpoint %d: %s serving %s", ep.ID, ep.LastStatus, ep.LastFingerprint)
+		}
+		if ep.ID == epDead.ID && (ep.LastStatus != "FAILED" || !strings.Contains(ep.LastError, "cannot connect")) {
+			t.Errorf("endpoint %d: %s %q", ep.ID, ep.LastStatus, ep.LastError)
+		}
+	}
+	runs := r.events("type=SCHEDULER_RUN")
+	if len(runs) != 4 || !strings.Contains(string(runs[0].Detail), fmt.Sprintf(`"failing_endpoints":[%d,%d]`, epDead.ID, epWrong.ID)) {
+		t.Errorf("run events %d, the last with details %s", len(runs), runs[0].Detail)
+	}
+
+	// What endpoint good serves changes: one FAILED job; back: one SUCCESS.
+	for _, step := range []struct {
+		when      string
+		serve     testpki.Issued
+		goodJobs  []string
+		openAlert int
+	}{
+		{"after a change", other, []string{model.JobFailed, model.JobSuccess}, 3},
+		{"after the change back", good, []string{model.JobSuccess, model.JobFailed, model.JobSuccess}, 2},
+	} {
+		srvGood.serve(step.serve)
+		runEvery15m(2)
+		wantJobs(step.when, map[int64][]string{epGood.ID: step.goodJobs, epDead.ID: {model.JobFailed}, epWrong.ID: {model.JobFailed}})
+		if a := r.alerts("open=1", model.AlertDeploymentFailed); len(a) != step.openAlert {
+			t.Errorf("%s: open deployment alerts %+v, want %d", step.when, a, step.openAlert)
+		}
+	}
+
+	// A person asks: a job, whatever the last result.
+	r.must(201, "POST", "/api/v1/jobs", ops, fmt.Sprintf(`{"type":"DEPLOYMENT_VALIDATION","endpoint_id":%d}`, epDead.ID), nil)
+	wantJobs("after a request", map[int64][]string{epDead.ID: {model.JobQueued, model.JobFailed}})
 }
 
 // TestWatchRoles checks SPEC §5 on the watch routes: every role reads

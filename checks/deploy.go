@@ -19,20 +19,18 @@ import (
 // checkDeploy dials every registered endpoint, adds the chain it serves to
 // the inventory (discovery) and validates the deployment: a failure to
 // connect, an expired certificate, one that does not cover the server name
-// or one other than expected_fingerprint gives a FAILED
-// DEPLOYMENT_VALIDATION job and a DEPLOYMENT_FAILED alert; otherwise a
-// SUCCESS job, and the endpoint's open alert is resolved.
+// or one other than expected_fingerprint fails it. Every run updates each
+// endpoint's last check (time, result, reason, certificate served); only a
+// change of what was found since the last check (first check, OK to FAILED
+// or back, another reason or another certificate served) is recorded as a
+// DEPLOYMENT_VALIDATION job, FAILED with a DEPLOYMENT_FAILED alert or
+// SUCCESS resolving it. The run's report names the failing endpoints.
 func (s *Scheduler) checkDeploy(ctx context.Context, now time.Time) (Report, error) {
 	eps, err := s.st.ListEndpoints(ctx)
 	if err != nil {
 		return Report{}, err
 	}
-	type result struct {
-		ok         bool
-		discovered int
-		err        error
-	}
-	results := make([]result, len(eps))
+	results := make([]endpointCheck, len(eps))
 	sem := make(chan struct{}, s.cfg.DialParallel)
 	var wg sync.WaitGroup
 	for i, ep := range eps {
@@ -41,14 +39,14 @@ func (s *Scheduler) checkDeploy(ctx context.Context, now time.Time) (Report, err
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			ok, n, err := s.validateEndpoint(ctx, ep, now)
-			results[i] = result{ok, n, err}
+			results[i] = s.validateEndpoint(ctx, ep, now)
 		}()
 	}
 	wg.Wait()
-	var okN, failed, discovered int
+	var okN, failed, discovered, changed int
+	failing := []int64{}
 	var errs []error
-	for _, r := range results {
+	for i, r := range results {
 		switch {
 		case r.err != nil:
 			errs = append(errs, r.err)
@@ -56,25 +54,51 @@ func (s *Scheduler) checkDeploy(ctx context.Context, now time.Time) (Report, err
 			okN++
 		default:
 			failed++
+			if len(failing) < maxNamedEndpoints {
+				failing = append(failing, eps[i].ID)
+			}
+		}
+		if r.changed {
+			changed++
 		}
 		discovered += r.discovered
 	}
 	rep := Report{
-		Summary: fmt.Sprintf("%d endpoints validated: %d passed, %d failed; %d certificates discovered", len(eps), okN, failed, discovered),
-		Details: map[string]any{"endpoints": len(eps), "passed": okN, "failed": failed, "discovered": discovered},
+		Summary: fmt.Sprintf("%d endpoints validated: %d passed, %d failed; %d changed since their last check (one job each), %d unchanged; %d certificates discovered",
+			len(eps), okN, failed, changed, len(eps)-changed, discovered),
+		Details: map[string]any{"endpoints": len(eps), "passed": okN, "failed": failed, "discovered": discovered,
+			"changed": changed, "unchanged": len(eps) - changed, "failing_endpoints": failing},
+	}
+	if failed > len(failing) {
+		rep.Details["failing_endpoints_truncated"] = true
 	}
 	return rep, errors.Join(errs...)
 }
 
-// validateEndpoint checks one endpoint and records the outcome. It reports
-// whether the deployment is valid and how many certificates were new to the
-// inventory; an error means the outcome could not be recorded.
-func (s *Scheduler) validateEndpoint(ctx context.Context, ep model.Endpoint, now time.Time) (bool, int, error) {
+// maxNamedEndpoints bounds the failing endpoints a run's event names, so
+// that it stays within an event's details.
+const maxNamedEndpoints = 2000
+
+// endpointCheck is the outcome of checking one endpoint: whether the
+// deployment is valid, whether that or what it serves changed since the
+// last check, and how many certificates were new to the inventory. err
+// means the outcome could not be recorded.
+type endpointCheck struct {
+	ok, changed bool
+	discovered  int
+	err         error
+}
+
+// validateEndpoint checks one endpoint and records the outcome: a job and
+// the alert's raising or resolution when it changed, the endpoint's last
+// check always, last, so that a failure to record the change is retried at
+// the next run.
+func (s *Scheduler) validateEndpoint(ctx context.Context, ep model.Endpoint, now time.Time) endpointCheck {
 	start := time.Now()
 	chain, dialErr := s.dial(ctx, ep)
 	var reason string
 	var leaf store.AddedCertificate
-	discovered := 0
+	var out endpointCheck
 	if dialErr != nil {
 		reason = dialFailure(ep, dialErr)
 		s.log.Warn("endpoint dial failed", "job", CheckDeploy, "endpoint", ep.ID, "addr", ep.Addr(), "err", dialErr)
@@ -85,36 +109,54 @@ func (s *Scheduler) validateEndpoint(ctx context.Context, ep model.Endpoint, now
 		}
 		added, err := s.st.AddCertificates(ctx, certs, model.CertSourceDiscovery, model.SchedulerActor)
 		if err != nil {
-			return false, 0, err
+			out.err = err
+			return out
 		}
 		for _, a := range added {
 			if a.New {
-				discovered++
+				out.discovered++
 			}
 		}
 		leaf = added[0]
-		switch {
-		case leaf.Expired(now):
-			reason = fmt.Sprintf("%s serves certificate %s that expired at %s", ep.Addr(), leaf.Label(), leaf.NotAfter.Format(time.RFC3339))
-		case now.Before(leaf.NotBefore):
-			reason = fmt.Sprintf("%s serves certificate %s that is not valid before %s", ep.Addr(), leaf.Label(), leaf.NotBefore.Format(time.RFC3339))
-		case ep.ExpectedFingerprint != "" && leaf.Fingerprint != ep.ExpectedFingerprint:
-			reason = fmt.Sprintf("%s serves certificate %s (SHA-256 %s), not the expected %s", ep.Addr(), leaf.Label(), leaf.Fingerprint, ep.ExpectedFingerprint)
-		default:
-			if err := chain[0].VerifyHostname(ep.SNI()); err != nil {
-				reason = fmt.Sprintf("%s serves certificate %s that does not cover %s", ep.Addr(), leaf.Label(), ep.SNI())
-			}
-		}
+		reason = deploymentFault(ep, leaf.Certificate, chain[0], now)
 	}
-	ok := reason == ""
+	out.ok = reason == ""
 	status, jobStatus := "OK", model.JobSuccess
-	if !ok {
+	if !out.ok {
 		status, jobStatus = "FAILED", model.JobFailed
 	}
-	if err := s.st.RecordEndpointCheck(ctx, ep.ID, now, status, reason, leaf.Fingerprint); err != nil {
-		return false, discovered, err
+	out.changed = ep.LastChecked == nil || ep.LastStatus != status || ep.LastError != reason || ep.LastFingerprint != leaf.Fingerprint
+	if out.changed {
+		if out.err = s.recordDeployChange(ctx, ep, leaf.Certificate, len(chain), jobStatus, reason, now, time.Since(start)); out.err != nil {
+			return out
+		}
 	}
-	output := map[string]any{"endpoint": ep.Addr(), "server_name": ep.SNI(), "chain_length": len(chain)}
+	out.err = s.st.RecordEndpointCheck(ctx, ep.ID, now, status, reason, leaf.Fingerprint)
+	return out
+}
+
+// deploymentFault says what is wrong with ep serving leaf (x509 the same)
+// at now, or "" when nothing is.
+func deploymentFault(ep model.Endpoint, leaf model.Certificate, x *x509.Certificate, now time.Time) string {
+	switch {
+	case leaf.Expired(now):
+		return fmt.Sprintf("%s serves certificate %s that expired at %s", ep.Addr(), leaf.Label(), leaf.NotAfter.Format(time.RFC3339))
+	case now.Before(leaf.NotBefore):
+		return fmt.Sprintf("%s serves certificate %s that is not valid before %s", ep.Addr(), leaf.Label(), leaf.NotBefore.Format(time.RFC3339))
+	case ep.ExpectedFingerprint != "" && leaf.Fingerprint != ep.ExpectedFingerprint:
+		return fmt.Sprintf("%s serves certificate %s (SHA-256 %s), not the expected %s", ep.Addr(), leaf.Label(), leaf.Fingerprint, ep.ExpectedFingerprint)
+	}
+	if err := x.VerifyHostname(ep.SNI()); err != nil {
+		return fmt.Sprintf("%s serves certificate %s that does not cover %s", ep.Addr(), leaf.Label(), ep.SNI())
+	}
+	return ""
+}
+
+// recordDeployChange records a changed outcome of checking ep: a
+// DEPLOYMENT_VALIDATION job ended with jobStatus, and the endpoint's
+// DEPLOYMENT_FAILED alert raised (FAILED) or resolved (SUCCESS).
+func (s *Scheduler) recordDeployChange(ctx context.Context, ep model.Endpoint, leaf model.Certificate, chainLen int, jobStatus, reason string, now time.Time, took time.Duration) error {
+	output := map[string]any{"endpoint": ep.Addr(), "server_name": ep.SNI(), "chain_length": chainLen}
 	if leaf.ID != 0 {
 		output["served_fingerprint"] = leaf.Fingerprint
 		output["served_certificate_id"] = leaf.ID
@@ -123,30 +165,36 @@ func (s *Scheduler) validateEndpoint(ctx context.Context, ep model.Endpoint, now
 	if ep.ExpectedFingerprint != "" {
 		output["expected_fingerprint"] = ep.ExpectedFingerprint
 	}
-	took := time.Since(start).Milliseconds()
+	if ep.LastChecked != nil {
+		output["previous_status"] = ep.LastStatus
+		if ep.LastFingerprint != "" {
+			output["previous_fingerprint"] = ep.LastFingerprint
+		}
+	}
+	ms := took.Milliseconds()
 	done := now.UTC()
 	_, _, err := s.st.CreateJob(ctx, model.Job{
 		Type: model.JobDeploymentValidation, Status: jobStatus, Name: "Validate deployment on " + ep.Addr(),
 		EndpointID: ep.ID, CertificateID: leaf.ID, TriggeredBy: model.SchedulerActor,
-		ScheduledAt: now, StartedAt: &done, CompletedAt: &done, DurationMS: &took,
+		ScheduledAt: now, StartedAt: &done, CompletedAt: &done, DurationMS: &ms,
 		Input:  jsonObject(map[string]any{"host": ep.Host, "port": ep.Port, "server_name": ep.ServerName, "expected_fingerprint": ep.ExpectedFingerprint}),
 		Output: jsonObject(output), Error: reason,
 	})
 	if err != nil {
-		return false, discovered, err
+		return err
 	}
 	key := fmt.Sprintf("DEPLOYMENT_FAILED:endpoint:%d", ep.ID)
-	if ok {
+	if jobStatus == model.JobSuccess {
 		_, err = s.st.ResolveAlert(ctx, key)
-		return true, discovered, err
+		return err
 	}
 	_, err = s.raise(ctx, model.Alert{
 		Severity: model.SeverityError, Type: model.AlertDeploymentFailed,
 		Title:   fmt.Sprintf("Deployment validation failed on %s", ep.Addr()),
 		Message: reason + ".",
-		Entity:  model.Entity{Type: "ENDPOINT", ID: fmt.Sprint(ep.ID)}, Key: key,
+		Entity:  model.EndpointEntity(ep.ID), Key: key,
 	})
-	return false, discovered, err
+	return err
 }
 
 // dialFailure is the recorded reason of a failed dial. Everyone who can

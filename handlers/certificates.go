@@ -1,9 +1,12 @@
 package handlers
 
 import (
+	"context"
 	"fmt"
 	"mime"
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -50,7 +53,7 @@ func (s *Server) uploadCertificates(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	added, err := s.store.AddCertificates(c.Request().Context(), certs, model.CertSourceUpload, s.actor(c))
+	added, err := s.addUploaded(c, certs)
 	if err != nil {
 		return err
 	}
@@ -191,21 +194,26 @@ func (s *Server) showCertificates(c echo.Context, status int, data *pageData) er
 			IncludeReplaced: f.IncludeReplaced}}
 	v.Filter.Active = v.Filter.Subject != "" || v.Filter.Issuer != "" || v.Filter.ExpiringWithin != "" || f.IncludeReplaced || q.Get("sort") != ""
 	for _, cert := range certs {
-		r := certRow{certView: s.certView(cert)}
-		switch d := r.DaysLeft; {
-		case r.Expired:
-			r.Urgency, r.Countdown = "expired", fmt.Sprintf("expired %s ago", roundDuration(now.Sub(cert.NotAfter)))
-		case d <= 7:
-			r.Urgency, r.Countdown = "critical", "expires in "+roundDuration(cert.NotAfter.Sub(now))
-		case d <= 30:
-			r.Urgency, r.Countdown = "warn", "expires in "+roundDuration(cert.NotAfter.Sub(now))
-		default:
-			r.Urgency, r.Countdown = "ok", "expires in "+roundDuration(cert.NotAfter.Sub(now))
-		}
-		v.Certificates = append(v.Certificates, r)
+		v.Certificates = append(v.Certificates, s.certRow(cert, now))
 	}
 	data.Page = v
 	return s.openWatchPage(c, status, "certificates", "Certificates", "certificates-table", data)
+}
+
+// certRow is cert with its countdown and urgency at now.
+func (s *Server) certRow(cert model.Certificate, now time.Time) certRow {
+	r := certRow{certView: s.certView(cert)}
+	switch d := r.DaysLeft; {
+	case r.Expired:
+		r.Urgency, r.Countdown = "expired", fmt.Sprintf("expired %s ago", roundDuration(now.Sub(cert.NotAfter)))
+	case d <= 7:
+		r.Urgency, r.Countdown = "critical", "expires in "+roundDuration(cert.NotAfter.Sub(now))
+	case d <= 30:
+		r.Urgency, r.Countdown = "warn", "expires in "+roundDuration(cert.NotAfter.Sub(now))
+	default:
+		r.Urgency, r.Countdown = "ok", "expires in "+roundDuration(cert.NotAfter.Sub(now))
+	}
+	return r
 }
 
 // roundDuration says d in days, or hours and minutes under a day.
@@ -234,9 +242,24 @@ func (s *Server) consoleUpload(c echo.Context) error {
 	}
 	certs, err := model.ParsePEMBundle(data)
 	if err == nil {
-		_, err = s.store.AddCertificates(c.Request().Context(), certs, model.CertSourceUpload, s.actor(c))
+		_, err = s.addUploaded(c, certs)
 	}
 	return s.watchChanged(c, err, "uploaded", show)
+}
+
+// addUploaded adds the certificates of an upload (API or console) to the
+// inventory and has the new ones checked for expiry at once. A failed
+// check is logged, not the upload's failure: the scheduled run catches up.
+func (s *Server) addUploaded(c echo.Context, certs []model.Certificate) ([]store.AddedCertificate, error) {
+	ctx := c.Request().Context()
+	added, err := s.store.AddCertificates(ctx, certs, model.CertSourceUpload, s.actor(c))
+	if err != nil || s.cfg.OnCertificatesAdded == nil {
+		return added, err
+	}
+	if err := s.cfg.OnCertificatesAdded(context.WithoutCancel(ctx), added); err != nil {
+		s.log.Error("expiry check of uploaded certificates", "request_id", requestID(c), "err", err)
+	}
+	return added, nil
 }
 
 // consoleAddEndpoint registers an endpoint from the Certificates page form.
@@ -261,4 +284,206 @@ func (s *Server) registerEndpoint(c echo.Context, ep model.Endpoint) (model.Endp
 		return model.Endpoint{}, err
 	}
 	return s.store.AddEndpoint(c.Request().Context(), ep, s.actor(c))
+}
+
+// aboutRows is how many jobs, alerts and events a certificate's or an
+// endpoint's page lists; each list links to the whole of it.
+const aboutRows = 20
+
+// maxChain bounds the issuers a certificate's page looks up.
+const maxChain = 8
+
+// aboutLists are the jobs and alerts about a certificate or an endpoint,
+// newest first, with the links to all of them.
+type aboutLists struct {
+	Jobs               []model.Job
+	Alerts             []model.Alert
+	JobsURL, AlertsURL string
+}
+
+// certificateView is a certificate's page.
+type certificateView struct {
+	Cert certRow
+	// Chain are its issuers found in the inventory, nearest first;
+	// ChainEnd says where the chain stops.
+	Chain    []model.Certificate
+	ChainEnd string
+	// Endpoints serve it (last check) or expect it.
+	Endpoints []endpointUse
+	aboutLists
+	// Usage are the events of the Events log naming its serial; Audit
+	// those of the Audit log, for roles that see it (ShowAudit).
+	Usage, Audit eventList
+	ShowAudit    bool
+}
+
+// eventList is a short list of events and the link to all of them; ID is
+// its table's.
+type eventList struct {
+	ID     string
+	Events []model.Event
+	URL    string
+}
+
+// endpointUse is an endpoint as a certificate's page lists it.
+type endpointUse struct {
+	model.Endpoint
+	Serving, Expected bool
+}
+
+// certificatePage serves /certificates/{id}: the certificate's fields,
+// PEM and chain, days left, the endpoints serving or expecting it, and the
+// jobs, alerts and events about it.
+func (s *Server) certificatePage(c echo.Context) error {
+	id, err := pathID(c, "certificate")
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	cert, err := s.store.CertificateByID(ctx, id)
+	if err != nil {
+		return err
+	}
+	v := &certificateView{Cert: s.certRow(cert, s.now())}
+	if v.Chain, v.ChainEnd, err = s.issuerChain(c, cert); err != nil {
+		return err
+	}
+	eps, err := s.store.ListEndpoints(ctx)
+	if err != nil {
+		return err
+	}
+	for _, ep := range eps {
+		u := endpointUse{Endpoint: ep, Serving: ep.LastFingerprint == cert.Fingerprint, Expected: ep.ExpectedFingerprint == cert.Fingerprint}
+		if u.Serving || u.Expected {
+			v.Endpoints = append(v.Endpoints, u)
+		}
+	}
+	if v.aboutLists, err = s.about(c, model.JobFilter{CertificateID: id}, model.CertificateEntity(id)); err != nil {
+		return err
+	}
+	events := func(page, id string) (eventList, error) {
+		f, err := visibleToCaller(c, model.EventFilter{Categories: logPages[page].Categories, CertSerial: cert.Serial, Limit: aboutRows})
+		if err != nil {
+			return eventList{}, err
+		}
+		p, err := s.store.FindEvents(ctx, f)
+		return eventList{ID: id, Events: p.Events, URL: page + "?" + url.Values{"cert_serial": {cert.Serial}}.Encode()}, err
+	}
+	if v.Usage, err = events("/events", "usage-events"); err != nil {
+		return err
+	}
+	if v.ShowAudit = mayOpen(c, "/audit"); v.ShowAudit {
+		if v.Audit, err = events("/audit", "audit-events"); err != nil {
+			return err
+		}
+	}
+	return s.openWatchPage(c, http.StatusOK, "certificate", "Certificate "+cert.Label(), "", &pageData{Section: "/certificates", Page: v})
+}
+
+// issuerChain returns the issuers of cert found in the inventory, nearest
+// first (signatures checked), and says where the chain ends.
+func (s *Server) issuerChain(c echo.Context, cert model.Certificate) ([]model.Certificate, string, error) {
+	var chain []model.Certificate
+	cur := cert
+	for range maxChain {
+		if cur.IssuedBy(cur) {
+			return chain, fmt.Sprintf("certificate %d is self-signed: the chain ends there", cur.ID), nil
+		}
+		cands, err := s.store.CertificatesBySubject(c.Request().Context(), cur.Issuer)
+		if err != nil {
+			return nil, "", err
+		}
+		i := slices.IndexFunc(cands, func(p model.Certificate) bool { return p.ID != cur.ID && cur.IssuedBy(p) })
+		if i < 0 {
+			return chain, "issuer " + cur.Issuer + " is not in the inventory", nil
+		}
+		cur = cands[i]
+		chain = append(chain, cur)
+	}
+	return chain, "", nil
+}
+
+// about returns the newest jobs matching jf and alerts about entity.
+func (s *Server) about(c echo.Context, jf model.JobFilter, entity model.Entity) (aboutLists, error) {
+	ctx := c.Request().Context()
+	jf.Limit = aboutRows
+	jobs, _, err := s.store.FindJobs(ctx, jf)
+	if err != nil {
+		return aboutLists{}, err
+	}
+	af := model.AlertFilter{EntityType: entity.Type, EntityID: entity.ID, Limit: aboutRows}
+	alerts, _, err := s.store.FindAlerts(ctx, af)
+	if err != nil {
+		return aboutLists{}, err
+	}
+	jq := url.Values{}
+	if jf.CertificateID > 0 {
+		jq.Set("certificate_id", strconv.FormatInt(jf.CertificateID, 10))
+	}
+	if jf.EndpointID > 0 {
+		jq.Set("endpoint_id", strconv.FormatInt(jf.EndpointID, 10))
+	}
+	return aboutLists{Jobs: jobs, Alerts: alerts, JobsURL: "/jobs?" + jq.Encode(), AlertsURL: "/alerts?" + af.Query().Encode()}, nil
+}
+
+// endpointView is an endpoint's page.
+type endpointView struct {
+	Endpoint model.Endpoint
+	// Serving and Expected are the inventory's certificates it served at
+	// its last check and that it should serve; nil when none or unknown.
+	Serving, Expected *model.Certificate
+	aboutLists
+}
+
+// endpointPage serves /endpoints/{id}: the endpoint, its last check, the
+// certificates it serves and expects, and the jobs and alerts about it.
+func (s *Server) endpointPage(c echo.Context) error {
+	id, err := pathID(c, "endpoint")
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	ep, err := s.store.EndpointByID(ctx, id)
+	if err != nil {
+		return err
+	}
+	v := &endpointView{Endpoint: ep}
+	for _, fc := range []struct {
+		fp  string
+		dst **model.Certificate
+	}{{ep.LastFingerprint, &v.Serving}, {ep.ExpectedFingerprint, &v.Expected}} {
+		if fc.fp == "" {
+			continue
+		}
+		cert, err := s.store.CertificateByFingerprint(ctx, fc.fp)
+		if model.ErrorCode(err) == model.ENOTFOUND {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		*fc.dst = &cert
+	}
+	if v.aboutLists, err = s.about(c, model.JobFilter{EndpointID: id}, model.EndpointEntity(id)); err != nil {
+		return err
+	}
+	return s.openWatchPage(c, http.StatusOK, "endpoint", "Endpoint "+ep.Addr(), "", &pageData{Section: "/certificates", Page: v})
+}
+
+// entityURL is the console page of an alert's or event's entity (a
+// certificate, an endpoint or a job), or "" when it has none.
+func entityURL(e model.Entity) string {
+	id, err := parsePositive(e.ID)
+	if err != nil {
+		return ""
+	}
+	switch strings.ToUpper(e.Type) {
+	case "CERTIFICATE":
+		return fmt.Sprintf("/certificates/%d", id)
+	case "ENDPOINT":
+		return fmt.Sprintf("/endpoints/%d", id)
+	case "JOB":
+		return fmt.Sprintf("/jobs/%d", id)
+	}
+	return ""
 }

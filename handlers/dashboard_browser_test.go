@@ -113,6 +113,15 @@ func TestDashboardInBrowser(t *testing.T) {
 		b.do(t, 5*time.Second, chromedp.EmulateViewport(1280, 900))
 	})
 
+	t.Run("Dark", func(t *testing.T) {
+		b.do(t, 10*time.Second, colorScheme("dark"), chromedp.Navigate(u+"/?range=7d"), chromedp.WaitVisible(chromedp.CSS("#chart-events svg")))
+		defer b.do(t, 5*time.Second, colorScheme(""))
+		if bg := get(t, b, 5*time.Second, chromedp.Evaluate[string](`getComputedStyle(document.querySelector('.chart')).backgroundColor`)); bg != "rgb(25, 32, 42)" {
+			t.Errorf("a chart's panel is %s in dark mode, want the dark panel", bg)
+		}
+		b.screenshot(t, "dashboard-dark")
+	})
+
 	t.Run("Viewer", func(t *testing.T) {
 		vb := newBrowser(t)
 		vb.do(t, 15*time.Second, signIn(u, model.RoleViewer, password(model.RoleViewer)), chromedp.WaitVisible(chromedp.CSS("#chart-events")))

@@ -80,6 +80,30 @@ func certCell(e *model.Event) cell {
 	return c
 }
 
+// messageCell shows what happened on one line, cut with an ellipsis by the
+// stylesheet (td.message); its title holds up to messageTitleLen of it and
+// the detail drawer all of it.
+func messageCell(e *model.Event) cell {
+	m := model.ValidUTF8(e.Message)
+	return cell{Text: clip(m, messageTextLen), Title: clip(m, messageTitleLen), Class: "message"}
+}
+
+// A message is up to 64 KiB: the table carries what a line and a tooltip
+// can show.
+const messageTextLen, messageTitleLen = 300, 1000
+
+// clip returns s cut to at most n runes, with an ellipsis when cut.
+func clip(s string, n int) string {
+	i := 0
+	for at := range s {
+		if i == n {
+			return s[:at] + "…"
+		}
+		i++
+	}
+	return s
+}
+
 func outcomeCell(e *model.Event) cell {
 	return cell{Text: e.Outcome, Param: "outcome", Value: e.Outcome, Badge: "outcome-" + strings.ToLower(e.Outcome)}
 }
@@ -104,6 +128,7 @@ var (
 	outcomeCol = column{"Outcome", outcomeCell}
 	sourceCol  = column{"Source", sourceCell}
 	timeCol    = column{"Time (UTC)", timeCell}
+	messageCol = column{"Message", messageCell}
 )
 
 // logPages are the three event logs, by path.
@@ -111,7 +136,7 @@ var logPages = map[string]logPage{
 	"/events": {
 		Path: "/events", Title: "Events",
 		Categories: []string{model.CategoryUsage, model.CategoryAuth, model.CategoryAccessControl},
-		Columns: []column{timeCol, userCol, ipCol, typeCol, outcomeCol,
+		Columns: []column{timeCol, userCol, ipCol, typeCol, outcomeCol, messageCol,
 			{"Certificate", certCell},
 			{"Policy", filterCell("policy", func(e *model.Event) string { return e.Policy })},
 			{"Agent", filterCell("agent_id", func(e *model.Event) string { return e.AgentID })},
@@ -127,7 +152,7 @@ var logPages = map[string]logPage{
 			{"Entity id", entityIDCell},
 			{"Actor type", filterCell("actor_type", func(e *model.Event) string { return e.Actor.Type })},
 			{"Actor id", filterCell("actor", func(e *model.Event) string { return e.Actor.ID })},
-			outcomeCol, sourceCol,
+			outcomeCol, messageCol, sourceCol,
 		},
 	},
 	"/system": {
@@ -135,7 +160,7 @@ var logPages = map[string]logPage{
 		Categories: []string{model.CategorySystem},
 		Columns: []column{timeCol, userCol, ipCol,
 			{"Section", func(e *model.Event) cell { return cell{Text: detailString(e, "section")} }},
-			{"Information", func(e *model.Event) cell { return cell{Text: e.Message, Class: "info"} }},
+			{"Information", messageCell}, // the seed's name for the message
 			sourceCol,
 		},
 	},
@@ -170,6 +195,7 @@ type logView struct {
 	ExportPageURL string // the rows shown (pageExport)
 	OlderURL      string // next page by cursor, "" when there is none
 	NewestURL     string // first page, when this is not it
+	NewerURL      string // the page before this one, when this is not the first
 	LiveURL       string // newer-rows poll, "" when not on the first page
 	CountShown    int
 	Start, Limit  int
@@ -315,6 +341,9 @@ func (s *Server) eventsPage(lp logPage) echo.HandlerFunc {
 		}
 		if f.Before > 0 || f.Offset > 0 {
 			view.NewestURL = lp.Path + "?" + lq.base.Encode()
+			if view.NewerURL, err = s.newerURL(c, lp, lq); err != nil {
+				return err
+			}
 		}
 		view.ExportURL = "/api/v1/events.csv?" + f.Query().Encode()
 		view.ExportPageURL = "/api/v1/events.csv?" + pageExport(f, events).Encode()
@@ -345,6 +374,34 @@ func pageExport(f model.EventFilter, events []model.Event) url.Values {
 	}
 	q.Set("limit", strconv.Itoa(f.Limit))
 	return q
+}
+
+// newerURL is the link to the page before this one (newer events): a
+// start index steps back by a page; a cursor moves to the one whose page
+// ends just above it (store.NewerCursor), or to the newest page.
+func (s *Server) newerURL(c echo.Context, lp logPage, lq logQuery) (string, error) {
+	f := lq.run
+	q := url.Values{}
+	for k, v := range lq.base {
+		q[k] = v
+	}
+	if f.Offset > 0 {
+		if f.Before > 0 {
+			q.Set("before", strconv.FormatInt(f.Before, 10))
+		}
+		if start := f.Offset - f.Limit; start > 0 {
+			q.Set("start", strconv.Itoa(start))
+		}
+		return lp.Path + "?" + q.Encode(), nil
+	}
+	before, ok, err := s.store.NewerCursor(c.Request().Context(), f)
+	if err != nil {
+		return "", err
+	}
+	if ok {
+		q.Set("before", strconv.FormatInt(before, 10))
+	}
+	return lp.Path + "?" + q.Encode(), nil
 }
 
 // badFilterPage answers a log page whose filter is malformed (err is
@@ -463,9 +520,11 @@ type eventView struct {
 }
 
 // detailField is one labelled value of an event's detail; Href, when set,
-// makes the value a link to its page filtered by it.
+// makes the value a link to its page filtered by it, or with Page, to the
+// page of what it names.
 type detailField struct {
 	Label, Value, Href string
+	Page               bool
 }
 
 // detailFields are the fields the detail view lists, when set: those of
@@ -523,8 +582,11 @@ func (s *Server) eventDetail(c echo.Context) error {
 			val = model.ValidUTF8(val)
 		}
 		df := detailField{Label: f.Label, Value: val}
-		if f.Name == "source" {
+		switch f.Name {
+		case "source":
 			df.Href = section + "?" + url.Values{"source": {e.Source}}.Encode()
+		case "entity.id":
+			df.Href, df.Page = entityURL(e.Entity), true // the certificate's, endpoint's or job's page
 		}
 		v.Fields = append(v.Fields, df)
 	}

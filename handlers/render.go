@@ -21,7 +21,7 @@ import (
 // pageNames lists the templates in views/pages/ that the console needs;
 // boot fails when one is missing.
 var pageNames = []string{"dashboard", "login", "events", "event", "settings", "account", "error",
-	"alerts", "jobs", "job", "certificates", "agents"}
+	"alerts", "jobs", "job", "certificates", "certificate", "endpoint", "agents"}
 
 // vendorFiles are the third-party assets copied into static/vendor/ by
 // make (npm ci); boot fails without them, since the console needs them.
@@ -74,7 +74,9 @@ var templateFuncs = template.FuncMap{
 		return t.Format(time.RFC3339Nano)
 	},
 	"lower": strings.ToLower,
-	"count": thousands,
+	// entityURL is the page of an alert's or event's entity, or "".
+	"entityURL": entityURL,
+	"count":     thousands,
 	// short abbreviates a long hex digest for a table cell.
 	"short": func(s string) string {
 		if len(s) <= 16 {
@@ -112,6 +114,16 @@ func pageAccess(p string) echo.MiddlewareFunc {
 		}
 	}
 	panic("handlers: no navigation entry for page " + p)
+}
+
+// mayOpen reports whether the signed-in user's role may open page p.
+func mayOpen(c echo.Context, p string) bool {
+	for _, n := range navItems {
+		if n.Path == p {
+			return slices.Contains(n.Roles, principal(c).User.Role)
+		}
+	}
+	return false
 }
 
 // navLink is a navigation entry as rendered.

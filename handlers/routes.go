@@ -78,6 +78,8 @@ func (s *Server) routes(e *echo.Echo) {
 	console.GET("/jobs", s.jobsPage, pageAccess("/jobs"))
 	console.GET("/jobs/:id", s.jobPage, pageAccess("/jobs"))
 	console.GET("/certificates", s.certificatesPage, pageAccess("/certificates"))
+	console.GET("/certificates/:id", s.certificatePage, pageAccess("/certificates"))
+	console.GET("/endpoints/:id", s.endpointPage, pageAccess("/certificates"))
 	console.GET("/agents", s.agentsPage, pageAccess("/agents"))
 	// Changes of alerts, jobs and certificates: an admin's or operator's
 	// session (SPEC §5).

@@ -51,6 +51,8 @@ var routeAccess = map[string][]string{
 	"GET /jobs":                           everyone,
 	"GET /jobs/:id":                       everyone,
 	"GET /certificates":                   everyone,
+	"GET /certificates/:id":               everyone,
+	"GET /endpoints/:id":                  everyone,
 	"GET /agents":                         everyone,
 	"POST /alerts/:id/read":               changers,
 	"POST /alerts/read-all":               changers,

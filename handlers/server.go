@@ -60,6 +60,10 @@ type Config struct {
 	AgentOfflineAfter time.Duration                      // silence that makes an agent offline
 	OnAlert           func(context.Context, model.Alert) // told of each alert a request raises (webhook)
 	EndpointNetworks  model.EndpointNetworks             // where endpoints may point (--endpoint-networks)
+	// OnCertificatesAdded is told of the certificates of each upload (API
+	// or console) once stored, before the upload is answered: the expiry
+	// check of the new ones runs there, not at the next scheduled run.
+	OnCertificatesAdded func(context.Context, []store.AddedCertificate) error
 
 	// OnCheckpoint is told of each checkpoint signed on request (API or
 	// Settings), to send a copy off the box (webhook, --checkpoint-syslog).

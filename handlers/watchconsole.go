@@ -25,7 +25,10 @@ var watchDone = map[string]string{
 // openWatchPage records the visit of a console page (not of its live
 // refreshes) and renders it with status, or only its table block for htmx.
 func (s *Server) openWatchPage(c echo.Context, status int, page, title, block string, data *pageData) error {
-	data.Title, data.Section = title, "/"+page
+	data.Title = title
+	if data.Section == "" {
+		data.Section = "/" + page
+	}
 	if data.Flash == "" {
 		data.Flash = firstOf(watchDone[c.QueryParam("done")], markedFlash(c))
 	}

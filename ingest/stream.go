@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,6 +38,7 @@ type streamListener struct {
 
 	mu      sync.Mutex
 	closing bool
+	stopAt  time.Time // while closing: when connections stop reading
 	conns   map[*timedConn]struct{}
 	perAddr map[string]int
 }
@@ -66,6 +68,10 @@ func (l *streamListener) accept() {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				l.ln.Close() // the backlog is drained: close has begun
+				return
+			}
 			// Out of file descriptors or similar: back off, keep serving.
 			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
 			l.s.log.Warn("syslog accept failed", "listener", l.name, "err", err, "retry_in", delay)
@@ -90,12 +96,13 @@ func (l *streamListener) admit(c *timedConn, addr string) string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	switch {
-	case l.closing:
-		return "shutdown"
 	case len(l.conns) >= l.s.cfg.MaxConns:
 		return "limit_total"
 	case l.perAddr[addr] >= l.s.cfg.MaxConnsPerAddr:
 		return "limit_per_address"
+	}
+	if l.closing {
+		c.shutdown(l.stopAt) // connected before close began: read what it sent
 	}
 	l.conns[c] = struct{}{}
 	l.perAddr[addr]++
@@ -115,18 +122,28 @@ func (l *streamListener) release(c *timedConn, addr string) {
 	l.m.connections.Dec()
 }
 
-// close stops accepting and tells every connection to finish reading what
-// has arrived.
+// close tells every connection to finish reading what has arrived and
+// stops accepting. Connections the kernel completed before close began,
+// still in the listen backlog, are accepted and read like the others:
+// their senders already wrote, believing it delivered. The backlog is
+// read for backlogDrain, then the listener is closed.
 func (l *streamListener) close() {
-	l.ln.Close()
 	l.mu.Lock()
 	l.closing = true
-	deadline := time.Now().Add(l.s.cfg.ShutdownGrace)
+	l.stopAt = time.Now().Add(l.s.cfg.ShutdownGrace)
 	for c := range l.conns {
-		c.shutdown(deadline)
+		c.shutdown(l.stopAt)
 	}
 	l.mu.Unlock()
+	if tl, ok := l.ln.(*net.TCPListener); ok && tl.SetDeadline(time.Now().Add(backlogDrain)) == nil {
+		return // accept closes the listener when the deadline passes
+	}
+	l.ln.Close()
 }
+
+// backlogDrain is how long close keeps accepting the connections already
+// waiting in the listen backlog.
+const backlogDrain = 100 * time.Millisecond
 
 func (l *streamListener) handle(c *timedConn, addr string) {
 	defer l.s.wg.Done()

@@ -3,6 +3,7 @@ package model
 import (
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -95,10 +96,14 @@ type AlertFilter struct {
 	From, To time.Time // created between, inclusive, to the second
 	Before   int64     // id < Before (cursor)
 	Limit    int
+	// EntityType and EntityID, when set, select the alerts about that
+	// entity (CERTIFICATE 3, ENDPOINT 1, AGENT edge-2).
+	EntityType, EntityID string
 }
 
 // ParseAlertFilter builds an alert filter from query parameters
-// (unread, open, severity, type, from, to, before, limit).
+// (unread, open, severity, type, from, to, before, limit, entity_type,
+// entity_id).
 func ParseAlertFilter(q url.Values) (AlertFilter, error) {
 	get := q.Get
 	var f AlertFilter
@@ -115,6 +120,7 @@ func ParseAlertFilter(q url.Values) (AlertFilter, error) {
 		}
 	}
 	f.Type = upper(get("type"))
+	f.EntityType, f.EntityID = upper(get("entity_type")), strings.TrimSpace(get("entity_id"))
 	if f.From, f.To, err = parseTimeRange(q); err != nil {
 		return f, err
 	}
@@ -137,6 +143,8 @@ func (f AlertFilter) Query() url.Values {
 	}
 	setParam(q, "severity", f.Severity)
 	setParam(q, "type", f.Type)
+	setParam(q, "entity_type", f.EntityType)
+	setParam(q, "entity_id", f.EntityID)
 	setTimeParams(q, f.From, f.To)
 	return q
 }

@@ -87,6 +87,28 @@ func (c Certificate) Label() string {
 	return "certificate " + c.Fingerprint[:16]
 }
 
+// IssuedBy reports whether parent's key signed c, from their PEM: parent
+// is c's issuer (a self-signed c is issued by itself). Without PEM, or
+// with a subject other than c's issuer, it is false.
+func (c Certificate) IssuedBy(parent Certificate) bool {
+	if c.Issuer != parent.Subject {
+		return false
+	}
+	child, err1 := parsePEMCert(c.PEM)
+	issuer, err2 := parsePEMCert(parent.PEM)
+	// The signature alone: whether the issuer was allowed to sign is for
+	// a verifier; the inventory shows who did.
+	return err1 == nil && err2 == nil && issuer.CheckSignature(child.SignatureAlgorithm, child.RawTBSCertificate, child.Signature) == nil
+}
+
+func parsePEMCert(s string) (*x509.Certificate, error) {
+	b, _ := pem.Decode([]byte(s))
+	if b == nil {
+		return nil, Errorf(EINVALID, "no PEM certificate")
+	}
+	return x509.ParseCertificate(b.Bytes)
+}
+
 // MaxPEMBundle bounds an uploaded PEM bundle.
 const MaxPEMBundle = 4 << 20
 

@@ -255,10 +255,14 @@ type JobFilter struct {
 	Limit    int
 	// ProblemsFirst orders FAILED, then long-running RUNNING jobs first.
 	ProblemsFirst bool
+	// CertificateID and EndpointID, when set, select the jobs about that
+	// certificate or endpoint.
+	CertificateID, EndpointID int64
 }
 
 // ParseJobFilter builds a job filter from query parameters
-// (status, a comma-separated list; type; from, to; before; limit).
+// (status, a comma-separated list; type; from, to; before; limit;
+// certificate_id; endpoint_id).
 func ParseJobFilter(q url.Values) (JobFilter, error) {
 	get := q.Get
 	var f JobFilter
@@ -282,6 +286,12 @@ func ParseJobFilter(q url.Values) (JobFilter, error) {
 		return f, err
 	}
 	if f.ProblemsFirst, err = parseFlagParam("problems_first", get("problems_first")); err != nil {
+		return f, err
+	}
+	if f.CertificateID, err = parseNonNegative(q, "certificate_id"); err != nil {
+		return f, err
+	}
+	if f.EndpointID, err = parseNonNegative(q, "endpoint_id"); err != nil {
 		return f, err
 	}
 	f.Limit, err = parseLimitParam(q)
@@ -311,6 +321,15 @@ func upper(s string) string { return strings.ToUpper(strings.TrimSpace(s)) }
 
 // JobEntity returns the entity of job id in events and alerts.
 func JobEntity(id int64) Entity { return Entity{Type: "JOB", ID: strconv.FormatInt(id, 10)} }
+
+// CertificateEntity returns the entity of inventory certificate id in
+// events and alerts.
+func CertificateEntity(id int64) Entity {
+	return Entity{Type: "CERTIFICATE", ID: strconv.FormatInt(id, 10)}
+}
+
+// EndpointEntity returns the entity of endpoint id in events and alerts.
+func EndpointEntity(id int64) Entity { return Entity{Type: "ENDPOINT", ID: strconv.FormatInt(id, 10)} }
 
 // NewJobEvent returns the audit event of job j's transition to status by actor.
 func NewJobEvent(now time.Time, j Job, status string, actor Actor, cert Certificate, extra map[string]any) (Event, error) {

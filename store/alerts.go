@@ -169,6 +169,12 @@ func alertConds(f model.AlertFilter) (where []string, args []any) {
 	if f.Type != "" {
 		where, args = append(where, `type = ?`), append(args, f.Type)
 	}
+	if f.EntityType != "" {
+		where, args = append(where, `entity_type = ?`), append(args, f.EntityType)
+	}
+	if f.EntityID != "" {
+		where, args = append(where, `entity_id = ?`), append(args, f.EntityID)
+	}
 	conds, a := timeRangeConds("created_at", f.From, f.To)
 	return append(where, conds...), append(args, a...)
 }

@@ -71,7 +71,7 @@ func addCertTx(tx *sql.Tx, c model.Certificate, source string, actor model.Actor
 	}
 	c.ID, _ = res.LastInsertId()
 	added := AddedCertificate{Certificate: c, New: true}
-	e, err := model.NewAuditEvent(now, certAddedTypes[source], "SUCCESS", actor, certEntity(c.ID),
+	e, err := model.NewAuditEvent(now, certAddedTypes[source], "SUCCESS", actor, model.CertificateEntity(c.ID),
 		fmt.Sprintf("Certificate %s (%s) added to the inventory from %s", c.Label(), c.Fingerprint[:16], source),
 		map[string]any{"fingerprint": c.Fingerprint, "serial": c.Serial, "subject": c.Subject, "issuer": c.Issuer,
 			"sans": c.SANs, "not_after": c.NotAfter, "source": source})
@@ -116,17 +116,15 @@ func replaceCertTx(tx *sql.Tx, old model.Certificate, repl *model.Certificate, a
 		replBy, timeText(now), old.ID); err != nil {
 		return model.Event{}, fmt.Errorf("store: replace certificate: %w", err)
 	}
-	n, err := resolveEntityAlertsTx(tx, certEntity(old.ID), []string{model.AlertExpiringSoon, model.AlertExpired}, now)
+	n, err := resolveEntityAlertsTx(tx, model.CertificateEntity(old.ID), []string{model.AlertExpiringSoon, model.AlertExpired}, now)
 	if err != nil {
 		return model.Event{}, err
 	}
 	details["alerts_resolved"] = n
-	e, err := model.NewAuditEvent(now, "CERTIFICATE_REPLACED", "SUCCESS", actor, certEntity(old.ID), msg, details)
+	e, err := model.NewAuditEvent(now, "CERTIFICATE_REPLACED", "SUCCESS", actor, model.CertificateEntity(old.ID), msg, details)
 	e.Certificate = model.CertRef{Serial: old.Serial, Fingerprint: old.Fingerprint, Subject: old.Subject}
 	return e, err
 }
-
-func certEntity(id int64) model.Entity { return model.Entity{Type: "CERTIFICATE", ID: fmt.Sprint(id)} }
 
 const certColumns = `id, fingerprint, serial, subject, common_name, issuer, sans, key_type, key_bits,
 	not_before, not_after, is_ca, source, created_at, replaced_by, replaced_at, revoked_at, pem`
@@ -164,6 +162,22 @@ func (s *Store) CertificateByID(ctx context.Context, id int64) (model.Certificat
 		return c, err
 	}
 	return certs[0], nil
+}
+
+// CertificateByFingerprint returns the inventory certificate with SHA-256
+// fingerprint fp, without its PEM or usage.
+func (s *Store) CertificateByFingerprint(ctx context.Context, fp string) (model.Certificate, error) {
+	c, err := queryOne(ctx, s.rdb, "certificate "+fp, scanCert, `SELECT `+certColumns+` FROM certificates WHERE fingerprint = ?`, fp)
+	c.PEM = ""
+	return c, err
+}
+
+// CertificatesBySubject returns the inventory certificates whose subject
+// is subject (replaced ones included), with their PEM, newest first: the
+// candidates for the issuer of a certificate issued by subject.
+func (s *Store) CertificatesBySubject(ctx context.Context, subject string) ([]model.Certificate, error) {
+	return queryAll(ctx, s.rdb, "certificates by subject", scanCert,
+		`SELECT `+certColumns+` FROM certificates WHERE subject = ? ORDER BY id DESC LIMIT 20`, subject)
 }
 
 // FindCertificates returns the inventory certificates matching f at now,
@@ -278,7 +292,7 @@ func (s *Store) AddEndpoint(ctx context.Context, ep model.Endpoint, actor model.
 			return nil, fmt.Errorf("store: add endpoint: %w", err)
 		}
 		ep.ID, _ = res.LastInsertId()
-		e, err := model.NewAuditEvent(now, "ENDPOINT_REGISTERED", "SUCCESS", actor, endpointEntity(ep.ID),
+		e, err := model.NewAuditEvent(now, "ENDPOINT_REGISTERED", "SUCCESS", actor, model.EndpointEntity(ep.ID),
 			fmt.Sprintf("Endpoint %s registered for discovery and deployment validation", ep.Addr()),
 			map[string]any{"host": ep.Host, "port": ep.Port, "server_name": ep.ServerName, "expected_fingerprint": ep.ExpectedFingerprint})
 		return []model.Event{e}, err
@@ -286,7 +300,10 @@ func (s *Store) AddEndpoint(ctx context.Context, ep model.Endpoint, actor model.
 	return ep, err
 }
 
-func endpointEntity(id int64) model.Entity { return model.Entity{Type: "ENDPOINT", ID: fmt.Sprint(id)} }
+// EndpointByID returns registered endpoint id.
+func (s *Store) EndpointByID(ctx context.Context, id int64) (model.Endpoint, error) {
+	return queryOne(ctx, s.rdb, fmt.Sprintf("endpoint %d", id), scanEndpoint, `SELECT `+endpointColumns+` FROM endpoints WHERE id = ?`, id)
+}
 
 // ListEndpoints returns every registered endpoint in registration order.
 func (s *Store) ListEndpoints(ctx context.Context) ([]model.Endpoint, error) {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -251,10 +252,44 @@ func (s *Store) findEvents(ctx context.Context, f model.EventFilter) ([]model.Ev
 	return events, next, nil
 }
 
+// NewerCursor returns the cursor (before=) of the page of f that comes just
+// before f's page, newer events: f.Before is the cursor of f's page, and
+// the newer page lists the f.Limit matching events from f.Before up. ok is
+// false when that page is the first one, which has no cursor. The start
+// index (f.Offset) is the caller's to step back.
+func (s *Store) NewerCursor(ctx context.Context, f model.EventFilter) (before int64, ok bool, err error) {
+	if f.Before <= 0 {
+		return 0, false, nil
+	}
+	limit := f.Limit
+	if limit <= 0 || limit > model.MaxLimit {
+		limit = model.DefaultLimit
+	}
+	f.After, f.Before, f.Offset = f.Before-1, 0, 0
+	q, args, err := s.orderedEventQuery(ctx, f, "ASC")
+	if err != nil {
+		return 0, false, err
+	}
+	// The limit+1-th matching event from the old cursor up, if there is
+	// one, is the newer page's cursor: the page lists the limit below it.
+	var n int
+	var top sql.NullInt64
+	err = s.rdb.QueryRowContext(ctx, `SELECT count(*), max(id) FROM (`+q+` LIMIT ?)`, append(args, limit+1)...).Scan(&n, &top)
+	if err != nil {
+		return 0, false, fmt.Errorf("store: newer page: %w", err)
+	}
+	if n <= limit || !top.Valid {
+		return 0, false, nil
+	}
+	return top.Int64, true, nil
+}
+
 // pageQuery is the query of at most limit events of f from its start index
 // (f.Offset) on. An unfiltered listing turns the start index into an id
-// bound (startBound), so its cost does not grow with the index; a filtered
-// one skips the rows before it with OFFSET.
+// bound (startBound), so its cost does not grow with the index; one by
+// category and role (the Events page, Audit, System log) adds the rollups'
+// per-block counts until the block holding it (blockStart) and skips by
+// OFFSET within that block only; other filters skip with OFFSET.
 func (s *Store) pageQuery(ctx context.Context, f model.EventFilter, limit int) (string, []any, error) {
 	skip := f.Offset
 	if skip > 0 && unfiltered(f) {
@@ -265,6 +300,15 @@ func (s *Store) pageQuery(ctx context.Context, f model.EventFilter, limit int) (
 		if ok {
 			// id <= bound; Before = 1 (no id below it) when bound < 1.
 			f.Before, skip = max(bound, 0)+1, 0
+		}
+	}
+	if skip > 0 && byCategoryOnly(f) {
+		before, rest, ok, err := s.blockStart(ctx, f, int64(skip))
+		if err != nil {
+			return "", nil, err
+		}
+		if ok {
+			f.Before, skip = before, int(rest)
 		}
 	}
 	q, args, err := s.eventQuery(ctx, f)
@@ -279,6 +323,86 @@ func (s *Store) pageQuery(ctx context.Context, f model.EventFilter, limit int) (
 func unfiltered(f model.EventFilter) bool {
 	return !usesFullText(f) && len(f.Categories) == 0 && !f.HideAccessControl &&
 		f.From.IsZero() && f.To.IsZero() && f.Visibility.All()
+}
+
+// byCategoryOnly reports whether f filters by categories and the role's
+// visibility alone (and a cursor), which the per-block rollups count.
+func byCategoryOnly(f model.EventFilter) bool {
+	return !usesFullText(f) && f.From.IsZero() && f.To.IsZero() && f.After == 0
+}
+
+// blockStart finds where the listing of f (byCategoryOnly) is after skip
+// of its events: below the cursor before, skipping rest more events. The
+// events of the block holding the cursor's top are counted one by one (at
+// most blockIDs rows), the blocks under it from event_rollups_block, newest
+// first, until the one holding the start; rest is then within that block.
+// ok is false while the rollups are being rebuilt.
+func (s *Store) blockStart(ctx context.Context, f model.EventFilter, skip int64) (before, rest int64, ok bool, err error) {
+	if !s.rollups {
+		return 0, 0, false, nil
+	}
+	if st, err := readRollupState(ctx, s.rdb); err != nil || !st.ready() {
+		return 0, 0, false, err
+	}
+	top := f.Before // ids below top
+	if top <= 0 {
+		var maxID sql.NullInt64
+		if err := s.rdb.QueryRowContext(ctx, `SELECT max(id) FROM events`).Scan(&maxID); err != nil {
+			return 0, 0, false, fmt.Errorf("store: start index: %w", err)
+		}
+		top = maxID.Int64 + 1
+	}
+	// The top block, from its first id to the cursor.
+	first := (top - 1) / blockIDs * blockIDs
+	g := f
+	g.Before, g.After, g.Offset = top, first-1, 0
+	q, args, err := s.eventQuery(ctx, g)
+	if err != nil {
+		return 0, 0, false, err
+	}
+	var n int64
+	if err := s.rdb.QueryRowContext(ctx, `SELECT count(*) FROM (`+q+`)`, args...).Scan(&n); err != nil {
+		return 0, 0, false, fmt.Errorf("store: start index: %w", err)
+	}
+	if skip < n {
+		return top, skip, true, nil
+	}
+	skip -= n
+	// The whole blocks below it.
+	where := []string{`e.block < ?`}
+	args = []any{first / blockIDs}
+	if cond, a := visibilityCond(f.Visibility); cond != "" {
+		where, args = append(where, cond), append(args, a...)
+	}
+	if len(f.Categories) > 0 {
+		where = append(where, `e.category IN (`+placeholders(len(f.Categories))+`)`)
+		for _, c := range f.Categories {
+			args = append(args, c)
+		}
+	}
+	if f.HideAccessControl {
+		where = append(where, `e.category <> 'ACCESS_CONTROL'`)
+	}
+	rows, err := s.rdb.QueryContext(ctx, `SELECT e.block, sum(e.n) FROM event_rollups_block e WHERE `+strings.Join(where, ` AND `)+
+		` GROUP BY e.block ORDER BY e.block DESC`, args...)
+	if err != nil {
+		return 0, 0, false, fmt.Errorf("store: start index: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var block int64
+		if err := rows.Scan(&block, &n); err != nil {
+			return 0, 0, false, fmt.Errorf("store: start index: %w", err)
+		}
+		if skip < n {
+			return (block + 1) * blockIDs, skip, true, nil
+		}
+		skip -= n
+	}
+	if err := rows.Err(); err != nil {
+		return 0, 0, false, fmt.Errorf("store: start index: %w", err)
+	}
+	return 1, 0, true, nil // past the oldest: an empty page
 }
 
 // startBound returns the largest id of the unfiltered listing below the
@@ -372,9 +496,16 @@ func (s *Store) waitIndexed(ctx context.Context, f model.EventFilter) {
 
 // eventQuery builds the SELECT for f, ordered newest first, without LIMIT.
 func (s *Store) eventQuery(ctx context.Context, f model.EventFilter) (string, []any, error) {
+	return s.orderedEventQuery(ctx, f, "DESC")
+}
+
+// orderedEventQuery builds the SELECT for f ordered by id, order "DESC"
+// (newest first) or "ASC" (oldest first), without LIMIT.
+func (s *Store) orderedEventQuery(ctx context.Context, f model.EventFilter, order string) (string, []any, error) {
 	var where []string
 	var args []any
 	var upTo int64     // when > 0, no matching event has a larger id
+	var downTo int64   // when > 0, no matching event has a smaller id
 	var timeIndex bool // a narrow time range, read through events_time
 	add := func(cond string, a ...any) {
 		where = append(where, cond)
@@ -470,13 +601,13 @@ func (s *Store) eventQuery(ctx context.Context, f model.EventFilter) (string, []
 		add(col+` BETWEEN ? AND ?`, from, to)
 		if col != `e.time_ns` && !f.To.IsZero() {
 			// A window in the past: the walk starts at the newest event in
-			// it instead of the newest of all.
-			hi, ok, err := s.maxIDInTimeRange(ctx, from, to)
+			// it instead of the newest of all, and stops at its oldest.
+			lo, hi, ok, err := s.timeRangeIDs(ctx, from, to)
 			if err != nil {
 				return "", nil, err
 			}
 			if ok {
-				upTo = hi
+				upTo, downTo = max(hi, 0), lo
 			}
 		}
 	}
@@ -508,8 +639,11 @@ func (s *Store) eventQuery(ctx context.Context, f model.EventFilter) (string, []
 		where = append([]string{`events_fts MATCH ?`}, where...)
 		args = append([]any{match}, args...)
 	}
-	if upTo > 0 {
+	if upTo > 0 || downTo > 0 {
 		add(idCol+` <= ?`, upTo)
+	}
+	if downTo > 0 {
+		add(idCol+` >= ?`, downTo)
 	}
 	if f.Before > 0 {
 		add(idCol+` < ?`, f.Before)
@@ -521,7 +655,10 @@ func (s *Store) eventQuery(ctx context.Context, f model.EventFilter) (string, []
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, ` AND `)
 	}
-	q += ` ORDER BY ` + idCol + ` DESC`
+	if order != "ASC" {
+		order = "DESC"
+	}
+	q += ` ORDER BY ` + idCol + ` ` + order
 	return q, args, nil
 }
 
@@ -543,6 +680,77 @@ func visibilityCond(v model.Visibility) (string, []any) {
 		args = append(args, v.OwnSystem)
 	}
 	return cond, args
+}
+
+// blockProbes bounds how many blocks of ids timeRangeIDs reads from each
+// end before it turns to the time index: blocks whose time span covers the
+// window but that hold none of its events (a sender's clock far off puts
+// one event in many blocks' spans).
+const blockProbes = 16
+
+// timeRangeIDs returns ids lo and hi such that every event with a time in
+// [from, to] has an id in [lo, hi] (hi < lo: there is none); ok is false
+// when they are not known. Blocks of ids whose time span (event_blocks)
+// meets the window are read newest first for hi and oldest first for lo,
+// each block at most blockIDs rows; without them (rollups being rebuilt)
+// or after blockProbes empty blocks, the time index gives hi alone.
+func (s *Store) timeRangeIDs(ctx context.Context, from, to int64) (lo, hi int64, ok bool, err error) {
+	if s.rollups {
+		if st, err := readRollupState(ctx, s.rdb); err != nil {
+			return 0, 0, false, err
+		} else if st.ready() {
+			lo, hi, ok, err = s.blockRangeIDs(ctx, from, to)
+			if err != nil || ok {
+				return lo, hi, ok, err
+			}
+		}
+	}
+	hi, ok, err = s.maxIDInTimeRange(ctx, from, to)
+	return 0, hi, ok, err
+}
+
+// blockRangeIDs is timeRangeIDs read through event_blocks.
+func (s *Store) blockRangeIDs(ctx context.Context, from, to int64) (lo, hi int64, ok bool, err error) {
+	blocks, err := queryAll(ctx, s.rdb, "time window", func(sc scanner) (int64, error) {
+		var b int64
+		return b, sc.Scan(&b)
+	}, `SELECT block FROM event_blocks WHERE min_time_ns <= ? AND max_time_ns >= ? ORDER BY block`, to, from)
+	if err != nil {
+		return 0, 0, false, err
+	}
+	if len(blocks) == 0 {
+		return 1, 0, true, nil
+	}
+	// edge returns agg(id) of the window's events in the first block of
+	// order holding one.
+	edge := func(agg string, order []int64) (int64, bool, error) {
+		for i, b := range order {
+			if i == blockProbes {
+				return 0, false, nil
+			}
+			var id sql.NullInt64
+			if err := s.rdb.QueryRowContext(ctx, `SELECT `+agg+`(id) FROM events WHERE id BETWEEN ? AND ? AND time_ns BETWEEN ? AND ?`,
+				b*blockIDs, b*blockIDs+blockIDs-1, from, to).Scan(&id); err != nil {
+				return 0, false, fmt.Errorf("store: time window: %w", err)
+			}
+			if id.Valid {
+				return id.Int64, true, nil
+			}
+		}
+		return 0, true, nil // none in any block
+	}
+	newest := slices.Clone(blocks)
+	slices.Reverse(newest)
+	if hi, ok, err = edge("max", newest); err != nil || !ok {
+		return 0, 0, false, err
+	}
+	if hi == 0 {
+		return 1, 0, true, nil
+	}
+	if lo, ok, err = edge("min", blocks); err != nil || !ok {
+		return 0, 0, false, err
+	}
+	return lo, hi, true, nil
 }
 
 // timeWindowScan bounds how many time-index entries maxIDInTimeRange reads.

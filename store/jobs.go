@@ -157,6 +157,12 @@ func (s *Store) FindJobs(ctx context.Context, f model.JobFilter) ([]model.Job, i
 	if f.Type != "" {
 		where, args = append(where, `type = ?`), append(args, f.Type)
 	}
+	if f.CertificateID > 0 {
+		where, args = append(where, `certificate_id = ?`), append(args, f.CertificateID)
+	}
+	if f.EndpointID > 0 {
+		where, args = append(where, `endpoint_id = ?`), append(args, f.EndpointID)
+	}
 	conds, a := timeRangeConds("completed_at", f.From, f.To)
 	where, args = append(where, conds...), append(args, a...)
 	if f.Before > 0 && !f.ProblemsFirst {
@@ -407,7 +413,7 @@ func moveEndpointsTx(tx *sql.Tx, out *JobOutcome, old model.Certificate, issued 
 		if _, err := tx.Exec(`UPDATE endpoints SET expected_fingerprint = ? WHERE id = ?`, issued.Fingerprint, id); err != nil {
 			return nil, fmt.Errorf("store: renewal endpoints: %w", err)
 		}
-		e, err := model.NewAuditEvent(now, "ENDPOINT_EXPECTATION_UPDATED", "SUCCESS", actor, endpointEntity(id),
+		e, err := model.NewAuditEvent(now, "ENDPOINT_EXPECTATION_UPDATED", "SUCCESS", actor, model.EndpointEntity(id),
 			fmt.Sprintf("Endpoint %d now expects certificate %d (%s) after renewal job %d", id, issued.ID, issued.Fingerprint[:16], jobID),
 			map[string]any{"old_fingerprint": old.Fingerprint, "new_fingerprint": issued.Fingerprint, "job_id": jobID})
 		if err != nil {
@@ -424,11 +430,11 @@ func revokedTx(tx *sql.Tx, cert model.Certificate, actor model.Actor, jobID int6
 	if _, err := tx.Exec(`UPDATE certificates SET revoked_at = ? WHERE id = ?`, timeText(now), cert.ID); err != nil {
 		return model.Event{}, fmt.Errorf("store: revoke certificate: %w", err)
 	}
-	n, err := resolveEntityAlertsTx(tx, certEntity(cert.ID), []string{model.AlertExpiringSoon, model.AlertExpired}, now)
+	n, err := resolveEntityAlertsTx(tx, model.CertificateEntity(cert.ID), []string{model.AlertExpiringSoon, model.AlertExpired}, now)
 	if err != nil {
 		return model.Event{}, err
 	}
-	e, err := model.NewAuditEvent(now, "CERTIFICATE_REVOKED", "SUCCESS", actor, certEntity(cert.ID),
+	e, err := model.NewAuditEvent(now, "CERTIFICATE_REVOKED", "SUCCESS", actor, model.CertificateEntity(cert.ID),
 		fmt.Sprintf("Certificate %d (%s) revoked by job %d", cert.ID, cert.Label(), jobID),
 		map[string]any{"job_id": jobID, "fingerprint": cert.Fingerprint, "alerts_resolved": n})
 	e.Certificate = model.CertRef{Serial: cert.Serial, Fingerprint: cert.Fingerprint, Subject: cert.Subject}

@@ -213,6 +213,8 @@ func TestDeepListingPlans(t *testing.T) {
 	}
 	admin := model.VisibilityFor(model.User{Role: model.RoleAdmin})
 	const pk = "SEARCH e USING INTEGER PRIMARY KEY (rowid<?)"
+	// a window in the past, bounded by the blocks of ids that hold it
+	const pkRange = "SEARCH e USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)"
 	const fts = "SCAN f VIRTUAL TABLE INDEX"
 	type listing struct {
 		name, query, want string
@@ -237,15 +239,15 @@ func TestDeepListingPlans(t *testing.T) {
 	}{
 		{"Minute", window(deep, time.Minute), "USING INDEX events_time"},
 		{"Hour", window(deep, time.Hour), "USING INDEX events_time"},
-		{"Day", window(deep, 24*time.Hour), pk},
-		{"Week", window(start.Add(-6*24*time.Hour), 7*24*time.Hour), pk},
+		{"Day", window(deep, 24*time.Hour), pkRange},
+		{"Week", window(start.Add(-6*24*time.Hour), 7*24*time.Hour), pkRange},
 	} {
 		cases = append(cases,
-			listing{"PastWindow" + w.name, w.query, w.want, w.want != pk},
-			listing{"PastWindow" + w.name + "Cursor", w.query + "&before=1500", w.want, w.want != pk},
+			listing{"PastWindow" + w.name, w.query, w.want, w.want != pkRange},
+			listing{"PastWindow" + w.name + "Cursor", w.query + "&before=1500", w.want, w.want != pkRange},
 			listing{"PastWindow" + w.name + "Text", w.query + "&q=signtool", fts, false},
 			listing{"PastWindow" + w.name + "Type", w.query + "&type=CERT_USED", fts, false},
-			listing{"PastWindow" + w.name + "Categories", w.query + "&category=USAGE,AUTH", w.want, w.want != pk})
+			listing{"PastWindow" + w.name + "Categories", w.query + "&category=USAGE,AUTH", w.want, w.want != pkRange})
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { assertPlan(t, s, c.query, admin, c.want, c.sorts) })
@@ -432,5 +434,158 @@ func TestOptimizeKeepsEventStatistics(t *testing.T) {
 	}
 	if want := "events_time|" + eventStatistics; stat != want {
 		t.Fatalf("after optimize, events statistics are %q, want %q", stat, want)
+	}
+}
+
+// TestStartIndexByBlocks: a start index into a listing by category and
+// role, several blocks of ids deep, lands where skipping rows one by one
+// does, while reading rows of one block only; so after retention removes
+// a prefix and redacts above it.
+func TestStartIndexByBlocks(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	end := time.Now().UTC()
+	evs := rollupEvents(t, 3*blockIDs+777, end, 3)
+	for i := 0; i < len(evs); i += 1000 {
+		if _, err := s.AppendEvents(ctx, evs[i:min(i+1000, len(evs))]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(when string) {
+		t.Helper()
+		operator := model.VisibilityFor(model.User{Role: model.RoleOperator, Name: "olga"})
+		admin := model.VisibilityFor(model.User{Role: model.RoleAdmin})
+		viewer := model.VisibilityFor(model.User{Role: model.RoleViewer})
+		filters := map[string]model.EventFilter{
+			"events page, admin":    {HideAccessControl: true, Visibility: admin},
+			"events page, operator": {HideAccessControl: true, Visibility: operator},
+			"three categories":      {Categories: []string{model.CategoryUsage, model.CategoryAuth, model.CategoryAccessControl}, Visibility: viewer},
+			"audit":                 {Categories: []string{model.CategoryAuditLog}, Visibility: admin},
+			"system, operator":      {Categories: []string{model.CategorySystem}, Visibility: operator},
+			"viewer":                {Visibility: viewer},
+		}
+		for name, f := range filters {
+			for _, before := range []int64{0, 1, blockIDs, blockIDs + 1, 2*blockIDs + 5, 3*blockIDs - 1, 99_999} {
+				for _, start := range []int{1, 99, blockIDs - 1, blockIDs, blockIDs + 3, 2 * blockIDs, 3*blockIDs + 100, 5 * blockIDs} {
+					f.Before, f.Offset, f.Limit = before, start, 5
+					_, args, err := s.pageQuery(ctx, f, f.Limit)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if skip := args[len(args)-1].(int); skip >= blockIDs {
+						t.Fatalf("%s: %s before=%d start=%d skips %d rows", when, name, before, start, skip)
+					}
+					page, err := s.FindEvents(ctx, f)
+					if err != nil {
+						t.Fatal(err)
+					}
+					var got []int64
+					for _, e := range page.Events {
+						got = append(got, e.ID)
+					}
+					q, args, err := s.eventQuery(ctx, f)
+					if err != nil {
+						t.Fatal(err)
+					}
+					want, err := queryAll(ctx, s.rdb, "ids", func(sc scanner) (int64, error) {
+						e, err := scanEvent(sc)
+						return e.ID, err
+					}, q+` LIMIT ? OFFSET ?`, append(args, f.Limit, f.Offset)...)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if fmt.Sprint(got) != fmt.Sprint(want) {
+						t.Fatalf("%s: %s before=%d start=%d: got %v, skipping rows gives %v", when, name, before, start, got, want)
+					}
+				}
+			}
+		}
+	}
+	check("after appends")
+	res, err := s.ApplyRetention(ctx, RetentionPolicy{Cutoff: end.Add(-400 * 24 * time.Hour), ChunkSize: 997})
+	if err != nil || res.Removed == 0 || res.Redacted == 0 {
+		t.Fatalf("retention: %+v %v", res, err)
+	}
+	check("after retention")
+}
+
+// TestPastWindowsByBlocks: a window in the past, read between the blocks
+// of ids whose time spans meet it, lists what a plain scan of the events
+// lists: with events in time order, in random order (every block spans
+// the whole store) and with a few from clocks far off, before and after
+// retention, with a cursor, categories and text.
+func TestPastWindowsByBlocks(t *testing.T) {
+	ctx := context.Background()
+	end := time.Now().UTC().Truncate(time.Second)
+	for _, order := range []string{"ordered", "random", "offclocks"} {
+		t.Run(order, func(t *testing.T) {
+			s := openTest(t)
+			var evs []model.Event
+			if order == "random" {
+				evs = rollupEvents(t, 3*blockIDs+500, end, 4)
+			} else {
+				for i := range 3*blockIDs + 500 {
+					at := end.Add(-72 * time.Hour).Add(time.Duration(i) * 20 * time.Second)
+					if order == "offclocks" && i%1500 == 7 {
+						at = at.AddDate(-3, 0, 0) // one in each block, years back
+					}
+					evs = append(evs, ev(t, fmt.Sprintf(`{"time":%q,"category":%q,"message":"signtool %d"}`,
+						at.Format(time.RFC3339Nano), []string{"USAGE", "AUTH", "AUDIT_LOG"}[i%3], i)))
+				}
+			}
+			for i := 0; i < len(evs); i += 1000 {
+				if _, err := s.AppendEvents(ctx, evs[i:min(i+1000, len(evs))]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			check := func(when string) {
+				t.Helper()
+				admin := model.VisibilityFor(model.User{Role: model.RoleAdmin})
+				for _, w := range [][2]time.Duration{{70 * time.Hour, 30 * time.Hour}, {60 * time.Hour, 59 * time.Hour}, {50 * time.Hour, 49*time.Hour + 30*time.Minute}, {40 * time.Hour, 2 * time.Hour}} {
+					from, to := end.Add(-w[0]), end.Add(-w[1])
+					for _, before := range []int64{0, 5000, 9000} {
+						for _, f := range []model.EventFilter{
+							{From: from, To: to, Before: before, Limit: 50, Visibility: admin},
+							{From: from, To: to, Before: before, Limit: 50, Categories: []string{"USAGE", "AUTH"}, Visibility: admin},
+							{From: from, To: to, Before: before, Limit: 50, Q: "signtool", Visibility: admin},
+						} {
+							page, err := s.FindEvents(ctx, f)
+							if err != nil {
+								t.Fatal(err)
+							}
+							var got []int64
+							for _, e := range page.Events {
+								got = append(got, e.ID)
+							}
+							cond, args := ``, []any{from.UnixNano(), to.UnixNano()}
+							if before > 0 {
+								cond, args = ` AND id < ?`, append(args, before)
+							}
+							if len(f.Categories) > 0 {
+								cond += ` AND category IN ('USAGE', 'AUTH')`
+							}
+							if f.Q != "" {
+								cond += ` AND message LIKE '%signtool%'`
+							}
+							want, err := queryAll(ctx, s.rdb, "ids", func(sc scanner) (int64, error) {
+								var id int64
+								return id, sc.Scan(&id)
+							}, `SELECT id FROM events WHERE time_ns BETWEEN ? AND ?`+cond+` ORDER BY id DESC LIMIT 50`, args...)
+							if err != nil {
+								t.Fatal(err)
+							}
+							if fmt.Sprint(got) != fmt.Sprint(want) {
+								t.Fatalf("%s: %+v:\ngot  %v\nscan %v", when, f, got, want)
+							}
+						}
+					}
+				}
+			}
+			check("after appends")
+			if _, err := s.ApplyRetention(ctx, RetentionPolicy{Cutoff: end.Add(-400 * 24 * time.Hour), ChunkSize: 997}); err != nil {
+				t.Fatal(err)
+			}
+			check("after retention")
+		})
 	}
 }

@@ -666,7 +666,7 @@ func (s *Store) redactChunk(ctx context.Context, rule retentionRule, recID, afte
 		return 0, 0, err
 	}
 	var todo []row
-	var was []rollupKey // each redacted row's rollup key before
+	var was []row // each redacted row before
 	next := upTo
 	read := 0
 	for rows.Next() {
@@ -679,7 +679,7 @@ func (s *Store) redactChunk(ctx context.Context, rule retentionRule, recID, afte
 		next = r.id
 		if r.outcome != model.OutcomeRedacted && rule.redactable(&r) {
 			todo = append(todo, redactedRow(&r, recID, contentHash(&r)))
-			was = append(was, rollupKeyOf(&r))
+			was = append(was, r)
 		}
 	}
 	rows.Close()
@@ -714,8 +714,8 @@ func (s *Store) redactChunk(ctx context.Context, rule retentionRule, recID, afte
 		moved := rollupDelta{}
 		for i := range todo {
 			if st.counts(todo[i].id) {
-				moved[was[i]]--
-				moved[rollupKeyOf(&todo[i])]++
+				moved.add(&was[i], -1)
+				moved.add(&todo[i], 1)
 			}
 		}
 		if err := moved.applyTx(ctx, tx); err != nil {

@@ -59,6 +59,22 @@ func rollupQueries(end time.Time) []model.TrendQuery {
 			model.TrendQuery{From: hour.Add(-23 * time.Hour), Step: 24 * time.Hour, Buckets: 1, By: model.TrendByType,
 				Category: model.CategoryAuditLog, Outcome: model.OutcomeRedacted, Visibility: vis},
 		)
+		// Exact windows, as the dashboard's captions count them: edges at
+		// any nanosecond, spanning days, hours or only minutes.
+		for _, w := range []struct{ back, span time.Duration }{
+			{24 * time.Hour, 24 * time.Hour}, {7 * 24 * time.Hour, 7 * 24 * time.Hour},
+			{26*time.Hour + 17*time.Minute + 3*time.Second, 90*time.Minute + 7*time.Second},
+			{5*time.Hour + 13*time.Minute + 500*time.Millisecond, 29 * time.Minute},
+			{40*time.Hour + 59*time.Minute + 59*time.Second, 3*time.Minute + time.Nanosecond},
+		} {
+			from := end.Add(-w.back)
+			qs = append(qs,
+				model.TrendQuery{From: from, Step: w.span, Buckets: 1, By: model.TrendByCategory, Visibility: vis},
+				// ending on a minute
+				model.TrendQuery{From: from, Step: from.Add(w.span).Truncate(time.Minute).Sub(from), Buckets: 1, By: model.TrendByCategory, Visibility: vis},
+				model.TrendQuery{From: end.Add(-w.back), Step: w.span, Buckets: 1, By: model.TrendByType,
+					Category: model.CategoryAuditLog, Outcome: "SUCCESS", Visibility: vis})
+		}
 	}
 	return qs
 }
@@ -135,8 +151,10 @@ func TestRollupsAgreeWithEvents(t *testing.T) {
 	}
 	checkRollupsAgree(t, s, end, "after retention")
 
-	if _, err := s.wdb.Exec(`UPDATE event_rollups SET n = n + 5`); err != nil {
-		t.Fatal(err)
+	for _, table := range []string{"event_rollups", "event_rollups_minute"} {
+		if _, err := s.wdb.Exec(`UPDATE ` + table + ` SET n = n + 5`); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := s.RebuildRollups(ctx); err != nil {
 		t.Fatal(err)

@@ -79,8 +79,8 @@ type Store struct {
 
 	retentionMu sync.Mutex // one retention run at a time
 
-	// rollups is false for a schema before migration 0012 (as tests of
-	// upgrades open): nothing keeps or reads event_rollups then.
+	// rollups is false for a schema before migration 0016 (as tests of
+	// upgrades open): nothing keeps or reads the event rollups then.
 	rollups bool
 }
 
@@ -178,7 +178,7 @@ func openWithSchema(ctx context.Context, dbPath string, schema fs.FS, opts Optio
 		stopFlush: make(chan struct{}), flushDone: make(chan struct{}),
 		stopOptimize: make(chan struct{}), optimizeDone: make(chan struct{}),
 		stopRollups: make(chan struct{}), rollupsDone: make(chan struct{})}
-	err = wdb.QueryRowContext(ctx, `SELECT count(*) > 0 FROM sqlite_master WHERE name = 'event_rollups'`).Scan(&s.rollups)
+	err = wdb.QueryRowContext(ctx, `SELECT count(*) = 4 FROM sqlite_master WHERE name IN ('event_rollups', 'event_rollups_minute', 'event_rollups_block', 'event_blocks')`).Scan(&s.rollups)
 	if err == nil {
 		opts.rollups = s.rollups
 		s.writer, err = newWriter(ctx, wdb, ix, maxID, s.sightings.observe, opts)

@@ -108,7 +108,7 @@ func TestNewerCertificateReplaces(t *testing.T) {
 	}
 	oldID := added[0].ID
 	if _, _, err := s.RaiseAlert(ctx, model.Alert{Severity: model.SeverityWarn, Type: model.AlertExpiringSoon, Title: "soon",
-		Key: "EXPIRING_SOON:cert:1:7", Entity: certEntity(oldID)}); err != nil {
+		Key: "EXPIRING_SOON:cert:1:7", Entity: model.CertificateEntity(oldID)}); err != nil {
 		t.Fatal(err)
 	}
 	other := testCert(t, "www.example.test", []string{"www.example.test"}, now.Add(90*24*time.Hour))
@@ -186,7 +186,7 @@ func TestRevokeStopsWatching(t *testing.T) {
 				t.Fatal(err)
 			}
 			id := added[0].ID
-			if _, _, err := s.RaiseAlert(ctx, model.Alert{Severity: model.SeverityWarn, Type: model.AlertExpiringSoon, Title: "soon", Key: "k", Entity: certEntity(id)}); err != nil {
+			if _, _, err := s.RaiseAlert(ctx, model.Alert{Severity: model.SeverityWarn, Type: model.AlertExpiringSoon, Title: "soon", Key: "k", Entity: model.CertificateEntity(id)}); err != nil {
 				t.Fatal(err)
 			}
 			j, _, err := s.CreateJob(ctx, model.Job{Type: model.JobRevokeCert, CertificateID: id, TriggeredBy: model.UserActor("ops"), ScheduledAt: time.Now()})

@@ -134,7 +134,11 @@ type writer struct {
 	// rollups are the batch's counts per event_rollups key, added in one
 	// upsert per key at the end of its transaction.
 	rollups      rollupDelta
-	upsertRollup *sql.Stmt
+	upsertRollup rollupStmts
+	// blockTimes are the batch's event times per block of ids, widening
+	// event_blocks before the batch's COMMIT.
+	blockTimes       blockTimes
+	upsertBlockTimes *sql.Stmt
 
 	stored    *prometheus.CounterVec
 	dupes     prometheus.Counter
@@ -212,8 +216,10 @@ func newWriter(ctx context.Context, db *sql.DB, ix *indexer, lastID int64, onCom
 	w.tip = prep(`SELECT id, hash FROM events ORDER BY id DESC LIMIT 1`)
 	w.insertNode = prep(`INSERT INTO merkle_nodes (level, idx, hash) VALUES (?, ?, ?)`)
 	w.rollups = rollupDelta{}
+	w.blockTimes = blockTimes{}
 	if opts.rollups {
-		w.upsertRollup = prep(upsertRollupSQL)
+		w.upsertRollup = prepareRollups(prep)
+		w.upsertBlockTimes = prep(upsertBlockTimesSQL)
 	}
 	if err == nil {
 		w.inserts, err = newInserts(ctx, db)
@@ -432,6 +438,7 @@ func (w *writer) commit(batch []*appendReq) (answers []appendAnswer, stored []*m
 	insNode := tx.Stmt(w.insertNode)
 	answers = make([]appendAnswer, len(batch))
 	clear(w.rollups) // what a failed commit left
+	clear(w.blockTimes)
 	var counts = map[string]int{}
 	for bi, req := range batch {
 		a := &answers[bi]
@@ -486,8 +493,9 @@ func (w *writer) commit(batch []*appendReq) (answers []appendAnswer, stored []*m
 			if err := w.appendLeaf(insNode, e.Hash); err != nil {
 				return nil, nil, err
 			}
-			if w.upsertRollup != nil {
-				w.rollups[rollupKeyOf(&r)]++
+			if w.upsertRollup[byHour] != nil {
+				w.rollups.add(&r, 1)
+				w.blockTimes.observe(&r)
 			}
 			// The full-text document, handed to the indexer after commit.
 			if docs.first == 0 {
@@ -512,9 +520,17 @@ func (w *writer) commit(batch []*appendReq) (answers []appendAnswer, stored []*m
 			}
 		}
 	}
-	if w.upsertRollup != nil {
-		err = w.rollups.apply(context.Background(), tx, tx.Stmt(w.upsertRollup))
+	if w.upsertRollup[byHour] != nil {
+		var ups rollupStmts
+		for u, st := range w.upsertRollup {
+			ups[u] = tx.Stmt(st)
+		}
+		err = w.rollups.apply(context.Background(), tx, ups)
+		if err == nil {
+			err = w.blockTimes.apply(context.Background(), tx.Stmt(w.upsertBlockTimes))
+		}
 		clear(w.rollups)
+		clear(w.blockTimes)
 		if err != nil {
 			return nil, nil, err
 		}

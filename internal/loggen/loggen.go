@@ -37,10 +37,11 @@ func Run(loggen string, port int, t Traffic) ([]byte, error) {
 	if t.Messages%conns != 0 {
 		return nil, fmt.Errorf("loggen: %d messages do not split evenly over %d connections", t.Messages, conns)
 	}
-	// loggen's --number counts per connection.
+	// loggen's --number counts per connection; without --permanent it
+	// also stops after 10 s (--interval), whatever --number says.
 	args := []string{"--inet", "--stream", "--syslog-proto",
 		"--sdata", t.SData, "--size", strconv.Itoa(t.Size),
-		"--rate", "100000000", "--number", strconv.Itoa(t.Messages / conns),
+		"--rate", "100000000", "--permanent", "--number", strconv.Itoa(t.Messages / conns),
 		"--active-connections", strconv.Itoa(conns)}
 	args = append(args, "127.0.0.1", strconv.Itoa(port))
 	out, err := exec.Command(loggen, args...).CombinedOutput()

@@ -318,5 +318,60 @@ func binaryTargets(l *Log) []Target {
 		rss := max(get("tcp-peak-RSS-MiB"), get("http-peak-RSS-MiB"))
 		return fmt.Sprintf("%s MiB (TCP fill %s, HTTP fill %s)", fmtNum(rss), fmtNum(get("tcp-peak-RSS-MiB")), fmtNum(get("http-peak-RSS-MiB"))), rss <= 300
 	})
+	// The pages, timed on the TCP store (full) and on one a fifth its size.
+	sizes := fmt.Sprintf("%s and %%s events", fmtNum(targetRows/5))
+	add("API listings at every depth (newest, cursors, one page from the oldest, start indexes, past windows, filters) p95 ≤ 50 ms at "+sizes+" (`Binary` p95-ms:api-*)", true, func() (string, bool) {
+		return pageTimes(r, "p95-ms:api-", 50)
+	})
+	add("every console page, dashboard 24 h and 7 d included, p95 ≤ 100 ms at "+sizes+" signed in as admin (`Binary` p95-ms:page-*)", true, func() (string, bool) {
+		return pageTimes(r, "p95-ms:page-", 100)
+	})
+	add("the dashboard's CPU per refresh does not grow with the events: at the full size ≤ 1.25 × at a fifth, + 2 ms (`Binary` dashboard-cpu-ms)", true, func() (string, bool) {
+		small, sOK := r.Metric("dashboard-cpu-ms@fifth")
+		full, fOK := r.Metric("dashboard-cpu-ms@full")
+		if !sOK || !fOK {
+			return "", false
+		}
+		return fmt.Sprintf("%s ms at %s events, %s ms at %s", fmtNum(full), fmtNum(get("events@full")), fmtNum(small), fmtNum(get("events@fifth"))),
+			full <= 1.25*small+2
+	})
 	return ts
+}
+
+// pageTimes sums up r's p95 figures whose unit starts with prefix, at
+// both store sizes: the slowest at each and every one over limit ms.
+func pageTimes(r Result, prefix string, limit float64) (string, bool) {
+	var parts []string
+	pass := true
+	for _, size := range []string{"fifth", "full"} {
+		var over []string
+		var slowest string
+		var worst float64
+		count := 0
+		for _, m := range r.Metrics {
+			name, ok := strings.CutPrefix(m.Unit, prefix)
+			if !ok || !strings.HasSuffix(name, "@"+size) {
+				continue
+			}
+			name = strings.TrimSuffix(name, "@"+size)
+			count++
+			if m.Value > limit {
+				over = append(over, fmt.Sprintf("%s %s ms", name, fmtNum(m.Value)))
+			}
+			if slowest == "" || m.Value > worst {
+				slowest, worst = name, m.Value
+			}
+		}
+		if count == 0 {
+			return "", false
+		}
+		events, _ := r.Metric("events@" + size)
+		part := fmt.Sprintf("at %s events: %d of %d ≤ %s ms, slowest %s %s ms", fmtNum(events), count-len(over), count, fmtNum(limit), slowest, fmtNum(worst))
+		if len(over) > 0 {
+			part += " (over: " + strings.Join(over, ", ") + ")"
+			pass = false
+		}
+		parts = append(parts, part)
+	}
+	return strings.Join(parts, "; "), pass
 }

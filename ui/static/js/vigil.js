@@ -6,6 +6,24 @@
   var paused = false;
   var pending = 0;
   var anchor = null; // a row in view before new rows arrive, and its position
+  var opener = null; // the link that opened the detail drawer
+
+  // closeDrawer empties the detail drawer and gives the focus back to the
+  // link that opened it (or, were it replaced, its row's link).
+  function closeDrawer() {
+    var drawer = document.getElementById('drawer');
+    if (!drawer || !drawer.classList.contains('open')) return false;
+    drawer.innerHTML = '';
+    drawer.classList.remove('open');
+    var selected = document.querySelector('tr.selected');
+    document.querySelectorAll('tr.selected').forEach(function (r) { r.classList.remove('selected'); });
+    if (opener && !document.body.contains(opener) && selected) {
+      opener = selected.querySelector('a.detail-link');
+    }
+    if (opener && document.body.contains(opener)) opener.focus();
+    opener = null;
+    return true;
+  }
 
   function liveLabel() {
     var btn = document.getElementById('live-toggle');
@@ -43,9 +61,7 @@
       return;
     }
     if (t.closest('[data-close-drawer]')) {
-      var drawer = document.getElementById('drawer');
-      if (drawer) { drawer.innerHTML = ''; drawer.classList.remove('open'); }
-      document.querySelectorAll('tr.selected').forEach(function (r) { r.classList.remove('selected'); });
+      closeDrawer();
       return;
     }
     // A click anywhere on a row opens its detail, except on its links.
@@ -61,6 +77,12 @@
     if (!link) return;
     document.querySelectorAll('tr.selected').forEach(function (r) { r.classList.remove('selected'); });
     link.closest('tr').classList.add('selected');
+    opener = link;
+  });
+
+  // Escape closes the detail drawer.
+  document.addEventListener('keydown', function (ev) {
+    if (ev.key === 'Escape' && closeDrawer()) ev.preventDefault();
   });
 
 
@@ -75,11 +97,13 @@
 
   document.addEventListener('htmx:afterSwap', function (ev) {
     if (ev.detail.target && ev.detail.target.id === 'drawer') {
-      ev.detail.target.classList.add('open');
+      var drawer = ev.detail.target;
+      drawer.classList.add('open');
       // On a narrow screen the drawer sits below the table: bring it up.
-      if (window.matchMedia('(max-width: 760px)').matches) {
-        ev.detail.target.scrollIntoView({ block: 'start' });
-      }
+      var narrow = window.matchMedia('(max-width: 760px)').matches;
+      if (narrow) drawer.scrollIntoView({ block: 'start' });
+      // The focus follows into the drawer: Tab reads on from its heading.
+      drawer.focus({ preventScroll: !narrow });
     }
     var fresh = document.querySelectorAll('tbody.fresh:not([data-seen])');
     if (fresh.length === 0) return;

@@ -40,7 +40,7 @@ func cmdToken(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	defer st.Close()
 	secret, _, err := st.CreateToken(ctx, userName, name, scope, agent, func(t model.Token) ([]model.Event, error) {
-		return auditEvent(st, cliActor(), "TOKEN_CREATED", model.Entity{Type: "TOKEN", ID: fmt.Sprint(t.ID)},
+		return auditEvent(st, cliActor(), model.TypeTokenCreated, model.Entity{Type: "TOKEN", ID: fmt.Sprint(t.ID)},
 			t.CreatedMessage(), t.AuditDetails("cli"))
 	})
 	if err != nil {

@@ -47,8 +47,8 @@ func cmdUser(ctx context.Context, args []string, stdin io.Reader, stdout io.Writ
 	}
 	defer st.Close()
 	u, err := st.CreateUser(ctx, pos[0], role, password, func(_, u model.User) ([]model.Event, error) {
-		return auditEvent(st, cliActor(), "USER_CREATED", model.Entity{Type: "USER", ID: u.Name},
-			fmt.Sprintf("Created user %s (%s)", u.Name, u.Role), map[string]any{"role": u.Role, "via": "cli"})
+		return auditEvent(st, cliActor(), model.TypeUserCreated, model.Entity{Type: "USER", ID: u.Name},
+			fmt.Sprintf("Created user %s (%s)", u.Name, u.Role), model.UserChangeDetails(u.Name, map[string]any{"role": u.Role, "via": "cli"}))
 	})
 	if err != nil {
 		return err
@@ -69,8 +69,8 @@ func bootstrapAdmin(ctx context.Context, st *store.Store, password string, stder
 		password = model.NewSecret(18)
 	}
 	_, err = st.CreateUser(ctx, "admin", model.RoleAdmin, password, func(_, u model.User) ([]model.Event, error) {
-		return auditEvent(st, model.VigilActor, "USER_CREATED", model.Entity{Type: "USER", ID: u.Name},
-			"First start: created user admin (admin)", map[string]any{"role": u.Role})
+		return auditEvent(st, model.VigilActor, model.TypeUserCreated, model.Entity{Type: "USER", ID: u.Name},
+			"First start: created user admin (admin)", model.UserChangeDetails(u.Name, map[string]any{"role": u.Role}))
 	})
 	if err != nil {
 		return fmt.Errorf("creating the first admin: %w", err)

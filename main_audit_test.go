@@ -30,7 +30,8 @@ func TestCommandLineChangeAndAuditCommitTogether(t *testing.T) {
 		}
 		return n
 	}
-	if n := count(`SELECT count(*) FROM events WHERE type = 'USER_CREATED' AND actor_id LIKE 'os:%' AND details LIKE '%"via":"cli"%'`); n != 1 {
+	if n := count(`SELECT count(*) FROM events WHERE type = 'USER_CREATED' AND actor_id LIKE 'os:%' AND details LIKE '%"via":"cli"%'
+		AND details LIKE '%"username":"alice"%' AND details LIKE '%"initiatedby":"os:%'`); n != 1 {
 		t.Fatalf("%d USER_CREATED records of the first user by the command line, want 1", n)
 	}
 	if _, err := db.Exec(`CREATE TRIGGER test_fail BEFORE INSERT ON events BEGIN SELECT RAISE(FAIL, 'database or disk is full'); END`); err != nil {

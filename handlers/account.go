@@ -44,7 +44,8 @@ func (s *Server) changeOwnPassword(c echo.Context) error {
 		return fail(http.StatusBadRequest, "The current password is wrong.")
 	}
 	_, err := s.store.SetPassword(ctx, p.User.Name, next, func(_, u model.User) ([]model.Event, error) {
-		return s.consoleChange(c, "USER_PASSWORD_CHANGED", userEntity(u.Name), "Changed own password; all sessions ended", nil)
+		return s.consoleChange(c, model.TypePasswordReset, userEntity(u.Name), "Changed own password; all sessions ended",
+			model.UserChangeDetails(u.Name, nil))
 	})
 	if err != nil {
 		if model.ErrorCode(err) == model.EINVALID {

@@ -106,14 +106,14 @@ func userChanges() []userChange {
 				return err == nil
 			}},
 		{"ChangeRole", "/settings/users/viewer/role", "admin", url.Values{"role": {"admin"}},
-			"USER_ROLE_CHANGED", func(t *testing.T, env *testEnv) bool { return user(t, env, "viewer").Role == model.RoleAdmin }},
+			"E_ROLE_CHANGED", func(t *testing.T, env *testEnv) bool { return user(t, env, "viewer").Role == model.RoleAdmin }},
 		{"DisableUser", "/settings/users/operator/disabled", "admin", url.Values{"disabled": {"1"}},
-			"USER_DISABLED", func(t *testing.T, env *testEnv) bool { return user(t, env, "operator").Disabled }},
+			"E_ACCOUNT_LOCKED", func(t *testing.T, env *testEnv) bool { return user(t, env, "operator").Disabled }},
 		{"ResetPassword", "/settings/users/auditor/password", "admin", url.Values{"password": {"fresh-password-99"}},
-			"USER_PASSWORD_RESET", authenticates("auditor", "fresh-password-99")},
+			"E_PWDRESET_SUCCEEDED", authenticates("auditor", "fresh-password-99")},
 		{"ChangeOwnPassword", "/account/password", "viewer",
 			url.Values{"current": {password("viewer")}, "password": {"brand-new-password"}, "confirm": {"brand-new-password"}},
-			"USER_PASSWORD_CHANGED", authenticates("viewer", "brand-new-password")},
+			"E_PWDRESET_SUCCEEDED", authenticates("viewer", "brand-new-password")},
 		{"CreateToken", "/settings/tokens", "admin", url.Values{"user": {"operator"}, "name": {"siem"}, "scope": {"read"}},
 			"TOKEN_CREATED", func(t *testing.T, env *testEnv) bool {
 				_, ok := tokenNamed(t, env, "siem")

@@ -78,7 +78,7 @@ func dbCount(env *testEnv, q string, n *int, args ...any) error {
 func TestLoginAnswers(t *testing.T) {
 	env := newTestEnv(t)
 	env.st.SetUserDisabled(context.Background(), "viewer", true, func(_, u model.User) ([]model.Event, error) {
-		e, err := model.NewAuditEvent(time.Now(), "USER_DISABLED", "SUCCESS", model.SchedulerActor, model.Entity{Type: "USER", ID: u.Name}, "test", nil)
+		e, err := model.NewAuditEvent(time.Now(), model.TypeAccountLocked, "SUCCESS", model.SchedulerActor, model.Entity{Type: "USER", ID: u.Name}, "test", nil)
 		return []model.Event{e}, err
 	})
 	for _, tc := range []struct {

@@ -44,7 +44,8 @@ type column struct {
 type cell struct {
 	Text, Title, Class, Badge string
 	Param, Value              string
-	Href                      string // filled from Param and Value
+	Also                      url.Values // more parameters the link sets
+	Href                      string     // filled from Param and Value
 }
 
 func timeCell(e *model.Event) cell {
@@ -58,13 +59,14 @@ func filterCell(param string, get func(e *model.Event) string) func(*model.Event
 	}
 }
 
-// searchCell filters by a value that has no parameter of its own, through
-// the full-text query.
-func searchCell(get func(e *model.Event) string) func(*model.Event) cell {
-	return func(e *model.Event) cell {
-		v := get(e)
-		return cell{Text: v, Param: "q", Value: `"` + strings.ReplaceAll(v, `"`, " ") + `"`}
+// entityIDCell filters by an event's entity: its id and type, exactly
+// (certificate 1 is neither certificate 10 nor job 1).
+func entityIDCell(e *model.Event) cell {
+	c := cell{Text: e.Entity.ID, Param: "entity_id", Value: e.Entity.ID}
+	if e.Entity.Type != "" {
+		c.Also = url.Values{"entity_type": {e.Entity.Type}}
 	}
+	return c
 }
 
 // certCell shows an event's certificate by subject (or serial) and
@@ -146,9 +148,9 @@ var logPages = map[string]logPage{
 		Categories: []string{model.CategoryAuditLog},
 		Columns: []column{timeCol,
 			{"Action", filterCell("type", func(e *model.Event) string { return e.Type })},
-			{"Entity type", searchCell(func(e *model.Event) string { return e.Entity.Type })},
-			{"Entity id", searchCell(func(e *model.Event) string { return e.Entity.ID })},
-			{"Actor type", searchCell(func(e *model.Event) string { return e.Actor.Type })},
+			{"Entity type", filterCell("entity_type", func(e *model.Event) string { return e.Entity.Type })},
+			{"Entity id", entityIDCell},
+			{"Actor type", filterCell("actor_type", func(e *model.Event) string { return e.Actor.Type })},
 			{"Actor id", filterCell("actor", func(e *model.Event) string { return e.Actor.ID })},
 			outcomeCol, messageCol, sourceCol,
 		},
@@ -185,18 +187,19 @@ func detailString(e *model.Event, key string) string {
 
 // logView is what the log page template gets.
 type logView struct {
-	Path, Title  string
-	Headers      []string
-	Rows         []tableRow
-	Filter       filterBar
-	ExportURL    string
-	OlderURL     string // next page by cursor, "" when there is none
-	NewestURL    string // first page, when this is not it
-	NewerURL     string // the page before this one, when this is not the first
-	LiveURL      string // newer-rows poll, "" when not on the first page
-	CountShown   int
-	Start, Limit int
-	Index        indexNotice
+	Path, Title   string
+	Headers       []string
+	Rows          []tableRow
+	Filter        filterBar
+	ExportURL     string // every event of the filter
+	ExportPageURL string // the rows shown (pageExport)
+	OlderURL      string // next page by cursor, "" when there is none
+	NewestURL     string // first page, when this is not it
+	NewerURL      string // the page before this one, when this is not the first
+	LiveURL       string // newer-rows poll, "" when not on the first page
+	CountShown    int
+	Start, Limit  int
+	Index         indexNotice
 }
 
 // indexNotice is the log pages' notice that the full-text index is behind
@@ -227,6 +230,7 @@ type tableRow struct {
 type filterBar struct {
 	Q, Type, Outcome, Actor, AgentID, Tenant, From, To string
 	IP, CertSerial, Policy                             string
+	ActorType, EntityType, EntityID                    string
 	Category                                           string
 	Categories                                         []string // choices; none when the page has one
 	Outcomes                                           []string
@@ -342,6 +346,7 @@ func (s *Server) eventsPage(lp logPage) echo.HandlerFunc {
 			}
 		}
 		view.ExportURL = "/api/v1/events.csv?" + f.Query().Encode()
+		view.ExportPageURL = "/api/v1/events.csv?" + pageExport(f, events).Encode()
 		view.Filter = lq.filterBar(c, lp)
 		if !isHTMX(c) {
 			if err := s.recordSystem(c, "E_SECTION_VISITED", "INFO", "Opened "+lp.Title,
@@ -351,6 +356,24 @@ func (s *Server) eventsPage(lp logPage) echo.HandlerFunc {
 		}
 		return s.render(c, http.StatusOK, "events", "", &pageData{Title: lp.Title, Section: lp.Path, Page: view})
 	}
+}
+
+// pageExport is the export query of the page of f that shows events:
+// pinned below the newest of them (before), so that events arriving
+// later do not shift it, with the page's max count.
+func pageExport(f model.EventFilter, events []model.Event) url.Values {
+	q := f.Query()
+	q.Set("scope", exportPage)
+	switch {
+	case len(events) > 0:
+		q.Set("before", strconv.FormatInt(events[0].ID+1, 10))
+	case f.Before > 0:
+		q.Set("before", strconv.FormatInt(f.Before, 10))
+	case f.Offset > 0:
+		q.Set("start", strconv.Itoa(f.Offset))
+	}
+	q.Set("limit", strconv.Itoa(f.Limit))
+	return q
 }
 
 // newerURL is the link to the page before this one (newer events): a
@@ -399,6 +422,7 @@ func (s *Server) badFilterPage(c echo.Context, lp logPage, err error) error {
 	fb := filterBar{
 		Q: q.Get("q"), Type: q.Get("type"), Outcome: q.Get("outcome"), Actor: q.Get("actor"), AgentID: q.Get("agent_id"),
 		Tenant: q.Get("tenant"), IP: q.Get("ip"), CertSerial: q.Get("cert_serial"), Policy: q.Get("policy"),
+		ActorType: q.Get("actor_type"), EntityType: q.Get("entity_type"), EntityID: q.Get("entity_id"),
 		From: q.Get("from"), To: q.Get("to"), Category: category, Source: q.Get("source"),
 		Start: q.Get("start"), Limit: q.Get("limit"), Active: true, Error: me.Message,
 		HideAccessControl: !q.Has("hide_access_control") || slices.Contains([]string{"1", "true", "on"}, q.Get("hide_access_control")),
@@ -414,6 +438,7 @@ func (lq logQuery) filterBar(c echo.Context, lp logPage) filterBar {
 	fb := filterBar{
 		Q: sh.Q, Type: sh.Type, Outcome: sh.Outcome, Actor: sh.Actor, AgentID: sh.AgentID, Tenant: sh.Tenant,
 		IP: sh.IP, CertSerial: sh.CertSerial, Policy: sh.Policy,
+		ActorType: sh.ActorType, EntityType: sh.EntityType, EntityID: sh.EntityID,
 		From: formField(sh.From), To: formField(sh.To), Category: strings.Join(sh.Categories, ","),
 		Source: strings.Join(sh.Sources, ","), HideAccessControl: lq.run.HideAccessControl, ShowHideAC: lq.hideACFor,
 		Start: c.QueryParam("start"), Limit: c.QueryParam("limit"),
@@ -429,6 +454,7 @@ func (fb filterBar) complete(lp logPage) filterBar {
 		fb.Sources = append(slices.Clip(fb.Sources), fb.Source)
 	}
 	fb.MoreActive = fb.Actor != "" || fb.AgentID != "" || fb.Tenant != "" || fb.IP != "" || fb.CertSerial != "" || fb.Policy != "" ||
+		fb.ActorType != "" || fb.EntityType != "" || fb.EntityID != "" ||
 		fb.From != "" || fb.To != "" || fb.Start != "" || fb.Limit != ""
 	if len(lp.Categories) > 1 {
 		fb.Categories = lp.Categories
@@ -442,7 +468,16 @@ func (s *Server) tableRow(lp logPage, e *model.Event, base url.Values) tableRow 
 	for _, col := range lp.Columns {
 		cl := col.Cell(e)
 		if cl.Param != "" && cl.Text != "" {
-			cl.Href = lp.Path + "?" + withParam(base, cl.Param, cl.Value)
+			q := base
+			if len(cl.Also) > 0 {
+				q = url.Values{}
+				for _, vs := range []url.Values{base, cl.Also} {
+					for k, v := range vs {
+						q[k] = v
+					}
+				}
+			}
+			cl.Href = lp.Path + "?" + withParam(q, cl.Param, cl.Value)
 		}
 		r.Cells = append(r.Cells, cl)
 	}

@@ -202,37 +202,85 @@ func neutralizeFormula(v string) string {
 	return v
 }
 
-// exportEvents streams every matching event as CSV, row by row, and
-// records the export as SYSTEM events E_REPORT_REQUESTED and
-// E_REPORT_GENERATED.
+// Export scopes (the scope parameter of the CSV export): the page shown,
+// by its start index or cursor and its max count, or every event of the
+// filter (the default).
+const (
+	exportPage = "page"
+	exportAll  = "all"
+)
+
+// exportEvents streams the events of the filter (scope=all) or of one
+// page of it (scope=page) as CSV, row by row, says which in the
+// Vigil-Export-Scope header and the file name, and records the export as
+// SYSTEM events E_REPORT_REQUESTED and E_REPORT_GENERATED.
 func (s *Server) exportEvents(c echo.Context) error {
 	f, err := eventFilter(c)
 	if err != nil {
 		return err
 	}
+	scope := c.QueryParam("scope")
+	switch scope {
+	case "":
+		scope = exportAll
+	case exportAll, exportPage:
+	default:
+		return model.Errorf(model.EINVALID, "scope must be page or all, not %q", scope)
+	}
 	ctx := c.Request().Context()
 	filters := f.Query().Encode()
-	if err := s.recordSystem(c, "E_REPORT_REQUESTED", "SUCCESS", "Events export requested",
-		map[string]any{"filters_used": filters, "format": "csv"}); err != nil {
+	report := func(more map[string]any) map[string]any {
+		d := map[string]any{"filters_used": filters, "format": "csv", "scope": scope, "username": principal(c).User.Name}
+		if scope == exportPage {
+			d["start"], d["limit"] = f.Offset, f.Limit
+			if f.Before > 0 {
+				d["before"] = f.Before
+			}
+		}
+		for k, v := range more {
+			d[k] = v
+		}
+		return d
+	}
+	if err := s.recordSystem(c, model.TypeReportRequested, "SUCCESS", "Events export requested", report(nil)); err != nil {
 		return err
+	}
+	var page []model.Event
+	if scope == exportPage {
+		found, err := s.store.FindEvents(ctx, f)
+		if err != nil {
+			return err
+		}
+		page = found.Events
 	}
 	// An export may outlast the server's write timeout.
 	_ = http.NewResponseController(c.Response().Writer).SetWriteDeadline(time.Time{})
 	h := c.Response().Header()
 	h.Set(echo.HeaderContentType, "text/csv; charset=utf-8")
-	h.Set(echo.HeaderContentDisposition, fmt.Sprintf(`attachment; filename="vigil-events-%s.csv"`, s.now().UTC().Format("20060102T150405Z")))
+	h.Set(echo.HeaderContentDisposition, fmt.Sprintf(`attachment; filename="vigil-events-%s-%s.csv"`, scope, s.now().UTC().Format("20060102T150405Z")))
+	h.Set("Vigil-Export-Scope", scope)
 	c.Response().WriteHeader(http.StatusOK)
 	w := bufio.NewWriterSize(c.Response(), 64<<10)
-	var line []byte
-	line = appendCSV(line, csvHeader)
+	line := appendCSV(nil, csvHeader)
 	w.Write(line)
 	var rec []string
-	n, err := s.store.ExportEvents(ctx, f, func(e *model.Event) error {
+	write := func(e *model.Event) error {
 		rec = csvRecord(e, rec)
 		line = appendCSV(line[:0], rec)
 		_, err := w.Write(line)
 		return err
-	})
+	}
+	var n int
+	if scope == exportPage {
+		for i := range page {
+			if err = write(&page[i]); err != nil {
+				break
+			}
+			n++
+		}
+	} else {
+		n, err = s.store.ExportEvents(ctx, f, write)
+	}
 	if ferr := w.Flush(); err == nil {
 		err = ferr
 	}
@@ -241,8 +289,8 @@ func (s *Server) exportEvents(c echo.Context) error {
 		outcome = "FAILURE"
 		s.log.Warn("export ended early", "request_id", requestID(c), "rows", n, "err", err)
 	}
-	details := map[string]any{"filters_used": filters, "number_of_records": n, "format": "csv"}
-	if rerr := s.recordSystem(c, "E_REPORT_GENERATED", outcome, fmt.Sprintf("Events export of %d records", n), details); rerr != nil {
+	if rerr := s.recordSystem(c, model.TypeReportGenerated, outcome, fmt.Sprintf("Events export of %d records", n),
+		report(map[string]any{"number_of_records": n})); rerr != nil {
 		s.log.Error("recording export", "request_id", requestID(c), "err", rerr)
 	}
 	return nil

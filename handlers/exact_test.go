@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"net/http"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"vigil/model"
@@ -182,6 +184,67 @@ func TestExactFieldFilters(t *testing.T) {
 		r := env.list(q, "admin/read")
 		if len(r.Events) != 1 || r.Events[0].Actor.ID != "alice" {
 			t.Errorf("%s: got %+v, want alice's event alone", q, r.Events)
+		}
+	}
+}
+
+// TestAuditClickFiltersExactly: on /audit the entity and actor-type cells
+// filter by their own fields, exactly: entity 1 never finds entity 10 or
+// 11, nor job 1, nor an event that only mentions the value; the form keeps
+// those filters, and the API has them too.
+func TestAuditClickFiltersExactly(t *testing.T) {
+	env := newTestEnv(t)
+	ids := env.appendEvents(
+		`{"category":"AUDIT_LOG","type":"CERTIFICATE_UPLOADED","actor":{"type":"USER","id":"alice"},"entity":{"type":"CERTIFICATE","id":"1"}}`,
+		`{"category":"AUDIT_LOG","type":"CERTIFICATE_UPLOADED","actor":{"type":"USER","id":"alice"},"entity":{"type":"CERTIFICATE","id":"10"},"message":"certificate 1 of 10"}`,
+		`{"category":"AUDIT_LOG","type":"CERTIFICATE_UPLOADED","actor":{"type":"SYSTEM","id":"scheduler"},"entity":{"type":"CERTIFICATE","id":"11"}}`,
+		`{"category":"AUDIT_LOG","type":"RENEWAL_INITIATED","actor":{"type":"AGENT","id":"SYSTEM"},"entity":{"type":"JOB","id":"1"},"message":"for CERTIFICATE 1"}`,
+	)
+	cookie := env.session("auditor")
+	page := readBody(t, env.do(http.MethodGet, "/audit", cookie, "", nil))
+	// follow returns the rows of the page a row's filter link leads to.
+	follow := func(rowID int64, text string) ([]string, string) {
+		t.Helper()
+		row := regexp.MustCompile(`(?s)data-id="` + strconvI(rowID) + `".*?</tr>`).FindString(page)
+		m := regexp.MustCompile(`<a class="filter" href="([^"]+)"[^>]*>` + regexp.QuoteMeta(text) + `</a>`).FindStringSubmatch(row)
+		if m == nil {
+			t.Fatalf("row %d has no filter link %q:\n%s", rowID, text, row)
+		}
+		href := strings.ReplaceAll(m[1], "&amp;", "&")
+		return rowIDs(readBody(t, env.do(http.MethodGet, href, cookie, "", nil))), href
+	}
+	for _, tc := range []struct {
+		name  string
+		row   int64
+		text  string
+		want  []int64
+		param string
+	}{
+		{"EntityID", ids[0], "1", []int64{ids[0]}, "entity_id=1"},
+		{"EntityType", ids[0], "CERTIFICATE", []int64{ids[2], ids[1], ids[0]}, "entity_type=CERTIFICATE"},
+		{"ActorType", ids[2], "SYSTEM", []int64{ids[2]}, "actor_type=SYSTEM"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, href := follow(tc.row, tc.text)
+			var want []string
+			for _, id := range tc.want {
+				want = append(want, strconvI(id))
+			}
+			if !slices.Equal(got, want) || !strings.Contains(href, tc.param) {
+				t.Errorf("%s lists %v, want %v", href, got, want)
+			}
+			filtered := readBody(t, env.do(http.MethodGet, href, cookie, "", nil))
+			name, value, _ := strings.Cut(tc.param, "=")
+			if !strings.Contains(filtered, `name="`+name+`" value="`+value+`"`) {
+				t.Errorf("the form of %s does not keep %s", href, tc.param)
+			}
+		})
+	}
+	for q, want := range map[string]int{
+		"entity_type=CERTIFICATE&entity_id=1": 1, "entity_id=1": 2, "actor_type=SYSTEM": 1, "entity_type=JOB&actor_type=AGENT": 1,
+	} {
+		if r := env.list("category=AUDIT_LOG&"+q, "auditor/read"); len(r.Events) != want {
+			t.Errorf("API %s: %d events, want %d", q, len(r.Events), want)
 		}
 	}
 }

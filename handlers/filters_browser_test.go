@@ -21,6 +21,9 @@ func TestFilterFormInBrowser(t *testing.T) {
 		`{"type":"CERT_USED","outcome":"ALLOWED","actor":{"id":"alice","ip":"10.0.8.89"},"certificate":{"serial":"4F:2A:10","subject":"CN=build-signing"},"policy":"code-signing-prod","tenant":"acme"}`,
 		`{"type":"CERT_USED","outcome":"ALLOWED","actor":{"id":"bob","ip":"10.8.0.89"},"certificate":{"serial":"4F:2A:11","subject":"CN=build-signing-2"},"policy":"code-signing-prod-eu","tenant":"globex"}`,
 		`{"category":"ACCESS_CONTROL","type":"ACCESS_CHECK","outcome":"ALLOWED","actor":{"id":"carol"}}`,
+		`{"category":"AUDIT_LOG","type":"CERTIFICATE_UPLOADED","actor":{"type":"USER","id":"alice"},"entity":{"type":"CERTIFICATE","id":"1"}}`,
+		`{"category":"AUDIT_LOG","type":"CERTIFICATE_UPLOADED","actor":{"type":"USER","id":"alice"},"entity":{"type":"CERTIFICATE","id":"10"},"message":"certificate 1 of 10"}`,
+		`{"category":"AUDIT_LOG","type":"CERTIFICATE_UPLOADED","actor":{"type":"SYSTEM","id":"scheduler"},"entity":{"type":"CERTIFICATE","id":"11"}}`,
 	)
 	b := newBrowser(t)
 	u := env.url
@@ -61,9 +64,9 @@ func TestFilterFormInBrowser(t *testing.T) {
 		}
 	})
 
-	click := func(t *testing.T, text string) {
+	click := func(t *testing.T, page, text string) {
 		t.Helper()
-		b.do(t, 10*time.Second, chromedp.Navigate(u+"/events"), chromedp.WaitVisible(chromedp.CSS(`#events-table`)),
+		b.do(t, 10*time.Second, chromedp.Navigate(u+page), chromedp.WaitVisible(chromedp.CSS(`#events-table`)),
 			leaving,
 			chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`[...document.querySelectorAll("#events-table a.filter")].find(a => a.textContent.trim() === %q).click()`, text)),
 			until(loaded),
@@ -71,9 +74,23 @@ func TestFilterFormInBrowser(t *testing.T) {
 	}
 	for _, v := range []string{"10.0.8.89", "CN=build-signing", "code-signing-prod"} {
 		t.Run("ExactClick "+v, func(t *testing.T) {
-			click(t, v)
+			click(t, "/events", v)
 			if n := count(t); n != 1 {
 				t.Errorf("clicking %s lists %d rows, want 1 (%s)", v, n, search(t))
+			}
+			if strings.Contains(search(t), "q=") {
+				t.Errorf("clicking %s made a text search: %s", v, search(t))
+			}
+		})
+	}
+
+	// On /audit, entity 1 is neither entity 10 nor 11, nor a message
+	// naming it; SYSTEM is the actor type, not a word.
+	for v, want := range map[string]int{"1": 1, "SYSTEM": 1} {
+		t.Run("AuditExactClick "+v, func(t *testing.T) {
+			click(t, "/audit", v)
+			if n := count(t); n != want {
+				t.Errorf("clicking %s on /audit lists %d rows, want %d (%s)", v, n, want, search(t))
 			}
 			if strings.Contains(search(t), "q=") {
 				t.Errorf("clicking %s made a text search: %s", v, search(t))

@@ -77,7 +77,8 @@ func (s *Server) login(c echo.Context) error {
 		if locked > 0 {
 			if err := s.recordLogin(c, name, "E_ACCOUNT_LOCKED", "FAILURE",
 				fmt.Sprintf("Sign-in locked for %s after %d failed attempts", s.cfg.LoginWindow, s.cfg.LoginFailures),
-				map[string]any{"reason": "too_many_failures", "failures": s.cfg.LoginFailures, "window": s.cfg.LoginWindow.String()}); err != nil {
+				map[string]any{"username": name, "reason": "too_many_failures", "reasonCode": "TOO_MANY_FAILURES",
+					"failures": s.cfg.LoginFailures, "window": s.cfg.LoginWindow.String()}); err != nil {
 				return err
 			}
 			return s.throttled(c, locked, fail)

@@ -111,17 +111,19 @@ func tokenEntity(id int64) model.Entity {
 func (s *Server) createUser(c echo.Context) error {
 	name, role := strings.TrimSpace(c.FormValue("username")), c.FormValue("role")
 	_, err := s.store.CreateUser(c.Request().Context(), name, role, c.FormValue("password"), func(_, u model.User) ([]model.Event, error) {
-		return s.consoleChange(c, "USER_CREATED", userEntity(u.Name),
-			fmt.Sprintf("Created user %s (%s)", u.Name, u.Role), map[string]any{"role": u.Role, "via": "console"})
+		return s.consoleChange(c, model.TypeUserCreated, userEntity(u.Name),
+			fmt.Sprintf("Created user %s (%s)", u.Name, u.Role), model.UserChangeDetails(u.Name, map[string]any{"role": u.Role, "via": "console"}))
 	})
 	return s.settingsChanged(c, err, "user_created")
 }
 
 func (s *Server) changeRole(c echo.Context) error {
 	_, err := s.store.SetUserRole(c.Request().Context(), c.Param("name"), c.FormValue("role"), func(before, u model.User) ([]model.Event, error) {
-		return s.consoleChange(c, "USER_ROLE_CHANGED", userEntity(u.Name),
+		return s.consoleChange(c, model.TypeRoleChanged, userEntity(u.Name),
 			fmt.Sprintf("Changed the role of %s from %s to %s", u.Name, before.Role, u.Role),
-			map[string]any{"old_role": before.Role, "new_role": u.Role})
+			model.UserChangeDetails(u.Name, map[string]any{
+				"role_changed_from": before.Role, "role_changed_to": u.Role, "old_role": before.Role, "new_role": u.Role,
+			}))
 	})
 	return s.settingsChanged(c, err, "role_changed")
 }
@@ -136,19 +138,23 @@ func (s *Server) setDisabled(c echo.Context) error {
 	default:
 		return s.settingsChanged(c, model.Errorf(model.EINVALID, "disabled must be 1 or 0"), "")
 	}
-	typ, msg, done := "USER_ENABLED", "Enabled user "+name, "user_enabled"
+	typ, msg, done := model.TypeAccountUnlocked, "Enabled user "+name, "user_enabled"
+	reason, code := "enabled by an administrator", "ENABLED_BY_ADMIN"
 	if disabled {
-		typ, msg, done = "USER_DISABLED", "Disabled user "+name+" and ended its sessions", "user_disabled"
+		typ, msg, done = model.TypeAccountLocked, "Disabled user "+name+" and ended its sessions", "user_disabled"
+		reason, code = "disabled by an administrator", "DISABLED_BY_ADMIN"
 	}
 	_, err := s.store.SetUserDisabled(c.Request().Context(), name, disabled, func(_, u model.User) ([]model.Event, error) {
-		return s.consoleChange(c, typ, userEntity(u.Name), msg, nil)
+		return s.consoleChange(c, typ, userEntity(u.Name), msg,
+			model.UserChangeDetails(u.Name, map[string]any{"reason": reason, "reasonCode": code}))
 	})
 	return s.settingsChanged(c, err, done)
 }
 
 func (s *Server) resetPassword(c echo.Context) error {
 	_, err := s.store.SetPassword(c.Request().Context(), c.Param("name"), c.FormValue("password"), func(_, u model.User) ([]model.Event, error) {
-		return s.consoleChange(c, "USER_PASSWORD_RESET", userEntity(u.Name), "Reset the password of "+u.Name+" and ended its sessions", nil)
+		return s.consoleChange(c, model.TypePasswordReset, userEntity(u.Name), "Reset the password of "+u.Name+" and ended its sessions",
+			model.UserChangeDetails(u.Name, nil))
 	})
 	return s.settingsChanged(c, err, "password_reset")
 }
@@ -162,7 +168,7 @@ func (s *Server) createToken(c echo.Context) error {
 		agent = ""
 	}
 	secret, tok, err := s.store.CreateToken(c.Request().Context(), user, name, scope, agent, func(t model.Token) ([]model.Event, error) {
-		return s.consoleChange(c, "TOKEN_CREATED", tokenEntity(t.ID), t.CreatedMessage(), t.AuditDetails("console"))
+		return s.consoleChange(c, model.TypeTokenCreated, tokenEntity(t.ID), t.CreatedMessage(), t.AuditDetails("console"))
 	})
 	if err != nil {
 		return s.settingsChanged(c, err, "")
@@ -177,9 +183,9 @@ func (s *Server) revokeToken(c echo.Context) error {
 		return s.settingsChanged(c, err, "")
 	}
 	_, err = s.store.RevokeToken(c.Request().Context(), id, func(t model.Token) ([]model.Event, error) {
-		return s.consoleChange(c, "TOKEN_REVOKED", tokenEntity(t.ID),
+		return s.consoleChange(c, model.TypeTokenRevoked, tokenEntity(t.ID),
 			fmt.Sprintf("Revoked %s token %q of %s", t.Scope, t.Name, t.UserName),
-			map[string]any{"user": t.UserName, "name": t.Name, "scope": t.Scope})
+			model.UserChangeDetails(t.UserName, map[string]any{"user": t.UserName, "name": t.Name, "scope": t.Scope}))
 	})
 	return s.settingsChanged(c, err, "token_revoked")
 }

@@ -48,7 +48,7 @@ func TestSettingsChanges(t *testing.T) {
 		{"CreateUserBadRole", "/settings/users", url.Values{"username": {"x"}, "role": {"root"}, "password": {"another-password-1"}},
 			400, "is not one of", "", nil},
 		{"ChangeRole", "/settings/users/viewer/role", url.Values{"role": {"auditor"}},
-			303, "Role changed", "USER_ROLE_CHANGED", func(t *testing.T, env *testEnv) {
+			303, "Role changed", "E_ROLE_CHANGED", func(t *testing.T, env *testEnv) {
 				if u, _ := env.st.UserByName(context.Background(), "viewer"); u.Role != model.RoleAuditor {
 					t.Errorf("role now %s", u.Role)
 				}
@@ -58,7 +58,7 @@ func TestSettingsChanges(t *testing.T) {
 		{"RoleOfMissingUser", "/settings/users/ghost/role", url.Values{"role": {"viewer"}},
 			404, "not found", "", nil},
 		{"DisableUser", "/settings/users/operator/disabled", url.Values{"disabled": {"1"}},
-			303, "User disabled", "USER_DISABLED", func(t *testing.T, env *testEnv) {
+			303, "User disabled", "E_ACCOUNT_LOCKED", func(t *testing.T, env *testEnv) {
 				if resp := env.login("operator", password("operator"), ""); resp.StatusCode != 401 {
 					t.Errorf("a disabled user signed in: %d", resp.StatusCode)
 				}
@@ -66,7 +66,7 @@ func TestSettingsChanges(t *testing.T) {
 		{"DisabledMustBeBool", "/settings/users/operator/disabled", url.Values{"disabled": {"maybe"}},
 			400, "disabled must be 1 or 0", "", nil},
 		{"ResetPassword", "/settings/users/auditor/password", url.Values{"password": {"fresh-password-99"}},
-			303, "Password reset", "USER_PASSWORD_RESET", func(t *testing.T, env *testEnv) {
+			303, "Password reset", "E_PWDRESET_SUCCEEDED", func(t *testing.T, env *testEnv) {
 				if resp := env.login("auditor", "fresh-password-99", ""); resp.StatusCode != 303 {
 					t.Errorf("the new password does not work: %d", resp.StatusCode)
 				}
@@ -175,7 +175,7 @@ func TestSystemLogRecordsConsoleActions(t *testing.T) {
 	env.login("admin", "wrong-password-1", "")
 	want := []struct{ typ, section string }{
 		{"E_LOGIN_SUCCEEDED", "login"}, {"E_SECTION_VISITED", "audit"}, {"E_REPORT_REQUESTED", "export"},
-		{"E_REPORT_GENERATED", "export"}, {"USER_ROLE_CHANGED", "settings"}, {"E_LOGOUT", "logout"},
+		{"E_REPORT_GENERATED", "export"}, {"E_ROLE_CHANGED", "settings"}, {"E_LOGOUT", "logout"},
 		{"E_LOGIN_FAILED", "login"},
 	}
 	found, err := env.st.FindEvents(context.Background(), model.EventFilter{
@@ -240,7 +240,7 @@ func TestChangeOwnPassword(t *testing.T) {
 			if resp := env.login("viewer", "brand-new-password", ""); resp.StatusCode != 303 {
 				t.Errorf("new password does not sign in: %d", resp.StatusCode)
 			}
-			if ev := env.eventsOf(model.CategoryAuditLog, "USER_PASSWORD_CHANGED"); len(ev) != 1 || ev[0].Actor.ID != "viewer" {
+			if ev := env.eventsOf(model.CategoryAuditLog, "E_PWDRESET_SUCCEEDED"); len(ev) != 1 || ev[0].Actor.ID != "viewer" {
 				t.Errorf("audit events: %+v", ev)
 			}
 		})

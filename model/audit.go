@@ -74,9 +74,11 @@ func NewConsoleEvent(now time.Time, category, typ, outcome string, actor Actor, 
 }
 
 // ownEvent returns e as one of Vigil's own records (source internal) with
-// details, normalized at now.
+// details (and those seed 003 records with an administrative change),
+// normalized at now.
 func ownEvent(now time.Time, e Event, details map[string]any) (Event, error) {
 	e.Source = SourceInternal
+	details = seedDetails(&e, now, details)
 	if details != nil {
 		d, err := json.Marshal(details)
 		if err != nil {

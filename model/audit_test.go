@@ -1,6 +1,7 @@
 package model
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -28,7 +29,7 @@ func TestOwnEvents(t *testing.T) {
 		{"ConsoleLogin", mk(NewConsoleEvent(now, CategoryAuth, "LOGIN", "FAILURE", ConsoleActor("bob", "10.0.0.2"), "m", map[string]any{})),
 			CategoryAuth, "info", "USER/bob", `{}`},
 		{"CommandLine", mk(NewAuditEvent(now, "USER_CREATED", "SUCCESS", CLIActor("root"), Entity{}, "m", nil)),
-			CategoryAuditLog, "info", "USER/os:root", ""},
+			CategoryAuditLog, "info", "USER/os:root", `{"initiatedby":"os:root"}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := tc.e
@@ -43,5 +44,18 @@ func TestOwnEvents(t *testing.T) {
 	}
 	if e := mk(NewConsoleEvent(now, CategorySystem, "T", "SUCCESS", ConsoleActor("bob", "::1"), "m", nil)); e.App != "console" || e.Actor.IP != "::1" {
 		t.Errorf("console event app %q actor %+v", e.App, e.Actor)
+	}
+}
+
+func TestTypeNames(t *testing.T) {
+	for typ, want := range map[string]string{
+		"E_ROLE_CHANGED":        "E_ROLE_CHANGED USER_ROLE_CHANGED",
+		"USER_ROLE_CHANGED":     "E_ROLE_CHANGED USER_ROLE_CHANGED",
+		"USER_PASSWORD_CHANGED": "E_PWDRESET_SUCCEEDED USER_PASSWORD_RESET USER_PASSWORD_CHANGED",
+		"CERT_USED":             "CERT_USED",
+	} {
+		if got := strings.Join(TypeNames(typ), " "); got != want {
+			t.Errorf("TypeNames(%s) = %s, want %s", typ, got, want)
+		}
 	}
 }

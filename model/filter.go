@@ -30,6 +30,9 @@ type EventFilter struct {
 	IP                string    // actor ip, exactly
 	CertSerial        string    // certificate serial, exactly
 	Policy            string    // exactly
+	ActorType         string    // USER, SYSTEM or AGENT
+	EntityType        string    // exactly (entity types are upper case)
+	EntityID          string    // exactly
 	From, To          time.Time // event time, inclusive
 	Before            int64     // id < Before (cursor)
 	After             int64     // id > After (newer rows for live tables)
@@ -56,9 +59,14 @@ func ParseEventFilter(q url.Values) (EventFilter, error) {
 		IP:         strings.TrimSpace(q.Get("ip")),
 		Policy:     strings.TrimSpace(q.Get("policy")),
 		CertSerial: strings.TrimSpace(q.Get("cert_serial")),
+		EntityType: strings.ToUpper(strings.TrimSpace(q.Get("entity_type"))),
+		EntityID:   strings.TrimSpace(q.Get("entity_id")),
 		Limit:      DefaultLimit,
 	}
 	var err error
+	if f.ActorType, err = oneOf("actor_type", strings.TrimSpace(q.Get("actor_type")), "", ActorTypes, strings.ToUpper); err != nil {
+		return f, &Error{Code: EINVALID, Message: err.Error()}
+	}
 	if f.Categories, err = parseList(q, "category", Categories, strings.ToUpper); err != nil {
 		return f, err
 	}
@@ -195,6 +203,9 @@ func (f EventFilter) Query() url.Values {
 	set("ip", f.IP)
 	set("cert_serial", f.CertSerial)
 	set("policy", f.Policy)
+	set("actor_type", f.ActorType)
+	set("entity_type", f.EntityType)
+	set("entity_id", f.EntityID)
 	setTimeParams(q, f.From, f.To)
 	if f.HideAccessControl {
 		set("hide_access_control", "1")

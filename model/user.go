@@ -62,7 +62,7 @@ func (t Token) CreatedMessage() string {
 // AuditDetails are the audit details of the token's creation, made via
 // the console or the cli.
 func (t Token) AuditDetails(via string) map[string]any {
-	d := map[string]any{"user": t.UserName, "name": t.Name, "scope": t.Scope, "via": via}
+	d := UserChangeDetails(t.UserName, map[string]any{"user": t.UserName, "name": t.Name, "scope": t.Scope, "via": via})
 	if t.AgentID != "" {
 		d["agent_id"] = t.AgentID
 	}

@@ -36,8 +36,8 @@ func toRow(id int64, e *model.Event) row {
 
 // document appends the full-text document of r to buf: what people search
 // for, separated by spaces, then the filter tokens of its type, actor,
-// agent, tenant, actor ip, certificate serial, policy, category, outcome
-// and source. Details are indexed as their JSON
+// agent, tenant, actor ip, certificate serial, policy, actor type, entity
+// type and id, category, outcome and source. Details are indexed as their JSON
 // text, so both keys and values are found.
 func (r *row) document(buf []byte) []byte {
 	for _, s := range [...]string{
@@ -55,6 +55,7 @@ func (r *row) document(buf []byte) []byte {
 		value string
 	}{{fieldType, r.typ}, {fieldActor, r.actorID}, {fieldAgent, r.agentID}, {fieldTenant, r.tenant},
 		{fieldIP, r.actorIP}, {fieldCertSerial, r.certSerial}, {fieldPolicy, r.policy},
+		{fieldActorType, r.actorType}, {fieldEntityType, r.entityType}, {fieldEntityID, r.entityID},
 		{fieldCategory, r.category}, {fieldOutcome, r.outcome}, {fieldSource, r.source}} {
 		if fv.value != "" {
 			buf = filterToken(buf, fv.field, fv.value)
@@ -76,6 +77,10 @@ const (
 	fieldIP         filterField = "zzi"
 	fieldCertSerial filterField = "zzk"
 	fieldPolicy     filterField = "zzp"
+	// The Audit log's click-to-filter values (index format 8).
+	fieldActorType  filterField = "zzu"
+	fieldEntityType filterField = "zze"
+	fieldEntityID   filterField = "zzn"
 	// Category and outcome take few values, but a B-tree index on each
 	// cost more per insert than both tokens.
 	fieldCategory filterField = "zzc"
@@ -462,14 +467,14 @@ func (s *Store) ExportEvents(ctx context.Context, f model.EventFilter, fn func(*
 
 // usesFullText reports whether f is answered through the full-text index:
 // a text search (q) and the type, actor, agent, tenant, ip, certificate
-// serial, policy, outcome, source and
+// serial, policy, actor type, entity, outcome, source and
 // single-category filters are; the time, access-control and
 // several-category filters on their own are not.
 // While the index is behind (IndexStatus), a listing that uses it may miss
 // the newest events.
 func usesFullText(f model.EventFilter) bool {
 	return f.Q != "" || f.Type != "" || f.Actor != "" || f.AgentID != "" || f.Tenant != "" ||
-		f.IP != "" || f.CertSerial != "" || f.Policy != "" ||
+		f.IP != "" || f.CertSerial != "" || f.Policy != "" || f.ActorType != "" || f.EntityType != "" || f.EntityID != "" ||
 		len(f.Categories) == 1 && ownCategoryIndex[f.Categories[0]].name == "" || f.Outcome != "" || len(f.Sources) > 0
 }
 
@@ -535,15 +540,22 @@ func (s *Store) orderedEventQuery(ctx context.Context, f model.EventFilter, orde
 	if f.HideAccessControl {
 		add(`e.category <> 'ACCESS_CONTROL'`)
 	}
-	if len(f.Sources) > 0 {
-		// One token per source, any of them; then the exact comparison.
+	// One token per value, any of them; then the exact comparison.
+	anyOf := func(field filterField, col string, values []string) {
 		var alts []string
-		for _, src := range f.Sources {
-			args = append(args, src)
-			alts = append(alts, `"`+string(filterToken(nil, fieldSource, src))+`"`)
+		for _, v := range values {
+			args = append(args, v)
+			alts = append(alts, `"`+string(filterToken(nil, field, v))+`"`)
 		}
-		where = append(where, `e.source IN (`+placeholders(len(f.Sources))+`)`)
+		where = append(where, col+` IN (`+placeholders(len(values))+`)`)
 		tokens = append(tokens, `(`+strings.Join(alts, ` OR `)+`)`)
+	}
+	if len(f.Sources) > 0 {
+		anyOf(fieldSource, `e.source`, f.Sources)
+	}
+	if f.Type != "" {
+		// A renamed action is found under its former names too.
+		anyOf(fieldType, `e.type`, model.TypeNames(f.Type))
 	}
 	if f.Outcome != "" {
 		add(`e.outcome = ?`, f.Outcome)
@@ -553,8 +565,9 @@ func (s *Store) orderedEventQuery(ctx context.Context, f model.EventFilter, orde
 		field filterField
 		col   string
 		value string
-	}{{fieldType, "e.type", f.Type}, {fieldActor, "e.actor_id", f.Actor}, {fieldAgent, "e.agent_id", f.AgentID}, {fieldTenant, "e.tenant", f.Tenant},
-		{fieldIP, "e.actor_ip", f.IP}, {fieldCertSerial, "e.cert_serial", f.CertSerial}, {fieldPolicy, "e.policy", f.Policy}} {
+	}{{fieldActor, "e.actor_id", f.Actor}, {fieldAgent, "e.agent_id", f.AgentID}, {fieldTenant, "e.tenant", f.Tenant},
+		{fieldIP, "e.actor_ip", f.IP}, {fieldCertSerial, "e.cert_serial", f.CertSerial}, {fieldPolicy, "e.policy", f.Policy},
+		{fieldActorType, "e.actor_type", f.ActorType}, {fieldEntityType, "e.entity_type", f.EntityType}, {fieldEntityID, "e.entity_id", f.EntityID}} {
 		if fv.value != "" {
 			add(fv.col+` = ?`, fv.value)
 			tokens = append(tokens, `"`+string(filterToken(nil, fv.field, fv.value))+`"`)

@@ -31,7 +31,7 @@ import (
 
 // ftsFormat is the version of the index's documents; a database built with
 // another is rebuilt.
-const ftsFormat = 7
+const ftsFormat = 8
 
 const ftsSchema = `
 CREATE VIRTUAL TABLE IF NOT EXISTS events_fts USING fts5(

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -92,6 +94,7 @@ func render(l *Log, logPath string, now time.Time) string {
 			continue
 		}
 		metricsTable(&b, rs)
+		sizedTable(&b, rs)
 	}
 	return b.String()
 }
@@ -156,6 +159,9 @@ func metricsTable(b *strings.Builder, rs []Result) {
 	seen := map[string]bool{}
 	for _, r := range rs {
 		for _, m := range r.Metrics {
+			if strings.Contains(m.Unit, "@") {
+				continue // sizedTable's
+			}
 			if !seen[m.Unit] && (m.Unit != "ns/op" || len(r.Metrics) == 1) {
 				seen[m.Unit] = true
 				units = append(units, m.Unit)
@@ -184,6 +190,48 @@ func metricsTable(b *strings.Builder, rs []Result) {
 			b.WriteString(" " + cell + " |")
 		}
 		b.WriteString("\n")
+	}
+}
+
+// sizedTable writes the metrics named UNIT@SIZE (BenchmarkBinary's
+// pages, per store size) as one row per unit and one column per size, for
+// each result that has any.
+func sizedTable(b *strings.Builder, rs []Result) {
+	for _, r := range rs {
+		var units, sizes []string
+		cells := map[[2]string]float64{}
+		for _, m := range r.Metrics {
+			unit, size, ok := strings.Cut(m.Unit, "@")
+			if !ok {
+				continue
+			}
+			if !slices.Contains(units, unit) {
+				units = append(units, unit)
+			}
+			if !slices.Contains(sizes, size) {
+				sizes = append(sizes, size)
+			}
+			cells[[2]string{unit, size}] = m.Value
+		}
+		if len(units) == 0 {
+			continue
+		}
+		b.WriteString("\n| " + cmp.Or(r.Sub(), "(one run)") + " |")
+		for _, sz := range sizes {
+			b.WriteString(" @" + sz + " |")
+		}
+		b.WriteString("\n|---|" + strings.Repeat("---|", len(sizes)) + "\n")
+		for _, u := range units {
+			b.WriteString("| " + u + " |")
+			for _, sz := range sizes {
+				cell := "—"
+				if v, ok := cells[[2]string{u, sz}]; ok {
+					cell = fmtNum(v)
+				}
+				b.WriteString(" " + cell + " |")
+			}
+			b.WriteString("\n")
+		}
 	}
 }
 

@@ -376,3 +376,20 @@ func TestFmtNum(t *testing.T) {
 		})
 	}
 }
+
+// TestSizedMetricsTable: BenchmarkBinary's per-size figures get a table
+// of their own, a row per figure and a column per size, and stay out of
+// the table of its other metrics.
+func TestSizedMetricsTable(t *testing.T) {
+	out := render(readLog(t, "full.log"), ".cache/bench/x.log", time.Now())
+	for _, want := range []string{"| (one run) | @fifth | @full |", "| p95-ms:api-start-half | 12 | 61.5 |", "| dashboard-cpu-ms | 21.5 | 24 |"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "| run |") && strings.Contains(line, "@") {
+			t.Errorf("a per-size figure in a metrics table: %s", line)
+		}
+	}
+}

@@ -284,6 +284,10 @@ func (m *lagMark) behind(committed, upto int64, now time.Time) bool {
 	return now.Sub(m.at) > maxSearchWait
 }
 
+// takesOffers reports whether offer would keep documents offered now;
+// when it would not, the indexer is behind and reads the events itself.
+func (ix *indexer) takesOffers() bool { return len(ix.offered) < cap(ix.offered) }
+
 // offer hands the indexer the documents of events just committed.
 func (ix *indexer) offer(d ftsDocs) {
 	if d.first > 0 {

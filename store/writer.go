@@ -433,8 +433,13 @@ func (w *writer) commit(batch []*appendReq) (answers []appendAnswer, stored []*m
 	for _, req := range batch {
 		total += len(req.events)
 	}
-	docs.text = make([]byte, 0, total*(w.docSize+w.docSize/8+16))
-	docs.ends = make([]int, 0, total)
+	// The documents are built only when the indexer will take them: one
+	// that is behind reads the events back, and would drop them.
+	buildDocs := w.ix.takesOffers()
+	if buildDocs {
+		docs.text = make([]byte, 0, total*(w.docSize+w.docSize/8+16))
+		docs.ends = make([]int, 0, total)
+	}
 	insNode := tx.Stmt(w.insertNode)
 	answers = make([]appendAnswer, len(batch))
 	clear(w.rollups) // what a failed commit left
@@ -498,11 +503,13 @@ func (w *writer) commit(batch []*appendReq) (answers []appendAnswer, stored []*m
 				w.blockTimes.observe(&r)
 			}
 			// The full-text document, handed to the indexer after commit.
-			if docs.first == 0 {
-				docs.first = lastID
+			if buildDocs {
+				if docs.first == 0 {
+					docs.first = lastID
+				}
+				docs.text = r.document(docs.text)
+				docs.ends = append(docs.ends, len(docs.text))
 			}
-			docs.text = r.document(docs.text)
-			docs.ends = append(docs.ends, len(docs.text))
 			if p != nil && p.keyed {
 				if insKey == nil {
 					insKey = tx.Stmt(w.insertKey)

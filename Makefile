@@ -84,8 +84,8 @@ bench-syslog: $(LOGGEN_DIR)/usr/bin/loggen
 # goes to BENCH_LOG (under .cache/, not in git), and tools/benchreport
 # appends a dated section with the machine and the targets to BENCHMARKS.md.
 # If a run fails, the section is only printed and the target fails; the raw
-# log stays. At the default sizes it takes about 15 minutes of both cores
-# and ~10 GB of temporary disk: run it on an otherwise idle machine.
+# log stays. At the default sizes it takes about 30 minutes of both cores
+# (half of it BenchmarkBinary) and ~12 GB of temporary disk: run it on an otherwise idle machine.
 BENCH_STORED ?= 10000000
 BENCH_BINARY_MSGS ?= 10000000
 BENCH_ROWS   ?= 1000000,10000000

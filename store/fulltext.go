@@ -74,8 +74,10 @@ const (
 	// indexChunk is the most events indexed in one transaction.
 	indexChunk = 8192
 	// maxIndexLag is how far indexing may fall behind before the event
-	// writer waits for it.
-	maxIndexLag = 200_000
+	// writer waits for it: about a second of a sustained fill, so that
+	// what is stored is searchable within about two, and the documents
+	// the writer offers for it fit in offerBudget.
+	maxIndexLag = 50_000
 	// maxSearchWait bounds how long a search waits for the index.
 	maxSearchWait = 2 * time.Second
 )
@@ -114,8 +116,12 @@ type ftsDocs struct {
 type indexer struct {
 	// offered are documents the writer built while committing; when they
 	// are the next to index they are used instead of reading the events
-	// back. When the indexer is behind they are dropped, and it reads.
-	offered chan ftsDocs
+	// back. They are kept up to offerBudget bytes, which holds more than
+	// the maxIndexLag events the writer lets the index fall behind: in a
+	// sustained fill the indexer never reads events back (which costs
+	// about as much as indexing them). Only one far behind (after a
+	// restart, a rebuild, a stall) reads.
+	offered offerQueue
 
 	db     *sql.DB // the full-text database: one connection, for writes
 	events *sql.DB // readers of the events
@@ -166,7 +172,7 @@ func openIndexer(ctx context.Context, path string, events *sql.DB, maxID int64, 
 			return nil, fmt.Errorf("store: full-text index: %w", err)
 		}
 	}
-	ix := &indexer{db: db, events: events, log: log, advanced: make(chan struct{}), offered: make(chan ftsDocs, 8),
+	ix := &indexer{db: db, events: events, log: log, advanced: make(chan struct{}),
 		wake: make(chan struct{}, 1), stop: make(chan struct{}), stopped: make(chan struct{}),
 		indexed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "vigil_fts_indexed_total", Help: "Events added to the full-text index.",
@@ -284,17 +290,49 @@ func (m *lagMark) behind(committed, upto int64, now time.Time) bool {
 	return now.Sub(m.at) > maxSearchWait
 }
 
+// offerBudget bounds the bytes of documents offered and not yet indexed:
+// about 50,000 events' worth, a little more than maxIndexLag.
+const offerBudget = 20 << 20
+
+// offerQueue holds offered documents, oldest first, within offerBudget.
+type offerQueue struct {
+	mu    sync.Mutex
+	docs  []ftsDocs
+	bytes int
+}
+
+func (d *ftsDocs) size() int { return len(d.text) + 8*len(d.ends) }
+
+// first returns the first id of the oldest documents offered, 0 when none.
+func (q *offerQueue) first() int64 {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.docs) == 0 {
+		return 0
+	}
+	return q.docs[0].first
+}
+
 // takesOffers reports whether offer would keep documents offered now;
-// when it would not, the indexer is behind and reads the events itself.
-func (ix *indexer) takesOffers() bool { return len(ix.offered) < cap(ix.offered) }
+// when it would not, the indexer is far behind and reads the events
+// itself.
+func (ix *indexer) takesOffers() bool {
+	q := &ix.offered
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.bytes < offerBudget
+}
 
 // offer hands the indexer the documents of events just committed.
 func (ix *indexer) offer(d ftsDocs) {
 	if d.first > 0 {
-		select {
-		case ix.offered <- d:
-		default: // the indexer is behind: it reads the events itself
-		}
+		q := &ix.offered
+		q.mu.Lock()
+		if q.bytes+d.size() <= offerBudget {
+			q.docs = append(q.docs, d)
+			q.bytes += d.size()
+		} // else the indexer is far behind: it reads these events itself
+		q.mu.Unlock()
 	}
 	ix.notify()
 }
@@ -388,7 +426,12 @@ func (ix *indexer) indexBatch(ctx context.Context) (n int, err error) {
 			}
 		}
 	} else {
-		rows, err := ix.events.QueryContext(ctx, `SELECT `+eventColumns+` FROM events WHERE id > ? ORDER BY id LIMIT ?`, upto, indexChunk)
+		// Up to the documents offered next, if any: those need no reading.
+		limit := int64(indexChunk)
+		if next := ix.offered.first(); next > upto+1 {
+			limit = min(limit, next-upto-1)
+		}
+		rows, err := ix.events.QueryContext(ctx, `SELECT `+eventColumns+` FROM events WHERE id > ? ORDER BY id LIMIT ?`, upto, limit)
 		if err != nil {
 			return 0, err
 		}
@@ -436,23 +479,25 @@ func (ix *indexer) indexBatch(ctx context.Context) (n int, err error) {
 // nextOffered returns the offered documents that start right after upto,
 // dropping any that are already indexed; false when there are none.
 func (ix *indexer) nextOffered(upto int64) (ftsDocs, bool) {
-	for {
-		select {
-		case d := <-ix.offered:
-			switch {
-			case d.first == upto+1:
-				return d, true
-			case d.first <= upto:
-				continue // indexed already (read back earlier)
-			default:
-				// A gap (documents were dropped): read the events instead,
-				// and keep nothing offered that is out of order.
-				return ftsDocs{}, false
-			}
-		default:
+	q := &ix.offered
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for len(q.docs) > 0 {
+		d := q.docs[0]
+		if d.first > upto+1 {
+			// A gap (documents were dropped): read the events up to the
+			// next offered ones instead.
 			return ftsDocs{}, false
 		}
+		q.docs[0] = ftsDocs{}
+		q.docs = q.docs[1:]
+		q.bytes -= d.size()
+		if d.first == upto+1 {
+			return d, true
+		}
+		// d.first <= upto: indexed already (read back earlier)
 	}
+	return ftsDocs{}, false
 }
 
 // advance records that events up to id are indexed and wakes waiters.

@@ -301,13 +301,14 @@ func (w *writer) run() {
 }
 
 // waitForIndex holds the writer while full-text indexing is more than
-// maxIndexLag events behind, so the lag stays bounded (at most a few
-// seconds, then writes go on and the lag shows in vigil_fts_lag_events).
+// maxIndexLag events behind, or the documents offered to it fill
+// offerBudget, so the lag stays bounded (at most a few seconds, then
+// writes go on and the lag shows in vigil_fts_lag_events).
 func (w *writer) waitForIndex() {
 	start := time.Now()
 	defer func() { w.indexWait.Add(int64(time.Since(start))) }()
 	for deadline := start.Add(5 * time.Second); time.Now().Before(deadline); {
-		if w.committed.Load()-w.ix.upto.Load() <= maxIndexLag {
+		if w.committed.Load()-w.ix.upto.Load() <= maxIndexLag && w.ix.takesOffers() {
 			return
 		}
 		w.ix.notify()

@@ -42,11 +42,15 @@ const (
 	byBlock                    // event_rollups_block (migration 0016): blocks of ids
 )
 
-// rollupTables are the table and bucket column of each unit.
-var rollupTables = [...]struct{ table, column string }{
-	byHour:   {"event_rollups", "hour"},
-	byMinute: {"event_rollups_minute", "minute"},
-	byBlock:  {"event_rollups_block", "block"},
+// rollupTables are the table and bucket column of each unit, and the
+// span of event time of a bucket (none for blocks of ids).
+var rollupTables = [...]struct {
+	table, column string
+	span          int64
+}{
+	byHour:   {"event_rollups", "hour", hourNS},
+	byMinute: {"event_rollups_minute", "minute", minuteNS},
+	byBlock:  {"event_rollups_block", "block", 0},
 }
 
 // blockIDs is how many ids a byBlock bucket spans.
@@ -344,7 +348,7 @@ func (s *Store) trendFromRollups(ctx context.Context, q model.TrendQuery) (count
 		return nil, false, err
 	}
 	if aligned {
-		counts, err = s.rollupCounts(ctx, q, byHour, from, step, hourOf(from), hourOf(q.To().UnixNano()))
+		counts, err = s.rollupCounts(ctx, q, byHour, from, step, from, q.To().UnixNano())
 		return counts, err == nil, err
 	}
 	sum := map[string]int{}
@@ -373,13 +377,6 @@ func (s *Store) trendFromRollups(ctx context.Context, q model.TrendQuery) (count
 		p.From, p.Step, p.Buckets = time.Unix(0, lo), time.Duration(hi-lo), 1
 		return p
 	}
-	rolled := func(unit rollupUnit, lo, hi int64) ([]model.TrendCount, error) {
-		size := minuteNS
-		if unit == byHour {
-			size = hourNS
-		}
-		return s.rollupCounts(ctx, q, unit, lo, hi-lo, lo/size, hi/size)
-	}
 	type piece struct {
 		lo, hi int64
 		sign   int
@@ -399,7 +396,7 @@ func (s *Store) trendFromRollups(ctx context.Context, q model.TrendQuery) (count
 		if piece.events {
 			cs, err = s.trendFromEvents(ctx, one(piece.lo, piece.hi))
 		} else {
-			cs, err = rolled(piece.unit, piece.lo, piece.hi)
+			cs, err = s.rollupCounts(ctx, q, piece.unit, piece.lo, piece.hi-piece.lo, piece.lo, piece.hi)
 		}
 		if err := add(piece.sign, cs, err); err != nil {
 			return nil, false, err
@@ -413,21 +410,15 @@ func (s *Store) trendFromRollups(ctx context.Context, q model.TrendQuery) (count
 	return counts, true, nil
 }
 
-// rollupCounts reads q's counts in buckets [lo, hi) of unit, each counted
-// in bucket (bucket start - from) / step of the answer.
+// rollupCounts reads q's counts of the event times [lo, hi), whole
+// buckets of unit (hours or minutes), each counted in bucket (bucket start
+// - from) / step of the answer.
 func (s *Store) rollupCounts(ctx context.Context, q model.TrendQuery, unit rollupUnit, from, step, lo, hi int64) ([]model.TrendCount, error) {
 	t := rollupTables[unit]
-	size := hourNS
-	if unit == byMinute {
-		size = minuteNS
-	}
 	where := []string{`e.` + t.column + ` >= ?`, `e.` + t.column + ` < ?`}
-	args := []any{size, from, step, lo, hi}
+	args := []any{t.span, from, step, floorDiv(lo, t.span), floorDiv(hi, t.span)}
 	where, args = trendConds(q, where, args)
 	return queryAll(ctx, s.rdb, "event trend", scanTrendCount,
 		`SELECT (e.`+t.column+` * ? - ?) / ?, `+trendColumns[q.By]+`, sum(e.n) FROM `+t.table+` e WHERE `+
 			strings.Join(where, ` AND `)+` GROUP BY 1, 2 HAVING sum(e.n) > 0`, args...)
 }
-
-// hourOf is floor(ns / 1 h).
-func hourOf(ns int64) int64 { return floorDiv(ns, hourNS) }

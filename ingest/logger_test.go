@@ -78,7 +78,13 @@ func TestLoggerSenders(t *testing.T) {
 			}
 		})
 	}
-	if got := h.metric(t, "stored_total", "tcp") + h.metric(t, "stored_total", "udp"); got != float64(len(cases)) {
+	// The listener counts an event once its commit returns, which is just
+	// after a reader can see it.
+	stored := func() float64 { return h.metric(t, "stored_total", "tcp") + h.metric(t, "stored_total", "udp") }
+	for deadline := time.Now().Add(5 * time.Second); stored() < float64(len(cases)) && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := stored(); got != float64(len(cases)) {
 		t.Errorf("stored metric %v, want %d", got, len(cases))
 	}
 }

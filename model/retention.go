@@ -1,7 +1,7 @@
 package model
 
 import (
-	"encoding/json"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -86,20 +86,23 @@ func (r RetentionRule) KeepText() string {
 	return FormatDays(r.Keep)
 }
 
-func (r RetentionRule) MarshalJSON() ([]byte, error) {
-	out := struct {
-		ID        int64      `json:"id,omitempty"`
-		Category  string     `json:"category,omitempty"`
-		Tenant    string     `json:"tenant,omitempty"`
-		Keep      string     `json:"keep"`
-		Flag      string     `json:"flag,omitempty"`
-		CreatedBy string     `json:"created_by,omitempty"`
-		CreatedAt *time.Time `json:"created_at,omitempty"`
-	}{ID: r.ID, Category: r.Category, Tenant: r.Tenant, Keep: r.KeepText(), Flag: r.Flag, CreatedBy: r.CreatedBy}
-	if !r.CreatedAt.IsZero() {
-		out.CreatedAt = &r.CreatedAt
+// ParseRetentionRule reads a rule as the API and the console take it: a
+// category and a tenant ("" any) and how long to keep ("90d", "12h"; "0"
+// or "forever": forever).
+func ParseRetentionRule(category, tenant, keep string) (RetentionRule, error) {
+	r := RetentionRule{Category: strings.ToUpper(strings.TrimSpace(category)), Tenant: strings.TrimSpace(tenant)}
+	switch keep = strings.TrimSpace(keep); keep {
+	case "":
+		return r, Errorf(EINVALID, "keep is required: a duration such as 90d, or forever")
+	case "forever":
+	default:
+		d, err := ParseDays(keep)
+		if err != nil {
+			return r, err
+		}
+		r.Keep = d
 	}
-	return json.Marshal(out)
+	return r, r.Validate()
 }
 
 // LegalHold keeps events from retention: those of Tenant, those received
@@ -113,6 +116,22 @@ type LegalHold struct {
 	Reason    string    `json:"reason,omitempty"`
 	CreatedBy string    `json:"created_by,omitempty"`
 	CreatedAt time.Time `json:"created_at,omitzero"`
+}
+
+// ParseLegalHold reads a hold as the API and the console take it: a
+// tenant, a time range (RFC 3339; a time without offset or a date is UTC)
+// or both, and a reason.
+func ParseLegalHold(tenant, from, to, reason string) (LegalHold, error) {
+	h := LegalHold{Tenant: strings.TrimSpace(tenant), Reason: strings.TrimSpace(reason)}
+	q := url.Values{"received_from": {from}, "received_to": {to}}
+	var err error
+	if h.From, err = parseFilterTime(q, "received_from"); err != nil {
+		return h, err
+	}
+	if h.To, err = parseFilterTime(q, "received_to"); err != nil {
+		return h, err
+	}
+	return h, h.Validate()
 }
 
 // Validate checks a hold before it is placed.

@@ -36,9 +36,25 @@ func scanRule(sc scanner) (model.RetentionRule, error) {
 	return r, err
 }
 
-// RetentionRules returns the rules set in Settings, by category and tenant.
+// RetentionRules returns the rules set in Settings in order of precedence
+// (model.RuleRank), lowest first: by category, by tenant, by both.
 func (s *Store) RetentionRules(ctx context.Context) ([]model.RetentionRule, error) {
-	return queryAll(ctx, s.rdb, "retention rules", scanRule, `SELECT `+ruleColumns+` FROM retention_rules ORDER BY category, tenant`)
+	return queryAll(ctx, s.rdb, "retention rules", scanRule, `SELECT `+ruleColumns+` FROM retention_rules
+		ORDER BY (tenant <> '') * 2 + (category <> ''), category, tenant`)
+}
+
+// RulesInForce returns every retention rule: the default rule
+// (--retention) and the AUDIT_LOG rule (--retention-audit), keeping events
+// for retention and audit (0: forever), then those set in Settings.
+func (s *Store) RulesInForce(ctx context.Context, retention, audit time.Duration) ([]model.RetentionRule, error) {
+	set, err := s.RetentionRules(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return append([]model.RetentionRule{
+		{Keep: retention, Flag: "--retention"},
+		{Category: model.CategoryAuditLog, Keep: audit, Flag: "--retention-audit"},
+	}, set...), nil
 }
 
 func ruleEntity(r model.RetentionRule) model.Entity {

@@ -52,14 +52,7 @@ func TestVerifyAfterRetention(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "351 events redacted, as retention record 601 states") {
 		t.Fatalf("verify after retention: %d %s", code, out)
 	}
-	db, err := sql.Open("sqlite3", filepath.Join(dir, "vigil.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := db.Exec(`DROP TRIGGER events_no_update; UPDATE events SET category = 'AUTH' WHERE id = 11`); err != nil {
-		t.Fatal(err)
-	}
+	execOnFile(t, dir, `DROP TRIGGER events_no_update; UPDATE events SET category = 'AUTH' WHERE id = 11`)
 	if code, out, _ := vigil(t, "", "verify", "--data", dir); code != 1 || !strings.Contains(out, "do not match retention record 601") {
 		t.Fatalf("verify after changing a redacted event: %d %s", code, out)
 	}
@@ -104,16 +97,23 @@ func TestVerifyAfterRetentionRulesAndHolds(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "256 events redacted, as retention record 601 states") {
 		t.Fatalf("verify after retention: %d %s", code, out)
 	}
+	// Event 2 (acme's, redacted) moved under the hold on beta.
+	execOnFile(t, dir, `DROP TRIGGER events_no_update; UPDATE events SET tenant = 'beta' WHERE id = 2`)
+	if code, out, _ := vigil(t, "", "verify", "--data", dir); code != 1 || !strings.Contains(out, "event 2 is redacted but a legal hold that retention record 601 states keeps it") {
+		t.Fatalf("verify after moving a redacted event under a hold: %d %s", code, out)
+	}
+}
+
+// execOnFile runs statements on the database of data directory dir, as
+// someone with the file could.
+func execOnFile(t *testing.T, dir, statements string) {
+	t.Helper()
 	db, err := sql.Open("sqlite3", filepath.Join(dir, "vigil.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	// Event 2 (acme's, redacted) moved under the hold on beta.
-	if _, err := db.Exec(`DROP TRIGGER events_no_update; UPDATE events SET tenant = 'beta' WHERE id = 2`); err != nil {
+	if _, err := db.Exec(statements); err != nil {
 		t.Fatal(err)
-	}
-	if code, out, _ := vigil(t, "", "verify", "--data", dir); code != 1 || !strings.Contains(out, "event 2 is redacted but a legal hold that retention record 601 states keeps it") {
-		t.Fatalf("verify after moving a redacted event under a hold: %d %s", code, out)
 	}
 }

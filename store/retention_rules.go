@@ -96,21 +96,31 @@ func (s *Store) SetRetentionRule(ctx context.Context, r model.RetentionRule, act
 // DeleteRetentionRule deletes rule id, recording the change as actor's:
 // its events fall under the next rule that matches them.
 func (s *Store) DeleteRetentionRule(ctx context.Context, id int64, actor model.Actor) (model.RetentionRule, error) {
-	var r model.RetentionRule
+	return deleteRecorded(ctx, s, "retention rule", `SELECT `+ruleColumns+` FROM retention_rules WHERE id = ?`,
+		`DELETE FROM retention_rules WHERE id = ?`, id, scanRule, func(r model.RetentionRule) (model.Event, error) {
+			return model.NewAuditEvent(s.now(), TypeRetentionRuleDeleted, "SUCCESS", actor, ruleEntity(r),
+				fmt.Sprintf("Retention rule deleted: %s kept %s", r.Describe(), r.KeepText()),
+				map[string]any{"category": r.Category, "tenant": r.Tenant, "keep": r.KeepText()})
+		})
+}
+
+// deleteRecorded reads the row id of what (query, scan), deletes it (del)
+// and appends the audit event audit makes of it, in one transaction.
+func deleteRecorded[T any](ctx context.Context, s *Store, what, query, del string, id int64, scan func(scanner) (T, error),
+	audit func(T) (model.Event, error)) (T, error) {
+	var v T
 	_, err := s.applyAndAppend(ctx, func(tx *sql.Tx) ([]model.Event, error) {
 		var err error
-		if r, err = queryOne(ctx, tx, fmt.Sprintf("retention rule %d", id), scanRule, `SELECT `+ruleColumns+` FROM retention_rules WHERE id = ?`, id); err != nil {
+		if v, err = queryOne(ctx, tx, fmt.Sprintf("%s %d", what, id), scan, query, id); err != nil {
 			return nil, err
 		}
-		if _, err := tx.Exec(`DELETE FROM retention_rules WHERE id = ?`, id); err != nil {
-			return nil, fmt.Errorf("store: delete retention rule: %w", err)
+		if _, err := tx.Exec(del, id); err != nil {
+			return nil, fmt.Errorf("store: delete %s: %w", what, err)
 		}
-		e, err := model.NewAuditEvent(s.now(), TypeRetentionRuleDeleted, "SUCCESS", actor, ruleEntity(r),
-			fmt.Sprintf("Retention rule deleted: %s kept %s", r.Describe(), r.KeepText()),
-			map[string]any{"category": r.Category, "tenant": r.Tenant, "keep": r.KeepText()})
+		e, err := audit(v)
 		return []model.Event{e}, err
 	})
-	return r, err
+	return v, err
 }
 
 const holdColumns = `id, tenant, received_from, received_to, reason, created_by, created_at`
@@ -171,20 +181,11 @@ func (s *Store) PlaceLegalHold(ctx context.Context, h model.LegalHold, actor mod
 
 // ReleaseLegalHold releases hold id, recording the change as actor's.
 func (s *Store) ReleaseLegalHold(ctx context.Context, id int64, actor model.Actor) (model.LegalHold, error) {
-	var h model.LegalHold
-	_, err := s.applyAndAppend(ctx, func(tx *sql.Tx) ([]model.Event, error) {
-		var err error
-		if h, err = queryOne(ctx, tx, fmt.Sprintf("legal hold %d", id), scanHold, `SELECT `+holdColumns+` FROM legal_holds WHERE id = ?`, id); err != nil {
-			return nil, err
-		}
-		if _, err := tx.Exec(`DELETE FROM legal_holds WHERE id = ?`, id); err != nil {
-			return nil, fmt.Errorf("store: release legal hold: %w", err)
-		}
-		e, err := model.NewAuditEvent(s.now(), TypeLegalHoldReleased, "SUCCESS", actor, holdEntity(h),
-			"Legal hold released: "+h.Describe(), holdDetails(h))
-		return []model.Event{e}, err
-	})
-	return h, err
+	return deleteRecorded(ctx, s, "legal hold", `SELECT `+holdColumns+` FROM legal_holds WHERE id = ?`,
+		`DELETE FROM legal_holds WHERE id = ?`, id, scanHold, func(h model.LegalHold) (model.Event, error) {
+			return model.NewAuditEvent(s.now(), TypeLegalHoldReleased, "SUCCESS", actor, holdEntity(h),
+				"Legal hold released: "+h.Describe(), holdDetails(h))
+		})
 }
 
 // RuleUsage is what a rule (by its category and tenant) kept at the last

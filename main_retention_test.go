@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -48,14 +49,8 @@ func TestVerifyAfterRetention(t *testing.T) {
 		t.Fatalf("retention: %+v %v", res, err)
 	}
 	st.Close()
-	code, out, _ := vigil(t, "", "verify", "--data", dir)
-	if code != 0 || !strings.Contains(out, "351 events redacted, as retention record 601 states") {
-		t.Fatalf("verify after retention: %d %s", code, out)
-	}
-	execOnFile(t, dir, `DROP TRIGGER events_no_update; UPDATE events SET category = 'AUTH' WHERE id = 11`)
-	if code, out, _ := vigil(t, "", "verify", "--data", dir); code != 1 || !strings.Contains(out, "do not match retention record 601") {
-		t.Fatalf("verify after changing a redacted event: %d %s", code, out)
-	}
+	verifyThenTamper(t, inProcessVerify(t), dir, "351 events redacted, as retention record 601 states",
+		`DROP TRIGGER events_no_update; UPDATE events SET category = 'AUTH' WHERE id = 11`, "do not match retention record 601")
 }
 
 // TestVerifyAfterRetentionRulesAndHolds applies rules by category and
@@ -93,21 +88,45 @@ func TestVerifyAfterRetentionRulesAndHolds(t *testing.T) {
 		t.Fatalf("retention: %+v %v", res, err)
 	}
 	st.Close()
-	code, out, _ := vigil(t, "", "verify", "--data", dir)
-	if code != 0 || !strings.Contains(out, "256 events redacted, as retention record 601 states") {
-		t.Fatalf("verify after retention: %d %s", code, out)
-	}
-	// Event 2 (acme's, redacted) moved under the hold on beta.
-	execOnFile(t, dir, `DROP TRIGGER events_no_update; UPDATE events SET tenant = 'beta' WHERE id = 2`)
-	if code, out, _ := vigil(t, "", "verify", "--data", dir); code != 1 || !strings.Contains(out, "event 2 is redacted but a legal hold that retention record 601 states keeps it") {
-		t.Fatalf("verify after moving a redacted event under a hold: %d %s", code, out)
+	// Then event 2 (acme's, redacted) is moved under the hold on beta; the
+	// built binary verifies.
+	verifyThenTamper(t, binaryVerify(t), dir, "256 events redacted, as retention record 601 states",
+		`DROP TRIGGER events_no_update; UPDATE events SET tenant = 'beta' WHERE id = 2`,
+		"event 2 is redacted but a legal hold that retention record 601 states keeps it")
+}
+
+// verifier runs vigil verify on a data directory: its exit code and output.
+type verifier func(dir string) (int, string)
+
+// inProcessVerify runs the command in this process.
+func inProcessVerify(t *testing.T) verifier {
+	return func(dir string) (int, string) {
+		code, out, _ := vigil(t, "", "verify", "--data", dir)
+		return code, out
 	}
 }
 
-// execOnFile runs statements on the database of data directory dir, as
-// someone with the file could.
-func execOnFile(t *testing.T, dir, statements string) {
+// binaryVerify runs the built vigil binary.
+func binaryVerify(t *testing.T) verifier {
+	bin := vigilBinary(t)
+	return func(dir string) (int, string) {
+		cmd := exec.Command(bin, "verify", "--data", dir)
+		out, err := cmd.Output()
+		if cmd.ProcessState == nil {
+			t.Fatalf("vigil verify: %v", err)
+		}
+		return cmd.ProcessState.ExitCode(), string(out)
+	}
+}
+
+// verifyThenTamper runs vigil verify on data directory dir, which must pass
+// saying ok; then runs statements on its database, as someone with the file
+// could, after which verify must fail saying bad.
+func verifyThenTamper(t *testing.T, verify verifier, dir, ok, statements, bad string) {
 	t.Helper()
+	if code, out := verify(dir); code != 0 || !strings.Contains(out, ok) {
+		t.Fatalf("verify after retention: %d %s", code, out)
+	}
 	db, err := sql.Open("sqlite3", filepath.Join(dir, "vigil.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -115,5 +134,8 @@ func execOnFile(t *testing.T, dir, statements string) {
 	defer db.Close()
 	if _, err := db.Exec(statements); err != nil {
 		t.Fatal(err)
+	}
+	if code, out := verify(dir); code != 1 || !strings.Contains(out, bad) {
+		t.Fatalf("verify after %s: %d %s", statements, code, out)
 	}
 }

@@ -120,6 +120,8 @@ func (a *App) wire(key *model.CheckpointKey) error {
 		AgentOfflineAfter: cfg.Watch.AgentOfflineAfter, OnAlert: a.Notifier.Notify, Now: a.Clock.Now,
 		EndpointNetworks:    cfg.Watch.EndpointNetworks,
 		MaxBatchEvents:      cfg.MaxBatchEvents,
+		Retention:           cfg.Watch.Retention,
+		RetentionAudit:      cfg.Watch.RetentionAudit,
 		OnCheckpoint:        a.publishCheckpoint,
 		OnCertificatesAdded: a.Scheduler.CheckAddedCertificates,
 	}, st, log, reg)
@@ -282,9 +284,9 @@ func (a *App) Close() {
 // schedules lists the scheduler's checks for the Settings page.
 func schedules(cfg Config) []handlers.Schedule {
 	w := cfg.Watch
-	retention := "keeps events forever"
+	retention := "applies the retention rules below (by default events are kept forever); legal holds keep what they cover"
 	if w.Retention > 0 || w.RetentionAudit > 0 {
-		retention = fmt.Sprintf("drops events older than %s (AUDIT_LOG: %s; 0 = forever): the oldest are removed, later ones redacted, under a retention record in the chain", model.FormatDays(w.Retention), model.FormatDays(w.RetentionAudit))
+		retention = fmt.Sprintf("drops events older than %s (AUDIT_LOG: %s; 0 = forever) or as the retention rules below say; legal holds keep what they cover: the oldest are removed, later ones redacted, under a retention record in the chain", model.FormatDays(w.Retention), model.FormatDays(w.RetentionAudit))
 	}
 	return []handlers.Schedule{
 		{Check: checks.CheckExpiry, Spec: w.CronExpiry, About: fmt.Sprintf("certificates expiring within %v days; queues renewals", w.ExpiryDays)},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -48,8 +49,82 @@ func TestVerifyAfterRetention(t *testing.T) {
 		t.Fatalf("retention: %+v %v", res, err)
 	}
 	st.Close()
-	code, out, _ := vigil(t, "", "verify", "--data", dir)
-	if code != 0 || !strings.Contains(out, "351 events redacted, as retention record 601 states") {
+	verifyThenTamper(t, inProcessVerify(t), dir, "351 events redacted, as retention record 601 states",
+		`DROP TRIGGER events_no_update; UPDATE events SET category = 'AUTH' WHERE id = 11`, "do not match retention record 601")
+}
+
+// TestVerifyAfterRetentionRulesAndHolds applies rules by category and
+// tenant and a legal hold, then runs vigil verify: green; an event under
+// the hold made to look redacted makes it fail naming that event.
+func TestVerifyAfterRetentionRulesAndHolds(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := openStore(ctx, dir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	var evs []model.Event
+	for i := 1; i <= 600; i++ {
+		e := model.Event{Message: fmt.Sprintf("event %d", i), Source: model.SourceHTTP,
+			Category: []string{model.CategoryUsage, model.CategoryAccessControl, model.CategoryAuditLog}[i%3], Tenant: []string{"acme", "beta"}[i%2]}
+		if err := e.Normalize(now.Add(-120 * 24 * time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		evs = append(evs, e)
+	}
+	if _, err := st.AppendEvents(ctx, evs); err != nil {
+		t.Fatal(err)
+	}
+	day := 24 * time.Hour
+	p := store.PolicyAt(now, []model.RetentionRule{
+		{Keep: 365 * day}, {Category: model.CategoryAuditLog, Keep: 2555 * day},
+		{Category: model.CategoryAccessControl, Keep: 90 * day}, {Tenant: "acme", Keep: 30 * day},
+	}, []model.LegalHold{{ID: 1, Tenant: "beta", Reason: "case 7"}})
+	res, err := st.ApplyRetention(ctx, p)
+	// Ids 1-512 (the newest block is kept): acme's events (even ids) go,
+	// beta's are held; event 1 is beta's, so nothing is removed.
+	if err != nil || res.Removed != 0 || res.Redacted != 256 || res.RecordID != 601 {
+		t.Fatalf("retention: %+v %v", res, err)
+	}
+	st.Close()
+	// Then event 2 (acme's, redacted) is moved under the hold on beta; the
+	// built binary verifies.
+	verifyThenTamper(t, binaryVerify(t), dir, "256 events redacted, as retention record 601 states",
+		`DROP TRIGGER events_no_update; UPDATE events SET tenant = 'beta' WHERE id = 2`,
+		"event 2 is redacted but a legal hold that retention record 601 states keeps it")
+}
+
+// verifier runs vigil verify on a data directory: its exit code and output.
+type verifier func(dir string) (int, string)
+
+// inProcessVerify runs the command in this process.
+func inProcessVerify(t *testing.T) verifier {
+	return func(dir string) (int, string) {
+		code, out, _ := vigil(t, "", "verify", "--data", dir)
+		return code, out
+	}
+}
+
+// binaryVerify runs the built vigil binary.
+func binaryVerify(t *testing.T) verifier {
+	bin := vigilBinary(t)
+	return func(dir string) (int, string) {
+		cmd := exec.Command(bin, "verify", "--data", dir)
+		out, err := cmd.Output()
+		if cmd.ProcessState == nil {
+			t.Fatalf("vigil verify: %v", err)
+		}
+		return cmd.ProcessState.ExitCode(), string(out)
+	}
+}
+
+// verifyThenTamper runs vigil verify on data directory dir, which must pass
+// saying ok; then runs statements on its database, as someone with the file
+// could, after which verify must fail saying bad.
+func verifyThenTamper(t *testing.T, verify verifier, dir, ok, statements, bad string) {
+	t.Helper()
+	if code, out := verify(dir); code != 0 || !strings.Contains(out, ok) {
 		t.Fatalf("verify after retention: %d %s", code, out)
 	}
 	db, err := sql.Open("sqlite3", filepath.Join(dir, "vigil.db"))
@@ -57,10 +132,10 @@ func TestVerifyAfterRetention(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if _, err := db.Exec(`DROP TRIGGER events_no_update; UPDATE events SET category = 'AUTH' WHERE id = 11`); err != nil {
+	if _, err := db.Exec(statements); err != nil {
 		t.Fatal(err)
 	}
-	if code, out, _ := vigil(t, "", "verify", "--data", dir); code != 1 || !strings.Contains(out, "do not match retention record 601") {
-		t.Fatalf("verify after changing a redacted event: %d %s", code, out)
+	if code, out := verify(dir); code != 1 || !strings.Contains(out, bad) {
+		t.Fatalf("verify after %s: %d %s", statements, code, out)
 	}
 }

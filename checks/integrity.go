@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"time"
 
+	"vigil/model"
 	"vigil/store"
 )
 
@@ -27,22 +29,29 @@ func (s *Scheduler) checkCheckpoint(ctx context.Context, now time.Time) (Report,
 	return Report{Summary: fmt.Sprintf("signed a checkpoint of %d events", cp.Size), Details: details}, nil
 }
 
-// checkRetention applies the retention limits: the oldest events are
-// removed, later ones the limits drop (non-AUDIT_LOG events among kept
-// AUDIT_LOG ones) are redacted, under a retention record in the chain. The
-// run's audit event names the record and says what was done.
+// checkRetention applies the retention rules (--retention, --retention-audit
+// and those set in Settings) and the legal holds: the oldest events are
+// removed, later ones the rules drop are redacted, under a retention record
+// in the chain that states every rule and hold. The run's audit event names
+// the record and says what was done.
 func (s *Scheduler) checkRetention(ctx context.Context, now time.Time) (Report, error) {
-	if s.cfg.Retention == 0 && s.cfg.RetentionAudit == 0 {
+	rules, err := s.st.RulesInForce(ctx, s.cfg.Retention, s.cfg.RetentionAudit)
+	if err != nil {
+		return Report{}, err
+	}
+	if !slices.ContainsFunc(rules, func(r model.RetentionRule) bool { return r.Keep > 0 }) {
 		return Report{Summary: "retention is off: events are kept forever"}, nil
 	}
-	var p store.RetentionPolicy
-	details := map[string]any{}
-	if s.cfg.Retention > 0 {
-		p.Cutoff = now.Add(-s.cfg.Retention)
+	holds, err := s.st.LegalHolds(ctx)
+	if err != nil {
+		return Report{}, err
+	}
+	p := store.PolicyAt(now, rules, holds)
+	details := map[string]any{"rules": len(rules), "legal_holds": len(holds)}
+	if !p.Cutoff.IsZero() {
 		details["cutoff"] = p.Cutoff.UTC().Format(time.RFC3339)
 	}
-	if s.cfg.RetentionAudit > 0 {
-		p.AuditCutoff = now.Add(-s.cfg.RetentionAudit)
+	if !p.AuditCutoff.IsZero() {
 		details["audit_cutoff"] = p.AuditCutoff.UTC().Format(time.RFC3339)
 	}
 	res, err := s.st.ApplyRetention(ctx, p)

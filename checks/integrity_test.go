@@ -178,3 +178,49 @@ func mustKey(t *testing.T) string {
 	}
 	return k
 }
+
+// TestRetentionCheckAppliesRulesAndHolds runs retention with the rules and
+// holds set in Settings and no --retention: acme's events go after a day,
+// beta's would too but a legal hold keeps them.
+func TestRetentionCheckAppliesRulesAndHolds(t *testing.T) {
+	ctx := context.Background()
+	received := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	st := openStore(t, received)
+	var evs []model.Event
+	for i := 0; i < 700; i++ {
+		e := model.Event{Message: fmt.Sprintf("event %d", i), Source: model.SourceHTTP, Tenant: []string{"", "acme", "beta"}[i%3]}
+		if err := e.Normalize(received); err != nil {
+			t.Fatal(err)
+		}
+		evs = append(evs, e)
+	}
+	if _, err := st.AppendEvents(ctx, evs); err != nil {
+		t.Fatal(err)
+	}
+	admin := model.UserActor("root")
+	for _, tenant := range []string{"acme", "beta"} {
+		if _, err := st.SetRetentionRule(ctx, model.RetentionRule{Tenant: tenant, Keep: 24 * time.Hour}, admin); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := st.PlaceLegalHold(ctx, model.LegalHold{Tenant: "beta", Reason: "case 12"}, admin); err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{ExpiryDays: []int{30}, AgentOfflineAfter: time.Minute, JobStuckAfter: time.Hour},
+		st, nil, fixedClock{received.Add(48 * time.Hour)}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := s.RunCheck(ctx, CheckRetention)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Of ids 1-512 (the newest block is kept), acme's are 2, 5, ..., 512.
+	if rep.Details["removed"] != int64(0) || rep.Details["redacted"] != int64(171) || rep.Details["retention_record"] != int64(704) ||
+		rep.Details["rules"] != 4 || rep.Details["legal_holds"] != 1 {
+		t.Fatalf("report %+v", rep)
+	}
+	if v, err := st.VerifyChain(ctx, store.VerifyOptions{}); err != nil || !v.OK || v.Redacted != 171 {
+		t.Fatalf("verify after retention: %+v %v", v, err)
+	}
+}

@@ -21,6 +21,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"vigil/model"
+	"vigil/store"
 )
 
 // logPage is one of the console's event logs: Events, Audit, System log.
@@ -517,6 +518,9 @@ type eventView struct {
 	Hash     string
 	PrevHash string
 	BackURL  string
+	// Redaction says when and under which rule retention removed a
+	// redacted event's content.
+	Redaction *store.Redaction
 }
 
 // detailField is one labelled value of an event's detail; Href, when set,
@@ -591,6 +595,16 @@ func (s *Server) eventDetail(c echo.Context) error {
 		v.Fields = append(v.Fields, df)
 	}
 	v.BackURL = section
+	if e.Redacted() {
+		switch r, err := s.store.RedactionOf(ctx, e); model.ErrorCode(err) {
+		case "":
+			v.Redaction = &r
+		case model.ENOTFOUND, model.EINVALID:
+			// Its message still names the record.
+		default:
+			return err
+		}
+	}
 	return s.render(c, http.StatusOK, "event", "detail", &pageData{
 		Title: "Event " + strconv.FormatInt(e.ID, 10), Section: section, Page: v,
 	})

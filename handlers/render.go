@@ -77,6 +77,17 @@ var templateFuncs = template.FuncMap{
 	// entityURL is the page of an alert's or event's entity, or "".
 	"entityURL": entityURL,
 	"count":     thousands,
+	// size writes a byte count as "1.5 MiB".
+	"size": func(n int64) string {
+		f, unit := float64(n), 0
+		for f >= 1024 && unit < 4 {
+			f, unit = f/1024, unit+1
+		}
+		if unit == 0 {
+			return fmt.Sprintf("%d B", n)
+		}
+		return fmt.Sprintf("%.1f %s", f, []string{"", "KiB", "MiB", "GiB", "TiB"}[unit])
+	},
 	// short abbreviates a long hex digest for a table cell.
 	"short": func(s string) string {
 		if len(s) <= 16 {

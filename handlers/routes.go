@@ -60,6 +60,16 @@ func (s *Server) routes(e *echo.Echo) {
 	manage.POST("/certificates", s.uploadCertificates)
 	manage.POST("/endpoints", s.addEndpoint)
 
+	// Retention rules and legal holds: an admin, through a session or a
+	// token of scope manage.
+	retention := e.Group("/api/v1/retention", s.authenticate, requireManage, requireRole(model.RoleAdmin))
+	retention.GET("/rules", s.listRetentionRules)
+	retention.POST("/rules", s.setRetentionRule)
+	retention.DELETE("/rules/:id", s.deleteRetentionRule)
+	retention.GET("/holds", s.listLegalHolds)
+	retention.POST("/holds", s.placeLegalHold)
+	retention.DELETE("/holds/:id", s.releaseLegalHold)
+
 	// Agents: a token of scope agent claims jobs and reports results.
 	agent := e.Group("/api/v1", s.authenticate, requireAgent)
 	agent.POST("/jobs/claim", s.claimJob)
@@ -93,7 +103,7 @@ func (s *Server) routes(e *echo.Echo) {
 	console.GET("/account", s.accountPage)
 	console.POST("/account/password", s.changeOwnPassword)
 
-	// Console changes of users and tokens: an admin's session.
+	// Console changes of users, tokens and retention: an admin's session.
 	settings := e.Group("/settings", s.authenticate, requireSession, requireRole(model.RoleAdmin))
 	settings.POST("/users", s.createUser)
 	settings.POST("/users/:name/role", s.changeRole)
@@ -102,4 +112,8 @@ func (s *Server) routes(e *echo.Echo) {
 	settings.POST("/tokens", s.createToken)
 	settings.POST("/tokens/:id/revoke", s.revokeToken)
 	settings.POST("/checkpoint", s.signCheckpoint)
+	settings.POST("/retention/rules", s.consoleSetRetentionRule)
+	settings.POST("/retention/rules/:id/delete", s.consoleDeleteRetentionRule)
+	settings.POST("/retention/holds", s.consolePlaceLegalHold)
+	settings.POST("/retention/holds/:id/release", s.consoleReleaseLegalHold)
 }

@@ -31,6 +31,9 @@ type Config struct {
 	CheckpointKey *model.CheckpointKey
 	// Schedules are the scheduler's checks and cron specs, shown in Settings.
 	Schedules []Schedule
+	// Retention and RetentionAudit (--retention, --retention-audit; 0:
+	// forever) are the default rule and the AUDIT_LOG rule of retention.
+	Retention, RetentionAudit time.Duration
 
 	// UI holds the console's views/ and static/: ui.FS, embedded in the
 	// binary.

@@ -26,6 +26,7 @@ type settingsView struct {
 	Checkpoint *checkpointJSON // the newest, if any
 	Index      store.IndexStatus
 	Form       map[string]string
+	Retention  retentionView
 }
 
 // newToken is a token just created, with its secret.
@@ -44,6 +45,10 @@ var settingsDone = map[string]string{
 	"password_reset": "Password reset. The user's sessions have ended.",
 	"token_revoked":  "Token revoked. It no longer works.",
 	"checkpoint":     "Checkpoint signed. Keep a copy of it off this machine.",
+	"rule_set":       "Retention rule saved. It applies from the next retention run.",
+	"rule_deleted":   "Retention rule deleted. Its events fall under the next rule that matches them.",
+	"hold_placed":    "Legal hold placed. Retention keeps what it covers from the next run on.",
+	"hold_released":  "Legal hold released.",
 }
 
 func (s *Server) settingsPage(c echo.Context) error {
@@ -67,6 +72,9 @@ func (s *Server) renderSettings(c echo.Context, status int, data *pageData, nt *
 		Users: users, Tokens: tokens, Roles: model.Roles, Scopes: model.Scopes,
 		CanEdit: principal(c).User.Role == model.RoleAdmin, NewToken: nt,
 		Form: map[string]string{}, Schedules: s.cfg.Schedules, Index: s.store.IndexStatus(),
+	}
+	if view.Retention, err = s.retentionSettings(ctx); err != nil {
+		return err
 	}
 	if s.cfg.CheckpointKey != nil {
 		view.PublicKey = s.cfg.CheckpointKey.PublicKey()

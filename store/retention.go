@@ -43,15 +43,58 @@ const (
 	redactedType = "REDACTED"
 )
 
-// RetentionPolicy says which events retention removes, by receive time.
+// RetentionPolicy says which events retention removes, by receive time:
+// rules by category, tenant or both, the most specific of which decides
+// for an event (model.RuleRank), and legal holds, which keep what they
+// cover whatever the rules say.
 type RetentionPolicy struct {
-	Cutoff      time.Time // events other than AUDIT_LOG received before it; zero: none
-	AuditCutoff time.Time // AUDIT_LOG events received before it; zero: none
-	ChunkSize   int       // events removed or redacted per transaction (default 2000)
+	Cutoff      time.Time         // the default rule (--retention): events received before it go; zero: none
+	AuditCutoff time.Time         // the AUDIT_LOG rule (--retention-audit); zero: none
+	Rules       []RetentionCutoff // rules by category, tenant or both
+	Holds       []model.LegalHold
+	ChunkSize   int // events removed or redacted per transaction (default 2000)
 
 	// crashAfter, in tests, stops the run as a crash would: after the
 	// record and crashAfter-1 chunks (0: never).
 	crashAfter int
+	// twoCutoffRecord, in tests, writes the record as versions before
+	// rules by category and tenant did: two cutoffs, no rules or holds.
+	twoCutoffRecord bool
+}
+
+// RetentionCutoff is a rule by category, tenant or both ("" any) at the
+// time of a run: the events it decides for go when received before Before
+// (zero: never).
+type RetentionCutoff struct {
+	Category, Tenant string
+	Before           time.Time
+	Keep             string // how long the rule keeps events ("90d"), as the record states it
+}
+
+// PolicyAt is the policy of rules (their Keep counted back from now) and
+// holds at time now.
+func PolicyAt(now time.Time, rules []model.RetentionRule, holds []model.LegalHold) RetentionPolicy {
+	p := RetentionPolicy{Holds: holds}
+	for _, r := range rules {
+		c := RetentionCutoff{Category: r.Category, Tenant: r.Tenant, Keep: r.KeepText()}
+		if r.Keep > 0 {
+			c.Before = now.Add(-r.Keep)
+		}
+		switch {
+		case r.Category == "" && r.Tenant == "":
+			p.Cutoff = c.Before
+		case r.Category == model.CategoryAuditLog && r.Tenant == "":
+			p.AuditCutoff = c.Before
+		default:
+			p.Rules = append(p.Rules, c)
+		}
+	}
+	return p
+}
+
+// cutoffs returns every rule of p, the default and AUDIT_LOG ones first.
+func (p RetentionPolicy) cutoffs() []RetentionCutoff {
+	return append([]RetentionCutoff{{Before: p.Cutoff}, {Category: model.CategoryAuditLog, Before: p.AuditCutoff}}, p.Rules...)
 }
 
 // RetentionResult says what a retention run did.
@@ -66,29 +109,74 @@ type RetentionResult struct {
 	BaseHash []byte
 }
 
-// retentionRule is a policy in the form a record states and verify applies.
+// retentionRule is a policy in the form a record states and verify
+// applies: cutoffs by category and tenant, and holds.
 type retentionRule struct {
-	cut, auditCut int64 // received_at (Unix ns) before which events go
+	cuts  []ruleCut
+	holds []holdSpan
+}
+
+// ruleCut is one rule: the events of category and tenant ("" any) received
+// before cut (Unix ns; math.MinInt64: none) go.
+type ruleCut struct {
+	category, tenant string
+	cut              int64
+}
+
+// holdSpan is one legal hold: the events of tenant ("" any) received in
+// [from, to] are kept.
+type holdSpan struct {
+	tenant   string
+	from, to int64
+}
+
+func unixNanoOr(t time.Time, zero int64) int64 {
+	if t.IsZero() {
+		return zero
+	}
+	return t.UnixNano()
 }
 
 func ruleOf(p RetentionPolicy) retentionRule {
-	r := retentionRule{cut: math.MinInt64, auditCut: math.MinInt64}
-	if !p.Cutoff.IsZero() {
-		r.cut = p.Cutoff.UnixNano()
+	var r retentionRule
+	for _, c := range p.cutoffs() {
+		r.cuts = append(r.cuts, ruleCut{category: c.Category, tenant: c.Tenant, cut: unixNanoOr(c.Before, math.MinInt64)})
 	}
-	if !p.AuditCutoff.IsZero() {
-		r.auditCut = p.AuditCutoff.UnixNano()
+	for _, h := range p.Holds {
+		r.holds = append(r.holds, holdSpan{tenant: h.Tenant, from: unixNanoOr(h.From, math.MinInt64), to: unixNanoOr(h.To, math.MaxInt64)})
 	}
 	return r
 }
 
-// drops reports whether the rule drops an event of category received at
-// receivedAt.
-func (r retentionRule) drops(category string, receivedAt int64) bool {
-	if category == model.CategoryAuditLog {
-		return receivedAt < r.auditCut
+// held returns the index of the first hold covering an event of tenant
+// received at receivedAt, or -1.
+func (r retentionRule) held(tenant string, receivedAt int64) int {
+	for i, h := range r.holds {
+		if (h.tenant == "" || h.tenant == tenant) && receivedAt >= h.from && receivedAt <= h.to {
+			return i
+		}
 	}
-	return receivedAt < r.cut
+	return -1
+}
+
+// deciding returns the index of the rule that decides for an event of
+// category and tenant (the most specific that matches), or -1.
+func (r retentionRule) deciding(category, tenant string) int {
+	best, bestRank := -1, -1
+	for i, c := range r.cuts {
+		if rank := model.RuleRank(c.category, c.tenant, category, tenant); rank > bestRank {
+			best, bestRank = i, rank
+		}
+	}
+	return best
+}
+
+// drops reports whether the rule drops an event of category and tenant
+// received at receivedAt: its deciding rule's cutoff is later, and no hold
+// covers it.
+func (r retentionRule) drops(category, tenant string, receivedAt int64) bool {
+	i := r.deciding(category, tenant)
+	return i >= 0 && receivedAt < r.cuts[i].cut && r.held(tenant, receivedAt) < 0
 }
 
 // isRecord reports whether r is one of Vigil's own retention records. They
@@ -102,17 +190,21 @@ func (r *row) isRecord() bool {
 // redactable reports whether the rule redacts r when it sits above the
 // removed prefix.
 func (rule retentionRule) redactable(r *row) bool {
-	return !r.isRecord() && rule.drops(r.category, r.receivedAt)
+	return !r.isRecord() && rule.drops(r.category, r.tenant, r.receivedAt)
 }
 
 // retentionRecord is the details of a retention record.
 type retentionRecord struct {
 	Rule string `json:"rule"`
-	// ReceivedBefore and AuditReceivedBefore are the cutoffs (RFC 3339,
-	// nanoseconds) for events other than AUDIT_LOG and for AUDIT_LOG; empty:
-	// none of them goes.
-	ReceivedBefore      string `json:"received_before,omitempty"`
-	AuditReceivedBefore string `json:"audit_received_before,omitempty"`
+	// Rules and Holds are what the run applied. Records written before
+	// rules by category and tenant have neither, but two cutoffs:
+	// ReceivedBefore and AuditReceivedBefore (RFC 3339, nanoseconds) for
+	// events other than AUDIT_LOG and for AUDIT_LOG; empty: none of them
+	// goes.
+	Rules               []recordRule `json:"rules,omitempty"`
+	Holds               []recordHold `json:"holds,omitempty"`
+	ReceivedBefore      string       `json:"received_before,omitempty"`
+	AuditReceivedBefore string       `json:"audit_received_before,omitempty"`
 	// Every event up to LastRemovedID is removed (or, after a crash, about
 	// to be); LastRemovedHash is its chain hash.
 	Removed         int64  `json:"removed"`
@@ -125,6 +217,49 @@ type retentionRecord struct {
 	Redaction redactionSet `json:"redaction"`
 }
 
+// recordRule is a rule as a record states it: the events of Category and
+// Tenant ("" any) received before ReceivedBefore go ("": none).
+type recordRule struct {
+	Category       string `json:"category,omitempty"`
+	Tenant         string `json:"tenant,omitempty"`
+	Keep           string `json:"keep,omitempty"`
+	ReceivedBefore string `json:"received_before,omitempty"`
+}
+
+// text is the rule as a sentence.
+func (r recordRule) text() string {
+	s := model.DescribeRuleScope(r.Category, r.Tenant)
+	if r.ReceivedBefore == "" {
+		return s + ": kept forever"
+	}
+	if r.Keep != "" {
+		s += " (kept " + r.Keep + ")"
+	}
+	return s + ": dropped when received before " + r.ReceivedBefore
+}
+
+// recordHold is a legal hold as a record states it: the events of Tenant
+// ("" any) received in [ReceivedFrom, ReceivedTo] ("": unbounded) are kept.
+type recordHold struct {
+	ID           int64  `json:"id,omitempty"`
+	Tenant       string `json:"tenant,omitempty"`
+	ReceivedFrom string `json:"received_from,omitempty"`
+	ReceivedTo   string `json:"received_to,omitempty"`
+	Reason       string `json:"reason,omitempty"`
+}
+
+// rulePrecedence is how a record states which rule decides.
+const rulePrecedence = "the most specific rule decides: category and tenant, then tenant, then category, then all other events"
+
+// recordTime is how a record writes a time: RFC 3339 with nanoseconds, UTC;
+// "" for the zero time.
+func recordTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
 // redactionSet names a set of redacted events: those with an id in
 // [FirstID, LastID] that are redacted or that the record's rule redacts.
 // Digest is the SHA-256 of their commitments in id order.
@@ -135,22 +270,61 @@ type redactionSet struct {
 	Digest  string `json:"digest"`
 }
 
+// rule reads the rule a record states, in either form.
 func (rec *retentionRecord) rule() (retentionRule, error) {
-	r := retentionRule{cut: math.MinInt64, auditCut: math.MinInt64}
-	for _, c := range []struct {
-		text string
-		dst  *int64
-	}{{rec.ReceivedBefore, &r.cut}, {rec.AuditReceivedBefore, &r.auditCut}} {
-		if c.text == "" {
-			continue
+	var r retentionRule
+	parse := func(text string, zero int64) (int64, error) {
+		if text == "" {
+			return zero, nil
 		}
-		t, err := time.Parse(time.RFC3339Nano, c.text)
+		t, err := time.Parse(time.RFC3339Nano, text)
 		if err != nil {
-			return r, fmt.Errorf("cutoff %q: %w", c.text, err)
+			return 0, fmt.Errorf("time %q: %w", text, err)
 		}
-		*c.dst = t.UnixNano()
+		return t.UnixNano(), nil
+	}
+	for _, c := range rec.statedRules() {
+		cut, err := parse(c.ReceivedBefore, math.MinInt64)
+		if err != nil {
+			return r, err
+		}
+		r.cuts = append(r.cuts, ruleCut{category: c.Category, tenant: c.Tenant, cut: cut})
+	}
+	for _, h := range rec.Holds {
+		from, err := parse(h.ReceivedFrom, math.MinInt64)
+		if err != nil {
+			return r, err
+		}
+		to, err := parse(h.ReceivedTo, math.MaxInt64)
+		if err != nil {
+			return r, err
+		}
+		r.holds = append(r.holds, holdSpan{tenant: h.Tenant, from: from, to: to})
 	}
 	return r, nil
+}
+
+// statedRules returns the rules the record states; a record with two
+// cutoffs states the default rule and the AUDIT_LOG rule.
+func (rec *retentionRecord) statedRules() []recordRule {
+	if rec.Rules != nil {
+		return rec.Rules
+	}
+	return []recordRule{{ReceivedBefore: rec.ReceivedBefore}, {Category: model.CategoryAuditLog, ReceivedBefore: rec.AuditReceivedBefore}}
+}
+
+// ruleFor says which of the record's rules decided for a redacted event of
+// category and tenant, as a sentence.
+func (rec *retentionRecord) ruleFor(category, tenant string) string {
+	r, err := rec.rule()
+	if err != nil {
+		return rec.Rule
+	}
+	i := r.deciding(category, tenant)
+	if i < 0 {
+		return rec.Rule
+	}
+	return rec.statedRules()[i].text()
 }
 
 // redactionDigest accumulates the commitments of a redaction set.
@@ -322,11 +496,18 @@ type retentionPlan struct {
 	removed  int64
 	redacted int64 // events to redact now
 	set      redactionSet
+	// usage is what each rule (rule.cuts, by index) keeps: the events the
+	// run leaves intact below the newest block.
+	usage []ruleUsage
 }
+
+// ruleUsage is how many events a rule keeps and their size, roughly (their
+// canonical encoding: the columns without indexes or page overhead).
+type ruleUsage struct{ events, bytes int64 }
 
 // planRetention finds the prefix to remove and the events to redact.
 func (s *Store) planRetention(ctx context.Context, rule retentionRule) (retentionPlan, error) {
-	pl := retentionPlan{rule: rule}
+	pl := retentionPlan{rule: rule, usage: make([]ruleUsage, len(rule.cuts))}
 	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return pl, err
@@ -341,18 +522,21 @@ func (s *Store) planRetention(ctx context.Context, rule retentionRule) (retentio
 	pl.limitID = maxID / (1 << storedLevel) * (1 << storedLevel)
 	pl.last = max(minID-1, 0)
 	// The prefix: every event up to the first one the rule keeps (a
-	// redacted event's content is gone already: it goes with the prefix).
-	rows, err := tx.QueryContext(ctx, `SELECT id, category, received_at, outcome FROM events WHERE id <= ? ORDER BY id`, pl.limitID)
+	// redacted event's content is gone already: it goes with the prefix,
+	// unless a hold covers it).
+	rows, err := tx.QueryContext(ctx, `SELECT id, category, tenant, received_at, outcome FROM events WHERE id <= ? ORDER BY id`, pl.limitID)
 	if err != nil {
 		return pl, err
 	}
 	for rows.Next() {
 		var r row
-		if err := rows.Scan(&r.id, &r.category, &r.receivedAt, &r.outcome); err != nil {
+		var tenant sql.NullString
+		if err := rows.Scan(&r.id, &r.category, &tenant, &r.receivedAt, &r.outcome); err != nil {
 			rows.Close()
 			return pl, err
 		}
-		if r.outcome != model.OutcomeRedacted && !rule.drops(r.category, r.receivedAt) {
+		r.tenant = tenant.String
+		if rule.held(r.tenant, r.receivedAt) >= 0 || (r.outcome != model.OutcomeRedacted && !rule.drops(r.category, r.tenant, r.receivedAt)) {
 			break
 		}
 		if pl.first == 0 {
@@ -376,6 +560,7 @@ func (s *Store) planRetention(ctx context.Context, rule retentionRule) (retentio
 		return pl, err
 	}
 	defer rows.Close()
+	var buf []byte
 	for rows.Next() {
 		r, h, err := scanRow(rows)
 		if err != nil {
@@ -391,6 +576,12 @@ func (s *Store) planRetention(ctx context.Context, rule retentionRule) (retentio
 		case rule.redactable(&r):
 			d.add(&r, h, contentHash(&r))
 			pl.redacted++
+		default:
+			if i := rule.deciding(r.category, r.tenant); i >= 0 {
+				buf = r.canonical(buf[:0])
+				pl.usage[i].events++
+				pl.usage[i].bytes += int64(len(buf))
+			}
 		}
 	}
 	if err := rows.Err(); err != nil {
@@ -417,6 +608,9 @@ func (s *Store) ApplyRetention(ctx context.Context, p RetentionPolicy) (Retentio
 		return res, fmt.Errorf("store: retention: %w", err)
 	}
 	res.FirstID, res.LastID, res.LastHash = pl.first, pl.last, pl.lastHash
+	if err := s.storeRetentionUsage(ctx, p, pl); err != nil {
+		return res, fmt.Errorf("store: retention: %w", err)
+	}
 	if pl.removed > 0 || pl.redacted > 0 {
 		if res.RecordID, err = s.appendRetentionRecord(ctx, p, pl); err != nil {
 			return res, fmt.Errorf("store: retention: %w", err)
@@ -441,16 +635,24 @@ func (s *Store) appendRetentionRecord(ctx context.Context, p RetentionPolicy, pl
 		Removed: pl.removed, FirstRemovedID: pl.first, LastRemovedID: pl.last,
 		LastRemovedHash: hex.EncodeToString(pl.lastHash), Redacted: pl.redacted, Redaction: pl.set,
 	}
-	var rule []string
-	if !p.Cutoff.IsZero() {
-		rec.ReceivedBefore = p.Cutoff.UTC().Format(time.RFC3339Nano)
-		rule = append(rule, "events other than AUDIT_LOG received before "+rec.ReceivedBefore)
+	if p.twoCutoffRecord {
+		rec.ReceivedBefore, rec.AuditReceivedBefore = recordTime(p.Cutoff), recordTime(p.AuditCutoff)
+	} else {
+		for _, c := range p.cutoffs() {
+			rec.Rules = append(rec.Rules, recordRule{Category: c.Category, Tenant: c.Tenant, Keep: c.Keep, ReceivedBefore: recordTime(c.Before)})
+		}
+		for _, h := range p.Holds {
+			rec.Holds = append(rec.Holds, recordHold{ID: h.ID, Tenant: h.Tenant, ReceivedFrom: recordTime(h.From), ReceivedTo: recordTime(h.To), Reason: h.Reason})
+		}
 	}
-	if !p.AuditCutoff.IsZero() {
-		rec.AuditReceivedBefore = p.AuditCutoff.UTC().Format(time.RFC3339Nano)
-		rule = append(rule, "AUDIT_LOG events received before "+rec.AuditReceivedBefore)
+	var rules []string
+	for _, r := range rec.statedRules() {
+		rules = append(rules, r.text())
 	}
-	rec.Rule = "drop " + strings.Join(rule, " and ") + "; the oldest are removed, those above the first kept event are redacted"
+	rec.Rule = strings.Join(rules, "; ") + " (" + rulePrecedence + "); the oldest are removed, those above the first kept event are redacted"
+	if n := len(rec.Holds); n > 0 {
+		rec.Rule += fmt.Sprintf("; %d legal holds keep what they cover", n)
+	}
 	details, err := toMap(rec)
 	if err != nil {
 		return 0, err

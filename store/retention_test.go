@@ -222,7 +222,8 @@ func TestRetentionRedactsAmongKeptEvents(t *testing.T) {
 	}
 	var d retentionRecord
 	if err := json.Unmarshal(rec.Details, &d); err != nil || d.LastRemovedID != 9 || d.Removed != 9 || d.Redaction.Count != 531 ||
-		d.ReceivedBefore == "" || d.AuditReceivedBefore == "" || !strings.Contains(d.Rule, "redacted") {
+		len(d.Rules) != 2 || d.Rules[0].ReceivedBefore == "" || d.Rules[1].Category != model.CategoryAuditLog || d.Rules[1].ReceivedBefore == "" ||
+		!strings.Contains(d.Rule, "redacted") {
 		t.Fatalf("record details %s: %v", rec.Details, err)
 	}
 	// A redacted event keeps its commitment; its content hash is that of
@@ -282,7 +283,7 @@ func TestRedactedEventTamperDetected(t *testing.T) {
 		wantReason   string
 	}{
 		{"Category", func(t *testing.T, s *Store) { mustExec(t, s, `UPDATE events SET category = 'AUTH' WHERE id = 15`) }, 0, "do not match retention record 1001"},
-		{"CategoryToKept", func(t *testing.T, s *Store) { mustExec(t, s, `UPDATE events SET category = 'AUDIT_LOG' WHERE id = 15`) }, 0, "do not match retention record 1001"},
+		{"CategoryToKept", func(t *testing.T, s *Store) { mustExec(t, s, `UPDATE events SET category = 'AUDIT_LOG' WHERE id = 15`) }, 15, "the rule of retention record 1001 keeps it"},
 		{"ReceivedAt", func(t *testing.T, s *Store) {
 			mustExec(t, s, `UPDATE events SET received_at = received_at + 86400000000000 WHERE id = 15`)
 		}, 0, "do not match retention record 1001"},
@@ -296,7 +297,7 @@ func TestRedactedEventTamperDetected(t *testing.T) {
 		{"Message", func(t *testing.T, s *Store) {
 			mustExec(t, s, `UPDATE events SET message = 'nothing here' WHERE id = 15`)
 		}, 15, "not in the form retention redacts to"},
-		{"RedactedKeptEventInSet", func(t *testing.T, s *Store) { redactByHand(t, s, 20, 1001) }, 0, "do not match"},
+		{"RedactedKeptEventInSet", func(t *testing.T, s *Store) { redactByHand(t, s, 20, 1001) }, 20, "the rule of retention record 1001 keeps it"},
 		{"RedactedAboveSet", func(t *testing.T, s *Store) { redactByHand(t, s, 700, 1001) }, 700, "no retention record in the chain covers it"},
 		{"RedactedByNonRecord", func(t *testing.T, s *Store) { redactByHand(t, s, 990, 995) }, 990, "no retention record in the chain covers it"},
 	}

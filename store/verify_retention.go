@@ -8,8 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-
-	"vigil/model"
 )
 
 // verifyFailure is a check that failed: the event it names (0: none) and why.
@@ -40,24 +38,16 @@ type retentionCheck struct {
 	ackLast  int64 // the last removed id it acknowledges
 	legacyOK bool  // the hashes it acknowledges are still those
 
-	digest  *redactionDigest
-	records map[int64]retentionRule // records met in the walk
-	by      map[int64]*redactedBy   // redacted events by the record they name
-}
-
-// redactedBy sums up the events a record redacted: for each kind (AUDIT_LOG
-// or not) the latest receive time and its event.
-type redactedBy struct {
-	first              int64
-	maxOther, maxAudit int64
-	otherID, auditID   int64
-	hasOther, hasAudit bool
+	digest *redactionDigest
+	// rules are the rules of the listed records still stored, read before
+	// the walk; the walk checks each record's hash when it meets it.
+	rules map[int64]retentionRule
 }
 
 // loadRetention reads the newest retention record and the acknowledgement
 // of earlier retention, before the walk.
 func loadRetention(ctx context.Context, tx *sql.Tx, base int64, baseHash []byte) (*retentionCheck, *verifyFailure, error) {
-	c := &retentionCheck{listed: map[int64]bool{}, records: map[int64]retentionRule{}, by: map[int64]*redactedBy{}, base: base}
+	c := &retentionCheck{listed: map[int64]bool{}, rules: map[int64]retentionRule{}, base: base}
 	rows, err := tx.QueryContext(ctx, `SELECT id FROM retention_records`)
 	if err != nil {
 		return nil, nil, err
@@ -84,6 +74,9 @@ func loadRetention(ctx context.Context, tx *sql.Tx, base int64, baseHash []byte)
 			return &verifyFailure{id, fmt.Sprintf("event %d is listed as a retention record (%s) but is not one", id, typ)}, nil
 		}
 		return nil, nil
+	}
+	if err := c.loadRules(ctx, tx); err != nil {
+		return nil, nil, err
 	}
 	if c.newestID > 0 {
 		if f, err := readRecord(c.newestID, RetentionRecordType, &c.rec); f != nil || err != nil {
@@ -148,6 +141,31 @@ func loadRetention(ctx context.Context, tx *sql.Tx, base int64, baseHash []byte)
 	return c, nil, nil
 }
 
+// loadRules reads the rules of every listed record still stored. One that
+// is not a record, or cannot be read, is left out: an event it redacted
+// fails, and the walk names the record itself.
+func (c *retentionCheck) loadRules(ctx context.Context, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, `SELECT `+eventColumns+` FROM events WHERE id IN (SELECT id FROM retention_records) AND type = ?`, RetentionRecordType)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		r, _, err := scanRow(rows)
+		if err != nil {
+			return err
+		}
+		var rec retentionRecord
+		if !r.isRecord() || json.Unmarshal([]byte(r.details), &rec) != nil {
+			continue
+		}
+		if rule, err := rec.rule(); err == nil {
+			c.rules[r.id] = rule
+		}
+	}
+	return rows.Err()
+}
+
 // removable says why event id, removed, is not covered ("" when it is).
 // kept is whether an event below it is stored.
 func (c *retentionCheck) removable(id int64, legacy, kept bool) string {
@@ -180,17 +198,14 @@ func (c *retentionCheck) redacted(r *row, h []byte) string {
 	default:
 		c.digest.add(r, h, ch)
 	}
-	b := c.by[by]
-	if b == nil {
-		b = &redactedBy{first: r.id}
-		c.by[by] = b
-	}
-	if r.category == model.CategoryAuditLog {
-		if !b.hasAudit || r.receivedAt > b.maxAudit {
-			b.maxAudit, b.auditID, b.hasAudit = r.receivedAt, r.id, true
-		}
-	} else if !b.hasOther || r.receivedAt > b.maxOther {
-		b.maxOther, b.otherID, b.hasOther = r.receivedAt, r.id, true
+	rule, ok := c.rules[by]
+	switch {
+	case !ok:
+		return fmt.Sprintf("by event %d, which is not a retention record", by)
+	case rule.held(r.tenant, r.receivedAt) >= 0:
+		return fmt.Sprintf("but a legal hold that retention record %d states keeps it", by)
+	case !rule.drops(r.category, r.tenant, r.receivedAt):
+		return fmt.Sprintf("but the rule of retention record %d keeps it", by)
 	}
 	return ""
 }
@@ -205,11 +220,9 @@ func (c *retentionCheck) intact(r *row, h []byte) string {
 			if !c.listed[r.id] || json.Unmarshal([]byte(r.details), &rec) != nil {
 				return "is a retention record that is not listed in retention_records"
 			}
-			rule, err := rec.rule()
-			if err != nil {
+			if _, err := rec.rule(); err != nil {
 				return "is a retention record that cannot be read"
 			}
-			c.records[r.id] = rule
 		case RetentionLegacyType:
 			if r.id != c.ackID {
 				return "acknowledges earlier retention but is not the acknowledgement retention_legacy names"
@@ -235,18 +248,6 @@ func (c *retentionCheck) finish() *verifyFailure {
 	}
 	if c.lastRemovedID >= c.base && !bytes.Equal(c.lastRemovedHash, c.wantLastHash) {
 		return &verifyFailure{c.lastRemovedID, fmt.Sprintf("event %d does not have the hash retention record %d states for the last event it removes", c.lastRemovedID, c.newestID)}
-	}
-	for by, b := range c.by {
-		rule, ok := c.records[by]
-		if !ok {
-			return &verifyFailure{b.first, fmt.Sprintf("event %d is redacted by event %d, which is not a retention record", b.first, by)}
-		}
-		if b.hasOther && !rule.drops(model.CategoryUsage, b.maxOther) {
-			return &verifyFailure{b.otherID, fmt.Sprintf("event %d is redacted, but the rule of retention record %d keeps it", b.otherID, by)}
-		}
-		if b.hasAudit && !rule.drops(model.CategoryAuditLog, b.maxAudit) {
-			return &verifyFailure{b.auditID, fmt.Sprintf("event %d is redacted, but the rule of retention record %d keeps it", b.auditID, by)}
-		}
 	}
 	return nil
 }

@@ -59,6 +59,8 @@ func (s *Server) routes(e *echo.Echo) {
 	manage.POST("/jobs", s.createJob)
 	manage.POST("/certificates", s.uploadCertificates)
 	manage.POST("/endpoints", s.addEndpoint)
+	manage.PUT("/certificates/:id/expiry-days", s.setCertificateExpiryDays)
+	manage.PUT("/endpoints/:id/expiry-days", s.setEndpointExpiryDays)
 
 	// Agents: a token of scope agent claims jobs and reports results.
 	agent := e.Group("/api/v1", s.authenticate, requireAgent)
@@ -89,6 +91,8 @@ func (s *Server) routes(e *echo.Echo) {
 	console.POST("/jobs", s.consoleCreateJob, changers)
 	console.POST("/certificates", s.consoleUpload, changers)
 	console.POST("/endpoints", s.consoleAddEndpoint, changers)
+	console.POST("/certificates/:id/expiry-days", s.consoleCertificateExpiryDays, changers)
+	console.POST("/endpoints/:id/expiry-days", s.consoleEndpointExpiryDays, changers)
 	console.GET("/settings", s.settingsPage, pageAccess("/settings"))
 	console.GET("/account", s.accountPage)
 	console.POST("/account/password", s.changeOwnPassword)

@@ -438,3 +438,25 @@ func TestExpiryDaysRoles(t *testing.T) {
 		t.Errorf("%d changes recorded, want the operator's 2", len(evs))
 	}
 }
+
+// TestRemindEveryFlag: --remind-every takes a duration, 0 turns reminders
+// off (the reminders check is then not scheduled and a run says so).
+func TestRemindEveryFlag(t *testing.T) {
+	code, out, errOut := vigil(t, "", "serve", "--data", t.TempDir(), "--remind-every", "soon")
+	if code != 2 || !strings.Contains(out+errOut, "--remind-every") {
+		t.Errorf("bad --remind-every: exit %d, %q %q", code, out, errOut)
+	}
+	cfg, err := parseServeConfig([]string{"--remind-every", "2d"})
+	if err != nil || cfg.Watch.RemindEvery != 48*time.Hour || cfg.Watch.CronReminders != "@every 5m" {
+		t.Errorf("--remind-every 2d: %v %v %q", err, cfg.Watch.RemindEvery, cfg.Watch.CronReminders)
+	}
+	cfg, err = parseServeConfig([]string{"--remind-every", "0"})
+	if err != nil || cfg.Watch.RemindEvery != 0 {
+		t.Fatalf("--remind-every 0: %v %v", err, cfg.Watch.RemindEvery)
+	}
+	for _, s := range schedules(cfg) {
+		if s.Check == checks.CheckReminders && (s.Spec != "" || !strings.Contains(s.About, "off")) {
+			t.Errorf("reminders schedule with --remind-every 0: %+v", s)
+		}
+	}
+}

@@ -30,7 +30,7 @@ const (
 
 // Webhook delivery states of an alert.
 const (
-	DeliveryNone      = "none"      // no webhook configured when it was raised
+	DeliveryNone      = "none"      // not handed to a webhook (none configured)
 	DeliveryHeld      = "held"      // not sent while the renewal it names is on its way
 	DeliveryPending   = "pending"   // queued or being retried
 	DeliveryDelivered = "delivered" // the receiver answered 2xx

@@ -117,7 +117,7 @@ func (a *App) wire(key *model.CheckpointKey) error {
 	srv, err := handlers.New(handlers.Config{
 		MaxBodyBytes: cfg.MaxBodyBytes, Version: version, UI: ui.FS, CheckpointKey: key, Schedules: schedules(cfg),
 		SessionIdle: cfg.SessionIdle, SessionMaxAge: cfg.SessionMaxAge, TrustedProxies: cfg.TrustedProxies,
-		AgentOfflineAfter: cfg.Watch.AgentOfflineAfter, OnAlert: a.Notifier.Notify, Now: a.Clock.Now,
+		AgentOfflineAfter: cfg.Watch.AgentOfflineAfter, ExpiryDays: cfg.Watch.ExpiryDays, OnAlert: a.Notifier.Notify, Now: a.Clock.Now,
 		EndpointNetworks:    cfg.Watch.EndpointNetworks,
 		MaxBatchEvents:      cfg.MaxBatchEvents,
 		Retention:           cfg.Watch.Retention,
@@ -288,12 +288,19 @@ func schedules(cfg Config) []handlers.Schedule {
 	if w.Retention > 0 || w.RetentionAudit > 0 {
 		retention = fmt.Sprintf("drops events older than %s (AUDIT_LOG: %s; 0 = forever) or as the retention rules below say; legal holds keep what they cover: the oldest are removed, later ones redacted, under a retention record in the chain", model.FormatDays(w.Retention), model.FormatDays(w.RetentionAudit))
 	}
+	reminderSpec, reminders := w.CronReminders, "off (--remind-every 0)"
+	if w.RemindEvery > 0 {
+		reminders = "re-sends unread alerts about expired or failing certificates every " + model.FormatDays(w.RemindEvery)
+	} else {
+		reminderSpec = ""
+	}
 	return []handlers.Schedule{
-		{Check: checks.CheckExpiry, Spec: w.CronExpiry, About: fmt.Sprintf("certificates expiring within %v days; queues renewals", w.ExpiryDays)},
+		{Check: checks.CheckExpiry, Spec: w.CronExpiry, About: fmt.Sprintf("certificates expiring within %v days (or their own thresholds); queues renewals", w.ExpiryDays)},
 		{Check: checks.CheckAgents, Spec: w.CronAgents, About: "agents silent for " + model.FormatDays(w.AgentOfflineAfter)},
 		{Check: checks.CheckStuckJobs, Spec: w.CronJobs, About: "jobs running or unclaimed for " + model.FormatDays(w.JobStuckAfter)},
 		{Check: checks.CheckDeploy, Spec: w.CronDeploy, About: "dials each endpoint and compares the served certificate"},
 		{Check: checks.CheckCheckpoint, Spec: w.CronCheckpoint, About: "signs a checkpoint and sends it off the box"},
 		{Check: checks.CheckRetention, Spec: w.CronRetention, About: retention},
+		{Check: checks.CheckReminders, Spec: reminderSpec, About: reminders},
 	}
 }

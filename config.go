@@ -111,6 +111,7 @@ func watchFlags(fs *flag.FlagSet, cfg *Config) *daysValue {
 	fs.StringVar(&w.CronDeploy, "cron-deploy", "@every 15m", "cron spec of deployment validation and discovery (empty: off)")
 	fs.StringVar(&w.CronCheckpoint, "cron-checkpoint", "@every 10m", "cron spec of signed checkpoints of the event log (empty: off)")
 	fs.StringVar(&w.CronRetention, "cron-retention", "@daily", "cron spec of retention (empty: off)")
+	fs.StringVar(&w.CronReminders, "cron-reminders", "@every 5m", "cron spec of the run that re-sends unread alerts due a reminder (empty: off)")
 	daysVar(fs, &w.Retention, "retention", "0", true, "a duration such as 400d (0 keeps events forever)",
 		"remove events received longer ago than this `duration` (e.g. 400d); 0 keeps them forever")
 	audit := daysVar(fs, &w.RetentionAudit, "retention-audit", "", true, "a duration such as 2555d",
@@ -121,6 +122,8 @@ func watchFlags(fs *flag.FlagSet, cfg *Config) *daysValue {
 		"`duration` of silence after which an agent is offline (e.g. 10m, 1h)")
 	daysVar(fs, &w.JobStuckAfter, "job-stuck-after", "1h", false, "a positive duration such as 10m, 1h or 2d",
 		"`duration` after which a RUNNING or unclaimed QUEUED job is stuck")
+	daysVar(fs, &w.RemindEvery, "remind-every", "24h", true, "a duration such as 24h or 2d (0 turns reminders off)",
+		"re-send to the webhook every `duration` an unread, open ERROR alert about an expired or failing certificate (0: off)")
 	return audit
 }
 
@@ -237,7 +240,7 @@ func checkWatchConfig(cfg *Config, f serveFlags) error {
 	w := &cfg.Watch
 	for _, c := range []struct{ name, spec string }{
 		{"cron-expiry", w.CronExpiry}, {"cron-agents", w.CronAgents}, {"cron-jobs", w.CronJobs}, {"cron-deploy", w.CronDeploy},
-		{"cron-checkpoint", w.CronCheckpoint}, {"cron-retention", w.CronRetention},
+		{"cron-checkpoint", w.CronCheckpoint}, {"cron-retention", w.CronRetention}, {"cron-reminders", w.CronReminders},
 	} {
 		if c.spec == "" {
 			continue

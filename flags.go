@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -208,7 +207,7 @@ func (v *daysValue) Set(s string) error {
 }
 
 // dayListValue is a comma-separated list of distinct numbers of days
-// between 1 and 3650, such as 30,14,7,1.
+// between 1 and 3650, such as 30,14,7,1 (model.ParseExpiryDays).
 type dayListValue struct {
 	days *[]int
 	text string
@@ -226,19 +225,12 @@ func dayListVar(fs *flag.FlagSet, p *[]int, name, def, usage string) {
 func (v *dayListValue) String() string { return v.text }
 
 func (v *dayListValue) Set(s string) error {
-	var days []int
-	seen := map[int]bool{}
-	for _, part := range strings.Split(s, ",") {
-		part = strings.TrimSpace(part)
-		n, err := strconv.Atoi(part)
-		if err != nil || n < 1 || n > 3650 || strconv.Itoa(n) != part {
-			return fmt.Errorf("%q is not a number of days between 1 and 3650", part)
-		}
-		if seen[n] {
-			return fmt.Errorf("%d given twice", n)
-		}
-		seen[n] = true
-		days = append(days, n)
+	days, err := model.ParseExpiryDays(s)
+	if err != nil {
+		return errors.New(model.ErrorMessage(err))
+	}
+	if len(days) == 0 {
+		return errors.New("give at least one number of days")
 	}
 	*v.days, v.text = days, s
 	return nil

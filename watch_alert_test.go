@@ -13,7 +13,8 @@ import (
 
 // TestExpiryAlertAgreesWithDaysLeft: a certificate 4 days 23 hours from
 // expiry has days_left 4; its alert says so in words, and the webhook
-// payload carries days_left and not_after as fields and no delivery state.
+// payload (sent once its renewal is overdue) carries days_left and
+// not_after, as when the alert was raised, and no delivery state.
 func TestExpiryAlertAgreesWithDaysLeft(t *testing.T) {
 	r := newWatchRig(t, 0)
 	ca := testpki.NewCA(t)
@@ -30,6 +31,10 @@ func TestExpiryAlertAgreesWithDaysLeft(t *testing.T) {
 		t.Fatalf("certificates: %+v", cl)
 	}
 	r.run(checks.CheckExpiry)
+	// The alert is held while its renewal job is queued; once that job is
+	// overdue the stuck-jobs check sends it.
+	r.clock.Advance(61 * time.Minute)
+	r.run(checks.CheckStuckJobs)
 	exp := r.alerts("", model.AlertExpiringSoon)
 	if len(exp) != 1 || !strings.Contains(exp[0].Message, "in 4 days 23 hours") {
 		t.Fatalf("alert beside days_left 4: %+v", exp)

@@ -1010,7 +1010,7 @@ func TestServeWatchFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := cfg.Watch
-	if fmt.Sprint(w.ExpiryDays) != "[7 30 1]" || w.AgentOfflineAfter != 48*time.Hour || w.JobStuckAfter != time.Hour ||
+	if fmt.Sprint(w.ExpiryDays) != "[30 7 1]" || w.AgentOfflineAfter != 48*time.Hour || w.JobStuckAfter != time.Hour ||
 		w.CronExpiry != "@hourly" || w.CronAgents != "@every 1m" || w.CronJobs != "@every 1m" || w.CronDeploy != "" {
 		t.Errorf("parsed %+v", w)
 	}

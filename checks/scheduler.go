@@ -1,7 +1,8 @@
 // Package checks runs Vigil's scheduled checks on robfig/cron: certificate
-// expiry, agents gone quiet, stuck jobs, and deployment validation with
-// discovery. Each run is recorded as an AUDIT_LOG event by the scheduler
-// (actor SYSTEM). New alerts go to the webhook notifier of package notify.
+// expiry, agents gone quiet, stuck jobs, deployment validation with
+// discovery, and reminders of alerts no one has read. Each run is recorded
+// as an AUDIT_LOG event by the scheduler (actor SYSTEM). New alerts go to
+// the webhook notifier of package notify.
 package checks
 
 import (
@@ -29,12 +30,17 @@ const (
 	CheckDeploy     = "deploy"
 	CheckCheckpoint = "checkpoint"
 	CheckRetention  = "retention"
+	CheckReminders  = "reminders"
 )
 
 // Config holds the schedules and limits of the checks (SPEC §6).
 type Config struct {
 	CronExpiry, CronAgents, CronJobs, CronDeploy string
 	CronCheckpoint, CronRetention                string
+	// CronReminders schedules the reminders of unread alerts about
+	// expired or failing certificates, sent every RemindEvery (0: off).
+	CronReminders string
+	RemindEvery   time.Duration
 
 	// CheckpointKey signs checkpoints; nil turns the checkpoint check off.
 	CheckpointKey *model.CheckpointKey
@@ -142,6 +148,10 @@ func New(cfg Config, st *store.Store, notifier *notify.Notifier, clock model.Clo
 		CheckStuckJobs: {name: CheckStuckJobs, spec: cfg.CronJobs, fn: s.checkStuckJobs},
 		CheckDeploy:    {name: CheckDeploy, spec: cfg.CronDeploy, fn: s.checkDeploy},
 		CheckRetention: {name: CheckRetention, spec: cfg.CronRetention, fn: s.checkRetention},
+		CheckReminders: {name: CheckReminders, spec: cfg.CronReminders, fn: s.checkReminders},
+	}
+	if cfg.RemindEvery <= 0 {
+		s.checks[CheckReminders].spec = "" // off; a run says so
 	}
 	if cfg.CheckpointKey != nil {
 		s.checks[CheckCheckpoint] = &check{name: CheckCheckpoint, spec: cfg.CronCheckpoint, fn: s.checkCheckpoint}
@@ -166,7 +176,7 @@ func New(cfg Config, st *store.Store, notifier *notify.Notifier, clock model.Clo
 // Start schedules every check with a spec; runs use ctx. An empty spec
 // leaves a check unscheduled (it can still be run with RunCheck).
 func (s *Scheduler) Start(ctx context.Context) error {
-	for _, name := range []string{CheckExpiry, CheckAgents, CheckStuckJobs, CheckDeploy, CheckCheckpoint, CheckRetention} {
+	for _, name := range []string{CheckExpiry, CheckAgents, CheckStuckJobs, CheckDeploy, CheckCheckpoint, CheckRetention, CheckReminders} {
 		c := s.checks[name]
 		if c == nil || c.spec == "" {
 			continue
@@ -236,15 +246,16 @@ func (s *Scheduler) RunCheck(ctx context.Context, name string) (Report, error) {
 }
 
 // raise stores alert a unless the same condition is already open, and
-// hands a new one to the notifier. It reports whether a was new.
+// hands a new one to the notifier unless it is held. It reports whether a
+// was new.
 func (s *Scheduler) raise(ctx context.Context, a model.Alert) (bool, error) {
 	stored, created, err := s.st.RaiseAlert(ctx, a)
-	if err != nil {
+	if err != nil || !created {
 		return false, err
 	}
-	if created {
-		s.log.Info("alert raised", "type", a.Type, "severity", a.Severity, "key", a.Key, "alert_id", stored.ID)
+	s.log.Info("alert raised", "type", a.Type, "severity", a.Severity, "key", a.Key, "alert_id", stored.ID, "delivery", stored.Delivery.Status)
+	if stored.Delivery.Status != model.DeliveryHeld {
 		s.notifier.Notify(ctx, stored)
 	}
-	return created, nil
+	return true, nil
 }

@@ -10,9 +10,14 @@ import (
 
 // checkStuckJobs raises a JOB_STUCK alert for each job RUNNING longer than
 // JobStuckAfter and a JOB_UNCLAIMED alert for each job due that long ago and
-// still QUEUED. They resolve when the job ends or is claimed.
+// still QUEUED. They resolve when the job ends or is claimed. The expiry
+// alerts held for a renewal job now overdue are sent (releaseHeld).
 func (s *Scheduler) checkStuckJobs(ctx context.Context, now time.Time) (Report, error) {
 	limit := s.cfg.JobStuckAfter
+	released, err := s.releaseHeld(ctx, now)
+	if err != nil {
+		return Report{}, err
+	}
 	running, err := s.st.RunningJobsStartedBefore(ctx, now.Add(-limit))
 	if err != nil {
 		return Report{}, err
@@ -57,7 +62,9 @@ func (s *Scheduler) checkStuckJobs(ctx context.Context, now time.Time) (Report, 
 		}
 	}
 	return Report{
-		Summary: fmt.Sprintf("%d jobs running past %s, %d queued and unclaimed; %d alerts raised", len(running), limit, len(queued), raised),
-		Details: map[string]any{"stuck_running": len(running), "unclaimed": len(queued), "alerts_raised": raised, "limit": limit.String()},
+		Summary: fmt.Sprintf("%d jobs running past %s, %d queued and unclaimed; %d alerts raised, %d held expiry alerts released",
+			len(running), limit, len(queued), raised, released),
+		Details: map[string]any{"stuck_running": len(running), "unclaimed": len(queued), "alerts_raised": raised, "limit": limit.String(),
+			"held_alerts_released": released},
 	}, nil
 }

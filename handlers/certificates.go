@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"mime"
 	"net/http"
@@ -17,16 +18,22 @@ import (
 	"vigil/store"
 )
 
-// certView is a certificate as the API shows it, with its days left.
+// certView is a certificate as the API shows it, with its days left and
+// the alert thresholds that apply to it (its own, its endpoints', or the
+// default) and where they come from.
 type certView struct {
 	model.Certificate
-	DaysLeft int  `json:"days_left"`
-	Expired  bool `json:"expired"`
+	DaysLeft      int    `json:"days_left"`
+	Expired       bool   `json:"expired"`
+	AlertDays     []int  `json:"effective_expiry_days"`
+	AlertDaysFrom string `json:"expiry_days_from"`
 }
 
-func (s *Server) certView(c model.Certificate) certView {
+// certView is c at now, eps the registered endpoints.
+func (s *Server) certView(c model.Certificate, eps []model.Endpoint) certView {
 	now := s.now()
-	return certView{Certificate: c, DaysLeft: c.DaysLeft(now), Expired: c.Expired(now)}
+	th := model.ThresholdsFor(c, eps, s.cfg.ExpiryDays)
+	return certView{Certificate: c, DaysLeft: c.DaysLeft(now), Expired: c.Expired(now), AlertDays: th.Days, AlertDaysFrom: th.From}
 }
 
 // uploadCertificates answers POST /api/v1/certificates: a PEM body (or a
@@ -86,9 +93,13 @@ func (s *Server) listCertificates(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	eps, err := s.store.ListEndpoints(c.Request().Context())
+	if err != nil {
+		return err
+	}
 	views := make([]certView, len(certs))
 	for i, cert := range certs {
-		views[i] = s.certView(cert)
+		views[i] = s.certView(cert, eps)
 	}
 	return c.JSON(http.StatusOK, struct {
 		Certificates []certView `json:"certificates"`
@@ -105,7 +116,71 @@ func (s *Server) getCertificate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, s.certView(cert))
+	return s.certJSON(c, cert)
+}
+
+// certJSON answers with cert as the API shows it.
+func (s *Server) certJSON(c echo.Context, cert model.Certificate) error {
+	eps, err := s.store.ListEndpoints(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, s.certView(cert, eps))
+}
+
+// setCertificateExpiryDays answers PUT /api/v1/certificates/{id}/expiry-days
+// ({"days":[60,30,7]}; null or [] clears): the certificate's own alert
+// thresholds.
+func (s *Server) setCertificateExpiryDays(c echo.Context) error {
+	id, err := pathID(c, "certificate")
+	if err != nil {
+		return err
+	}
+	days, err := decodeExpiryDays(c)
+	if err != nil {
+		return err
+	}
+	cert, err := s.store.SetCertificateExpiryDays(c.Request().Context(), id, days, s.actor(c))
+	if err != nil {
+		return err
+	}
+	return s.certJSON(c, cert)
+}
+
+// setEndpointExpiryDays answers PUT /api/v1/endpoints/{id}/expiry-days,
+// the alert thresholds of the certificates the endpoint serves or expects.
+func (s *Server) setEndpointExpiryDays(c echo.Context) error {
+	id, err := pathID(c, "endpoint")
+	if err != nil {
+		return err
+	}
+	days, err := decodeExpiryDays(c)
+	if err != nil {
+		return err
+	}
+	ep, err := s.store.SetEndpointExpiryDays(c.Request().Context(), id, days, s.actor(c))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, ep)
+}
+
+// decodeExpiryDays reads {"days":[60,30,7]} ({"days":null} or [] clears).
+func decodeExpiryDays(c echo.Context) ([]int, error) {
+	var body struct {
+		Days json.RawMessage `json:"days"`
+	}
+	if err := decodeJSON(c, &body, false); err != nil {
+		return nil, err
+	}
+	if len(body.Days) == 0 {
+		return nil, model.Errorf(model.EINVALID, `body: days is required: {"days":[60,30,7]}, or {"days":null} to clear`)
+	}
+	var days []int
+	if err := json.Unmarshal(body.Days, &days); err != nil {
+		return nil, model.Errorf(model.EINVALID, "days must be a list of whole numbers of days such as [60,30,7], or null")
+	}
+	return model.CheckExpiryDays(days)
 }
 
 // addEndpoint answers POST /api/v1/endpoints: a TLS endpoint to discover
@@ -194,15 +269,15 @@ func (s *Server) showCertificates(c echo.Context, status int, data *pageData) er
 			IncludeReplaced: f.IncludeReplaced}}
 	v.Filter.Active = v.Filter.Subject != "" || v.Filter.Issuer != "" || v.Filter.ExpiringWithin != "" || f.IncludeReplaced || q.Get("sort") != ""
 	for _, cert := range certs {
-		v.Certificates = append(v.Certificates, s.certRow(cert, now))
+		v.Certificates = append(v.Certificates, s.certRow(cert, eps, now))
 	}
 	data.Page = v
 	return s.openWatchPage(c, status, "certificates", "Certificates", "certificates-table", data)
 }
 
 // certRow is cert with its countdown and urgency at now.
-func (s *Server) certRow(cert model.Certificate, now time.Time) certRow {
-	r := certRow{certView: s.certView(cert)}
+func (s *Server) certRow(cert model.Certificate, eps []model.Endpoint, now time.Time) certRow {
+	r := certRow{certView: s.certView(cert, eps)}
 	switch d := r.DaysLeft; {
 	case r.Expired:
 		r.Urgency, r.Countdown = "expired", fmt.Sprintf("expired %s ago", roundDuration(now.Sub(cert.NotAfter)))
@@ -315,6 +390,9 @@ type certificateView struct {
 	// those of the Audit log, for roles that see it (ShowAudit).
 	Usage, Audit eventList
 	ShowAudit    bool
+	// CanChange shows the thresholds form, which comes back to SelfURL.
+	CanChange bool
+	SelfURL   string
 }
 
 // eventList is a short list of events and the link to all of them; ID is
@@ -332,9 +410,13 @@ type endpointUse struct {
 }
 
 // certificatePage serves /certificates/{id}: the certificate's fields,
-// PEM and chain, days left, the endpoints serving or expecting it, and the
-// jobs, alerts and events about it.
+// PEM and chain, days left and alert thresholds, the endpoints serving or
+// expecting it, and the jobs, alerts and events about it.
 func (s *Server) certificatePage(c echo.Context) error {
+	return s.showCertificate(c, http.StatusOK, &pageData{})
+}
+
+func (s *Server) showCertificate(c echo.Context, status int, data *pageData) error {
 	id, err := pathID(c, "certificate")
 	if err != nil {
 		return err
@@ -344,16 +426,16 @@ func (s *Server) certificatePage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	v := &certificateView{Cert: s.certRow(cert, s.now())}
-	if v.Chain, v.ChainEnd, err = s.issuerChain(c, cert); err != nil {
-		return err
-	}
 	eps, err := s.store.ListEndpoints(ctx)
 	if err != nil {
 		return err
 	}
+	v := &certificateView{Cert: s.certRow(cert, eps, s.now()), CanChange: canChange(c), SelfURL: selfURL(c)}
+	if v.Chain, v.ChainEnd, err = s.issuerChain(c, cert); err != nil {
+		return err
+	}
 	for _, ep := range eps {
-		u := endpointUse{Endpoint: ep, Serving: ep.LastFingerprint == cert.Fingerprint, Expected: ep.ExpectedFingerprint == cert.Fingerprint}
+		u := endpointUse{Endpoint: ep, Serving: ep.Serves(cert.Fingerprint), Expected: ep.Expects(cert.Fingerprint)}
 		if u.Serving || u.Expected {
 			v.Endpoints = append(v.Endpoints, u)
 		}
@@ -377,7 +459,38 @@ func (s *Server) certificatePage(c echo.Context) error {
 			return err
 		}
 	}
-	return s.openWatchPage(c, http.StatusOK, "certificate", "Certificate "+cert.Label(), "", &pageData{Section: "/certificates", Page: v})
+	data.Section, data.Page = "/certificates", v
+	return s.openWatchPage(c, status, "certificate", "Certificate "+cert.Label(), "", data)
+}
+
+// consoleCertificateExpiryDays sets a certificate's alert thresholds from
+// its page's form ("60,30,7"; empty clears).
+func (s *Server) consoleCertificateExpiryDays(c echo.Context) error {
+	show := func(status int, d *pageData) error { return s.showCertificate(c, status, d) }
+	id, err := pathID(c, "certificate")
+	if err != nil {
+		return err
+	}
+	days, err := model.ParseExpiryDays(c.FormValue("days"))
+	if err == nil {
+		_, err = s.store.SetCertificateExpiryDays(c.Request().Context(), id, days, s.actor(c))
+	}
+	return s.watchChanged(c, err, "thresholds", show)
+}
+
+// consoleEndpointExpiryDays sets an endpoint's alert thresholds from its
+// page's form.
+func (s *Server) consoleEndpointExpiryDays(c echo.Context) error {
+	show := func(status int, d *pageData) error { return s.showEndpoint(c, status, d) }
+	id, err := pathID(c, "endpoint")
+	if err != nil {
+		return err
+	}
+	days, err := model.ParseExpiryDays(c.FormValue("days"))
+	if err == nil {
+		_, err = s.store.SetEndpointExpiryDays(c.Request().Context(), id, days, s.actor(c))
+	}
+	return s.watchChanged(c, err, "thresholds", show)
 }
 
 // issuerChain returns the issuers of cert found in the inventory, nearest
@@ -433,11 +546,20 @@ type endpointView struct {
 	// its last check and that it should serve; nil when none or unknown.
 	Serving, Expected *model.Certificate
 	aboutLists
+	// DefaultDays are --expiry-days, which apply without its own.
+	DefaultDays []int
+	CanChange   bool
+	SelfURL     string
 }
 
-// endpointPage serves /endpoints/{id}: the endpoint, its last check, the
-// certificates it serves and expects, and the jobs and alerts about it.
+// endpointPage serves /endpoints/{id}: the endpoint, its last check and
+// alert thresholds, the certificates it serves and expects, and the jobs
+// and alerts about it.
 func (s *Server) endpointPage(c echo.Context) error {
+	return s.showEndpoint(c, http.StatusOK, &pageData{})
+}
+
+func (s *Server) showEndpoint(c echo.Context, status int, data *pageData) error {
 	id, err := pathID(c, "endpoint")
 	if err != nil {
 		return err
@@ -447,7 +569,7 @@ func (s *Server) endpointPage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	v := &endpointView{Endpoint: ep}
+	v := &endpointView{Endpoint: ep, DefaultDays: s.cfg.ExpiryDays, CanChange: canChange(c), SelfURL: selfURL(c)}
 	for _, fc := range []struct {
 		fp  string
 		dst **model.Certificate
@@ -467,7 +589,8 @@ func (s *Server) endpointPage(c echo.Context) error {
 	if v.aboutLists, err = s.about(c, model.JobFilter{EndpointID: id}, model.EndpointEntity(id)); err != nil {
 		return err
 	}
-	return s.openWatchPage(c, http.StatusOK, "endpoint", "Endpoint "+ep.Addr(), "", &pageData{Section: "/certificates", Page: v})
+	data.Section, data.Page = "/certificates", v
+	return s.openWatchPage(c, status, "endpoint", "Endpoint "+ep.Addr(), "", data)
 }
 
 // entityURL is the console page of an alert's or event's entity (a

@@ -140,7 +140,7 @@ func (s *Server) jobResult(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	for _, a := range out.Alerts {
+	for _, a := range append(out.Alerts, out.Released...) {
 		if s.cfg.OnAlert != nil {
 			s.cfg.OnAlert(ctx, a)
 		}

@@ -59,6 +59,8 @@ func (s *Server) routes(e *echo.Echo) {
 	manage.POST("/jobs", s.createJob)
 	manage.POST("/certificates", s.uploadCertificates)
 	manage.POST("/endpoints", s.addEndpoint)
+	manage.PUT("/certificates/:id/expiry-days", s.setCertificateExpiryDays)
+	manage.PUT("/endpoints/:id/expiry-days", s.setEndpointExpiryDays)
 
 	// Retention rules and legal holds: an admin, through a session or a
 	// token of scope manage.
@@ -99,6 +101,8 @@ func (s *Server) routes(e *echo.Echo) {
 	console.POST("/jobs", s.consoleCreateJob, changers)
 	console.POST("/certificates", s.consoleUpload, changers)
 	console.POST("/endpoints", s.consoleAddEndpoint, changers)
+	console.POST("/certificates/:id/expiry-days", s.consoleCertificateExpiryDays, changers)
+	console.POST("/endpoints/:id/expiry-days", s.consoleEndpointExpiryDays, changers)
 	console.GET("/settings", s.settingsPage, pageAccess("/settings"))
 	console.GET("/account", s.accountPage)
 	console.POST("/account/password", s.changeOwnPassword)

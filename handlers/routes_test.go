@@ -92,6 +92,10 @@ var routeAccess = map[string][]string{
 	"POST /settings/retention/rules/:id/delete":  adminOnly,
 	"POST /settings/retention/holds":             adminOnly,
 	"POST /settings/retention/holds/:id/release": adminOnly,
+	"POST /certificates/:id/expiry-days":         changers,
+	"POST /endpoints/:id/expiry-days":            changers,
+	"PUT /api/v1/certificates/:id/expiry-days":   changers,
+	"PUT /api/v1/endpoints/:id/expiry-days":      changers,
 }
 
 // concretePath fills a route's parameters with values that exist (or are

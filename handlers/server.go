@@ -61,6 +61,7 @@ type Config struct {
 
 	// Certificate watch.
 	AgentOfflineAfter time.Duration                      // silence that makes an agent offline
+	ExpiryDays        []int                              // --expiry-days, largest first (default 30,14,7,1)
 	OnAlert           func(context.Context, model.Alert) // told of each alert a request raises (webhook)
 	EndpointNetworks  model.EndpointNetworks             // where endpoints may point (--endpoint-networks)
 	// OnCertificatesAdded is told of the certificates of each upload (API
@@ -120,6 +121,13 @@ func New(cfg Config, st *store.Store, log *slog.Logger, reg *prometheus.Registry
 	}
 	if cfg.AgentOfflineAfter <= 0 {
 		cfg.AgentOfflineAfter = 10 * time.Minute
+	}
+	if len(cfg.ExpiryDays) == 0 {
+		cfg.ExpiryDays = []int{30, 14, 7, 1}
+	}
+	var err error
+	if cfg.ExpiryDays, err = model.CheckExpiryDays(cfg.ExpiryDays); err != nil {
+		return nil, fmt.Errorf("handlers: expiry days: %w", err)
 	}
 	if cfg.SessionIdle <= 0 {
 		cfg.SessionIdle = 30 * time.Minute

@@ -20,6 +20,7 @@ var watchDone = map[string]string{
 	"uploaded":   "Certificates uploaded.",
 	"registered": "Endpoint registered. The next deployment check dials it.",
 	"queued":     "Job queued.",
+	"thresholds": "Alert thresholds saved. The next expiry check uses them.",
 }
 
 // openWatchPage records the visit of a console page (not of its live

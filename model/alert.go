@@ -30,7 +30,8 @@ const (
 
 // Webhook delivery states of an alert.
 const (
-	DeliveryNone      = "none"      // no webhook configured when it was raised
+	DeliveryNone      = "none"      // not handed to a webhook (none configured)
+	DeliveryHeld      = "held"      // not sent while the renewal it names is on its way
 	DeliveryPending   = "pending"   // queued or being retried
 	DeliveryDelivered = "delivered" // the receiver answered 2xx
 	DeliveryFailed    = "failed"    // every attempt failed
@@ -54,6 +55,10 @@ type Alert struct {
 	ReadBy     string     `json:"read_by,omitempty"`
 	ResolvedAt *time.Time `json:"resolved_at,omitempty"`
 	Delivery   Delivery   `json:"delivery"`
+	// Reminders counts the times the alert was sent again because it was
+	// still unread and open (RemindableTypes); RemindedAt is the last.
+	Reminders  int        `json:"reminders"`
+	RemindedAt *time.Time `json:"reminded_at,omitempty"`
 }
 
 // Delivery is the state of an alert's webhook notification.
@@ -62,7 +67,16 @@ type Delivery struct {
 	Attempts int        `json:"attempts"`
 	Error    string     `json:"error,omitempty"`
 	At       *time.Time `json:"at,omitempty"`
+	// HeldForJob is the renewal job a held alert waits for: it is sent
+	// when that job fails or is overdue, never if the renewal replaces the
+	// certificate first.
+	HeldForJob int64 `json:"held_for_job,omitempty"`
 }
+
+// RemindableTypes are the alerts about an expired or failing certificate:
+// while one is unread and open at ERROR it is sent again every
+// --remind-every.
+var RemindableTypes = []string{AlertExpired, AlertRenewalFailed, AlertDeploymentFailed}
 
 // Open reports whether the condition behind the alert still holds.
 func (a Alert) Open() bool { return a.ResolvedAt == nil }

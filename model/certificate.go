@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/pem"
+	"fmt"
 	"net"
 	"net/url"
 	"slices"
@@ -52,6 +53,9 @@ type Certificate struct {
 	LastSeenHost  string     `json:"last_seen_host,omitempty"`
 	Uses          int64      `json:"uses"`
 	PEM           string     `json:"pem,omitempty"`
+	// ExpiryDays are its own alert thresholds, largest first, replacing
+	// those of its endpoints and --expiry-days; nil when it has none.
+	ExpiryDays []int `json:"expiry_days,omitempty"`
 }
 
 // Expired reports whether c is expired at now.
@@ -62,6 +66,141 @@ func (c Certificate) Expired(now time.Time) bool { return !now.Before(c.NotAfter
 // after expiry from the last day before it).
 func (c Certificate) DaysLeft(now time.Time) int {
 	return int(c.NotAfter.Sub(now) / (24 * time.Hour))
+}
+
+// ExpiryText says when c expires or expired, seen at now, with the days
+// left: "expires at 2026-03-06T12:00:00Z, in 4 days 23 hours" or "expired
+// at 2026-03-06T12:00:00Z, 2 days ago".
+func (c Certificate) ExpiryText(now time.Time) string {
+	at := c.NotAfter.UTC().Format(time.RFC3339)
+	if !c.Expired(now) {
+		return "expires at " + at + ", in " + daysAndHours(c.NotAfter.Sub(now))
+	}
+	switch ago := -c.DaysLeft(now); ago {
+	case 0:
+		return "expired at " + at + ", less than a day ago"
+	case 1:
+		return "expired at " + at + ", 1 day ago"
+	default:
+		return fmt.Sprintf("expired at %s, %d days ago", at, ago)
+	}
+}
+
+// daysAndHours says how long d is in whole days and hours, both truncated,
+// so that its days are the certificate's days_left (DaysLeft); under a day
+// in hours and minutes.
+func daysAndHours(d time.Duration) string {
+	const day = 24 * time.Hour
+	if d < day {
+		return d.Truncate(time.Minute).String()
+	}
+	plural := func(n int, unit string) string {
+		if n == 1 {
+			return "1 " + unit
+		}
+		return fmt.Sprintf("%d %ss", n, unit)
+	}
+	return plural(int(d/day), "day") + " " + plural(int(d%day/time.Hour), "hour")
+}
+
+// MaxExpiryDays bounds an alert threshold, in days.
+const MaxExpiryDays = 3650
+
+// CheckExpiryDays checks alert thresholds in days (each between 1 and
+// MaxExpiryDays, none twice) and returns them largest first; none at all
+// is nil, which means "not set".
+func CheckExpiryDays(days []int) ([]int, error) {
+	if len(days) == 0 {
+		return nil, nil
+	}
+	out := slices.Clone(days)
+	for i, d := range out {
+		if d < 1 || d > MaxExpiryDays {
+			return nil, Errorf(EINVALID, "%d is not a number of days between 1 and %d", d, MaxExpiryDays)
+		}
+		if slices.Contains(out[:i], d) {
+			return nil, Errorf(EINVALID, "%d given twice", d)
+		}
+	}
+	slices.Sort(out)
+	slices.Reverse(out)
+	return out, nil
+}
+
+// ParseExpiryDays reads alert thresholds written as --expiry-days takes
+// them, "30,14,7,1"; blank is nil.
+func ParseExpiryDays(s string) ([]int, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	var days []int
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		n, err := strconv.Atoi(part)
+		if err != nil || strconv.Itoa(n) != part {
+			return nil, Errorf(EINVALID, "%q is not a number of days between 1 and %d", part, MaxExpiryDays)
+		}
+		days = append(days, n)
+	}
+	return CheckExpiryDays(days)
+}
+
+// FormatExpiryDays writes thresholds as ParseExpiryDays reads them.
+func FormatExpiryDays(days []int) string {
+	parts := make([]string, len(days))
+	for i, d := range days {
+		parts[i] = strconv.Itoa(d)
+	}
+	return strings.Join(parts, ",")
+}
+
+// Where a certificate's alert thresholds come from (ExpiryThresholds.From;
+// an endpoint's are "endpoint N").
+const (
+	ThresholdsOwn     = "certificate"
+	ThresholdsDefault = "default"
+)
+
+// ExpiryThresholds are the alert thresholds that apply to a certificate,
+// largest first, and where they come from: "certificate", "endpoint 3"
+// ("endpoints 3, 5" when several set them) or "default".
+type ExpiryThresholds struct {
+	Days []int
+	From string
+}
+
+// ThresholdsFor returns the thresholds of c: its own; else those of the
+// endpoints among eps that serve it (at their last check) or expect it,
+// merged; else def (--expiry-days).
+func ThresholdsFor(c Certificate, eps []Endpoint, def []int) ExpiryThresholds {
+	if len(c.ExpiryDays) > 0 {
+		return ExpiryThresholds{Days: c.ExpiryDays, From: ThresholdsOwn}
+	}
+	var days []int
+	var from []string
+	for _, e := range eps {
+		if len(e.ExpiryDays) == 0 || !e.Serves(c.Fingerprint) && !e.Expects(c.Fingerprint) {
+			continue
+		}
+		from = append(from, strconv.FormatInt(e.ID, 10))
+		for _, d := range e.ExpiryDays {
+			if !slices.Contains(days, d) {
+				days = append(days, d)
+			}
+		}
+	}
+	switch len(from) {
+	case 0:
+		days = slices.Clone(def)
+		slices.Sort(days)
+		slices.Reverse(days)
+		return ExpiryThresholds{Days: days, From: ThresholdsDefault}
+	case 1:
+		days, _ = CheckExpiryDays(days)
+		return ExpiryThresholds{Days: days, From: "endpoint " + from[0]}
+	}
+	days, _ = CheckExpiryDays(days)
+	return ExpiryThresholds{Days: days, From: "endpoints " + strings.Join(from, ", ")}
 }
 
 // SameIdentity reports whether c and o name the same subject and SANs, so
@@ -315,7 +454,18 @@ type Endpoint struct {
 	LastStatus          string     `json:"last_status,omitempty"` // OK or FAILED
 	LastError           string     `json:"last_error,omitempty"`
 	LastFingerprint     string     `json:"last_fingerprint,omitempty"`
+	// ExpiryDays are the alert thresholds of the certificates it serves
+	// or expects, largest first, unless they have their own; nil when none.
+	ExpiryDays []int `json:"expiry_days,omitempty"`
 }
+
+// Serves reports whether the endpoint served the certificate with
+// fingerprint fp at its last check.
+func (e Endpoint) Serves(fp string) bool { return fp != "" && e.LastFingerprint == fp }
+
+// Expects reports whether the endpoint should serve the certificate with
+// fingerprint fp.
+func (e Endpoint) Expects(fp string) bool { return fp != "" && e.ExpectedFingerprint == fp }
 
 // Addr returns host:port.
 func (e Endpoint) Addr() string { return net.JoinHostPort(e.Host, strconv.Itoa(e.Port)) }

@@ -84,6 +84,32 @@ func (j Job) Duration() time.Duration {
 // Done reports whether the job has ended.
 func (j Job) Done() bool { return j.Status == JobSuccess || j.Status == JobFailed }
 
+// Overdue reports whether the job, not ended, has waited too long at now:
+// QUEUED and due more than limit ago, or RUNNING for more than limit (the
+// stuck-jobs check's JOB_UNCLAIMED and JOB_STUCK, --job-stuck-after).
+func (j Job) Overdue(now time.Time, limit time.Duration) bool {
+	switch j.Status {
+	case JobQueued:
+		return now.Sub(j.ScheduledAt) > limit
+	case JobRunning:
+		return j.StartedAt != nil && now.Sub(*j.StartedAt) > limit
+	}
+	return false
+}
+
+// OnItsWay reports whether the job is QUEUED or RUNNING and not overdue.
+func (j Job) OnItsWay(now time.Time, limit time.Duration) bool {
+	return !j.Done() && !j.Overdue(now, limit)
+}
+
+// finishedAt is when the job ended, or its creation before that.
+func (j Job) finishedAt() time.Time {
+	if j.CompletedAt != nil {
+		return *j.CompletedAt
+	}
+	return j.CreatedAt
+}
+
 // Action returns the audit event type of the job's transition to status:
 // RENEWAL_INITIATED (created), RENEWAL_STARTED (claimed),
 // RENEWAL_COMPLETED or RENEWAL_FAILED.
@@ -443,8 +469,8 @@ func NextJobStep(j Job, cert Certificate, issued *Certificate, agentID string) J
 		f.Alert = &Alert{
 			Severity: SeverityError, Type: AlertRenewalFailed,
 			Title: fmt.Sprintf("Renewal of %s failed", cert.Label()),
-			Message: fmt.Sprintf("Renewal job %d for certificate %d (%s, expires %s) failed on agent %s: %s",
-				j.ID, cert.ID, cert.Label(), cert.NotAfter.Format(time.RFC3339), agentID, j.Error),
+			Message: fmt.Sprintf("Renewal job %d for certificate %d (%s, %s) failed on agent %s: %s",
+				j.ID, cert.ID, cert.Label(), cert.ExpiryText(j.finishedAt()), agentID, j.Error),
 			Entity: j.Entity(), Key: fmt.Sprintf("RENEWAL_FAILED:job:%d", j.ID),
 		}
 	}

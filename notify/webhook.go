@@ -151,14 +151,37 @@ type payload struct {
 }
 
 // alertJSON is an alert as posted: without its delivery state (the
-// receiver is that delivery) and, for a certificate's alert, with the
-// certificate's not_after and its days_left when the alert was raised,
-// the days its message states.
+// receiver is that delivery) and, for an alert about a certificate (its
+// own, its renewal job's, or its endpoint's), with the certificate's
+// not_after, its days_left when the alert was raised (the days its message
+// states) and the certificate itself with where it is served.
 type alertJSON struct {
 	model.Alert
-	Delivery *model.Delivery `json:"delivery,omitempty"` // never set: hides the alert's own
-	NotAfter *time.Time      `json:"not_after,omitempty"`
-	DaysLeft *int            `json:"days_left,omitempty"`
+	Delivery    *model.Delivery `json:"delivery,omitempty"` // never set: hides the alert's own
+	NotAfter    *time.Time      `json:"not_after,omitempty"`
+	DaysLeft    *int            `json:"days_left,omitempty"`
+	Certificate *certJSON       `json:"certificate,omitempty"`
+}
+
+// certJSON is the certificate an alert is about, as posted.
+type certJSON struct {
+	ID          int64          `json:"id"`
+	Subject     string         `json:"subject"`
+	Serial      string         `json:"serial"`
+	Fingerprint string         `json:"fingerprint"`
+	NotAfter    time.Time      `json:"not_after"`
+	Endpoints   []endpointJSON `json:"endpoints"`
+}
+
+// endpointJSON is an endpoint that serves (at its last check) or should
+// serve the certificate of an alert.
+type endpointJSON struct {
+	ID         int64  `json:"id"`
+	Host       string `json:"host"`
+	Port       int    `json:"port"`
+	ServerName string `json:"server_name"`
+	Serving    bool   `json:"serving"`
+	Expected   bool   `json:"expected"`
 }
 
 // deliver posts a until the receiver answers 2xx or the attempts run out,
@@ -216,11 +239,19 @@ func (n *Notifier) record(id int64, d model.Delivery) {
 
 func (n *Notifier) post(ctx context.Context, a model.Alert) error {
 	aj := alertJSON{Alert: a}
-	if a.Entity.Type == "CERTIFICATE" {
-		if id, err := strconv.ParseInt(a.Entity.ID, 10, 64); err == nil {
-			if c, err := n.st.CertificateByID(ctx, id); err == nil {
-				days, notAfter := c.DaysLeft(a.CreatedAt), c.NotAfter.UTC()
-				aj.DaysLeft, aj.NotAfter = &days, &notAfter
+	if c, ok := n.certificateOf(ctx, a.Entity); ok {
+		days, notAfter := c.DaysLeft(a.CreatedAt), c.NotAfter.UTC()
+		aj.DaysLeft, aj.NotAfter = &days, &notAfter
+		aj.Certificate = &certJSON{ID: c.ID, Subject: c.Subject, Serial: c.Serial, Fingerprint: c.Fingerprint,
+			NotAfter: notAfter, Endpoints: []endpointJSON{}}
+		eps, err := n.st.ListEndpoints(ctx)
+		if err != nil {
+			return err
+		}
+		for _, e := range eps {
+			if serving, expected := e.Serves(c.Fingerprint), e.Expects(c.Fingerprint); serving || expected {
+				aj.Certificate.Endpoints = append(aj.Certificate.Endpoints,
+					endpointJSON{ID: e.ID, Host: e.Host, Port: e.Port, ServerName: e.ServerName, Serving: serving, Expected: expected})
 			}
 		}
 	}
@@ -228,7 +259,50 @@ func (n *Notifier) post(ctx context.Context, a model.Alert) error {
 	if err != nil {
 		return err
 	}
-	return n.postJSON(ctx, body, fmt.Sprintf("vigil-alert-%d", a.ID))
+	// A reminder is a delivery of its own: a receiver that drops repeated
+	// keys must not drop it.
+	key := fmt.Sprintf("vigil-alert-%d", a.ID)
+	if a.Reminders > 0 {
+		key += fmt.Sprintf("-reminder-%d", a.Reminders)
+	}
+	return n.postJSON(ctx, body, key)
+}
+
+// certificateOf returns the inventory certificate an alert's entity is
+// about: the certificate itself, a job's certificate (RENEWAL_FAILED), or
+// the certificate an endpoint expects, else serves (DEPLOYMENT_FAILED).
+func (n *Notifier) certificateOf(ctx context.Context, e model.Entity) (model.Certificate, bool) {
+	id, err := strconv.ParseInt(e.ID, 10, 64)
+	if err != nil {
+		return model.Certificate{}, false
+	}
+	switch e.Type {
+	case "CERTIFICATE":
+	case "JOB":
+		j, err := n.st.JobByID(ctx, id)
+		if err != nil || j.CertificateID == 0 {
+			return model.Certificate{}, false
+		}
+		id = j.CertificateID
+	case "ENDPOINT":
+		ep, err := n.st.EndpointByID(ctx, id)
+		if err != nil {
+			return model.Certificate{}, false
+		}
+		for _, fp := range []string{ep.ExpectedFingerprint, ep.LastFingerprint} {
+			if fp == "" {
+				continue
+			}
+			if c, err := n.st.CertificateByFingerprint(ctx, fp); err == nil {
+				return c, true
+			}
+		}
+		return model.Certificate{}, false
+	default:
+		return model.Certificate{}, false
+	}
+	c, err := n.st.CertificateByID(ctx, id)
+	return c, err == nil
 }
 
 // checkpointPayload is the JSON body posted for a checkpoint.

@@ -11,20 +11,24 @@ import (
 )
 
 const alertColumns = `id, severity, type, title, message, entity_type, entity_id, key, created_at,
-	read_at, read_by, resolved_at, delivery_status, delivery_attempts, delivery_error, delivered_at`
+	read_at, read_by, resolved_at, delivery_status, delivery_attempts, delivery_error, delivered_at,
+	held_for_job, reminders, reminded_at`
 
 func scanAlert(sc scanner) (model.Alert, error) {
 	var a model.Alert
-	var etype, eid, readAt, readBy, resolved, derr, dat sql.NullString
+	var etype, eid, readAt, readBy, resolved, derr, dat, reminded sql.NullString
+	var held sql.NullInt64
 	var created string
 	err := sc.Scan(&a.ID, &a.Severity, &a.Type, &a.Title, &a.Message, &etype, &eid, &a.Key, &created,
-		&readAt, &readBy, &resolved, &a.Delivery.Status, &a.Delivery.Attempts, &derr, &dat)
+		&readAt, &readBy, &resolved, &a.Delivery.Status, &a.Delivery.Attempts, &derr, &dat,
+		&held, &a.Reminders, &reminded)
 	if err != nil {
 		return a, err
 	}
 	a.Entity = model.Entity{Type: etype.String, ID: eid.String}
 	a.CreatedAt = parseTimeText(created)
 	a.ReadAt, a.ResolvedAt, a.Delivery.At = optTime(readAt), optTime(resolved), optTime(dat)
+	a.Delivery.HeldForJob, a.RemindedAt = held.Int64, optTime(reminded)
 	a.Read = a.ReadAt != nil
 	a.ReadBy, a.Delivery.Error = readBy.String, derr.String
 	return a, nil
@@ -41,6 +45,8 @@ func optTime(ns sql.NullString) *time.Time {
 
 // RaiseAlert stores a new alert unless one with the same key is open, and
 // reports whether it was created; either way the open alert is returned.
+// An alert whose Delivery.HeldForJob names a job is stored held: it is not
+// for the webhook until ReleaseHeldAlert.
 func (s *Store) RaiseAlert(ctx context.Context, a model.Alert) (model.Alert, bool, error) {
 	if err := a.Validate(); err != nil {
 		return a, false, err
@@ -72,10 +78,14 @@ func raiseAlertTx(tx *sql.Tx, a model.Alert, now time.Time) (model.Alert, bool, 
 		return a, false, fmt.Errorf("store: raise alert: %w", err)
 	}
 	a.CreatedAt = now.UTC()
-	a.Delivery = model.Delivery{Status: model.DeliveryNone}
-	res, err := tx.Exec(`INSERT INTO alerts (severity, type, title, message, entity_type, entity_id, key, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, a.Severity, a.Type, a.Title, a.Message,
-		nullStr(a.Entity.Type), nullStr(a.Entity.ID), a.Key, timeText(a.CreatedAt))
+	a.Delivery = model.Delivery{Status: model.DeliveryNone, HeldForJob: a.Delivery.HeldForJob}
+	if a.Delivery.HeldForJob != 0 {
+		a.Delivery.Status = model.DeliveryHeld
+	}
+	a.Reminders, a.RemindedAt = 0, nil
+	res, err := tx.Exec(`INSERT INTO alerts (severity, type, title, message, entity_type, entity_id, key, created_at,
+		delivery_status, held_for_job) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, a.Severity, a.Type, a.Title, a.Message,
+		nullStr(a.Entity.Type), nullStr(a.Entity.ID), a.Key, timeText(a.CreatedAt), a.Delivery.Status, nullID(a.Delivery.HeldForJob))
 	if err != nil {
 		return a, false, fmt.Errorf("store: raise alert: %w", err)
 	}
@@ -300,4 +310,75 @@ func (s *Store) SetAlertDelivery(ctx context.Context, id int64, d model.Delivery
 // but not finished (for instance when Vigil stopped), oldest first.
 func (s *Store) PendingAlertDeliveries(ctx context.Context) ([]model.Alert, error) {
 	return s.queryAlerts(ctx, `SELECT `+alertColumns+` FROM alerts WHERE delivery_status = 'pending' ORDER BY id`)
+}
+
+// HeldAlerts returns the open alerts held for a renewal job, oldest first.
+func (s *Store) HeldAlerts(ctx context.Context) ([]model.Alert, error) {
+	return s.queryAlerts(ctx, `SELECT `+alertColumns+` FROM alerts WHERE delivery_status = 'held' AND resolved_at IS NULL ORDER BY id`)
+}
+
+// ReleaseHeldAlert ends the hold of open alert id, adding why to its
+// message, and returns it, ready for the webhook (delivery none). It is
+// ENOTFOUND when the alert is not held and open (any more).
+func (s *Store) ReleaseHeldAlert(ctx context.Context, id int64, why string) (model.Alert, error) {
+	tx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return model.Alert{}, fmt.Errorf("store: release alert: %w", err)
+	}
+	defer tx.Rollback()
+	as, err := releaseHeldTx(tx, `id = ?`, id, why)
+	if err != nil {
+		return model.Alert{}, err
+	}
+	if len(as) == 0 {
+		return model.Alert{}, model.Errorf(model.ENOTFOUND, "alert %d is not held", id)
+	}
+	if err := tx.Commit(); err != nil {
+		return model.Alert{}, fmt.Errorf("store: release alert: %w", err)
+	}
+	return as[0], nil
+}
+
+// releaseHeldTx releases the open held alerts matching cond (a constant of
+// the caller's, with one argument arg), adding why to their messages.
+func releaseHeldTx(tx *sql.Tx, cond string, arg any, why string) ([]model.Alert, error) {
+	as, err := queryAll(context.Background(), tx, "release alerts", scanAlert, `UPDATE alerts
+		SET delivery_status = 'none', held_for_job = NULL, message = message || ' ' || ?
+		WHERE delivery_status = 'held' AND resolved_at IS NULL AND `+cond+` RETURNING `+alertColumns, why, arg)
+	if err != nil {
+		return nil, fmt.Errorf("store: release alerts: %w", err)
+	}
+	return as, nil
+}
+
+// RemindableAlerts returns the unread, open ERROR alerts of
+// model.RemindableTypes last sent (raised or reminded) at or before due,
+// oldest first.
+func (s *Store) RemindableAlerts(ctx context.Context, due time.Time) ([]model.Alert, error) {
+	args := []any{model.SeverityError}
+	for _, t := range model.RemindableTypes {
+		args = append(args, t)
+	}
+	as, err := s.queryAlerts(ctx, `SELECT `+alertColumns+` FROM alerts
+		WHERE read_at IS NULL AND resolved_at IS NULL AND severity = ? AND type IN (`+placeholders(len(model.RemindableTypes))+`)
+		ORDER BY id`, args...)
+	out := as[:0]
+	for _, a := range as {
+		last := a.CreatedAt
+		if a.RemindedAt != nil {
+			last = *a.RemindedAt
+		}
+		if !last.After(due) {
+			out = append(out, a)
+		}
+	}
+	return out, err
+}
+
+// MarkReminded counts a reminder of alert id sent at now and returns the
+// alert, or ENOTFOUND when it was read or resolved meanwhile.
+func (s *Store) MarkReminded(ctx context.Context, id int64, now time.Time) (model.Alert, error) {
+	return queryOne(ctx, s.wdb, fmt.Sprintf("unread open alert %d", id), scanAlert, `UPDATE alerts
+		SET reminders = reminders + 1, reminded_at = ? WHERE id = ? AND read_at IS NULL AND resolved_at IS NULL
+		RETURNING `+alertColumns, timeText(now), id)
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"vigil/model"
@@ -127,20 +128,23 @@ func replaceCertTx(tx *sql.Tx, old model.Certificate, repl *model.Certificate, a
 }
 
 const certColumns = `id, fingerprint, serial, subject, common_name, issuer, sans, key_type, key_bits,
-	not_before, not_after, is_ca, source, created_at, replaced_by, replaced_at, revoked_at, pem`
+	not_before, not_after, is_ca, source, created_at, replaced_by, replaced_at, revoked_at, pem, expiry_days`
 
 func scanCert(sc scanner) (model.Certificate, error) {
 	var c model.Certificate
 	var sans, nb, na, created string
 	var replBy sql.NullInt64
-	var replAt, revAt sql.NullString
+	var replAt, revAt, days sql.NullString
 	err := sc.Scan(&c.ID, &c.Fingerprint, &c.Serial, &c.Subject, &c.CommonName, &c.Issuer, &sans, &c.KeyType, &c.KeyBits,
-		&nb, &na, &c.IsCA, &c.Source, &created, &replBy, &replAt, &revAt, &c.PEM)
+		&nb, &na, &c.IsCA, &c.Source, &created, &replBy, &replAt, &revAt, &c.PEM, &days)
 	if err != nil {
 		return c, err
 	}
 	if err := json.Unmarshal([]byte(sans), &c.SANs); err != nil {
 		return c, fmt.Errorf("certificate %d: sans: %w", c.ID, err)
+	}
+	if c.ExpiryDays, err = scanExpiryDays(days); err != nil {
+		return c, fmt.Errorf("certificate %d: %w", c.ID, err)
 	}
 	c.NotBefore, c.NotAfter, c.CreatedAt = parseTimeText(nb), parseTimeText(na), parseTimeText(created)
 	if replBy.Valid {
@@ -258,15 +262,18 @@ func (s *Store) attachUsage(ctx context.Context, certs []model.Certificate) erro
 }
 
 const endpointColumns = `id, host, port, server_name, expected_fingerprint, created_at, created_by,
-	last_checked, last_status, last_error, last_fingerprint`
+	last_checked, last_status, last_error, last_fingerprint, expiry_days`
 
 func scanEndpoint(sc scanner) (model.Endpoint, error) {
 	var e model.Endpoint
-	var expected, by, checked, status, lerr, lfp sql.NullString
+	var expected, by, checked, status, lerr, lfp, days sql.NullString
 	var created string
-	err := sc.Scan(&e.ID, &e.Host, &e.Port, &e.ServerName, &expected, &created, &by, &checked, &status, &lerr, &lfp)
+	err := sc.Scan(&e.ID, &e.Host, &e.Port, &e.ServerName, &expected, &created, &by, &checked, &status, &lerr, &lfp, &days)
 	if err != nil {
 		return e, err
+	}
+	if e.ExpiryDays, err = scanExpiryDays(days); err != nil {
+		return e, fmt.Errorf("endpoint %d: %w", e.ID, err)
 	}
 	e.ExpectedFingerprint, e.CreatedBy = expected.String, by.String
 	e.CreatedAt, e.LastChecked = parseTimeText(created), optTime(checked)
@@ -319,4 +326,97 @@ func (s *Store) RecordEndpointCheck(ctx context.Context, id int64, now time.Time
 		return fmt.Errorf("store: record endpoint check: %w", err)
 	}
 	return nil
+}
+
+// scanExpiryDays reads an expiry_days column: a JSON array, or NULL.
+func scanExpiryDays(ns sql.NullString) ([]int, error) {
+	if !ns.Valid {
+		return nil, nil
+	}
+	var days []int
+	if err := json.Unmarshal([]byte(ns.String), &days); err != nil {
+		return nil, fmt.Errorf("expiry_days: %w", err)
+	}
+	return days, nil
+}
+
+// SetCertificateExpiryDays sets the alert thresholds of certificate id
+// (nil clears them) and records the change as an EXPIRY_DAYS_CHANGED audit
+// event; setting what is already set records nothing.
+func (s *Store) SetCertificateExpiryDays(ctx context.Context, id int64, days []int, actor model.Actor) (model.Certificate, error) {
+	var c model.Certificate
+	err := s.setExpiryDays(ctx, days, actor, func(tx *sql.Tx) (thresholdsOf, error) {
+		var err error
+		c, err = queryOne(ctx, tx, fmt.Sprintf("certificate %d", id), scanCert, `SELECT `+certColumns+` FROM certificates WHERE id = ?`, id)
+		if err != nil {
+			return thresholdsOf{}, err
+		}
+		c.PEM = ""
+		return thresholdsOf{"certificates", id, model.CertificateEntity(id), "certificate " + c.Label(), &c.ExpiryDays,
+			model.CertRef{Serial: c.Serial, Fingerprint: c.Fingerprint, Subject: c.Subject}}, nil
+	})
+	return c, err
+}
+
+// SetEndpointExpiryDays sets the alert thresholds of the certificates
+// endpoint id serves or expects (nil clears them), audited as
+// SetCertificateExpiryDays.
+func (s *Store) SetEndpointExpiryDays(ctx context.Context, id int64, days []int, actor model.Actor) (model.Endpoint, error) {
+	var e model.Endpoint
+	err := s.setExpiryDays(ctx, days, actor, func(tx *sql.Tx) (thresholdsOf, error) {
+		var err error
+		e, err = queryOne(ctx, tx, fmt.Sprintf("endpoint %d", id), scanEndpoint, `SELECT `+endpointColumns+` FROM endpoints WHERE id = ?`, id)
+		if err != nil {
+			return thresholdsOf{}, err
+		}
+		return thresholdsOf{"endpoints", id, model.EndpointEntity(id), "endpoint " + e.Addr(), &e.ExpiryDays, model.CertRef{}}, nil
+	})
+	return e, err
+}
+
+// thresholdsOf is the row whose expiry_days setExpiryDays changes.
+type thresholdsOf struct {
+	table  string // a constant of the caller's
+	id     int64
+	entity model.Entity
+	label  string
+	days   *[]int // the row's, updated
+	cert   model.CertRef
+}
+
+// setExpiryDays sets the expiry_days of the row load reads to days.
+func (s *Store) setExpiryDays(ctx context.Context, days []int, actor model.Actor, load func(tx *sql.Tx) (thresholdsOf, error)) error {
+	days, err := model.CheckExpiryDays(days)
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	_, err = s.applyAndAppend(ctx, func(tx *sql.Tx) ([]model.Event, error) {
+		row, err := load(tx)
+		if err != nil {
+			return nil, err
+		}
+		old := *row.days
+		if slices.Equal(old, days) {
+			return nil, nil
+		}
+		var col any
+		if days != nil {
+			b, _ := json.Marshal(days)
+			col = string(b)
+		}
+		if _, err := tx.Exec(`UPDATE `+row.table+` SET expiry_days = ? WHERE id = ?`, col, row.id); err != nil {
+			return nil, fmt.Errorf("store: set expiry days: %w", err)
+		}
+		*row.days = days
+		msg := fmt.Sprintf("Alert thresholds of %s set to %s days before expiry", row.label, model.FormatExpiryDays(days))
+		if days == nil {
+			msg = fmt.Sprintf("Alert thresholds of %s cleared: the default applies", row.label)
+		}
+		e, err := model.NewAuditEvent(now, "EXPIRY_DAYS_CHANGED", "SUCCESS", actor, row.entity, msg,
+			map[string]any{"old": old, "new": days})
+		e.Certificate = row.cert
+		return []model.Event{e}, err
+	})
+	return err
 }

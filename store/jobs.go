@@ -266,8 +266,12 @@ func certOfJobTx(tx *sql.Tx, j model.Job) (model.Certificate, error) {
 
 // JobOutcome is what finishing a job changed besides the job itself.
 type JobOutcome struct {
-	Job               model.Job
-	Alerts            []model.Alert // alerts raised (RENEWAL_FAILED)
+	Job    model.Job
+	Alerts []model.Alert // alerts raised (RENEWAL_FAILED)
+	// Released are the open alerts that were held while this renewal was
+	// on its way and are now for the webhook: it ended without replacing
+	// the certificate.
+	Released          []model.Alert
 	IssuedCertificate *AddedCertificate
 	Replaced          []int64 // certificates the renewal replaced
 	EndpointsUpdated  []int64 // endpoints now expecting the issued certificate
@@ -325,6 +329,16 @@ func (s *Store) FinishJob(ctx context.Context, id int64, call model.AgentCall, r
 		evs, err := followUpTx(tx, &out, step, j, cert, issuedCert, actor, now)
 		if err != nil {
 			return nil, err
+		}
+		if j.Type == model.JobRenewal {
+			reason := j.Error
+			if reason == "" {
+				reason = "the certificate was not replaced"
+			}
+			why := fmt.Sprintf("Renewal job %d %s: %s.", id, j.Status, reason)
+			if out.Released, err = releaseHeldTx(tx, `held_for_job = ?`, id, why); err != nil {
+				return nil, err
+			}
 		}
 		extra := call.Details()
 		if step.Renewed {

@@ -33,6 +33,7 @@ var routeAccess = map[string][]string{
 	"POST /api/v1/events":                 nobody, // ingest tokens only
 	"GET /api/v1/events":                  everyone,
 	"GET /api/v1/events.csv":              everyone,
+	"GET /api/v1/events/export":           everyone,
 	"GET /api/v1/events/:id":              everyone,
 	"GET /api/v1/audit/verify":            readers,
 	"GET /api/v1/events/:id/proof":        everyone,

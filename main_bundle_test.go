@@ -1,12 +1,15 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"vigil/model"
 	"vigil/store"
@@ -204,3 +207,62 @@ func countCategory(b store.Bundle, category string) int {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestExportBundleAfterRetention: events removed by retention are not in
+// a bundle of every event, which starts after them and is still
+// contiguous; redacted events are in it as their commitment and verify as
+// such, and a changed commitment hash does not.
+func TestExportBundleAfterRetention(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	away := t.TempDir()
+	t.Setenv("VIGIL_ADMIN_PASSWORD", "first-admin-password")
+	st, err := openStore(ctx, dir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	var evs []model.Event
+	for i := 1; i <= 600; i++ {
+		e := model.Event{Message: fmt.Sprintf("event %d", i), Source: model.SourceHTTP}
+		if i%10 == 0 {
+			e.Category = model.CategoryAuditLog
+		}
+		received := now
+		if i <= 400 {
+			received = now.Add(-500 * 24 * time.Hour)
+		}
+		if err := e.Normalize(received); err != nil {
+			t.Fatal(err)
+		}
+		evs = append(evs, e)
+	}
+	if _, err := st.AppendEvents(ctx, evs); err != nil {
+		t.Fatal(err)
+	}
+	res, err := st.ApplyRetention(ctx, store.RetentionPolicy{Cutoff: now.Add(-400 * 24 * time.Hour), AuditCutoff: now.Add(-2555 * 24 * time.Hour)})
+	if err != nil || res.Removed != 9 || res.Redacted != 400-40-9 {
+		t.Fatalf("retention: %+v %v", res, err)
+	}
+	st.Close()
+
+	url, stop := serve(t, dir)
+	defer stop()
+	_, manage, _ := vigil(t, "", "token", "create", "--data", dir, "--user", "admin", "--name", "m", "--scope", "manage")
+	manage = strings.TrimSpace(manage)
+	p, b := exportBundle(t, url, manage, "", away, "retained.bundle.json")
+	// Event 10 (AUDIT_LOG) is kept, 11 is redacted.
+	if !b.Contiguous || b.FirstID != 10 || b.Events[0].Event == nil || b.Events[1].Redacted == nil || b.Events[1].Event != nil {
+		t.Fatalf("bundle after retention: contiguous %v, first %d, first events %+v", b.Contiguous, b.FirstID, b.Events[:2])
+	}
+	key := publicKey(t, url, manage)
+	code, out, _ := vigil(t, "", "verify-export", p, "--key", key)
+	if code != 0 || !strings.Contains(out, "351 redacted by retention") || !strings.Contains(out, "every event from 10 to") {
+		t.Fatalf("verify-export after retention: %d %s", code, out)
+	}
+	b.Events[1].Hash = strings.Repeat("00", 32)
+	code, out, _ = vigil(t, "", "verify-export", writeBundle(t, b, away, "changed.bundle.json"), "--key", key)
+	if code != 1 || !strings.Contains(out, "event 11: its inclusion proof does not lead") {
+		t.Fatalf("verify-export of a changed commitment: %d %s", code, out)
+	}
+}

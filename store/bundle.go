@@ -102,28 +102,46 @@ type CanonicalEvent struct {
 	Details         string `json:"details"`
 }
 
-func (r *row) canonicalEvent() *CanonicalEvent {
-	return &CanonicalEvent{
-		ID: r.id, EventID: r.eventID, Time: r.time, TimeNS: r.timeNS, ReceivedAt: r.receivedAt,
-		Source: r.source, Category: r.category, Type: r.typ, Outcome: r.outcome, Severity: r.severity,
-		ActorType: r.actorType, ActorID: r.actorID, ActorDN: r.actorDN, ActorIP: r.actorIP,
-		EntityType: r.entityType, EntityID: r.entityID,
-		CertSerial: r.certSerial, CertFingerprint: r.certFingerprint, CertSubject: r.certSubject,
-		AgentID: r.agentID, Host: r.host, App: r.app, Process: r.process, Command: r.command,
-		Policy: r.policy, Tenant: r.tenant, Message: r.message, Details: r.details,
-	}
+// canonicalPairs pairs each field of r with the same field of c: the one
+// list both conversions below use.
+func canonicalPairs(r *row, c *CanonicalEvent) ([][2]*string, [][2]*int64) {
+	return [][2]*string{
+			{&r.eventID, &c.EventID}, {&r.time, &c.Time},
+			{&r.source, &c.Source}, {&r.category, &c.Category}, {&r.typ, &c.Type}, {&r.outcome, &c.Outcome}, {&r.severity, &c.Severity},
+			{&r.actorType, &c.ActorType}, {&r.actorID, &c.ActorID}, {&r.actorDN, &c.ActorDN}, {&r.actorIP, &c.ActorIP},
+			{&r.entityType, &c.EntityType}, {&r.entityID, &c.EntityID},
+			{&r.certSerial, &c.CertSerial}, {&r.certFingerprint, &c.CertFingerprint}, {&r.certSubject, &c.CertSubject},
+			{&r.agentID, &c.AgentID}, {&r.host, &c.Host}, {&r.app, &c.App}, {&r.process, &c.Process}, {&r.command, &c.Command},
+			{&r.policy, &c.Policy}, {&r.tenant, &c.Tenant}, {&r.message, &c.Message}, {&r.details, &c.Details},
+		}, [][2]*int64{
+			{&r.id, &c.ID}, {&r.timeNS, &c.TimeNS}, {&r.receivedAt, &c.ReceivedAt},
+		}
 }
 
-func (c *CanonicalEvent) row() row {
-	return row{
-		id: c.ID, eventID: c.EventID, time: c.Time, timeNS: c.TimeNS, receivedAt: c.ReceivedAt,
-		source: c.Source, category: c.Category, typ: c.Type, outcome: c.Outcome, severity: c.Severity,
-		actorType: c.ActorType, actorID: c.ActorID, actorDN: c.ActorDN, actorIP: c.ActorIP,
-		entityType: c.EntityType, entityID: c.EntityID,
-		certSerial: c.CertSerial, certFingerprint: c.CertFingerprint, certSubject: c.CertSubject,
-		agentID: c.AgentID, host: c.Host, app: c.App, process: c.Process, command: c.Command,
-		policy: c.Policy, tenant: c.Tenant, message: c.Message, details: c.Details,
+// canonicalEvent returns the values of r its chain hash covers.
+func (r *row) canonicalEvent() *CanonicalEvent {
+	var c CanonicalEvent
+	strs, nums := canonicalPairs(r, &c)
+	for _, p := range strs {
+		*p[1] = *p[0]
 	}
+	for _, p := range nums {
+		*p[1] = *p[0]
+	}
+	return &c
+}
+
+// row returns the stored row whose chain hash covers c.
+func (c *CanonicalEvent) row() row {
+	var r row
+	strs, nums := canonicalPairs(&r, c)
+	for _, p := range strs {
+		*p[0] = *p[1]
+	}
+	for _, p := range nums {
+		*p[0] = *p[1]
+	}
+	return r
 }
 
 // RedactedCommitment is what retention keeps of a redacted event besides

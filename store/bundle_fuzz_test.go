@@ -57,29 +57,47 @@ func FuzzVerifyBundle(f *testing.F) {
 			VerifyBundle(strings.NewReader(val), vkey) // must not panic
 			return
 		}
-		var b Bundle
-		if err := json.Unmarshal(data, &b); err != nil {
-			t.Fatal(err)
-		}
-		ev := &b.Events[int(idx)%len(b.Events)]
-		v := reflect.ValueOf(ev.Event).Elem().Field(int(field) % reflect.TypeOf(CanonicalEvent{}).NumField())
-		switch v.Kind() {
-		case reflect.String:
-			if v.String() == val {
-				return
-			}
-			v.SetString(val)
-		case reflect.Int64:
-			n := int64(len(val))*1_000_003 + 1
-			if v.Int() == n {
-				return
-			}
-			v.SetInt(n)
-		}
-		changed, _ := json.Marshal(b)
-		_, err := VerifyBundle(bytes.NewReader(changed), vkey)
-		if want := fmt.Sprintf("event %d ", ev.ID); err == nil || !strings.Contains(err.Error(), want) {
-			t.Fatalf("event %d's %s changed to %q: %v, want an error naming it", ev.ID, reflect.TypeOf(CanonicalEvent{}).Field(int(field)%reflect.TypeOf(CanonicalEvent{}).NumField()).Name, val, err)
-		}
+		checkChangeNamed(t, data, vkey, int(idx), int(field), val)
 	})
+}
+
+// checkChangeNamed changes field of event idx of the bundle data to val
+// (for a number, a number made from it) and expects VerifyBundle to refuse
+// it naming that event.
+func checkChangeNamed(t *testing.T, data []byte, vkey string, idx, field int, val string) {
+	t.Helper()
+	var b Bundle
+	if err := json.Unmarshal(data, &b); err != nil {
+		t.Fatal(err)
+	}
+	ev := &b.Events[idx%len(b.Events)]
+	field %= reflect.TypeOf(CanonicalEvent{}).NumField()
+	v := reflect.ValueOf(ev.Event).Elem().Field(field)
+	switch v.Kind() {
+	case reflect.String:
+		if v.String() == val {
+			return
+		}
+		v.SetString(val)
+	case reflect.Int64:
+		n := int64(len(val))*1_000_003 + 1
+		if v.Int() == n {
+			return
+		}
+		v.SetInt(n)
+	}
+	changed, _ := json.Marshal(b)
+	_, err := VerifyBundle(bytes.NewReader(changed), vkey)
+	if want := fmt.Sprintf("event %d ", ev.ID); err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("event %d's %s changed to %q: %v, want an error naming it", ev.ID, reflect.TypeOf(CanonicalEvent{}).Field(field).Name, val, err)
+	}
+}
+
+// TestVerifyBundleNamesEveryChangedField: every field of the canonical
+// form is covered: a change to any of them is refused, naming the event.
+func TestVerifyBundleNamesEveryChangedField(t *testing.T) {
+	data, vkey := testBundle(t, 20)
+	for i := 0; i < reflect.TypeOf(CanonicalEvent{}).NumField(); i++ {
+		checkChangeNamed(t, data, vkey, 7, i, "changed")
+	}
 }

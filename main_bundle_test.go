@@ -1,15 +1,12 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"vigil/model"
 	"vigil/store"
@@ -213,38 +210,10 @@ func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 // contiguous; redacted events are in it as their commitment and verify as
 // such, and a changed commitment hash does not.
 func TestExportBundleAfterRetention(t *testing.T) {
-	ctx := context.Background()
 	dir := t.TempDir()
 	away := t.TempDir()
 	t.Setenv("VIGIL_ADMIN_PASSWORD", "first-admin-password")
-	st, err := openStore(ctx, dir, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	var evs []model.Event
-	for i := 1; i <= 600; i++ {
-		e := model.Event{Message: fmt.Sprintf("event %d", i), Source: model.SourceHTTP}
-		if i%10 == 0 {
-			e.Category = model.CategoryAuditLog
-		}
-		received := now
-		if i <= 400 {
-			received = now.Add(-500 * 24 * time.Hour)
-		}
-		if err := e.Normalize(received); err != nil {
-			t.Fatal(err)
-		}
-		evs = append(evs, e)
-	}
-	if _, err := st.AppendEvents(ctx, evs); err != nil {
-		t.Fatal(err)
-	}
-	res, err := st.ApplyRetention(ctx, store.RetentionPolicy{Cutoff: now.Add(-400 * 24 * time.Hour), AuditCutoff: now.Add(-2555 * 24 * time.Hour)})
-	if err != nil || res.Removed != 9 || res.Redacted != 400-40-9 {
-		t.Fatalf("retention: %+v %v", res, err)
-	}
-	st.Close()
+	retainedDataDir(t, dir)
 
 	url, stop := serve(t, dir)
 	defer stop()

@@ -18,8 +18,32 @@ import (
 // removed, the later ones redacted, and vigil verify stays green; a
 // redacted event changed afterwards makes it fail.
 func TestVerifyAfterRetention(t *testing.T) {
-	ctx := context.Background()
 	dir := t.TempDir()
+	retainedDataDir(t, dir)
+	code, out, _ := vigil(t, "", "verify", "--data", dir)
+	if code != 0 || !strings.Contains(out, "351 events redacted, as retention record 601 states") {
+		t.Fatalf("verify after retention: %d %s", code, out)
+	}
+	db, err := sql.Open("sqlite3", filepath.Join(dir, "vigil.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`DROP TRIGGER events_no_update; UPDATE events SET category = 'AUTH' WHERE id = 11`); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, _ := vigil(t, "", "verify", "--data", dir); code != 1 || !strings.Contains(out, "do not match retention record 601") {
+		t.Fatalf("verify after changing a redacted event: %d %s", code, out)
+	}
+}
+
+// retainedDataDir fills dir with 600 events, the first 400 received 500
+// days ago (every tenth one AUDIT_LOG), and applies retention of 400 days
+// (AUDIT_LOG: 2555 days): events 1-9 are removed and 351 are redacted
+// under retention record 601.
+func retainedDataDir(t *testing.T, dir string) {
+	t.Helper()
+	ctx := context.Background()
 	st, err := openStore(ctx, dir, store.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -48,19 +72,4 @@ func TestVerifyAfterRetention(t *testing.T) {
 		t.Fatalf("retention: %+v %v", res, err)
 	}
 	st.Close()
-	code, out, _ := vigil(t, "", "verify", "--data", dir)
-	if code != 0 || !strings.Contains(out, "351 events redacted, as retention record 601 states") {
-		t.Fatalf("verify after retention: %d %s", code, out)
-	}
-	db, err := sql.Open("sqlite3", filepath.Join(dir, "vigil.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := db.Exec(`DROP TRIGGER events_no_update; UPDATE events SET category = 'AUTH' WHERE id = 11`); err != nil {
-		t.Fatal(err)
-	}
-	if code, out, _ := vigil(t, "", "verify", "--data", dir); code != 1 || !strings.Contains(out, "do not match retention record 601") {
-		t.Fatalf("verify after changing a redacted event: %d %s", code, out)
-	}
 }

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"vigil/model"
+	"vigil/internal/fixture"
 	"vigil/store"
 )
 
@@ -155,14 +155,7 @@ func TestConsoleExportsPageOrFilter(t *testing.T) {
 // filter as a bundle, which holds the filter's events, says it is not
 // contiguous and verifies with the checkpoints' verifier key.
 func TestConsoleExportsBundle(t *testing.T) {
-	text, err := model.NewCheckpointKeyText("bundle.example/vigil")
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := model.ParseCheckpointKey(text)
-	if err != nil {
-		t.Fatal(err)
-	}
+	key := fixture.CheckpointKey(t, "bundle.example/vigil")
 	env := newTestEnv(t, withConfig(Config{CheckpointKey: key}))
 	for i := 0; i < 6; i++ {
 		env.appendEvents(`{"type":"CERT_USED","actor":{"id":"alice"}}`, `{"type":"LOGIN","actor":{"id":"bob"}}`)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"vigil/internal/fixture"
 	"vigil/model"
 )
 
@@ -19,14 +20,7 @@ func testBundle(t testing.TB, n int) ([]byte, string) {
 	ctx := context.Background()
 	s := openTest(t)
 	appendN(t, s, n, 7)
-	text, err := model.NewCheckpointKeyText("bundle.example/vigil")
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := model.ParseCheckpointKey(text)
-	if err != nil {
-		t.Fatal(err)
-	}
+	key := fixture.CheckpointKey(t, "bundle.example/vigil")
 	cp, err := s.CreateCheckpoint(ctx, key)
 	if err != nil {
 		t.Fatal(err)

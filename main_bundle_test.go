@@ -72,6 +72,10 @@ func TestExportBundleVerifiesOffTheBox(t *testing.T) {
 		b.FirstID != 1 || b.LastID != b.Events[len(b.Events)-1].ID {
 		t.Fatalf("bundle: format %q contiguous %v count %d first %d last %d", b.Format, b.Contiguous, b.Count, b.FirstID, b.LastID)
 	}
+	pagePath, pg := exportBundle(t, url, manage, "&scope=page&limit=5", away, "page.bundle.json")
+	if pg.Scope != "page" || pg.Count != 5 || !pg.Contiguous || pg.LastID-pg.FirstID != 4 {
+		t.Fatalf("page bundle: scope %q count %d contiguous %v %d-%d", pg.Scope, pg.Count, pg.Contiguous, pg.FirstID, pg.LastID)
+	}
 	key := publicKey(t, url, manage)
 	keyFile := filepath.Join(away, "vigil.pub")
 	os.WriteFile(keyFile, []byte(key+"\n"), 0o600)
@@ -96,6 +100,10 @@ func TestExportBundleVerifiesOffTheBox(t *testing.T) {
 		if code != 0 || !strings.Contains(out, "events proven") || !strings.Contains(out, "contiguous: every event from 1 to") {
 			t.Fatalf("verify-export --key %s: %d %s %s", k, code, out, errOut)
 		}
+	}
+
+	if code, out, _ := vigil(t, "", "verify-export", pagePath, "--key", keyFile); code != 0 || !strings.Contains(out, "5 events proven") {
+		t.Fatalf("verify-export of a page: %d %s", code, out)
 	}
 
 	mid := len(b.Events) / 2

@@ -29,6 +29,7 @@ const usage = `vigil: audit, event and certificate-monitoring appliance
 Usage:
   vigil [serve] [flags]                       run the appliance
   vigil verify [--checkpoint FILE]            check the hash chain, Merkle tree and checkpoints
+  vigil verify-export FILE --key KEY          check an export bundle off the box, without a database
   vigil user add NAME --role ROLE             create a user (password on stdin or VIGIL_PASSWORD)
   vigil token create --user NAME --name LABEL [--scope ingest|agent|read|manage] [--agent ID]
   vigil backup --out FILE                     consistent online copy of the database
@@ -50,9 +51,13 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	switch cmd {
 	case "serve":
 		err = cmdServe(ctx, args, stderr)
-	case "verify":
+	case "verify", "verify-export":
+		check := cmdVerify
+		if cmd == "verify-export" {
+			check = cmdVerifyExport
+		}
 		var ok bool
-		ok, err = cmdVerify(ctx, args, stdout)
+		ok, err = check(ctx, args, stdout)
 		if err == nil && !ok {
 			return 1
 		}

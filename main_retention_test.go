@@ -19,8 +19,19 @@ import (
 // removed, the later ones redacted, and vigil verify stays green; a
 // redacted event changed afterwards makes it fail.
 func TestVerifyAfterRetention(t *testing.T) {
-	ctx := context.Background()
 	dir := t.TempDir()
+	retainedDataDir(t, dir)
+	verifyThenTamper(t, inProcessVerify(t), dir, "351 events redacted, as retention record 601 states",
+		`DROP TRIGGER events_no_update; UPDATE events SET category = 'AUTH' WHERE id = 11`, "do not match retention record 601")
+}
+
+// retainedDataDir fills dir with 600 events, the first 400 received 500
+// days ago (every tenth one AUDIT_LOG), and applies retention of 400 days
+// (AUDIT_LOG: 2555 days): events 1-9 are removed and 351 are redacted
+// under retention record 601.
+func retainedDataDir(t *testing.T, dir string) {
+	t.Helper()
+	ctx := context.Background()
 	st, err := openStore(ctx, dir, store.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -49,8 +60,6 @@ func TestVerifyAfterRetention(t *testing.T) {
 		t.Fatalf("retention: %+v %v", res, err)
 	}
 	st.Close()
-	verifyThenTamper(t, inProcessVerify(t), dir, "351 events redacted, as retention record 601 states",
-		`DROP TRIGGER events_no_update; UPDATE events SET category = 'AUTH' WHERE id = 11`, "do not match retention record 601")
 }
 
 // TestVerifyAfterRetentionRulesAndHolds applies rules by category and

@@ -130,15 +130,7 @@ func userChanges() []userChange {
 // newChangeEnv is a console with a token to revoke (id 1) and a
 // checkpoint key.
 func newChangeEnv(t *testing.T) *testEnv {
-	text, err := model.NewCheckpointKeyText("changes.example/vigil")
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := model.ParseCheckpointKey(text)
-	if err != nil {
-		t.Fatal(err)
-	}
-	env := newTestEnv(t, withConfig(Config{CheckpointKey: key}))
+	env := newTestEnv(t, withConfig(Config{CheckpointKey: fixture.CheckpointKey(t, "changes.example/vigil")}))
 	fixture.Token(t, env.st.Path(), "operator", "to-revoke", model.ScopeRead) // id 1
 	return env
 }
@@ -318,11 +310,7 @@ func TestSignInOnLockedDatabase(t *testing.T) {
 // TestCheckpointSignedWithItsRecord: a checkpoint signed in Settings is
 // stored with its System log entry or not at all.
 func TestCheckpointSignedWithItsRecord(t *testing.T) {
-	text, err := model.NewCheckpointKeyText("settings.example/vigil")
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, _ := model.ParseCheckpointKey(text)
+	key := fixture.CheckpointKey(t, "settings.example/vigil")
 	env := newTestEnv(t, withConfig(Config{CheckpointKey: key}))
 	admin := env.session("admin")
 	env.appendEvents(`{"type":"CERT_USED","message":"before"}`)

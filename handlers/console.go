@@ -67,7 +67,7 @@ func sectionOf(p string) string {
 	switch {
 	case p == "/":
 		return "dashboard"
-	case strings.HasPrefix(p, "/api/v1/events.csv"):
+	case strings.HasPrefix(p, "/api/v1/events.csv"), p == "/api/v1/events/export":
 		return "export"
 	case strings.HasPrefix(p, "/api/"):
 		return "api"

@@ -194,6 +194,7 @@ type logView struct {
 	Filter        filterBar
 	ExportURL     string // every event of the filter
 	ExportPageURL string // the rows shown (pageExport)
+	BundleURL     string // every event of the filter as a bundle that proves itself
 	OlderURL      string // next page by cursor, "" when there is none
 	NewestURL     string // first page, when this is not it
 	NewerURL      string // the page before this one, when this is not the first
@@ -348,6 +349,9 @@ func (s *Server) eventsPage(lp logPage) echo.HandlerFunc {
 		}
 		view.ExportURL = "/api/v1/events.csv?" + f.Query().Encode()
 		view.ExportPageURL = "/api/v1/events.csv?" + pageExport(f, events).Encode()
+		bundle := f.Query()
+		bundle.Set("format", "bundle")
+		view.BundleURL = "/api/v1/events/export?" + bundle.Encode()
 		view.Filter = lq.filterBar(c, lp)
 		if !isHTMX(c) {
 			if err := s.recordSystem(c, "E_SECTION_VISITED", "INFO", "Opened "+lp.Title,

@@ -19,6 +19,7 @@ import (
 
 	"vigil/ingest"
 	"vigil/model"
+	"vigil/store"
 )
 
 // maxItemErrors bounds the per-item reasons returned for a refused batch.
@@ -202,7 +203,7 @@ func neutralizeFormula(v string) string {
 	return v
 }
 
-// Export scopes (the scope parameter of the CSV export): the page shown,
+// Export scopes (the scope parameter of the export): the page shown,
 // by its start index or cursor and its max count, or every event of the
 // filter (the default).
 const (
@@ -210,10 +211,18 @@ const (
 	exportAll  = "all"
 )
 
-// exportEvents streams the events of the filter (scope=all) or of one
-// page of it (scope=page) as CSV, row by row, says which in the
-// Vigil-Export-Scope header and the file name, and records the export as
-// SYSTEM events E_REPORT_REQUESTED and E_REPORT_GENERATED.
+// Export formats (the format parameter of the export): CSV, the default,
+// or a bundle that proves itself off the box (store.Bundle).
+const (
+	formatCSV    = "csv"
+	formatBundle = "bundle"
+)
+
+// exportEvents writes the events of the filter (scope=all) or of one
+// page of it (scope=page) as CSV, row by row, or as a bundle
+// (format=bundle), says which scope in the Vigil-Export-Scope header and
+// the file name, and records the export as SYSTEM events
+// E_REPORT_REQUESTED and E_REPORT_GENERATED.
 func (s *Server) exportEvents(c echo.Context) error {
 	f, err := eventFilter(c)
 	if err != nil {
@@ -227,10 +236,14 @@ func (s *Server) exportEvents(c echo.Context) error {
 	default:
 		return model.Errorf(model.EINVALID, "scope must be page or all, not %q", scope)
 	}
+	format, err := s.exportFormat(c)
+	if err != nil {
+		return err
+	}
 	ctx := c.Request().Context()
 	filters := f.Query().Encode()
 	report := func(more map[string]any) map[string]any {
-		d := map[string]any{"filters_used": filters, "format": "csv", "scope": scope, "username": principal(c).User.Name}
+		d := map[string]any{"filters_used": filters, "format": format, "scope": scope, "username": principal(c).User.Name}
 		if scope == exportPage {
 			d["start"], d["limit"] = f.Offset, f.Limit
 			if f.Before > 0 {
@@ -255,10 +268,59 @@ func (s *Server) exportEvents(c echo.Context) error {
 	}
 	// An export may outlast the server's write timeout.
 	_ = http.NewResponseController(c.Response().Writer).SetWriteDeadline(time.Time{})
+	var n int
+	if format == formatBundle {
+		n, err = s.writeBundle(c, f, scope, filters, page)
+	} else {
+		n, err = s.writeCSV(c, f, scope, page)
+	}
+	outcome := "SUCCESS"
+	if err != nil {
+		outcome = "FAILURE"
+		s.log.Warn("export ended early", "request_id", requestID(c), "format", format, "rows", n, "err", err)
+	}
+	if rerr := s.recordSystem(c, model.TypeReportGenerated, outcome, fmt.Sprintf("Events export of %d records", n),
+		report(map[string]any{"number_of_records": n})); rerr != nil {
+		s.log.Error("recording export", "request_id", requestID(c), "err", rerr)
+	}
+	if !c.Response().Committed {
+		// It failed before its first byte: the caller gets the error.
+		return err
+	}
+	return nil
+}
+
+// exportFormat returns the export's format parameter, checked: a bundle
+// comes from /api/v1/events/export and needs the checkpoint key.
+func (s *Server) exportFormat(c echo.Context) (string, error) {
+	switch format := c.QueryParam("format"); format {
+	case "", formatCSV:
+		return formatCSV, nil
+	case formatBundle:
+		if strings.HasSuffix(c.Path(), ".csv") {
+			return "", model.Errorf(model.EINVALID, "a bundle is exported from /api/v1/events/export?format=bundle")
+		}
+		if s.cfg.CheckpointKey == nil {
+			return "", model.Errorf(model.EUNAVAILABLE, "no checkpoint key is configured: a bundle needs a signed checkpoint")
+		}
+		return formatBundle, nil
+	default:
+		return "", model.Errorf(model.EINVALID, "format must be csv or bundle, not %q", format)
+	}
+}
+
+// exportHeaders sets the headers of an export's answer, whose file name
+// ends in ext.
+func (s *Server) exportHeaders(c echo.Context, scope, contentType, ext string) {
 	h := c.Response().Header()
-	h.Set(echo.HeaderContentType, "text/csv; charset=utf-8")
-	h.Set(echo.HeaderContentDisposition, fmt.Sprintf(`attachment; filename="vigil-events-%s-%s.csv"`, scope, s.now().UTC().Format("20060102T150405Z")))
+	h.Set(echo.HeaderContentType, contentType)
+	h.Set(echo.HeaderContentDisposition, fmt.Sprintf(`attachment; filename="vigil-events-%s-%s.%s"`, scope, s.now().UTC().Format("20060102T150405Z"), ext))
 	h.Set("Vigil-Export-Scope", scope)
+}
+
+// writeCSV streams the export as CSV and returns the rows written.
+func (s *Server) writeCSV(c echo.Context, f model.EventFilter, scope string, page []model.Event) (int, error) {
+	s.exportHeaders(c, scope, "text/csv; charset=utf-8", "csv")
 	c.Response().WriteHeader(http.StatusOK)
 	w := bufio.NewWriterSize(c.Response(), 64<<10)
 	line := appendCSV(nil, csvHeader)
@@ -271,6 +333,7 @@ func (s *Server) exportEvents(c echo.Context) error {
 		return err
 	}
 	var n int
+	var err error
 	if scope == exportPage {
 		for i := range page {
 			if err = write(&page[i]); err != nil {
@@ -279,19 +342,60 @@ func (s *Server) exportEvents(c echo.Context) error {
 			n++
 		}
 	} else {
-		n, err = s.store.ExportEvents(ctx, f, write)
+		n, err = s.store.ExportEvents(c.Request().Context(), f, write)
 	}
 	if ferr := w.Flush(); err == nil {
 		err = ferr
 	}
-	outcome := "SUCCESS"
+	return n, err
+}
+
+// writeBundle writes the export as a bundle (store.WriteBundle) against a
+// checkpoint that covers its newest event, and returns the events written.
+func (s *Server) writeBundle(c echo.Context, f model.EventFilter, scope, filters string, page []model.Event) (int, error) {
+	ctx := c.Request().Context()
+	var ids []int64
+	var newest int64
+	if scope == exportPage {
+		ids = make([]int64, 0, len(page))
+		for _, e := range page {
+			ids = append(ids, e.ID)
+			newest = max(newest, e.ID)
+		}
+	} else {
+		first := f
+		first.Offset, first.Limit = 0, 1
+		found, err := s.store.FindEvents(ctx, first)
+		if err != nil {
+			return 0, err
+		}
+		if len(found.Events) > 0 {
+			newest = found.Events[0].ID
+		}
+	}
+	cp, err := s.bundleCheckpoint(c, newest)
 	if err != nil {
-		outcome = "FAILURE"
-		s.log.Warn("export ended early", "request_id", requestID(c), "rows", n, "err", err)
+		return 0, err
 	}
-	if rerr := s.recordSystem(c, model.TypeReportGenerated, outcome, fmt.Sprintf("Events export of %d records", n),
-		report(map[string]any{"number_of_records": n})); rerr != nil {
-		s.log.Error("recording export", "request_id", requestID(c), "err", rerr)
+	s.exportHeaders(c, scope, echo.MIMEApplicationJSON, "bundle.json")
+	c.Response().WriteHeader(http.StatusOK)
+	return s.store.WriteBundle(ctx, c.Response(), store.BundleRequest{
+		BundleHeader: store.BundleHeader{CreatedAt: s.now().UTC().Format(time.RFC3339), Scope: scope, Filters: filters},
+		Signed:       cp, Filter: f, IDs: ids,
+	})
+}
+
+// bundleCheckpoint returns the newest checkpoint when it covers event
+// newest and this appliance's key signed it, else signs one for the caller.
+func (s *Server) bundleCheckpoint(c echo.Context, newest int64) (store.StoredCheckpoint, error) {
+	cp, err := s.store.LatestCheckpoint(c.Request().Context())
+	switch {
+	case err == nil && cp.Size >= uint64(newest):
+		if _, err := model.OpenCheckpoint([]byte(cp.Note), s.cfg.CheckpointKey.PublicKey()); err == nil {
+			return cp, nil
+		}
+	case err != nil && model.ErrorCode(err) != model.ENOTFOUND:
+		return store.StoredCheckpoint{}, err
 	}
-	return nil
+	return s.signAuditedCheckpoint(c)
 }

@@ -9,6 +9,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"vigil/internal/fixture"
+	"vigil/store"
 )
 
 // exportIDs returns the ids of the rows of a CSV export.
@@ -145,5 +148,33 @@ func TestConsoleExportsPageOrFilter(t *testing.T) {
 	}
 	if !bytes.Contains([]byte(page), []byte(">Export page<")) || !bytes.Contains([]byte(page), []byte(">Export all<")) {
 		t.Errorf("the export controls do not say what they hold")
+	}
+}
+
+// TestConsoleExportsBundle: beside the CSV exports, a log page offers the
+// filter as a bundle, which holds the filter's events, says it is not
+// contiguous and verifies with the checkpoints' verifier key.
+func TestConsoleExportsBundle(t *testing.T) {
+	key := fixture.CheckpointKey(t, "bundle.example/vigil")
+	env := newTestEnv(t, withConfig(Config{CheckpointKey: key}))
+	for i := 0; i < 6; i++ {
+		env.appendEvents(`{"type":"CERT_USED","actor":{"id":"alice"}}`, `{"type":"LOGIN","actor":{"id":"bob"}}`)
+	}
+	cookie := env.session("auditor")
+	page := readBody(t, env.do(http.MethodGet, "/events?type=CERT_USED", cookie, "", nil))
+	m := regexp.MustCompile(`id="export-bundle" href="([^"]+)"[^>]*>Export bundle<`).FindStringSubmatch(page)
+	if m == nil {
+		t.Fatal("no Export bundle link on the page")
+	}
+	href := strings.ReplaceAll(m[1], "&amp;", "&")
+	resp := env.do(http.MethodGet, href, cookie, "", nil)
+	body := readBody(t, resp)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Vigil-Export-Scope") != "all" ||
+		!strings.Contains(resp.Header.Get("Content-Disposition"), ".bundle.json") {
+		t.Fatalf("bundle export %s: %d %v %.300s", href, resp.StatusCode, resp.Header, body)
+	}
+	rep, err := store.VerifyBundle(strings.NewReader(body), key.PublicKey())
+	if err != nil || rep.Count != 6 || rep.Intact != 6 || rep.Contiguous {
+		t.Fatalf("bundle of %s: %+v %v", href, rep, err)
 	}
 }

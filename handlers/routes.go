@@ -36,6 +36,7 @@ func (s *Server) routes(e *echo.Echo) {
 	read := e.Group("", s.authenticate, requireRead)
 	read.GET("/api/v1/events", s.listEvents)
 	read.GET("/api/v1/events.csv", s.exportEvents)
+	read.GET("/api/v1/events/export", s.exportEvents)
 	read.GET("/api/v1/events/:id", s.getEvent)
 	read.GET("/api/v1/events/:id/proof", s.eventProof)
 	integrity := requireRole("admin", "auditor", "operator")

@@ -170,11 +170,12 @@ func (s *Store) TreeHead(ctx context.Context) (TreeHead, error) {
 	return TreeHead{Size: size, Root: root}, nil
 }
 
-// proofHashes fetches and combines the node hashes a proof needs.
-func proofHashes(ctx context.Context, q querier, nodes proof.Nodes) ([][]byte, error) {
+// proofHashes fetches the node hashes a proof needs with node (nodeHash
+// or a cache of it) and combines them.
+func proofHashes(nodes proof.Nodes, node func(compact.NodeID) ([]byte, error)) ([][]byte, error) {
 	hashes := make([][]byte, len(nodes.IDs))
 	for i, id := range nodes.IDs {
-		h, err := nodeHash(ctx, q, id)
+		h, err := node(id)
 		if err != nil {
 			return nil, err
 		}
@@ -225,7 +226,7 @@ func (s *Store) InclusionProof(ctx context.Context, id int64, size uint64) (Incl
 	if err != nil {
 		return InclusionProof{}, model.Errorf(model.EINVALID, "%v", err)
 	}
-	hashes, err := proofHashes(ctx, tx, nodes)
+	hashes, err := proofHashes(nodes, func(id compact.NodeID) ([]byte, error) { return nodeHash(ctx, tx, id) })
 	if err != nil {
 		return InclusionProof{}, fmt.Errorf("store: inclusion proof: %w", err)
 	}
@@ -273,7 +274,7 @@ func (s *Store) ConsistencyProof(ctx context.Context, from, to uint64) (Consiste
 	if err != nil {
 		return ConsistencyProof{}, model.Errorf(model.EINVALID, "%v", err)
 	}
-	hashes, err := proofHashes(ctx, tx, nodes)
+	hashes, err := proofHashes(nodes, func(id compact.NodeID) ([]byte, error) { return nodeHash(ctx, tx, id) })
 	if err != nil {
 		return ConsistencyProof{}, fmt.Errorf("store: consistency proof: %w", err)
 	}

@@ -43,6 +43,13 @@ func cmdVerifyExport(_ context.Context, args []string, stdout io.Writer) (bool, 
 	fmt.Fprintf(stdout, "OK: %d events proven in the checkpoint's tree: %d with their content, %d redacted by retention (commitment only)\n", rep.Count, rep.Intact, rep.Redacted)
 	if rep.Contiguous {
 		fmt.Fprintf(stdout, "OK: contiguous: every event from %d to %d is in the bundle\n", rep.FirstID, rep.LastID)
+		if size := int64(rep.Checkpoint.Size); rep.LastID < size {
+			// The range is the bundle's word: only its end against the
+			// checkpoint shows whether it was cut short.
+			fmt.Fprintf(stdout, "NOTE: the log held %d events at the checkpoint; events %d to %d are not in this bundle\n", size, rep.LastID+1, size)
+		} else {
+			fmt.Fprintf(stdout, "OK: the range ends at the checkpoint's last event\n")
+		}
 	} else {
 		fmt.Fprintf(stdout, "OK: not contiguous (a filtered export): nothing shows whether events of the filter were left out\n")
 	}

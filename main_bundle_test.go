@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -104,6 +105,19 @@ func TestExportBundleVerifiesOffTheBox(t *testing.T) {
 
 	if code, out, _ := vigil(t, "", "verify-export", pagePath, "--key", keyFile); code != 0 || !strings.Contains(out, "5 events proven") {
 		t.Fatalf("verify-export of a page: %d %s", code, out)
+	}
+	if _, out, _ := vigil(t, "", "verify-export", copyPath, "--key", keyFile); !strings.Contains(out, "the range ends at the checkpoint's last event") {
+		t.Fatalf("verify-export of the whole log does not say it reaches the checkpoint:\n%s", out)
+	}
+	// Cut short at the end, with its range and count made to agree, the
+	// bundle still verifies, and says which events of the log it lacks.
+	var cut store.Bundle
+	data, _ := json.Marshal(b)
+	json.Unmarshal(data, &cut)
+	cut.Events, cut.Count, cut.LastID = cut.Events[:len(cut.Events)-3], cut.Count-3, cut.Events[len(cut.Events)-4].ID
+	code, out, _ := vigil(t, "", "verify-export", writeBundle(t, cut, away, "cut.bundle.json"), "--key", keyFile)
+	if wantNote := fmt.Sprintf("events %d to %d are not in this bundle", cut.LastID+1, b.LastID); code != 0 || !strings.Contains(out, wantNote) {
+		t.Fatalf("verify-export of a bundle cut short: %d %s, want a note %q", code, out, wantNote)
 	}
 
 	mid := len(b.Events) / 2

@@ -196,39 +196,37 @@ func (s *Store) WriteBundle(ctx context.Context, w io.Writer, req BundleRequest)
 			args = append(args, id)
 		}
 		args = append(args, f.Before)
+		f = model.EventFilter{Visibility: f.Visibility} // the ids are the query
 	case req.IDs == nil:
 		if q, args, err = s.orderedEventQuery(ctx, f, "ASC"); err != nil {
 			return 0, err
 		}
 	}
-	rows, err := tx.QueryContext(ctx, q, args...)
-	if err != nil {
-		return 0, fmt.Errorf("store: bundle: %w", err)
-	}
-	defer rows.Close()
 	h := req.BundleHeader
 	h.Format, h.Checkpoint = BundleFormat, req.Signed.Note
 	bw := newBundleWriter(w, h)
-	rng := BundleRange{Contiguous: f.Visibility.All() && len(f.Query()) == 0}
-	for rows.Next() {
-		r, hash, err := scanRow(rows)
-		if err != nil {
-			return rng.Count, fmt.Errorf("store: bundle: %w", err)
+	rng := BundleRange{Contiguous: req.Filter.Visibility.All() && len(req.Filter.Query()) == 0}
+	var failed error
+	err = eachRow(ctx, tx, f, false, q, args, func(r *row, hash []byte) bool {
+		ev, err := p.prove(ctx, r, hash)
+		if err == nil {
+			err = bw.event(ev)
 		}
-		ev, err := p.prove(ctx, &r, hash)
 		if err != nil {
-			return rng.Count, err
-		}
-		if err := bw.event(ev); err != nil {
-			return rng.Count, err
+			failed = err
+			return false
 		}
 		if rng.Count == 0 {
 			rng.FirstID = r.id
 		}
 		rng.LastID = r.id
 		rng.Count++
+		return true
+	})
+	if failed != nil {
+		return rng.Count, failed
 	}
-	if err := rows.Err(); err != nil {
+	if err != nil {
 		return rng.Count, fmt.Errorf("store: bundle: %w", err)
 	}
 	rng.Contiguous = rng.Contiguous && rng.Count > 0

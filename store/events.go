@@ -277,26 +277,36 @@ func (s *Store) findEvents(ctx context.Context, f model.EventFilter) ([]model.Ev
 }
 
 // eachEvent runs q (a query of f, newest first when desc) and passes its
-// events to fn in that order until fn returns false. A query through the
+// events to fn in that order until fn returns false.
+func (s *Store) eachEvent(ctx context.Context, f model.EventFilter, desc bool, q string, args []any, fn func(model.Event) bool) error {
+	return eachRow(ctx, s.rdb, f, desc, q, args, func(r *row, hash []byte) bool { return fn(r.event(hash)) })
+}
+
+// eachRow runs q (a query of f, newest first when desc) on db and passes
+// its rows to fn in that order until fn returns false. A query through the
 // full-text index reads its events block by block (its order is the
 // blocks'), so they are put in order one block at a time.
-func (s *Store) eachEvent(ctx context.Context, f model.EventFilter, desc bool, q string, args []any, fn func(model.Event) bool) error {
-	rows, err := s.rdb.QueryContext(ctx, q, args...)
+func eachRow(ctx context.Context, db querier, f model.EventFilter, desc bool, q string, args []any, fn func(r *row, hash []byte) bool) error {
+	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
 	byBlock := usesFullText(f)
-	var block []model.Event
+	type scanned struct {
+		r    row
+		hash []byte
+	}
+	var block []scanned
 	flush := func() bool {
-		slices.SortFunc(block, func(a, b model.Event) int {
+		slices.SortFunc(block, func(a, b scanned) int {
 			if desc {
-				return cmp.Compare(b.ID, a.ID)
+				return cmp.Compare(b.r.id, a.r.id)
 			}
-			return cmp.Compare(a.ID, b.ID)
+			return cmp.Compare(a.r.id, b.r.id)
 		})
-		for _, e := range block {
-			if !fn(e) {
+		for i := range block {
+			if !fn(&block[i].r, block[i].hash) {
 				return false
 			}
 		}
@@ -304,20 +314,20 @@ func (s *Store) eachEvent(ctx context.Context, f model.EventFilter, desc bool, q
 		return true
 	}
 	for rows.Next() {
-		e, err := scanEvent(rows)
+		r, hash, err := scanRow(rows)
 		if err != nil {
 			return err
 		}
 		if !byBlock {
-			if !fn(e) {
+			if !fn(&r, hash) {
 				return nil
 			}
 			continue
 		}
-		if len(block) > 0 && block[0].ID/ftsBlock != e.ID/ftsBlock && !flush() {
+		if len(block) > 0 && block[0].r.id/ftsBlock != r.id/ftsBlock && !flush() {
 			return nil
 		}
-		block = append(block, e)
+		block = append(block, scanned{r, hash})
 	}
 	if err := rows.Err(); err != nil {
 		return err

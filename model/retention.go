@@ -10,7 +10,7 @@ import (
 // RetentionRule keeps the events it matches for Keep after they were
 // received (0: forever). A rule names a category, a tenant, both, or
 // neither (the default rule, --retention). The most specific rule that
-// matches an event decides (RuleRank).
+// matches an event decides, the one that keeps longer of equals (RuleRank).
 type RetentionRule struct {
 	ID        int64         // 0 for the rules the flags set
 	Category  string        // "" any
@@ -23,15 +23,18 @@ type RetentionRule struct {
 
 // RuleRank says how specific a rule naming ruleCategory and ruleTenant
 // ("" any) is for an event of category and tenant: -1 when it does not
-// match; otherwise 3 for category and tenant, 2 for tenant, 1 for category,
-// 0 for the default rule. The matching rule of highest rank decides.
+// match; otherwise 2 for category and tenant, 1 for a category or a tenant,
+// 0 for the default rule. The matching rule of highest rank decides; of a
+// category's rule and a tenant's, the one that keeps longer: evidence is
+// never removed earlier than a rule that matches it promises, unless a rule
+// naming both says so.
 func RuleRank(ruleCategory, ruleTenant, category, tenant string) int {
 	if (ruleCategory != "" && ruleCategory != category) || (ruleTenant != "" && ruleTenant != tenant) {
 		return -1
 	}
 	rank := 0
 	if ruleTenant != "" {
-		rank += 2
+		rank++
 	}
 	if ruleCategory != "" {
 		rank++

@@ -160,11 +160,13 @@ func (r retentionRule) held(tenant string, receivedAt int64) int {
 }
 
 // deciding returns the index of the rule that decides for an event of
-// category and tenant (the most specific that matches), or -1.
+// category and tenant (the most specific that matches; of equals, the one
+// that keeps longer: the earlier cutoff), or -1.
 func (r retentionRule) deciding(category, tenant string) int {
 	best, bestRank := -1, -1
 	for i, c := range r.cuts {
-		if rank := model.RuleRank(c.category, c.tenant, category, tenant); rank > bestRank {
+		rank := model.RuleRank(c.category, c.tenant, category, tenant)
+		if rank > bestRank || rank >= 0 && rank == bestRank && c.cut < r.cuts[best].cut {
 			best, bestRank = i, rank
 		}
 	}
@@ -249,7 +251,7 @@ type recordHold struct {
 }
 
 // rulePrecedence is how a record states which rule decides.
-const rulePrecedence = "the most specific rule decides: category and tenant, then tenant, then category, then all other events"
+const rulePrecedence = "the most specific rule decides: category and tenant, then category or tenant (of the two, the one that keeps longer), then all other events"
 
 // recordTime is how a record writes a time: RFC 3339 with nanoseconds, UTC;
 // "" for the zero time.

@@ -73,20 +73,33 @@ func rulesPolicy(now time.Time) RetentionPolicy {
 	}, nil)
 }
 
-// wantDropped is the rules of rulesPolicy written out by precedence.
-func wantDropped(e ruleEvent) bool {
+// decidingRule is the rules of rulesPolicy written out by precedence: the
+// rule (category/tenant) that decides for e and how long it keeps.
+func decidingRule(e ruleEvent) (string, time.Duration) {
 	day := 24 * time.Hour
-	keep := 365 * day
-	switch {
-	case e.category == model.CategoryAuth && e.tenant == "beta":
-		keep = 7 * day
-	case e.tenant == "acme":
-		keep = 30 * day
-	case e.category == model.CategoryAccessControl:
-		keep = 90 * day
-	case e.category == model.CategoryAuditLog:
-		keep = 2555 * day
+	if e.category == model.CategoryAuth && e.tenant == "beta" {
+		return "AUTH/beta", 7 * day
 	}
+	// A category's rule and a tenant's: the longer keeps.
+	rule, keep := "", time.Duration(0)
+	if e.tenant == "acme" {
+		rule, keep = "/acme", 30*day
+	}
+	switch {
+	case e.category == model.CategoryAccessControl && 90*day > keep:
+		rule, keep = "ACCESS_CONTROL/", 90*day
+	case e.category == model.CategoryAuditLog && 2555*day > keep:
+		rule, keep = "AUDIT_LOG/", 2555*day
+	}
+	if rule == "" {
+		return "/", 365 * day
+	}
+	return rule, keep
+}
+
+// wantDropped reports whether the rules of rulesPolicy drop e.
+func wantDropped(e ruleEvent) bool {
+	_, keep := decidingRule(e)
 	return e.age > keep
 }
 
@@ -145,16 +158,16 @@ func TestRetentionRulesByCategoryAndTenant(t *testing.T) {
 	}
 	var d retentionRecord
 	if err := json.Unmarshal(rec.Details, &d); err != nil || len(d.Rules) != 5 || d.Rules[4].Category != model.CategoryAuth ||
-		d.Rules[4].Tenant != "beta" || d.Rules[4].Keep != "7d" || !strings.Contains(d.Rule, "then tenant, then category") {
+		d.Rules[4].Tenant != "beta" || d.Rules[4].Keep != "7d" || !strings.Contains(d.Rule, "then category or tenant (of the two, the one that keeps longer)") {
 		t.Fatalf("record details %s: %v", rec.Details, err)
 	}
 	// A redacted event says when and under which rule.
-	red, err := s.EventByID(ctx, 13, admin) // ACCESS_CONTROL of acme, 200 days old
+	red, err := s.EventByID(ctx, 13, admin) // ACCESS_CONTROL of acme, 200 days old: the longer of its two rules
 	if err != nil || !red.Redacted() {
 		t.Fatalf("event 13: %+v %v", red, err)
 	}
 	how, err := s.RedactionOf(ctx, red)
-	if err != nil || how.RecordID != 1201 || !strings.HasPrefix(how.Rule, "events of tenant acme (kept 30d): dropped when received before ") ||
+	if err != nil || how.RecordID != 1201 || !strings.HasPrefix(how.Rule, "ACCESS_CONTROL events (kept 90d): dropped when received before ") ||
 		how.At.IsZero() || how.Record != d.Rule {
 		t.Fatalf("redaction of event 13: %+v %v", how, err)
 	}
@@ -166,14 +179,8 @@ func TestRetentionRulesByCategoryAndTenant(t *testing.T) {
 	kept := map[string]int64{}
 	for id := 12; id <= 1024; id++ {
 		if f := ruleFixtureEvent(id); !wantDropped(f) {
-			switch {
-			case f.category == model.CategoryAuth && f.tenant == "beta":
-				kept["AUTH/beta"]++
-			case f.tenant == "acme":
-				kept["/acme"]++
-			default:
-				kept[map[string]string{model.CategoryAccessControl: "ACCESS_CONTROL/", model.CategoryAuditLog: "AUDIT_LOG/", model.CategoryUsage: "/", model.CategoryAuth: "/"}[f.category]]++
-			}
+			rule, _ := decidingRule(f)
+			kept[rule]++
 		}
 	}
 	got := map[string]int64{}
@@ -290,9 +297,11 @@ func TestTwoCutoffRecordStillVerifies(t *testing.T) {
 		t.Fatalf("tampered under two cutoffs: %+v", rep)
 	}
 	mustExec(t, s, `UPDATE events SET category = 'USAGE' WHERE id = 15`)
-	// A run of rules on top: tenant t1 kept only a day.
+	// A run of rules on top: tenant t1 kept only a day, its AUDIT_LOG
+	// events too (a rule naming both decides over the AUDIT_LOG rule).
 	p.twoCutoffRecord = false
-	p.Rules = []RetentionCutoff{{Tenant: "t1", Before: time.Now().Add(-24 * time.Hour), Keep: "1d"}}
+	p.Rules = []RetentionCutoff{{Tenant: "t1", Before: time.Now().Add(-24 * time.Hour), Keep: "1d"},
+		{Category: model.CategoryAuditLog, Tenant: "t1", Before: time.Now().Add(-24 * time.Hour), Keep: "1d"}}
 	// Event 10, t1's AUDIT_LOG event, goes now: the prefix reaches event 19.
 	if res, err := s.ApplyRetention(ctx, p); err != nil || res.RecordID != 1002 || res.LastID != 19 || res.Redacted != 19 {
 		t.Fatalf("second retention: %+v %v", res, err)

@@ -121,6 +121,8 @@ func (a *App) wire(key *model.CheckpointKey) error {
 		EndpointNetworks:    cfg.Watch.EndpointNetworks,
 		MaxBatchEvents:      cfg.MaxBatchEvents,
 		OnCheckpoint:        a.publishCheckpoint,
+		StampCheckpoint:     a.Scheduler.StampCheckpoint,
+		TSAURL:              cfg.Watch.TSAURL,
 		OnCertificatesAdded: a.Scheduler.CheckAddedCertificates,
 	}, st, log, reg)
 	if err != nil {
@@ -279,6 +281,14 @@ func (a *App) Close() {
 	a.Log.Info("stopped")
 }
 
+// checkpointAbout says what the checkpoint check does.
+func checkpointAbout(w checks.Config) string {
+	if w.TSAURL != "" {
+		return "signs a checkpoint, has " + w.TSAURL + " time-stamp it (RFC 3161) and sends it off the box"
+	}
+	return "signs a checkpoint and sends it off the box"
+}
+
 // schedules lists the scheduler's checks for the Settings page.
 func schedules(cfg Config) []handlers.Schedule {
 	w := cfg.Watch
@@ -291,7 +301,7 @@ func schedules(cfg Config) []handlers.Schedule {
 		{Check: checks.CheckAgents, Spec: w.CronAgents, About: "agents silent for " + model.FormatDays(w.AgentOfflineAfter)},
 		{Check: checks.CheckStuckJobs, Spec: w.CronJobs, About: "jobs running or unclaimed for " + model.FormatDays(w.JobStuckAfter)},
 		{Check: checks.CheckDeploy, Spec: w.CronDeploy, About: "dials each endpoint and compares the served certificate"},
-		{Check: checks.CheckCheckpoint, Spec: w.CronCheckpoint, About: "signs a checkpoint and sends it off the box"},
+		{Check: checks.CheckCheckpoint, Spec: w.CronCheckpoint, About: checkpointAbout(w)},
 		{Check: checks.CheckRetention, Spec: w.CronRetention, About: retention},
 	}
 }

@@ -41,6 +41,11 @@ type Config struct {
 	// CheckpointSyslog, if set, is a remote syslog receiver (host:port,
 	// TCP) that gets a copy of every checkpoint.
 	CheckpointSyslog string
+	// TSAURL, if set, is an RFC 3161 time-stamping authority asked for a
+	// token over every checkpoint (--tsa-url); TSATimeout bounds each
+	// request (default 15s).
+	TSAURL     string
+	TSATimeout time.Duration
 	// Retention removes events received longer ago (0: never);
 	// RetentionAudit is the same for AUDIT_LOG events.
 	Retention, RetentionAudit time.Duration
@@ -93,6 +98,7 @@ type Scheduler struct {
 	log      *slog.Logger
 	cron     *cron.Cron
 	checks   map[string]*check
+	tsa      *notify.TSA // nil: checkpoints are not time-stamped
 
 	runs     *prometheus.CounterVec
 	failures *prometheus.CounterVec
@@ -111,6 +117,9 @@ func New(cfg Config, st *store.Store, notifier *notify.Notifier, clock model.Clo
 	if cfg.DialParallel <= 0 {
 		cfg.DialParallel = 4
 	}
+	if cfg.TSATimeout <= 0 {
+		cfg.TSATimeout = 15 * time.Second
+	}
 	if len(cfg.ExpiryDays) == 0 {
 		return nil, errors.New("checks: no expiry thresholds")
 	}
@@ -121,7 +130,7 @@ func New(cfg Config, st *store.Store, notifier *notify.Notifier, clock model.Clo
 		return nil, errors.New("checks: agent offline and job stuck limits must be positive")
 	}
 	s := &Scheduler{
-		cfg: cfg, st: st, notifier: notifier, clock: clock, log: log,
+		cfg: cfg, st: st, notifier: notifier, clock: clock, log: log, tsa: notify.NewTSA(cfg.TSAURL, cfg.TSATimeout),
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_scheduler_runs_total", Help: "Scheduler check runs, by check.",
 		}, []string{"check"}),

@@ -26,6 +26,9 @@ const (
 	AlertDeploymentFailed = "DEPLOYMENT_FAILED"
 	AlertJobStuck         = "JOB_STUCK"
 	AlertJobUnclaimed     = "JOB_UNCLAIMED"
+	// AlertTimestampFailed: the time-stamping authority (--tsa-url) did
+	// not stamp a checkpoint, which was stored without a trusted time.
+	AlertTimestampFailed = "TIMESTAMP_FAILED"
 )
 
 // Webhook delivery states of an alert.

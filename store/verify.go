@@ -3,11 +3,13 @@ package store
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"database/sql"
 	"errors"
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/transparency-dev/merkle/compact"
 
@@ -22,6 +24,11 @@ type VerifyOptions struct {
 	// External are checkpoints kept off the box: the database must still
 	// hold each one's tree, with the same root.
 	External []model.Checkpoint
+	// TimestampRoots, if set, are the roots the time-stamping authority's
+	// certificate must chain to. Every stored time-stamp token is checked
+	// either way: it must stamp its checkpoint's note and its signature
+	// must verify with the certificate it carries.
+	TimestampRoots *x509.CertPool
 }
 
 // ChainReport is the outcome of VerifyChain.
@@ -45,6 +52,14 @@ type ChainReport struct {
 	// the newest retention record.
 	Redacted        int64 `json:"redacted,omitempty"`
 	RetentionRecord int64 `json:"retention_record,omitempty"`
+	// Timestamps counts the stored checkpoints' RFC 3161 tokens verified
+	// (TimestampChains: up to VerifyOptions.TimestampRoots); TrustedTime
+	// is the time the newest one gives, for checkpoint
+	// TrustedTimeCheckpoint.
+	Timestamps            int        `json:"timestamps_checked,omitempty"`
+	TimestampChains       bool       `json:"timestamp_chains_checked,omitempty"`
+	TrustedTime           *time.Time `json:"trusted_time,omitempty"`
+	TrustedTimeCheckpoint int64      `json:"trusted_time_checkpoint,omitempty"`
 }
 
 // checkpointCheck is a tree head the walk must meet.
@@ -117,7 +132,7 @@ func (v *chainVerifier) start(ctx context.Context, tx *sql.Tx, opts VerifyOption
 	if v.nodes, err = storedNodes(ctx, tx); err != nil {
 		return nil, err
 	}
-	checks, bad, err := checkpointChecks(ctx, tx, opts)
+	checks, bad, err := checkpointChecks(ctx, tx, opts, &v.rep)
 	if err != nil {
 		return nil, err
 	}
@@ -380,6 +395,27 @@ type scanFunc func(dest ...any) error
 
 func (f scanFunc) Scan(dest ...any) error { return f(dest...) }
 
+// checkTimestamp checks the time-stamp token stored with checkpoint id
+// and the time stored beside it, and counts it in rep; it returns what is
+// wrong, or "".
+func checkTimestamp(note string, token []byte, stamped string, roots *x509.CertPool, id int64, rep *ChainReport) string {
+	if token == nil {
+		return "its time is stored without its token"
+	}
+	info, err := model.OpenTimestamp(token, model.CheckpointDigest(note), roots)
+	if err != nil {
+		return err.Error()
+	}
+	if t, err := time.Parse(time.RFC3339Nano, stamped); err != nil || !t.Equal(info.Time) {
+		return fmt.Sprintf("the time stored beside it (%q) is not the token's %s", stamped, info.Time.UTC().Format(time.RFC3339Nano))
+	}
+	rep.Timestamps++
+	rep.TimestampChains = info.ChainChecked
+	t := info.Time.UTC()
+	rep.TrustedTime, rep.TrustedTimeCheckpoint = &t, id
+	return ""
+}
+
 func checkRoot(tree *compact.Range, c checkpointCheck) error {
 	root, err := rootOf(tree)
 	if err != nil {
@@ -413,9 +449,10 @@ func storedNodes(ctx context.Context, q querier) (map[compact.NodeID][]byte, err
 
 // checkpointChecks lists the stored and external checkpoints of non-zero
 // size in size order. When a key is given it checks the stored ones'
-// signatures, and describes the first bad one in bad.
-func checkpointChecks(ctx context.Context, q querier, opts VerifyOptions) (out []checkpointCheck, bad string, err error) {
-	rows, err := q.QueryContext(ctx, `SELECT id, tree_size, root_hash, note FROM checkpoints`)
+// signatures; it checks every time-stamp token (counted in rep); it
+// describes the first bad one in bad.
+func checkpointChecks(ctx context.Context, q querier, opts VerifyOptions, rep *ChainReport) (out []checkpointCheck, bad string, err error) {
+	rows, err := q.QueryContext(ctx, `SELECT id, tree_size, root_hash, note, timestamp_token, timestamp_time FROM checkpoints ORDER BY id`)
 	if err != nil {
 		return nil, "", fmt.Errorf("store: verify: %w", err)
 	}
@@ -424,10 +461,17 @@ func checkpointChecks(ctx context.Context, q querier, opts VerifyOptions) (out [
 		var id int64
 		var c checkpointCheck
 		var note string
-		if err := rows.Scan(&id, &c.size, &c.root, &note); err != nil {
+		var token []byte
+		var stamped sql.NullString
+		if err := rows.Scan(&id, &c.size, &c.root, &note, &token, &stamped); err != nil {
 			return nil, "", fmt.Errorf("store: verify: %w", err)
 		}
 		c.what = fmt.Sprintf("stored checkpoint %d", id)
+		if token != nil || stamped.Valid {
+			if why := checkTimestamp(note, token, stamped.String, opts.TimestampRoots, id, rep); why != "" {
+				return nil, fmt.Sprintf("%s: timestamp token: %s", c.what, why), nil
+			}
+		}
 		if opts.PublicKey != "" {
 			signed, err := model.OpenCheckpoint([]byte(note), opts.PublicKey)
 			if err != nil {

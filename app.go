@@ -303,5 +303,6 @@ func schedules(cfg Config) []handlers.Schedule {
 		{Check: checks.CheckDeploy, Spec: w.CronDeploy, About: "dials each endpoint and compares the served certificate"},
 		{Check: checks.CheckCheckpoint, Spec: w.CronCheckpoint, About: checkpointAbout(w)},
 		{Check: checks.CheckRetention, Spec: w.CronRetention, About: retention},
+		{Check: checks.CheckVerify, Spec: w.CronVerify, About: "verifies the whole log in the background (chain, Merkle tree, checkpoints and their time-stamp tokens); a failure raises INTEGRITY_FAILED"},
 	}
 }

@@ -111,6 +111,8 @@ func watchFlags(fs *flag.FlagSet, cfg *Config) *daysValue {
 	fs.StringVar(&w.CronDeploy, "cron-deploy", "@every 15m", "cron spec of deployment validation and discovery (empty: off)")
 	fs.StringVar(&w.CronCheckpoint, "cron-checkpoint", "@every 10m", "cron spec of signed checkpoints of the event log (empty: off)")
 	fs.StringVar(&w.CronRetention, "cron-retention", "@daily", "cron spec of retention (empty: off)")
+	fs.StringVar(&w.CronVerify, "cron-verify", "@daily", "cron spec of the background verification of the whole log (chain, Merkle tree, checkpoints); "+
+		"a failure raises an INTEGRITY_FAILED alert (empty: off)")
 	daysVar(fs, &w.Retention, "retention", "0", true, "a duration such as 400d (0 keeps events forever)",
 		"remove events received longer ago than this `duration` (e.g. 400d); 0 keeps them forever")
 	audit := daysVar(fs, &w.RetentionAudit, "retention-audit", "", true, "a duration such as 2555d",
@@ -238,7 +240,7 @@ func checkWatchConfig(cfg *Config, f serveFlags) error {
 	w := &cfg.Watch
 	for _, c := range []struct{ name, spec string }{
 		{"cron-expiry", w.CronExpiry}, {"cron-agents", w.CronAgents}, {"cron-jobs", w.CronJobs}, {"cron-deploy", w.CronDeploy},
-		{"cron-checkpoint", w.CronCheckpoint}, {"cron-retention", w.CronRetention},
+		{"cron-checkpoint", w.CronCheckpoint}, {"cron-retention", w.CronRetention}, {"cron-verify", w.CronVerify},
 	} {
 		if c.spec == "" {
 			continue

@@ -66,6 +66,10 @@ func TestRetentionCheck(t *testing.T) {
 	if err != nil || !v.OK || v.Redacted != 506 || v.RetentionRecord != 701 {
 		t.Fatalf("verify after retention: %+v %v", v, err)
 	}
+	// In chunks of ids, as the scheduled verification reads, it is the same.
+	if c, err := st.VerifyChain(ctx, store.VerifyOptions{Chunk: 50}); err != nil || c != v {
+		t.Fatalf("verify in chunks after retention: %+v %v, want %+v", c, err, v)
+	}
 	found, err := st.FindEvents(ctx, model.EventFilter{Type: "SCHEDULER_RUN", Limit: 10, Visibility: model.VisibilityFor(model.User{Role: model.RoleAdmin})})
 	runs := found.Events
 	if err != nil || len(runs) != 1 || runs[0].Category != model.CategoryAuditLog || runs[0].Actor.Type != "SYSTEM" {

@@ -29,12 +29,13 @@ const (
 	CheckDeploy     = "deploy"
 	CheckCheckpoint = "checkpoint"
 	CheckRetention  = "retention"
+	CheckVerify     = "verify"
 )
 
 // Config holds the schedules and limits of the checks (SPEC §6).
 type Config struct {
 	CronExpiry, CronAgents, CronJobs, CronDeploy string
-	CronCheckpoint, CronRetention                string
+	CronCheckpoint, CronRetention, CronVerify    string
 
 	// CheckpointKey signs checkpoints; nil turns the checkpoint check off.
 	CheckpointKey *model.CheckpointKey
@@ -99,6 +100,10 @@ type Scheduler struct {
 	cron     *cron.Cron
 	checks   map[string]*check
 	tsa      *notify.TSA // nil: checkpoints are not time-stamped
+	// stopping is closed by Stop: a verification under way ends early
+	// rather than hold up shutdown.
+	stopping chan struct{}
+	stopOnce sync.Once
 
 	runs     *prometheus.CounterVec
 	failures *prometheus.CounterVec
@@ -131,6 +136,7 @@ func New(cfg Config, st *store.Store, notifier *notify.Notifier, clock model.Clo
 	}
 	s := &Scheduler{
 		cfg: cfg, st: st, notifier: notifier, clock: clock, log: log, tsa: notify.NewTSA(cfg.TSAURL, cfg.TSATimeout),
+		stopping: make(chan struct{}),
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_scheduler_runs_total", Help: "Scheduler check runs, by check.",
 		}, []string{"check"}),
@@ -151,6 +157,7 @@ func New(cfg Config, st *store.Store, notifier *notify.Notifier, clock model.Clo
 		CheckStuckJobs: {name: CheckStuckJobs, spec: cfg.CronJobs, fn: s.checkStuckJobs},
 		CheckDeploy:    {name: CheckDeploy, spec: cfg.CronDeploy, fn: s.checkDeploy},
 		CheckRetention: {name: CheckRetention, spec: cfg.CronRetention, fn: s.checkRetention},
+		CheckVerify:    {name: CheckVerify, spec: cfg.CronVerify, fn: s.checkVerify},
 	}
 	if cfg.CheckpointKey != nil {
 		s.checks[CheckCheckpoint] = &check{name: CheckCheckpoint, spec: cfg.CronCheckpoint, fn: s.checkCheckpoint}
@@ -175,7 +182,7 @@ func New(cfg Config, st *store.Store, notifier *notify.Notifier, clock model.Clo
 // Start schedules every check with a spec; runs use ctx. An empty spec
 // leaves a check unscheduled (it can still be run with RunCheck).
 func (s *Scheduler) Start(ctx context.Context) error {
-	for _, name := range []string{CheckExpiry, CheckAgents, CheckStuckJobs, CheckDeploy, CheckCheckpoint, CheckRetention} {
+	for _, name := range []string{CheckExpiry, CheckAgents, CheckStuckJobs, CheckDeploy, CheckCheckpoint, CheckRetention, CheckVerify} {
 		c := s.checks[name]
 		if c == nil || c.spec == "" {
 			continue
@@ -196,6 +203,7 @@ func (s *Scheduler) Start(ctx context.Context) error {
 
 // Stop stops scheduling and waits for running checks to end.
 func (s *Scheduler) Stop() {
+	s.stopOnce.Do(func() { close(s.stopping) })
 	<-s.cron.Stop().Done()
 }
 

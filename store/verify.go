@@ -24,6 +24,11 @@ type VerifyOptions struct {
 	// External are checkpoints kept off the box: the database must still
 	// hold each one's tree, with the same root.
 	External []model.Checkpoint
+	// Chunk, if positive, has the walk read this many ids per read
+	// transaction and rest between them (a verify in the background that
+	// must not starve intake); retention waits for such a verify. 0 walks
+	// everything in one snapshot.
+	Chunk int
 	// TimestampRoots, if set, are the roots the time-stamping authority's
 	// certificate must chain to. Every stored time-stamp token is checked
 	// either way: it must stamp its checkpoint's note and its signature
@@ -82,19 +87,14 @@ type checkpointCheck struct {
 // link and hash, then its leaf against the stored nodes and the
 // checkpoints it completes) and finish (retention coverage, the tail).
 func (s *Store) VerifyChain(ctx context.Context, opts VerifyOptions) (ChainReport, error) {
-	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return ChainReport{}, fmt.Errorf("store: verify: %w", err)
+	if opts.Chunk > 0 {
+		// The walk spans several read transactions: retention, which
+		// changes what the first one loaded, waits for it to end.
+		s.retentionMu.Lock()
+		defer s.retentionMu.Unlock()
 	}
-	defer tx.Rollback()
 	v := &chainVerifier{}
-	failure, err := v.start(ctx, tx, opts)
-	if failure == nil && err == nil {
-		failure, err = v.walk(ctx, tx)
-	}
-	if failure == nil && err == nil {
-		failure, err = v.finish()
-	}
+	failure, err := v.run(ctx, s.rdb, opts)
 	if failure != nil {
 		v.rep.OK, v.rep.Reason = false, failure.reason
 		if failure.id > 0 {
@@ -102,6 +102,52 @@ func (s *Store) VerifyChain(ctx context.Context, opts VerifyOptions) (ChainRepor
 		}
 	}
 	return v.rep, err
+}
+
+// run starts, walks and finishes, in one read transaction or, with
+// opts.Chunk, in one per chunk of ids, up to the last id of the first.
+// Between chunks it rests as long as the chunk took, so that a verify in
+// the background uses at most about half a core and holds no snapshot
+// for long.
+func (v *chainVerifier) run(ctx context.Context, db *sql.DB, opts VerifyOptions) (*verifyFailure, error) {
+	tx, err := db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("store: verify: %w", err)
+	}
+	defer func() { tx.Rollback() }()
+	if failure, err := v.start(ctx, tx, opts); failure != nil || err != nil {
+		return failure, err
+	}
+	var end int64
+	if err := tx.QueryRowContext(ctx, `SELECT max(coalesce((SELECT max(id) FROM events), 0), coalesce((SELECT max(id) FROM pruned_events), 0))`).Scan(&end); err != nil {
+		return nil, fmt.Errorf("store: verify: %w", err)
+	}
+	for {
+		upTo := end
+		if opts.Chunk > 0 {
+			upTo = min(end, v.prevID+int64(opts.Chunk))
+		}
+		began := time.Now()
+		if failure, err := v.walk(ctx, tx, upTo); failure != nil || err != nil {
+			return failure, err
+		}
+		if v.prevID < upTo {
+			return failAt(v.prevID+1, "event %d is missing", v.prevID+1), nil
+		}
+		if v.prevID >= end {
+			break
+		}
+		tx.Rollback()
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(max(time.Since(began), time.Millisecond)):
+		}
+		if tx, err = db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true}); err != nil {
+			return nil, fmt.Errorf("store: verify: %w", err)
+		}
+	}
+	return v.finish()
 }
 
 // chainVerifier is one VerifyChain run: what the walk must meet and how
@@ -165,15 +211,16 @@ func (v *chainVerifier) start(ctx context.Context, tx *sql.Tx, opts VerifyOption
 	return nil, nil
 }
 
-// walk checks every event above the base in id order, merging the stored
-// events with the hashes retention left of removed ones.
-func (v *chainVerifier) walk(ctx context.Context, tx *sql.Tx) (*verifyFailure, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT `+eventColumns+`, `+storedAsWritten+` FROM events WHERE id > ? ORDER BY id`, v.prevID)
+// walk checks the events after the last one walked up to id upTo in id
+// order, merging the stored events with the hashes retention left of
+// removed ones.
+func (v *chainVerifier) walk(ctx context.Context, tx *sql.Tx, upTo int64) (*verifyFailure, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT `+eventColumns+`, `+storedAsWritten+` FROM events WHERE id > ? AND id <= ? ORDER BY id`, v.prevID, upTo)
 	if err != nil {
 		return nil, fmt.Errorf("store: verify: %w", err)
 	}
 	defer rows.Close()
-	pruned, err := tx.QueryContext(ctx, `SELECT id, hash, legacy FROM pruned_events WHERE id > ? ORDER BY id`, v.prevID)
+	pruned, err := tx.QueryContext(ctx, `SELECT id, hash, legacy FROM pruned_events WHERE id > ? AND id <= ? ORDER BY id`, v.prevID, upTo)
 	if err != nil {
 		return nil, fmt.Errorf("store: verify: %w", err)
 	}

@@ -34,7 +34,7 @@ func checkpointOf(t *testing.T, code int, body string, want int) apiCheckpoint {
 
 // TestCheckpointsGetTrustedTime runs serve with --tsa-url pointing at a
 // local RFC 3161 time-stamping authority: a checkpoint gets a token, the
-// API shows it, vigil verify checks it and prints its time; a TSA that is
+// API and Settings show it, vigil verify checks it and prints its time; a TSA that is
 // down leaves the checkpoint without a token and raises an alert; a token
 // swapped for one over another hash fails verify naming the checkpoint.
 func TestCheckpointsGetTrustedTime(t *testing.T) {
@@ -68,6 +68,11 @@ func TestCheckpointsGetTrustedTime(t *testing.T) {
 	sum := sha256.Sum256([]byte(got.Checkpoint))
 	if info, err := model.OpenTimestamp(token, sum[:], nil); err != nil || !info.Time.Equal(stamped) {
 		t.Fatalf("the token does not stamp the signed note: %+v %v", info, err)
+	}
+
+	settings := consolePage(t, url, "admin", "first-admin-password", "/settings")
+	if !strings.Contains(settings, tsa.URL) || !strings.Contains(settings, got.TimestampTime+" (RFC 3161") {
+		t.Fatalf("Settings shows neither the TSA nor the trusted time:\n%s", settings)
 	}
 
 	caFile := filepath.Join(dir, "tsa-ca.pem")

@@ -16,24 +16,31 @@ import (
 // dashboard signs in as user and returns the dashboard's HTML.
 func (r *watchRig) dashboard(user, password string) string {
 	r.t.Helper()
+	return consolePage(r.t, r.url, user, password, "/")
+}
+
+// consolePage signs in to the console at base as user and returns the
+// HTML of page.
+func consolePage(t *testing.T, base, user, password, page string) string {
+	t.Helper()
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := client.PostForm(r.url+"/login", url.Values{"username": {user}, "password": {password}})
+	resp, err := client.PostForm(base+"/login", url.Values{"username": {user}, "password": {password}})
 	if err != nil {
-		r.t.Fatal(err)
+		t.Fatal(err)
 	}
 	resp.Body.Close()
-	req, _ := http.NewRequest(http.MethodGet, r.url+"/", nil)
+	req, _ := http.NewRequest(http.MethodGet, base+page, nil)
 	for _, c := range resp.Cookies() {
 		req.AddCookie(c)
 	}
 	resp, err = client.Do(req)
 	if err != nil {
-		r.t.Fatal(err)
+		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != 200 {
-		r.t.Fatalf("dashboard: %d %s", resp.StatusCode, b)
+		t.Fatalf("%s: %d %s", page, resp.StatusCode, b)
 	}
 	return string(b)
 }

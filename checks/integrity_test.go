@@ -260,3 +260,23 @@ func TestScheduledCheckpointTimestamp(t *testing.T) {
 		t.Fatalf("alert still open: %+v", a)
 	}
 }
+
+// TestVerifyStopsWithScheduler: a verification cut short by Stop says so
+// and finds nothing: no alert, no recorded result.
+func TestVerifyStopsWithScheduler(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	st := openStore(t, now)
+	s := newScheduler(t, st, nil, now)
+	s.Stop()
+	_, err := s.RunCheck(ctx, CheckVerify)
+	if err == nil || !strings.Contains(err.Error(), "interrupted") {
+		t.Fatalf("verify after Stop: %v", err)
+	}
+	if a, err := st.OpenAlertsOfType(ctx, model.AlertIntegrityFailed); err != nil || len(a) != 0 {
+		t.Fatalf("alerts: %+v %v", a, err)
+	}
+	if _, err := st.LatestVerifyRun(ctx); model.ErrorCode(err) != model.ENOTFOUND {
+		t.Fatalf("a result was recorded: %v", err)
+	}
+}

@@ -36,10 +36,11 @@ func (s *Scheduler) checkVerify(ctx context.Context, now time.Time) (Report, err
 		opts.PublicKey = s.cfg.CheckpointKey.PublicKey()
 	}
 	rep, err := s.st.VerifyChain(vctx, opts)
+	if vctx.Err() != nil {
+		// Cut short, what it found says nothing of the log.
+		return Report{}, errors.New("verification interrupted: Vigil is stopping")
+	}
 	if err != nil {
-		if errors.Is(err, context.Canceled) {
-			return Report{}, errors.New("verification interrupted: Vigil is stopping")
-		}
 		return Report{}, err
 	}
 	ctx = context.WithoutCancel(ctx)

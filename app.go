@@ -123,6 +123,8 @@ func (a *App) wire(key *model.CheckpointKey) error {
 		Retention:           cfg.Watch.Retention,
 		RetentionAudit:      cfg.Watch.RetentionAudit,
 		OnCheckpoint:        a.publishCheckpoint,
+		StampCheckpoint:     a.Scheduler.StampCheckpoint,
+		TSAURL:              cfg.Watch.TSAURL,
 		OnCertificatesAdded: a.Scheduler.CheckAddedCertificates,
 	}, st, log, reg)
 	if err != nil {
@@ -281,6 +283,14 @@ func (a *App) Close() {
 	a.Log.Info("stopped")
 }
 
+// checkpointAbout says what the checkpoint check does.
+func checkpointAbout(w checks.Config) string {
+	if w.TSAURL != "" {
+		return "signs a checkpoint, has " + w.TSAURL + " time-stamp it (RFC 3161) and sends it off the box"
+	}
+	return "signs a checkpoint and sends it off the box"
+}
+
 // schedules lists the scheduler's checks for the Settings page.
 func schedules(cfg Config) []handlers.Schedule {
 	w := cfg.Watch
@@ -299,8 +309,9 @@ func schedules(cfg Config) []handlers.Schedule {
 		{Check: checks.CheckAgents, Spec: w.CronAgents, About: "agents silent for " + model.FormatDays(w.AgentOfflineAfter)},
 		{Check: checks.CheckStuckJobs, Spec: w.CronJobs, About: "jobs running or unclaimed for " + model.FormatDays(w.JobStuckAfter)},
 		{Check: checks.CheckDeploy, Spec: w.CronDeploy, About: "dials each endpoint and compares the served certificate"},
-		{Check: checks.CheckCheckpoint, Spec: w.CronCheckpoint, About: "signs a checkpoint and sends it off the box"},
+		{Check: checks.CheckCheckpoint, Spec: w.CronCheckpoint, About: checkpointAbout(w)},
 		{Check: checks.CheckRetention, Spec: w.CronRetention, About: retention},
 		{Check: checks.CheckReminders, Spec: reminderSpec, About: reminders},
+		{Check: checks.CheckVerify, Spec: w.CronVerify, About: "verifies the whole log in the background (chain, Merkle tree, checkpoints and their time-stamp tokens); a failure raises INTEGRITY_FAILED"},
 	}
 }

@@ -112,11 +112,14 @@ func watchFlags(fs *flag.FlagSet, cfg *Config) *daysValue {
 	fs.StringVar(&w.CronCheckpoint, "cron-checkpoint", "@every 10m", "cron spec of signed checkpoints of the event log (empty: off)")
 	fs.StringVar(&w.CronRetention, "cron-retention", "@daily", "cron spec of retention (empty: off)")
 	fs.StringVar(&w.CronReminders, "cron-reminders", "@every 5m", "cron spec of the run that re-sends unread alerts due a reminder (empty: off)")
+	fs.StringVar(&w.CronVerify, "cron-verify", "@daily", "cron spec of the background verification of the whole log (chain, Merkle tree, checkpoints); "+
+		"a failure raises an INTEGRITY_FAILED alert (empty: off)")
 	daysVar(fs, &w.Retention, "retention", "0", true, "a duration such as 400d (0 keeps events forever)",
 		"remove events received longer ago than this `duration` (e.g. 400d); 0 keeps them forever")
 	audit := daysVar(fs, &w.RetentionAudit, "retention-audit", "", true, "a duration such as 2555d",
 		"keep AUDIT_LOG events this `duration` instead (e.g. 2555d); default: as --retention")
 	fs.StringVar(&w.CheckpointSyslog, "checkpoint-syslog", "", "also send each checkpoint to this remote syslog receiver (host:port, TCP, RFC 5424)")
+	fs.StringVar(&w.TSAURL, "tsa-url", "", "URL of an RFC 3161 time-stamping authority asked for a token over each checkpoint (empty: off)")
 	dayListVar(fs, &w.ExpiryDays, "expiry-days", "30,14,7,1", "`days` before expiry at which to alert, comma-separated")
 	daysVar(fs, &w.AgentOfflineAfter, "agent-offline-after", "10m", false, "a positive duration such as 10m, 1h or 2d",
 		"`duration` of silence after which an agent is offline (e.g. 10m, 1h)")
@@ -241,6 +244,7 @@ func checkWatchConfig(cfg *Config, f serveFlags) error {
 	for _, c := range []struct{ name, spec string }{
 		{"cron-expiry", w.CronExpiry}, {"cron-agents", w.CronAgents}, {"cron-jobs", w.CronJobs}, {"cron-deploy", w.CronDeploy},
 		{"cron-checkpoint", w.CronCheckpoint}, {"cron-retention", w.CronRetention}, {"cron-reminders", w.CronReminders},
+		{"cron-verify", w.CronVerify},
 	} {
 		if c.spec == "" {
 			continue
@@ -261,11 +265,19 @@ func checkWatchConfig(cfg *Config, f serveFlags) error {
 			return usageError{fmt.Sprintf("--checkpoint-syslog: %v", err)}
 		}
 	}
-	if cfg.WebhookURL != "" {
-		u, err := url.Parse(cfg.WebhookURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return usageError{fmt.Sprintf("--webhook-url: %q is not an http or https URL", cfg.WebhookURL)}
-		}
+	if err := checkHTTPURL("--webhook-url", cfg.WebhookURL); err != nil {
+		return err
+	}
+	return checkHTTPURL("--tsa-url", w.TSAURL)
+}
+
+// checkHTTPURL checks that v, if given, is an http or https URL.
+func checkHTTPURL(flag, v string) error {
+	if v == "" {
+		return nil
+	}
+	if u, err := url.Parse(v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return usageError{fmt.Sprintf("%s: %q is not an http or https URL", flag, v)}
 	}
 	return nil
 }

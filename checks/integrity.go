@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	"vigil/model"
@@ -19,6 +20,13 @@ func (s *Scheduler) checkCheckpoint(ctx context.Context, now time.Time) (Report,
 		return Report{}, err
 	}
 	details := map[string]any{"tree_size": cp.Size, "root_hash": hex.EncodeToString(cp.Root), "checkpoint_id": cp.ID}
+	cp, tsErr := s.StampCheckpoint(ctx, cp)
+	if cp.Timestamp != nil {
+		details["timestamp_time"] = cp.Timestamp.Time.UTC().Format(time.RFC3339Nano)
+	}
+	if tsErr != nil {
+		details["timestamp_error"] = tsErr.Error()
+	}
 	if err := s.notifier.PublishCheckpoint(ctx, cp, s.cfg.CheckpointSyslog, now); err != nil {
 		details["syslog_error"] = err.Error()
 		return Report{Summary: fmt.Sprintf("signed a checkpoint of %d events; sending it to %s failed", cp.Size, s.cfg.CheckpointSyslog), Details: details}, err
@@ -26,7 +34,48 @@ func (s *Scheduler) checkCheckpoint(ctx context.Context, now time.Time) (Report,
 	if s.cfg.CheckpointSyslog != "" {
 		details["sent_to_syslog"] = s.cfg.CheckpointSyslog
 	}
+	if tsErr != nil {
+		return Report{Details: details}, fmt.Errorf("signed checkpoint %d of %d events, stored without a trusted time: %w", cp.ID, cp.Size, tsErr)
+	}
 	return Report{Summary: fmt.Sprintf("signed a checkpoint of %d events", cp.Size), Details: details}, nil
+}
+
+// timestampAlertKey is the key of the one TIMESTAMP_FAILED alert: open
+// while the time-stamping authority fails.
+const timestampAlertKey = "TIMESTAMP_FAILED"
+
+// StampCheckpoint asks the time-stamping authority (--tsa-url) for a token
+// over cp and stores it with cp, which it returns stamped. When the TSA
+// fails, cp stays stored without a token: a WARN alert says so (once,
+// until a later stamp succeeds and resolves it) and the error is
+// returned. Without --tsa-url it does nothing.
+func (s *Scheduler) StampCheckpoint(ctx context.Context, cp store.StoredCheckpoint) (store.StoredCheckpoint, error) {
+	if s.tsa == nil {
+		return cp, nil
+	}
+	ts, err := s.tsa.Stamp(ctx, cp.Note)
+	if err == nil {
+		err = s.st.AttachTimestamp(context.WithoutCancel(ctx), cp.ID, ts)
+	}
+	if err != nil {
+		s.log.Warn("checkpoint not time-stamped", "checkpoint_id", cp.ID, "err", err)
+		if _, aerr := s.raise(context.WithoutCancel(ctx), model.Alert{
+			Severity: model.SeverityWarn, Type: model.AlertTimestampFailed,
+			Title:   "Checkpoints get no trusted time",
+			Message: fmt.Sprintf("Checkpoint %d (%d events) was signed and stored without an RFC 3161 time-stamp token: %v. The next checkpoint asks again.", cp.ID, cp.Size, err),
+			Entity:  model.Entity{Type: "CHECKPOINT", ID: strconv.FormatInt(cp.ID, 10)}, Key: timestampAlertKey,
+		}); aerr != nil {
+			s.log.Error("raising the time-stamping alert", "err", aerr)
+		}
+		return cp, err
+	}
+	cp.Timestamp = &ts
+	if ok, err := s.st.ResolveAlert(context.WithoutCancel(ctx), timestampAlertKey); err != nil {
+		s.log.Error("resolving the time-stamping alert", "err", err)
+	} else if ok {
+		s.log.Info("alert resolved", "key", timestampAlertKey)
+	}
+	return cp, nil
 }
 
 // checkRetention applies the retention rules (--retention, --retention-audit

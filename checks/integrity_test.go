@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"vigil/internal/testpki"
 	"vigil/model"
 	"vigil/notify"
 	"vigil/store"
@@ -64,6 +65,10 @@ func TestRetentionCheck(t *testing.T) {
 	v, err := st.VerifyChain(ctx, store.VerifyOptions{})
 	if err != nil || !v.OK || v.Redacted != 506 || v.RetentionRecord != 701 {
 		t.Fatalf("verify after retention: %+v %v", v, err)
+	}
+	// In chunks of ids, as the scheduled verification reads, it is the same.
+	if c, err := st.VerifyChain(ctx, store.VerifyOptions{Chunk: 50}); err != nil || c != v {
+		t.Fatalf("verify in chunks after retention: %+v %v, want %+v", c, err, v)
 	}
 	found, err := st.FindEvents(ctx, model.EventFilter{Type: "SCHEDULER_RUN", Limit: 10, Visibility: model.VisibilityFor(model.User{Role: model.RoleAdmin})})
 	runs := found.Events
@@ -222,5 +227,102 @@ func TestRetentionCheckAppliesRulesAndHolds(t *testing.T) {
 	}
 	if v, err := st.VerifyChain(ctx, store.VerifyOptions{}); err != nil || !v.OK || v.Redacted != 171 {
 		t.Fatalf("verify after retention: %+v %v", v, err)
+	}
+}
+
+// TestScheduledCheckpointTimestamp has a local TSA stamp the scheduled
+// checkpoints: a stamped one carries its token; while the TSA is down a
+// checkpoint is still stored, without a token, the run fails saying so and
+// one WARN alert is open; once the TSA is back the next checkpoint is
+// stamped and the alert resolved.
+func TestScheduledCheckpointTimestamp(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	st := openStore(t, now)
+	key, err := model.ParseCheckpointKey(mustKey(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tsa := testpki.StartTSA(t)
+	s, err := New(Config{ExpiryDays: []int{30}, AgentOfflineAfter: time.Minute, JobStuckAfter: time.Hour,
+		CheckpointKey: key, TSAURL: tsa.URL},
+		st, nil, fixedClock{now}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	latest := func() store.StoredCheckpoint {
+		cp, err := st.LatestCheckpoint(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cp
+	}
+	openAlerts := func() []model.Alert {
+		a, err := st.OpenAlertsOfType(ctx, model.AlertTimestampFailed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+
+	if rep, err := s.RunCheck(ctx, CheckCheckpoint); err != nil || rep.Details["timestamp_time"] == nil {
+		t.Fatalf("stamped run: %+v %v", rep, err)
+	}
+	cp := latest()
+	if cp.Timestamp == nil {
+		t.Fatal("the checkpoint was stored without its token")
+	}
+	if _, err := model.OpenTimestamp(cp.Timestamp.Token, model.CheckpointDigest(cp.Note), nil); err != nil {
+		t.Fatalf("stored token: %v", err)
+	}
+
+	tsa.SetDown(true)
+	for i := 0; i < 2; i++ {
+		_, err := s.RunCheck(ctx, CheckCheckpoint)
+		if err == nil || !strings.Contains(err.Error(), "without a trusted time") || !strings.Contains(err.Error(), "503") {
+			t.Fatalf("run while the TSA is down: %v", err)
+		}
+	}
+	if cp := latest(); cp.ID != 3 || cp.Timestamp != nil {
+		t.Fatalf("checkpoint while the TSA is down: %+v", cp)
+	}
+	if a := openAlerts(); len(a) != 1 || a[0].Severity != model.SeverityWarn || a[0].Entity.ID != "2" {
+		t.Fatalf("alerts while the TSA is down: %+v", a)
+	}
+	found, err := st.FindEvents(ctx, model.EventFilter{Type: "SCHEDULER_RUN", Outcome: "FAILURE", Limit: 10,
+		Visibility: model.VisibilityFor(model.User{Role: model.RoleAdmin})})
+	if err != nil || len(found.Events) != 2 || !strings.Contains(found.Events[0].Message, "without a trusted time") {
+		t.Fatalf("failed runs not recorded: %+v %v", found.Events, err)
+	}
+
+	tsa.SetDown(false)
+	if _, err := s.RunCheck(ctx, CheckCheckpoint); err != nil {
+		t.Fatal(err)
+	}
+	if cp := latest(); cp.ID != 4 || cp.Timestamp == nil {
+		t.Fatalf("checkpoint once the TSA is back: %+v", cp)
+	}
+	if a := openAlerts(); len(a) != 0 {
+		t.Fatalf("alert still open: %+v", a)
+	}
+}
+
+// TestVerifyStopsWithScheduler: a verification cut short by Stop says so
+// and finds nothing: no alert, no recorded result.
+func TestVerifyStopsWithScheduler(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	st := openStore(t, now)
+	s := newScheduler(t, st, nil, now)
+	s.Stop()
+	_, err := s.RunCheck(ctx, CheckVerify)
+	if err == nil || !strings.Contains(err.Error(), "interrupted") {
+		t.Fatalf("verify after Stop: %v", err)
+	}
+	if a, err := st.OpenAlertsOfType(ctx, model.AlertIntegrityFailed); err != nil || len(a) != 0 {
+		t.Fatalf("alerts: %+v %v", a, err)
+	}
+	if _, err := st.LatestVerifyRun(ctx); model.ErrorCode(err) != model.ENOTFOUND {
+		t.Fatalf("a result was recorded: %v", err)
 	}
 }

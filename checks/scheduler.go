@@ -31,12 +31,13 @@ const (
 	CheckCheckpoint = "checkpoint"
 	CheckRetention  = "retention"
 	CheckReminders  = "reminders"
+	CheckVerify     = "verify"
 )
 
 // Config holds the schedules and limits of the checks (SPEC §6).
 type Config struct {
 	CronExpiry, CronAgents, CronJobs, CronDeploy string
-	CronCheckpoint, CronRetention                string
+	CronCheckpoint, CronRetention, CronVerify    string
 	// CronReminders schedules the reminders of unread alerts about
 	// expired or failing certificates, sent every RemindEvery (0: off).
 	CronReminders string
@@ -47,6 +48,11 @@ type Config struct {
 	// CheckpointSyslog, if set, is a remote syslog receiver (host:port,
 	// TCP) that gets a copy of every checkpoint.
 	CheckpointSyslog string
+	// TSAURL, if set, is an RFC 3161 time-stamping authority asked for a
+	// token over every checkpoint (--tsa-url); TSATimeout bounds each
+	// request (default 15s).
+	TSAURL     string
+	TSATimeout time.Duration
 	// Retention removes events received longer ago (0: never);
 	// RetentionAudit is the same for AUDIT_LOG events.
 	Retention, RetentionAudit time.Duration
@@ -99,6 +105,11 @@ type Scheduler struct {
 	log      *slog.Logger
 	cron     *cron.Cron
 	checks   map[string]*check
+	tsa      *notify.TSA // nil: checkpoints are not time-stamped
+	// stopping is closed by Stop: a verification under way ends early
+	// rather than hold up shutdown.
+	stopping chan struct{}
+	stopOnce sync.Once
 
 	runs     *prometheus.CounterVec
 	failures *prometheus.CounterVec
@@ -117,6 +128,9 @@ func New(cfg Config, st *store.Store, notifier *notify.Notifier, clock model.Clo
 	if cfg.DialParallel <= 0 {
 		cfg.DialParallel = 4
 	}
+	if cfg.TSATimeout <= 0 {
+		cfg.TSATimeout = 15 * time.Second
+	}
 	if len(cfg.ExpiryDays) == 0 {
 		return nil, errors.New("checks: no expiry thresholds")
 	}
@@ -127,7 +141,8 @@ func New(cfg Config, st *store.Store, notifier *notify.Notifier, clock model.Clo
 		return nil, errors.New("checks: agent offline and job stuck limits must be positive")
 	}
 	s := &Scheduler{
-		cfg: cfg, st: st, notifier: notifier, clock: clock, log: log,
+		cfg: cfg, st: st, notifier: notifier, clock: clock, log: log, tsa: notify.NewTSA(cfg.TSAURL, cfg.TSATimeout),
+		stopping: make(chan struct{}),
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_scheduler_runs_total", Help: "Scheduler check runs, by check.",
 		}, []string{"check"}),
@@ -148,6 +163,7 @@ func New(cfg Config, st *store.Store, notifier *notify.Notifier, clock model.Clo
 		CheckStuckJobs: {name: CheckStuckJobs, spec: cfg.CronJobs, fn: s.checkStuckJobs},
 		CheckDeploy:    {name: CheckDeploy, spec: cfg.CronDeploy, fn: s.checkDeploy},
 		CheckRetention: {name: CheckRetention, spec: cfg.CronRetention, fn: s.checkRetention},
+		CheckVerify:    {name: CheckVerify, spec: cfg.CronVerify, fn: s.checkVerify},
 		CheckReminders: {name: CheckReminders, spec: cfg.CronReminders, fn: s.checkReminders},
 	}
 	if cfg.RemindEvery <= 0 {
@@ -176,7 +192,7 @@ func New(cfg Config, st *store.Store, notifier *notify.Notifier, clock model.Clo
 // Start schedules every check with a spec; runs use ctx. An empty spec
 // leaves a check unscheduled (it can still be run with RunCheck).
 func (s *Scheduler) Start(ctx context.Context) error {
-	for _, name := range []string{CheckExpiry, CheckAgents, CheckStuckJobs, CheckDeploy, CheckCheckpoint, CheckRetention, CheckReminders} {
+	for _, name := range []string{CheckExpiry, CheckAgents, CheckStuckJobs, CheckDeploy, CheckCheckpoint, CheckRetention, CheckReminders, CheckVerify} {
 		c := s.checks[name]
 		if c == nil || c.spec == "" {
 			continue
@@ -197,6 +213,7 @@ func (s *Scheduler) Start(ctx context.Context) error {
 
 // Stop stops scheduling and waits for running checks to end.
 func (s *Scheduler) Stop() {
+	s.stopOnce.Do(func() { close(s.stopping) })
 	<-s.cron.Stop().Done()
 }
 

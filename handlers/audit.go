@@ -2,10 +2,12 @@ package handlers
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -34,11 +36,19 @@ type checkpointJSON struct {
 	Time       string `json:"time"`
 	Checkpoint string `json:"checkpoint"` // the signed note, to keep off the box
 	PublicKey  string `json:"public_key,omitempty"`
+	// The RFC 3161 token over the SHA-256 of Checkpoint (base64 DER) and
+	// its genTime, once the time-stamping authority stamped it.
+	TimestampToken string `json:"timestamp_token,omitempty"`
+	TimestampTime  string `json:"timestamp_time,omitempty"`
 }
 
 func (s *Server) checkpointJSON(cp store.StoredCheckpoint) checkpointJSON {
 	j := checkpointJSON{ID: cp.ID, Origin: cp.Origin, TreeSize: cp.Size, RootHash: hex.EncodeToString(cp.Root),
 		Time: cp.Time.UTC().Format("2006-01-02T15:04:05Z"), Checkpoint: cp.Note}
+	if ts := cp.Timestamp; ts != nil {
+		j.TimestampToken = base64.StdEncoding.EncodeToString(ts.Token)
+		j.TimestampTime = ts.Time.UTC().Format(time.RFC3339Nano)
+	}
 	if s.cfg.CheckpointKey != nil {
 		j.PublicKey = s.cfg.CheckpointKey.PublicKey()
 		j.Origin = s.cfg.CheckpointKey.Origin()
@@ -73,8 +83,9 @@ func (s *Server) createCheckpoint(c echo.Context) error {
 }
 
 // signAuditedCheckpoint signs the current tree head for the caller, with
-// its E_CHECKPOINT_SIGNED event in the same transaction, and hands the
-// checkpoint to OnCheckpoint to be sent off the box.
+// its E_CHECKPOINT_SIGNED event in the same transaction, has it
+// time-stamped, and hands the checkpoint to OnCheckpoint to be sent off
+// the box.
 func (s *Server) signAuditedCheckpoint(c echo.Context) (store.StoredCheckpoint, error) {
 	cp, err := s.store.SignCheckpoint(c.Request().Context(), s.cfg.CheckpointKey, func(cp store.StoredCheckpoint) ([]model.Event, error) {
 		e, err := s.consoleEvent(c, model.CategorySystem, principal(c).User.Name, "E_CHECKPOINT_SIGNED", "SUCCESS",
@@ -84,8 +95,14 @@ func (s *Server) signAuditedCheckpoint(c echo.Context) (store.StoredCheckpoint, 
 	if err != nil {
 		return store.StoredCheckpoint{}, err
 	}
+	ctx := context.WithoutCancel(c.Request().Context())
+	if s.cfg.StampCheckpoint != nil {
+		// The checkpoint is stored; a TSA that fails leaves it unstamped,
+		// with an alert.
+		cp, _ = s.cfg.StampCheckpoint(ctx, cp)
+	}
 	if s.cfg.OnCheckpoint != nil {
-		s.cfg.OnCheckpoint(context.WithoutCancel(c.Request().Context()), cp)
+		s.cfg.OnCheckpoint(ctx, cp)
 	}
 	return cp, nil
 }

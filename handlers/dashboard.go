@@ -258,7 +258,35 @@ func (s *Server) watchCards(c echo.Context, now time.Time) ([]card, error) {
 	}
 	cards = append(cards, flagged(card{Label: "Offline agents", Value: strconv.Itoa(offline),
 		Note: fmt.Sprintf("of %d; silent over %s", len(agents), minutes(s.cfg.AgentOfflineAfter)), Href: "/agents"}, offline, "warning"))
-	return cards, nil
+	verified, err := s.verifiedCard(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return append(cards, verified), nil
+}
+
+// verifiedCard says when the scheduled verification (--cron-verify) last
+// checked the whole log and what it found; it links to its alerts.
+func (s *Server) verifiedCard(ctx context.Context) (card, error) {
+	cd := card{Label: "Log verified", Href: "/alerts?" + url.Values{"type": {model.AlertIntegrityFailed}}.Encode()}
+	run, err := s.store.LatestVerifyRun(ctx)
+	switch {
+	case model.ErrorCode(err) == model.ENOTFOUND:
+		cd.Value, cd.Note = "not yet", "the scheduled verification (--cron-verify) has not run"
+		return cd, nil
+	case err != nil:
+		return cd, err
+	}
+	at := run.Finished.UTC().Format("2006-01-02 15:04") + " UTC"
+	if run.OK {
+		cd.Value, cd.Note = "OK", fmt.Sprintf("%s: %s events, tree of %s", at, thousands(run.Checked), thousands(int64(run.TreeSize)))
+		return cd, nil
+	}
+	cd.Value, cd.Class, cd.Note = "FAILED", "attention", at+": "+run.Reason
+	if run.FirstBad != nil {
+		cd.Note = fmt.Sprintf("%s: first bad id %d: %s", at, *run.FirstBad, run.Reason)
+	}
+	return cd, nil
 }
 
 // minutes formats a limit such as 15m0s as "15 min" (or "90 s", "2 h").

@@ -72,6 +72,13 @@ type Config struct {
 	// OnCheckpoint is told of each checkpoint signed on request (API or
 	// Settings), to send a copy off the box (webhook, --checkpoint-syslog).
 	OnCheckpoint func(context.Context, store.StoredCheckpoint)
+	// StampCheckpoint, if set, has each checkpoint signed on request
+	// time-stamped (--tsa-url) before it is answered and sent off the box;
+	// it returns the checkpoint as it then stands, stamped or not (its
+	// error is reported by the alert it raises, not to the caller).
+	StampCheckpoint func(context.Context, store.StoredCheckpoint) (store.StoredCheckpoint, error)
+	// TSAURL is the time-stamping authority's address, shown in Settings.
+	TSAURL string
 
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time

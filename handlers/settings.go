@@ -24,6 +24,7 @@ type settingsView struct {
 	Schedules  []Schedule
 	PublicKey  string          // verifier key of the checkpoints
 	Checkpoint *checkpointJSON // the newest, if any
+	TSAURL     string          // the time-stamping authority; "" when off
 	Index      store.IndexStatus
 	Form       map[string]string
 	Retention  retentionView
@@ -71,7 +72,7 @@ func (s *Server) renderSettings(c echo.Context, status int, data *pageData, nt *
 	view := &settingsView{
 		Users: users, Tokens: tokens, Roles: model.Roles, Scopes: model.Scopes,
 		CanEdit: principal(c).User.Role == model.RoleAdmin, NewToken: nt,
-		Form: map[string]string{}, Schedules: s.cfg.Schedules, Index: s.store.IndexStatus(),
+		Form: map[string]string{}, Schedules: s.cfg.Schedules, Index: s.store.IndexStatus(), TSAURL: s.cfg.TSAURL,
 	}
 	if view.Retention, err = s.retentionSettings(ctx); err != nil {
 		return err

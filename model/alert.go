@@ -26,6 +26,12 @@ const (
 	AlertDeploymentFailed = "DEPLOYMENT_FAILED"
 	AlertJobStuck         = "JOB_STUCK"
 	AlertJobUnclaimed     = "JOB_UNCLAIMED"
+	// AlertTimestampFailed: the time-stamping authority (--tsa-url) did
+	// not stamp a checkpoint, which was stored without a trusted time.
+	AlertTimestampFailed = "TIMESTAMP_FAILED"
+	// AlertIntegrityFailed: the scheduled verification (--cron-verify)
+	// found the event log changed; it names the first bad id.
+	AlertIntegrityFailed = "INTEGRITY_FAILED"
 )
 
 // Webhook delivery states of an alert.

@@ -316,6 +316,9 @@ type checkpointPayload struct {
 		RootHash string    `json:"root_hash"`
 		Time     time.Time `json:"time"`
 		Note     string    `json:"checkpoint"` // the signed note
+		// The RFC 3161 token over the note (base64 DER) and its genTime.
+		TimestampToken []byte     `json:"timestamp_token,omitempty"`
+		TimestampTime  *time.Time `json:"timestamp_time,omitempty"`
 	} `json:"checkpoint"`
 }
 
@@ -330,6 +333,9 @@ func (n *Notifier) PushCheckpoint(ctx context.Context, cp store.StoredCheckpoint
 	p.Kind, p.Sent = "checkpoint", time.Now().UTC()
 	p.Checkpoint.ID, p.Checkpoint.Origin, p.Checkpoint.TreeSize = cp.ID, cp.Origin, cp.Size
 	p.Checkpoint.RootHash, p.Checkpoint.Time, p.Checkpoint.Note = hex.EncodeToString(cp.Root), cp.Time, cp.Note
+	if ts := cp.Timestamp; ts != nil {
+		p.Checkpoint.TimestampToken, p.Checkpoint.TimestampTime = ts.Token, &ts.Time
+	}
 	body, err := json.Marshal(p)
 	if err != nil {
 		n.log.Error("webhook: encoding checkpoint", "err", err)

@@ -12,12 +12,14 @@ import (
 	"vigil/model"
 )
 
-// StoredCheckpoint is a checkpoint as kept in the database: its content and
-// its signed note.
+// StoredCheckpoint is a checkpoint as kept in the database: its content,
+// its signed note and, once a time-stamping authority stamped it, its
+// RFC 3161 token.
 type StoredCheckpoint struct {
 	ID int64
 	model.Checkpoint
-	Note string
+	Note      string
+	Timestamp *model.Timestamp // nil: not stamped
 }
 
 // CreateCheckpoint signs the current tree head with key and stores it.
@@ -151,6 +153,20 @@ func (s *Store) CheckExtends(ctx context.Context, cp model.Checkpoint) error {
 	return nil
 }
 
+// AttachTimestamp stores ts, a time-stamp token over checkpoint id's
+// signed note, with the checkpoint. A checkpoint keeps its first token.
+func (s *Store) AttachTimestamp(ctx context.Context, id int64, ts model.Timestamp) error {
+	res, err := s.wdb.ExecContext(ctx, `UPDATE checkpoints SET timestamp_token = ?, timestamp_time = ? WHERE id = ? AND timestamp_token IS NULL`,
+		ts.Token, timeText(ts.Time), id)
+	if err != nil {
+		return fmt.Errorf("store: attach timestamp: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return model.Errorf(model.ECONFLICT, "checkpoint %d does not exist or is stamped already", id)
+	}
+	return nil
+}
+
 // LatestCheckpoint returns the newest stored checkpoint.
 func (s *Store) LatestCheckpoint(ctx context.Context) (StoredCheckpoint, error) {
 	cps, err := s.Checkpoints(ctx, 1)
@@ -169,7 +185,8 @@ func (s *Store) Checkpoints(ctx context.Context, limit int) ([]StoredCheckpoint,
 	if limit <= 0 {
 		limit = -1 // SQLite: no limit
 	}
-	rows, err := s.rdb.QueryContext(ctx, `SELECT id, tree_size, root_hash, created_at, note FROM checkpoints ORDER BY id DESC LIMIT ?`, limit)
+	rows, err := s.rdb.QueryContext(ctx, `SELECT id, tree_size, root_hash, created_at, note, timestamp_token, timestamp_time
+		FROM checkpoints ORDER BY id DESC LIMIT ?`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: checkpoints: %w", err)
 	}
@@ -178,10 +195,15 @@ func (s *Store) Checkpoints(ctx context.Context, limit int) ([]StoredCheckpoint,
 	for rows.Next() {
 		var c StoredCheckpoint
 		var created string
-		if err := rows.Scan(&c.ID, &c.Size, &c.Root, &created, &c.Note); err != nil {
+		var token []byte
+		var stamped sql.NullString
+		if err := rows.Scan(&c.ID, &c.Size, &c.Root, &created, &c.Note, &token, &stamped); err != nil {
 			return nil, fmt.Errorf("store: checkpoints: %w", err)
 		}
 		c.Time = parseTimeText(created)
+		if token != nil {
+			c.Timestamp = &model.Timestamp{Token: token, Time: parseTimeText(stamped.String)}
+		}
 		out = append(out, c)
 	}
 	return out, rows.Err()

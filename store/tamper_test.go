@@ -144,6 +144,14 @@ func TestTamperDetection(t *testing.T) {
 			if got != c.wantFirstBad {
 				t.Fatalf("first bad %d, want %d (%s)", got, c.wantFirstBad, rep.Reason)
 			}
+			// In chunks of ids, each in its own read transaction, the
+			// verification finds the same.
+			opts.Chunk = 64
+			chunked, err := s.VerifyChain(ctx, opts)
+			if err != nil || chunked.OK || chunked.Reason != rep.Reason || (chunked.FirstBad == nil) != (rep.FirstBad == nil) ||
+				(rep.FirstBad != nil && *chunked.FirstBad != *rep.FirstBad) {
+				t.Fatalf("in chunks: %+v %v, in one snapshot: %+v", chunked, err, rep)
+			}
 		})
 	}
 }

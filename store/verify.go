@@ -3,11 +3,13 @@ package store
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"database/sql"
 	"errors"
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/transparency-dev/merkle/compact"
 
@@ -22,6 +24,16 @@ type VerifyOptions struct {
 	// External are checkpoints kept off the box: the database must still
 	// hold each one's tree, with the same root.
 	External []model.Checkpoint
+	// Chunk, if positive, has the walk read this many ids per read
+	// transaction and rest between them (a verify in the background that
+	// must not starve intake); retention waits for such a verify. 0 walks
+	// everything in one snapshot.
+	Chunk int
+	// TimestampRoots, if set, are the roots the time-stamping authority's
+	// certificate must chain to. Every stored time-stamp token is checked
+	// either way: it must stamp its checkpoint's note and its signature
+	// must verify with the certificate it carries.
+	TimestampRoots *x509.CertPool
 }
 
 // ChainReport is the outcome of VerifyChain.
@@ -45,6 +57,14 @@ type ChainReport struct {
 	// the newest retention record.
 	Redacted        int64 `json:"redacted,omitempty"`
 	RetentionRecord int64 `json:"retention_record,omitempty"`
+	// Timestamps counts the stored checkpoints' RFC 3161 tokens verified
+	// (TimestampChains: up to VerifyOptions.TimestampRoots); TrustedTime
+	// is the time the newest one gives, for checkpoint
+	// TrustedTimeCheckpoint.
+	Timestamps            int        `json:"timestamps_checked,omitempty"`
+	TimestampChains       bool       `json:"timestamp_chains_checked,omitempty"`
+	TrustedTime           *time.Time `json:"trusted_time,omitempty"`
+	TrustedTimeCheckpoint int64      `json:"trusted_time_checkpoint,omitempty"`
 }
 
 // checkpointCheck is a tree head the walk must meet.
@@ -67,19 +87,14 @@ type checkpointCheck struct {
 // link and hash, then its leaf against the stored nodes and the
 // checkpoints it completes) and finish (retention coverage, the tail).
 func (s *Store) VerifyChain(ctx context.Context, opts VerifyOptions) (ChainReport, error) {
-	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return ChainReport{}, fmt.Errorf("store: verify: %w", err)
+	if opts.Chunk > 0 {
+		// The walk spans several read transactions: retention, which
+		// changes what the first one loaded, waits for it to end.
+		s.retentionMu.Lock()
+		defer s.retentionMu.Unlock()
 	}
-	defer tx.Rollback()
 	v := &chainVerifier{}
-	failure, err := v.start(ctx, tx, opts)
-	if failure == nil && err == nil {
-		failure, err = v.walk(ctx, tx)
-	}
-	if failure == nil && err == nil {
-		failure, err = v.finish()
-	}
+	failure, err := v.run(ctx, s.rdb, opts)
 	if failure != nil {
 		v.rep.OK, v.rep.Reason = false, failure.reason
 		if failure.id > 0 {
@@ -87,6 +102,52 @@ func (s *Store) VerifyChain(ctx context.Context, opts VerifyOptions) (ChainRepor
 		}
 	}
 	return v.rep, err
+}
+
+// run starts, walks and finishes, in one read transaction or, with
+// opts.Chunk, in one per chunk of ids, up to the last id of the first.
+// Between chunks it rests as long as the chunk took, so that a verify in
+// the background uses at most about half a core and holds no snapshot
+// for long.
+func (v *chainVerifier) run(ctx context.Context, db *sql.DB, opts VerifyOptions) (*verifyFailure, error) {
+	tx, err := db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("store: verify: %w", err)
+	}
+	defer func() { tx.Rollback() }()
+	if failure, err := v.start(ctx, tx, opts); failure != nil || err != nil {
+		return failure, err
+	}
+	var end int64
+	if err := tx.QueryRowContext(ctx, `SELECT max(coalesce((SELECT max(id) FROM events), 0), coalesce((SELECT max(id) FROM pruned_events), 0))`).Scan(&end); err != nil {
+		return nil, fmt.Errorf("store: verify: %w", err)
+	}
+	for {
+		upTo := end
+		if opts.Chunk > 0 {
+			upTo = min(end, v.prevID+int64(opts.Chunk))
+		}
+		began := time.Now()
+		if failure, err := v.walk(ctx, tx, upTo); failure != nil || err != nil {
+			return failure, err
+		}
+		if v.prevID < upTo {
+			return failAt(v.prevID+1, "event %d is missing", v.prevID+1), nil
+		}
+		if v.prevID >= end {
+			break
+		}
+		tx.Rollback()
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(max(time.Since(began), time.Millisecond)):
+		}
+		if tx, err = db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true}); err != nil {
+			return nil, fmt.Errorf("store: verify: %w", err)
+		}
+	}
+	return v.finish()
 }
 
 // chainVerifier is one VerifyChain run: what the walk must meet and how
@@ -117,7 +178,7 @@ func (v *chainVerifier) start(ctx context.Context, tx *sql.Tx, opts VerifyOption
 	if v.nodes, err = storedNodes(ctx, tx); err != nil {
 		return nil, err
 	}
-	checks, bad, err := checkpointChecks(ctx, tx, opts)
+	checks, bad, err := checkpointChecks(ctx, tx, opts, &v.rep)
 	if err != nil {
 		return nil, err
 	}
@@ -150,15 +211,16 @@ func (v *chainVerifier) start(ctx context.Context, tx *sql.Tx, opts VerifyOption
 	return nil, nil
 }
 
-// walk checks every event above the base in id order, merging the stored
-// events with the hashes retention left of removed ones.
-func (v *chainVerifier) walk(ctx context.Context, tx *sql.Tx) (*verifyFailure, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT `+eventColumns+`, `+storedAsWritten+` FROM events WHERE id > ? ORDER BY id`, v.prevID)
+// walk checks the events after the last one walked up to id upTo in id
+// order, merging the stored events with the hashes retention left of
+// removed ones.
+func (v *chainVerifier) walk(ctx context.Context, tx *sql.Tx, upTo int64) (*verifyFailure, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT `+eventColumns+`, `+storedAsWritten+` FROM events WHERE id > ? AND id <= ? ORDER BY id`, v.prevID, upTo)
 	if err != nil {
 		return nil, fmt.Errorf("store: verify: %w", err)
 	}
 	defer rows.Close()
-	pruned, err := tx.QueryContext(ctx, `SELECT id, hash, legacy FROM pruned_events WHERE id > ? ORDER BY id`, v.prevID)
+	pruned, err := tx.QueryContext(ctx, `SELECT id, hash, legacy FROM pruned_events WHERE id > ? AND id <= ? ORDER BY id`, v.prevID, upTo)
 	if err != nil {
 		return nil, fmt.Errorf("store: verify: %w", err)
 	}
@@ -380,6 +442,27 @@ type scanFunc func(dest ...any) error
 
 func (f scanFunc) Scan(dest ...any) error { return f(dest...) }
 
+// checkTimestamp checks the time-stamp token stored with checkpoint id
+// and the time stored beside it, and counts it in rep; it returns what is
+// wrong, or "".
+func checkTimestamp(note string, token []byte, stamped string, roots *x509.CertPool, id int64, rep *ChainReport) string {
+	if token == nil {
+		return "its time is stored without its token"
+	}
+	info, err := model.OpenTimestamp(token, model.CheckpointDigest(note), roots)
+	if err != nil {
+		return err.Error()
+	}
+	if t, err := time.Parse(time.RFC3339Nano, stamped); err != nil || !t.Equal(info.Time) {
+		return fmt.Sprintf("the time stored beside it (%q) is not the token's %s", stamped, info.Time.UTC().Format(time.RFC3339Nano))
+	}
+	rep.Timestamps++
+	rep.TimestampChains = info.ChainChecked
+	t := info.Time.UTC()
+	rep.TrustedTime, rep.TrustedTimeCheckpoint = &t, id
+	return ""
+}
+
 func checkRoot(tree *compact.Range, c checkpointCheck) error {
 	root, err := rootOf(tree)
 	if err != nil {
@@ -413,9 +496,10 @@ func storedNodes(ctx context.Context, q querier) (map[compact.NodeID][]byte, err
 
 // checkpointChecks lists the stored and external checkpoints of non-zero
 // size in size order. When a key is given it checks the stored ones'
-// signatures, and describes the first bad one in bad.
-func checkpointChecks(ctx context.Context, q querier, opts VerifyOptions) (out []checkpointCheck, bad string, err error) {
-	rows, err := q.QueryContext(ctx, `SELECT id, tree_size, root_hash, note FROM checkpoints`)
+// signatures; it checks every time-stamp token (counted in rep); it
+// describes the first bad one in bad.
+func checkpointChecks(ctx context.Context, q querier, opts VerifyOptions, rep *ChainReport) (out []checkpointCheck, bad string, err error) {
+	rows, err := q.QueryContext(ctx, `SELECT id, tree_size, root_hash, note, timestamp_token, timestamp_time FROM checkpoints ORDER BY id`)
 	if err != nil {
 		return nil, "", fmt.Errorf("store: verify: %w", err)
 	}
@@ -424,10 +508,17 @@ func checkpointChecks(ctx context.Context, q querier, opts VerifyOptions) (out [
 		var id int64
 		var c checkpointCheck
 		var note string
-		if err := rows.Scan(&id, &c.size, &c.root, &note); err != nil {
+		var token []byte
+		var stamped sql.NullString
+		if err := rows.Scan(&id, &c.size, &c.root, &note, &token, &stamped); err != nil {
 			return nil, "", fmt.Errorf("store: verify: %w", err)
 		}
 		c.what = fmt.Sprintf("stored checkpoint %d", id)
+		if token != nil || stamped.Valid {
+			if why := checkTimestamp(note, token, stamped.String, opts.TimestampRoots, id, rep); why != "" {
+				return nil, fmt.Sprintf("%s: timestamp token: %s", c.what, why), nil
+			}
+		}
 		if opts.PublicKey != "" {
 			signed, err := model.OpenCheckpoint([]byte(note), opts.PublicKey)
 			if err != nil {

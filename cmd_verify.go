@@ -73,13 +73,19 @@ func cmdVerify(ctx context.Context, args []string, stdout io.Writer) (bool, erro
 	if err != nil {
 		return false, err
 	}
+	printVerifyReport(stdout, rep, tsaCA)
+	return rep.OK, nil
+}
+
+// printVerifyReport prints rep as OK lines, or the FAILED line.
+func printVerifyReport(stdout io.Writer, rep store.ChainReport, tsaCA string) {
 	if !rep.OK {
 		if rep.FirstBad != nil {
 			fmt.Fprintf(stdout, "FAILED: first bad sequence id %d: %s (%d events verified before it)\n", *rep.FirstBad, rep.Reason, rep.Checked)
 		} else {
 			fmt.Fprintf(stdout, "FAILED: %s (%d events verified)\n", rep.Reason, rep.Checked)
 		}
-		return false, nil
+		return
 	}
 	fmt.Fprintf(stdout, "OK: hash chain intact: %d events verified, last id %d, last hash %s\n", rep.Checked, rep.LastID, rep.LastHash)
 	fmt.Fprintf(stdout, "OK: Merkle tree of %d events, root %s, matches %d checkpoint(s)\n", rep.TreeSize, rep.RootHash, rep.CheckpointsChecked)
@@ -98,7 +104,6 @@ func cmdVerify(ctx context.Context, args []string, stdout io.Writer) (bool, erro
 		fmt.Fprintf(stdout, "OK: retention: the chain starts after event %d, %d removed events' hashes kept, %d events redacted, as retention record %d states\n",
 			rep.BaseID, rep.Pruned, rep.Redacted, rep.RetentionRecord)
 	}
-	return true, nil
 }
 
 // loadRoots reads a PEM file of CA certificates.

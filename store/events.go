@@ -1,7 +1,6 @@
 package store
 
 import (
-	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -41,8 +40,12 @@ func toRow(id int64, e *model.Event) row {
 // type and id, category, outcome and source. Details are indexed as their JSON
 // text, so both keys and values are found.
 func (r *row) document(buf []byte) []byte {
-	for _, c := range documentColumns {
-		if s := c.value(r); s != "" {
+	for _, s := range [...]string{
+		r.typ, r.message, r.actorID, r.actorDN, r.actorIP, r.entityType, r.entityID,
+		r.certSubject, r.certSerial, r.certFingerprint, r.agentID, r.host, r.app,
+		r.process, r.command, r.policy, r.tenant, r.details,
+	} {
+		if s != "" {
 			buf = append(buf, s...)
 			buf = append(buf, ' ')
 		}
@@ -61,37 +64,6 @@ func (r *row) document(buf []byte) []byte {
 	}
 	return buf
 }
-
-// blockSize is ftsBlock in SQL.
-var blockSize = strconv.Itoa(ftsBlock)
-
-// documentColumns are the columns whose text an event's document holds,
-// in its order.
-var documentColumns = [...]struct {
-	name  string
-	value func(r *row) string
-}{
-	{"type", func(r *row) string { return r.typ }}, {"message", func(r *row) string { return r.message }},
-	{"actor_id", func(r *row) string { return r.actorID }}, {"actor_dn", func(r *row) string { return r.actorDN }},
-	{"actor_ip", func(r *row) string { return r.actorIP }}, {"entity_type", func(r *row) string { return r.entityType }},
-	{"entity_id", func(r *row) string { return r.entityID }}, {"cert_subject", func(r *row) string { return r.certSubject }},
-	{"cert_serial", func(r *row) string { return r.certSerial }}, {"cert_fingerprint", func(r *row) string { return r.certFingerprint }},
-	{"agent_id", func(r *row) string { return r.agentID }}, {"host", func(r *row) string { return r.host }},
-	{"app", func(r *row) string { return r.app }}, {"process", func(r *row) string { return r.process }},
-	{"command", func(r *row) string { return r.command }}, {"policy", func(r *row) string { return r.policy }},
-	{"tenant", func(r *row) string { return r.tenant }}, {"details", func(r *row) string { return r.details }},
-}
-
-// documentSQL is the text of the document's columns of events e, as SQL:
-// what vigil_text matches a search against (the filter tokens are not
-// words a search finds).
-var documentSQL = func() string {
-	cols := make([]string, len(documentColumns))
-	for i, c := range documentColumns {
-		cols[i] = "e." + c.name
-	}
-	return `concat_ws(' ', ` + strings.Join(cols, ", ") + `)`
-}()
 
 // filterField names a column filtered through the full-text index.
 type filterField string
@@ -250,22 +222,26 @@ func (s *Store) findEvents(ctx context.Context, f model.EventFilter) ([]model.Ev
 	}
 	// The index first: a prefix expands to the words it holds.
 	s.waitIndexed(ctx, f)
-	q, args, skip, err := s.pageQuery(ctx, f, limit+1)
+	q, args, err := s.pageQuery(ctx, f, limit+1)
 	if err != nil {
 		return nil, 0, err
 	}
 	start := time.Now()
 	defer func() { s.logSlowQuery(ctx, start, q, args) }()
+	rows, err := s.rdb.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("store: find events: %w", err)
+	}
+	defer rows.Close()
 	events := make([]model.Event, 0, min(limit, 128))
-	err = s.eachEvent(ctx, f, true, q, args, func(e model.Event) bool {
-		if skip > 0 {
-			skip--
-			return true
+	for rows.Next() {
+		e, err := scanEvent(rows)
+		if err != nil {
+			return nil, 0, fmt.Errorf("store: find events: %w", err)
 		}
 		events = append(events, e)
-		return len(events) <= limit
-	})
-	if err != nil {
+	}
+	if err := rows.Err(); err != nil {
 		return nil, 0, fmt.Errorf("store: find events: %w", err)
 	}
 	var next int64
@@ -276,64 +252,24 @@ func (s *Store) findEvents(ctx context.Context, f model.EventFilter) ([]model.Ev
 	return events, next, nil
 }
 
-// eachEvent runs q (a query of f, newest first when desc) and passes its
-// events to fn in that order until fn returns false.
-func (s *Store) eachEvent(ctx context.Context, f model.EventFilter, desc bool, q string, args []any, fn func(model.Event) bool) error {
-	return eachRow(ctx, s.rdb, f, desc, q, args, func(r *row, hash []byte) bool { return fn(r.event(hash)) })
-}
-
-// eachRow runs q (a query of f, newest first when desc) on db and passes
-// its rows to fn in that order until fn returns false. A query through the
-// full-text index reads its events block by block (its order is the
-// blocks'), so they are put in order one block at a time.
-func eachRow(ctx context.Context, db querier, f model.EventFilter, desc bool, q string, args []any, fn func(r *row, hash []byte) bool) error {
+// eachRow runs q on db and passes its rows to fn, in the query's order,
+// until fn returns false.
+func eachRow(ctx context.Context, db querier, q string, args []any, fn func(r *row, hash []byte) bool) error {
 	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
-	byBlock := usesFullText(f)
-	type scanned struct {
-		r    row
-		hash []byte
-	}
-	var block []scanned
-	flush := func() bool {
-		slices.SortFunc(block, func(a, b scanned) int {
-			if desc {
-				return cmp.Compare(b.r.id, a.r.id)
-			}
-			return cmp.Compare(a.r.id, b.r.id)
-		})
-		for i := range block {
-			if !fn(&block[i].r, block[i].hash) {
-				return false
-			}
-		}
-		block = block[:0]
-		return true
-	}
 	for rows.Next() {
 		r, hash, err := scanRow(rows)
 		if err != nil {
 			return err
 		}
-		if !byBlock {
-			if !fn(&r, hash) {
-				return nil
-			}
-			continue
-		}
-		if len(block) > 0 && block[0].r.id/ftsBlock != r.id/ftsBlock && !flush() {
+		if !fn(&r, hash) {
 			return nil
 		}
-		block = append(block, scanned{r, hash})
 	}
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	flush()
-	return nil
+	return rows.Err()
 }
 
 // NewerCursor returns the cursor (before=) of the page of f that comes just
@@ -356,28 +292,16 @@ func (s *Store) NewerCursor(ctx context.Context, f model.EventFilter) (before in
 	}
 	// The limit+1-th matching event from the old cursor up, if there is
 	// one, is the newer page's cursor: the page lists the limit below it.
-	n, top := 0, int64(0)
-	err = s.eachEvent(ctx, f, false, q+` LIMIT ?`, append(args, rowsFor(f, limit+1)), func(e model.Event) bool {
-		n, top = n+1, e.ID
-		return n <= limit
-	})
+	var n int
+	var top sql.NullInt64
+	err = s.rdb.QueryRowContext(ctx, `SELECT count(*), max(id) FROM (`+q+` LIMIT ?)`, append(args, limit+1)...).Scan(&n, &top)
 	if err != nil {
 		return 0, false, fmt.Errorf("store: newer page: %w", err)
 	}
-	if n <= limit {
+	if n <= limit || !top.Valid {
 		return 0, false, nil
 	}
-	return top, true, nil
-}
-
-// rowsFor is how many rows a query of f reads to list its first n events:
-// n, or through the full-text index, up to a block more (its rows come
-// block by block, and the n-th event's block is read whole).
-func rowsFor(f model.EventFilter, n int) int {
-	if usesFullText(f) {
-		return n + ftsBlock - 1
-	}
-	return n
+	return top.Int64, true, nil
 }
 
 // pageQuery is the query of at most limit events of f from its start index
@@ -386,14 +310,12 @@ func rowsFor(f model.EventFilter, n int) int {
 // category and role (the Events page, Audit, System log) adds the rollups'
 // per-block counts until the block holding it (blockStart) and skips by
 // OFFSET within that block only; other filters skip with OFFSET.
-// Through the full-text index the query reads from the first event and
-// skip is how many the caller skips (see eachEvent).
-func (s *Store) pageQuery(ctx context.Context, f model.EventFilter, limit int) (q string, args []any, skip int, err error) {
-	skip = f.Offset
+func (s *Store) pageQuery(ctx context.Context, f model.EventFilter, limit int) (string, []any, error) {
+	skip := f.Offset
 	if skip > 0 && unfiltered(f) {
 		bound, ok, err := s.startBound(ctx, f.Before, int64(skip))
 		if err != nil {
-			return "", nil, 0, err
+			return "", nil, err
 		}
 		if ok {
 			// id <= bound; Before = 1 (no id below it) when bound < 1.
@@ -403,20 +325,17 @@ func (s *Store) pageQuery(ctx context.Context, f model.EventFilter, limit int) (
 	if skip > 0 && byCategoryOnly(f) {
 		before, rest, ok, err := s.blockStart(ctx, f, int64(skip))
 		if err != nil {
-			return "", nil, 0, err
+			return "", nil, err
 		}
 		if ok {
 			f.Before, skip = before, int(rest)
 		}
 	}
-	q, args, err = s.eventQuery(ctx, f)
+	q, args, err := s.eventQuery(ctx, f)
 	if err != nil {
-		return "", nil, 0, err
+		return "", nil, err
 	}
-	if usesFullText(f) {
-		return q + ` LIMIT ?`, append(args, rowsFor(f, skip+limit)), skip, nil
-	}
-	return q + ` LIMIT ? OFFSET ?`, append(args, limit, skip), 0, nil
+	return q + ` LIMIT ? OFFSET ?`, append(args, limit, skip), nil
 }
 
 // unfiltered reports whether f lists every event (but for its cursors):
@@ -544,19 +463,23 @@ func (s *Store) ExportEvents(ctx context.Context, f model.EventFilter, fn func(*
 	if err != nil {
 		return 0, err
 	}
+	rows, err := s.rdb.QueryContext(ctx, q, args...)
+	if err != nil {
+		return 0, fmt.Errorf("store: export events: %w", err)
+	}
+	defer rows.Close()
 	n := 0
-	var fnErr error
-	err = s.eachEvent(ctx, f, true, q, args, func(e model.Event) bool {
-		if fnErr = fn(&e); fnErr != nil {
-			return false
+	for rows.Next() {
+		e, err := scanEvent(rows)
+		if err != nil {
+			return n, fmt.Errorf("store: export events: %w", err)
+		}
+		if err := fn(&e); err != nil {
+			return n, err
 		}
 		n++
-		return true
-	})
-	if fnErr != nil {
-		return n, fnErr
 	}
-	if err != nil {
+	if err := rows.Err(); err != nil {
 		return n, fmt.Errorf("store: export events: %w", err)
 	}
 	return n, nil
@@ -717,47 +640,36 @@ func (s *Store) orderedEventQuery(ctx context.Context, f model.EventFilter, orde
 	} else if ownIndex != "" {
 		from = `events e INDEXED BY ` + ownIndex
 	}
-	fullText := usesFullText(f) // then there is a text query or a token
-	if fullText {
+	if f.Q != "" || len(tokens) > 0 {
 		match := strings.Join(tokens, " AND ")
 		if f.Q != "" {
-			tq, err := parseTextQuery(f.Q)
+			user, err := ftsQuery(f.Q, func(p string) []string { return s.prefixWords(ctx, p) })
 			if err != nil {
 				return "", nil, err
 			}
-			user := tq.blockMatch(func(p string) []string { return s.prefixWords(ctx, p) })
 			match = strings.Join(append([]string{"(" + user + ")"}, tokens...), " AND ")
-			// Each event of a matching block on its own.
-			add(`vigil_text(?, `+documentSQL+`)`, f.Q)
 		}
-		// The full-text table drives: its blocks come newest first and the
-		// events of each are read by primary key, newest first. CROSS JOIN
-		// fixes that order: with statistics taken while the table was small
-		// (PRAGMA optimize when a command closes the store), SQLite chose to
-		// scan every event and probe the index for each, then sort: 30 s at
-		// 1M events.
-		from = `fts.events_fts f CROSS JOIN events e ON e.id BETWEEN f.rowid * ` + blockSize + ` AND f.rowid * ` + blockSize + ` + ` + blockSize + ` - 1`
+		// The full-text table drives: its rowids come newest first and each
+		// is joined to its row by primary key. CROSS JOIN fixes that order:
+		// with statistics taken while the table was small (PRAGMA optimize
+		// when a command closes the store), SQLite chose to scan every event
+		// and probe the index for each, then sort: 30 s at 1M events.
+		from = `fts.events_fts f CROSS JOIN events e ON e.id = f.rowid`
+		idCol = `f.rowid`
 		where = append([]string{`events_fts MATCH ?`}, where...)
 		args = append([]any{match}, args...)
 	}
-	// bound adds a bound on ids, and on the blocks of the full-text table.
-	bound := func(op string, id int64) {
-		add(idCol+` `+op+` ?`, id)
-		if fullText {
-			add(`f.rowid `+op+` ?`, id/ftsBlock)
-		}
-	}
 	if upTo > 0 || downTo > 0 {
-		bound(`<=`, upTo)
+		add(idCol+` <= ?`, upTo)
 	}
 	if downTo > 0 {
-		bound(`>=`, downTo)
+		add(idCol+` >= ?`, downTo)
 	}
 	if f.Before > 0 {
-		bound(`<=`, f.Before-1)
+		add(idCol+` < ?`, f.Before)
 	}
 	if f.After > 0 {
-		bound(`>=`, f.After+1)
+		add(idCol+` > ?`, f.After)
 	}
 	q := `SELECT ` + prefixColumns("e.") + ` FROM ` + from
 	if len(where) > 0 {
@@ -766,13 +678,7 @@ func (s *Store) orderedEventQuery(ctx context.Context, f model.EventFilter, orde
 	if order != "ASC" {
 		order = "DESC"
 	}
-	if fullText {
-		// Blocks in order, their events put in order by eachEvent: an
-		// ORDER BY on both would sort every matching event.
-		q += ` ORDER BY f.rowid ` + order
-	} else {
-		q += ` ORDER BY ` + idCol + ` ` + order
-	}
+	q += ` ORDER BY ` + idCol + ` ` + order
 	return q, args, nil
 }
 

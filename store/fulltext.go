@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"database/sql/driver"
@@ -31,18 +30,8 @@ import (
 // finds what was just acknowledged.
 
 // ftsFormat is the version of the index's documents; a database built with
-// another is rebuilt. Format 9 indexes blocks of ftsBlock events.
-const ftsFormat = 9
-
-// ftsBlock is how many consecutive ids share one document of the index:
-// block b holds the words and filter tokens of events b*ftsBlock to
-// b*ftsBlock+ftsBlock-1, each once. A match names blocks; the listing then
-// reads their events and keeps those that match on their own (textQuery).
-// One document per block instead of one per event cuts the index's inserts
-// 64-fold and its postings by the words events of a block share (their
-// category, host, application, type, agent): indexing took about a third
-// of intake's CPU with a document per event.
-const ftsBlock = 64
+// another is rebuilt.
+const ftsFormat = 8
 
 const ftsSchema = `
 CREATE VIRTUAL TABLE IF NOT EXISTS events_fts USING fts5(
@@ -53,22 +42,32 @@ CREATE VIRTUAL TABLE IF NOT EXISTS events_fts USING fts5(
     tokenize = 'unicode61 remove_diacritics 2'
 );
 DROP TABLE IF EXISTS events_vocab;
--- The words of the index, for expanding prefixes. A word has one posting
--- per block it occurs in, so listing the words that start with a prefix
--- reads few postings each.
-CREATE VIRTUAL TABLE IF NOT EXISTS words_vocab USING fts5vocab(events_fts, 'row');
+-- The words of the index, for expanding prefixes: one document per indexed
+-- batch (all its events' text), so a word has one posting per batch it
+-- occurs in, not one per event, and listing the words that start with a
+-- prefix reads a few postings each (a vocabulary of events_fts would read
+-- every posting of every word it lists: 0.3 s for a word in each of 10
+-- million events). Same tokenizer, so the same words. A batch's document
+-- has the rowid of the batch's first id, so that when retention removes or
+-- redacts events the documents of their batches are written again without
+-- the removed words (format 6).
+` + wordsSchema + `
 CREATE TABLE IF NOT EXISTS fts_state (
     one          INTEGER PRIMARY KEY CHECK (one = 1),
     format       INTEGER NOT NULL,
     indexed_upto INTEGER NOT NULL
 );`
 
-// wordsSchema is the words list over events_fts (see ftsSchema); before
-// format 9 it listed a separate table of one document per indexed batch.
+// wordsSchema is the words table (see ftsSchema).
 const wordsSchema = `
-DROP TABLE IF EXISTS words_vocab;
-DROP TABLE IF EXISTS words_fts;
-CREATE VIRTUAL TABLE words_vocab USING fts5vocab(events_fts, 'row');
+CREATE VIRTUAL TABLE IF NOT EXISTS words_fts USING fts5(
+    doc,
+    content = '',
+    contentless_delete = 1,
+    detail = none,
+    tokenize = 'unicode61 remove_diacritics 2'
+);
+CREATE VIRTUAL TABLE IF NOT EXISTS words_vocab USING fts5vocab(words_fts, 'row');
 `
 
 const (
@@ -93,15 +92,11 @@ func ftsPath(dbPath string) string {
 var driverSeq atomic.Int64
 
 // readerDriver registers a go-sqlite3 driver whose connections attach the
-// full-text database as "fts" and have the function vigil_text (see
-// textMatch), and returns its name.
+// full-text database as "fts", and returns its name.
 func readerDriver(ftsFile string) string {
 	name := fmt.Sprintf("sqlite3_vigil_%d", driverSeq.Add(1))
 	sql.Register(name, &sqlite3.SQLiteDriver{
 		ConnectHook: func(c *sqlite3.SQLiteConn) error {
-			if err := c.RegisterFunc("vigil_text", textMatch, true); err != nil {
-				return err
-			}
 			_, err := c.Exec(`ATTACH DATABASE ? AS fts`, []driver.Value{ftsFile})
 			return err
 		},
@@ -133,11 +128,7 @@ type indexer struct {
 	log    *slog.Logger
 
 	upto     atomic.Int64 // every event up to this id is indexed
-	tailMu   sync.Mutex
-	tail     blockDoc // the last block written, while it is not full
-	tailUpto int64    // the event tail goes up to (0: no tail kept)
-	tailGen  int64    // counts rewrites of blocks (rewriteBlocks)
-	mark     lagMark  // whether upto keeps up within a search's wait
+	mark     lagMark      // whether upto keeps up within a search's wait
 	mu       sync.Mutex
 	advanced chan struct{} // closed and replaced when upto moves
 	wake     chan struct{}
@@ -218,8 +209,9 @@ func openIndexer(ctx context.Context, path string, events *sql.DB, maxID int64, 
 		if format >= 0 {
 			log.Warn("rebuilding the full-text index", "format", format, "indexed_upto", upto, "events_up_to", maxID)
 		}
-		// Before format 9 the words were a table of their own.
-		if _, err := db.ExecContext(ctx, `DELETE FROM events_fts; DELETE FROM fts_state;`+wordsSchema+`
+		// words_fts is made again: its documents' keys changed in format 6.
+		if _, err := db.ExecContext(ctx, `DELETE FROM events_fts; DELETE FROM fts_state;
+			DROP TABLE words_vocab; DROP TABLE words_fts;`+wordsSchema+`
 			INSERT INTO fts_state (one, format, indexed_upto) VALUES (1, ?, 0)`, ftsFormat); err != nil {
 			db.Close()
 			return nil, fmt.Errorf("store: full-text index: %w", err)
@@ -403,7 +395,11 @@ func (ix *indexer) indexBatch(ctx context.Context) (n int, err error) {
 	if err := tx.QueryRowContext(ctx, `SELECT indexed_upto FROM fts_state`).Scan(&upto); err != nil {
 		return 0, err
 	}
-	bw, err := ix.blocksFrom(ctx, tx, upto)
+	ins, err := tx.PrepareContext(ctx, `INSERT INTO events_fts (rowid, doc) VALUES (?, ?)`)
+	if err != nil {
+		return 0, err
+	}
+	insWords, err := tx.PrepareContext(ctx, `INSERT INTO words_fts (rowid, doc) VALUES (?, ?)`)
 	if err != nil {
 		return 0, err
 	}
@@ -413,10 +409,15 @@ func (ix *indexer) indexBatch(ctx context.Context) (n int, err error) {
 		for n < indexChunk*4 {
 			prev := 0
 			for i, end := range d.ends {
-				if err := bw.add(ctx, d.first+int64(i), d.text[prev:end]); err != nil {
-					return 0, err
+				if _, err := ins.ExecContext(ctx, d.first+int64(i), d.text[prev:end]); err != nil {
+					return 0, fmt.Errorf("index event %d: %w", d.first+int64(i), err)
 				}
 				prev = end
+			}
+			// The documents end in a space each: together they are the
+			// batch's text.
+			if _, err := insWords.ExecContext(ctx, d.first, d.text); err != nil {
+				return 0, fmt.Errorf("index words: %w", err)
 			}
 			n += len(d.ends)
 			last = d.first + int64(len(d.ends)) - 1
@@ -430,18 +431,38 @@ func (ix *indexer) indexBatch(ctx context.Context) (n int, err error) {
 		if next := ix.offered.first(); next > upto+1 {
 			limit = min(limit, next-upto-1)
 		}
-		if n, last, err = bw.addEvents(ctx, ix.events, upto+1, upto+limit); err != nil {
+		rows, err := ix.events.QueryContext(ctx, `SELECT `+eventColumns+` FROM events WHERE id > ? ORDER BY id LIMIT ?`, upto, limit)
+		if err != nil {
 			return 0, err
+		}
+		defer rows.Close()
+		var text []byte // every document read, for words_fts
+		for rows.Next() {
+			r, _, err := scanRow(rows)
+			if err != nil {
+				return 0, err
+			}
+			start := len(text)
+			text = r.document(text)
+			if _, err := ins.ExecContext(ctx, r.id, text[start:]); err != nil {
+				return 0, fmt.Errorf("index event %d: %w", r.id, err)
+			}
+			last = r.id
+			n++
+		}
+		if err := rows.Err(); err != nil {
+			return 0, err
+		}
+		if n > 0 {
+			if _, err := insWords.ExecContext(ctx, upto+1, text); err != nil {
+				return 0, fmt.Errorf("index words: %w", err)
+			}
 		}
 	}
 	if n == 0 {
 		tx.Rollback()
-		ix.keepTail(bw.cur, upto, bw.gen)
 		ix.advance(upto) // another process may have indexed
 		return 0, nil
-	}
-	if err := bw.flush(ctx); err != nil {
-		return 0, err
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE fts_state SET indexed_upto = ?`, last); err != nil {
 		return 0, err
@@ -449,175 +470,10 @@ func (ix *indexer) indexBatch(ctx context.Context) (n int, err error) {
 	if err := tx.Commit(); err != nil {
 		return 0, fmt.Errorf("commit: %w", err)
 	}
-	ix.keepTail(bw.cur, last, bw.gen)
 	ix.indexed.Add(float64(n))
 	ix.batches.Observe(time.Since(start).Seconds())
 	ix.advance(last)
 	return n, nil
-}
-
-// blockDoc is the document of one block of the index being built: the
-// space-separated words of its events' documents, each once.
-type blockDoc struct {
-	block  int64
-	text   []byte
-	seen   map[string]struct{}
-	stored bool // the index holds an earlier document of the block
-}
-
-// addDoc adds the words of one event's document (space-separated; the
-// tokenizer splits at spaces, so the words of the block's text are those
-// of its events' documents).
-func (b *blockDoc) addDoc(doc []byte) {
-	for len(doc) > 0 {
-		i := bytes.IndexByte(doc, ' ')
-		if i < 0 {
-			i = len(doc)
-		}
-		if w := doc[:i]; len(w) > 0 {
-			if _, ok := b.seen[string(w)]; !ok {
-				b.seen[string(w)] = struct{}{}
-				b.text = append(append(b.text, w...), ' ')
-			}
-		}
-		doc = doc[min(i+1, len(doc)):]
-	}
-}
-
-// blockWriter writes the documents of the blocks of consecutive events in
-// one transaction of the index.
-type blockWriter struct {
-	tx       *sql.Tx
-	del, ins *sql.Stmt
-	cur      blockDoc
-	gen      int64 // of blocks rewritten when the writer began (takeTail)
-}
-
-// blocksFrom starts writing blocks after event upto. When upto ends inside
-// a block, that block's document is rewritten with the new events' words:
-// its words so far come from the document the indexer kept of it when the
-// index is still where it left it, else from its events.
-func (ix *indexer) blocksFrom(ctx context.Context, tx *sql.Tx, upto int64) (*blockWriter, error) {
-	bw, err := newBlockWriter(ctx, tx, (upto+1)/ftsBlock)
-	if err != nil {
-		return nil, err
-	}
-	tail, at, gen := ix.takeTail()
-	bw.gen = gen
-	if (upto+1)%ftsBlock == 0 || upto == 0 {
-		return bw, nil
-	}
-	if at == upto && tail.block == bw.cur.block {
-		bw.cur, bw.cur.stored = tail, true
-		return bw, nil
-	}
-	if _, _, err := bw.addEvents(ctx, ix.events, max(bw.cur.block*ftsBlock, 1), upto); err != nil {
-		return nil, err
-	}
-	bw.cur.stored = true
-	return bw, nil
-}
-
-// newBlockWriter starts writing blocks at block.
-func newBlockWriter(ctx context.Context, tx *sql.Tx, block int64) (*blockWriter, error) {
-	del, err := tx.PrepareContext(ctx, `DELETE FROM events_fts WHERE rowid = ?`)
-	if err != nil {
-		return nil, err
-	}
-	ins, err := tx.PrepareContext(ctx, `INSERT INTO events_fts (rowid, doc) VALUES (?, ?)`)
-	if err != nil {
-		return nil, err
-	}
-	return &blockWriter{tx: tx, del: del, ins: ins,
-		cur: blockDoc{block: block, seen: make(map[string]struct{}, 256)}}, nil
-}
-
-// add adds event id's document; ids come in ascending order.
-func (bw *blockWriter) add(ctx context.Context, id int64, doc []byte) error {
-	if b := id / ftsBlock; b != bw.cur.block {
-		if err := bw.flush(ctx); err != nil {
-			return err
-		}
-		bw.cur.block, bw.cur.text, bw.cur.stored = b, bw.cur.text[:0], false
-		clear(bw.cur.seen)
-	}
-	bw.cur.addDoc(doc)
-	return nil
-}
-
-// addEvents reads the events with ids from first to last from events and
-// adds their documents; it returns how many there were and the last id.
-func (bw *blockWriter) addEvents(ctx context.Context, events *sql.DB, first, last int64) (n int, lastID int64, err error) {
-	rows, err := events.QueryContext(ctx, `SELECT `+eventColumns+` FROM events WHERE id >= ? AND id <= ? ORDER BY id`, first, last)
-	if err != nil {
-		return 0, 0, err
-	}
-	defer rows.Close()
-	var doc []byte
-	for rows.Next() {
-		r, _, err := scanRow(rows)
-		if err != nil {
-			return 0, 0, err
-		}
-		doc = r.document(doc[:0])
-		if err := bw.add(ctx, r.id, doc); err != nil {
-			return 0, 0, fmt.Errorf("index event %d: %w", r.id, err)
-		}
-		lastID = r.id
-		n++
-	}
-	return n, lastID, rows.Err()
-}
-
-// flush writes the current block's document, replacing the one stored.
-func (bw *blockWriter) flush(ctx context.Context) error {
-	b := &bw.cur
-	if b.stored {
-		if _, err := bw.del.ExecContext(ctx, b.block); err != nil {
-			return fmt.Errorf("index block %d: %w", b.block, err)
-		}
-	}
-	if len(b.text) > 0 {
-		if _, err := bw.ins.ExecContext(ctx, b.block, b.text); err != nil {
-			return fmt.Errorf("index block %d: %w", b.block, err)
-		}
-		b.stored = true
-	}
-	return nil
-}
-
-// keepTail keeps the document of the last block written, up to event
-// upto, for the next batch to extend, unless the block is full or blocks
-// were rewritten since the batch began (gen, from takeTail).
-func (ix *indexer) keepTail(b blockDoc, upto, gen int64) {
-	if (upto+1)%ftsBlock == 0 {
-		return
-	}
-	ix.tailMu.Lock()
-	if ix.tailGen == gen {
-		ix.tail, ix.tailUpto = b, upto
-	}
-	ix.tailMu.Unlock()
-}
-
-// takeTail returns the kept block document, the event it goes up to (0:
-// none) and the generation of blocks rewritten, and keeps it no longer: a
-// batch that fails leaves none.
-func (ix *indexer) takeTail() (blockDoc, int64, int64) {
-	ix.tailMu.Lock()
-	defer ix.tailMu.Unlock()
-	b, upto := ix.tail, ix.tailUpto
-	ix.tail, ix.tailUpto = blockDoc{}, 0
-	return b, upto, ix.tailGen
-}
-
-// dropTail forgets the kept block document, and makes a batch under way
-// not keep its own: blocks are being rewritten.
-func (ix *indexer) dropTail() {
-	ix.tailMu.Lock()
-	ix.tail, ix.tailUpto = blockDoc{}, 0
-	ix.tailGen++
-	ix.tailMu.Unlock()
 }
 
 // nextOffered returns the offered documents that start right after upto,
@@ -683,27 +539,100 @@ func (ix *indexer) waitFor(ctx context.Context, id int64) {
 	}
 }
 
-// remove takes removed events out of the index.
+// remove deletes removed events from the index.
 func (ix *indexer) remove(ctx context.Context, ids []int64) error {
-	return ix.rewriteBlocks(ctx, ids)
-}
-
-// replace takes the content of redacted events (docs, by id) out of the
-// index: their blocks are written again from the events as they are now.
-func (ix *indexer) replace(ctx context.Context, docs map[int64][]byte) error {
-	ids := make([]int64, 0, len(docs))
-	for id := range docs {
-		ids = append(ids, id)
+	tx, err := ix.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
 	}
-	slices.Sort(ids)
-	return ix.rewriteBlocks(ctx, ids)
+	defer tx.Rollback()
+	del, err := tx.PrepareContext(ctx, `DELETE FROM events_fts WHERE rowid = ?`)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if _, err := del.ExecContext(ctx, id); err != nil {
+			return err
+		}
+	}
+	if err := ix.rewriteWords(ctx, tx, ids); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
 
-// rewriteBlocks writes the documents of the indexed blocks that hold ids
-// (ascending) again from their events as they are now, so that the words
-// of removed or redacted content leave the index. Events not indexed yet
-// are left to the indexer, which reads them as they are then.
-func (ix *indexer) rewriteBlocks(ctx context.Context, ids []int64) error {
+// rewriteWords writes the words documents of the batches that hold ids
+// again from their events as they are now, so that the words of removed or
+// redacted content leave the index. ids are ascending. A batch's document
+// has the rowid of its first id and runs to the next document's.
+func (ix *indexer) rewriteWords(ctx context.Context, tx *sql.Tx, ids []int64) error {
+	var upto int64
+	if err := tx.QueryRowContext(ctx, `SELECT indexed_upto FROM fts_state`).Scan(&upto); err != nil {
+		return err
+	}
+	for i := 0; i < len(ids) && ids[i] <= upto; {
+		start, ok, err := oneRowid(ctx, tx, `SELECT rowid FROM words_fts WHERE rowid <= ? ORDER BY rowid DESC LIMIT 1`, ids[i])
+		if err != nil {
+			return err
+		}
+		if !ok {
+			i++
+			continue
+		}
+		nextStart, hasNext, err := oneRowid(ctx, tx, `SELECT rowid FROM words_fts WHERE rowid > ? ORDER BY rowid LIMIT 1`, start)
+		if err != nil {
+			return err
+		}
+		end := upto
+		if hasNext {
+			end = nextStart - 1
+		}
+		var text []byte
+		rows, err := ix.events.QueryContext(ctx, `SELECT `+eventColumns+` FROM events WHERE id >= ? AND id <= ? ORDER BY id`, start, end)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			r, _, err := scanRow(rows)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			text = r.document(text)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM words_fts WHERE rowid = ?`, start); err != nil {
+			return err
+		}
+		if len(text) > 0 {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO words_fts (rowid, doc) VALUES (?, ?)`, start, text); err != nil {
+				return err
+			}
+		}
+		for i < len(ids) && ids[i] <= end {
+			i++
+		}
+	}
+	return nil
+}
+
+// oneRowid runs q, which selects at most one rowid.
+func oneRowid(ctx context.Context, tx *sql.Tx, q string, arg int64) (int64, bool, error) {
+	var id int64
+	err := tx.QueryRowContext(ctx, q, arg).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	}
+	return id, err == nil, err
+}
+
+// replace swaps the documents of already indexed events for docs (by id),
+// in events_fts and in the words used for prefixes. Events not indexed yet
+// are left to the indexer, which reads them as they are now.
+func (ix *indexer) replace(ctx context.Context, docs map[int64][]byte) error {
 	tx, err := ix.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -713,25 +642,30 @@ func (ix *indexer) rewriteBlocks(ctx context.Context, ids []int64) error {
 	if err := tx.QueryRowContext(ctx, `SELECT indexed_upto FROM fts_state`).Scan(&upto); err != nil {
 		return err
 	}
-	// The kept document of the last block may hold what goes.
-	ix.dropTail()
-	bw, err := newBlockWriter(ctx, tx, 0)
+	del, err := tx.PrepareContext(ctx, `DELETE FROM events_fts WHERE rowid = ?`)
 	if err != nil {
 		return err
 	}
-	for i := 0; i < len(ids) && ids[i] <= upto; {
-		block := ids[i] / ftsBlock
-		bw.cur.block, bw.cur.text, bw.cur.stored = block, bw.cur.text[:0], true
-		clear(bw.cur.seen)
-		if _, _, err := bw.addEvents(ctx, ix.events, max(block*ftsBlock, 1), min(block*ftsBlock+ftsBlock-1, upto)); err != nil {
+	ins, err := tx.PrepareContext(ctx, `INSERT INTO events_fts (rowid, doc) VALUES (?, ?)`)
+	if err != nil {
+		return err
+	}
+	ids := make([]int64, 0, len(docs))
+	for id, doc := range docs {
+		ids = append(ids, id)
+		if id > upto {
+			continue
+		}
+		if _, err := del.ExecContext(ctx, id); err != nil {
 			return err
 		}
-		if err := bw.flush(ctx); err != nil {
+		if _, err := ins.ExecContext(ctx, id, doc); err != nil {
 			return err
 		}
-		for i < len(ids) && ids[i]/ftsBlock == block {
-			i++
-		}
+	}
+	slices.Sort(ids)
+	if err := ix.rewriteWords(ctx, tx, ids); err != nil {
+		return err
 	}
 	return tx.Commit()
 }

@@ -277,7 +277,7 @@ func assertPlan(t *testing.T, s *Store, query string, vis model.Visibility, want
 func listingPlan(t *testing.T, s *Store, f model.EventFilter) string {
 	t.Helper()
 	ctx := context.Background()
-	sqlText, args, _, err := s.pageQuery(ctx, f, 101)
+	sqlText, args, err := s.pageQuery(ctx, f, 101)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -469,7 +469,7 @@ func TestStartIndexByBlocks(t *testing.T) {
 			for _, before := range []int64{0, 1, blockIDs, blockIDs + 1, 2*blockIDs + 5, 3*blockIDs - 1, 99_999} {
 				for _, start := range []int{1, 99, blockIDs - 1, blockIDs, blockIDs + 3, 2 * blockIDs, 3*blockIDs + 100, 5 * blockIDs} {
 					f.Before, f.Offset, f.Limit = before, start, 5
-					_, args, _, err := s.pageQuery(ctx, f, f.Limit)
+					_, args, err := s.pageQuery(ctx, f, f.Limit)
 					if err != nil {
 						t.Fatal(err)
 					}

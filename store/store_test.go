@@ -155,7 +155,7 @@ func TestSearch(t *testing.T) {
 			}
 		})
 	}
-	if _, err := parseTextQuery("-only -negative"); model.ErrorCode(err) != model.EINVALID {
+	if _, err := ftsQuery("-only -negative", nil); model.ErrorCode(err) != model.EINVALID {
 		t.Errorf("negative-only query: %v", err)
 	}
 }

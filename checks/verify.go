@@ -36,7 +36,7 @@ func (s *Scheduler) checkVerify(ctx context.Context, now time.Time) (Report, err
 		opts.PublicKey = s.cfg.CheckpointKey.PublicKey()
 	}
 	rep, err := s.st.VerifyChain(vctx, opts)
-	if vctx.Err() != nil {
+	if vctx.Err() != nil || s.isStopping() {
 		// Cut short, what it found says nothing of the log.
 		return Report{}, errors.New("verification interrupted: Vigil is stopping")
 	}
@@ -95,4 +95,15 @@ func (s *Scheduler) resolveIntegrityAlerts(ctx context.Context) (int, error) {
 		s.log.Info("alert resolved", "job", CheckVerify, "key", a.Key)
 	}
 	return len(open), nil
+}
+
+// isStopping reports whether Stop was called: the cancel that Stop causes
+// runs in its own goroutine, and a short walk may end before it.
+func (s *Scheduler) isStopping() bool {
+	select {
+	case <-s.stopping:
+		return true
+	default:
+		return false
+	}
 }

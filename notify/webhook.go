@@ -209,7 +209,7 @@ func (n *Notifier) deliver(ctx context.Context, a model.Alert) {
 		d.Error = err.Error()
 		if ctx.Err() != nil {
 			// Stopping: the alert stays pending for the next start.
-			n.record(a.ID, d)
+			n.record(a, d)
 			return
 		}
 		if try == n.opts.Attempts {
@@ -220,7 +220,7 @@ func (n *Notifier) deliver(ctx context.Context, a model.Alert) {
 		}
 		n.sent.WithLabelValues("retried").Inc()
 		n.log.Warn("webhook: delivery failed; retrying", "alert_id", a.ID, "attempt", d.Attempts, "in", wait, "err", err)
-		n.record(a.ID, d)
+		n.record(a, d)
 		select {
 		case <-ctx.Done():
 			return
@@ -228,12 +228,14 @@ func (n *Notifier) deliver(ctx context.Context, a model.Alert) {
 		}
 		wait = min(wait*2, n.opts.MaxBackoff)
 	}
-	n.record(a.ID, d)
+	n.record(a, d)
 }
 
-func (n *Notifier) record(id int64, d model.Delivery) {
-	if err := n.st.SetAlertDelivery(context.Background(), id, d); err != nil {
-		n.log.Error("webhook: recording delivery", "alert_id", id, "err", err)
+// record stores the state of a's delivery, unless a reminder of a was
+// marked (and queued) since it began.
+func (n *Notifier) record(a model.Alert, d model.Delivery) {
+	if err := n.st.RecordAlertDelivery(context.Background(), a.ID, a.Reminders, d); err != nil {
+		n.log.Error("webhook: recording delivery", "alert_id", a.ID, "err", err)
 	}
 }
 

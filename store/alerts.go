@@ -306,6 +306,22 @@ func (s *Store) SetAlertDelivery(ctx context.Context, id int64, d model.Delivery
 	return nil
 }
 
+// RecordAlertDelivery records the outcome of a delivery of alert id begun
+// when it had sent reminders: when a reminder was marked since (and
+// queued, pending), that newer delivery's state is left as it is.
+func (s *Store) RecordAlertDelivery(ctx context.Context, id int64, reminders int, d model.Delivery) error {
+	var at any
+	if d.At != nil {
+		at = timeText(*d.At)
+	}
+	_, err := s.wdb.ExecContext(ctx, `UPDATE alerts SET delivery_status = ?, delivery_attempts = ?, delivery_error = ?, delivered_at = ?
+		WHERE id = ? AND reminders = ?`, d.Status, d.Attempts, nullStr(d.Error), at, id, reminders)
+	if err != nil {
+		return fmt.Errorf("store: alert delivery: %w", err)
+	}
+	return nil
+}
+
 // PendingAlertDeliveries returns the alerts whose notification was queued
 // but not finished (for instance when Vigil stopped), oldest first.
 func (s *Store) PendingAlertDeliveries(ctx context.Context) ([]model.Alert, error) {

@@ -384,7 +384,7 @@ type certificateView struct {
 	Chain    []model.Certificate
 	ChainEnd string
 	// Endpoints serve it (last check) or expect it.
-	Endpoints []endpointUse
+	Endpoints []model.EndpointUse
 	aboutLists
 	// Usage are the events of the Events log naming its serial; Audit
 	// those of the Audit log, for roles that see it (ShowAudit).
@@ -401,12 +401,6 @@ type eventList struct {
 	ID     string
 	Events []model.Event
 	URL    string
-}
-
-// endpointUse is an endpoint as a certificate's page lists it.
-type endpointUse struct {
-	model.Endpoint
-	Serving, Expected bool
 }
 
 // certificatePage serves /certificates/{id}: the certificate's fields,
@@ -434,12 +428,7 @@ func (s *Server) showCertificate(c echo.Context, status int, data *pageData) err
 	if v.Chain, v.ChainEnd, err = s.issuerChain(c, cert); err != nil {
 		return err
 	}
-	for _, ep := range eps {
-		u := endpointUse{Endpoint: ep, Serving: ep.Serves(cert.Fingerprint), Expected: ep.Expects(cert.Fingerprint)}
-		if u.Serving || u.Expected {
-			v.Endpoints = append(v.Endpoints, u)
-		}
-	}
+	v.Endpoints = model.EndpointsOf(cert.Fingerprint, eps)
 	if v.aboutLists, err = s.about(c, model.JobFilter{CertificateID: id}, model.CertificateEntity(id)); err != nil {
 		return err
 	}

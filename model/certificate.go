@@ -467,6 +467,25 @@ func (e Endpoint) Serves(fp string) bool { return fp != "" && e.LastFingerprint 
 // fingerprint fp.
 func (e Endpoint) Expects(fp string) bool { return fp != "" && e.ExpectedFingerprint == fp }
 
+// EndpointUse is an endpoint that serves (at its last check) or should
+// serve a certificate.
+type EndpointUse struct {
+	Endpoint
+	Serving, Expected bool
+}
+
+// EndpointsOf returns the endpoints among eps that serve or expect the
+// certificate with fingerprint fp.
+func EndpointsOf(fp string, eps []Endpoint) []EndpointUse {
+	var uses []EndpointUse
+	for _, e := range eps {
+		if u := (EndpointUse{Endpoint: e, Serving: e.Serves(fp), Expected: e.Expects(fp)}); u.Serving || u.Expected {
+			uses = append(uses, u)
+		}
+	}
+	return uses
+}
+
 // Addr returns host:port.
 func (e Endpoint) Addr() string { return net.JoinHostPort(e.Host, strconv.Itoa(e.Port)) }
 

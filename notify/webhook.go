@@ -196,9 +196,17 @@ func (n *Notifier) deliver(ctx context.Context, a model.Alert) {
 	a = cur
 	d := model.Delivery{Status: model.DeliveryPending, Attempts: a.Delivery.Attempts}
 	wait := n.opts.Backoff
+	var body []byte // built once, posted at every attempt
+	var key string
 	for try := 1; try <= n.opts.Attempts; try++ {
 		d.Attempts++
-		err := n.post(ctx, a)
+		var err error
+		if body == nil {
+			body, key, err = n.alertBody(ctx, a)
+		}
+		if err == nil {
+			err = n.postJSON(ctx, body, key)
+		}
 		if err == nil {
 			t := time.Now().UTC()
 			d.Status, d.Error, d.At = model.DeliveryDelivered, "", &t
@@ -239,7 +247,8 @@ func (n *Notifier) record(a model.Alert, d model.Delivery) {
 	}
 }
 
-func (n *Notifier) post(ctx context.Context, a model.Alert) error {
+// alertBody is the JSON posted for a, and its idempotency key.
+func (n *Notifier) alertBody(ctx context.Context, a model.Alert) (body []byte, key string, err error) {
 	aj := alertJSON{Alert: a}
 	if c, ok := n.certificateOf(ctx, a.Entity); ok {
 		days, notAfter := c.DaysLeft(a.CreatedAt), c.NotAfter.UTC()
@@ -248,26 +257,23 @@ func (n *Notifier) post(ctx context.Context, a model.Alert) error {
 			NotAfter: notAfter, Endpoints: []endpointJSON{}}
 		eps, err := n.st.ListEndpoints(ctx)
 		if err != nil {
-			return err
+			return nil, "", err
 		}
-		for _, e := range eps {
-			if serving, expected := e.Serves(c.Fingerprint), e.Expects(c.Fingerprint); serving || expected {
-				aj.Certificate.Endpoints = append(aj.Certificate.Endpoints,
-					endpointJSON{ID: e.ID, Host: e.Host, Port: e.Port, ServerName: e.ServerName, Serving: serving, Expected: expected})
-			}
+		for _, u := range model.EndpointsOf(c.Fingerprint, eps) {
+			aj.Certificate.Endpoints = append(aj.Certificate.Endpoints,
+				endpointJSON{ID: u.ID, Host: u.Host, Port: u.Port, ServerName: u.ServerName, Serving: u.Serving, Expected: u.Expected})
 		}
 	}
-	body, err := json.Marshal(payload{Kind: "alert", Sent: time.Now().UTC(), Alert: aj})
-	if err != nil {
-		return err
+	if body, err = json.Marshal(payload{Kind: "alert", Sent: time.Now().UTC(), Alert: aj}); err != nil {
+		return nil, "", err
 	}
 	// A reminder is a delivery of its own: a receiver that drops repeated
 	// keys must not drop it.
-	key := fmt.Sprintf("vigil-alert-%d", a.ID)
+	key = fmt.Sprintf("vigil-alert-%d", a.ID)
 	if a.Reminders > 0 {
 		key += fmt.Sprintf("-reminder-%d", a.Reminders)
 	}
-	return n.postJSON(ctx, body, key)
+	return body, key, nil
 }
 
 // certificateOf returns the inventory certificate an alert's entity is

@@ -34,12 +34,14 @@ func toRow(id int64, e *model.Event) row {
 	}
 }
 
-// document appends the full-text document of r to buf: what people search
-// for, separated by spaces, then the filter tokens of its type, actor,
-// agent, tenant, actor ip, certificate serial, policy, actor type, entity
-// type and id, category, outcome and source. Details are indexed as their JSON
-// text, so both keys and values are found.
-func (r *row) document(buf []byte) []byte {
+// document appends the full-text document of r to buf: its words, then its
+// filter tokens.
+func (r *row) document(buf []byte) []byte { return r.filterTokens(r.words(buf)) }
+
+// words appends to buf what people search for in r, each field followed by
+// a space. Details are indexed as their JSON text, so both keys and values
+// are found.
+func (r *row) words(buf []byte) []byte {
 	for _, s := range [...]string{
 		r.typ, r.message, r.actorID, r.actorDN, r.actorIP, r.entityType, r.entityID,
 		r.certSubject, r.certSerial, r.certFingerprint, r.agentID, r.host, r.app,
@@ -50,6 +52,13 @@ func (r *row) document(buf []byte) []byte {
 			buf = append(buf, ' ')
 		}
 	}
+	return buf
+}
+
+// filterTokens appends to buf the filter tokens of r's type, actor, agent,
+// tenant, actor ip, certificate serial, policy, actor type, entity type and
+// id, category, outcome and source, each followed by a space.
+func (r *row) filterTokens(buf []byte) []byte {
 	for _, fv := range [...]struct {
 		field filterField
 		value string

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"database/sql/driver"
@@ -105,11 +106,62 @@ func readerDriver(ftsFile string) string {
 }
 
 // ftsDocs are the full-text documents of the consecutive events first,
-// first+1, …: document i is text[ends[i-1]:ends[i]].
+// first+1, …: document i is text[ends[i-1]:ends[i]], its words end at
+// wordEnds[i] and its filter tokens follow.
 type ftsDocs struct {
-	first int64
-	text  []byte
-	ends  []int
+	first    int64
+	text     []byte
+	ends     []int
+	wordEnds []int
+}
+
+// add appends the document of r.
+func (d *ftsDocs) add(r *row) {
+	d.text = r.words(d.text)
+	d.wordEnds = append(d.wordEnds, len(d.text))
+	d.text = r.filterTokens(d.text)
+	d.ends = append(d.ends, len(d.text))
+}
+
+// batchWords gathers the words document of a batch of events for
+// words_fts: each space-separated chunk of their words once, without their
+// filter tokens. The tokenizer splits at spaces, so the chunks kept give
+// every word the events' text does, and a batch of syslog lines, which
+// repeat their hosts, apps, keys and phrases, hands it a fraction of the
+// text to read.
+type batchWords struct {
+	seen map[string]struct{}
+	text []byte
+}
+
+// add adds the chunks of text not seen yet in the batch.
+func (b *batchWords) add(text []byte) {
+	if b.seen == nil {
+		b.seen = map[string]struct{}{}
+	}
+	for len(text) > 0 {
+		chunk := text
+		if i := bytes.IndexByte(text, ' '); i >= 0 {
+			chunk, text = text[:i], text[i+1:]
+		} else {
+			text = nil
+		}
+		if len(chunk) == 0 {
+			continue
+		}
+		if _, ok := b.seen[string(chunk)]; ok {
+			continue
+		}
+		b.seen[string(chunk)] = struct{}{}
+		b.text = append(b.text, chunk...)
+		b.text = append(b.text, ' ')
+	}
+}
+
+// reset empties b for the next batch.
+func (b *batchWords) reset() {
+	clear(b.seen)
+	b.text = b.text[:0]
 }
 
 // indexer keeps the full-text database up to date with the events.
@@ -122,6 +174,7 @@ type indexer struct {
 	// about as much as indexing them). Only one far behind (after a
 	// restart, a rebuild, a stall) reads.
 	offered offerQueue
+	words   batchWords // the words document of the batch being indexed
 
 	db     *sql.DB // the full-text database: one connection, for writes
 	events *sql.DB // readers of the events
@@ -301,7 +354,7 @@ type offerQueue struct {
 	bytes int
 }
 
-func (d *ftsDocs) size() int { return len(d.text) + 8*len(d.ends) }
+func (d *ftsDocs) size() int { return len(d.text) + 16*len(d.ends) }
 
 // first returns the first id of the oldest documents offered, 0 when none.
 func (q *offerQueue) first() int64 {
@@ -404,6 +457,10 @@ func (ix *indexer) indexBatch(ctx context.Context) (n int, err error) {
 		return 0, err
 	}
 	last := upto
+	// One words document for all the events of this transaction, keyed by
+	// the first of them.
+	words := &ix.words
+	words.reset()
 	if d, ok := ix.nextOffered(upto); ok {
 		// Documents built by the writer: no need to read the events back.
 		for n < indexChunk*4 {
@@ -412,12 +469,8 @@ func (ix *indexer) indexBatch(ctx context.Context) (n int, err error) {
 				if _, err := ins.ExecContext(ctx, d.first+int64(i), d.text[prev:end]); err != nil {
 					return 0, fmt.Errorf("index event %d: %w", d.first+int64(i), err)
 				}
+				words.add(d.text[prev:d.wordEnds[i]])
 				prev = end
-			}
-			// The documents end in a space each: together they are the
-			// batch's text.
-			if _, err := insWords.ExecContext(ctx, d.first, d.text); err != nil {
-				return 0, fmt.Errorf("index words: %w", err)
 			}
 			n += len(d.ends)
 			last = d.first + int64(len(d.ends)) - 1
@@ -436,15 +489,15 @@ func (ix *indexer) indexBatch(ctx context.Context) (n int, err error) {
 			return 0, err
 		}
 		defer rows.Close()
-		var text []byte // every document read, for words_fts
+		var doc []byte
 		for rows.Next() {
 			r, _, err := scanRow(rows)
 			if err != nil {
 				return 0, err
 			}
-			start := len(text)
-			text = r.document(text)
-			if _, err := ins.ExecContext(ctx, r.id, text[start:]); err != nil {
+			doc = r.words(doc[:0])
+			words.add(doc)
+			if _, err := ins.ExecContext(ctx, r.id, r.filterTokens(doc)); err != nil {
 				return 0, fmt.Errorf("index event %d: %w", r.id, err)
 			}
 			last = r.id
@@ -453,10 +506,10 @@ func (ix *indexer) indexBatch(ctx context.Context) (n int, err error) {
 		if err := rows.Err(); err != nil {
 			return 0, err
 		}
-		if n > 0 {
-			if _, err := insWords.ExecContext(ctx, upto+1, text); err != nil {
-				return 0, fmt.Errorf("index words: %w", err)
-			}
+	}
+	if n > 0 {
+		if _, err := insWords.ExecContext(ctx, upto+1, words.text); err != nil {
+			return 0, fmt.Errorf("index words: %w", err)
 		}
 	}
 	if n == 0 {
@@ -587,7 +640,8 @@ func (ix *indexer) rewriteWords(ctx context.Context, tx *sql.Tx, ids []int64) er
 		if hasNext {
 			end = nextStart - 1
 		}
-		var text []byte
+		var words batchWords
+		var doc []byte
 		rows, err := ix.events.QueryContext(ctx, `SELECT `+eventColumns+` FROM events WHERE id >= ? AND id <= ? ORDER BY id`, start, end)
 		if err != nil {
 			return err
@@ -598,7 +652,8 @@ func (ix *indexer) rewriteWords(ctx context.Context, tx *sql.Tx, ids []int64) er
 				rows.Close()
 				return err
 			}
-			text = r.document(text)
+			doc = r.words(doc[:0])
+			words.add(doc)
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
@@ -607,8 +662,8 @@ func (ix *indexer) rewriteWords(ctx context.Context, tx *sql.Tx, ids []int64) er
 		if _, err := tx.ExecContext(ctx, `DELETE FROM words_fts WHERE rowid = ?`, start); err != nil {
 			return err
 		}
-		if len(text) > 0 {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO words_fts (rowid, doc) VALUES (?, ?)`, start, text); err != nil {
+		if len(words.text) > 0 {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO words_fts (rowid, doc) VALUES (?, ?)`, start, words.text); err != nil {
 				return err
 			}
 		}

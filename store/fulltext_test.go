@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 	"vigil/internal/sqlitelock"
@@ -199,5 +200,63 @@ func TestPrefixFindsNewestWords(t *testing.T) {
 		if len(got) != 1 || got[0].Message != fmt.Sprintf("prefixword%dx event 1999", round) {
 			t.Fatalf("round %d: newest match %v, want the last event just appended", round, got)
 		}
+	}
+}
+
+// TestWordsTableHoldsTheWordsOnly: the words table that prefixes expand
+// through holds every word of the events' text and none of their filter
+// tokens.
+func TestWordsTableHoldsTheWordsOnly(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	var evs []model.Event
+	for i := range 500 {
+		evs = append(evs, ev(t, fmt.Sprintf(`{"message":"Renewal repeated on host-%d  twice","actor":{"type":"USER","id":"alice"},"tenant":"acme"}`, i%7)))
+	}
+	if _, err := s.AppendEvents(ctx, evs); err != nil {
+		t.Fatal(err)
+	}
+	s.ix.waitFor(ctx, s.writer.committed.Load())
+	rows, err := s.rdb.QueryContext(ctx, `SELECT term FROM fts.words_vocab`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	words := map[string]bool{}
+	for rows.Next() {
+		var term string
+		if err := rows.Scan(&term); err != nil {
+			t.Fatal(err)
+		}
+		words[term] = true
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{"renewal", "repeated", "host", "0", "6", "twice", "alice", "acme"} {
+		if !words[w] {
+			t.Errorf("word %q missing from the words table: %v", w, words)
+		}
+	}
+	for w := range words {
+		if strings.HasPrefix(w, "zz") {
+			t.Errorf("filter token %q in the words table", w)
+		}
+	}
+}
+
+// TestBatchWordsKeepsEachChunkOnce: a batch's words document has each
+// space-separated chunk of its events' text once, in the order first met.
+func TestBatchWordsKeepsEachChunkOnce(t *testing.T) {
+	var b batchWords
+	b.add([]byte("alpha beta  alpha gamma,delta "))
+	b.add([]byte("beta Alpha gamma,delta épée"))
+	if got, want := string(b.text), "alpha beta gamma,delta Alpha épée "; got != want {
+		t.Fatalf("words document %q, want %q", got, want)
+	}
+	b.reset()
+	b.add([]byte("beta"))
+	if got := string(b.text); got != "beta " {
+		t.Fatalf("after reset: %q, want %q", got, "beta ")
 	}
 }

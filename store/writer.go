@@ -440,6 +440,7 @@ func (w *writer) commit(batch []*appendReq) (answers []appendAnswer, stored []*m
 	if buildDocs {
 		docs.text = make([]byte, 0, total*(w.docSize+w.docSize/8+16))
 		docs.ends = make([]int, 0, total)
+		docs.wordEnds = make([]int, 0, total)
 	}
 	insNode := tx.Stmt(w.insertNode)
 	answers = make([]appendAnswer, len(batch))
@@ -508,8 +509,7 @@ func (w *writer) commit(batch []*appendReq) (answers []appendAnswer, stored []*m
 				if docs.first == 0 {
 					docs.first = lastID
 				}
-				docs.text = r.document(docs.text)
-				docs.ends = append(docs.ends, len(docs.text))
+				docs.add(&r)
 			}
 			if p != nil && p.keyed {
 				if insKey == nil {

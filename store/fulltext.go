@@ -79,6 +79,9 @@ const (
 	// what is stored is searchable within about two, and the documents
 	// the writer offers for it fit in offerBudget.
 	maxIndexLag = 50_000
+	// indexGather is how long committed events may gather before they are
+	// indexed (see gather).
+	indexGather = 50 * time.Millisecond
 	// maxSearchWait bounds how long a search waits for the index.
 	maxSearchWait = 2 * time.Second
 )
@@ -185,6 +188,7 @@ type indexer struct {
 	mu       sync.Mutex
 	advanced chan struct{} // closed and replaced when upto moves
 	wake     chan struct{}
+	hurried  chan struct{} // a search or the writer waits
 	stop     chan struct{}
 	stopped  chan struct{}
 
@@ -226,7 +230,7 @@ func openIndexer(ctx context.Context, path string, events *sql.DB, maxID int64, 
 		}
 	}
 	ix := &indexer{db: db, events: events, log: log, advanced: make(chan struct{}),
-		wake: make(chan struct{}, 1), stop: make(chan struct{}), stopped: make(chan struct{}),
+		wake: make(chan struct{}, 1), hurried: make(chan struct{}, 1), stop: make(chan struct{}), stopped: make(chan struct{}),
 		indexed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "vigil_fts_indexed_total", Help: "Events added to the full-text index.",
 		}),
@@ -349,12 +353,25 @@ const offerBudget = 20 << 20
 
 // offerQueue holds offered documents, oldest first, within offerBudget.
 type offerQueue struct {
-	mu    sync.Mutex
-	docs  []ftsDocs
-	bytes int
+	mu     sync.Mutex
+	docs   []ftsDocs
+	bytes  int
+	events int
 }
 
 func (d *ftsDocs) size() int { return len(d.text) + 16*len(d.ends) }
+
+// drop forgets every document offered. Retention calls it once it has
+// removed or redacted events, inside a transaction of the index (which
+// has one connection, so the indexer is between two of its own): the
+// documents were built from the events before the change, and the
+// indexer reads the events not yet indexed back as they are now.
+func (q *offerQueue) drop() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	clear(q.docs)
+	q.docs, q.bytes, q.events = q.docs[:0], 0, 0
+}
 
 // first returns the first id of the oldest documents offered, 0 when none.
 func (q *offerQueue) first() int64 {
@@ -384,8 +401,19 @@ func (ix *indexer) offer(d ftsDocs) {
 		if q.bytes+d.size() <= offerBudget {
 			q.docs = append(q.docs, d)
 			q.bytes += d.size()
+			q.events += len(d.ends)
 		} // else the indexer is far behind: it reads these events itself
 		q.mu.Unlock()
+	}
+	ix.notify()
+}
+
+// hurry tells the indexer that someone waits for it: it indexes what is
+// committed now, without gathering more.
+func (ix *indexer) hurry() {
+	select {
+	case ix.hurried <- struct{}{}:
+	default:
 	}
 	ix.notify()
 }
@@ -407,6 +435,7 @@ func (ix *indexer) run() {
 		case <-ix.stop:
 			return
 		case <-ix.wake:
+			ix.gather()
 		case <-tick.C: // also catches events appended by another process
 		}
 		if err := ix.catchUp(context.Background()); err != nil {
@@ -418,6 +447,36 @@ func (ix *indexer) run() {
 			}
 		}
 	}
+}
+
+// gather lets committed events gather for up to indexGather before they
+// are indexed, until indexChunk events wait or a search waits for them:
+// FTS5 writes a segment per indexing transaction and merges segments
+// later, so fewer, larger transactions cost less per event.
+func (ix *indexer) gather() {
+	deadline := time.Now().Add(indexGather)
+	for time.Now().Before(deadline) && ix.waiting() < indexChunk {
+		select {
+		case <-ix.stop:
+			return
+		case <-ix.hurried:
+			return
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+// waiting returns how many events of the documents offered wait to be
+// indexed; 0 unless the first of them is the next to index (the indexer
+// is behind and reads events back: no reason to wait).
+func (ix *indexer) waiting() int {
+	q := &ix.offered
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.docs) == 0 || q.docs[0].first != ix.upto.Load()+1 {
+		return indexChunk
+	}
+	return q.events
 }
 
 // catchUp indexes every committed event not yet indexed.
@@ -545,6 +604,7 @@ func (ix *indexer) nextOffered(upto int64) (ftsDocs, bool) {
 		q.docs[0] = ftsDocs{}
 		q.docs = q.docs[1:]
 		q.bytes -= d.size()
+		q.events -= len(d.ends)
 		if d.first == upto+1 {
 			return d, true
 		}
@@ -571,7 +631,7 @@ func (ix *indexer) waitFor(ctx context.Context, id int64) {
 	if ix.upto.Load() >= id {
 		return
 	}
-	ix.notify()
+	ix.hurry()
 	timeout := time.NewTimer(maxSearchWait)
 	defer timeout.Stop()
 	for {
@@ -599,6 +659,7 @@ func (ix *indexer) remove(ctx context.Context, ids []int64) error {
 		return err
 	}
 	defer tx.Rollback()
+	ix.offered.drop()
 	del, err := tx.PrepareContext(ctx, `DELETE FROM events_fts WHERE rowid = ?`)
 	if err != nil {
 		return err
@@ -693,6 +754,7 @@ func (ix *indexer) replace(ctx context.Context, docs map[int64][]byte) error {
 		return err
 	}
 	defer tx.Rollback()
+	ix.offered.drop()
 	var upto int64
 	if err := tx.QueryRowContext(ctx, `SELECT indexed_upto FROM fts_state`).Scan(&upto); err != nil {
 		return err

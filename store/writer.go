@@ -311,7 +311,7 @@ func (w *writer) waitForIndex() {
 		if w.committed.Load()-w.ix.upto.Load() <= maxIndexLag && w.ix.takesOffers() {
 			return
 		}
-		w.ix.notify()
+		w.ix.hurry()
 		time.Sleep(2 * time.Millisecond)
 	}
 }

@@ -1,0 +1,185 @@
+// Package pgtest runs a throwaway PostgreSQL server for a test, from
+// Debian's postgresql package: initdb into a temporary directory as an
+// unprivileged user, pg_ctl on a free loopback port, no container and no
+// download. When the server's programs are missing the test is skipped as
+// the "postgres" group (internal/testtools; failed under
+// VIGIL_TEST_REQUIRE_ALL=1); .ci/test-deps installs them.
+package pgtest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"vigil/internal/testtools"
+)
+
+// Server is a PostgreSQL server running for one test.
+type Server struct {
+	bin  string // the directory of initdb, pg_ctl and postgres
+	dir  string // holds data/, the socket and the log
+	port int
+	cred *syscall.Credential // the unprivileged user it runs as, when the test runs as root
+	dbs  atomic.Int64
+	down bool // stopped by Kill
+}
+
+// superuser is the role initdb creates; it logs in without a password
+// from the loopback address only.
+const superuser = "vigil"
+
+// Bin returns the directory of the newest PostgreSQL server programs
+// installed by Debian's packages, or "" when there are none.
+func Bin() string {
+	found, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
+	if len(found) == 0 || testtools.Hidden("postgres") {
+		return ""
+	}
+	version := func(p string) int {
+		n, _ := strconv.Atoi(filepath.Base(filepath.Dir(filepath.Dir(p))))
+		return n
+	}
+	slices.SortFunc(found, func(a, b string) int { return version(a) - version(b) })
+	return filepath.Dir(found[len(found)-1])
+}
+
+// Start starts a server for t and stops it (and removes its files) when t
+// ends.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	bin := Bin()
+	if bin == "" {
+		testtools.Missing(t, "postgres", "PostgreSQL server programs not found under /usr/lib/postgresql/*/bin",
+			"apt-get install -y postgresql")
+	}
+	s := &Server{bin: bin}
+	if os.Geteuid() == 0 {
+		// initdb and postgres refuse to run as root.
+		u, err := user.Lookup("nobody")
+		if err != nil {
+			t.Fatalf("pgtest: running as root and no unprivileged user: %v", err)
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		s.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+	}
+	// Not t.TempDir: its parent is private to the test's user, and the
+	// server's user must reach its directory.
+	dir, err := os.MkdirTemp("", "vigil-pgtest-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.dir = dir
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if s.cred != nil {
+		if err := os.Chown(dir, int(s.cred.Uid), int(s.cred.Gid)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out, err := s.run("initdb", "-D", s.data(), "-U", superuser, "--auth=trust", "-E", "UTF8",
+		"--no-locale", "--no-sync"); err != nil {
+		t.Fatalf("pgtest: initdb: %v\n%s", err, out)
+	}
+	// A free port can be taken between the probe and the server's bind:
+	// try a few.
+	for attempt := 0; ; attempt++ {
+		if s.port, err = freePort(); err != nil {
+			t.Fatal(err)
+		}
+		out, err := s.run("pg_ctl", "-D", s.data(), "-l", filepath.Join(dir, "server.log"), "-w", "-t", "60",
+			"-o", fmt.Sprintf("-c listen_addresses=127.0.0.1 -p %d -k %s", s.port, dir), "start")
+		if err == nil {
+			break
+		}
+		if attempt == 2 {
+			log, _ := os.ReadFile(filepath.Join(dir, "server.log"))
+			t.Fatalf("pgtest: pg_ctl start: %v\n%s\n%s", err, out, log)
+		}
+	}
+	t.Cleanup(func() {
+		if s.down {
+			return
+		}
+		if out, err := s.run("pg_ctl", "-D", s.data(), "-m", "immediate", "-w", "stop"); err != nil {
+			t.Logf("pgtest: pg_ctl stop: %v\n%s", err, out)
+		}
+	})
+	return s
+}
+
+func (s *Server) data() string { return filepath.Join(s.dir, "data") }
+
+// run runs one of the server's programs as the server's user.
+func (s *Server) run(name string, args ...string) ([]byte, error) {
+	cmd := exec.Command(filepath.Join(s.bin, name), args...)
+	cmd.Dir = s.dir
+	cmd.Env = append(os.Environ(), "LC_ALL=C", "PGTZ=UTC")
+	if s.cred != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred}
+	}
+	return cmd.CombinedOutput()
+}
+
+// URL returns the connection URL of database db on the server.
+func (s *Server) URL(db string) string {
+	return fmt.Sprintf("postgres://%s@127.0.0.1:%d/%s?sslmode=disable", superuser, s.port, db)
+}
+
+// NewDatabase creates an empty database of its own for t and returns its
+// connection URL.
+func (s *Server) NewDatabase(t testing.TB) string {
+	t.Helper()
+	name := fmt.Sprintf("test_%d", s.dbs.Add(1))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, s.URL("postgres"))
+	if err != nil {
+		t.Fatalf("pgtest: connect: %v", err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatalf("pgtest: create database: %v", err)
+	}
+	return s.URL(name)
+}
+
+// Kill stops the server at once, as a crash would (pg_ctl -m immediate).
+func (s *Server) Kill(t testing.TB) {
+	t.Helper()
+	if out, err := s.run("pg_ctl", "-D", s.data(), "-m", "immediate", "-w", "stop"); err != nil {
+		t.Fatalf("pgtest: pg_ctl stop: %v\n%s", err, out)
+	}
+	s.down = true
+}
+
+// Log returns what the server wrote to its log so far.
+func (s *Server) Log() string {
+	b, _ := os.ReadFile(filepath.Join(s.dir, "server.log"))
+	return strings.TrimSpace(string(b))
+}
+
+// freePort returns a loopback TCP port nothing listens on now.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}

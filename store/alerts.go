@@ -83,13 +83,12 @@ func raiseAlertTx(tx *sql.Tx, a model.Alert, now time.Time) (model.Alert, bool, 
 		a.Delivery.Status = model.DeliveryHeld
 	}
 	a.Reminders, a.RemindedAt = 0, nil
-	res, err := tx.Exec(`INSERT INTO alerts (severity, type, title, message, entity_type, entity_id, key, created_at,
-		delivery_status, held_for_job) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, a.Severity, a.Type, a.Title, a.Message,
-		nullStr(a.Entity.Type), nullStr(a.Entity.ID), a.Key, timeText(a.CreatedAt), a.Delivery.Status, nullID(a.Delivery.HeldForJob))
+	err = tx.QueryRow(`INSERT INTO alerts (severity, type, title, message, entity_type, entity_id, key, created_at,
+		delivery_status, held_for_job) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, a.Severity, a.Type, a.Title, a.Message,
+		nullStr(a.Entity.Type), nullStr(a.Entity.ID), a.Key, timeText(a.CreatedAt), a.Delivery.Status, nullID(a.Delivery.HeldForJob)).Scan(&a.ID)
 	if err != nil {
 		return a, false, fmt.Errorf("store: raise alert: %w", err)
 	}
-	a.ID, _ = res.LastInsertId()
 	return a, true, nil
 }
 

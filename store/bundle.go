@@ -188,7 +188,7 @@ func (s *Store) WriteBundle(ctx context.Context, w io.Writer, req BundleRequest)
 	if err != nil {
 		return 0, err
 	}
-	q, args := `SELECT `+eventColumns+` FROM events WHERE 0`, []any(nil)
+	q, args := `SELECT `+eventColumns+` FROM events WHERE false`, []any(nil)
 	switch {
 	case len(req.IDs) > 0:
 		q = `SELECT ` + eventColumns + ` FROM events WHERE id IN (` + placeholders(len(req.IDs)) + `) AND id < ? ORDER BY id`

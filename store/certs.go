@@ -63,14 +63,13 @@ func addCertTx(tx *sql.Tx, c model.Certificate, source string, actor model.Actor
 	}
 	sans, _ := json.Marshal(c.SANs)
 	c.Source, c.CreatedAt = source, now.UTC()
-	res, err := tx.Exec(`INSERT INTO certificates (fingerprint, serial, subject, common_name, issuer, sans, key_type, key_bits,
-		not_before, not_after, not_after_ns, is_ca, pem, source, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	err = tx.QueryRow(`INSERT INTO certificates (fingerprint, serial, subject, common_name, issuer, sans, key_type, key_bits,
+		not_before, not_after, not_after_ns, is_ca, pem, source, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		c.Fingerprint, c.Serial, c.Subject, c.CommonName, c.Issuer, string(sans), c.KeyType, c.KeyBits,
-		timeText(c.NotBefore), timeText(c.NotAfter), c.NotAfter.UnixNano(), c.IsCA, c.PEM, source, timeText(c.CreatedAt))
+		timeText(c.NotBefore), timeText(c.NotAfter), c.NotAfter.UnixNano(), c.IsCA, c.PEM, source, timeText(c.CreatedAt)).Scan(&c.ID)
 	if err != nil {
 		return AddedCertificate{}, nil, fmt.Errorf("store: add certificate: %w", err)
 	}
-	c.ID, _ = res.LastInsertId()
 	added := AddedCertificate{Certificate: c, New: true}
 	e, err := model.NewAuditEvent(now, certAddedTypes[source], "SUCCESS", actor, model.CertificateEntity(c.ID),
 		fmt.Sprintf("Certificate %s (%s) added to the inventory from %s", c.Label(), c.Fingerprint[:16], source),
@@ -290,15 +289,14 @@ func (s *Store) AddEndpoint(ctx context.Context, ep model.Endpoint, actor model.
 	now := s.now()
 	_, err := s.applyAndAppend(ctx, func(tx *sql.Tx) ([]model.Event, error) {
 		ep.CreatedAt, ep.CreatedBy = now.UTC(), actor.ID
-		res, err := tx.Exec(`INSERT INTO endpoints (host, port, server_name, expected_fingerprint, created_at, created_by)
-			VALUES (?, ?, ?, ?, ?, ?)`, ep.Host, ep.Port, ep.ServerName, nullStr(ep.ExpectedFingerprint), timeText(now), actor.ID)
+		err := tx.QueryRow(`INSERT INTO endpoints (host, port, server_name, expected_fingerprint, created_at, created_by)
+			VALUES (?, ?, ?, ?, ?, ?) RETURNING id`, ep.Host, ep.Port, ep.ServerName, nullStr(ep.ExpectedFingerprint), timeText(now), actor.ID).Scan(&ep.ID)
 		if isConstraint(err) {
 			return nil, model.Errorf(model.ECONFLICT, "endpoint %s (server name %q) is already registered", ep.Addr(), ep.ServerName)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("store: add endpoint: %w", err)
 		}
-		ep.ID, _ = res.LastInsertId()
 		e, err := model.NewAuditEvent(now, "ENDPOINT_REGISTERED", "SUCCESS", actor, model.EndpointEntity(ep.ID),
 			fmt.Sprintf("Endpoint %s registered for discovery and deployment validation", ep.Addr()),
 			map[string]any{"host": ep.Host, "port": ep.Port, "server_name": ep.ServerName, "expected_fingerprint": ep.ExpectedFingerprint})

@@ -70,7 +70,7 @@ func (s *Store) SignCheckpoint(ctx context.Context, key *model.CheckpointKey, au
 
 // execer is a database or a transaction to write through.
 type execer interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
 // insertCheckpoint signs head with key and stores the checkpoint through db.
@@ -80,12 +80,12 @@ func (s *Store) insertCheckpoint(ctx context.Context, db execer, key *model.Chec
 	if err != nil {
 		return StoredCheckpoint{}, err
 	}
-	res, err := db.ExecContext(ctx, `INSERT INTO checkpoints (tree_size, root_hash, created_at, note) VALUES (?, ?, ?, ?)`,
-		cp.Size, cp.Root, timeText(cp.Time), note)
+	var id int64
+	err = db.QueryRowContext(ctx, `INSERT INTO checkpoints (tree_size, root_hash, created_at, note) VALUES (?, ?, ?, ?) RETURNING id`,
+		cp.Size, cp.Root, timeText(cp.Time), note).Scan(&id)
 	if err != nil {
 		return StoredCheckpoint{}, fmt.Errorf("store: create checkpoint: %w", err)
 	}
-	id, _ := res.LastInsertId()
 	return StoredCheckpoint{ID: id, Checkpoint: cp, Note: note}, nil
 }
 

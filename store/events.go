@@ -303,7 +303,7 @@ func (s *Store) NewerCursor(ctx context.Context, f model.EventFilter) (before in
 	// one, is the newer page's cursor: the page lists the limit below it.
 	var n int
 	var top sql.NullInt64
-	err = s.rdb.QueryRowContext(ctx, `SELECT count(*), max(id) FROM (`+q+` LIMIT ?)`, append(args, limit+1)...).Scan(&n, &top)
+	err = s.rdb.QueryRowContext(ctx, `SELECT count(*), max(id) FROM (`+q+` LIMIT ?) AS page`, append(args, limit+1)...).Scan(&n, &top)
 	if err != nil {
 		return 0, false, fmt.Errorf("store: newer page: %w", err)
 	}
@@ -390,7 +390,7 @@ func (s *Store) blockStart(ctx context.Context, f model.EventFilter, skip int64)
 		return 0, 0, false, err
 	}
 	var n int64
-	if err := s.rdb.QueryRowContext(ctx, `SELECT count(*) FROM (`+q+`)`, args...).Scan(&n); err != nil {
+	if err := s.rdb.QueryRowContext(ctx, `SELECT count(*) FROM (`+q+`) AS listed`, args...).Scan(&n); err != nil {
 		return 0, 0, false, fmt.Errorf("store: start index: %w", err)
 	}
 	if skip < n {
@@ -792,7 +792,7 @@ const timeWindowScan = 500_000
 func (s *Store) maxIDInTimeRange(ctx context.Context, from, to int64) (int64, bool, error) {
 	var hi sql.NullInt64
 	var n int64
-	err := s.rdb.QueryRowContext(ctx, `SELECT max(id), count(*) FROM (SELECT id FROM events INDEXED BY events_time WHERE time_ns BETWEEN ? AND ? LIMIT ?)`,
+	err := s.rdb.QueryRowContext(ctx, `SELECT max(id), count(*) FROM (SELECT id FROM events INDEXED BY events_time WHERE time_ns BETWEEN ? AND ? LIMIT ?) AS recent`,
 		from, to, timeWindowScan+1).Scan(&hi, &n)
 	if err != nil {
 		return 0, false, fmt.Errorf("store: time window: %w", err)
@@ -804,7 +804,7 @@ func (s *Store) maxIDInTimeRange(ctx context.Context, from, to int64) (int64, bo
 // event time in [from, to], counting no further than that.
 func (s *Store) fewInTimeRange(ctx context.Context, from, to int64) (bool, error) {
 	var n int
-	err := s.rdb.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM events INDEXED BY events_time WHERE time_ns BETWEEN ? AND ? LIMIT ?)`,
+	err := s.rdb.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM events INDEXED BY events_time WHERE time_ns BETWEEN ? AND ? LIMIT ?) AS probe`,
 		from, to, timeIndexProbe+1).Scan(&n)
 	if err != nil {
 		return false, fmt.Errorf("store: probe time range: %w", err)

@@ -111,17 +111,16 @@ func (s *Store) CreateJob(ctx context.Context, j model.Job) (model.Job, bool, er
 		if j.DurationMS != nil {
 			dur = *j.DurationMS
 		}
-		res, err := tx.Exec(`INSERT INTO jobs (name, type, status, ca_id, certificate_id, endpoint_id, agent_id, claimed_by,
+		err := tx.QueryRow(`INSERT INTO jobs (name, type, status, ca_id, certificate_id, endpoint_id, agent_id, claimed_by,
 			scheduled_at, scheduled_ns, started_at, started_ns, completed_at, duration_ms, triggered_by_type, triggered_by_id,
-			input, output, error, created_at, dedup_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			input, output, error, created_at, dedup_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 			j.Name, j.Type, j.Status, nullStr(j.CAID), nullID(j.CertificateID), nullID(j.EndpointID), nullStr(j.AgentID),
 			nullStr(j.ClaimedBy), timeText(j.ScheduledAt), j.ScheduledAt.UnixNano(), started, startedNS, completed, dur,
 			j.TriggeredBy.Type, j.TriggeredBy.ID, nullStr(string(j.Input)), nullStr(string(j.Output)), nullStr(j.Error),
-			timeText(j.CreatedAt), nullStr(j.Key))
+			timeText(j.CreatedAt), nullStr(j.Key)).Scan(&j.ID)
 		if err != nil {
 			return nil, fmt.Errorf("store: create job: %w", err)
 		}
-		j.ID, _ = res.LastInsertId()
 		created = true
 		e, err := model.NewJobEvent(now, j, j.Status, j.TriggeredBy, cert, nil)
 		return []model.Event{e}, err

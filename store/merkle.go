@@ -91,8 +91,8 @@ func nodeHash(ctx context.Context, q querier, id compact.NodeID) ([]byte, error)
 // leafHashes returns the leaf hashes of leaves [begin, end), from the
 // events or, for events removed by retention, the hashes they left behind.
 func leafHashes(ctx context.Context, q querier, begin, end uint64) ([][]byte, error) {
-	rows, err := q.QueryContext(ctx, `SELECT id, hash FROM events WHERE id > ?1 AND id <= ?2
-		UNION ALL SELECT id, hash FROM pruned_events WHERE id > ?1 AND id <= ?2 ORDER BY id`, begin, end)
+	rows, err := q.QueryContext(ctx, `SELECT id, hash FROM events WHERE id > ? AND id <= ?
+		UNION ALL SELECT id, hash FROM pruned_events WHERE id > ? AND id <= ? ORDER BY id`, begin, end, begin, end)
 	if err != nil {
 		return nil, err
 	}

@@ -46,15 +46,15 @@ func (s *Store) CreateUser(ctx context.Context, name, role, password string, aud
 	now := s.now().UTC()
 	var u model.User
 	_, err = s.applyAndAppend(ctx, func(tx *sql.Tx) ([]model.Event, error) {
-		res, err := tx.Exec(`INSERT INTO users (name, role, password_hash, created_at) VALUES (?, ?, ?, ?)`,
-			name, role, hash, timeText(now))
+		var id int64
+		err := tx.QueryRow(`INSERT INTO users (name, role, password_hash, created_at) VALUES (?, ?, ?, ?) RETURNING id`,
+			name, role, hash, timeText(now)).Scan(&id)
 		if isConstraint(err) {
 			return nil, model.Errorf(model.ECONFLICT, "user %q already exists", name)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("store: create user: %w", err)
 		}
-		id, _ := res.LastInsertId()
 		u = model.User{ID: id, Name: name, Role: role, CreatedAt: now}
 		return recorded(audit(model.User{}, u))
 	})
@@ -170,15 +170,15 @@ func (s *Store) CreateToken(ctx context.Context, userName, name, scope, agentID 
 		if !model.ScopeAllowedForRole(scope, u.Role) {
 			return nil, model.Errorf(model.EFORBIDDEN, "a %s token exceeds the role of %s (%s)", scope, u.Name, u.Role)
 		}
-		res, err := tx.Exec(`INSERT INTO tokens (user_id, name, scope, agent_id, secret_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
-			u.ID, name, scope, nullStr(agentID), model.TokenHash(secret), timeText(now))
+		var id int64
+		err = tx.QueryRow(`INSERT INTO tokens (user_id, name, scope, agent_id, secret_hash, created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
+			u.ID, name, scope, nullStr(agentID), model.TokenHash(secret), timeText(now)).Scan(&id)
 		if isConstraint(err) {
 			return nil, model.Errorf(model.ECONFLICT, "user %s already has a token named %q", u.Name, name)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("store: create token: %w", err)
 		}
-		id, _ := res.LastInsertId()
 		tok = model.Token{ID: id, UserID: u.ID, UserName: u.Name, Name: name, Scope: scope, AgentID: agentID, CreatedAt: now}
 		return recorded(audit(tok))
 	})

@@ -204,10 +204,10 @@ func (s *Store) writeSightings(ctx context.Context, agents map[string]*agentSigh
 	for id, a := range agents {
 		_, err := tx.Exec(`INSERT INTO agents (id, first_seen, last_seen, last_seen_ns, host, events) VALUES (?, ?, ?, ?, ?, ?)
 			ON CONFLICT (id) DO UPDATE SET
-				last_seen    = CASE WHEN excluded.last_seen_ns > last_seen_ns THEN excluded.last_seen ELSE last_seen END,
-				last_seen_ns = max(last_seen_ns, excluded.last_seen_ns),
-				host         = coalesce(excluded.host, host),
-				events       = events + excluded.events`,
+				last_seen    = CASE WHEN excluded.last_seen_ns > agents.last_seen_ns THEN excluded.last_seen ELSE agents.last_seen END,
+				last_seen_ns = max(agents.last_seen_ns, excluded.last_seen_ns),
+				host         = coalesce(excluded.host, agents.host),
+				events       = agents.events + excluded.events`,
 			id, timeText(a.first), timeText(a.last), a.last.UnixNano(), nullStr(a.host), a.events)
 		if err != nil {
 			return fmt.Errorf("store: flush agent %s: %w", id, err)
@@ -217,14 +217,14 @@ func (s *Store) writeSightings(ctx context.Context, agents map[string]*agentSigh
 		_, err := tx.Exec(`INSERT INTO certificate_usage (key, fingerprint, serial, subject, first_seen, last_seen, last_seen_ns, agent_id, host, uses)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (key) DO UPDATE SET
-				fingerprint  = coalesce(excluded.fingerprint, fingerprint),
-				serial       = coalesce(excluded.serial, serial),
-				subject      = coalesce(excluded.subject, subject),
-				agent_id     = CASE WHEN excluded.last_seen_ns >= last_seen_ns THEN excluded.agent_id ELSE agent_id END,
-				host         = CASE WHEN excluded.last_seen_ns >= last_seen_ns THEN excluded.host ELSE host END,
-				last_seen    = CASE WHEN excluded.last_seen_ns >= last_seen_ns THEN excluded.last_seen ELSE last_seen END,
-				last_seen_ns = max(last_seen_ns, excluded.last_seen_ns),
-				uses         = uses + excluded.uses`,
+				fingerprint  = coalesce(excluded.fingerprint, certificate_usage.fingerprint),
+				serial       = coalesce(excluded.serial, certificate_usage.serial),
+				subject      = coalesce(excluded.subject, certificate_usage.subject),
+				agent_id     = CASE WHEN excluded.last_seen_ns >= certificate_usage.last_seen_ns THEN excluded.agent_id ELSE certificate_usage.agent_id END,
+				host         = CASE WHEN excluded.last_seen_ns >= certificate_usage.last_seen_ns THEN excluded.host ELSE certificate_usage.host END,
+				last_seen    = CASE WHEN excluded.last_seen_ns >= certificate_usage.last_seen_ns THEN excluded.last_seen ELSE certificate_usage.last_seen END,
+				last_seen_ns = max(certificate_usage.last_seen_ns, excluded.last_seen_ns),
+				uses         = certificate_usage.uses + excluded.uses`,
 			key.String(), nullStr(c.fingerprint), nullStr(c.serial), nullStr(c.subject), timeText(c.first), timeText(c.last),
 			c.last.UnixNano(), nullStr(c.agent), nullStr(c.host), c.uses)
 		if err != nil {

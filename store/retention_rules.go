@@ -225,7 +225,8 @@ func (s *Store) storeRetentionUsage(ctx context.Context, p RetentionPolicy, pl r
 	at := timeText(s.now())
 	for i, c := range p.cutoffs() {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO retention_usage (category, tenant, events, bytes, counted_at) VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT DO UPDATE SET events = events + excluded.events, bytes = bytes + excluded.bytes`,
+			ON CONFLICT (category, tenant) DO UPDATE SET events = retention_usage.events + excluded.events,
+				bytes = retention_usage.bytes + excluded.bytes`,
 			c.Category, c.Tenant, pl.usage[i].events, pl.usage[i].bytes, at); err != nil {
 			return err
 		}

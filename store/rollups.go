@@ -60,7 +60,7 @@ const blockIDs = 4096
 func upsertRollupSQL(u rollupUnit) string {
 	t := rollupTables[u]
 	return `INSERT INTO ` + t.table + ` (` + t.column + `, category, type, outcome, actor_type, actor_id, n) VALUES (?, ?, ?, ?, ?, ?, ?)
-	ON CONFLICT (` + t.column + `, category, type, outcome, actor_type, actor_id) DO UPDATE SET n = n + excluded.n`
+	ON CONFLICT (` + t.column + `, category, type, outcome, actor_type, actor_id) DO UPDATE SET n = ` + t.table + `.n + excluded.n`
 }
 
 // rollupKey is one row of a rollup table.
@@ -187,7 +187,8 @@ func (bt blockTimes) observe(r *row) {
 }
 
 const upsertBlockTimesSQL = `INSERT INTO event_blocks (block, min_time_ns, max_time_ns) VALUES (?, ?, ?)
-	ON CONFLICT (block) DO UPDATE SET min_time_ns = min(min_time_ns, excluded.min_time_ns), max_time_ns = max(max_time_ns, excluded.max_time_ns)`
+	ON CONFLICT (block) DO UPDATE SET min_time_ns = min(event_blocks.min_time_ns, excluded.min_time_ns),
+		max_time_ns = max(event_blocks.max_time_ns, excluded.max_time_ns)`
 
 // apply widens event_blocks to bt through up (upsertBlockTimesSQL).
 func (bt blockTimes) apply(ctx context.Context, up *sql.Stmt) error {
@@ -283,7 +284,8 @@ func (s *Store) countRollupChunk(ctx context.Context) (done bool, err error) {
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO event_blocks (block, min_time_ns, max_time_ns)
 		SELECT id / 4096, min(time_ns), max(time_ns) FROM events WHERE id BETWEEN ? AND ? GROUP BY 1
-		ON CONFLICT (block) DO UPDATE SET min_time_ns = min(min_time_ns, excluded.min_time_ns), max_time_ns = max(max_time_ns, excluded.max_time_ns)`,
+		ON CONFLICT (block) DO UPDATE SET min_time_ns = min(event_blocks.min_time_ns, excluded.min_time_ns),
+		max_time_ns = max(event_blocks.max_time_ns, excluded.max_time_ns)`,
 		st.countedUpto+1, hi); err != nil {
 		return false, fmt.Errorf("update event blocks: %w", err)
 	}

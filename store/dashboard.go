@@ -123,7 +123,8 @@ func (s *Store) CountCertificateExpiry(ctx context.Context, now time.Time) (Cert
 	var c CertificateExpiry
 	day := int64(24 * time.Hour)
 	err := s.rdb.QueryRowContext(ctx, `SELECT
-		coalesce(sum(not_after_ns <= ?), 0), coalesce(sum(not_after_ns <= ?), 0), coalesce(sum(not_after_ns <= ?), 0)
+		count(*) FILTER (WHERE not_after_ns <= ?), count(*) FILTER (WHERE not_after_ns <= ?),
+		count(*) FILTER (WHERE not_after_ns <= ?)
 		FROM certificates WHERE replaced_at IS NULL AND revoked_at IS NULL`,
 		now.UnixNano(), now.UnixNano()+7*day, now.UnixNano()+30*day).Scan(&c.Expired, &c.Within7d, &c.Within30d)
 	if err != nil {

@@ -6,10 +6,10 @@ LDFLAGS := -X main.version=$(VERSION)
 DATA    ?= ./data
 # SQLite (compiled by go-sqlite3's cgo) without its memory statistics: with
 # them, every allocation takes a global mutex. SQLite recommends this
-# setting; Vigil never reads those statistics. TCP intake took 10-15 % less
-# time for the same messages (BENCHMARKS.md, "SQLite built without memory
-# statistics"). An explicit CGO_CFLAGS keeps its own flags and gains this
-# one; -g -O2 are Go's defaults when it is unset.
+# setting; Vigil never reads those statistics. TCP intake ran 10-15 % faster
+# for the same messages (BENCHMARKS.md, "Intake against the code before the
+# architecture step"). An explicit CGO_CFLAGS keeps its own flags and gains
+# this one; -g -O2 are Go's defaults when it is unset.
 export CGO_CFLAGS := $(or $(CGO_CFLAGS),-g -O2) -DSQLITE_DEFAULT_MEMSTATUS=0
 # make run HTTP=127.0.0.1:9090: the console's and API's address (--http);
 # unset, vigil takes VIGIL_HTTP or 127.0.0.1:8080.

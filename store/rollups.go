@@ -186,9 +186,12 @@ func (bt blockTimes) observe(r *row) {
 	bt[b] = [2]int64{min(t[0], r.timeNS), max(t[1], r.timeNS)}
 }
 
-const upsertBlockTimesSQL = `INSERT INTO event_blocks (block, min_time_ns, max_time_ns) VALUES (?, ?, ?)
-	ON CONFLICT (block) DO UPDATE SET min_time_ns = min(event_blocks.min_time_ns, excluded.min_time_ns),
-		max_time_ns = max(event_blocks.max_time_ns, excluded.max_time_ns)`
+// widenBlockTimes ends an INSERT into event_blocks: a block already there
+// is widened to the new times.
+const widenBlockTimes = `ON CONFLICT (block) DO UPDATE SET min_time_ns = min(event_blocks.min_time_ns, excluded.min_time_ns),
+	max_time_ns = max(event_blocks.max_time_ns, excluded.max_time_ns)`
+
+const upsertBlockTimesSQL = `INSERT INTO event_blocks (block, min_time_ns, max_time_ns) VALUES (?, ?, ?) ` + widenBlockTimes
 
 // apply widens event_blocks to bt through up (upsertBlockTimesSQL).
 func (bt blockTimes) apply(ctx context.Context, up *sql.Stmt) error {
@@ -283,9 +286,7 @@ func (s *Store) countRollupChunk(ctx context.Context) (done bool, err error) {
 		return false, err
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO event_blocks (block, min_time_ns, max_time_ns)
-		SELECT id / 4096, min(time_ns), max(time_ns) FROM events WHERE id BETWEEN ? AND ? GROUP BY 1
-		ON CONFLICT (block) DO UPDATE SET min_time_ns = min(event_blocks.min_time_ns, excluded.min_time_ns),
-		max_time_ns = max(event_blocks.max_time_ns, excluded.max_time_ns)`,
+		SELECT id / 4096, min(time_ns), max(time_ns) FROM events WHERE id BETWEEN ? AND ? GROUP BY 1 `+widenBlockTimes,
 		st.countedUpto+1, hi); err != nil {
 		return false, fmt.Errorf("update event blocks: %w", err)
 	}

@@ -205,7 +205,7 @@ func (s *Store) writeSightings(ctx context.Context, agents map[string]*agentSigh
 		_, err := tx.Exec(`INSERT INTO agents (id, first_seen, last_seen, last_seen_ns, host, events) VALUES (?, ?, ?, ?, ?, ?)
 			ON CONFLICT (id) DO UPDATE SET
 				last_seen    = CASE WHEN excluded.last_seen_ns > agents.last_seen_ns THEN excluded.last_seen ELSE agents.last_seen END,
-				last_seen_ns = max(agents.last_seen_ns, excluded.last_seen_ns),
+				last_seen_ns = CASE WHEN excluded.last_seen_ns > agents.last_seen_ns THEN excluded.last_seen_ns ELSE agents.last_seen_ns END,
 				host         = coalesce(excluded.host, agents.host),
 				events       = agents.events + excluded.events`,
 			id, timeText(a.first), timeText(a.last), a.last.UnixNano(), nullStr(a.host), a.events)
@@ -223,7 +223,7 @@ func (s *Store) writeSightings(ctx context.Context, agents map[string]*agentSigh
 				agent_id     = CASE WHEN excluded.last_seen_ns >= certificate_usage.last_seen_ns THEN excluded.agent_id ELSE certificate_usage.agent_id END,
 				host         = CASE WHEN excluded.last_seen_ns >= certificate_usage.last_seen_ns THEN excluded.host ELSE certificate_usage.host END,
 				last_seen    = CASE WHEN excluded.last_seen_ns >= certificate_usage.last_seen_ns THEN excluded.last_seen ELSE certificate_usage.last_seen END,
-				last_seen_ns = max(certificate_usage.last_seen_ns, excluded.last_seen_ns),
+				last_seen_ns = CASE WHEN excluded.last_seen_ns > certificate_usage.last_seen_ns THEN excluded.last_seen_ns ELSE certificate_usage.last_seen_ns END,
 				uses         = certificate_usage.uses + excluded.uses`,
 			key.String(), nullStr(c.fingerprint), nullStr(c.serial), nullStr(c.subject), timeText(c.first), timeText(c.last),
 			c.last.UnixNano(), nullStr(c.agent), nullStr(c.host), c.uses)

@@ -146,7 +146,7 @@ func (s *Store) AlertByID(ctx context.Context, id int64) (model.Alert, error) {
 // FindAlerts returns the alerts matching f, newest first, and the cursor of
 // the next page (0 when there is none).
 func (s *Store) FindAlerts(ctx context.Context, f model.AlertFilter) ([]model.Alert, int64, error) {
-	where, args := alertConds(f)
+	where, args := s.d.alertConds(f)
 	if f.Before > 0 {
 		where, args = append(where, `id < ?`), append(args, f.Before)
 	}
@@ -165,7 +165,7 @@ func (s *Store) FindAlerts(ctx context.Context, f model.AlertFilter) ([]model.Al
 }
 
 // alertConds are the conditions of f but for its paging.
-func alertConds(f model.AlertFilter) (where []string, args []any) {
+func (d dialect) alertConds(f model.AlertFilter) (where []string, args []any) {
 	if f.Unread {
 		where = append(where, `read_at IS NULL`)
 	}
@@ -184,7 +184,7 @@ func alertConds(f model.AlertFilter) (where []string, args []any) {
 	if f.EntityID != "" {
 		where, args = append(where, `entity_id = ?`), append(args, f.EntityID)
 	}
-	conds, a := timeRangeConds("created_at", f.From, f.To)
+	conds, a := d.timeRangeConds("created_at", f.From, f.To)
 	return append(where, conds...), append(args, a...)
 }
 
@@ -274,7 +274,7 @@ func (s *Store) MarkAlertsRead(ctx context.Context, f model.AlertFilter, actor m
 	var n int64
 	now := s.now()
 	f.Before, f.Limit = 0, 0
-	where, args := alertConds(f)
+	where, args := s.d.alertConds(f)
 	where = append(where, `read_at IS NULL`)
 	_, err := s.applyAndAppend(ctx, func(tx *sql.Tx) ([]model.Event, error) {
 		res, err := tx.Exec(`UPDATE alerts SET read_at = ?, read_by = ?`+whereSQL(where), append([]any{timeText(now), actor.ID}, args...)...)

@@ -209,10 +209,10 @@ func (s *Store) findCertificates(ctx context.Context, f model.CertFilter, now ti
 		where, args = append(where, `not_after_ns <= ?`), append(args, now.Add(f.ExpiringWithin).UnixNano())
 	}
 	if f.Issuer != "" {
-		where, args = append(where, `instr(lower(issuer), lower(?)) > 0`), append(args, f.Issuer)
+		where, args = append(where, s.d.containsFold(`issuer`)), append(args, f.Issuer)
 	}
 	if f.Subject != "" {
-		where, args = append(where, `(instr(lower(subject), lower(?)) > 0 OR instr(lower(sans), lower(?)) > 0)`), append(args, f.Subject, f.Subject)
+		where, args = append(where, `(`+s.d.containsFold(`subject`)+` OR `+s.d.containsFold(`sans`)+`)`), append(args, f.Subject, f.Subject)
 	}
 	q := `SELECT ` + certColumns + ` FROM certificates` + whereSQL(where)
 	if f.Sort == "newest" {

@@ -35,30 +35,30 @@ func (s *Store) trendFromEvents(ctx context.Context, q model.TrendQuery) ([]mode
 	from, step := q.From.UnixNano(), int64(q.Step)
 	where := []string{`e.time_ns >= ?`, `e.time_ns < ?`}
 	args := []any{from, step, from, q.To().UnixNano()}
-	where, args = trendConds(q, where, args)
+	where, args = s.d.trendConds(q, where, args)
 	return queryAll(ctx, s.rdb, "event trend", scanTrendCount,
 		`SELECT (e.time_ns - ?) / ?, `+trendColumns[q.By]+`, count(*) FROM events e WHERE `+strings.Join(where, ` AND `)+` GROUP BY 1, 2`, args...)
 }
 
 // trendConds adds q's visibility, category, types and outcome to a trend's
 // conditions; events and event_rollups (both as e) have those columns.
-func trendConds(q model.TrendQuery, where []string, args []any) ([]string, []any) {
-	if cond, a := visibilityCond(q.Visibility); cond != "" {
+func (d dialect) trendConds(q model.TrendQuery, where []string, args []any) ([]string, []any) {
+	if cond, a := d.visibilityCond(q.Visibility); cond != "" {
 		where = append(where, cond)
 		args = append(args, a...)
 	}
 	if q.Category != "" {
-		where = append(where, `+e.category = ?`)
+		where = append(where, d.noIndex(`e.category`)+` = ?`)
 		args = append(args, q.Category)
 	}
 	if len(q.Types) > 0 {
-		where = append(where, `+e.type IN (`+placeholders(len(q.Types))+`)`)
+		where = append(where, d.noIndex(`e.type`)+` IN (`+placeholders(len(q.Types))+`)`)
 		for _, t := range q.Types {
 			args = append(args, t)
 		}
 	}
 	if q.Outcome != "" {
-		where = append(where, `+e.outcome = ?`)
+		where = append(where, d.noIndex(`e.outcome`)+` = ?`)
 		args = append(args, q.Outcome)
 	}
 	return where, args
@@ -144,7 +144,7 @@ func (s *Store) FailedJobTrend(ctx context.Context, from time.Time, days int) ([
 // days days from the midnight from. The names are the callers' constants.
 func (s *Store) dailyTrend(ctx context.Context, what, table, timeCol, keyCol, cond string, from time.Time, days int) ([]model.TrendCount, error) {
 	from = from.UTC()
-	where, args := timeRangeConds(timeCol, from, from.AddDate(0, 0, days).Add(-time.Nanosecond))
+	where, args := s.d.timeRangeConds(timeCol, from, from.AddDate(0, 0, days).Add(-time.Nanosecond))
 	if cond != "" {
 		where = append(where, cond)
 	}
@@ -155,7 +155,7 @@ func (s *Store) dailyTrend(ctx context.Context, what, table, timeCol, keyCol, co
 	rows, err := queryAll(ctx, s.rdb, what, func(sc scanner) (row, error) {
 		var r row
 		return r, sc.Scan(&r.day, &r.key, &r.n)
-	}, `SELECT substr(`+secondOf(timeCol)+`, 1, 10), `+keyCol+`, count(*) FROM `+table+whereSQL(where)+` GROUP BY 1, 2`, args...)
+	}, `SELECT substr(`+s.d.secondOf(timeCol)+`, 1, 10), `+keyCol+`, count(*) FROM `+table+whereSQL(where)+` GROUP BY 1, 2`, args...)
 	if err != nil {
 		return nil, err
 	}

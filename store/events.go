@@ -175,7 +175,7 @@ func scanEvent(sc scanner) (model.Event, error) {
 func (s *Store) EventByID(ctx context.Context, id int64, vis model.Visibility) (model.Event, error) {
 	e, err := scanEvent(s.rdb.QueryRowContext(ctx, `SELECT `+eventColumns+` FROM events WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return e, missingEvent(ctx, s.rdb, id)
+		return e, missingEvent(ctx, s.d, s.rdb, id)
 	}
 	if err != nil {
 		return e, fmt.Errorf("store: event by id: %w", err)
@@ -400,7 +400,7 @@ func (s *Store) blockStart(ctx context.Context, f model.EventFilter, skip int64)
 	// The whole blocks below it.
 	where := []string{`e.block < ?`}
 	args = []any{first / blockIDs}
-	if cond, a := visibilityCond(f.Visibility); cond != "" {
+	if cond, a := s.d.visibilityCond(f.Visibility); cond != "" {
 		where, args = append(where, cond), append(args, a...)
 	}
 	if len(f.Categories) > 0 {
@@ -540,7 +540,7 @@ func (s *Store) orderedEventQuery(ctx context.Context, f model.EventFilter, orde
 		where = append(where, cond)
 		args = append(args, a...)
 	}
-	if cond, a := visibilityCond(f.Visibility); cond != "" {
+	if cond, a := s.d.visibilityCond(f.Visibility); cond != "" {
 		add(cond, a...)
 	}
 	// Type, actor, agent, tenant, category, outcome and source are found through
@@ -617,7 +617,7 @@ func (s *Store) orderedEventQuery(ctx context.Context, f model.EventFilter, orde
 		}
 		// A narrow range is best read through the time index; a wide one by
 		// walking ids newest first and filtering, which stops at the limit.
-		col := `+e.time_ns`
+		col := s.d.noIndex(`e.time_ns`)
 		if f.Q == "" && len(tokens) == 0 {
 			narrow, err := s.fewInTimeRange(ctx, from, to)
 			if err != nil {
@@ -628,7 +628,7 @@ func (s *Store) orderedEventQuery(ctx context.Context, f model.EventFilter, orde
 			}
 		}
 		add(col+` BETWEEN ? AND ?`, from, to)
-		if col != `e.time_ns` && !f.To.IsZero() {
+		if !timeIndex && !f.To.IsZero() {
 			// A window in the past: the walk starts at the newest event in
 			// it instead of the newest of all, and stops at its oldest.
 			lo, hi, ok, err := s.timeRangeIDs(ctx, from, to)
@@ -645,9 +645,9 @@ func (s *Store) orderedEventQuery(ctx context.Context, f model.EventFilter, orde
 	if timeIndex {
 		// Named, so that statistics taken when the table was small cannot
 		// turn the walk into a scan of every event.
-		from = `events e INDEXED BY events_time`
+		from = `events e` + s.d.indexedBy(`events_time`)
 	} else if ownIndex != "" {
-		from = `events e INDEXED BY ` + ownIndex
+		from = `events e` + s.d.indexedBy(ownIndex)
 	}
 	if f.Q != "" || len(tokens) > 0 {
 		match := strings.Join(tokens, " AND ")
@@ -663,10 +663,10 @@ func (s *Store) orderedEventQuery(ctx context.Context, f model.EventFilter, orde
 		// with statistics taken while the table was small (PRAGMA optimize
 		// when a command closes the store), SQLite chose to scan every event
 		// and probe the index for each, then sort: 30 s at 1M events.
-		from = `fts.events_fts f CROSS JOIN events e ON e.id = f.rowid`
+		from = `fts.events_fts f ` + s.d.joinInOrder() + ` events e ON e.id = f.rowid`
 		idCol = `f.rowid`
-		where = append([]string{`events_fts MATCH ?`}, where...)
-		args = append([]any{match}, args...)
+		where = append([]string{s.d.match()}, where...)
+		args = append([]any{s.d.matchArg(match)}, args...)
 	}
 	if upTo > 0 || downTo > 0 {
 		add(idCol+` <= ?`, upTo)
@@ -695,17 +695,17 @@ func (s *Store) orderedEventQuery(ctx context.Context, f model.EventFilter, orde
 // what v sees ("" when v sees everything). It never uses the category
 // index ("+category"): it matches most rows, and walking ids newest first
 // (or a time range) is what is fast.
-func visibilityCond(v model.Visibility) (string, []any) {
+func (d dialect) visibilityCond(v model.Visibility) (string, []any) {
 	if v.All() {
 		return "", nil
 	}
 	var args []any
-	cond := `+e.category IN (` + placeholders(len(v.Categories)) + `)`
+	cond := d.noIndex(`e.category`) + ` IN (` + placeholders(len(v.Categories)) + `)`
 	for _, c := range v.Categories {
 		args = append(args, c)
 	}
 	if v.OwnSystem != "" {
-		cond = `(` + cond + ` OR (+e.category = 'SYSTEM' AND (e.actor_type = 'SYSTEM' OR e.actor_id = ?)))`
+		cond = `(` + cond + ` OR (` + d.noIndex(`e.category`) + ` = 'SYSTEM' AND (e.actor_type = 'SYSTEM' OR e.actor_id = ?)))`
 		args = append(args, v.OwnSystem)
 	}
 	return cond, args
@@ -792,7 +792,7 @@ const timeWindowScan = 500_000
 func (s *Store) maxIDInTimeRange(ctx context.Context, from, to int64) (int64, bool, error) {
 	var hi sql.NullInt64
 	var n int64
-	err := s.rdb.QueryRowContext(ctx, `SELECT max(id), count(*) FROM (SELECT id FROM events INDEXED BY events_time WHERE time_ns BETWEEN ? AND ? LIMIT ?) AS recent`,
+	err := s.rdb.QueryRowContext(ctx, `SELECT max(id), count(*) FROM (SELECT id FROM events`+s.d.indexedBy(`events_time`)+` WHERE time_ns BETWEEN ? AND ? LIMIT ?) AS recent`,
 		from, to, timeWindowScan+1).Scan(&hi, &n)
 	if err != nil {
 		return 0, false, fmt.Errorf("store: time window: %w", err)
@@ -804,7 +804,7 @@ func (s *Store) maxIDInTimeRange(ctx context.Context, from, to int64) (int64, bo
 // event time in [from, to], counting no further than that.
 func (s *Store) fewInTimeRange(ctx context.Context, from, to int64) (bool, error) {
 	var n int
-	err := s.rdb.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM events INDEXED BY events_time WHERE time_ns BETWEEN ? AND ? LIMIT ?) AS probe`,
+	err := s.rdb.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM events`+s.d.indexedBy(`events_time`)+` WHERE time_ns BETWEEN ? AND ? LIMIT ?) AS probe`,
 		from, to, timeIndexProbe+1).Scan(&n)
 	if err != nil {
 		return false, fmt.Errorf("store: probe time range: %w", err)
@@ -859,21 +859,31 @@ func (s *Store) logSlowQuery(ctx context.Context, start time.Time, q string, arg
 		"args", fmt.Sprint(args...), "plan", plan)
 }
 
-// queryPlan returns SQLite's plan for q with args, its steps joined by "; ".
+// queryPlan returns the database's plan for q with args, its steps joined by "; ".
 func (s *Store) queryPlan(ctx context.Context, q string, args []any) (string, error) {
-	rows, err := s.rdb.QueryContext(ctx, `EXPLAIN QUERY PLAN `+q, args...)
+	rows, err := s.rdb.QueryContext(ctx, s.d.explain()+q, args...)
 	if err != nil {
 		return "", err
 	}
 	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return "", err
+	}
+	// SQLite's rows are id, parent, notused, detail; PostgreSQL's one line
+	// of text. The step is the last column.
+	cells := make([]any, len(cols))
+	var detail string
+	for i := range cells {
+		cells[i] = new(any)
+	}
+	cells[len(cells)-1] = &detail
 	var plan []string
 	for rows.Next() {
-		var id, parent, unused int
-		var detail string
-		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+		if err := rows.Scan(cells...); err != nil {
 			return "", err
 		}
-		plan = append(plan, detail)
+		plan = append(plan, strings.TrimSpace(detail))
 	}
 	return strings.Join(plan, "; "), rows.Err()
 }

@@ -4,19 +4,14 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
-	"os"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	sqlite3 "github.com/mattn/go-sqlite3"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -85,28 +80,6 @@ const (
 	// maxSearchWait bounds how long a search waits for the index.
 	maxSearchWait = 2 * time.Second
 )
-
-// ftsPath returns the full-text database's path for the events database
-// at dbPath.
-func ftsPath(dbPath string) string {
-	return strings.TrimSuffix(dbPath, ".db") + "-fts.db"
-}
-
-// driverSeq numbers the drivers registered for reader pools.
-var driverSeq atomic.Int64
-
-// readerDriver registers a go-sqlite3 driver whose connections attach the
-// full-text database as "fts", and returns its name.
-func readerDriver(ftsFile string) string {
-	name := fmt.Sprintf("sqlite3_vigil_%d", driverSeq.Add(1))
-	sql.Register(name, &sqlite3.SQLiteDriver{
-		ConnectHook: func(c *sqlite3.SQLiteConn) error {
-			_, err := c.Exec(`ATTACH DATABASE ? AS fts`, []driver.Value{ftsFile})
-			return err
-		},
-	})
-	return name
-}
 
 // ftsDocs are the full-text documents of the consecutive events first,
 // first+1, …: document i is text[ends[i-1]:ends[i]], its words end at
@@ -180,6 +153,7 @@ type indexer struct {
 	words   batchWords // the words document of the batch being indexed
 
 	db     *sql.DB // the full-text database: one connection, for writes
+	fts    fullTextStore
 	events *sql.DB // readers of the events
 	log    *slog.Logger
 
@@ -196,40 +170,39 @@ type indexer struct {
 	batches prometheus.Histogram
 }
 
+// fullTextStore is where an engine keeps the full-text index: the SQL
+// the indexer writes it with, which differs between FTS5 and tsvector.
+// Documents are keyed by event id (rowid); fts_state holds the format and
+// indexed_upto.
+type fullTextStore struct {
+	// open opens the index's pool (one connection, for writes; each
+	// transaction excludes other indexers of the same index), creating
+	// the index as needed.
+	open func(ctx context.Context, log *slog.Logger) (*sql.DB, error)
+	// settings run once opened.
+	settings []string
+	// reset empties the index and records format ? with nothing indexed.
+	reset string
+	// insert stores one document: rowid ?, document ? (as doc gives it).
+	insert string
+	// doc turns a document's text into what insert binds.
+	doc func(text []byte) any
+	// words is set when the index keeps the words table prefixes expand
+	// through (words_fts, one document per indexed batch).
+	words bool
+	// close runs when the indexer stops.
+	close func(db *sql.DB) error
+}
+
 // openIndexer opens (creating or rebuilding as needed) the full-text
-// database at path for the events database read through events. It does
+// index for the events read through events. It does
 // not start indexing: start does.
-func openIndexer(ctx context.Context, path string, events *sql.DB, maxID int64, log *slog.Logger) (*indexer, error) {
-	q := url.Values{"_busy_timeout": {"10000"}, "_journal_mode": {"WAL"}, "_txlock": {"immediate"},
-		// Derived data: a power loss may lose the newest transactions (they
-		// are indexed again), never corrupt the file.
-		"_synchronous": {"NORMAL"}, "_cache_size": {"-8192"}}
-	open := func() (*sql.DB, error) {
-		db, err := sql.Open("sqlite3", fileURI(path, q))
-		if err != nil {
-			return nil, err
-		}
-		db.SetMaxOpenConns(1)
-		db.SetConnMaxLifetime(0)
-		db.SetConnMaxIdleTime(0)
-		if _, err := db.ExecContext(ctx, ftsSchema); err != nil {
-			db.Close()
-			return nil, err
-		}
-		return db, nil
-	}
-	db, err := open()
+func openIndexer(ctx context.Context, fts fullTextStore, events *sql.DB, maxID int64, log *slog.Logger) (*indexer, error) {
+	db, err := fts.open(ctx, log)
 	if err != nil {
-		// An unreadable index is rebuilt from the events.
-		log.Warn("full-text index unreadable; rebuilding it", "path", path, "err", err)
-		for _, suffix := range []string{"", "-wal", "-shm"} {
-			os.Remove(path + suffix)
-		}
-		if db, err = open(); err != nil {
-			return nil, fmt.Errorf("store: full-text index: %w", err)
-		}
+		return nil, err
 	}
-	ix := &indexer{db: db, events: events, log: log, advanced: make(chan struct{}),
+	ix := &indexer{db: db, fts: fts, events: events, log: log, advanced: make(chan struct{}),
 		wake: make(chan struct{}, 1), hurried: make(chan struct{}, 1), stop: make(chan struct{}), stopped: make(chan struct{}),
 		indexed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "vigil_fts_indexed_total", Help: "Events added to the full-text index.",
@@ -239,15 +212,9 @@ func openIndexer(ctx context.Context, path string, events *sql.DB, maxID int64, 
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 12),
 		}),
 	}
-	// Merge less often, from larger first segments: FTS5's defaults merge
-	// every 4 segments of a level and flush every 1 MiB of pending terms.
-	// With 8 and 8 MiB a fill of 3 million events ran at 85,000 events/s
-	// instead of 75,000 (the writer waited 11 s instead of 16.5 s for the
-	// index) and TCP intake with 3 million stored at 100,000 msgs/s instead
-	// of 96,000, for 0.2–0.5 ms more on a full-text listing's p95.
-	for _, set := range [][2]any{{"automerge", 8}, {"hashsize", 8 << 20}} {
-		if _, err := db.ExecContext(ctx, `INSERT INTO events_fts (events_fts, rank) VALUES (?, ?)`, set[0], set[1]); err != nil {
-			db.Close()
+	for _, q := range fts.settings {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			fts.close(db)
 			return nil, fmt.Errorf("store: full-text index settings: %w", err)
 		}
 	}
@@ -257,7 +224,7 @@ func openIndexer(ctx context.Context, path string, events *sql.DB, maxID int64, 
 	case errors.Is(err, sql.ErrNoRows):
 		format = -1
 	case err != nil:
-		db.Close()
+		fts.close(db)
 		return nil, fmt.Errorf("store: full-text index: %w", err)
 	}
 	// A different format, or an index ahead of the events (an older copy of
@@ -266,11 +233,8 @@ func openIndexer(ctx context.Context, path string, events *sql.DB, maxID int64, 
 		if format >= 0 {
 			log.Warn("rebuilding the full-text index", "format", format, "indexed_upto", upto, "events_up_to", maxID)
 		}
-		// words_fts is made again: its documents' keys changed in format 6.
-		if _, err := db.ExecContext(ctx, `DELETE FROM events_fts; DELETE FROM fts_state;
-			DROP TABLE words_vocab; DROP TABLE words_fts;`+wordsSchema+`
-			INSERT INTO fts_state (one, format, indexed_upto) VALUES (1, ?, 0)`, ftsFormat); err != nil {
-			db.Close()
+		if _, err := db.ExecContext(ctx, fts.reset, ftsFormat); err != nil {
+			fts.close(db)
 			return nil, fmt.Errorf("store: full-text index: %w", err)
 		}
 		upto = 0
@@ -507,11 +471,7 @@ func (ix *indexer) indexBatch(ctx context.Context) (n int, err error) {
 	if err := tx.QueryRowContext(ctx, `SELECT indexed_upto FROM fts_state`).Scan(&upto); err != nil {
 		return 0, err
 	}
-	ins, err := tx.PrepareContext(ctx, `INSERT INTO events_fts (rowid, doc) VALUES (?, ?)`)
-	if err != nil {
-		return 0, err
-	}
-	insWords, err := tx.PrepareContext(ctx, `INSERT INTO words_fts (rowid, doc) VALUES (?, ?)`)
+	ins, err := tx.PrepareContext(ctx, ix.fts.insert)
 	if err != nil {
 		return 0, err
 	}
@@ -525,10 +485,12 @@ func (ix *indexer) indexBatch(ctx context.Context) (n int, err error) {
 		for n < indexChunk*4 {
 			prev := 0
 			for i, end := range d.ends {
-				if _, err := ins.ExecContext(ctx, d.first+int64(i), d.text[prev:end]); err != nil {
+				if _, err := ins.ExecContext(ctx, d.first+int64(i), ix.fts.doc(d.text[prev:end])); err != nil {
 					return 0, fmt.Errorf("index event %d: %w", d.first+int64(i), err)
 				}
-				words.add(d.text[prev:d.wordEnds[i]])
+				if ix.fts.words {
+					words.add(d.text[prev:d.wordEnds[i]])
+				}
 				prev = end
 			}
 			n += len(d.ends)
@@ -555,8 +517,10 @@ func (ix *indexer) indexBatch(ctx context.Context) (n int, err error) {
 				return 0, err
 			}
 			doc = r.words(doc[:0])
-			words.add(doc)
-			if _, err := ins.ExecContext(ctx, r.id, r.filterTokens(doc)); err != nil {
+			if ix.fts.words {
+				words.add(doc)
+			}
+			if _, err := ins.ExecContext(ctx, r.id, ix.fts.doc(r.filterTokens(doc))); err != nil {
 				return 0, fmt.Errorf("index event %d: %w", r.id, err)
 			}
 			last = r.id
@@ -566,8 +530,8 @@ func (ix *indexer) indexBatch(ctx context.Context) (n int, err error) {
 			return 0, err
 		}
 	}
-	if n > 0 {
-		if _, err := insWords.ExecContext(ctx, upto+1, words.text); err != nil {
+	if n > 0 && ix.fts.words {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO words_fts (rowid, doc) VALUES (?, ?)`, upto+1, words.text); err != nil {
 			return 0, fmt.Errorf("index words: %w", err)
 		}
 	}
@@ -680,6 +644,9 @@ func (ix *indexer) remove(ctx context.Context, ids []int64) error {
 // redacted content leave the index. ids are ascending. A batch's document
 // has the rowid of its first id and runs to the next document's.
 func (ix *indexer) rewriteWords(ctx context.Context, tx *sql.Tx, ids []int64) error {
+	if !ix.fts.words {
+		return nil
+	}
 	var upto int64
 	if err := tx.QueryRowContext(ctx, `SELECT indexed_upto FROM fts_state`).Scan(&upto); err != nil {
 		return err
@@ -763,7 +730,7 @@ func (ix *indexer) replace(ctx context.Context, docs map[int64][]byte) error {
 	if err != nil {
 		return err
 	}
-	ins, err := tx.PrepareContext(ctx, `INSERT INTO events_fts (rowid, doc) VALUES (?, ?)`)
+	ins, err := tx.PrepareContext(ctx, ix.fts.insert)
 	if err != nil {
 		return err
 	}
@@ -776,7 +743,7 @@ func (ix *indexer) replace(ctx context.Context, docs map[int64][]byte) error {
 		if _, err := del.ExecContext(ctx, id); err != nil {
 			return err
 		}
-		if _, err := ins.ExecContext(ctx, id, doc); err != nil {
+		if _, err := ins.ExecContext(ctx, id, ix.fts.doc(doc)); err != nil {
 			return err
 		}
 	}
@@ -799,6 +766,5 @@ func (ix *indexer) close() error {
 	if errors.Is(err, context.DeadlineExceeded) {
 		err = nil
 	}
-	_, _ = ix.db.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
-	return errors.Join(err, ix.db.Close())
+	return errors.Join(err, ix.fts.close(ix.db))
 }

@@ -162,7 +162,7 @@ func (s *Store) FindJobs(ctx context.Context, f model.JobFilter) ([]model.Job, i
 	if f.EndpointID > 0 {
 		where, args = append(where, `endpoint_id = ?`), append(args, f.EndpointID)
 	}
-	conds, a := timeRangeConds("completed_at", f.From, f.To)
+	conds, a := s.d.timeRangeConds("completed_at", f.From, f.To)
 	where, args = append(where, conds...), append(args, a...)
 	if f.Before > 0 && !f.ProblemsFirst {
 		where, args = append(where, `id < ?`), append(args, f.Before)

@@ -218,7 +218,7 @@ func (s *Store) InclusionProof(ctx context.Context, id int64, size uint64) (Incl
 	var eh []byte
 	if err := tx.QueryRowContext(ctx, `SELECT hash FROM events WHERE id = ?`, id).Scan(&eh); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
-			return InclusionProof{}, missingEvent(ctx, tx, id)
+			return InclusionProof{}, missingEvent(ctx, s.d, tx, id)
 		}
 		return InclusionProof{}, fmt.Errorf("store: inclusion proof: %w", err)
 	}

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"os"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -41,16 +40,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	h := c.s.PasswordHashes()
 	ch <- prometheus.MustNewConstMetric(c.hashesRunning, prometheus.GaugeValue, float64(h.Running))
 	ch <- prometheus.MustNewConstMetric(c.hashesWaiting, prometheus.GaugeValue, float64(h.Waiting))
-	fts := ftsPath(c.s.path)
-	for file, p := range map[string]string{"db": c.s.path, "wal": c.s.path + "-wal", "fts": fts, "fts-wal": fts + "-wal"} {
-		var size int64
-		if fi, err := os.Stat(p); err == nil {
-			size = fi.Size()
-		}
-		ch <- prometheus.MustNewConstMetric(c.dbBytes, prometheus.GaugeValue, float64(size), file)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	for part, size := range c.s.eng.storageBytes(ctx, c.s.rdb) {
+		ch <- prometheus.MustNewConstMetric(c.dbBytes, prometheus.GaugeValue, float64(size), part)
+	}
 	var last int64
 	if err := c.s.rdb.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) FROM events`).Scan(&last); err != nil {
 		ch <- prometheus.NewInvalidMetric(c.lastID, err)

@@ -75,12 +75,9 @@ func whereSQL(conds []string) string {
 // bar and the page it links to always agree.
 const secondLayout = "2006-01-02T15:04:05"
 
-// secondOf is the SQL expression of a text time column, to the second.
-func secondOf(col string) string { return `strftime('%Y-%m-%dT%H:%M:%S', ` + col + `)` }
-
 // timeRangeConds returns the conditions that keep col between from and
 // to (each optional, inclusive), to the second.
-func timeRangeConds(col string, from, to time.Time) ([]string, []any) {
+func (d dialect) timeRangeConds(col string, from, to time.Time) ([]string, []any) {
 	var conds []string
 	var args []any
 	if !from.IsZero() {
@@ -88,10 +85,10 @@ func timeRangeConds(col string, from, to time.Time) ([]string, []any) {
 		if t := from.UTC().Truncate(time.Second); t.Before(from) {
 			from = t.Add(time.Second)
 		}
-		conds, args = append(conds, secondOf(col)+` >= ?`), append(args, from.UTC().Format(secondLayout))
+		conds, args = append(conds, d.secondOf(col)+` >= ?`), append(args, from.UTC().Format(secondLayout))
 	}
 	if !to.IsZero() {
-		conds, args = append(conds, secondOf(col)+` <= ?`), append(args, to.UTC().Format(secondLayout))
+		conds, args = append(conds, d.secondOf(col)+` <= ?`), append(args, to.UTC().Format(secondLayout))
 	}
 	return conds, args
 }

@@ -470,10 +470,10 @@ func hashAt(ctx context.Context, q querier, id int64) ([]byte, error) {
 // retention record that removed it (the oldest record whose removed prefix
 // reaches id), ENOTFOUND for an id never used. It is ENOTFOUND as well
 // should the lookup itself fail: the event is missing either way.
-func missingEvent(ctx context.Context, q querier, id int64) error {
+func missingEvent(ctx context.Context, d dialect, q querier, id int64) error {
 	var rec, maxID int64
 	err := q.QueryRowContext(ctx, `SELECT coalesce((SELECT r.id FROM retention_records r JOIN events e ON e.id = r.id
-		WHERE json_extract(e.details, '$.last_removed_id') >= ? ORDER BY r.id LIMIT 1), 0),
+		WHERE `+d.jsonInt(`e.details`, `last_removed_id`)+` >= ? ORDER BY r.id LIMIT 1), 0),
 		coalesce((SELECT max(id) FROM events), 0)`, id).Scan(&rec, &maxID)
 	switch {
 	case err == nil && rec > 0:
@@ -956,7 +956,7 @@ func (s *Store) acknowledgeLegacyRetention(ctx context.Context) error {
 	// (A schema without migration 0010, as tests of upgrades open, has
 	// nothing to acknowledge.)
 	var pending int
-	if err := s.wdb.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE name = 'retention_legacy'`).Scan(&pending); err != nil || pending == 0 {
+	if legacy, err := s.eng.tableExists(ctx, s.wdb, "retention_legacy"); err != nil || !legacy {
 		return err
 	}
 	if err := s.wdb.QueryRowContext(ctx, `SELECT count(*) FROM retention_legacy WHERE record_id IS NULL`).Scan(&pending); err != nil || pending == 0 {

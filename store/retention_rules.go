@@ -210,8 +210,7 @@ func (s *Store) RetentionUsage(ctx context.Context) ([]RuleUsage, error) {
 
 // storeRetentionUsage replaces the figures of the last run with pl's.
 func (s *Store) storeRetentionUsage(ctx context.Context, p RetentionPolicy, pl retentionPlan) error {
-	var n int
-	if err := s.wdb.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE name = 'retention_usage'`).Scan(&n); err != nil || n == 0 {
+	if kept, err := s.eng.tableExists(ctx, s.wdb, "retention_usage"); err != nil || !kept {
 		return err // a schema before migration 0018
 	}
 	tx, err := s.wdb.BeginTx(ctx, nil)

@@ -188,8 +188,9 @@ func (bt blockTimes) observe(r *row) {
 
 // widenBlockTimes ends an INSERT into event_blocks: a block already there
 // is widened to the new times.
-const widenBlockTimes = `ON CONFLICT (block) DO UPDATE SET min_time_ns = min(event_blocks.min_time_ns, excluded.min_time_ns),
-	max_time_ns = max(event_blocks.max_time_ns, excluded.max_time_ns)`
+const widenBlockTimes = `ON CONFLICT (block) DO UPDATE SET
+	min_time_ns = CASE WHEN excluded.min_time_ns < event_blocks.min_time_ns THEN excluded.min_time_ns ELSE event_blocks.min_time_ns END,
+	max_time_ns = CASE WHEN excluded.max_time_ns > event_blocks.max_time_ns THEN excluded.max_time_ns ELSE event_blocks.max_time_ns END`
 
 const upsertBlockTimesSQL = `INSERT INTO event_blocks (block, min_time_ns, max_time_ns) VALUES (?, ?, ?) ` + widenBlockTimes
 
@@ -420,7 +421,7 @@ func (s *Store) rollupCounts(ctx context.Context, q model.TrendQuery, unit rollu
 	t := rollupTables[unit]
 	where := []string{`e.` + t.column + ` >= ?`, `e.` + t.column + ` < ?`}
 	args := []any{t.span, from, step, floorDiv(lo, t.span), floorDiv(hi, t.span)}
-	where, args = trendConds(q, where, args)
+	where, args = s.d.trendConds(q, where, args)
 	return queryAll(ctx, s.rdb, "event trend", scanTrendCount,
 		`SELECT (e.`+t.column+` * ? - ?) / ?, `+trendColumns[q.By]+`, sum(e.n) FROM `+t.table+` e WHERE `+
 			strings.Join(where, ` AND `)+` GROUP BY 1, 2 HAVING sum(e.n) > 0`, args...)

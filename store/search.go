@@ -141,6 +141,9 @@ func expandPrefix(expand func(string) []string, prefix string) []string {
 // prefix from the vocabulary; nil when there are more (or none), so that
 // the native prefix query is used.
 func (s *Store) prefixWords(ctx context.Context, prefix string) []string {
+	if !s.ix.fts.words {
+		return nil
+	}
 	rows, err := s.rdb.QueryContext(ctx, `SELECT term FROM fts.words_vocab WHERE term >= ? AND term < ? LIMIT ?`,
 		prefix, prefix+"\xff", maxPrefixWords+1)
 	if err != nil {

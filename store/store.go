@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"net/url"
 	"path"
 	"runtime"
 	"sort"
@@ -24,8 +23,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"vigil/model"
-
-	sqlite3 "github.com/mattn/go-sqlite3"
 )
 
 // Options tune a Store. Zero values take the defaults.
@@ -56,7 +53,9 @@ type Options struct {
 
 // Store is Vigil's database.
 type Store struct {
-	path   string
+	path   string  // the SQLite file or the PostgreSQL URL opened
+	eng    engine  // what differs between SQLite and PostgreSQL
+	d      dialect // the SQL spelled differently by the two
 	wdb    *sql.DB // one connection: the writer and the few other writes
 	rdb    *sql.DB // read pool
 	writer *writer
@@ -116,36 +115,19 @@ func openWithSchema(ctx context.Context, dbPath string, schema fs.FS, opts Optio
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = 8192
 	}
-	// synchronous=FULL: in WAL mode each commit is fsynced before it
-	// returns, so an acknowledged batch survives a power loss. Group commit
-	// pays that fsync once per batch, not per event.
-	common := url.Values{
-		"_busy_timeout": {"10000"},
-		"_foreign_keys": {"on"},
-		"_journal_mode": {"WAL"},
-	}
-	wq := cloneValues(common)
-	wq.Set("_synchronous", "FULL")
-	wq.Set("_txlock", "immediate")
-	// Page caches are sized for the 300 MiB memory budget: 32 MiB for the
-	// writer, 4 MiB for each of the 8 readers (BenchmarkPeakRSS).
-	wq.Set("_cache_size", "-32768")
-	wdb, err := sql.Open("sqlite3", fileURI(dbPath, wq))
+	eng, err := engineFor(dbPath, schema)
 	if err != nil {
-		return nil, fmt.Errorf("store: open: %w", err)
+		return nil, err
 	}
-	wdb.SetMaxOpenConns(1)
-	wdb.SetConnMaxLifetime(0)
-	wdb.SetConnMaxIdleTime(0)
-	if err := wdb.PingContext(ctx); err != nil {
-		wdb.Close()
-		return nil, fmt.Errorf("store: open %s: %w", dbPath, err)
+	wdb, err := eng.openWriter(ctx)
+	if err != nil {
+		return nil, err
 	}
-	if err := migrate(ctx, wdb, schema, opts.Now()); err != nil {
+	if err := migrate(ctx, wdb, eng.schema(), opts.Now()); err != nil {
 		wdb.Close()
 		return nil, err
 	}
-	if err := pinEventStatistics(ctx, wdb); err != nil {
+	if err := eng.afterMigrate(ctx, wdb); err != nil {
 		wdb.Close()
 		return nil, err
 	}
@@ -154,38 +136,31 @@ func openWithSchema(ctx context.Context, dbPath string, schema fs.FS, opts Optio
 		wdb.Close()
 		return nil, fmt.Errorf("store: open: %w", err)
 	}
-	ftsFile := ftsPath(dbPath)
-	ix, err := openIndexer(ctx, ftsFile, nil, maxID, opts.Logger)
+	ix, err := openIndexer(ctx, eng.fullText(), nil, maxID, opts.Logger)
 	if err != nil {
 		wdb.Close()
 		return nil, err
 	}
-	// Readers see the full-text database attached as "fts".
-	rq := cloneValues(common)
-	rq.Set("_query_only", "1")
-	rq.Set("_cache_size", "-4096")
-	rdb, err := sql.Open(readerDriver(ftsFile), fileURI(dbPath, rq))
+	rdb, err := eng.openReaders(ctx)
 	if err != nil {
-		ix.db.Close()
+		ix.fts.close(ix.db)
 		wdb.Close()
-		return nil, fmt.Errorf("store: open readers: %w", err)
+		return nil, err
 	}
-	rdb.SetMaxOpenConns(8)
-	rdb.SetMaxIdleConns(8)
 	ix.events = rdb
-	s := &Store{path: dbPath, wdb: wdb, rdb: rdb, ix: ix, now: opts.Now, log: opts.Logger, latestFile: opts.LatestCheckpointFile,
+	s := &Store{path: dbPath, eng: eng, d: eng.dialect(), wdb: wdb, rdb: rdb, ix: ix, now: opts.Now, log: opts.Logger, latestFile: opts.LatestCheckpointFile,
 		hashes: newHashGate(runtime.NumCPU()), sightings: newSightings(opts.SightingsFlushAt),
 		stopFlush: make(chan struct{}), flushDone: make(chan struct{}),
 		stopOptimize: make(chan struct{}), optimizeDone: make(chan struct{}),
 		stopRollups: make(chan struct{}), rollupsDone: make(chan struct{})}
-	err = wdb.QueryRowContext(ctx, `SELECT count(*) = 4 FROM sqlite_master WHERE name IN ('event_rollups', 'event_rollups_minute', 'event_rollups_block', 'event_blocks')`).Scan(&s.rollups)
+	s.rollups, err = eng.tableExists(ctx, wdb, "event_rollups_minute")
 	if err == nil {
 		opts.rollups = s.rollups
 		s.writer, err = newWriter(ctx, wdb, ix, maxID, s.sightings.observe, opts)
 	}
 	if err != nil {
 		rdb.Close()
-		ix.db.Close()
+		ix.fts.close(ix.db)
 		wdb.Close()
 		return nil, err
 	}
@@ -227,45 +202,13 @@ func (s *Store) Close() error {
 	ierr := s.ix.close()
 	s.optimize(context.Background())
 	rerr := errors.Join(ierr, s.rdb.Close())
-	// Fold the WAL into the database so a cleanly stopped one is one file.
-	_, _ = s.wdb.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
+	s.eng.closing(s.wdb)
 	return errors.Join(rerr, s.wdb.Close())
 }
 
-// eventStatistics is what sqlite_stat1 says of events: a million rows,
-// about one per event time. SQLite picks between walking ids from a cursor
-// and scanning the whole table by the table's size in these statistics, and
-// no clause of a query overrides that: with "2 1", taken by PRAGMA optimize
-// when a command closed a store holding two events, a deep cursor, a start
-// index and a window in the past each scanned every event. The real
-// numbers only ever make the walk look better, so they are never measured.
-const eventStatistics = "1000000 1"
-
-// pinEventStatistics replaces whatever sqlite_stat1 holds for events (on a
-// store of an older version, the numbers of a nearly empty table) with
-// eventStatistics and makes db's connection read them; connections opened
-// later read them when they open.
-func pinEventStatistics(ctx context.Context, db *sql.DB) error {
-	// ANALYZE sqlite_schema reads no table: it creates sqlite_stat1 when
-	// missing and reloads the statistics.
-	_, err := db.ExecContext(ctx, `ANALYZE sqlite_schema;
-		DELETE FROM sqlite_stat1 WHERE tbl = 'events';
-		INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES ('events', 'events_time', ?);
-		ANALYZE sqlite_schema`, eventStatistics)
-	if err != nil {
-		return fmt.Errorf("store: pin event statistics: %w", err)
-	}
-	return nil
-}
-
-// optimize lets SQLite refresh the statistics of the other tables (PRAGMA
-// optimize, reading at most analysisLimit rows of an index), then pins
-// those of events again.
+// optimize refreshes the planner's statistics (see engine.optimize).
 func (s *Store) optimize(ctx context.Context) {
-	if _, err := s.wdb.ExecContext(ctx, fmt.Sprintf(`PRAGMA analysis_limit = %d; PRAGMA optimize`, analysisLimit)); err != nil {
-		s.log.Warn("optimizing the database", "err", err)
-	}
-	if err := pinEventStatistics(ctx, s.wdb); err != nil {
+	if err := s.eng.optimize(ctx, s.wdb); err != nil {
 		s.log.Warn("optimizing the database", "err", err)
 	}
 }
@@ -289,30 +232,11 @@ func (s *Store) optimizeEvery(interval time.Duration) {
 	}
 }
 
-// analysisLimit bounds the rows PRAGMA optimize reads per index, as SQLite
-// recommends for it.
-const analysisLimit = 1000
-
 // Path returns the database file's path.
 func (s *Store) Path() string { return s.path }
 
 // Now returns the current time of the store's clock.
 func (s *Store) Now() time.Time { return s.now() }
-
-// fileURI returns the SQLite URI of path with the connection parameters q;
-// '%', '?' and '#' in the path are escaped so any directory name works.
-func fileURI(path string, q url.Values) string {
-	path = strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
-	return "file:" + path + "?" + q.Encode()
-}
-
-func cloneValues(v url.Values) url.Values {
-	c := url.Values{}
-	for k, vs := range v {
-		c[k] = append([]string(nil), vs...)
-	}
-	return c
-}
 
 // migrate applies schema.sql to an empty database, then every migration in
 // migrations/ not yet recorded, each in its own transaction.
@@ -379,26 +303,17 @@ func migrate(ctx context.Context, db *sql.DB, schema fs.FS, now time.Time) error
 	return nil
 }
 
-// isConstraint reports whether err is a SQLite constraint violation.
+// isConstraint reports whether err is a constraint violation: a unique
+// key, a check, or a trigger refusing the change.
 func isConstraint(err error) bool {
-	var se sqlite3.Error
-	return errors.As(err, &se) && se.Code == sqlite3.ErrConstraint
+	return sqliteConstraint(err) || postgresConstraint(err)
 }
 
 // isStorageFailure reports whether err is the storage failing (disk full,
-// I/O error, the database locked or read-only) rather than a refusal of
-// what was written.
+// I/O error, the database locked, read-only or out of reach) rather than
+// a refusal of what was written.
 func isStorageFailure(err error) bool {
-	var se sqlite3.Error
-	if !errors.As(err, &se) {
-		return false
-	}
-	switch se.Code {
-	case sqlite3.ErrFull, sqlite3.ErrIoErr, sqlite3.ErrBusy, sqlite3.ErrLocked, sqlite3.ErrReadonly,
-		sqlite3.ErrCantOpen, sqlite3.ErrNomem, sqlite3.ErrCorrupt, sqlite3.ErrNotADB:
-		return true
-	}
-	return false
+	return sqliteStorageFailure(err) || postgresStorageFailure(err)
 }
 
 // writeFailed is the error of a write made outside the event writer: a

@@ -93,7 +93,7 @@ func (s *Store) VerifyChain(ctx context.Context, opts VerifyOptions) (ChainRepor
 		s.retentionMu.Lock()
 		defer s.retentionMu.Unlock()
 	}
-	v := &chainVerifier{}
+	v := &chainVerifier{written: s.d.storedAsWritten()}
 	failure, err := v.run(ctx, s.rdb, opts)
 	if failure != nil {
 		v.rep.OK, v.rep.Reason = false, failure.reason
@@ -118,10 +118,11 @@ func (v *chainVerifier) run(ctx context.Context, db *sql.DB, opts VerifyOptions)
 	if failure, err := v.start(ctx, tx, opts); failure != nil || err != nil {
 		return failure, err
 	}
-	var end int64
-	if err := tx.QueryRowContext(ctx, `SELECT max(coalesce((SELECT max(id) FROM events), 0), coalesce((SELECT max(id) FROM pruned_events), 0))`).Scan(&end); err != nil {
+	var end, endPruned int64
+	if err := tx.QueryRowContext(ctx, `SELECT coalesce((SELECT max(id) FROM events), 0), coalesce((SELECT max(id) FROM pruned_events), 0)`).Scan(&end, &endPruned); err != nil {
 		return nil, fmt.Errorf("store: verify: %w", err)
 	}
+	end = max(end, endPruned)
 	for {
 		upTo := end
 		if opts.Chunk > 0 {
@@ -154,15 +155,16 @@ func (v *chainVerifier) run(ctx context.Context, db *sql.DB, opts VerifyOptions)
 // far it has come. A check that fails ends the run with a verifyFailure;
 // the report keeps the counts up to it.
 type chainVerifier struct {
-	rep    ChainReport
-	nodes  map[compact.NodeID][]byte // the stored Merkle nodes
-	checks []checkpointCheck         // tree heads still to meet, in size order
-	ret    *retentionCheck
-	tree   *compact.Range
-	prev   []byte // the hash of the last event walked
-	prevID int64
-	kept   bool   // an event is stored below the current id
-	buf    []byte // chainHash's scratch
+	written string // dialect.storedAsWritten
+	rep     ChainReport
+	nodes   map[compact.NodeID][]byte // the stored Merkle nodes
+	checks  []checkpointCheck         // tree heads still to meet, in size order
+	ret     *retentionCheck
+	tree    *compact.Range
+	prev    []byte // the hash of the last event walked
+	prevID  int64
+	kept    bool   // an event is stored below the current id
+	buf     []byte // chainHash's scratch
 }
 
 // failAt is a failed check naming event id (0: none).
@@ -215,7 +217,7 @@ func (v *chainVerifier) start(ctx context.Context, tx *sql.Tx, opts VerifyOption
 // order, merging the stored events with the hashes retention left of
 // removed ones.
 func (v *chainVerifier) walk(ctx context.Context, tx *sql.Tx, upTo int64) (*verifyFailure, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT `+eventColumns+`, `+storedAsWritten+` FROM events WHERE id > ? AND id <= ? ORDER BY id`, v.prevID, upTo)
+	rows, err := tx.QueryContext(ctx, `SELECT `+eventColumns+`, `+v.written+` FROM events WHERE id > ? AND id <= ? ORDER BY id`, v.prevID, upTo)
 	if err != nil {
 		return nil, fmt.Errorf("store: verify: %w", err)
 	}
@@ -420,11 +422,16 @@ func (v *chainVerifier) finish() (*verifyFailure, error) {
 // the writer gives it: text or NULL (never empty text) for optional fields,
 // integers for numbers, a 32-byte blob for the hash. The hash covers values,
 // so this catches edits that change only a value's representation.
-var storedAsWritten = func() string {
+func (d dialect) storedAsWritten() string {
 	var conds []string
-	for _, c := range []string{"event_id", "actor_type", "actor_id", "actor_dn", "actor_ip", "entity_type", "entity_id",
-		"cert_serial", "cert_fingerprint", "cert_subject", "agent_id", "host", "app", "process", "command",
-		"policy", "tenant", "details"} {
+	if d.postgres {
+		// The columns' types hold the types; what is left is the form.
+		for _, c := range optionalEventText {
+			conds = append(conds, fmt.Sprintf("(%[1]s IS NULL OR %[1]s <> '')", c))
+		}
+		return "(" + strings.Join(append(conds, "octet_length(hash) = 32"), " AND ") + ")"
+	}
+	for _, c := range optionalEventText {
 		conds = append(conds, fmt.Sprintf("(typeof(%[1]s) = 'null' OR (typeof(%[1]s) = 'text' AND %[1]s <> ''))", c))
 	}
 	for _, c := range []string{"time", "source", "category", "type", "outcome", "severity", "message"} {
@@ -435,7 +442,13 @@ var storedAsWritten = func() string {
 	}
 	conds = append(conds, "(typeof(hash) = 'blob' AND length(hash) = 32)")
 	return "(" + strings.Join(conds, " AND ") + ")"
-}()
+}
+
+// optionalEventText are the events' optional text columns: NULL when
+// empty, never ”.
+var optionalEventText = []string{"event_id", "actor_type", "actor_id", "actor_dn", "actor_ip", "entity_type", "entity_id",
+	"cert_serial", "cert_fingerprint", "cert_subject", "agent_id", "host", "app", "process", "command",
+	"policy", "tenant", "details"}
 
 // scanFunc adapts a Scan function to the scanner interface.
 type scanFunc func(dest ...any) error

@@ -60,17 +60,41 @@ func Bin() string {
 // ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	bin := Bin()
-	if bin == "" {
+	if Bin() == "" {
 		testtools.Missing(t, "postgres", "PostgreSQL server programs not found under /usr/lib/postgresql/*/bin",
 			"apt-get install -y postgresql")
+	}
+	s, err := Launch()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// SkipWithout skips t as the "postgres" group when the server's programs
+// are missing (failed under VIGIL_TEST_REQUIRE_ALL=1).
+func SkipWithout(t testing.TB) {
+	t.Helper()
+	if Bin() == "" {
+		testtools.Missing(t, "postgres", "PostgreSQL server programs not found under /usr/lib/postgresql/*/bin",
+			"apt-get install -y postgresql")
+	}
+}
+
+// Launch starts a server that runs until Stop: for a server shared by the
+// tests of a package (started from TestMain or on first use).
+func Launch() (*Server, error) {
+	bin := Bin()
+	if bin == "" {
+		return nil, fmt.Errorf("pgtest: PostgreSQL server programs not found under /usr/lib/postgresql/*/bin")
 	}
 	s := &Server{bin: bin}
 	if os.Geteuid() == 0 {
 		// initdb and postgres refuse to run as root.
 		u, err := user.Lookup("nobody")
 		if err != nil {
-			t.Fatalf("pgtest: running as root and no unprivileged user: %v", err)
+			return nil, fmt.Errorf("pgtest: running as root and no unprivileged user: %w", err)
 		}
 		uid, _ := strconv.Atoi(u.Uid)
 		gid, _ := strconv.Atoi(u.Gid)
@@ -80,47 +104,51 @@ func Start(t testing.TB) *Server {
 	// server's user must reach its directory.
 	dir, err := os.MkdirTemp("", "vigil-pgtest-")
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	s.dir = dir
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	fail := func(err error) (*Server, error) {
+		os.RemoveAll(dir)
+		return nil, err
+	}
 	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
+		return fail(err)
 	}
 	if s.cred != nil {
 		if err := os.Chown(dir, int(s.cred.Uid), int(s.cred.Gid)); err != nil {
-			t.Fatal(err)
+			return fail(err)
 		}
 	}
 	if out, err := s.run("initdb", "-D", s.data(), "-U", superuser, "--auth=trust", "-E", "UTF8",
 		"--no-locale", "--no-sync"); err != nil {
-		t.Fatalf("pgtest: initdb: %v\n%s", err, out)
+		return fail(fmt.Errorf("pgtest: initdb: %v\n%s", err, out))
 	}
 	// A free port can be taken between the probe and the server's bind:
 	// try a few.
 	for attempt := 0; ; attempt++ {
 		if s.port, err = freePort(); err != nil {
-			t.Fatal(err)
+			return fail(err)
 		}
 		out, err := s.run("pg_ctl", "-D", s.data(), "-l", filepath.Join(dir, "server.log"), "-w", "-t", "60",
-			"-o", fmt.Sprintf("-c listen_addresses=127.0.0.1 -p %d -k %s", s.port, dir), "start")
+			"-o", fmt.Sprintf("-c listen_addresses=127.0.0.1 -p %d -k %s -c fsync=off", s.port, dir), "start")
 		if err == nil {
 			break
 		}
 		if attempt == 2 {
 			log, _ := os.ReadFile(filepath.Join(dir, "server.log"))
-			t.Fatalf("pgtest: pg_ctl start: %v\n%s\n%s", err, out, log)
+			return fail(fmt.Errorf("pgtest: pg_ctl start: %v\n%s\n%s", err, out, log))
 		}
 	}
-	t.Cleanup(func() {
-		if s.down {
-			return
-		}
-		if out, err := s.run("pg_ctl", "-D", s.data(), "-m", "immediate", "-w", "stop"); err != nil {
-			t.Logf("pgtest: pg_ctl stop: %v\n%s", err, out)
-		}
-	})
-	return s
+	return s, nil
+}
+
+// Stop stops the server, if Kill has not, and removes its files.
+func (s *Server) Stop() {
+	if !s.down {
+		s.run("pg_ctl", "-D", s.data(), "-m", "immediate", "-w", "stop")
+		s.down = true
+	}
+	os.RemoveAll(s.dir)
 }
 
 func (s *Server) data() string { return filepath.Join(s.dir, "data") }

@@ -52,12 +52,16 @@ run: build
 # still missing is skipped and recorded in the file VIGIL_TEST_SKIPS, and
 # the run ends with one "SKIPPED GROUP" line per group. The exit status is
 # go test's. VIGIL_TEST_REQUIRE_ALL=1 (.ci/run) makes every such skip a failure.
+# The store's tests run twice: on SQLite, and on PostgreSQL (a throwaway
+# server, internal/pgtest; store/engine_test.go).
 test: assets
 	@./.ci/test-deps
 	$(GO) vet -tags $(TAGS) ./...
 	@skips=$$(mktemp "$${TMPDIR:-/tmp}/vigil-test-skips.XXXXXX"); \
 	echo "VIGIL_TEST_SKIPS=$$skips $(GO) test -tags $(TAGS) -count=1 -timeout 15m ./..."; \
 	VIGIL_TEST_SKIPS=$$skips $(GO) test -tags $(TAGS) -count=1 -timeout 15m ./...; status=$$?; \
+	echo "VIGIL_TEST_STORE=postgres VIGIL_TEST_SKIPS=$$skips $(GO) test -tags $(TAGS) -count=1 -timeout 15m ./store"; \
+	VIGIL_TEST_STORE=postgres VIGIL_TEST_SKIPS=$$skips $(GO) test -tags $(TAGS) -count=1 -timeout 15m ./store || status=1; \
 	./.ci/test-deps --summary $$skips; rm -f $$skips; exit $$status
 	@# The syslog interop corpus, pass counts per source (ingest/testdata/interop).
 	@$(GO) test -tags $(TAGS) -count=1 -run '^TestInteropCorpus$$' -v ./ingest | grep -a 'corpus:'

@@ -70,7 +70,7 @@ func build(ctx context.Context, cfg Config, stderr io.Writer) (app *App, err err
 	if a.Clock == nil {
 		a.Clock = model.SystemClock{}
 	}
-	a.Store, err = openStore(ctx, cfg.DataDir, store.Options{
+	a.Store, err = openStore(ctx, cfg.location, store.Options{
 		Registerer:           a.Registry,
 		Logger:               a.Log,
 		LatestCheckpointFile: filepath.Join(cfg.DataDir, latestCheckpointFile),

@@ -9,8 +9,9 @@ import (
 // cmdBackup runs vigil backup --out FILE: a consistent copy of the
 // database, also while serve runs.
 func cmdBackup(ctx context.Context, args []string, stdout io.Writer) error {
-	var dataDir, out string
-	fs := newFlagSet("backup", &dataDir)
+	var loc location
+	var out string
+	fs := newFlagSet("backup", &loc)
 	fs.StringVar(&out, "out", "", "file to write the copy to (must not exist)")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
@@ -18,7 +19,7 @@ func cmdBackup(ctx context.Context, args []string, stdout io.Writer) error {
 	if out == "" {
 		return usageError{"usage: vigil backup --out FILE"}
 	}
-	st, err := openExisting(ctx, dataDir)
+	st, err := openExisting(ctx, loc)
 	if err != nil {
 		return err
 	}

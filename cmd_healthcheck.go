@@ -15,9 +15,10 @@ import (
 // address is serve's --http (env VIGIL_HTTP), so the same environment
 // configures both; a wildcard host is reached over loopback.
 func cmdHealthcheck(ctx context.Context, args []string, stdout io.Writer) error {
-	var dataDir, addr string
+	var loc location
+	var addr string
 	var timeout time.Duration
-	fs := newFlagSet("healthcheck", &dataDir)
+	fs := newFlagSet("healthcheck", &loc)
 	fs.StringVar(&addr, "http", "127.0.0.1:8080", "HTTP address of the running vigil serve")
 	fs.DurationVar(&timeout, "timeout", 5*time.Second, "give up after this long")
 	if _, err := parseFlags(fs, args); err != nil {

@@ -15,8 +15,9 @@ func cmdToken(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(args) == 0 || args[0] != "create" {
 		return usageError{tokenUsage}
 	}
-	var dataDir, userName, name, scope, agent string
-	fs := newFlagSet("token create", &dataDir)
+	var loc location
+	var userName, name, scope, agent string
+	fs := newFlagSet("token create", &loc)
 	fs.StringVar(&userName, "user", "", "user the token acts as")
 	fs.StringVar(&name, "name", "", "label of the token")
 	fs.StringVar(&scope, "scope", model.ScopeIngest, "ingest, agent, read or manage")
@@ -34,7 +35,7 @@ func cmdToken(ctx context.Context, args []string, stdout io.Writer) error {
 	if scope != model.ScopeAgent && agent != "" {
 		return usageError{fmt.Sprintf("--agent binds only a token of --scope agent, not %s\n%s", scope, tokenUsage)}
 	}
-	st, err := openExisting(ctx, dataDir)
+	st, err := openExisting(ctx, loc)
 	if err != nil {
 		return err
 	}

@@ -20,8 +20,9 @@ func cmdUser(ctx context.Context, args []string, stdin io.Reader, stdout io.Writ
 	if len(args) == 0 || args[0] != "add" {
 		return usageError{"usage: vigil user add NAME --role ROLE"}
 	}
-	var dataDir, role string
-	fs := newFlagSet("user add", &dataDir)
+	var loc location
+	var role string
+	fs := newFlagSet("user add", &loc)
 	fs.StringVar(&role, "role", "", "role: admin, auditor, operator or viewer")
 	pos, err := parseFlags(fs, args[1:])
 	if err != nil {
@@ -41,7 +42,7 @@ func cmdUser(ctx context.Context, args []string, stdin io.Reader, stdout io.Writ
 		}
 		password = strings.TrimRight(line, "\r\n")
 	}
-	st, err := openStore(ctx, dataDir, store.Options{})
+	st, err := openStore(ctx, loc, store.Options{})
 	if err != nil {
 		return err
 	}

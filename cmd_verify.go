@@ -17,8 +17,9 @@ import (
 // and the checkpoints (stored, kept beside the database and --checkpoint),
 // prints OK or FAILED lines and reports whether all held.
 func cmdVerify(ctx context.Context, args []string, stdout io.Writer) (bool, error) {
-	var dataDir, checkpointFile, pubKey, tsaCA string
-	fs := newFlagSet("verify", &dataDir)
+	var loc location
+	var checkpointFile, pubKey, tsaCA string
+	fs := newFlagSet("verify", &loc)
 	fs.StringVar(&checkpointFile, "checkpoint", "", "a signed checkpoint kept off the box: the database must still extend it")
 	fs.StringVar(&pubKey, "key", "", "verifier key of the checkpoints (default: derived from DIR/checkpoint.key)")
 	fs.StringVar(&tsaCA, "tsa-ca", "", "PEM roots the time-stamping authority's certificate must chain to "+
@@ -34,13 +35,13 @@ func cmdVerify(ctx context.Context, args []string, stdout io.Writer) (bool, erro
 		}
 		opts.TimestampRoots = roots
 	}
-	st, err := openExisting(ctx, dataDir)
+	st, err := openExisting(ctx, loc)
 	if err != nil {
 		return false, err
 	}
 	defer st.Close()
 	if pubKey == "" {
-		if key, err := loadCheckpointKey(dataDir, false); err == nil {
+		if key, err := loadCheckpointKey(loc.DataDir, false); err == nil {
 			pubKey = key.PublicKey()
 		} else if checkpointFile != "" {
 			return false, fmt.Errorf("%v; name the verifier key with --key", err)
@@ -49,7 +50,7 @@ func cmdVerify(ctx context.Context, args []string, stdout io.Writer) (bool, erro
 	opts.PublicKey = pubKey
 	// The newest checkpoint kept beside the database is checked too.
 	files := []string{checkpointFile}
-	if latest := filepath.Join(dataDir, latestCheckpointFile); pubKey != "" {
+	if latest := filepath.Join(loc.DataDir, latestCheckpointFile); pubKey != "" {
 		if _, err := os.Stat(latest); err == nil {
 			files = append(files, latest)
 		}

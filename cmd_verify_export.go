@@ -15,8 +15,9 @@ import (
 // export bundle off the box, with no database, prints OK with its counts
 // or FAILED naming what is wrong, and reports whether it held.
 func cmdVerifyExport(_ context.Context, args []string, stdout io.Writer) (bool, error) {
-	var dataDir, key string
-	fs := newFlagSet("verify-export", &dataDir)
+	var loc location
+	var key string
+	fs := newFlagSet("verify-export", &loc)
 	fs.StringVar(&key, "key", "", "the checkpoints' verifier key (name+hash+base64, as the settings page and GET /api/v1/audit/checkpoint show it) or a file holding it")
 	files, err := parseFlags(fs, args)
 	if err != nil {

@@ -18,7 +18,7 @@ import (
 
 // Config is the validated configuration of vigil serve.
 type Config struct {
-	DataDir       string
+	location
 	HTTPAddr      string
 	MetricsAddr   string // a listener serving only /metrics, without authentication; "" is off
 	PprofAddr     string // a loopback listener serving Go's profiler (/debug/pprof/); "" is off
@@ -67,7 +67,7 @@ type serveFlags struct {
 
 func parseServeConfig(args []string) (Config, error) {
 	var cfg Config
-	fs := newFlagSet("serve", &cfg.DataDir)
+	fs := newFlagSet("serve", &cfg.location)
 	var f serveFlags
 	fs.StringVar(&cfg.HTTPAddr, "http", "127.0.0.1:8080", "HTTP listen address for the console and API; empty turns it off")
 	fs.StringVar(&cfg.MetricsAddr, "metrics-listen", "", "listen address serving only /metrics, open to anyone who can reach it (e.g. 127.0.0.1:9090); "+
@@ -150,6 +150,9 @@ func syslogFlags(fs *flag.FlagSet, cfg *Config, f *serveFlags) {
 // checkServeConfig checks the HTTP, console and logging flags.
 func checkServeConfig(cfg *Config, f serveFlags) error {
 	var err error
+	if err := cfg.location.check(); err != nil {
+		return err
+	}
 	if cfg.Watch.EndpointNetworks, err = model.ParseEndpointNetworks(f.endpointNets); err != nil {
 		return usageError{"--endpoint-networks: " + err.Error()}
 	}

@@ -13,21 +13,46 @@ import (
 	"vigil/store"
 )
 
-// openStore creates the data directory if needed and opens the database.
-func openStore(ctx context.Context, dataDir string, opts store.Options) (*store.Store, error) {
-	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+// openStore creates the data directory if needed and opens the database:
+// loc.Database, a PostgreSQL URL, or DIR/vigil.db.
+func openStore(ctx context.Context, loc location, opts store.Options) (*store.Store, error) {
+	if err := loc.check(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(loc.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
-	return store.Open(ctx, filepath.Join(dataDir, "vigil.db"), opts)
+	return store.Open(ctx, loc.target(), opts)
 }
 
-// openExisting opens the database of dataDir, which must exist.
-func openExisting(ctx context.Context, dataDir string) (*store.Store, error) {
-	p := filepath.Join(dataDir, "vigil.db")
-	if _, err := os.Stat(p); err != nil {
-		return nil, fmt.Errorf("no database at %s (see --data)", p)
+// target is what store.Open opens.
+func (loc location) target() string {
+	if loc.Database != "" {
+		return loc.Database
 	}
-	return openStore(ctx, dataDir, store.Options{})
+	return filepath.Join(loc.DataDir, "vigil.db")
+}
+
+// check refuses a --database that is not a PostgreSQL URL.
+func (loc location) check() error {
+	if loc.Database != "" && !store.IsDatabaseURL(loc.Database) {
+		return usageError{"--database: a PostgreSQL URL (postgres://user@host:port/db); without it the store is DIR/vigil.db in --data"}
+	}
+	return nil
+}
+
+// openExisting opens the database of loc, which must exist.
+func openExisting(ctx context.Context, loc location) (*store.Store, error) {
+	if err := loc.check(); err != nil {
+		return nil, err
+	}
+	if loc.Database == "" {
+		p := loc.target()
+		if _, err := os.Stat(p); err != nil {
+			return nil, fmt.Errorf("no database at %s (see --data and --database)", p)
+		}
+	}
+	return openStore(ctx, loc, store.Options{})
 }
 
 // checkpointKeyFile is the Ed25519 key that signs checkpoints, in the data

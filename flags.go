@@ -12,10 +12,20 @@ import (
 	"vigil/model"
 )
 
-// newFlagSet returns a flag set with --data and --version defined.
-func newFlagSet(name string, dataDir *string) *flag.FlagSet {
+// location is where a command finds the store: the data directory (the
+// checkpoint key, and the SQLite database DIR/vigil.db) and, for a store
+// on PostgreSQL, the database's URL.
+type location struct {
+	DataDir  string
+	Database string
+}
+
+// newFlagSet returns a flag set with --data, --database and --version
+// defined.
+func newFlagSet(name string, loc *location) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.StringVar(dataDir, "data", "./data", "data directory; the database is DIR/vigil.db")
+	fs.StringVar(&loc.DataDir, "data", "./data", "data directory; the database is DIR/vigil.db unless --database names another")
+	fs.StringVar(&loc.Database, "database", "", "PostgreSQL database the store is kept in (postgres://user@host/db); several nodes may share one. Empty: embedded SQLite in --data")
 	fs.Bool("version", false, "print the version and exit")
 	return fs
 }

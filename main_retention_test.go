@@ -32,7 +32,7 @@ func TestVerifyAfterRetention(t *testing.T) {
 func retainedDataDir(t *testing.T, dir string) {
 	t.Helper()
 	ctx := context.Background()
-	st, err := openStore(ctx, dir, store.Options{})
+	st, err := openStore(ctx, location{DataDir: dir}, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +68,7 @@ func retainedDataDir(t *testing.T, dir string) {
 func TestVerifyAfterRetentionRulesAndHolds(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	st, err := openStore(ctx, dir, store.Options{})
+	st, err := openStore(ctx, location{DataDir: dir}, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -11,6 +12,7 @@ import (
 // only its owner may read it, whatever the umask; an existing file is
 // never overwritten.
 func TestBackupIsPrivate(t *testing.T) {
+	sqliteOnly(t, "VACUUM INTO backup (PostgreSQL: TestBackupPointsToPostgresTools)")
 	ctx := context.Background()
 	s := openTest(t)
 	appendN(t, s, 10, 10)
@@ -39,5 +41,22 @@ func TestBackupIsPrivate(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(existing); string(b) != "keep me" {
 		t.Errorf("existing file changed to %q", b)
+	}
+}
+
+// TestBackupPointsToPostgresTools: on PostgreSQL vigil backup writes
+// nothing and names the tools that copy the database.
+func TestBackupPointsToPostgresTools(t *testing.T) {
+	if !onPostgres() {
+		t.Skip("PostgreSQL engine only: SQLite's backup is TestBackupIsPrivate")
+	}
+	s := openTest(t)
+	out := filepath.Join(t.TempDir(), "copy.db")
+	err := s.Backup(context.Background(), out)
+	if err == nil || !strings.Contains(err.Error(), "pg_dump") || !strings.Contains(err.Error(), "pg_basebackup") {
+		t.Fatalf("backup on PostgreSQL: %v; want a pointer to pg_dump and pg_basebackup", err)
+	}
+	if _, serr := os.Stat(out); !os.IsNotExist(serr) {
+		t.Fatalf("backup left %s: %v", out, serr)
 	}
 }

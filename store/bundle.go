@@ -207,7 +207,7 @@ func (s *Store) WriteBundle(ctx context.Context, w io.Writer, req BundleRequest)
 	bw := newBundleWriter(w, h)
 	rng := BundleRange{Contiguous: req.Filter.Visibility.All() && len(req.Filter.Query()) == 0}
 	var failed error
-	err = eachRow(ctx, tx, q, args, func(r *row, hash []byte) bool {
+	err = eachRow(ctx, tx, s.d, q, args, func(r *row, hash []byte) bool {
 		ev, err := p.prove(ctx, r, hash)
 		if err == nil {
 			err = bw.event(ev)

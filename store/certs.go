@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -66,7 +67,7 @@ func addCertTx(tx *sql.Tx, c model.Certificate, source string, actor model.Actor
 	err = tx.QueryRow(`INSERT INTO certificates (fingerprint, serial, subject, common_name, issuer, sans, key_type, key_bits,
 		not_before, not_after, not_after_ns, is_ca, pem, source, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		c.Fingerprint, c.Serial, c.Subject, c.CommonName, c.Issuer, string(sans), c.KeyType, c.KeyBits,
-		timeText(c.NotBefore), timeText(c.NotAfter), c.NotAfter.UnixNano(), c.IsCA, c.PEM, source, timeText(c.CreatedAt)).Scan(&c.ID)
+		timeText(c.NotBefore), timeText(c.NotAfter), c.NotAfter.UnixNano(), flag(c.IsCA), c.PEM, source, timeText(c.CreatedAt)).Scan(&c.ID)
 	if err != nil {
 		return AddedCertificate{}, nil, fmt.Errorf("store: add certificate: %w", err)
 	}
@@ -222,7 +223,7 @@ func (s *Store) findCertificates(ctx context.Context, f model.CertFilter, now ti
 	}
 	limit := f.Limit
 	if limit <= 0 {
-		limit = -1 // no limit: the expiry check reads every current certificate
+		limit = math.MaxInt64 // no limit: the expiry check reads every current certificate
 	}
 	certs, err := queryAll(ctx, s.rdb, "find certificates", scanCert, q+` LIMIT ?`, append(args, limit)...)
 	for i := range certs {

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"time"
 
@@ -183,7 +184,7 @@ func (s *Store) LatestCheckpoint(ctx context.Context) (StoredCheckpoint, error) 
 // 0: all).
 func (s *Store) Checkpoints(ctx context.Context, limit int) ([]StoredCheckpoint, error) {
 	if limit <= 0 {
-		limit = -1 // SQLite: no limit
+		limit = math.MaxInt64 // no limit
 	}
 	rows, err := s.rdb.QueryContext(ctx, `SELECT id, tree_size, root_hash, created_at, note, timestamp_token, timestamp_time
 		FROM checkpoints ORDER BY id DESC LIMIT ?`, limit)

@@ -133,8 +133,7 @@ func (e *postgresEngine) fullText() fullTextStore {
 		open: func(ctx context.Context, _ *slog.Logger) (*sql.DB, error) {
 			return e.pool(ctx, 1, indexLockKey, "fts, public")
 		},
-		reset: `DELETE FROM events_fts; DELETE FROM fts_state;
-			INSERT INTO fts_state (one, format, indexed_upto) VALUES (1, ?, 0)`,
+		reset:  `DELETE FROM events_fts; DELETE FROM fts_state`,
 		insert: `INSERT INTO events_fts (rowid, doc) VALUES (?, array_to_tsvector(?::text[]))`,
 		doc:    lexemes,
 		close:  func(db *sql.DB) error { return db.Close() },

@@ -270,8 +270,7 @@ func (e *sqliteEngine) fullText() fullTextStore {
 		},
 		// words_fts is made again: its documents' keys changed in format 6.
 		reset: `DELETE FROM events_fts; DELETE FROM fts_state;
-			DROP TABLE words_vocab; DROP TABLE words_fts;` + wordsSchema + `
-			INSERT INTO fts_state (one, format, indexed_upto) VALUES (1, ?, 0)`,
+			DROP TABLE words_vocab; DROP TABLE words_fts;` + wordsSchema,
 		insert: `INSERT INTO events_fts (rowid, doc) VALUES (?, ?)`,
 		doc:    func(text []byte) any { return text },
 		words:  true,

@@ -261,10 +261,13 @@ func (s *Store) findEvents(ctx context.Context, f model.EventFilter) ([]model.Ev
 	return events, next, nil
 }
 
-// eachRow runs q on db and passes its rows to fn, in the query's order,
+// eachRow runs q in tx and passes its rows to fn, in the query's order,
 // until fn returns false.
-func eachRow(ctx context.Context, db querier, q string, args []any, fn func(r *row, hash []byte) bool) error {
-	rows, err := db.QueryContext(ctx, q, args...)
+func eachRow(ctx context.Context, tx *sql.Tx, d dialect, q string, args []any, fn func(r *row, hash []byte) bool) error {
+	if d.postgres {
+		return eachRowByCursor(ctx, tx, q, args, fn)
+	}
+	rows, err := tx.QueryContext(ctx, q, args...)
 	if err != nil {
 		return err
 	}
@@ -279,6 +282,51 @@ func eachRow(ctx context.Context, db querier, q string, args []any, fn func(r *r
 		}
 	}
 	return rows.Err()
+}
+
+// cursorFetch is how many rows eachRowByCursor reads at a time.
+const cursorFetch = 1000
+
+// eachRowByCursor is eachRow on PostgreSQL, where a connection runs one
+// query at a time: q's rows are fetched through a cursor, cursorFetch at
+// a time, so that fn may query the same transaction between fetches.
+func eachRowByCursor(ctx context.Context, tx *sql.Tx, q string, args []any, fn func(r *row, hash []byte) bool) error {
+	if _, err := tx.ExecContext(ctx, `DECLARE each_row NO SCROLL CURSOR FOR `+q, args...); err != nil {
+		return err
+	}
+	defer tx.ExecContext(ctx, `CLOSE each_row`)
+	type fetched struct {
+		r    row
+		hash []byte
+	}
+	batch := make([]fetched, 0, cursorFetch)
+	for {
+		batch = batch[:0]
+		rows, err := tx.QueryContext(ctx, fmt.Sprintf(`FETCH %d FROM each_row`, cursorFetch))
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			r, hash, err := scanRow(rows)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			batch = append(batch, fetched{r, hash})
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for i := range batch {
+			if !fn(&batch[i].r, batch[i].hash) {
+				return nil
+			}
+		}
+		if len(batch) < cursorFetch {
+			return nil
+		}
+	}
 }
 
 // NewerCursor returns the cursor (before=) of the page of f that comes just

@@ -181,7 +181,7 @@ type fullTextStore struct {
 	open func(ctx context.Context, log *slog.Logger) (*sql.DB, error)
 	// settings run once opened.
 	settings []string
-	// reset empties the index and records format ? with nothing indexed.
+	// reset empties the index and its state.
 	reset string
 	// insert stores one document: rowid ?, document ? (as doc gives it).
 	insert string
@@ -233,7 +233,11 @@ func openIndexer(ctx context.Context, fts fullTextStore, events *sql.DB, maxID i
 		if format >= 0 {
 			log.Warn("rebuilding the full-text index", "format", format, "indexed_upto", upto, "events_up_to", maxID)
 		}
-		if _, err := db.ExecContext(ctx, fts.reset, ftsFormat); err != nil {
+		_, err := db.ExecContext(ctx, fts.reset)
+		if err == nil {
+			_, err = db.ExecContext(ctx, `INSERT INTO fts_state (one, format, indexed_upto) VALUES (1, ?, 0)`, ftsFormat)
+		}
+		if err != nil {
 			fts.close(db)
 			return nil, fmt.Errorf("store: full-text index: %w", err)
 		}

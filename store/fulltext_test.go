@@ -85,6 +85,7 @@ func TestFullTextIndexRebuilds(t *testing.T) {
 // waited longer than a search waits (and a search indeed misses them), and
 // it is reported current again once the indexer has caught up.
 func TestIndexStatus(t *testing.T) {
+	sqliteOnly(t, "holds the lock of the full-text file")
 	s := openTest(t)
 	if st := s.IndexStatus(); st.Behind || st.Lag != 0 {
 		t.Fatalf("empty store: %+v", st)
@@ -207,6 +208,7 @@ func TestPrefixFindsNewestWords(t *testing.T) {
 // through holds every word of the events' text and none of their filter
 // tokens.
 func TestWordsTableHoldsTheWordsOnly(t *testing.T) {
+	sqliteOnly(t, "the words table FTS5 prefixes expand through")
 	ctx := context.Background()
 	s := openTest(t)
 	var evs []model.Event

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -17,7 +16,7 @@ func TestInsertColumnOrder(t *testing.T) {
 		insertColumns[27] != "details" || insertColumns[28] != "hash" {
 		t.Fatalf("insertColumns = %q", insertColumns)
 	}
-	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "vigil.db"), Options{})
+	s, err := Open(context.Background(), testDB(t), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,12 +45,22 @@ func TestInsertColumnOrder(t *testing.T) {
 	}
 	for i, id := range res.IDs {
 		var stored model.Event
-		var nulls int
-		err := s.rdb.QueryRow(`SELECT (event_id IS NULL) + (actor_type IS NULL) + (actor_id IS NULL) + (actor_dn IS NULL) +
-			(actor_ip IS NULL) + (entity_type IS NULL) + (entity_id IS NULL) + (cert_serial IS NULL) +
-			(cert_fingerprint IS NULL) + (cert_subject IS NULL) + (agent_id IS NULL) + (host IS NULL) + (app IS NULL) +
-			(process IS NULL) + (command IS NULL) + (policy IS NULL) + (tenant IS NULL) + (details IS NULL)
-			FROM events WHERE id = ?`, id).Scan(&nulls)
+		var isNull [18]bool
+		cells := make([]any, len(isNull))
+		for i := range isNull {
+			cells[i] = &isNull[i]
+		}
+		err := s.rdb.QueryRow(`SELECT event_id IS NULL, actor_type IS NULL, actor_id IS NULL, actor_dn IS NULL,
+			actor_ip IS NULL, entity_type IS NULL, entity_id IS NULL, cert_serial IS NULL,
+			cert_fingerprint IS NULL, cert_subject IS NULL, agent_id IS NULL, host IS NULL, app IS NULL,
+			process IS NULL, command IS NULL, policy IS NULL, tenant IS NULL, details IS NULL
+			FROM events WHERE id = ?`, id).Scan(cells...)
+		nulls := 0
+		for _, n := range isNull {
+			if n {
+				nulls++
+			}
+		}
 		if err != nil {
 			t.Fatal(err)
 		}

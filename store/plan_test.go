@@ -156,8 +156,9 @@ func TestPastTimeWindow(t *testing.T) {
 // TestSlowListingLogged: a listing over slowQuery is logged with its SQL
 // and plan; a quick one is not.
 func TestSlowListingLogged(t *testing.T) {
+	sqliteOnly(t, "logs SQLite's query plan")
 	var logs syncbuf.Buffer
-	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "vigil.db"),
+	s, err := Open(context.Background(), testDB(t),
 		Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -415,6 +416,7 @@ func TestStaleStatisticsHealed(t *testing.T) {
 // TestOptimizeKeepsEventStatistics: the hourly PRAGMA optimize of a running
 // store refreshes the other tables' statistics but leaves events pinned.
 func TestOptimizeKeepsEventStatistics(t *testing.T) {
+	sqliteOnly(t, "PRAGMA optimize and sqlite_stat1")
 	s := openTest(t)
 	ctx := context.Background()
 	var evs []model.Event

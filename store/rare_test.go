@@ -15,6 +15,7 @@ import (
 // through their own partial index, among many USAGE events, and are
 // complete while the full-text index is held back.
 func TestRareCategoryListedWhileIndexBehind(t *testing.T) {
+	sqliteOnly(t, "opens the full-text file")
 	s := openTest(t)
 	ctx := context.Background()
 	var evs []model.Event

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -26,7 +25,7 @@ func (c *fakeClock) add(d time.Duration) {
 func openClocked(t *testing.T) (*Store, *fakeClock) {
 	t.Helper()
 	clock := &fakeClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
-	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "vigil.db"), Options{Now: clock.now})
+	s, err := Open(context.Background(), testDB(t), Options{Now: clock.now})
 	if err != nil {
 		t.Fatal(err)
 	}

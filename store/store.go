@@ -241,10 +241,21 @@ func (s *Store) Now() time.Time { return s.now() }
 // migrate applies schema.sql to an empty database, then every migration in
 // migrations/ not yet recorded, each in its own transaction.
 func migrate(ctx context.Context, db *sql.DB, schema fs.FS, now time.Time) error {
-	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version    INTEGER PRIMARY KEY,
-		name       TEXT NOT NULL,
-		applied_at TEXT NOT NULL)`); err != nil {
+	// In a write transaction: it excludes another process creating the
+	// same table at the same moment.
+	tx, err := db.BeginTx(ctx, nil)
+	if err == nil {
+		_, err = tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+			version    INTEGER PRIMARY KEY,
+			name       TEXT NOT NULL,
+			applied_at TEXT NOT NULL)`)
+		if err == nil {
+			err = tx.Commit()
+		} else {
+			tx.Rollback()
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("store: migrate: %w", err)
 	}
 	type step struct {
@@ -272,20 +283,24 @@ func migrate(ctx context.Context, db *sql.DB, schema fs.FS, now time.Time) error
 		}
 	}
 	for _, st := range steps {
-		var done int
-		if err := db.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, st.version).Scan(&done); err != nil {
-			return fmt.Errorf("store: migrate: %w", err)
-		}
-		if done > 0 {
-			continue
-		}
 		body, err := fs.ReadFile(schema, st.name)
 		if err != nil {
 			return fmt.Errorf("store: migrate: %w", err)
 		}
+		// Whether the step is done is read inside its write transaction:
+		// two processes starting on one new database apply it once.
 		tx, err := db.BeginTx(ctx, nil)
 		if err != nil {
 			return fmt.Errorf("store: migrate: %w", err)
+		}
+		var done int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, st.version).Scan(&done); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("store: migrate: %w", err)
+		}
+		if done > 0 {
+			tx.Rollback()
+			continue
 		}
 		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
 			tx.Rollback()
@@ -324,6 +339,14 @@ func writeFailed(op string, err error) error {
 		return model.Errorf(model.EUNAVAILABLE, "%s: storage is failing: %v", op, err)
 	}
 	return fmt.Errorf("store: %s: %w", op, err)
+}
+
+// flag is b as the integer (1 or 0) the flag columns hold.
+func flag(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // nullStr stores "" as NULL.

@@ -19,7 +19,7 @@ import (
 // real schema and migrations.
 func openTest(t testing.TB) *Store {
 	t.Helper()
-	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "vigil.db"), Options{})
+	s, err := Open(context.Background(), testDB(t), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -266,7 +266,7 @@ func (s *Store) SetUserDisabled(ctx context.Context, name string, disabled bool,
 			}
 		}
 		u.Disabled = disabled
-		if _, err := tx.Exec(`UPDATE users SET disabled = ? WHERE id = ?`, disabled, u.ID); err != nil {
+		if _, err := tx.Exec(`UPDATE users SET disabled = ? WHERE id = ?`, flag(disabled), u.ID); err != nil {
 			return err
 		}
 		if disabled {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/x509"
 	"database/sql"
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -213,27 +212,52 @@ func (v *chainVerifier) start(ctx context.Context, tx *sql.Tx, opts VerifyOption
 	return nil, nil
 }
 
+// walkWindow is how many ids walk reads at a time: the removed events'
+// hashes of a window are read first, then its events are streamed, so
+// that one connection runs one query at a time (as PostgreSQL's must).
+const walkWindow = 1 << 16
+
 // walk checks the events after the last one walked up to id upTo in id
 // order, merging the stored events with the hashes retention left of
 // removed ones.
 func (v *chainVerifier) walk(ctx context.Context, tx *sql.Tx, upTo int64) (*verifyFailure, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT `+eventColumns+`, `+v.written+` FROM events WHERE id > ? AND id <= ? ORDER BY id`, v.prevID, upTo)
+	for lo := v.prevID; lo < upTo; lo += walkWindow {
+		if f, err := v.walkWindow(ctx, tx, lo, min(upTo, lo+walkWindow)); f != nil || err != nil {
+			return f, err
+		}
+	}
+	return nil, nil
+}
+
+// walkWindow walks the ids after lo up to hi.
+func (v *chainVerifier) walkWindow(ctx context.Context, tx *sql.Tx, lo, hi int64) (*verifyFailure, error) {
+	c := &walkCursor{}
+	pruned, err := tx.QueryContext(ctx, `SELECT id, hash, legacy FROM pruned_events WHERE id > ? AND id <= ? ORDER BY id`, lo, hi)
+	if err != nil {
+		return nil, fmt.Errorf("store: verify: %w", err)
+	}
+	for pruned.Next() {
+		var p prunedEvent
+		if err := pruned.Scan(&p.id, &p.hash, &p.legacy); err != nil {
+			pruned.Close()
+			return nil, fmt.Errorf("store: verify: %w", err)
+		}
+		c.pruned = append(c.pruned, p)
+	}
+	pruned.Close()
+	if err := pruned.Err(); err != nil {
+		return nil, fmt.Errorf("store: verify: %w", err)
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT `+eventColumns+`, `+v.written+` FROM events WHERE id > ? AND id <= ? ORDER BY id`, lo, hi)
 	if err != nil {
 		return nil, fmt.Errorf("store: verify: %w", err)
 	}
 	defer rows.Close()
-	pruned, err := tx.QueryContext(ctx, `SELECT id, hash, legacy FROM pruned_events WHERE id > ? AND id <= ? ORDER BY id`, v.prevID, upTo)
-	if err != nil {
-		return nil, fmt.Errorf("store: verify: %w", err)
-	}
-	defer pruned.Close()
-	c := &walkCursor{rows: rows, pruned: pruned}
+	c.rows = rows
 	if f := c.nextEvent(v.prevID + 1); f != nil {
 		return f, nil
 	}
-	if err := c.nextPruned(); err != nil {
-		return nil, err
-	}
+	c.nextPruned()
 	for c.haveEvent || c.havePruned {
 		var id int64
 		var h []byte
@@ -242,9 +266,7 @@ func (v *chainVerifier) walk(ctx context.Context, tx *sql.Tx, upTo int64) (*veri
 			if f := v.removed(id, c.prunedLegacy); f != nil {
 				return f, nil
 			}
-			if err := c.nextPruned(); err != nil {
-				return nil, err
-			}
+			c.nextPruned()
 		} else {
 			id, h = c.r.id, c.stored
 			if f := v.event(&c.r, c.stored, c.asWritten); f != nil {
@@ -258,16 +280,17 @@ func (v *chainVerifier) walk(ctx context.Context, tx *sql.Tx, upTo int64) (*veri
 			return f, err
 		}
 	}
-	if err := errors.Join(rows.Err(), pruned.Err()); err != nil {
+	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("store: verify: %w", err)
 	}
 	return nil, nil
 }
 
-// walkCursor reads the stored events and the removed events' hashes side
-// by side, each in id order.
+// walkCursor steps through one window's stored events (streamed) and
+// removed events' hashes (read first).
 type walkCursor struct {
-	rows, pruned *sql.Rows
+	rows   *sql.Rows
+	pruned []prunedEvent
 
 	haveEvent bool
 	r         row
@@ -278,6 +301,14 @@ type walkCursor struct {
 	prunedID     int64
 	prunedHash   []byte
 	prunedLegacy bool
+}
+
+// prunedEvent is a row of pruned_events: what retention kept of a
+// removed event.
+type prunedEvent struct {
+	id     int64
+	hash   []byte
+	legacy bool
 }
 
 // nextEvent moves to the next stored event; want is the id expected
@@ -295,14 +326,12 @@ func (c *walkCursor) nextEvent(want int64) *verifyFailure {
 }
 
 // nextPruned moves to the next removed event's hash.
-func (c *walkCursor) nextPruned() error {
-	if c.havePruned = c.pruned.Next(); !c.havePruned {
-		return nil
+func (c *walkCursor) nextPruned() {
+	if c.havePruned = len(c.pruned) > 0; c.havePruned {
+		p := c.pruned[0]
+		c.pruned = c.pruned[1:]
+		c.prunedID, c.prunedHash, c.prunedLegacy = p.id, p.hash, p.legacy
 	}
-	if err := c.pruned.Scan(&c.prunedID, &c.prunedHash, &c.prunedLegacy); err != nil {
-		return fmt.Errorf("store: verify: %w", err)
-	}
-	return nil
 }
 
 // removed checks event id, which retention removed: its content is gone;

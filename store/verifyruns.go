@@ -25,7 +25,7 @@ func (s *Store) RecordVerifyRun(ctx context.Context, r VerifyRun) (VerifyRun, er
 		firstBad = sql.NullInt64{Int64: *r.FirstBad, Valid: true}
 	}
 	err := s.wdb.QueryRowContext(ctx, `INSERT INTO verify_runs (started_at, finished_at, ok, checked, tree_size, first_bad, reason)
-		VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`, timeText(r.StartedAt), timeText(r.Finished), r.OK, r.Checked, r.TreeSize, firstBad, r.Reason).Scan(&r.ID)
+		VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`, timeText(r.StartedAt), timeText(r.Finished), flag(r.OK), r.Checked, r.TreeSize, firstBad, r.Reason).Scan(&r.ID)
 	if err != nil {
 		return r, fmt.Errorf("store: record verify run: %w", err)
 	}

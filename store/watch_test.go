@@ -128,9 +128,9 @@ func TestNewerCertificateReplaces(t *testing.T) {
 	if len(open) != 0 {
 		t.Errorf("alerts still open: %+v", open)
 	}
-	current, _ := s.CurrentCertificates(ctx)
-	if len(current) != 2 {
-		t.Errorf("%d current certificates, want 2", len(current))
+	current, err := s.CurrentCertificates(ctx)
+	if len(current) != 2 || err != nil {
+		t.Errorf("%d current certificates (%v), want 2", len(current), err)
 	}
 }
 
@@ -277,7 +277,7 @@ func TestRenewalOutcomes(t *testing.T) {
 // close, and what is left in memory stays near that bound.
 func TestSightingsBoundedWhileBusy(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "vigil.db"), Options{SightingsFlushAt: 100})
+	s, err := Open(ctx, testDB(t), Options{SightingsFlushAt: 100})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -244,6 +244,14 @@ CREATE TABLE event_keys (
 
 CREATE TABLE retention_records (id BIGINT PRIMARY KEY);
 
+-- What retention removed before it kept records in the chain, on stores
+-- older than PostgreSQL support: never anything here, kept so that verify
+-- reads the same tables on both engines.
+CREATE TABLE retention_legacy (
+    one       INTEGER PRIMARY KEY CHECK (one = 1),
+    record_id BIGINT
+);
+
 CREATE TABLE event_rollups (
     hour       BIGINT NOT NULL,
     category   TEXT   NOT NULL,
@@ -259,6 +267,7 @@ CREATE TABLE event_rollup_state (
     counted_upto BIGINT NOT NULL,
     rebuild_end  BIGINT NOT NULL
 );
+INSERT INTO event_rollup_state (one, counted_upto, rebuild_end) VALUES (1, 0, 0);
 CREATE TABLE event_rollups_minute (
     minute     BIGINT NOT NULL,
     category   TEXT   NOT NULL,

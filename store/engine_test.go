@@ -1,0 +1,93 @@
+package store
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+
+	"vigil/internal/pgtest"
+)
+
+// The store's tests are one suite for both engines: with
+// VIGIL_TEST_STORE=postgres (make test runs the package both ways) each
+// test's store is a database of its own on a PostgreSQL server started
+// for the package; otherwise an SQLite file in the test's directory.
+// Tests of what only one engine has (SQLite's files, its planner) say so
+// with sqliteOnly.
+
+// onPostgres reports whether this run's stores are PostgreSQL databases.
+func onPostgres() bool { return os.Getenv("VIGIL_TEST_STORE") == "postgres" }
+
+var pgServer struct {
+	once sync.Once
+	s    *pgtest.Server
+	err  error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if pgServer.s != nil {
+		pgServer.s.Stop()
+	}
+	os.Exit(code)
+}
+
+// testDB returns where a test's store is: a new PostgreSQL database, or
+// vigil.db in a new temporary directory.
+func testDB(t testing.TB) string {
+	t.Helper()
+	if !onPostgres() {
+		return filepath.Join(t.TempDir(), "vigil.db")
+	}
+	pgtest.SkipWithout(t)
+	pgServer.once.Do(func() { pgServer.s, pgServer.err = pgtest.Launch() })
+	if pgServer.err != nil {
+		t.Fatal(pgServer.err)
+	}
+	return pgServer.s.NewDatabase(t)
+}
+
+// sqliteOnly skips t when the stores are PostgreSQL: t tests what only
+// the SQLite engine has (its files, its planner, VACUUM INTO).
+func sqliteOnly(t testing.TB, what string) {
+	t.Helper()
+	if onPostgres() {
+		t.Skip("SQLite engine only: " + what)
+	}
+}
+
+// TestRebindLeavesQuotedTextAlone: the placeholders become $1, $2, …;
+// a ? in quoted text, a quoted name or a comment stays.
+func TestRebindLeavesQuotedTextAlone(t *testing.T) {
+	for in, want := range map[string]string{
+		`SELECT a FROM t WHERE b = ? AND c IN (?, ?)`:                          `SELECT a FROM t WHERE b = $1 AND c IN ($2, $3)`,
+		`SELECT '?', "we?ird" FROM t WHERE x = ? -- why?` + "\n" + `AND y = ?`: `SELECT '?', "we?ird" FROM t WHERE x = $1 -- why?` + "\n" + `AND y = $2`,
+		`SELECT 'it''s' WHERE a = ?`:                                           `SELECT 'it''s' WHERE a = $1`,
+		`SELECT 1`:                                                             `SELECT 1`,
+	} {
+		if got := rebind(in); got != want {
+			t.Errorf("rebind(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestTsqueryFromFTS5: the expressions ftsQuery writes become tsquery text
+// with the same meaning, words folded as the documents' lexemes are.
+func TestTsqueryFromFTS5(t *testing.T) {
+	for in, want := range map[string]string{
+		`"Alice" AND "Login"`:      `'alice' & 'login'`,
+		`"cert" *`:                 `'cert':*`,
+		`("a" OR "b") NOT ("c")`:   `('a' | 'b') & !('c')`,
+		`("Café") AND "zzfilter"`:  `('cafe') & 'zzfilter'`,
+		`"x" AND ("ab" OR "cd" *)`: `'x' & ('ab' | 'cd':*)`,
+	} {
+		if got := tsquery(in); got != want {
+			t.Errorf("tsquery(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if got := lexemes([]byte("Café login FAILED for alice@example.com login")).([]string); !slices.Equal(got, []string{"cafe", "login", "failed", "for", "alice", "example", "com"}) {
+		t.Errorf("lexemes = %q", got)
+	}
+}

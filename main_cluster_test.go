@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"vigil/internal/pgtest"
+	"vigil/internal/testpki"
 )
 
 // TestTwoNodesOnePostgres: two vigil serve processes on one PostgreSQL
@@ -151,4 +153,90 @@ func postBatches(ctx context.Context, p *process, token string, round int, tag b
 		}
 	}
 	return acked
+}
+
+// TestSchedulerFailsOverAcrossNodes: of two nodes on one database, one
+// runs the scheduled checks; when it is killed the other takes over within
+// a few of the check's periods, and the certificates' EXPIRING_SOON alerts
+// exist once each across the failover.
+func TestSchedulerFailsOverAcrossNodes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and runs a PostgreSQL server")
+	}
+	pg := pgtest.Start(t)
+	dbURL := pg.NewDatabase(t)
+	bin := vigilBinary(t)
+	dirA, dirB := t.TempDir(), t.TempDir()
+	flags := []string{"--database=" + dbURL, "--cron-expiry=@every 1s"}
+	a := startVigilBinary(t, bin, dirA, flags...)
+	key, err := os.ReadFile(filepath.Join(dirA, checkpointKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dirB, checkpointKeyFile), key, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b := startVigilBinary(t, bin, dirB, flags...)
+	defer func() {
+		for _, p := range []*process{a, b} {
+			p.cmd.Process.Kill()
+			p.cmd.Wait()
+		}
+	}()
+	out, err := exec.Command(bin, "token", "create", "--data", dirA, flags[0], "--user", "admin", "--name", "certs", "--scope", "manage").Output()
+	if err != nil {
+		t.Fatalf("vigil token create: %v", err)
+	}
+	token := string(out[:len(out)-1])
+	ca := testpki.NewCA(t)
+	now := time.Now()
+	for i, days := range []int{5, 10, 20} {
+		c := ca.Issue(t, fmt.Sprintf("svc%d.example", i), nil, now.Add(-time.Hour), now.Add(time.Duration(days)*24*time.Hour))
+		if code, body := request(t, "POST", a.url+"/api/v1/certificates", token, c.PEM); code != 201 {
+			t.Fatalf("upload: %d %s", code, body)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	alerts := func() (total, keys int) {
+		t.Helper()
+		if err := conn.QueryRow(ctx, `SELECT count(*), count(DISTINCT key) FROM alerts WHERE type = 'EXPIRING_SOON'`).Scan(&total, &keys); err != nil {
+			t.Fatal(err)
+		}
+		return total, keys
+	}
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for !ok() {
+			if time.Now().After(deadline) {
+				t.Fatalf("waited 30 s for %s\nnode A:\n%s\nnode B:\n%s", what, a.logs.String(), b.logs.String())
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	waitFor("an alert per certificate", func() bool { total, _ := alerts(); return total >= 3 })
+	const leads = "this node runs the scheduled checks"
+	leader, follower := a, b
+	if strings.Contains(b.logs.String(), leads) {
+		leader, follower = b, a
+	}
+	if strings.Contains(follower.logs.String(), leads) {
+		t.Fatalf("both nodes say they run the scheduled checks")
+	}
+	leader.cmd.Process.Signal(syscall.SIGKILL)
+	leader.cmd.Wait()
+	waitFor("the other node to take over", func() bool { return strings.Contains(follower.logs.String(), leads) })
+	// It runs the check a few times more: the alerts stay one per
+	// certificate and threshold.
+	ran := strings.Count(follower.logs.String(), "job=expiry")
+	waitFor("three runs on the new node", func() bool { return strings.Count(follower.logs.String(), "job=expiry") >= ran+3 })
+	if total, keys := alerts(); total != 3 || keys != 3 {
+		t.Fatalf("%d EXPIRING_SOON alerts under %d keys after the failover; want 3 and 3", total, keys)
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -110,6 +111,7 @@ type Scheduler struct {
 	// rather than hold up shutdown.
 	stopping chan struct{}
 	stopOnce sync.Once
+	leader   atomic.Bool // this node ran the last scheduled check (see leads)
 
 	runs     *prometheus.CounterVec
 	failures *prometheus.CounterVec
@@ -198,6 +200,9 @@ func (s *Scheduler) Start(ctx context.Context) error {
 			continue
 		}
 		if _, err := s.cron.AddFunc(c.spec, func() {
+			if !s.leads(ctx) {
+				return
+			}
 			if _, err := s.RunCheck(ctx, c.name); errors.Is(err, ErrBusy) {
 				s.skipped.WithLabelValues(c.name).Inc()
 				s.log.Warn("check skipped: previous run still going", "job", c.name)
@@ -209,6 +214,22 @@ func (s *Scheduler) Start(ctx context.Context) error {
 	}
 	s.cron.Start()
 	return nil
+}
+
+// leads reports whether this node runs the scheduled checks: with nodes
+// sharing a PostgreSQL database, only the one holding the scheduler's lock
+// does (store.LeadsScheduler); another takes over at its next scheduled
+// run once the holder is gone. A change is logged.
+func (s *Scheduler) leads(ctx context.Context) bool {
+	now := s.st.LeadsScheduler(ctx)
+	if was := s.leader.Swap(now); was != now && s.st.Shared() {
+		if now {
+			s.log.Info("this node runs the scheduled checks (it holds the scheduler lock)")
+		} else {
+			s.log.Info("another node runs the scheduled checks (it holds the scheduler lock)")
+		}
+	}
+	return now
 }
 
 // Stop stops scheduling and waits for running checks to end.

@@ -40,6 +40,10 @@ type engine interface {
 	backup(ctx context.Context, out string) error
 	// storageBytes returns the bytes the database takes, by part.
 	storageBytes(ctx context.Context, rdb *sql.DB) map[string]int64
+	// openLease opens the pool of the scheduler's lock when several
+	// processes may share the database and run checks (nil: one box, no
+	// lock; see Store.LeadsScheduler).
+	openLease(ctx context.Context) (*sql.DB, error)
 	// dialect writes the SQL that differs.
 	dialect() dialect
 	// describe names the database for messages (a path, or a URL without

@@ -99,6 +99,11 @@ func (e *postgresEngine) openReaders(ctx context.Context) (*sql.DB, error) {
 	return e.pool(ctx, 8, 0, "")
 }
 
+// openLease opens one connection for the scheduler's advisory lock.
+func (e *postgresEngine) openLease(ctx context.Context) (*sql.DB, error) {
+	return e.pool(ctx, 1, 0, "")
+}
+
 func (e *postgresEngine) tableExists(ctx context.Context, db *sql.DB, name string) (bool, error) {
 	var n int
 	err := db.QueryRowContext(ctx, `SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = ?`, name).Scan(&n)

@@ -83,6 +83,9 @@ func (e *sqliteEngine) openReaders(ctx context.Context) (*sql.DB, error) {
 	return rdb, nil
 }
 
+// openLease: an SQLite store is one box's; its scheduler always runs.
+func (e *sqliteEngine) openLease(context.Context) (*sql.DB, error) { return nil, nil }
+
 func (e *sqliteEngine) tableExists(ctx context.Context, db *sql.DB, name string) (bool, error) {
 	var n int
 	err := db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?`, name).Scan(&n)

@@ -1,11 +1,13 @@
 package store
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"vigil/internal/pgtest"
 )
@@ -89,5 +91,52 @@ func TestTsqueryFromFTS5(t *testing.T) {
 	}
 	if got := lexemes([]byte("Café login FAILED for alice@example.com login")).([]string); !slices.Equal(got, []string{"cafe", "login", "failed", "for", "alice", "example", "com"}) {
 		t.Errorf("lexemes = %q", got)
+	}
+}
+
+// TestOneSchedulerPerDatabase: of two stores on one database, one leads
+// the scheduler; when it closes (a node stopping or dying) the other
+// takes over at its next call. On SQLite, one box, every store leads.
+func TestOneSchedulerPerDatabase(t *testing.T) {
+	ctx := context.Background()
+	target := testDB(t)
+	a, err := Open(ctx, target, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := false
+	defer func() {
+		if !closed {
+			a.Close()
+		}
+	}()
+	if !onPostgres() {
+		if !a.LeadsScheduler(ctx) || a.Shared() {
+			t.Fatal("an SQLite store does not lead its scheduler, or says it is shared")
+		}
+		return
+	}
+	b, err := Open(ctx, target, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if !a.LeadsScheduler(ctx) {
+		t.Fatal("the first store does not lead")
+	}
+	if b.LeadsScheduler(ctx) {
+		t.Fatal("two stores lead the scheduler of one database")
+	}
+	if !a.LeadsScheduler(ctx) {
+		t.Fatal("the leader lost the lead without cause")
+	}
+	a.Close()
+	closed = true
+	deadline := time.Now().Add(10 * time.Second)
+	for !b.LeadsScheduler(ctx) {
+		if time.Now().After(deadline) {
+			t.Fatal("the second store did not take over once the first closed")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -78,6 +78,10 @@ type Store struct {
 
 	retentionMu sync.Mutex // one retention run at a time
 
+	// lease is the scheduler's lock when nodes share the database (nil on
+	// SQLite); see LeadsScheduler.
+	lease *lease
+
 	// rollups is false for a schema before migration 0016 (as tests of
 	// upgrades open): nothing keeps or reads the event rollups then.
 	rollups bool
@@ -148,17 +152,30 @@ func openWithSchema(ctx context.Context, dbPath string, schema fs.FS, opts Optio
 		return nil, err
 	}
 	ix.events = rdb
+	leaseDB, err := eng.openLease(ctx)
+	if err != nil {
+		rdb.Close()
+		ix.fts.close(ix.db)
+		wdb.Close()
+		return nil, err
+	}
 	s := &Store{path: dbPath, eng: eng, d: eng.dialect(), wdb: wdb, rdb: rdb, ix: ix, now: opts.Now, log: opts.Logger, latestFile: opts.LatestCheckpointFile,
 		hashes: newHashGate(runtime.NumCPU()), sightings: newSightings(opts.SightingsFlushAt),
 		stopFlush: make(chan struct{}), flushDone: make(chan struct{}),
 		stopOptimize: make(chan struct{}), optimizeDone: make(chan struct{}),
 		stopRollups: make(chan struct{}), rollupsDone: make(chan struct{})}
+	if leaseDB != nil {
+		s.lease = &lease{db: leaseDB}
+	}
 	s.rollups, err = eng.tableExists(ctx, wdb, "event_rollups_minute")
 	if err == nil {
 		opts.rollups = s.rollups
 		s.writer, err = newWriter(ctx, wdb, ix, maxID, s.sightings.observe, opts)
 	}
 	if err != nil {
+		if leaseDB != nil {
+			leaseDB.Close()
+		}
 		rdb.Close()
 		ix.fts.close(ix.db)
 		wdb.Close()
@@ -198,6 +215,9 @@ func (s *Store) Close() error {
 	<-s.flushDone
 	if err := s.flushSightings(context.Background()); err != nil {
 		s.log.Error("flushing agent and certificate sightings", "err", err)
+	}
+	if s.lease != nil {
+		s.lease.close()
 	}
 	ierr := s.ix.close()
 	s.optimize(context.Background())

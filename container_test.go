@@ -43,7 +43,7 @@ func withoutComments(s string) string {
 // a flag of vigil serve (or a secret it reads), and together they make a
 // valid serve configuration. A misspelt name would otherwise be ignored.
 func TestContainerEnvIsServeConfig(t *testing.T) {
-	for _, file := range []string{"Dockerfile", "deploy/compose.yaml"} {
+	for _, file := range []string{"Dockerfile", "deploy/compose.yaml", "deploy/compose-cluster.yaml"} {
 		t.Run(file, func(t *testing.T) {
 			env := containerEnv(t, file)
 			for name, value := range env {
@@ -67,6 +67,9 @@ func TestContainerEnvIsServeConfig(t *testing.T) {
 			}
 			if cfg.DataDir != "/data" || !strings.HasPrefix(cfg.HTTPAddr, "0.0.0.0:") {
 				t.Errorf("%s: data %q, http %q: the container must keep data in /data and listen on all interfaces", file, cfg.DataDir, cfg.HTTPAddr)
+			}
+			if cluster := strings.Contains(file, "cluster"); cluster != strings.HasPrefix(cfg.Database, "postgres://") {
+				t.Errorf("%s: database %q: the cluster's nodes share PostgreSQL, the others keep SQLite in /data", file, cfg.Database)
 			}
 		})
 	}

@@ -30,6 +30,14 @@ func newFlagSet(name string, loc *location) *flag.FlagSet {
 	return fs
 }
 
+// newFlagSetOnly returns a flag set with --version defined, for a command
+// that names its stores with flags of its own.
+func newFlagSetOnly(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.Bool("version", false, "print the version and exit")
+	return fs
+}
+
 // parseFlags fills unset flags from VIGIL_<FLAG> (and VIGIL_<FLAG>_FILE for
 // secrets), then parses args, which win: an environment variable a flag
 // overrides is not checked. Positional arguments may stand between flags;

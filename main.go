@@ -33,10 +33,12 @@ Usage:
   vigil user add NAME --role ROLE             create a user (password on stdin or VIGIL_PASSWORD)
   vigil token create --user NAME --name LABEL [--scope ingest|agent|read|manage] [--agent ID]
   vigil backup --out FILE                     consistent online copy of the database
+  vigil copy --from DIR --to postgres://...   move an SQLite store into an empty PostgreSQL database
   vigil healthcheck [--http ADDR]             exit 0 when the appliance at ADDR answers /healthz
   vigil --version
 
-Every command takes --data DIR (default ./data, env VIGIL_DATA).
+Every command takes --data DIR (default ./data, env VIGIL_DATA) and
+--database postgres://... (env VIGIL_DATABASE) for a store on PostgreSQL.
 Every flag X also reads the environment variable VIGIL_X (upper snake case).
 Run "vigil COMMAND --help" for a command's flags.
 `
@@ -67,6 +69,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = cmdToken(ctx, args, stdout)
 	case "backup":
 		err = cmdBackup(ctx, args, stdout)
+	case "copy":
+		err = cmdCopy(ctx, args, stdout)
 	case "healthcheck":
 		err = cmdHealthcheck(ctx, args, stdout)
 	case "help":

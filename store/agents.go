@@ -201,21 +201,26 @@ func (s *Store) writeSightings(ctx context.Context, agents map[string]*agentSigh
 		return fmt.Errorf("store: flush sightings: %w", err)
 	}
 	defer tx.Rollback()
+	// Many rows per statement: on PostgreSQL each statement is a round
+	// trip, and a flush may hold tens of thousands of rows.
+	agentRows := make([][]any, 0, len(agents))
 	for id, a := range agents {
-		_, err := tx.Exec(`INSERT INTO agents (id, first_seen, last_seen, last_seen_ns, host, events) VALUES (?, ?, ?, ?, ?, ?)
+		agentRows = append(agentRows, []any{id, timeText(a.first), timeText(a.last), a.last.UnixNano(), nullStr(a.host), a.events})
+	}
+	if err := execRows(ctx, tx, `INSERT INTO agents (id, first_seen, last_seen, last_seen_ns, host, events)`, `
 			ON CONFLICT (id) DO UPDATE SET
 				last_seen    = CASE WHEN excluded.last_seen_ns > agents.last_seen_ns THEN excluded.last_seen ELSE agents.last_seen END,
 				last_seen_ns = CASE WHEN excluded.last_seen_ns > agents.last_seen_ns THEN excluded.last_seen_ns ELSE agents.last_seen_ns END,
 				host         = coalesce(excluded.host, agents.host),
-				events       = agents.events + excluded.events`,
-			id, timeText(a.first), timeText(a.last), a.last.UnixNano(), nullStr(a.host), a.events)
-		if err != nil {
-			return fmt.Errorf("store: flush agent %s: %w", id, err)
-		}
+				events       = agents.events + excluded.events`, agentRows); err != nil {
+		return fmt.Errorf("store: flush agents: %w", err)
 	}
+	certRows := make([][]any, 0, len(certs))
 	for key, c := range certs {
-		_, err := tx.Exec(`INSERT INTO certificate_usage (key, fingerprint, serial, subject, first_seen, last_seen, last_seen_ns, agent_id, host, uses)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		certRows = append(certRows, []any{key.String(), nullStr(c.fingerprint), nullStr(c.serial), nullStr(c.subject), timeText(c.first), timeText(c.last),
+			c.last.UnixNano(), nullStr(c.agent), nullStr(c.host), c.uses})
+	}
+	if err := execRows(ctx, tx, `INSERT INTO certificate_usage (key, fingerprint, serial, subject, first_seen, last_seen, last_seen_ns, agent_id, host, uses)`, `
 			ON CONFLICT (key) DO UPDATE SET
 				fingerprint  = coalesce(excluded.fingerprint, certificate_usage.fingerprint),
 				serial       = coalesce(excluded.serial, certificate_usage.serial),
@@ -224,12 +229,8 @@ func (s *Store) writeSightings(ctx context.Context, agents map[string]*agentSigh
 				host         = CASE WHEN excluded.last_seen_ns >= certificate_usage.last_seen_ns THEN excluded.host ELSE certificate_usage.host END,
 				last_seen    = CASE WHEN excluded.last_seen_ns >= certificate_usage.last_seen_ns THEN excluded.last_seen ELSE certificate_usage.last_seen END,
 				last_seen_ns = CASE WHEN excluded.last_seen_ns > certificate_usage.last_seen_ns THEN excluded.last_seen_ns ELSE certificate_usage.last_seen_ns END,
-				uses         = certificate_usage.uses + excluded.uses`,
-			key.String(), nullStr(c.fingerprint), nullStr(c.serial), nullStr(c.subject), timeText(c.first), timeText(c.last),
-			c.last.UnixNano(), nullStr(c.agent), nullStr(c.host), c.uses)
-		if err != nil {
-			return fmt.Errorf("store: flush certificate usage: %w", err)
-		}
+				uses         = certificate_usage.uses + excluded.uses`, certRows); err != nil {
+		return fmt.Errorf("store: flush certificate usage: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("store: flush sightings: %w", err)

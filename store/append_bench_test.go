@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 	"vigil/internal/cpuclock"
@@ -13,7 +12,7 @@ import (
 // BenchmarkAppend measures the writer alone: pre-built events appended in
 // batches of 1,000 by 4 producers. Reports events/s.
 func BenchmarkAppend(b *testing.B) {
-	s, err := Open(context.Background(), filepath.Join(b.TempDir(), "vigil.db"), Options{})
+	s, err := Open(context.Background(), testDB(b), Options{})
 	if err != nil {
 		b.Fatal(err)
 	}

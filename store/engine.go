@@ -64,7 +64,7 @@ func engineFor(target string, schema fs.FS) (engine, error) {
 		return newPostgresEngine(target)
 	}
 	if strings.Contains(target, "://") {
-		return nil, fmt.Errorf("store: %q: a database is a file path or a postgres:// URL", redactURL(target))
+		return nil, fmt.Errorf("store: %q: a database is a file path or a postgres:// URL", RedactURL(target))
 	}
 	return &sqliteEngine{path: target, schemaFS: schema}, nil
 }

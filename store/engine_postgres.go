@@ -51,7 +51,7 @@ type postgresEngine struct {
 func newPostgresEngine(target string) (*postgresEngine, error) {
 	cfg, err := pgx.ParseConfig(target)
 	if err != nil {
-		return nil, fmt.Errorf("store: database %s: %w", redactURL(target), err)
+		return nil, fmt.Errorf("store: database %s: %w", RedactURL(target), err)
 	}
 	return &postgresEngine{url: target, config: cfg}, nil
 }
@@ -65,7 +65,7 @@ func (e *postgresEngine) schema() fs.FS {
 }
 
 func (e *postgresEngine) dialect() dialect { return dialect{postgres: true} }
-func (e *postgresEngine) describe() string { return redactURL(e.url) }
+func (e *postgresEngine) describe() string { return RedactURL(e.url) }
 
 // pool opens a pool of conns connections; lockKey, when not 0, is the
 // advisory lock every read-write transaction takes first; searchPath
@@ -141,7 +141,12 @@ func (e *postgresEngine) fullText() fullTextStore {
 		reset:  `DELETE FROM events_fts; DELETE FROM fts_state`,
 		insert: `INSERT INTO events_fts (rowid, doc) VALUES (?, array_to_tsvector(?::text[]))`,
 		doc:    lexemes,
-		close:  func(db *sql.DB) error { return db.Close() },
+		// A document travels as its lexemes joined by spaces (they hold
+		// none), one array for the whole indexing transaction.
+		insertMany: `INSERT INTO events_fts (rowid, doc)
+			SELECT d.id, array_to_tsvector(string_to_array(d.words, ' ')) FROM unnest(?::bigint[], ?::text[]) AS d(id, words)`,
+		manyDoc: func(text []byte) string { return strings.Join(lexemes(text).([]string), " ") },
+		close:   func(db *sql.DB) error { return db.Close() },
 	}
 }
 
@@ -288,8 +293,8 @@ func rebind(query string) string {
 	return out
 }
 
-// redactURL is target without its password, for messages and logs.
-func redactURL(target string) string {
+// RedactURL is target without its password, for messages and logs.
+func RedactURL(target string) string {
 	u, err := url.Parse(target)
 	if err != nil {
 		return "(a database URL that does not parse)"
@@ -356,4 +361,18 @@ func tsquery(expr string) string {
 		}
 	}
 	return b.String()
+}
+
+// identityTables are the tables whose ids the database assigns.
+var identityTables = []string{"users", "tokens", "certificates", "endpoints", "jobs", "checkpoints",
+	"alerts", "retention_rules", "legal_holds", "verify_runs"}
+
+// afterCopy sets each identity column to go on after the ids copied in.
+func (e *postgresEngine) afterCopy(ctx context.Context, tx *sql.Tx) error {
+	for _, t := range identityTables {
+		if _, err := tx.ExecContext(ctx, `SELECT setval(pg_get_serial_sequence('`+t+`', 'id'), coalesce(max(id), 0) + 1, false) FROM `+t); err != nil {
+			return fmt.Errorf("%s: %w", t, err)
+		}
+	}
+	return nil
 }

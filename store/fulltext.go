@@ -185,6 +185,10 @@ type fullTextStore struct {
 	reset string
 	// insert stores one document: rowid ?, document ? (as doc gives it).
 	insert string
+	// insertMany, if set, stores many documents in one statement: rowids
+	// ? (bigint[]), documents ? (text[], as manyDoc gives each).
+	insertMany string
+	manyDoc    func(text []byte) string
 	// doc turns a document's text into what insert binds.
 	doc func(text []byte) any
 	// words is set when the index keeps the words table prefixes expand
@@ -475,7 +479,7 @@ func (ix *indexer) indexBatch(ctx context.Context) (n int, err error) {
 	if err := tx.QueryRowContext(ctx, `SELECT indexed_upto FROM fts_state`).Scan(&upto); err != nil {
 		return 0, err
 	}
-	ins, err := tx.PrepareContext(ctx, ix.fts.insert)
+	ins, err := newDocWriter(ctx, tx, ix.fts)
 	if err != nil {
 		return 0, err
 	}
@@ -489,7 +493,7 @@ func (ix *indexer) indexBatch(ctx context.Context) (n int, err error) {
 		for n < indexChunk*4 {
 			prev := 0
 			for i, end := range d.ends {
-				if _, err := ins.ExecContext(ctx, d.first+int64(i), ix.fts.doc(d.text[prev:end])); err != nil {
+				if err := ins.put(ctx, d.first+int64(i), d.text[prev:end]); err != nil {
 					return 0, fmt.Errorf("index event %d: %w", d.first+int64(i), err)
 				}
 				if ix.fts.words {
@@ -524,7 +528,7 @@ func (ix *indexer) indexBatch(ctx context.Context) (n int, err error) {
 			if ix.fts.words {
 				words.add(doc)
 			}
-			if _, err := ins.ExecContext(ctx, r.id, ix.fts.doc(r.filterTokens(doc))); err != nil {
+			if err := ins.put(ctx, r.id, r.filterTokens(doc)); err != nil {
 				return 0, fmt.Errorf("index event %d: %w", r.id, err)
 			}
 			last = r.id
@@ -533,6 +537,9 @@ func (ix *indexer) indexBatch(ctx context.Context) (n int, err error) {
 		if err := rows.Err(); err != nil {
 			return 0, err
 		}
+	}
+	if err := ins.flush(ctx, tx); err != nil {
+		return 0, fmt.Errorf("index events: %w", err)
 	}
 	if n > 0 && ix.fts.words {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO words_fts (rowid, doc) VALUES (?, ?)`, upto+1, words.text); err != nil {
@@ -554,6 +561,48 @@ func (ix *indexer) indexBatch(ctx context.Context) (n int, err error) {
 	ix.batches.Observe(time.Since(start).Seconds())
 	ix.advance(last)
 	return n, nil
+}
+
+// docWriter stores an indexing transaction's documents: each with its
+// own statement, or with insertMany all of them in one at flush.
+type docWriter struct {
+	fts  fullTextStore
+	ins  *sql.Stmt
+	ids  []int64
+	docs []string
+}
+
+func newDocWriter(ctx context.Context, tx *sql.Tx, fts fullTextStore) (*docWriter, error) {
+	w := &docWriter{fts: fts}
+	if fts.insertMany != "" {
+		return w, nil
+	}
+	var err error
+	w.ins, err = tx.PrepareContext(ctx, fts.insert)
+	return w, err
+}
+
+// put stores, or gathers, the document text of event id.
+func (w *docWriter) put(ctx context.Context, id int64, text []byte) error {
+	if w.ins == nil {
+		w.ids = append(w.ids, id)
+		w.docs = append(w.docs, w.fts.manyDoc(text))
+		return nil
+	}
+	if _, err := w.ins.ExecContext(ctx, id, w.fts.doc(text)); err != nil {
+		return fmt.Errorf("index event %d: %w", id, err)
+	}
+	return nil
+}
+
+// flush stores what put gathered.
+func (w *docWriter) flush(ctx context.Context, tx *sql.Tx) error {
+	if len(w.ids) == 0 {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, w.fts.insertMany, w.ids, w.docs)
+	w.ids, w.docs = w.ids[:0], w.docs[:0]
+	return err
 }
 
 // nextOffered returns the offered documents that start right after upto,

@@ -92,3 +92,38 @@ func (d dialect) timeRangeConds(col string, from, to time.Time) ([]string, []any
 	}
 	return conds, args
 }
+
+// rowsPerStatement bounds the parameters of one execRows statement, below
+// SQLite's limit (32,766) and PostgreSQL's (65,535).
+const rowsPerStatement = 8000
+
+// execRows runs insert (an INSERT naming its columns) with rows as VALUES,
+// followed by suffix (an ON CONFLICT clause or ""), as few statements as
+// the parameter limit allows. Every row has the same number of values.
+func execRows(ctx context.Context, tx *sql.Tx, insert, suffix string, rows [][]any) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	per := max(1, rowsPerStatement/len(rows[0]))
+	tuple := `(` + placeholders(len(rows[0])) + `)`
+	for len(rows) > 0 {
+		n := min(per, len(rows))
+		var q strings.Builder
+		q.WriteString(insert)
+		q.WriteString(` VALUES `)
+		args := make([]any, 0, n*len(rows[0]))
+		for i, r := range rows[:n] {
+			if i > 0 {
+				q.WriteString(`, `)
+			}
+			q.WriteString(tuple)
+			args = append(args, r...)
+		}
+		q.WriteString(suffix)
+		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+			return err
+		}
+		rows = rows[n:]
+	}
+	return nil
+}

@@ -48,7 +48,8 @@ type Options struct {
 	// Logger receives the store's log lines; nil means slog.Default().
 	Logger *slog.Logger
 
-	rollups bool // the schema has event_rollups (set by Open)
+	rollups      bool // the schema has event_rollups (set by Open)
+	batchInserts bool // the writer inserts a transaction's events at once (set by Open)
 }
 
 // Store is Vigil's database.
@@ -170,6 +171,7 @@ func openWithSchema(ctx context.Context, dbPath string, schema fs.FS, opts Optio
 	s.rollups, err = eng.tableExists(ctx, wdb, "event_rollups_minute")
 	if err == nil {
 		opts.rollups = s.rollups
+		opts.batchInserts = s.d.postgres
 		s.writer, err = newWriter(ctx, wdb, ix, maxID, s.sightings.observe, opts)
 	}
 	if err != nil {

@@ -114,6 +114,7 @@ type writer struct {
 	stopped chan struct{}
 
 	inserts   *inserts
+	batch     *batchInsert // set: events are inserted a transaction at a time (PostgreSQL)
 	findKey   *sql.Stmt
 	insertKey *sql.Stmt
 	tip       *sql.Stmt
@@ -226,6 +227,9 @@ func newWriter(ctx context.Context, db *sql.DB, ix *indexer, lastID int64, onCom
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store: prepare writer: %w", err)
+	}
+	if opts.batchInserts {
+		w.batch = &batchInsert{}
 	}
 	w.committed.Store(lastID)
 	go w.run()
@@ -396,6 +400,18 @@ func (w *writer) appendLeaf(insNode *sql.Stmt, eventHash []byte) error {
 	return nil
 }
 
+// flushBatch inserts the events gathered for a batched insert
+// (PostgreSQL), if any.
+func (w *writer) flushBatch(tx *sql.Tx) error {
+	if w.batch == nil {
+		return nil
+	}
+	if err := w.batch.flush(tx); err != nil {
+		return fmt.Errorf("insert events: %w", err)
+	}
+	return nil
+}
+
 func (w *writer) commit(batch []*appendReq) (answers []appendAnswer, stored []*model.Event, err error) {
 	start := time.Now()
 	tx, err := w.db.Begin()
@@ -404,6 +420,9 @@ func (w *writer) commit(batch []*appendReq) (answers []appendAnswer, stored []*m
 		return nil, nil, fmt.Errorf("begin: %w", err)
 	}
 	defer w.inserts.endTx()
+	if w.batch != nil {
+		defer w.batch.reset()
+	}
 	defer func() {
 		if err != nil {
 			tx.Rollback()
@@ -450,6 +469,10 @@ func (w *writer) commit(batch []*appendReq) (answers []appendAnswer, stored []*m
 	for bi, req := range batch {
 		a := &answers[bi]
 		if req.apply != nil {
+			// What the apply function reads includes the events before it.
+			if err := w.flushBatch(tx); err != nil {
+				return nil, nil, err
+			}
 			evs, aerr := req.apply(tx)
 			if isStorageFailure(aerr) {
 				return nil, nil, fmt.Errorf("apply: %w", aerr)
@@ -492,10 +515,14 @@ func (w *writer) commit(batch []*appendReq) (answers []appendAnswer, stored []*m
 			sum, w.buf = chainHash(prev, &r, w.buf)
 			prev = sum[:]
 			e.ID, e.Hash = lastID, append([]byte(nil), sum[:]...)
-			var set columnSet
-			w.args, set = r.values(e.Hash, w.args[:0])
-			if err := w.inserts.insert(tx, set, w.args); err != nil {
-				return nil, nil, fmt.Errorf("insert event: %w", err)
+			if w.batch != nil {
+				w.batch.add(&r, e.Hash)
+			} else {
+				var set columnSet
+				w.args, set = r.values(e.Hash, w.args[:0])
+				if err := w.inserts.insert(tx, set, w.args); err != nil {
+					return nil, nil, fmt.Errorf("insert event: %w", err)
+				}
 			}
 			if err := w.appendLeaf(insNode, e.Hash); err != nil {
 				return nil, nil, err
@@ -527,6 +554,9 @@ func (w *writer) commit(batch []*appendReq) (answers []appendAnswer, stored []*m
 				stored = append(stored, e)
 			}
 		}
+	}
+	if err := w.flushBatch(tx); err != nil {
+		return nil, nil, err
 	}
 	if w.upsertRollup[byHour] != nil {
 		var ups rollupStmts

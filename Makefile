@@ -91,20 +91,26 @@ bench-syslog: $(LOGGEN_DIR)/usr/bin/loggen
 # Vigil's TCP listener and to rsyslog writing a file, in process; TCP syslog intake into
 # an empty store and into one already holding BENCH_STORED events, and the
 # store writer's ceiling; durable HTTP NDJSON intake; queries and export at
-# each of BENCH_ROWS events; peak memory under full load. The raw output
+# each of BENCH_ROWS events; peak memory under full load; then the same
+# binary on PostgreSQL (a server of internal/pgtest, fsync on) beside SQLite
+# in one run, one node and two nodes on one database, BENCH_PG_MSGS
+# messages over TCP and over HTTP each, and the queries and export at each
+# of BENCH_ROWS events with the store on PostgreSQL. The raw output
 # goes to BENCH_LOG (under .cache/, not in git), and tools/benchreport
 # appends a dated section with the machine and the targets to BENCHMARKS.md.
 # If a run fails, the section is only printed and the target fails; the raw
-# log stays. At the default sizes it takes about 30 minutes of both cores
-# (half of it BenchmarkBinary) and ~12 GB of temporary disk: run it on an otherwise idle machine.
+# log stays. At the default sizes it takes about an hour of both cores
+# (half of it BenchmarkBinary and the PostgreSQL query fill) and ~20 GB of
+# temporary disk: run it on an otherwise idle machine.
 BENCH_STORED ?= 10000000
 BENCH_BINARY_MSGS ?= 10000000
+BENCH_PG_MSGS ?= 1000000
 BENCH_ROWS   ?= 1000000,10000000
 BENCH_LOG    ?= .cache/bench/bench-$(BENCH_STAMP).log
 BENCH_STAMP  := $(shell date -u +%Y%m%dT%H%M%SZ)
 BENCH_REPORT := .cache/bench/benchreport
 # The command as typed, for the report: sizes only when they were changed.
-BENCH_CMD    := make bench$(if $(filter-out file,$(origin BENCH_BINARY_MSGS)), BENCH_BINARY_MSGS=$(BENCH_BINARY_MSGS))$(if $(filter-out file,$(origin BENCH_STORED)), BENCH_STORED=$(BENCH_STORED))$(if $(filter-out file,$(origin BENCH_ROWS)), BENCH_ROWS=$(BENCH_ROWS))
+BENCH_CMD    := make bench$(if $(filter-out file,$(origin BENCH_BINARY_MSGS)), BENCH_BINARY_MSGS=$(BENCH_BINARY_MSGS))$(if $(filter-out file,$(origin BENCH_PG_MSGS)), BENCH_PG_MSGS=$(BENCH_PG_MSGS))$(if $(filter-out file,$(origin BENCH_STORED)), BENCH_STORED=$(BENCH_STORED))$(if $(filter-out file,$(origin BENCH_ROWS)), BENCH_ROWS=$(BENCH_ROWS))
 
 # bench-run WHAT,ENV,PATTERN,PACKAGE: one go test run, its output added to
 # BENCH_LOG and its exit status recorded there for the report.
@@ -134,6 +140,8 @@ bench: release $(LOGGEN_DIR)/usr/bin/loggen
 	$(call bench-run,handlers,,^BenchmarkHTTPIngest$$,./handlers)
 	$(call bench-run,store,VIGIL_BENCH_ROWS=$(BENCH_ROWS),^BenchmarkQueries$$,./store)
 	$(call bench-run,vigil,,^BenchmarkPeakRSS$$,.)
+	$(call bench-run,postgres,$(LOGGEN_ENV) VIGIL_BINARY=$(CURDIR)/dist/vigil VIGIL_BENCH_PG_MSGS=$(BENCH_PG_MSGS),^BenchmarkBinaryPostgres$$,.)
+	$(call bench-run,store-postgres,VIGIL_BENCH_ROWS=$(BENCH_ROWS),^BenchmarkQueriesPostgres$$,./store)
 	echo "# bench end: $$(date -u +%Y-%m-%dT%H:%M:%SZ)" >> $(BENCH_LOG)
 	echo "# bench loadavg-end: $$(cut -d' ' -f1-3 /proc/loadavg)" >> $(BENCH_LOG)
 	$(BENCH_REPORT) -append BENCHMARKS.md $(BENCH_LOG)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"path/filepath"
 	"runtime"
 	"sort"
 	"strconv"
@@ -114,9 +113,15 @@ func BenchmarkQueries(b *testing.B) {
 	}
 }
 
+// BenchmarkQueriesPostgres is BenchmarkQueries with the store on
+// PostgreSQL (a server of internal/pgtest, started for the package).
+func BenchmarkQueriesPostgres(b *testing.B) {
+	b.Setenv("VIGIL_TEST_STORE", "postgres")
+	BenchmarkQueries(b)
+}
+
 func benchQueries(b *testing.B, rows int) {
-	dir := b.TempDir()
-	s, err := Open(context.Background(), filepath.Join(dir, "vigil.db"), Options{})
+	s, err := Open(context.Background(), testDB(b), Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -131,7 +136,7 @@ func benchQueries(b *testing.B, rows int) {
 	for s.IndexLag() > 0 {
 		s.ix.waitFor(context.Background(), int64(rows))
 	}
-	if _, err := s.wdb.Exec(`PRAGMA optimize`); err != nil {
+	if err := s.eng.optimize(context.Background(), s.wdb); err != nil {
 		b.Fatal(err)
 	}
 	b.Run("Fill", func(b *testing.B) {

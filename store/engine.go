@@ -127,6 +127,23 @@ func (d dialect) containsFold(col string) string {
 	return `instr(lower(` + col + `), lower(?)) > 0`
 }
 
+// ownIndex reports whether the events have a b-tree index on field's
+// column by id, which a listing filtered by it walks newest first. On
+// PostgreSQL type, actor, agent and tenant do (store/postgres/schema.sql):
+// a GIN index finds every match of a filter token and sorts them, which
+// grows with the matches. SQLite finds them through their tokens, whose
+// postings FTS5 walks newest first.
+func (d dialect) ownIndex(field filterField) bool {
+	if !d.postgres {
+		return false
+	}
+	switch field {
+	case fieldType, fieldActor, fieldAgent, fieldTenant:
+		return true
+	}
+	return false
+}
+
 // explain is the prefix that makes a statement show its plan.
 func (d dialect) explain() string {
 	if d.postgres {

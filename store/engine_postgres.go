@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -110,8 +111,17 @@ func (e *postgresEngine) tableExists(ctx context.Context, db *sql.DB, name strin
 	return n > 0, err
 }
 
-// optimize leaves statistics to autovacuum.
-func (e *postgresEngine) optimize(context.Context, *sql.DB) error { return nil }
+// optimize refreshes the planner's statistics (ANALYZE samples each
+// table; autovacuum does the same as tables change).
+func (e *postgresEngine) optimize(ctx context.Context, wdb *sql.DB) error {
+	_, err := wdb.ExecContext(ctx, `ANALYZE`)
+	if err == nil {
+		// New documents wait in the GIN index's pending list, which every
+		// search reads whole, until (auto)vacuum merges them: merge now.
+		_, err = wdb.ExecContext(ctx, `SELECT gin_clean_pending_list('fts.events_fts_doc'::regclass)`)
+	}
+	return err
+}
 
 func (e *postgresEngine) closing(*sql.DB) {}
 
@@ -145,7 +155,7 @@ func (e *postgresEngine) fullText() fullTextStore {
 		// none), one array for the whole indexing transaction.
 		insertMany: `INSERT INTO events_fts (rowid, doc)
 			SELECT d.id, array_to_tsvector(string_to_array(d.words, ' ')) FROM unnest(?::bigint[], ?::text[]) AS d(id, words)`,
-		manyDoc: func(text []byte) string { return strings.Join(lexemes(text).([]string), " ") },
+		manyDoc: lexemeText,
 		close:   func(db *sql.DB) error { return db.Close() },
 	}
 }
@@ -187,6 +197,62 @@ func lexemes(text []byte) any {
 		out = append(out, w)
 	}
 	return out
+}
+
+// lexemeText is the words of a document as lexemes does, joined by single
+// spaces, in one pass; repeats are left for array_to_tsvector to remove.
+func lexemeText(text []byte) string {
+	out := make([]byte, 0, len(text))
+	wordStart, ascii := -1, true
+	end := func() {
+		if wordStart < 0 {
+			return
+		}
+		if !ascii {
+			folded := fold(string(out[wordStart:]))
+			out = append(out[:wordStart], folded...)
+		}
+		wordStart, ascii = -1, true
+	}
+	for i := 0; i < len(text); {
+		c := text[i]
+		if c < utf8.RuneSelf {
+			i++
+			switch {
+			case 'a' <= c && c <= 'z' || '0' <= c && c <= '9':
+			case 'A' <= c && c <= 'Z':
+				c += 'a' - 'A'
+			default:
+				end()
+				continue
+			}
+			if wordStart < 0 {
+				if len(out) > 0 {
+					out = append(out, ' ')
+				}
+				wordStart = len(out)
+			}
+			out = append(out, c)
+			continue
+		}
+		r, size := utf8.DecodeRune(text[i:])
+		if !unicode.IsLetter(r) && !unicode.IsNumber(r) {
+			end()
+			i += size
+			continue
+		}
+		if wordStart < 0 {
+			if len(out) > 0 {
+				out = append(out, ' ')
+			}
+			wordStart = len(out)
+		}
+		ascii = false
+		out = append(out, text[i:i+size]...)
+		i += size
+	}
+	end()
+	return string(out)
 }
 
 // pgConnector opens pgx connections that read the store's SQL as it is

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -138,5 +139,27 @@ func TestOneSchedulerPerDatabase(t *testing.T) {
 			t.Fatal("the second store did not take over once the first closed")
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestLexemeTextMatchesLexemes: the one-pass document text has the words
+// lexemes gives, case and diacritics folded, separated by single spaces.
+func TestLexemeTextMatchesLexemes(t *testing.T) {
+	for _, in := range []string{
+		"", "   ", "Café login FAILED for alice@example.com login",
+		"E_LOGIN_FAILED 10.0.0.7 key-4711 ÉCOLE naïve Straße 東京 x", "ß", "a--b  c\td\n",
+		"CN=web01.example.com,O=Example Ünïcode",
+	} {
+		got := strings.Fields(lexemeText([]byte(in)))
+		want := lexemes([]byte(in)).([]string)
+		slices.Sort(got)
+		got = slices.Compact(got)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Errorf("%q: lexemeText gives %q, lexemes %q", in, got, want)
+		}
+		if text := lexemeText([]byte(in)); strings.Contains(text, "  ") || strings.HasPrefix(text, " ") || strings.HasSuffix(text, " ") {
+			t.Errorf("%q: %q is not words separated by single spaces", in, text)
+		}
 	}
 }

@@ -625,7 +625,9 @@ func (s *Store) orderedEventQuery(ctx context.Context, f model.EventFilter, orde
 			alts = append(alts, `"`+string(filterToken(nil, field, v))+`"`)
 		}
 		where = append(where, col+` IN (`+placeholders(len(values))+`)`)
-		tokens = append(tokens, `(`+strings.Join(alts, ` OR `)+`)`)
+		if !s.d.ownIndex(field) {
+			tokens = append(tokens, `(`+strings.Join(alts, ` OR `)+`)`)
+		}
 	}
 	if len(f.Sources) > 0 {
 		anyOf(fieldSource, `e.source`, f.Sources)
@@ -647,7 +649,9 @@ func (s *Store) orderedEventQuery(ctx context.Context, f model.EventFilter, orde
 		{fieldActorType, "e.actor_type", f.ActorType}, {fieldEntityType, "e.entity_type", f.EntityType}, {fieldEntityID, "e.entity_id", f.EntityID}} {
 		if fv.value != "" {
 			add(fv.col+` = ?`, fv.value)
-			tokens = append(tokens, `"`+string(filterToken(nil, fv.field, fv.value))+`"`)
+			if !s.d.ownIndex(fv.field) {
+				tokens = append(tokens, `"`+string(filterToken(nil, fv.field, fv.value))+`"`)
+			}
 		}
 	}
 	if ownIndex != "" && (f.Q != "" || len(tokens) > 0) {
@@ -716,17 +720,26 @@ func (s *Store) orderedEventQuery(ctx context.Context, f model.EventFilter, orde
 		where = append([]string{s.d.match()}, where...)
 		args = append([]any{s.d.matchArg(match)}, args...)
 	}
+	// A bound on the ids: on the full-text table's, which drives, and on
+	// PostgreSQL on the events' too (it does not carry a range across the
+	// join, and would otherwise walk the events from the newest).
+	bound := func(op string, v int64) {
+		add(idCol+` `+op+` ?`, v)
+		if idCol != `e.id` && s.d.postgres {
+			add(`e.id `+op+` ?`, v)
+		}
+	}
 	if upTo > 0 || downTo > 0 {
-		add(idCol+` <= ?`, upTo)
+		bound(`<=`, upTo)
 	}
 	if downTo > 0 {
-		add(idCol+` >= ?`, downTo)
+		bound(`>=`, downTo)
 	}
 	if f.Before > 0 {
-		add(idCol+` < ?`, f.Before)
+		bound(`<`, f.Before)
 	}
 	if f.After > 0 {
-		add(idCol+` > ?`, f.After)
+		bound(`>`, f.After)
 	}
 	q := `SELECT ` + prefixColumns("e.") + ` FROM ` + from
 	if len(where) > 0 {

@@ -72,6 +72,19 @@ func Start(t testing.TB) *Server {
 	return s
 }
 
+// StartDurable is Start with fsync on, as PostgreSQL runs in production:
+// for benchmarks, where a commit's cost must include making it durable.
+func StartDurable(b testing.TB) *Server {
+	b.Helper()
+	SkipWithout(b)
+	s, err := launch(true)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(s.Stop)
+	return s
+}
+
 // SkipWithout skips t as the "postgres" group when the server's programs
 // are missing (failed under VIGIL_TEST_REQUIRE_ALL=1).
 func SkipWithout(t testing.TB) {
@@ -83,8 +96,12 @@ func SkipWithout(t testing.TB) {
 }
 
 // Launch starts a server that runs until Stop: for a server shared by the
-// tests of a package (started from TestMain or on first use).
-func Launch() (*Server, error) {
+// tests of a package (started from TestMain or on first use). It runs
+// with fsync off: tests check what is committed, not that it survives a
+// power cut, and run faster without.
+func Launch() (*Server, error) { return launch(false) }
+
+func launch(durable bool) (*Server, error) {
 	bin := Bin()
 	if bin == "" {
 		return nil, fmt.Errorf("pgtest: PostgreSQL server programs not found under /usr/lib/postgresql/*/bin")
@@ -129,8 +146,11 @@ func Launch() (*Server, error) {
 		if s.port, err = freePort(); err != nil {
 			return fail(err)
 		}
-		out, err := s.run("pg_ctl", "-D", s.data(), "-l", filepath.Join(dir, "server.log"), "-w", "-t", "60",
-			"-o", fmt.Sprintf("-c listen_addresses=127.0.0.1 -p %d -k %s -c fsync=off", s.port, dir), "start")
+		opts := fmt.Sprintf("-c listen_addresses=127.0.0.1 -p %d -k %s", s.port, dir)
+		if !durable {
+			opts += " -c fsync=off"
+		}
+		out, err := s.run("pg_ctl", "-D", s.data(), "-l", filepath.Join(dir, "server.log"), "-w", "-t", "60", "-o", opts, "start")
 		if err == nil {
 			break
 		}
@@ -210,4 +230,16 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// PID returns the process id of the server's postmaster (0 when it cannot
+// be read): its processes are it and its children.
+func (s *Server) PID() int {
+	b, err := os.ReadFile(filepath.Join(s.data(), "postmaster.pid"))
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	pid, _ := strconv.Atoi(strings.TrimSpace(line))
+	return pid
 }

@@ -41,6 +41,13 @@ CREATE TABLE events (
     hash             BYTEA   NOT NULL
 );
 CREATE INDEX events_time ON events(time_ns);
+-- The filters a listing walks newest first through an index of their own
+-- (store/engine.go, dialect.ownIndex); the others go through the
+-- full-text index's filter tokens, as on SQLite.
+CREATE INDEX events_type   ON events(type, id);
+CREATE INDEX events_actor  ON events(actor_id, id) WHERE actor_id IS NOT NULL;
+CREATE INDEX events_agent  ON events(agent_id, id) WHERE agent_id IS NOT NULL;
+CREATE INDEX events_tenant ON events(tenant, id)   WHERE tenant IS NOT NULL;
 CREATE INDEX events_category_audit_log ON events(id) WHERE category = 'AUDIT_LOG';
 CREATE INDEX events_category_system    ON events(id) WHERE category = 'SYSTEM';
 

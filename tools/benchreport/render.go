@@ -13,7 +13,8 @@ import (
 )
 
 // harnessBenchmarks are the benchmarks make bench runs, in its order.
-var harnessBenchmarks = []string{"BenchmarkBinary", "BenchmarkLoggen", "BenchmarkTCPIngest", "BenchmarkStoreAppend", "BenchmarkHTTPIngest", "BenchmarkQueries", "BenchmarkPeakRSS"}
+var harnessBenchmarks = []string{"BenchmarkBinary", "BenchmarkLoggen", "BenchmarkTCPIngest", "BenchmarkStoreAppend", "BenchmarkHTTPIngest", "BenchmarkQueries", "BenchmarkPeakRSS",
+	"BenchmarkBinaryPostgres", "BenchmarkQueriesPostgres"}
 
 // render returns the BENCHMARKS.md section for l, read from logPath; now
 // dates it when the log has no header.

@@ -174,6 +174,8 @@ func TestTargets(t *testing.T) {
 			"CSV export over HTTP":        {met, "166,239 rows/s"},
 			"peak RSS":                    {met, "216 MiB"},
 			"durable HTTP NDJSON":         {met, "73,169 events/s"},
+			"two PostgreSQL nodes":        {notMeasured, "—"},
+			"PostgreSQL: newest-100":      {notMeasured, "—"},
 		}},
 		{"small.log", map[string]want{
 			"shipped binary":              {"not measured at 10,000,000 (run at 200,000)", "0.08: binary 32,613 msgs/s, rsyslog → file 390,633 msgs/s, at 200,000 messages"},
@@ -194,6 +196,8 @@ func TestTargets(t *testing.T) {
 			"CSV export over HTTP":        {met, "176,585 rows/s"},
 			"peak RSS":                    {met, "226 MiB"},
 			"durable HTTP NDJSON":         {met, "53,364 events/s"},
+			"two PostgreSQL nodes":        {notMeasured, "—"},
+			"PostgreSQL: newest-100":      {notMeasured, "—"},
 		}},
 		// No loggen, no loaded run, one query size, PeakRSS failed.
 		{"failed.log", map[string]want{
@@ -215,6 +219,8 @@ func TestTargets(t *testing.T) {
 			"CSV export over HTTP":        {notMeasured, "—"},
 			"peak RSS":                    {notMeasured, "—"},
 			"durable HTTP NDJSON":         {notMet, "43,364 events/s"},
+			"two PostgreSQL nodes":        {notMeasured, "—"},
+			"PostgreSQL: newest-100":      {notMeasured, "—"},
 		}},
 	}
 	for _, c := range cases {
@@ -258,6 +264,29 @@ func TestTargets(t *testing.T) {
 			}
 		}
 	})
+	// The PostgreSQL runs measured.
+	t.Run("Postgres", func(t *testing.T) {
+		l := &Log{Results: []Result{
+			{Name: "BenchmarkBinaryPostgres", N: 1, Metrics: []Metric{{40_000, "tcp-sqlite-1-events/s"}, {44_000, "tcp-pg-2-events/s"},
+				{50_000, "http-sqlite-1-events/s"}, {45_000, "http-pg-2-events/s"}}},
+			{Name: "BenchmarkQueriesPostgres/rows=10000000/Newest100", N: 1, Metrics: []Metric{{1.5, "p95-ms"}}},
+			{Name: "BenchmarkQueriesPostgres/rows=10000000/Agent", N: 1, Metrics: []Metric{{120, "p95-ms"}}},
+			{Name: "BenchmarkQueries/rows=10000000/Agent", N: 1, Metrics: []Metric{{2, "p95-ms"}}},
+		}}
+		got := map[string]Target{}
+		for _, tg := range targets(l) {
+			got[strings.Join(strings.Fields(tg.Goal)[:2], " ")] = tg
+		}
+		if tg := got["two PostgreSQL"]; tg.Verdict != notMet || !strings.Contains(tg.Measured, "TCP 1.10 (44,000 against 40,000 events/s); HTTP 0.90") {
+			t.Errorf("two nodes: %q %q", tg.Verdict, tg.Measured)
+		}
+		if tg := got["PostgreSQL: newest-100"]; tg.Verdict != notMet || !strings.Contains(tg.Measured, "1 of 2 queries ≤ 100 ms; over: Agent 120 ms") {
+			t.Errorf("listings: %q %q", tg.Verdict, tg.Measured)
+		}
+		if tg := got["newest-100 full-text"]; tg.Verdict != met {
+			t.Errorf("the SQLite listings target read the PostgreSQL results: %q %q", tg.Verdict, tg.Measured)
+		}
+	})
 	t.Run("Empty", func(t *testing.T) {
 		for _, tg := range targets(&Log{}) {
 			if tg.Verdict != notMeasured && tg.Verdict != reported {
@@ -297,7 +326,7 @@ func TestRender(t *testing.T) {
 		}},
 		{"failed.log", []string{
 			"**Failed:** BenchmarkPeakRSS, go test vigil (exit 1).\n",
-			"No result (not run, skipped or failed): `BenchmarkBinary`, `BenchmarkLoggen`, `BenchmarkPeakRSS`.\n",
+			"No result (not run, skipped or failed): `BenchmarkBinary`, `BenchmarkLoggen`, `BenchmarkPeakRSS`, `BenchmarkBinaryPostgres`, `BenchmarkQueriesPostgres`.\n",
 			"| peak RSS ≤ 300 MiB under full ingest + queries + export (`PeakRSS`) | — | not measured |\n",
 		}},
 	}

@@ -36,6 +36,7 @@ func verdict(ok bool) string {
 var (
 	storedRE = regexp.MustCompile(`^BenchmarkTCPIngest/stored=(\d+)/conns=1$`)
 	rowsRE   = regexp.MustCompile(`^BenchmarkQueries/rows=(\d+)/(.+)$`)
+	pgRowsRE = regexp.MustCompile(`^BenchmarkQueriesPostgres/rows=(\d+)/(.+)$`)
 )
 
 // targets checks the log against each target of the throughput issue
@@ -161,6 +162,8 @@ func targets(l *Log) []Target {
 		add("peak RSS ≤ 300 MiB under full ingest + queries + export (`PeakRSS`)", "", "")
 	}
 
+	ts = append(ts, postgresTargets(l)...)
+
 	// Set before the throughput issue, kept in view.
 	if v, ok := l.Metric("BenchmarkHTTPIngest", "events/s"); ok {
 		add("durable HTTP NDJSON ingest ≥ 50,000 events/s (`HTTPIngest`; an earlier target)", fmtNum(v)+" events/s", verdict(v >= 50_000))
@@ -196,11 +199,15 @@ func largest(l *Log, re *regexp.Regexp) (Result, int, bool) {
 
 // largestQueries returns the largest size of the query benchmark and its
 // queries (the results with a p95).
-func largestQueries(l *Log) (int, []Result) {
+func largestQueries(l *Log) (int, []Result) { return largestQueriesOf(l, rowsRE) }
+
+// largestQueriesOf is largestQueries for the results named as re matches
+// (its groups: the size, the query).
+func largestQueriesOf(l *Log, re *regexp.Regexp) (int, []Result) {
 	bySize := map[int][]Result{}
 	n := 0
 	for _, r := range l.Results {
-		m := rowsRE.FindStringSubmatch(r.Name)
+		m := re.FindStringSubmatch(r.Name)
 		if m == nil {
 			continue
 		}
@@ -216,8 +223,10 @@ func largestQueries(l *Log) (int, []Result) {
 
 // querySub is the query's name without the size ("FTSPrefix").
 func querySub(r Result) string {
-	if m := rowsRE.FindStringSubmatch(r.Name); m != nil {
-		return m[2]
+	for _, re := range []*regexp.Regexp{rowsRE, pgRowsRE} {
+		if m := re.FindStringSubmatch(r.Name); m != nil {
+			return m[2]
+		}
 	}
 	return r.Sub()
 }
@@ -374,4 +383,59 @@ func pageTimes(r Result, prefix string, limit float64) (string, bool) {
 		parts = append(parts, part)
 	}
 	return strings.Join(parts, "; "), pass
+}
+
+// postgresTargets checks the PostgreSQL runs against the targets of the
+// issue that brought it (#16): two nodes on one database take at least
+// what one SQLite node takes, in the same run; listings at 10M events.
+func postgresTargets(l *Log) []Target {
+	var ts []Target
+	add := func(goal, measured, v string) {
+		if measured == "" {
+			measured, v = "—", notMeasured
+		}
+		ts = append(ts, Target{Goal: goal, Measured: measured, Verdict: v})
+	}
+	goal := "two PostgreSQL nodes together ≥ one SQLite node's durable intake, same run (`BinaryPostgres`, TCP and HTTP)"
+	var parts []string
+	ok := true
+	for _, src := range []string{"tcp", "http"} {
+		two, twoOK := l.Metric("BenchmarkBinaryPostgres", src+"-pg-2-events/s")
+		one, oneOK := l.Metric("BenchmarkBinaryPostgres", src+"-sqlite-1-events/s")
+		if !twoOK || !oneOK || one <= 0 {
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%s %.2f (%s against %s events/s)", strings.ToUpper(src), two/one, fmtNum(two), fmtNum(one)))
+		ok = ok && two >= one
+	}
+	if len(parts) > 0 {
+		add(goal, strings.Join(parts, "; "), verdict(ok))
+	} else {
+		add(goal, "", "")
+	}
+	goal = fmt.Sprintf("PostgreSQL: newest-100 full-text and filtered listings p95 ≤ 100 ms at %s events (`QueriesPostgres`, every query)", fmtNum(targetRows))
+	if n, qs := largestQueriesOf(l, pgRowsRE); n > 0 {
+		var misses []string
+		var slowest Result
+		var slowestP95 float64
+		for _, r := range qs {
+			p95, _ := r.Metric("p95-ms")
+			if p95 > 100 {
+				misses = append(misses, fmt.Sprintf("%s %s ms", querySub(r), fmtNum(p95)))
+			}
+			if slowest.Name == "" || p95 > slowestP95 {
+				slowest, slowestP95 = r, p95
+			}
+		}
+		m := fmt.Sprintf("at %s: %d of %d queries ≤ 100 ms", fmtNum(float64(n)), len(qs)-len(misses), len(qs))
+		if len(misses) > 0 {
+			m += "; over: " + strings.Join(misses, ", ")
+		} else {
+			m += fmt.Sprintf("; slowest %s %s ms", querySub(slowest), fmtNum(slowestP95))
+		}
+		add(goal, m, sizeVerdict(n, len(misses) == 0))
+	} else {
+		add(goal, "", "")
+	}
+	return ts
 }

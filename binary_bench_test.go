@@ -48,17 +48,8 @@ const binarySData = `[vigil@32473 user="svc-build" ip="10.20.30.40" entity_id="k
 // built by make release); without it the binary is built here with the
 // release tags (not linked statically). VIGIL_LOGGEN is required.
 func BenchmarkBinary(b *testing.B) {
-	lg := loggen.Path()
-	if lg == "" {
-		b.Skip("VIGIL_LOGGEN is not set; run make bench")
-	}
-	n := 1_000_000
-	if v := os.Getenv("VIGIL_BENCH_BINARY_MSGS"); v != "" {
-		var err error
-		if n, err = strconv.Atoi(v); err != nil || n < 10 || n%2 != 0 {
-			b.Fatalf("VIGIL_BENCH_BINARY_MSGS=%q: want an even number of messages ≥ 10 (two connections)", v)
-		}
-	}
+	lg := loggenOrSkip(b)
+	n := messagesFromEnv(b, "VIGIL_BENCH_BINARY_MSGS", 1_000_000, 2) // two connections
 	bin := releaseBinary(b)
 	load := ndjsonLoad(b)
 	traffic := loggen.Traffic{Messages: n, Connections: 2, Size: 300, SData: binarySData}
@@ -336,6 +327,29 @@ func maxSearchLag(samples []sample) time.Duration {
 
 // releaseBinary returns VIGIL_BINARY, or builds the binary with the
 // release tags and flags of make release (not linked statically).
+// loggenOrSkip returns loggen's path (VIGIL_LOGGEN) or skips b.
+func loggenOrSkip(b *testing.B) string {
+	lg := loggen.Path()
+	if lg == "" {
+		b.Skip("VIGIL_LOGGEN is not set; run make bench")
+	}
+	return lg
+}
+
+// messagesFromEnv reads the number of messages of a benchmark from env:
+// def when unset, else a multiple of multiple, at least 10.
+func messagesFromEnv(b *testing.B, env string, def, multiple int) int {
+	v := os.Getenv(env)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 10 || n%multiple != 0 {
+		b.Fatalf("%s=%q: want a multiple of %d, at least 10", env, v, multiple)
+	}
+	return n
+}
+
 func releaseBinary(b *testing.B) string {
 	if bin := os.Getenv("VIGIL_BINARY"); bin != "" {
 		return bin

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,22 +28,17 @@ import (
 // with fsync on, its defaults otherwise, on the same machine.
 //
 // VIGIL_BENCH_PG_MSGS sets the messages of each run (default 400,000);
-// VIGIL_LOGGEN is required, as for BenchmarkBinary.
+// VIGIL_BENCH_PG_SETTINGS adds server options ("-c shared_buffers=1GB");
+// VIGIL_BENCH_PG_RUNS, a comma-separated list of run names
+// (tcp-sqlite-1, tcp-pg-1, …), runs only those. VIGIL_LOGGEN is required,
+// as for BenchmarkBinary.
 func BenchmarkBinaryPostgres(b *testing.B) {
-	lg := loggen.Path()
-	if lg == "" {
-		b.Skip("VIGIL_LOGGEN is not set; run make bench")
-	}
-	n := 400_000
-	if v := os.Getenv("VIGIL_BENCH_PG_MSGS"); v != "" {
-		var err error
-		if n, err = strconv.Atoi(v); err != nil || n < 8 || n%4 != 0 {
-			b.Fatalf("VIGIL_BENCH_PG_MSGS=%q: want a multiple of 4", v)
-		}
-	}
+	lg := loggenOrSkip(b)
+	n := messagesFromEnv(b, "VIGIL_BENCH_PG_MSGS", 400_000, 4) // two nodes, two connections each
 	bin := releaseBinary(b)
 	load := ndjsonLoad(b)
-	pg := pgtest.StartDurable(b) // fsync on: SQLite's commits are durable too
+	// fsync on: SQLite's commits are durable too.
+	pg := pgtest.StartDurable(b, os.Getenv("VIGIL_BENCH_PG_SETTINGS"))
 	type result struct {
 		name string
 		nodeFill
@@ -61,11 +56,14 @@ func BenchmarkBinaryPostgres(b *testing.B) {
 				if c.pg {
 					db = pg.NewDatabase(b)
 				}
-				f := fillNodes(b, bin, load, lg, source, n, c.nodes, db, pg)
 				name := "tcp-" + c.name
 				if source == model.SourceHTTP {
 					name = "http-" + c.name
 				}
+				if only := os.Getenv("VIGIL_BENCH_PG_RUNS"); only != "" && !slices.Contains(strings.Split(only, ","), name) {
+					continue
+				}
+				f := fillNodes(b, bin, load, lg, source, n, c.nodes, db, pg)
 				b.Logf("%s: %s", name, f)
 				results = append(results, result{name, f})
 			}
@@ -81,8 +79,15 @@ func BenchmarkBinaryPostgres(b *testing.B) {
 		}
 	}
 	for _, src := range []string{"tcp", "http"} {
-		b.ReportMetric(byName[src+"-pg-2"].rate/byName[src+"-sqlite-1"].rate, src+"-pg-2/sqlite-1")
-		b.ReportMetric(byName[src+"-pg-1"].rate/byName[src+"-sqlite-1"].rate, src+"-pg-1/sqlite-1")
+		sqlite, ok := byName[src+"-sqlite-1"]
+		if !ok {
+			continue
+		}
+		for _, pg := range []string{"-pg-1", "-pg-2"} {
+			if f, ok := byName[src+pg]; ok {
+				b.ReportMetric(f.rate/sqlite.rate, src+pg+"/sqlite-1")
+			}
+		}
 	}
 }
 
@@ -106,38 +111,29 @@ func (f nodeFill) String() string {
 // source split evenly over them at once, and measures until all are
 // durable.
 func fillNodes(b *testing.B, bin, load, lg, source string, n, nodes int, db string, pg *pgtest.Server) nodeFill {
-	var procs []*process
-	var ports []int
-	var dirs []string
-	for i := 0; i < nodes; i++ {
-		dir := b.TempDir()
+	ports := make([]int, nodes)
+	for i := range ports {
+		var err error
+		if ports[i], err = loggen.FreePort(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	procs, dirs := startNodes(b, bin, nodes, func(i int) []string {
 		var extra []string
 		if db != "" {
 			extra = append(extra, "--database="+db)
 		}
-		port, err := loggen.FreePort()
-		if err != nil {
-			b.Fatal(err)
-		}
 		if source == model.SourceSyslogTCP {
-			extra = append(extra, "--syslog-tcp", fmt.Sprintf("127.0.0.1:%d", port))
+			extra = append(extra, "--syslog-tcp", fmt.Sprintf("127.0.0.1:%d", ports[i]))
 		}
-		if i > 0 {
-			key, err := os.ReadFile(filepath.Join(dirs[0], checkpointKeyFile))
-			if err != nil {
-				b.Fatal(err)
-			}
-			if err := os.WriteFile(filepath.Join(dir, checkpointKeyFile), key, 0o600); err != nil {
-				b.Fatal(err)
-			}
-		}
-		p := startVigilBinary(b, bin, dir, extra...)
-		defer func() {
+		return extra
+	})
+	defer func() {
+		for _, p := range procs {
 			p.cmd.Process.Kill()
 			p.cmd.Wait()
-		}()
-		procs, ports, dirs = append(procs, p), append(ports, port), append(dirs, dir)
-	}
+		}
+	}()
 	token := func(scope string) string {
 		args := []string{"token", "create", "--data", dirs[0], "--user", "admin", "--name", "bench-" + scope, "--scope", scope}
 		if db != "" {

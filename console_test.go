@@ -38,20 +38,7 @@ func TestServeConsole(t *testing.T) {
 			}
 		})
 	}
-	resp, err := client.PostForm(base+"/login", url.Values{"username": {"admin"}, "password": {"first-admin-password"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	var session *http.Cookie
-	for _, c := range resp.Cookies() {
-		if c.Name == "vigil_session" {
-			session = c
-		}
-	}
-	if resp.StatusCode != http.StatusSeeOther || session == nil {
-		t.Fatalf("sign-in: %d, cookie %v", resp.StatusCode, session)
-	}
+	session := signIn(t, client, base, "first-admin-password")
 	if resp, body := get("/events", session); resp.StatusCode != 200 || !strings.Contains(body, "E_LOGIN_SUCCEEDED") {
 		t.Errorf("/events after sign-in: %d", resp.StatusCode)
 	}
@@ -78,4 +65,30 @@ func TestSessionFlags(t *testing.T) {
 			}
 		})
 	}
+}
+
+// signIn signs the admin in at base with password, as the sign-in form
+// does, and returns the session cookie.
+func signIn(t *testing.T, client *http.Client, base, password string) *http.Cookie {
+	t.Helper()
+	resp, err := client.PostForm(base+"/login", url.Values{"username": {"admin"}, "password": {password}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	session := sessionCookieOf(resp)
+	if resp.StatusCode != http.StatusSeeOther || session == nil {
+		t.Fatalf("sign-in at %s: %d, cookie %v", base, resp.StatusCode, session)
+	}
+	return session
+}
+
+// sessionCookieOf returns the session cookie resp sets, or nil.
+func sessionCookieOf(resp *http.Response) *http.Cookie {
+	for _, c := range resp.Cookies() {
+		if c.Name == "vigil_session" {
+			return c
+		}
+	}
+	return nil
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
@@ -125,23 +124,10 @@ func crashRound(t testing.TB, p *process, token string, round int, rng *rand.Ran
 		wg.Add(1)
 		go func(c int) {
 			defer wg.Done()
-			for b := 0; ctx.Err() == nil && b < 1000; b++ {
-				var buf bytes.Buffer
-				ids := make([]string, 200)
-				for i := range ids {
-					ids[i] = fmt.Sprintf("r%d-c%d-b%d-%d", round, c, b, i)
-					fmt.Fprintf(&buf, `{"event_id":%q,"type":"CERT_USED","message":"crash test %s"}`+"\n", ids[i], ids[i])
-				}
-				code, _, err := postNDJSON(ctx, p.url, token, &buf)
-				if err != nil {
-					return // the server died mid-request: not acknowledged
-				}
-				if code == 202 {
-					mu.Lock()
-					acked = append(acked, ids...)
-					mu.Unlock()
-				}
-			}
+			ids := postBatches(ctx, p, token, fmt.Sprintf("r%d-c%d", round, c))
+			mu.Lock()
+			acked = append(acked, ids...)
+			mu.Unlock()
 		}(c)
 	}
 	time.Sleep(time.Duration(50+rng.IntN(400)) * time.Millisecond)

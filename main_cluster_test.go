@@ -34,20 +34,9 @@ func TestTwoNodesOnePostgres(t *testing.T) {
 	pg := pgtest.Start(t)
 	dbURL := pg.NewDatabase(t)
 	bin := vigilBinary(t)
-	dirA, dirB := t.TempDir(), t.TempDir()
 	db := "--database=" + dbURL
-
-	a := startVigilBinary(t, bin, dirA, db)
-	// The nodes sign checkpoints with one key, copied from the first
-	// node's data directory (docs/operations.md).
-	key, err := os.ReadFile(filepath.Join(dirA, checkpointKeyFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dirB, checkpointKeyFile), key, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	b := startVigilBinary(t, bin, dirB, db)
+	nodes, dirs := startNodes(t, bin, 2, func(int) []string { return []string{db} })
+	a, b, dirA, dirB := nodes[0], nodes[1], dirs[0], dirs[1]
 	out, err := exec.Command(bin, "token", "create", "--data", dirA, db, "--user", "admin", "--name", "cluster", "--scope", "ingest").Output()
 	if err != nil {
 		t.Fatalf("vigil token create: %v", err)
@@ -128,24 +117,49 @@ func TestTwoNodesOnePostgres(t *testing.T) {
 	t.Logf("%d kills across two nodes, %d acknowledged events, %d stored, none lost or doubled", rounds, len(acked), n)
 }
 
+// startNodes starts n vigil serve processes, node i with flags(i), each
+// with a data directory of its own. The first makes the checkpoint key;
+// the others get a copy before they start, as operators give every node
+// of a cluster the same key (docs/operations.md).
+func startNodes(t testing.TB, bin string, n int, flags func(i int) []string) ([]*process, []string) {
+	t.Helper()
+	var nodes []*process
+	var dirs []string
+	for i := 0; i < n; i++ {
+		dir := t.TempDir()
+		if i > 0 {
+			key, err := os.ReadFile(filepath.Join(dirs[0], checkpointKeyFile))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, checkpointKeyFile), key, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		nodes, dirs = append(nodes, startVigilBinary(t, bin, dir, flags(i)...)), append(dirs, dir)
+	}
+	return nodes, dirs
+}
+
 // postUntil posts batches to p from one client for d and returns the event
 // ids acknowledged.
 func postUntil(p *process, token string, round int, tag byte, d time.Duration) []string {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
-	return postBatches(ctx, p, token, round, tag)
+	return postBatches(ctx, p, token, fmt.Sprintf("%c%d", tag, round))
 }
 
-// postBatches posts batches of 200 events to p until ctx is done and
-// returns the event ids acknowledged (202).
-func postBatches(ctx context.Context, p *process, token string, round int, tag byte) []string {
+// postBatches posts batches of 200 events to p until ctx is done (1,000
+// batches at most) and returns the event ids acknowledged (202), which
+// start with prefix.
+func postBatches(ctx context.Context, p *process, token, prefix string) []string {
 	var acked []string
 	for b := 0; ctx.Err() == nil && b < 1000; b++ {
 		var buf bytes.Buffer
 		ids := make([]string, 200)
 		for i := range ids {
-			ids[i] = fmt.Sprintf("%c%d-b%d-%d", tag, round, b, i)
-			fmt.Fprintf(&buf, `{"event_id":%q,"type":"CERT_USED","message":"cluster test %s"}`+"\n", ids[i], ids[i])
+			ids[i] = fmt.Sprintf("%s-b%d-%d", prefix, b, i)
+			fmt.Fprintf(&buf, `{"event_id":%q,"type":"CERT_USED","message":"test event %s"}`+"\n", ids[i], ids[i])
 		}
 		code, _, err := postNDJSON(ctx, p.url, token, &buf)
 		if err != nil {
@@ -169,17 +183,9 @@ func TestSchedulerFailsOverAcrossNodes(t *testing.T) {
 	pg := pgtest.Start(t)
 	dbURL := pg.NewDatabase(t)
 	bin := vigilBinary(t)
-	dirA, dirB := t.TempDir(), t.TempDir()
 	flags := []string{"--database=" + dbURL, "--cron-expiry=@every 1s"}
-	a := startVigilBinary(t, bin, dirA, flags...)
-	key, err := os.ReadFile(filepath.Join(dirA, checkpointKeyFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dirB, checkpointKeyFile), key, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	b := startVigilBinary(t, bin, dirB, flags...)
+	nodes, dirs := startNodes(t, bin, 2, func(int) []string { return flags })
+	a, b, dirA := nodes[0], nodes[1], dirs[0]
 	defer func() {
 		for _, p := range []*process{a, b} {
 			p.cmd.Process.Kill()
@@ -258,18 +264,7 @@ func TestCopyIntoPostgres(t *testing.T) {
 	dir := t.TempDir()
 	t.Setenv("VIGIL_ADMIN_PASSWORD", "first-admin-password")
 	url, stop, manage, ingest := serveWith40Events(t, dir)
-	if code, body := request(t, "POST", url+"/api/v1/audit/checkpoint", manage, ""); code != 201 {
-		t.Fatalf("checkpoint: %d %s", code, body)
-	}
-	req, _ := http.NewRequest("GET", url+"/api/v1/audit/checkpoint", nil)
-	req.Header.Set("Authorization", "Bearer "+manage)
-	req.Header.Set("Accept", "text/plain")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	note, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	note := signCheckpoint(t, url, manage)
 	cpFile := filepath.Join(t.TempDir(), "checkpoint.txt")
 	os.WriteFile(cpFile, note, 0o600)
 	code, before := request(t, "GET", url+"/api/v1/events?limit=100", manage, "")
@@ -345,4 +340,55 @@ func sameEvents(t *testing.T, a, b string) bool {
 		}
 	}
 	return true
+}
+
+// TestSessionsAcrossNodes: a console session made on one node is valid on
+// the other, and signing out on the other ends it on both.
+func TestSessionsAcrossNodes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and runs a PostgreSQL server")
+	}
+	pg := pgtest.Start(t)
+	db := "--database=" + pg.NewDatabase(t)
+	nodes, _ := startNodes(t, vigilBinary(t), 2, func(int) []string { return []string{db} })
+	defer func() {
+		for _, p := range nodes {
+			p.cmd.Process.Signal(syscall.SIGTERM)
+			p.cmd.Wait()
+		}
+	}()
+	a, b := nodes[0], nodes[1]
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	session := signIn(t, client, a.url, crashAdminPassword)
+	page := func(p *process) int {
+		t.Helper()
+		req, _ := http.NewRequest("GET", p.url+"/events", nil)
+		req.Header.Set("Accept", "text/html") // as a browser asks
+		req.AddCookie(session)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 && resp.StatusCode != http.StatusSeeOther {
+			t.Logf("GET %s/events: %d %s", p.url, resp.StatusCode, body)
+		}
+		return resp.StatusCode
+	}
+	if code := page(b); code != 200 {
+		t.Fatalf("node B with node A's session: %d, want 200", code)
+	}
+	req, _ := http.NewRequest("POST", b.url+"/logout", nil)
+	req.AddCookie(session)
+	if resp, err := client.Do(req); err != nil {
+		t.Fatal(err)
+	} else {
+		resp.Body.Close()
+	}
+	for name, p := range map[string]*process{"A": a, "B": b} {
+		if code := page(p); code != http.StatusSeeOther {
+			t.Errorf("node %s after signing out on B: %d, want 303 to the sign-in page", name, code)
+		}
+	}
 }

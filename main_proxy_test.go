@@ -39,12 +39,7 @@ func TestTrustedProxiesFlag(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	var session *http.Cookie
-	for _, c := range resp.Cookies() {
-		if c.Name == "vigil_session" {
-			session = c
-		}
-	}
+	session := sessionCookieOf(resp)
 	if resp.StatusCode != http.StatusSeeOther || session == nil || !session.Secure {
 		t.Fatalf("sign-in through the proxy over HTTPS: %d, cookie %+v; want 303 and a Secure cookie", resp.StatusCode, session)
 	}

@@ -277,18 +277,7 @@ func TestVerifyAgainstExportedCheckpoint(t *testing.T) {
 	dir := t.TempDir()
 	t.Setenv("VIGIL_ADMIN_PASSWORD", "first-admin-password")
 	url, stop, manage, _ := serveWith40Events(t, dir)
-	if code, body := request(t, "POST", url+"/api/v1/audit/checkpoint", manage, ""); code != 201 || !strings.Contains(body, `"tree_size":43`) {
-		t.Fatalf("checkpoint: %d %s", code, body)
-	}
-	req, _ := http.NewRequest("GET", url+"/api/v1/audit/checkpoint", nil)
-	req.Header.Set("Authorization", "Bearer "+manage)
-	req.Header.Set("Accept", "text/plain")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	note, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	note := signCheckpoint(t, url, manage)
 	if !strings.Contains(string(note), "\n43\n") || !strings.Contains(string(note), "\n— ") {
 		t.Fatalf("checkpoint note:\n%s", note)
 	}
@@ -327,6 +316,28 @@ func TestVerifyAgainstExportedCheckpoint(t *testing.T) {
 
 // TestRestoredOldDatabaseIsReported restores an older backup over the
 // database: vigil verify fails and serve records the rollback.
+// signCheckpoint has the server at url sign a checkpoint now and returns
+// its signed note, as an auditor exports it to keep off the box.
+func signCheckpoint(t *testing.T, url, manage string) []byte {
+	t.Helper()
+	if code, body := request(t, "POST", url+"/api/v1/audit/checkpoint", manage, ""); code != 201 {
+		t.Fatalf("checkpoint: %d %s", code, body)
+	}
+	req, _ := http.NewRequest("GET", url+"/api/v1/audit/checkpoint", nil)
+	req.Header.Set("Authorization", "Bearer "+manage)
+	req.Header.Set("Accept", "text/plain")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	note, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET checkpoint: %d %v", resp.StatusCode, err)
+	}
+	return note
+}
+
 func TestRestoredOldDatabaseIsReported(t *testing.T) {
 	dir := t.TempDir()
 	t.Setenv("VIGIL_ADMIN_PASSWORD", "first-admin-password")

@@ -74,10 +74,11 @@ func Start(t testing.TB) *Server {
 
 // StartDurable is Start with fsync on, as PostgreSQL runs in production:
 // for benchmarks, where a commit's cost must include making it durable.
-func StartDurable(b testing.TB) *Server {
+// settings are more server options ("-c shared_buffers=1GB ...").
+func StartDurable(b testing.TB, settings string) *Server {
 	b.Helper()
 	SkipWithout(b)
-	s, err := launch(true)
+	s, err := launch(true, settings)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -99,9 +100,9 @@ func SkipWithout(t testing.TB) {
 // tests of a package (started from TestMain or on first use). It runs
 // with fsync off: tests check what is committed, not that it survives a
 // power cut, and run faster without.
-func Launch() (*Server, error) { return launch(false) }
+func Launch() (*Server, error) { return launch(false, "") }
 
-func launch(durable bool) (*Server, error) {
+func launch(durable bool, settings string) (*Server, error) {
 	bin := Bin()
 	if bin == "" {
 		return nil, fmt.Errorf("pgtest: PostgreSQL server programs not found under /usr/lib/postgresql/*/bin")
@@ -149,6 +150,9 @@ func launch(durable bool) (*Server, error) {
 		opts := fmt.Sprintf("-c listen_addresses=127.0.0.1 -p %d -k %s", s.port, dir)
 		if !durable {
 			opts += " -c fsync=off"
+		}
+		if settings != "" {
+			opts += " " + settings
 		}
 		out, err := s.run("pg_ctl", "-D", s.data(), "-l", filepath.Join(dir, "server.log"), "-w", "-t", "60", "-o", opts, "start")
 		if err == nil {

@@ -107,30 +107,7 @@ func targets(l *Log) []Target {
 	}
 
 	// Listings at 10M.
-	goal = fmt.Sprintf("newest-100 full-text and filtered listings p95 ≤ 50 ms at %s events (`Queries`, every query)", fmtNum(targetRows))
-	if n, qs := largestQueries(l); n > 0 {
-		var misses []string
-		var slowest Result
-		var slowestP95 float64
-		for _, r := range qs {
-			p95, _ := r.Metric("p95-ms")
-			if p95 > 50 {
-				misses = append(misses, fmt.Sprintf("%s %s ms", querySub(r), fmtNum(p95)))
-			}
-			if slowest.Name == "" || p95 > slowestP95 {
-				slowest, slowestP95 = r, p95
-			}
-		}
-		m := fmt.Sprintf("at %s: %d of %d queries ≤ 50 ms", fmtNum(float64(n)), len(qs)-len(misses), len(qs))
-		if len(misses) > 0 {
-			m += "; over: " + strings.Join(misses, ", ")
-		} else {
-			m += fmt.Sprintf("; slowest %s %s ms", querySub(slowest), fmtNum(slowestP95))
-		}
-		add(goal, m, sizeVerdict(n, len(misses) == 0))
-	} else {
-		add(goal, "", "")
-	}
+	add(listingTarget(l, rowsRE, 50, fmt.Sprintf("newest-100 full-text and filtered listings p95 ≤ 50 ms at %s events (`Queries`, every query)", fmtNum(targetRows))))
 
 	// Export streamed from the store, and its memory.
 	goal = fmt.Sprintf("export streamed ≥ 100,000 rows/s at %s events (`Queries/rows=N/ExportAll`)", fmtNum(targetRows))
@@ -197,13 +174,10 @@ func largest(l *Log, re *regexp.Regexp) (Result, int, bool) {
 	return best, n, n >= 0
 }
 
-// largestQueries returns the largest size of the query benchmark and its
-// queries (the results with a p95).
-func largestQueries(l *Log) (int, []Result) { return largestQueriesOf(l, rowsRE) }
-
-// largestQueriesOf is largestQueries for the results named as re matches
-// (its groups: the size, the query).
-func largestQueriesOf(l *Log, re *regexp.Regexp) (int, []Result) {
+// largestQueries returns the largest size of the query results re names
+// (its groups: the size, the query) and those queries (the results with a
+// p95).
+func largestQueries(l *Log, re *regexp.Regexp) (int, []Result) {
 	bySize := map[int][]Result{}
 	n := 0
 	for _, r := range l.Results {
@@ -413,29 +387,35 @@ func postgresTargets(l *Log) []Target {
 	} else {
 		add(goal, "", "")
 	}
-	goal = fmt.Sprintf("PostgreSQL: newest-100 full-text and filtered listings p95 ≤ 100 ms at %s events (`QueriesPostgres`, every query)", fmtNum(targetRows))
-	if n, qs := largestQueriesOf(l, pgRowsRE); n > 0 {
-		var misses []string
-		var slowest Result
-		var slowestP95 float64
-		for _, r := range qs {
-			p95, _ := r.Metric("p95-ms")
-			if p95 > 100 {
-				misses = append(misses, fmt.Sprintf("%s %s ms", querySub(r), fmtNum(p95)))
-			}
-			if slowest.Name == "" || p95 > slowestP95 {
-				slowest, slowestP95 = r, p95
-			}
-		}
-		m := fmt.Sprintf("at %s: %d of %d queries ≤ 100 ms", fmtNum(float64(n)), len(qs)-len(misses), len(qs))
-		if len(misses) > 0 {
-			m += "; over: " + strings.Join(misses, ", ")
-		} else {
-			m += fmt.Sprintf("; slowest %s %s ms", querySub(slowest), fmtNum(slowestP95))
-		}
-		add(goal, m, sizeVerdict(n, len(misses) == 0))
-	} else {
-		add(goal, "", "")
-	}
+	add(listingTarget(l, pgRowsRE, 100, fmt.Sprintf("PostgreSQL: newest-100 full-text and filtered listings p95 ≤ 100 ms at %s events (`QueriesPostgres`, every query)", fmtNum(targetRows))))
 	return ts
+}
+
+// listingTarget judges the largest size of the query results re names:
+// every query's p95 at most limit ms. It returns goal, what was measured
+// ("" when nothing was) and the verdict.
+func listingTarget(l *Log, re *regexp.Regexp, limit float64, goal string) (string, string, string) {
+	n, qs := largestQueries(l, re)
+	if n == 0 {
+		return goal, "", ""
+	}
+	var misses []string
+	var slowest Result
+	var slowestP95 float64
+	for _, r := range qs {
+		p95, _ := r.Metric("p95-ms")
+		if p95 > limit {
+			misses = append(misses, fmt.Sprintf("%s %s ms", querySub(r), fmtNum(p95)))
+		}
+		if slowest.Name == "" || p95 > slowestP95 {
+			slowest, slowestP95 = r, p95
+		}
+	}
+	m := fmt.Sprintf("at %s: %d of %d queries ≤ %s ms", fmtNum(float64(n)), len(qs)-len(misses), len(qs), fmtNum(limit))
+	if len(misses) > 0 {
+		m += "; over: " + strings.Join(misses, ", ")
+	} else {
+		m += fmt.Sprintf("; slowest %s %s ms", querySub(slowest), fmtNum(slowestP95))
+	}
+	return goal, m, sizeVerdict(n, len(misses) == 0)
 }

@@ -159,9 +159,7 @@ func (e *postgresEngine) fullText() fullTextStore {
 		open: func(ctx context.Context, _ *slog.Logger) (*sql.DB, error) {
 			return e.pool(ctx, 1, indexLockKey, "fts, public")
 		},
-		reset:  `DELETE FROM events_fts; DELETE FROM fts_state`,
-		insert: `INSERT INTO events_fts (rowid, doc) VALUES (?, array_to_tsvector(?::text[]))`,
-		doc:    lexemes,
+		reset: `DELETE FROM events_fts; DELETE FROM fts_state`,
 		// A document travels as its lexemes joined by spaces (they hold
 		// none), one array for the whole indexing transaction.
 		insertMany: `INSERT INTO events_fts (rowid, doc)
@@ -180,38 +178,29 @@ var foldDiacritics = sync.Pool{New: func() any {
 // tokenizer (unicode61, remove_diacritics 2) does.
 func fold(w string) string {
 	w = strings.ToLower(w)
-	for _, r := range w {
-		if r >= 0x80 {
-			t := foldDiacritics.Get().(transform.Transformer)
-			defer foldDiacritics.Put(t)
-			if out, _, err := transform.String(t, w); err == nil {
-				return out
-			}
-			return w
-		}
+	if isASCII(w) {
+		return w
+	}
+	t := foldDiacritics.Get().(transform.Transformer)
+	defer foldDiacritics.Put(t)
+	if out, _, err := transform.String(t, w); err == nil {
+		return out
 	}
 	return w
 }
 
-// lexemes returns the distinct words of a document: runs of letters and
-// digits, folded.
-func lexemes(text []byte) any {
-	words := searchWords(string(text))
-	seen := make(map[string]struct{}, len(words))
-	out := make([]string, 0, len(words))
-	for _, w := range words {
-		w = fold(w)
-		if _, ok := seen[w]; ok {
-			continue
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
 		}
-		seen[w] = struct{}{}
-		out = append(out, w)
 	}
-	return out
+	return true
 }
 
-// lexemeText is the words of a document as lexemes does, joined by single
-// spaces, in one pass; repeats are left for array_to_tsvector to remove.
+// lexemeText is the words of a document, as the SQLite tokenizer makes
+// them (runs of letters and digits, folded), joined by single spaces, in
+// one pass; repeats are left for array_to_tsvector to remove.
 func lexemeText(text []byte) string {
 	out := make([]byte, 0, len(text))
 	wordStart, ascii := -1, true
@@ -408,7 +397,7 @@ func postgresStorageFailure(err error) bool {
 // tsquery turns a full-text expression as ftsQuery writes it — quoted
 // words, a * after a word for a prefix, AND, OR, binary NOT (FTS5: "a NOT
 // b" is a and not b) and parentheses — into PostgreSQL's tsquery text.
-// Its words are folded as lexemes are. Both languages bind NOT tighter
+// Its words are folded as the documents' are. Both languages bind NOT tighter
 // than AND, and AND tighter than OR.
 func tsquery(expr string) string {
 	var b strings.Builder

@@ -275,7 +275,6 @@ func (e *sqliteEngine) fullText() fullTextStore {
 		reset: `DELETE FROM events_fts; DELETE FROM fts_state;
 			DROP TABLE words_vocab; DROP TABLE words_fts;` + wordsSchema,
 		insert: `INSERT INTO events_fts (rowid, doc) VALUES (?, ?)`,
-		doc:    func(text []byte) any { return text },
 		words:  true,
 		close: func(db *sql.DB) error {
 			_, _ = db.Exec("PRAGMA wal_checkpoint(TRUNCATE)")

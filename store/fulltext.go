@@ -183,14 +183,13 @@ type fullTextStore struct {
 	settings []string
 	// reset empties the index and its state.
 	reset string
-	// insert stores one document: rowid ?, document ? (as doc gives it).
+	// insert stores one document: rowid ?, its text ?. Unset when
+	// insertMany is set.
 	insert string
-	// insertMany, if set, stores many documents in one statement: rowids
-	// ? (bigint[]), documents ? (text[], as manyDoc gives each).
+	// insertMany stores many documents in one statement: rowids ?
+	// (bigint[]), documents ? (text[], as manyDoc gives each).
 	insertMany string
 	manyDoc    func(text []byte) string
-	// doc turns a document's text into what insert binds.
-	doc func(text []byte) any
 	// words is set when the index keeps the words table prefixes expand
 	// through (words_fts, one document per indexed batch).
 	words bool
@@ -589,10 +588,8 @@ func (w *docWriter) put(ctx context.Context, id int64, text []byte) error {
 		w.docs = append(w.docs, w.fts.manyDoc(text))
 		return nil
 	}
-	if _, err := w.ins.ExecContext(ctx, id, w.fts.doc(text)); err != nil {
-		return fmt.Errorf("index event %d: %w", id, err)
-	}
-	return nil
+	_, err := w.ins.ExecContext(ctx, id, text)
+	return err
 }
 
 // flush stores what put gathered.
@@ -783,7 +780,7 @@ func (ix *indexer) replace(ctx context.Context, docs map[int64][]byte) error {
 	if err != nil {
 		return err
 	}
-	ins, err := tx.PrepareContext(ctx, ix.fts.insert)
+	ins, err := newDocWriter(ctx, tx, ix.fts)
 	if err != nil {
 		return err
 	}
@@ -796,9 +793,12 @@ func (ix *indexer) replace(ctx context.Context, docs map[int64][]byte) error {
 		if _, err := del.ExecContext(ctx, id); err != nil {
 			return err
 		}
-		if _, err := ins.ExecContext(ctx, id, ix.fts.doc(doc)); err != nil {
-			return err
+		if err := ins.put(ctx, id, doc); err != nil {
+			return fmt.Errorf("index event %d: %w", id, err)
 		}
+	}
+	if err := ins.flush(ctx, tx); err != nil {
+		return err
 	}
 	slices.Sort(ids)
 	if err := ix.rewriteWords(ctx, tx, ids); err != nil {

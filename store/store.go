@@ -124,41 +124,43 @@ func openWithSchema(ctx context.Context, dbPath string, schema fs.FS, opts Optio
 	if err != nil {
 		return nil, err
 	}
+	// What is open so far is closed, newest first, when a later step fails.
+	var opened []func()
+	fail := func(err error) (*Store, error) {
+		for i := len(opened) - 1; i >= 0; i-- {
+			opened[i]()
+		}
+		return nil, err
+	}
 	wdb, err := eng.openWriter(ctx)
 	if err != nil {
 		return nil, err
 	}
+	opened = append(opened, func() { wdb.Close() })
 	if err := migrate(ctx, wdb, eng.schema(), opts.Now()); err != nil {
-		wdb.Close()
-		return nil, err
+		return fail(err)
 	}
 	if err := eng.afterMigrate(ctx, wdb); err != nil {
-		wdb.Close()
-		return nil, err
+		return fail(err)
 	}
 	var maxID int64
 	if err := wdb.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) FROM events`).Scan(&maxID); err != nil {
-		wdb.Close()
-		return nil, fmt.Errorf("store: open: %w", err)
+		return fail(fmt.Errorf("store: open: %w", err))
 	}
 	ix, err := openIndexer(ctx, eng.fullText(), nil, maxID, opts.Logger)
 	if err != nil {
-		wdb.Close()
-		return nil, err
+		return fail(err)
 	}
+	opened = append(opened, func() { ix.fts.close(ix.db) })
 	rdb, err := eng.openReaders(ctx)
 	if err != nil {
-		ix.fts.close(ix.db)
-		wdb.Close()
-		return nil, err
+		return fail(err)
 	}
+	opened = append(opened, func() { rdb.Close() })
 	ix.events = rdb
 	leaseDB, err := eng.openLease(ctx)
 	if err != nil {
-		rdb.Close()
-		ix.fts.close(ix.db)
-		wdb.Close()
-		return nil, err
+		return fail(err)
 	}
 	s := &Store{path: dbPath, eng: eng, d: eng.dialect(), wdb: wdb, rdb: rdb, ix: ix, now: opts.Now, log: opts.Logger, latestFile: opts.LatestCheckpointFile,
 		hashes: newHashGate(runtime.NumCPU()), sightings: newSightings(opts.SightingsFlushAt),
@@ -167,6 +169,7 @@ func openWithSchema(ctx context.Context, dbPath string, schema fs.FS, opts Optio
 		stopRollups: make(chan struct{}), rollupsDone: make(chan struct{})}
 	if leaseDB != nil {
 		s.lease = &lease{db: leaseDB}
+		opened = append(opened, func() { leaseDB.Close() })
 	}
 	s.rollups, err = eng.tableExists(ctx, wdb, "event_rollups_minute")
 	if err == nil {
@@ -175,13 +178,7 @@ func openWithSchema(ctx context.Context, dbPath string, schema fs.FS, opts Optio
 		s.writer, err = newWriter(ctx, wdb, ix, maxID, s.sightings.observe, opts)
 	}
 	if err != nil {
-		if leaseDB != nil {
-			leaseDB.Close()
-		}
-		rdb.Close()
-		ix.fts.close(ix.db)
-		wdb.Close()
-		return nil, err
+		return fail(err)
 	}
 	ix.start()
 	go s.flushWhenFull(s.stopFlush, s.flushDone)

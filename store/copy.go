@@ -55,6 +55,14 @@ func (s *Store) CopyTo(ctx context.Context, dst *Store, progress CopyProgress) e
 	if _, err := tx.ExecContext(ctx, `DELETE FROM event_rollup_state`); err != nil {
 		return fmt.Errorf("store: copy: %w", err)
 	}
+	// The events' partitions, up to the source's newest id.
+	var maxID int64
+	if err := src.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) FROM events`).Scan(&maxID); err != nil {
+		return fmt.Errorf("store: copy: %w", err)
+	}
+	if _, err := dst.eng.partitions().makeRoom(ctx, tx, maxID); err != nil {
+		return fmt.Errorf("store: copy: %w", err)
+	}
 	for _, table := range copiedTables {
 		exists, err := s.eng.tableExists(ctx, s.wdb, table)
 		if err != nil {

@@ -44,6 +44,9 @@ type engine interface {
 	// processes may share the database and run checks (nil: one box, no
 	// lock; see Store.LeadsScheduler).
 	openLease(ctx context.Context) (*sql.DB, error)
+	// partitions is how the events table is split by ids (nil: it is
+	// not; see partitions.go).
+	partitions() *partitions
 	// dialect writes the SQL that differs.
 	dialect() dialect
 	// describe names the database for messages (a path, or a URL without
@@ -59,9 +62,9 @@ func IsDatabaseURL(target string) bool {
 
 // engineFor returns the engine of target: a PostgreSQL URL or the path of
 // an SQLite file.
-func engineFor(target string, schema fs.FS) (engine, error) {
+func engineFor(target string, schema fs.FS, opts Options) (engine, error) {
 	if IsDatabaseURL(target) {
-		return newPostgresEngine(target)
+		return newPostgresEngine(target, opts)
 	}
 	if strings.Contains(target, "://") {
 		return nil, fmt.Errorf("store: %q: a database is a file path or a postgres:// URL", RedactURL(target))

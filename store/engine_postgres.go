@@ -47,14 +47,17 @@ const (
 type postgresEngine struct {
 	url    string
 	config *pgx.ConnConfig
+	parts  *partitions
+	// partitionIDs is the partition size a new store takes.
+	partitionIDs int64
 }
 
-func newPostgresEngine(target string) (*postgresEngine, error) {
+func newPostgresEngine(target string, opts Options) (*postgresEngine, error) {
 	cfg, err := pgx.ParseConfig(target)
 	if err != nil {
 		return nil, fmt.Errorf("store: database %s: %w", RedactURL(target), err)
 	}
-	return &postgresEngine{url: target, config: cfg}, nil
+	return &postgresEngine{url: target, config: cfg, parts: &partitions{log: opts.Logger}, partitionIDs: opts.partitionIDs}, nil
 }
 
 func (e *postgresEngine) schema() fs.FS {
@@ -100,7 +103,11 @@ func (e *postgresEngine) openWriter(ctx context.Context) (*sql.DB, error) {
 	return e.pool(ctx, 1, writeLockKey, "")
 }
 
-func (e *postgresEngine) afterMigrate(context.Context, *sql.DB) error { return nil }
+func (e *postgresEngine) afterMigrate(ctx context.Context, wdb *sql.DB) error {
+	return e.parts.load(ctx, wdb, e.partitionIDs)
+}
+
+func (e *postgresEngine) partitions() *partitions { return e.parts }
 
 func (e *postgresEngine) openReaders(ctx context.Context) (*sql.DB, error) {
 	return e.pool(ctx, 8, 0, "", readerParams)
@@ -441,4 +448,11 @@ func (e *postgresEngine) afterCopy(ctx context.Context, tx *sql.Tx) error {
 		}
 	}
 	return nil
+}
+
+// isLockTimeout reports whether err is PostgreSQL giving up on a lock
+// after lock_timeout (55P03, lock_not_available).
+func isLockTimeout(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "55P03"
 }

@@ -24,9 +24,10 @@ type sqliteEngine struct {
 	schemaFS fs.FS
 }
 
-func (e *sqliteEngine) schema() fs.FS    { return e.schemaFS }
-func (e *sqliteEngine) dialect() dialect { return dialect{} }
-func (e *sqliteEngine) describe() string { return e.path }
+func (e *sqliteEngine) schema() fs.FS           { return e.schemaFS }
+func (e *sqliteEngine) dialect() dialect        { return dialect{} }
+func (e *sqliteEngine) partitions() *partitions { return nil }
+func (e *sqliteEngine) describe() string        { return e.path }
 
 // sqliteCommon are the connection parameters of every pool on vigil.db.
 func sqliteCommon() url.Values {

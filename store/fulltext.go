@@ -689,6 +689,24 @@ func (ix *indexer) remove(ctx context.Context, ids []int64) error {
 	return tx.Commit()
 }
 
+// removeRange takes the documents of ids lo to hi out of the index, as
+// remove does, for an index without words documents (PostgreSQL's).
+func (ix *indexer) removeRange(ctx context.Context, lo, hi int64) error {
+	if ix.fts.words {
+		return fmt.Errorf("removing a range of documents from an index with words documents")
+	}
+	tx, err := ix.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	ix.offered.drop()
+	if _, err := tx.ExecContext(ctx, `DELETE FROM events_fts WHERE rowid BETWEEN ? AND ?`, lo, hi); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
 // rewriteWords writes the words documents of the batches that hold ids
 // again from their events as they are now, so that the words of removed or
 // redacted content leave the index. ids are ascending. A batch's document

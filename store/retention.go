@@ -720,6 +720,10 @@ func (s *Store) carryOut(ctx context.Context, p RetentionPolicy, pl retentionPla
 	if crash() {
 		return errCrash
 	}
+	// Whole partitions first (PostgreSQL), then the rest chunk by chunk.
+	if err := s.dropPartitions(ctx, pl.last, res, crash); err != nil {
+		return err
+	}
 	for after := int64(0); ; {
 		ids, err := s.idsIn(ctx, after, pl.last, p.ChunkSize)
 		if err != nil {
@@ -790,20 +794,9 @@ func (s *Store) removeChunk(ctx context.Context, ids []int64) (err error) {
 	if _, err := tx.ExecContext(ctx, `INSERT INTO retention_gate (open) VALUES (1)`); err != nil {
 		return err
 	}
-	// ids are every stored id from the first to the last: the rollups
-	// lose what they counted of them.
-	if s.rollups {
-		st, err := readRollupState(ctx, tx)
-		if err != nil {
-			return err
-		}
-		removed := rollupDelta{}
-		if err := countRange(ctx, tx, st, ids[0], ids[len(ids)-1], -1, removed); err != nil {
-			return err
-		}
-		if err := removed.applyTx(ctx, tx); err != nil {
-			return err
-		}
+	// ids are every stored id from the first to the last.
+	if err := s.uncount(ctx, tx, ids[0], ids[len(ids)-1]); err != nil {
+		return err
 	}
 	keep, err := tx.PrepareContext(ctx, `INSERT INTO pruned_events (id, hash) SELECT id, hash FROM events WHERE id = ?`)
 	if err != nil {
@@ -820,32 +813,8 @@ func (s *Store) removeChunk(ctx context.Context, ids []int64) (err error) {
 			}
 		}
 	}
-	// Move the base past the blocks now wholly removed. The hashes of
-	// events removed before retention kept records (legacy) stay: the
-	// record acknowledging them covers exactly that set.
-	base, _, err := chainBase(ctx, tx)
-	if err != nil {
+	if err := s.moveBase(ctx, tx); err != nil {
 		return err
-	}
-	var minKept sql.NullInt64
-	if err := tx.QueryRowContext(ctx, `SELECT min(id) FROM events`).Scan(&minKept); err != nil {
-		return err
-	}
-	if minKept.Valid {
-		if newBase := (minKept.Int64 - 1) / (1 << storedLevel) * (1 << storedLevel); newBase > base {
-			var h []byte
-			if err := tx.QueryRowContext(ctx, `SELECT hash FROM pruned_events WHERE id = ?`, newBase).Scan(&h); err != nil {
-				return fmt.Errorf("hash of event %d: %w", newBase, err)
-			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO chain_base (one, base_id, base_hash, updated_at) VALUES (1, ?, ?, ?)
-				ON CONFLICT (one) DO UPDATE SET base_id = excluded.base_id, base_hash = excluded.base_hash, updated_at = excluded.updated_at`,
-				newBase, h, timeText(s.now())); err != nil {
-				return err
-			}
-			if _, err := tx.ExecContext(ctx, `DELETE FROM pruned_events WHERE id <= ? AND legacy = 0`, newBase); err != nil {
-				return err
-			}
-		}
 	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM retention_gate`); err != nil {
 		return err
@@ -859,6 +828,144 @@ func (s *Store) removeChunk(ctx context.Context, ids []int64) (err error) {
 		return fmt.Errorf("unindex removed events: %w", err)
 	}
 	return nil
+}
+
+// uncount takes the events with ids lo to hi, about to be removed in tx,
+// out of the rollups.
+func (s *Store) uncount(ctx context.Context, tx *sql.Tx, lo, hi int64) error {
+	if !s.rollups {
+		return nil
+	}
+	st, err := readRollupState(ctx, tx)
+	if err != nil {
+		return err
+	}
+	removed := rollupDelta{}
+	if err := countRange(ctx, tx, st, lo, hi, -1, removed); err != nil {
+		return err
+	}
+	return removed.applyTx(ctx, tx)
+}
+
+// dropPartitions removes, oldest first, the partitions of events (on
+// PostgreSQL) whose every id is at most last, each by dropping it in one
+// transaction. A partition whose drop has to wait for a long read is left
+// to removeChunk, as is the partition holding last.
+func (s *Store) dropPartitions(ctx context.Context, last int64, res *RetentionResult, crash func() bool) error {
+	p := s.eng.partitions()
+	if p == nil {
+		return nil
+	}
+	ks, err := p.list(ctx, s.rdb)
+	if err != nil {
+		return err
+	}
+	for _, k := range ks {
+		if _, hi := p.bounds(k); hi > last {
+			return nil
+		}
+		n, err := s.dropPartition(ctx, p, k)
+		if isLockTimeout(err) {
+			s.log.Warn("retention removes the events of a partition one by one: dropping it waited too long behind a read", "partition", partitionName(k), "err", err)
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		res.Removed += n
+		if crash() {
+			return errCrash
+		}
+	}
+	return nil
+}
+
+// partitionDropWait is how long dropping a partition waits for the reads
+// of the events table to end; the writer waits as long, at most.
+const partitionDropWait = "2s"
+
+// dropPartition drops partition k of p and returns how many events it
+// held. Like removeChunk, it keeps the hash of its last event until the
+// chain base moves past it (which it does at once unless the partition
+// was never full).
+func (s *Store) dropPartition(ctx context.Context, p *partitions, k int64) (n int64, err error) {
+	lo, hi := p.bounds(k)
+	name := partitionName(k)
+	tx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+		}
+	}()
+	if _, err := tx.ExecContext(ctx, `INSERT INTO retention_gate (open) VALUES (1)`); err != nil {
+		return 0, err
+	}
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM `+name).Scan(&n); err != nil {
+		return 0, err
+	}
+	if err := s.uncount(ctx, tx, lo, hi); err != nil {
+		return 0, err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO pruned_events (id, hash) SELECT id, hash FROM `+name+` WHERE id = ?`, hi); err != nil {
+		return 0, err
+	}
+	// Dropping a partition locks the whole table: the reads in progress
+	// finish first, and the reads that come meanwhile wait behind it.
+	if _, err := tx.ExecContext(ctx, `SET LOCAL lock_timeout = '`+partitionDropWait+`'`); err != nil {
+		return 0, err
+	}
+	if _, err := tx.ExecContext(ctx, `DROP TABLE `+name); err != nil {
+		return 0, fmt.Errorf("drop event partition %s: %w", name, err)
+	}
+	if err := s.moveBase(ctx, tx); err != nil {
+		return 0, err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM retention_gate`); err != nil {
+		return 0, err
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, err
+	}
+	if err := s.ix.removeRange(ctx, lo, hi); err != nil {
+		return n, fmt.Errorf("unindex removed events: %w", err)
+	}
+	return n, nil
+}
+
+// moveBase moves the chain base past the blocks of 256 events now wholly
+// removed, in tx, whose pruned_events hold the hash of the last removed
+// event. The hashes of events removed before retention kept records
+// (legacy) stay: the record acknowledging them covers exactly that set.
+func (s *Store) moveBase(ctx context.Context, tx *sql.Tx) error {
+	base, _, err := chainBase(ctx, tx)
+	if err != nil {
+		return err
+	}
+	var minKept sql.NullInt64
+	if err := tx.QueryRowContext(ctx, `SELECT min(id) FROM events`).Scan(&minKept); err != nil {
+		return err
+	}
+	if !minKept.Valid {
+		return nil
+	}
+	newBase := (minKept.Int64 - 1) / (1 << storedLevel) * (1 << storedLevel)
+	if newBase <= base {
+		return nil
+	}
+	var h []byte
+	if err := tx.QueryRowContext(ctx, `SELECT hash FROM pruned_events WHERE id = ?`, newBase).Scan(&h); err != nil {
+		return fmt.Errorf("hash of event %d: %w", newBase, err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO chain_base (one, base_id, base_hash, updated_at) VALUES (1, ?, ?, ?)
+		ON CONFLICT (one) DO UPDATE SET base_id = excluded.base_id, base_hash = excluded.base_hash, updated_at = excluded.updated_at`,
+		newBase, h, timeText(s.now())); err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `DELETE FROM pruned_events WHERE id <= ? AND legacy = 0`, newBase)
+	return err
 }
 
 // redactChunk redacts, in one transaction, the events in (after, upTo]

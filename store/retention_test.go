@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -472,4 +473,115 @@ func TestUpgradeAcknowledgesEarlierRetention(t *testing.T) {
 			t.Log(rep.Reason)
 		})
 	}
+}
+
+// TestRetentionDropsWholePartitions: on PostgreSQL the writer attaches
+// partitions of events ahead of its ids, and retention drops a partition
+// whose every event it removes, the boundary one going chunk by chunk;
+// when a read holds the table, the drop gives up and the rows go one by
+// one. The chain verifies after each, and intake goes on.
+func TestRetentionDropsWholePartitions(t *testing.T) {
+	if !onPostgres() {
+		t.Skip("PostgreSQL engine only: partitions of events")
+	}
+	ctx := context.Background()
+	s := openTest(t)
+	p := s.eng.partitions()
+	if p.size != testPartitionIDs {
+		t.Fatalf("partition size %d, want %d", p.size, testPartitionIDs)
+	}
+	base := time.Now().Add(-400 * 24 * time.Hour)
+	var evs []model.Event
+	for i := 1; i <= 4000; i++ {
+		e := ev(t, fmt.Sprintf(`{"message":"parted %d","category":"USAGE"}`, i))
+		e.ReceivedAt = base.Add(time.Duration(i) * time.Minute)
+		evs = append(evs, e)
+	}
+	for i := 0; i < len(evs); i += 500 {
+		if _, err := s.AppendEvents(ctx, evs[i:i+500]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	parts := func() []int64 {
+		t.Helper()
+		ks, err := p.list(ctx, s.rdb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ks
+	}
+	// Ids 1-4000 and half a partition ahead: partitions 0-4.
+	if got := parts(); !slices.Equal(got, []int64{0, 1, 2, 3, 4}) {
+		t.Fatalf("partitions after 4000 events: %v", got)
+	}
+	s.ix.waitFor(ctx, 4000)
+	verify := func() {
+		t.Helper()
+		rep, err := s.VerifyChain(ctx, VerifyOptions{})
+		if err != nil || !rep.OK {
+			t.Fatalf("verify: %+v %v", rep, err)
+		}
+	}
+	cutoff := func(i int) RetentionPolicy {
+		c := base.Add(time.Duration(i) * time.Minute)
+		return RetentionPolicy{Cutoff: c, AuditCutoff: c}
+	}
+
+	// A read holds the table: partition 0 (ids 1-1024) is not dropped,
+	// its events are removed one by one with the others up to 1499.
+	reader, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := reader.QueryRow(`SELECT count(*) FROM events`).Scan(&n); err != nil || n != 4000 {
+		t.Fatalf("reader: %d %v", n, err)
+	}
+	res, err := s.ApplyRetention(ctx, cutoff(1500))
+	reader.Rollback()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Removed != 1499 || res.LastID != 1499 || res.BaseID != 1280 {
+		t.Fatalf("retention behind a read: %+v", res)
+	}
+	if got := parts(); !slices.Equal(got, []int64{0, 1, 2, 3, 4}) {
+		t.Fatalf("partitions after retention behind a read: %v", got)
+	}
+	verify()
+
+	// Without it, partitions 0 (now empty), 1 and 2 are dropped and
+	// partition 3 loses ids 3073-3499 chunk by chunk.
+	res, err = s.ApplyRetention(ctx, cutoff(3500))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Removed != 2000 || res.FirstID != 1500 || res.LastID != 3499 || res.BaseID != 3328 {
+		t.Fatalf("retention dropping partitions: %+v", res)
+	}
+	if got := parts(); !slices.Equal(got, []int64{3, 4}) {
+		t.Fatalf("partitions after retention: %v", got)
+	}
+	verify()
+	admin := model.VisibilityFor(model.User{Role: model.RoleAdmin})
+	for _, id := range []int64{1, 2048, 3000, 3499} {
+		if _, err := s.EventByID(ctx, id, admin); model.ErrorCode(err) != model.EGONE {
+			t.Errorf("event %d after retention: %v, want EGONE", id, err)
+		}
+	}
+	var docs int
+	if err := s.rdb.QueryRow(`SELECT count(*) FROM fts.events_fts WHERE rowid <= 3499`).Scan(&docs); err != nil || docs != 0 {
+		t.Errorf("full-text documents of removed events: %d %v", docs, err)
+	}
+	// 500 kept events and the two records.
+	if got := countSearch(t, s, "parted"); got != 501 {
+		t.Errorf(`"parted" finds %d events, want 501`, got)
+	}
+
+	// Intake goes on into new partitions.
+	appendN(t, s, 2000, 250)
+	if got := parts(); !slices.Equal(got, []int64{3, 4, 5, 6}) {
+		t.Fatalf("partitions after more intake: %v", got)
+	}
+	verify()
 }

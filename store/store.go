@@ -50,6 +50,12 @@ type Options struct {
 
 	rollups      bool // the schema has event_rollups (set by Open)
 	batchInserts bool // the writer inserts a transaction's events at once (set by Open)
+	// partitionIDs is the size of a new PostgreSQL store's event
+	// partitions (tests make it small); 0 means defaultPartitionIDs.
+	partitionIDs int64
+	// room makes room for event ids before the writer stores them (set
+	// by Open from the engine; nil on SQLite).
+	room *partitions
 }
 
 // Store is Vigil's database.
@@ -120,7 +126,7 @@ func openWithSchema(ctx context.Context, dbPath string, schema fs.FS, opts Optio
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = 8192
 	}
-	eng, err := engineFor(dbPath, schema)
+	eng, err := engineFor(dbPath, schema, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -175,6 +181,7 @@ func openWithSchema(ctx context.Context, dbPath string, schema fs.FS, opts Optio
 	if err == nil {
 		opts.rollups = s.rollups
 		opts.batchInserts = s.d.postgres
+		opts.room = eng.partitions()
 		s.writer, err = newWriter(ctx, wdb, ix, maxID, s.sightings.observe, opts)
 	}
 	if err != nil {

@@ -17,9 +17,14 @@ import (
 
 // openTest opens a store in a fresh temporary directory with the project's
 // real schema and migrations.
+// testPartitionIDs is the size of the event partitions of openTest's
+// stores on PostgreSQL: small, so that the tests' few thousand events
+// cross several.
+const testPartitionIDs = 1024
+
 func openTest(t testing.TB) *Store {
 	t.Helper()
-	s, err := Open(context.Background(), testDB(t), Options{})
+	s, err := Open(context.Background(), testDB(t), Options{partitionIDs: testPartitionIDs})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -93,7 +93,7 @@ func TestTamperDetection(t *testing.T) {
 			mustExec(t, s, `DELETE FROM events WHERE id = 123`)
 		}, false, 123, "missing"},
 		{"ReorderedRows", func(t *testing.T, s *Store) {
-			mustExec(t, s, `UPDATE events SET id = -1 WHERE id = 41; UPDATE events SET id = 41 WHERE id = 42; UPDATE events SET id = 42 WHERE id = -1`)
+			mustExec(t, s, `UPDATE events SET id = 1000 WHERE id = 41; UPDATE events SET id = 41 WHERE id = 42; UPDATE events SET id = 42 WHERE id = 1000`)
 		}, false, 41, "does not match its hash"},
 		{"InsertedRow", func(t *testing.T, s *Store) {
 			mustExec(t, s, `UPDATE events SET id = id + 1000 WHERE id >= 250; UPDATE events SET id = id - 999 WHERE id >= 1250`)

@@ -115,6 +115,7 @@ type writer struct {
 
 	inserts   *inserts
 	batch     *batchInsert // set: events are inserted a transaction at a time (PostgreSQL)
+	room      *partitions  // set: ids need their partition first (PostgreSQL)
 	findKey   *sql.Stmt
 	insertKey *sql.Stmt
 	tip       *sql.Stmt
@@ -231,6 +232,7 @@ func newWriter(ctx context.Context, db *sql.DB, ix *indexer, lastID int64, onCom
 	if opts.batchInserts {
 		w.batch = &batchInsert{}
 	}
+	w.room = opts.room
 	w.committed.Store(lastID)
 	go w.run()
 	return w, nil
@@ -406,6 +408,11 @@ func (w *writer) flushBatch(tx *sql.Tx) error {
 	if w.batch == nil {
 		return nil
 	}
+	if n := len(w.batch.ids); n > 0 && w.room != nil {
+		if err := w.room.need(context.Background(), tx, w.batch.ids[n-1]); err != nil {
+			return err
+		}
+	}
 	if err := w.batch.flush(tx); err != nil {
 		return fmt.Errorf("insert events: %w", err)
 	}
@@ -414,6 +421,13 @@ func (w *writer) flushBatch(tx *sql.Tx) error {
 
 func (w *writer) commit(batch []*appendReq) (answers []appendAnswer, stored []*model.Event, err error) {
 	start := time.Now()
+	var total int
+	for _, req := range batch {
+		total += len(req.events)
+	}
+	if w.room != nil {
+		w.room.ahead(context.Background(), w.db, w.committed.Load()+int64(total))
+	}
 	tx, err := w.db.Begin()
 	if err != nil {
 		w.failures.Inc()
@@ -449,10 +463,6 @@ func (w *writer) commit(batch []*appendReq) (answers []appendAnswer, stored []*m
 	keys := txKeys{find: tx.Stmt(w.findKey), seen: map[eventKey]storedKey{}}
 	var insKey *sql.Stmt // prepared on the transaction once needed
 	var docs ftsDocs
-	var total int
-	for _, req := range batch {
-		total += len(req.events)
-	}
 	// The documents are built only when the indexer will take them: one
 	// that is behind reads the events back, and would drop them.
 	buildDocs := w.ix.takesOffers()

@@ -39,6 +39,16 @@ CREATE TABLE events (
     message          TEXT    NOT NULL,
     details          TEXT,
     hash             BYTEA   NOT NULL
+) PARTITION BY RANGE (id);
+-- The events are kept in partitions of consecutive ids, named events_pK
+-- for ids K*size+1 to (K+1)*size, size being events_partitioning.ids (a
+-- multiple of 256, so that a partition ends where a Merkle block does).
+-- The writer attaches each partition before its ids are reached
+-- (store/partitions.go); retention removes a partition whose every event it
+-- removes by dropping it.
+CREATE TABLE events_partitioning (
+    one INTEGER PRIMARY KEY CHECK (one = 1),
+    ids BIGINT  NOT NULL CHECK (ids > 0 AND ids % 256 = 0)
 );
 CREATE INDEX events_time ON events(time_ns);
 -- The filters a listing walks newest first through an index of their own

@@ -12,6 +12,10 @@ type batchInsert struct {
 	ids, timeNS, receivedAt []int64
 	text                    [25][]*string // the text columns, in eventColumns order
 	hash                    [][]byte
+	// The idempotency keys of the events, inserted after them.
+	keySender, keyEventID []string
+	keyID                 []int64
+	keyHash               [][]byte
 }
 
 // batchInsertSQL inserts the arrays bound by batchInsert.flush.
@@ -58,11 +62,21 @@ func (b *batchInsert) add(r *row, hash []byte) {
 	}
 }
 
+// addKey gathers the key (sender, eventID) of event id, whose content
+// hash is hash.
+func (b *batchInsert) addKey(sender, eventID string, id int64, hash []byte) {
+	b.keySender = append(b.keySender, sender)
+	b.keyEventID = append(b.keyEventID, eventID)
+	b.keyID = append(b.keyID, id)
+	b.keyHash = append(b.keyHash, hash)
+}
+
 // flush inserts what was gathered in tx.
 func (b *batchInsert) flush(tx *sql.Tx) error {
 	if len(b.ids) == 0 {
 		return nil
 	}
+	defer b.reset()
 	t := &b.text
 	// eventColumns order: id, event_id, time, time_ns, received_at, then
 	// the text columns, then hash.
@@ -71,14 +85,21 @@ func (b *batchInsert) flush(tx *sql.Tx) error {
 		args = append(args, t[i])
 	}
 	args = append(args, b.hash)
-	_, err := tx.Exec(batchInsertSQL, args...)
-	b.reset()
+	if _, err := tx.Exec(batchInsertSQL, args...); err != nil {
+		return err
+	}
+	if len(b.keyID) == 0 {
+		return nil
+	}
+	_, err := tx.Exec(`INSERT INTO event_keys (sender, event_id, id, content_hash)
+		SELECT * FROM unnest(?::text[], ?::text[], ?::bigint[], ?::bytea[])`, b.keySender, b.keyEventID, b.keyID, b.keyHash)
 	return err
 }
 
 // reset forgets what was gathered.
 func (b *batchInsert) reset() {
 	b.ids, b.timeNS, b.receivedAt, b.hash = b.ids[:0], b.timeNS[:0], b.receivedAt[:0], b.hash[:0]
+	b.keySender, b.keyEventID, b.keyID, b.keyHash = b.keySender[:0], b.keyEventID[:0], b.keyID[:0], b.keyHash[:0]
 	for i := range b.text {
 		b.text[i] = b.text[i][:0]
 	}

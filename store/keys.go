@@ -58,11 +58,54 @@ type keyPlan struct {
 type txKeys struct {
 	find *sql.Stmt
 	seen map[eventKey]storedKey
+	// asked are the keys prefetch looked up: found, with what they point
+	// to, or not (false).
+	asked map[eventKey]storedKey
+}
+
+// prefetch looks up, in one statement, the keys of the events of batch
+// (those an apply function makes later are looked up one by one).
+func (k *txKeys) prefetch(tx *sql.Tx, batch []*appendReq) error {
+	var senders, ids []string
+	for _, req := range batch {
+		for i := range req.events {
+			if e := &req.events[i]; e.Sender != "" && e.EventID != "" {
+				senders, ids = append(senders, e.Sender), append(ids, e.EventID)
+			}
+		}
+	}
+	if len(senders) == 0 {
+		return nil
+	}
+	k.asked = make(map[eventKey]storedKey, len(senders))
+	for i := range senders {
+		k.asked[eventKey{senders[i], ids[i]}] = storedKey{}
+	}
+	rows, err := tx.Query(`SELECT k.sender, k.event_id, k.id, k.content_hash FROM event_keys k
+		JOIN unnest(?::text[], ?::text[]) AS q(sender, event_id) ON k.sender = q.sender AND k.event_id = q.event_id`, senders, ids)
+	if err != nil {
+		return fmt.Errorf("look up event keys: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var key eventKey
+		var s storedKey
+		var hash []byte
+		if err := rows.Scan(&key.sender, &key.eventID, &s.id, &hash); err != nil {
+			return fmt.Errorf("look up event keys: %w", err)
+		}
+		copy(s.hash[:], hash)
+		k.asked[key] = s
+	}
+	return rows.Err()
 }
 
 func (k *txKeys) lookup(key eventKey) (storedKey, bool, error) {
 	if s, ok := k.seen[key]; ok {
 		return s, true, nil
+	}
+	if s, ok := k.asked[key]; ok {
+		return s, s.id != 0, nil
 	}
 	var s storedKey
 	var hash []byte

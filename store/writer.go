@@ -461,6 +461,12 @@ func (w *writer) commit(batch []*appendReq) (answers []appendAnswer, stored []*m
 		}
 	}
 	keys := txKeys{find: tx.Stmt(w.findKey), seen: map[eventKey]storedKey{}}
+	if w.batch != nil {
+		// One round trip for the keys of the whole batch, not one each.
+		if err := keys.prefetch(tx, batch); err != nil {
+			return nil, nil, err
+		}
+	}
 	var insKey *sql.Stmt // prepared on the transaction once needed
 	var docs ftsDocs
 	// The documents are built only when the indexer will take them: one
@@ -549,11 +555,15 @@ func (w *writer) commit(batch []*appendReq) (answers []appendAnswer, stored []*m
 				docs.add(&r)
 			}
 			if p != nil && p.keyed {
-				if insKey == nil {
-					insKey = tx.Stmt(w.insertKey)
-				}
-				if _, err := insKey.Exec(e.Sender, e.EventID, lastID, p.hash[:]); err != nil {
-					return nil, nil, fmt.Errorf("store event key: %w", err)
+				if w.batch != nil {
+					w.batch.addKey(e.Sender, e.EventID, lastID, p.hash[:])
+				} else {
+					if insKey == nil {
+						insKey = tx.Stmt(w.insertKey)
+					}
+					if _, err := insKey.Exec(e.Sender, e.EventID, lastID, p.hash[:]); err != nil {
+						return nil, nil, fmt.Errorf("store event key: %w", err)
+					}
 				}
 				keys.seen[eventKey{e.Sender, e.EventID}] = storedKey{lastID, p.hash}
 			}

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -693,6 +694,7 @@ func (s *Store) orderedEventQuery(ctx context.Context, f model.EventFilter, orde
 		}
 	}
 	idCol := `e.id`
+	orderBy := idCol
 	from := `events e`
 	if timeIndex {
 		// Named, so that statistics taken when the table was small cannot
@@ -716,9 +718,20 @@ func (s *Store) orderedEventQuery(ctx context.Context, f model.EventFilter, orde
 		// when a command closes the store), SQLite chose to scan every event
 		// and probe the index for each, then sort: 30 s at 1M events.
 		from = `fts.events_fts f ` + s.d.joinInOrder() + ` events e ON e.id = f.rowid`
-		idCol = `f.rowid`
+		idCol, orderBy = `f.rowid`, `f.rowid`
 		where = append([]string{s.d.match()}, where...)
 		args = append([]any{s.d.matchArg(match)}, args...)
+		if s.d.postgres {
+			few, err := s.fewMatches(ctx, match)
+			if err != nil {
+				return "", nil, err
+			}
+			if few {
+				// Not in the index's order: PostgreSQL reads the matches
+				// through the GIN index and sorts them.
+				orderBy = `f.rowid + 0`
+			}
+		}
 	}
 	// A bound on the ids: on the full-text table's, which drives, and on
 	// PostgreSQL on the events' too (it does not carry a range across the
@@ -748,7 +761,7 @@ func (s *Store) orderedEventQuery(ctx context.Context, f model.EventFilter, orde
 	if order != "ASC" {
 		order = "DESC"
 	}
-	q += ` ORDER BY ` + idCol + ` ` + order
+	q += ` ORDER BY ` + orderBy + ` ` + order
 	return q, args, nil
 }
 
@@ -859,6 +872,37 @@ func (s *Store) maxIDInTimeRange(ctx context.Context, from, to int64) (int64, bo
 		return 0, false, fmt.Errorf("store: time window: %w", err)
 	}
 	return hi.Int64, hi.Valid && n <= timeWindowScan, nil
+}
+
+// fewMatchesEstimate is the most documents a full-text expression may
+// match, as PostgreSQL's planner estimates, for a listing to read all its
+// matches and sort them rather than walk the documents newest first until
+// it has a page. The planner makes that choice itself from the same
+// estimate, but for a word too rare for its statistics (not among the
+// most common lexemes ANALYZE keeps) it assumes about 0.1% of the
+// documents, 11,000 at 10M events, and walks: a word in 100 events of 10M
+// walked them all (5 s). Reading 20,000 matches and sorting them takes
+// tens of milliseconds; a word that common in the newest events is found
+// as fast by the walk.
+const fewMatchesEstimate = 20_000
+
+// fewMatches reports whether the planner expects at most
+// fewMatchesEstimate documents to match expr (PostgreSQL).
+func (s *Store) fewMatches(ctx context.Context, expr string) (bool, error) {
+	var plan string
+	err := s.rdb.QueryRowContext(ctx, `EXPLAIN (FORMAT JSON) SELECT 1 FROM fts.events_fts f WHERE `+s.d.match(), s.d.matchArg(expr)).Scan(&plan)
+	if err != nil {
+		return false, fmt.Errorf("store: estimate full-text matches: %w", err)
+	}
+	var est []struct {
+		Plan struct {
+			Rows float64 `json:"Plan Rows"`
+		}
+	}
+	if err := json.Unmarshal([]byte(plan), &est); err != nil || len(est) != 1 {
+		return false, fmt.Errorf("store: estimate full-text matches: %q: %v", plan, err)
+	}
+	return est[0].Plan.Rows <= fewMatchesEstimate, nil
 }
 
 // fewInTimeRange reports whether at most timeIndexProbe events have an

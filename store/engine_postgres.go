@@ -57,6 +57,12 @@ func newPostgresEngine(target string, opts Options) (*postgresEngine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: database %s: %w", RedactURL(target), err)
 	}
+	// Every statement is planned when it runs, never from a plan cached
+	// on the connection: a plan made while a table was nearly empty
+	// stays a sequential scan as it grows (the chain tip, read by each
+	// batch, took 250 ms at 400,000 events instead of 0.5 ms). Statement
+	// descriptions are still cached, so this costs no round trip.
+	cfg.DefaultQueryExecMode = pgx.QueryExecModeCacheDescribe
 	return &postgresEngine{url: target, config: cfg, parts: &partitions{log: opts.Logger}, partitionIDs: opts.partitionIDs}, nil
 }
 
@@ -287,11 +293,40 @@ type pgConn struct {
 }
 
 func (c *pgConn) Prepare(query string) (driver.Stmt, error) {
-	return c.Conn.PrepareContext(context.Background(), rebind(query))
+	return c.PrepareContext(context.Background(), query)
 }
 
+// PrepareContext prepares nothing on the server: a statement prepared
+// there keeps the plan made on its first runs (see newPostgresEngine).
+// The statement runs its text through the connection, which caches its
+// description.
 func (c *pgConn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
-	return c.Conn.PrepareContext(ctx, rebind(query))
+	return &pgStmt{conn: c, query: query}, nil
+}
+
+// pgStmt is a statement "prepared" by pgConn.PrepareContext.
+type pgStmt struct {
+	conn  *pgConn
+	query string
+}
+
+func (s *pgStmt) Close() error  { return nil }
+func (s *pgStmt) NumInput() int { return -1 }
+
+func (s *pgStmt) Exec(args []driver.Value) (driver.Result, error) {
+	return nil, errors.New("store: pgStmt.Exec: use ExecContext")
+}
+
+func (s *pgStmt) Query(args []driver.Value) (driver.Rows, error) {
+	return nil, errors.New("store: pgStmt.Query: use QueryContext")
+}
+
+func (s *pgStmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
+	return s.conn.ExecContext(ctx, s.query, args)
+}
+
+func (s *pgStmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
+	return s.conn.QueryContext(ctx, s.query, args)
 }
 
 func (c *pgConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
